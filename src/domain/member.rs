@@ -1,0 +1,196 @@
+//! Members: the people who collect points.
+
+use super::DomainError;
+use super::card::{CardNumber, CardToken};
+use super::email::Email;
+use super::text::{PersonName, Phone};
+use time::OffsetDateTime;
+
+/// A member's id: a ULID, so ids sort by creation time.
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct MemberId(String);
+
+impl MemberId {
+    /// Wraps a freshly made ULID.
+    pub fn from_ulid(id: ulid::Ulid) -> Self {
+        Self(id.to_string())
+    }
+
+    /// Parses an id from a URL or a request.
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        ulid::Ulid::from_string(raw)
+            .map(Self::from_ulid)
+            .map_err(|_| DomainError::NotFound("member"))
+    }
+
+    /// The id text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Whether a member can use their card.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberStatus {
+    /// Can earn and redeem.
+    Active,
+    /// Cannot earn or redeem until unblocked.
+    Blocked,
+}
+
+/// A stored member.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Member {
+    /// ULID.
+    #[schema(value_type = String, example = "01JD2Z3Q8M6V4T0X9K1N5R7B2C")]
+    pub id: MemberId,
+    /// The human card number (12 digits, Luhn check digit last).
+    #[schema(value_type = String, example = "412345678904")]
+    pub card_number: CardNumber,
+    /// The secret in the card URL.
+    #[schema(value_type = String)]
+    pub card_token: CardToken,
+    /// Full name.
+    #[schema(value_type = Option<String>)]
+    pub name: Option<PersonName>,
+    /// Normalised (lower-case) email, unique.
+    #[schema(value_type = Option<String>)]
+    pub email: Option<Email>,
+    /// Phone, `+` and digits.
+    #[schema(value_type = Option<String>)]
+    pub phone: Option<Phone>,
+    /// When marketing consent was given, if it was.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub marketing_consent_at: Option<OffsetDateTime>,
+    /// Active or blocked.
+    pub status: MemberStatus,
+    /// Current points; always the sum of the member's ledger entries.
+    pub balance: i64,
+    /// Points earned over the member's lifetime (earn entries, less reversed ones).
+    pub lifetime_earned: i64,
+    /// When the member joined.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    /// When the member's details last changed.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: OffsetDateTime,
+    /// When points last moved on the card.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_activity_at: Option<OffsetDateTime>,
+}
+
+/// Validated details for a new member.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewMember {
+    /// Full name.
+    pub name: Option<PersonName>,
+    /// Email.
+    pub email: Option<Email>,
+    /// Phone.
+    pub phone: Option<Phone>,
+    /// Whether marketing consent was given now.
+    pub marketing_consent: bool,
+    /// A pre-printed card number to use instead of a new one.
+    pub card_number: Option<CardNumber>,
+}
+
+/// A change to a member's details: `None` leaves a field alone, `Some(None)` clears it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberPatch {
+    /// New name.
+    pub name: Option<Option<PersonName>>,
+    /// New email.
+    pub email: Option<Option<Email>>,
+    /// New phone.
+    pub phone: Option<Option<Phone>>,
+    /// Give or withdraw marketing consent.
+    pub marketing_consent: Option<bool>,
+    /// Block or unblock.
+    pub status: Option<MemberStatus>,
+}
+
+impl MemberPatch {
+    /// Applies the patch to `member` at `now`.
+    pub fn apply(self, member: &mut Member, now: OffsetDateTime) {
+        if let Some(name) = self.name {
+            member.name = name;
+        }
+        if let Some(email) = self.email {
+            member.email = email;
+        }
+        if let Some(phone) = self.phone {
+            member.phone = phone;
+        }
+        match (self.marketing_consent, member.marketing_consent_at) {
+            (Some(true), None) => member.marketing_consent_at = Some(now),
+            (Some(false), Some(_)) => member.marketing_consent_at = None,
+            _ => {}
+        }
+        if let Some(status) = self.status {
+            member.status = status;
+        }
+        member.updated_at = now;
+    }
+}
+
+/// What a search box asked for: digits search card numbers, an `@` searches emails, anything else names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberQuery {
+    /// No query: everyone, oldest first.
+    All,
+    /// Card numbers starting with these digits.
+    CardPrefix(String),
+    /// Emails starting with this (lower-cased).
+    EmailPrefix(String),
+    /// Names with a word starting with each of these (lower-cased).
+    Name(Vec<String>),
+}
+
+impl MemberQuery {
+    /// Reads a search box's text.
+    pub fn parse(raw: &str) -> Self {
+        let q = raw.trim();
+        let digits: String = q.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+        if q.is_empty() {
+            Self::All
+        } else if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+            Self::CardPrefix(digits)
+        } else if q.contains('@') {
+            Self::EmailPrefix(q.to_lowercase())
+        } else {
+            Self::Name(q.split_whitespace().map(str::to_lowercase).collect())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_are_classified() {
+        assert_eq!(MemberQuery::parse(""), MemberQuery::All);
+        assert_eq!(
+            MemberQuery::parse("4123 4567"),
+            MemberQuery::CardPrefix("41234567".into())
+        );
+        assert_eq!(
+            MemberQuery::parse("Anna@Ex"),
+            MemberQuery::EmailPrefix("anna@ex".into())
+        );
+        assert_eq!(
+            MemberQuery::parse(" Anna SM "),
+            MemberQuery::Name(vec!["anna".into(), "sm".into()])
+        );
+    }
+}

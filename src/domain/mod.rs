@@ -1,0 +1,19 @@
+//! Pure rules and newtypes: no HTTP, no storage, no async.
+
+pub mod actor;
+pub mod api_key;
+pub mod card;
+pub mod earning;
+pub mod email;
+pub mod error;
+pub mod idempotency;
+pub mod ledger;
+pub mod member;
+pub mod money;
+pub mod reward;
+pub mod settings;
+pub mod staff;
+pub mod stats;
+pub mod text;
+
+pub use error::DomainError;

@@ -1,0 +1,113 @@
+//! Money as integer minor units with an ISO 4217 currency.
+
+use super::DomainError;
+
+/// An ISO 4217 currency code (three upper-case letters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Currency([u8; 3]);
+
+impl Currency {
+    /// The euro, the default until the owner sets theirs.
+    pub const EUR: Currency = Currency(*b"EUR");
+
+    /// Parses a code such as `EUR`; lower case is accepted and upper-cased.
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let up = raw.trim().to_ascii_uppercase();
+        match up.as_bytes() {
+            [a, b, c] if up.bytes().all(|x| x.is_ascii_uppercase()) => Ok(Self([*a, *b, *c])),
+            _ => Err(DomainError::invalid(
+                "currency",
+                "must be a three-letter ISO 4217 code",
+            )),
+        }
+    }
+
+    /// The code.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or("XXX")
+    }
+
+    /// How many minor-unit digits the currency has (ISO 4217; 2 unless listed).
+    pub fn exponent(&self) -> u32 {
+        match self.as_str() {
+            "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF"
+            | "UGX" | "UYI" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+            "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
+            "CLF" | "UYW" => 4,
+            _ => 2,
+        }
+    }
+}
+
+impl TryFrom<String> for Currency {
+    type Error = DomainError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+
+impl From<Currency> for String {
+    fn from(c: Currency) -> Self {
+        c.as_str().to_owned()
+    }
+}
+
+/// A non-negative amount of money in minor units (cents, pence).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Money {
+    /// Minor units.
+    pub amount_minor: i64,
+    /// The currency.
+    pub currency: Currency,
+}
+
+impl Money {
+    /// Builds a purchase amount; it must be positive.
+    pub fn purchase(amount_minor: i64, currency: Currency) -> Result<Self, DomainError> {
+        if amount_minor <= 0 {
+            return Err(DomainError::invalid(
+                "amount_minor",
+                "must be greater than 0",
+            ));
+        }
+        Ok(Self {
+            amount_minor,
+            currency,
+        })
+    }
+
+    /// Whole currency units, rounded down.
+    pub fn whole_units(&self) -> i64 {
+        self.amount_minor / 10i64.pow(self.currency.exponent())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn currencies_parse_and_know_their_exponent() {
+        let eur = Currency::parse("eur");
+        assert_eq!(eur.map(|c| c.as_str().to_owned()), Ok("EUR".into()));
+        assert_eq!(Currency::parse("JPY").map(|c| c.exponent()), Ok(0));
+        assert_eq!(Currency::parse("KWD").map(|c| c.exponent()), Ok(3));
+        assert!(Currency::parse("EURO").is_err());
+        assert!(Currency::parse("E1R").is_err());
+    }
+
+    #[test]
+    fn whole_units_round_down() -> Result<(), DomainError> {
+        let eur = Currency::parse("EUR")?;
+        assert_eq!(Money::purchase(1999, eur)?.whole_units(), 19);
+        assert_eq!(Money::purchase(99, eur)?.whole_units(), 0);
+        assert_eq!(
+            Money::purchase(500, Currency::parse("JPY")?)?.whole_units(),
+            500
+        );
+        assert!(Money::purchase(0, eur).is_err());
+        assert!(Money::purchase(-5, eur).is_err());
+        Ok(())
+    }
+}

@@ -1,0 +1,355 @@
+//! Members and their lookup indexes.
+
+use super::tables::*;
+use super::{StoreError, audit, codec, stats};
+use crate::crypto;
+use crate::domain::DomainError;
+use crate::domain::actor::Actor;
+use crate::domain::card::{CardNumber, CardToken};
+use crate::domain::email::Email;
+use crate::domain::member::{Member, MemberId, MemberPatch, MemberQuery, MemberStatus, NewMember};
+use redb::{ReadTransaction, ReadableTable, WriteTransaction};
+use std::ops::Bound;
+use time::OffsetDateTime;
+
+/// One page of results and where the next one starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The items on this page.
+    pub items: Vec<T>,
+    /// Position after the last item when more may follow.
+    pub next: Option<String>,
+}
+
+fn by_id<T: ReadableTable<&'static str, &'static [u8]>>(
+    table: &T,
+    id: &str,
+) -> Result<Option<Member>, StoreError> {
+    codec::get(table, "members", id)
+}
+
+fn via_index<I: ReadableTable<&'static str, &'static str>>(
+    tx: &ReadTransaction,
+    index: &I,
+    key: &str,
+) -> Result<Option<Member>, StoreError> {
+    match index.get(key)? {
+        Some(id) => by_id(&tx.open_table(MEMBERS)?, id.value()),
+        None => Ok(None),
+    }
+}
+
+/// A member by id.
+pub fn get(tx: &ReadTransaction, id: &MemberId) -> Result<Option<Member>, StoreError> {
+    by_id(&tx.open_table(MEMBERS)?, id.as_str())
+}
+
+/// A member by id inside a write.
+pub fn get_for_update(tx: &WriteTransaction, id: &MemberId) -> Result<Member, StoreError> {
+    by_id(&tx.open_table(MEMBERS)?, id.as_str())?.ok_or(DomainError::NotFound("member").into())
+}
+
+/// A member by card number.
+pub fn by_card(tx: &ReadTransaction, card: &CardNumber) -> Result<Option<Member>, StoreError> {
+    via_index(tx, &tx.open_table(MEMBERS_BY_CARD)?, card.as_str())
+}
+
+/// A member by card token.
+pub fn by_token(tx: &ReadTransaction, token: &CardToken) -> Result<Option<Member>, StoreError> {
+    via_index(tx, &tx.open_table(MEMBERS_BY_TOKEN)?, token.as_str())
+}
+
+/// Every member, oldest first (for export).
+pub fn all(tx: &ReadTransaction) -> Result<Vec<Member>, StoreError> {
+    let table = tx.open_table(MEMBERS)?;
+    let mut out = Vec::new();
+    for row in table.iter()? {
+        let (_, v) = row?;
+        out.push(codec::decode("members", v.value())?);
+    }
+    Ok(out)
+}
+
+/// How many members were active (points moved) since `since`.
+pub fn active_since(tx: &ReadTransaction, since: OffsetDateTime) -> Result<i64, StoreError> {
+    Ok(all(tx)?
+        .iter()
+        .filter(|m| m.last_activity_at.is_some_and(|t| t >= since))
+        .count() as i64)
+}
+
+/// Members matching `query`, in index order, starting after `after`.
+pub fn search(
+    tx: &ReadTransaction,
+    query: &MemberQuery,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Page<Member>, StoreError> {
+    let members = tx.open_table(MEMBERS)?;
+    let mut items = Vec::new();
+    let mut last_key: Option<String> = None;
+    let mut more = false;
+    let mut push = |key: String, m: Member, items: &mut Vec<Member>| -> bool {
+        if items.len() == limit {
+            more = true;
+            return false;
+        }
+        items.push(m);
+        last_key = Some(key);
+        true
+    };
+    match query {
+        MemberQuery::All => {
+            let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+            for row in members.range::<&str>((lower, Bound::Unbounded))? {
+                let (k, v) = row?;
+                let m: Member = codec::decode("members", v.value())?;
+                if !push(k.value().to_owned(), m, &mut items) {
+                    break;
+                }
+            }
+        }
+        MemberQuery::CardPrefix(prefix) | MemberQuery::EmailPrefix(prefix) => {
+            let index = if matches!(query, MemberQuery::CardPrefix(_)) {
+                tx.open_table(MEMBERS_BY_CARD)?
+            } else {
+                tx.open_table(MEMBERS_BY_EMAIL)?
+            };
+            let lower = after.map_or(Bound::Included(prefix.as_str()), Bound::Excluded);
+            for row in index.range::<&str>((lower, Bound::Unbounded))? {
+                let (k, id) = row?;
+                if !k.value().starts_with(prefix.as_str()) {
+                    break;
+                }
+                if let Some(m) = by_id(&members, id.value())?
+                    && !push(k.value().to_owned(), m, &mut items)
+                {
+                    break;
+                }
+            }
+        }
+        MemberQuery::Name(words) => {
+            let Some(first) = words.first() else {
+                return Ok(Page { items, next: None });
+            };
+            let index = tx.open_table(MEMBER_NAME_WORDS)?;
+            let cursor = after.and_then(|a| a.split_once('\u{1f}'));
+            let lower = match cursor {
+                Some(pos) => Bound::Excluded(pos),
+                None => Bound::Included((first.as_str(), "")),
+            };
+            for row in index.range::<(&str, &str)>((lower, Bound::Unbounded))? {
+                let (k, _) = row?;
+                let (word, id) = k.value();
+                if !word.starts_with(first.as_str()) {
+                    break;
+                }
+                let Some(m) = by_id(&members, id)? else {
+                    continue;
+                };
+                let mine = m
+                    .name
+                    .as_ref()
+                    .map(|n| n.search_words())
+                    .unwrap_or_default();
+                // A member is listed once: under the first of their words that matches.
+                let first_match = mine.iter().find(|w| w.starts_with(first.as_str()));
+                let all_match = words
+                    .iter()
+                    .all(|q| mine.iter().any(|w| w.starts_with(q.as_str())));
+                if first_match.map(String::as_str) == Some(word)
+                    && all_match
+                    && !push(format!("{word}\u{1f}{id}"), m, &mut items)
+                {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(Page {
+        items,
+        next: if more { last_key } else { None },
+    })
+}
+
+fn ensure_free<I: ReadableTable<&'static str, &'static str>>(
+    index: &I,
+    key: &str,
+    owner: Option<&str>,
+    what: &'static str,
+) -> Result<(), StoreError> {
+    match index.get(key)? {
+        Some(id) if Some(id.value()) != owner => Err(DomainError::Taken { what }.into()),
+        _ => Ok(()),
+    }
+}
+
+fn new_card_number(tx: &WriteTransaction) -> Result<CardNumber, StoreError> {
+    let index = tx.open_table(MEMBERS_BY_CARD)?;
+    for _ in 0..32 {
+        let n = CardNumber::from_random(crypto::random_u64()?);
+        if index.get(n.as_str())?.is_none() {
+            return Ok(n);
+        }
+    }
+    Err(StoreError::Db("could not find a free card number".into()))
+}
+
+fn index_names(tx: &WriteTransaction, m: &Member, add: bool) -> Result<(), StoreError> {
+    let mut words = tx.open_table(MEMBER_NAME_WORDS)?;
+    for w in m
+        .name
+        .as_ref()
+        .map(|n| n.search_words())
+        .unwrap_or_default()
+    {
+        if add {
+            words.insert((w.as_str(), m.id.as_str()), ())?;
+        } else {
+            words.remove((w.as_str(), m.id.as_str()))?;
+        }
+    }
+    Ok(())
+}
+
+fn index_email(
+    tx: &WriteTransaction,
+    email: Option<&Email>,
+    id: Option<&str>,
+) -> Result<(), StoreError> {
+    let mut index = tx.open_table(MEMBERS_BY_EMAIL)?;
+    match (email, id) {
+        (Some(e), Some(id)) => {
+            index.insert(e.as_str(), id)?;
+        }
+        (Some(e), None) => {
+            index.remove(e.as_str())?;
+        }
+        (None, _) => {}
+    }
+    Ok(())
+}
+
+/// Writes a member's row (indexes are untouched).
+pub fn save(tx: &WriteTransaction, m: &Member) -> Result<(), StoreError> {
+    tx.open_table(MEMBERS)?
+        .insert(m.id.as_str(), codec::encode(m)?.as_slice())?;
+    Ok(())
+}
+
+/// Creates a member with a new card number (or the pre-printed one given) and a new card token.
+pub fn create(
+    tx: &WriteTransaction,
+    new: NewMember,
+    actor: &Actor,
+    now: OffsetDateTime,
+) -> Result<Member, StoreError> {
+    if let Some(e) = &new.email {
+        ensure_free(&tx.open_table(MEMBERS_BY_EMAIL)?, e.as_str(), None, "email")?;
+    }
+    let card_number = match new.card_number {
+        Some(n) => {
+            ensure_free(
+                &tx.open_table(MEMBERS_BY_CARD)?,
+                n.as_str(),
+                None,
+                "card_number",
+            )?;
+            n
+        }
+        None => new_card_number(tx)?,
+    };
+    let member = Member {
+        id: MemberId::from_ulid(ulid::Ulid::from_parts(
+            now.unix_timestamp_nanos().unsigned_abs() as u64 / 1_000_000,
+            u128::from_le_bytes(crypto::random_bytes::<16>()?),
+        )),
+        card_number,
+        card_token: CardToken::from_random(crypto::random_bytes::<16>()?),
+        name: new.name,
+        email: new.email,
+        phone: new.phone,
+        marketing_consent_at: new.marketing_consent.then_some(now),
+        status: MemberStatus::Active,
+        balance: 0,
+        lifetime_earned: 0,
+        created_at: now,
+        updated_at: now,
+        last_activity_at: None,
+    };
+    save(tx, &member)?;
+    let id = member.id.as_str();
+    tx.open_table(MEMBERS_BY_CARD)?
+        .insert(member.card_number.as_str(), id)?;
+    tx.open_table(MEMBERS_BY_TOKEN)?
+        .insert(member.card_token.as_str(), id)?;
+    index_email(tx, member.email.as_ref(), Some(id))?;
+    index_names(tx, &member, true)?;
+    let mut totals = stats::load_for_update(tx)?;
+    totals.members += 1;
+    stats::save(tx, &totals)?;
+    audit::record(
+        tx,
+        actor,
+        "member.create",
+        id,
+        serde_json::json!({ "card_number": member.card_number.as_str() }),
+        now,
+    )?;
+    Ok(member)
+}
+
+/// Changes a member's details; email stays unique.
+pub fn update(
+    tx: &WriteTransaction,
+    id: &MemberId,
+    patch: MemberPatch,
+    actor: &Actor,
+    now: OffsetDateTime,
+) -> Result<Member, StoreError> {
+    let before = get_for_update(tx, id)?;
+    if let Some(Some(e)) = &patch.email {
+        ensure_free(
+            &tx.open_table(MEMBERS_BY_EMAIL)?,
+            e.as_str(),
+            Some(id.as_str()),
+            "email",
+        )?;
+    }
+    let mut after = before.clone();
+    patch.apply(&mut after, now);
+    if before.email != after.email {
+        index_email(tx, before.email.as_ref(), None)?;
+        index_email(tx, after.email.as_ref(), Some(id.as_str()))?;
+    }
+    if before.name != after.name {
+        index_names(tx, &before, false)?;
+        index_names(tx, &after, true)?;
+    }
+    save(tx, &after)?;
+    let mut changed = Vec::new();
+    if before.name != after.name {
+        changed.push("name");
+    }
+    if before.email != after.email {
+        changed.push("email");
+    }
+    if before.phone != after.phone {
+        changed.push("phone");
+    }
+    if before.marketing_consent_at != after.marketing_consent_at {
+        changed.push("marketing_consent");
+    }
+    if before.status != after.status {
+        changed.push("status");
+    }
+    audit::record(
+        tx,
+        actor,
+        "member.update",
+        id.as_str(),
+        serde_json::json!({ "changed": changed }),
+        now,
+    )?;
+    Ok(after)
+}

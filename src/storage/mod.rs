@@ -1,0 +1,140 @@
+//! Storage: one redb file, one writer task, read transactions for everyone else.
+
+pub mod api_keys;
+pub mod audit;
+mod codec;
+pub mod idempotency;
+pub mod ledger;
+pub mod members;
+pub mod rewards;
+pub mod schema;
+pub mod settings;
+pub mod staff;
+pub mod stats;
+pub mod tables;
+mod writer;
+
+use crate::domain::DomainError;
+use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The database file's name inside the data directory.
+pub const DB_FILE: &str = "fealty.redb";
+
+/// The one error type of the storage layer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// A domain rule refused the change; nothing was written.
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Db(String),
+    /// A stored row could not be read.
+    #[error("stored data is damaged: {0}")]
+    Corrupt(String),
+    /// Another process has the database open.
+    #[error("the database in {0} is in use by another fealty process")]
+    InUse(PathBuf),
+    /// The file was written by a newer fealty.
+    #[error(
+        "the database is at schema version {found}, newer than this fealty supports ({supported}); upgrade fealty"
+    )]
+    TooNew {
+        /// Version found in the file.
+        found: u64,
+        /// Newest version this build knows.
+        supported: u64,
+    },
+    /// The writer has stopped (shutting down).
+    #[error("the database writer has stopped")]
+    Closed,
+    /// Randomness failed.
+    #[error("{0}")]
+    Random(String),
+}
+
+impl From<redb::Error> for StoreError {
+    fn from(e: redb::Error) -> Self {
+        StoreError::Db(e.to_string())
+    }
+}
+
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                StoreError::Db(e.to_string())
+            }
+        }
+    )*};
+}
+from_redb!(
+    redb::StorageError,
+    redb::TableError,
+    redb::TransactionError,
+    redb::CommitError
+);
+
+impl From<crate::crypto::RandomError> for StoreError {
+    fn from(e: crate::crypto::RandomError) -> Self {
+        StoreError::Random(e.to_string())
+    }
+}
+
+/// The open database: cheap to clone, shared by the server, the control socket and the CLI.
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<Database>,
+    writer: writer::Writer,
+}
+
+impl Store {
+    /// Opens (or creates) the database in `data_dir`, runs migrations and starts the writer.
+    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        let path = data_dir.join(DB_FILE);
+        let db = match Database::create(&path) {
+            Ok(db) => db,
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+                return Err(StoreError::InUse(data_dir.to_path_buf()));
+            }
+            Err(e) => return Err(StoreError::Db(e.to_string())),
+        };
+        schema::migrate(&db)?;
+        let db = Arc::new(db);
+        let writer = writer::Writer::start(db.clone())?;
+        Ok(Store { db, writer })
+    }
+
+    /// Runs `f` in a read transaction on a blocking thread; never waits for the writer.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&ReadTransaction) -> Result<T, StoreError> + Send + 'static,
+    {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let tx = db.begin_read()?;
+            f(&tx)
+        })
+        .await
+        .map_err(|e| StoreError::Db(format!("read task failed: {e}")))?
+    }
+
+    /// Runs `f` in the writer's next batch and answers once that batch is durable.
+    ///
+    /// `f` must check everything before it writes: a domain error from `f` must leave nothing behind.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&WriteTransaction) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.writer.submit(f).await
+    }
+
+    /// How many batches the writer has committed; group commit makes this lower than the writes.
+    pub fn commits(&self) -> u64 {
+        self.writer.commits()
+    }
+}

@@ -1,0 +1,91 @@
+//! The schema version and the forward-only migrations that reach it.
+
+use super::tables::*;
+use super::{StoreError, codec, stats};
+use crate::domain::ledger::{EntryKind, LedgerEntry};
+use crate::domain::stats::Totals;
+use redb::{Database, ReadableTable, ReadableTableMetadata, WriteTransaction};
+
+/// The version this build writes.
+pub const CURRENT: u64 = 2;
+
+const VERSION_KEY: &str = "schema_version";
+
+/// Brings the database up to `CURRENT`, one transaction per step; refuses a newer file.
+pub fn migrate(db: &Database) -> Result<(), StoreError> {
+    loop {
+        let tx = db.begin_write()?;
+        let version = version(&tx)?;
+        if version > CURRENT {
+            return Err(StoreError::TooNew {
+                found: version,
+                supported: CURRENT,
+            });
+        }
+        if version == CURRENT {
+            return Ok(());
+        }
+        let next = version + 1;
+        match next {
+            1 => migrate_to_v1(&tx)?,
+            2 => migrate_to_v2(&tx)?,
+            _ => unreachable_version(next)?,
+        }
+        tx.open_table(META)?.insert(VERSION_KEY, next)?;
+        tx.commit()?;
+        tracing::info!(version = next, "database migrated");
+    }
+}
+
+fn unreachable_version(v: u64) -> Result<(), StoreError> {
+    Err(StoreError::Db(format!(
+        "no migration to schema version {v}"
+    )))
+}
+
+/// The version recorded in `tx` (0 for a new file).
+pub fn version(tx: &WriteTransaction) -> Result<u64, StoreError> {
+    Ok(tx
+        .open_table(META)?
+        .get(VERSION_KEY)?
+        .map(|v| v.value())
+        .unwrap_or(0))
+}
+
+/// v1: every table of the first release.
+pub fn migrate_to_v1(tx: &WriteTransaction) -> Result<(), StoreError> {
+    tx.open_table(MEMBERS)?;
+    tx.open_table(MEMBERS_BY_CARD)?;
+    tx.open_table(MEMBERS_BY_TOKEN)?;
+    tx.open_table(MEMBERS_BY_EMAIL)?;
+    tx.open_table(MEMBER_NAME_WORDS)?;
+    tx.open_table(LEDGER)?;
+    tx.open_table(MEMBER_LEDGER)?;
+    tx.open_table(REVERSALS)?;
+    tx.open_table(IDEMPOTENCY)?;
+    tx.open_table(REWARDS)?;
+    tx.open_table(SETTINGS)?;
+    tx.open_table(STAFF)?;
+    tx.open_table(API_KEYS)?;
+    tx.open_table(AUDIT)?;
+    Ok(())
+}
+
+/// v2: running totals for stats, built once from the ledger so later reads never scan it.
+pub fn migrate_to_v2(tx: &WriteTransaction) -> Result<(), StoreError> {
+    let mut totals = Totals {
+        members: tx.open_table(MEMBERS)?.len()? as i64,
+        ..Totals::default()
+    };
+    let ledger = tx.open_table(LEDGER)?;
+    let mut kinds = std::collections::HashMap::<u64, EntryKind>::new();
+    for row in ledger.iter()? {
+        let (_, v) = row?;
+        let entry: LedgerEntry = codec::decode("ledger", v.value())?;
+        let reversed = entry.body.reverses.and_then(|s| kinds.get(&s).copied());
+        totals.record(entry.body.kind, entry.body.points, reversed);
+        kinds.insert(entry.body.seq, entry.body.kind);
+    }
+    drop(ledger);
+    stats::save(tx, &totals)
+}
