@@ -1,6 +1,12 @@
 //! FealTY: a loyalty scheme in one binary.
 
+pub mod app;
+pub mod cli;
 pub mod clock;
+pub mod control;
 pub mod crypto;
 pub mod domain;
+pub mod http;
+pub mod service;
 pub mod storage;
+pub mod views;

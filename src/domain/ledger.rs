@@ -210,6 +210,26 @@ impl Account {
     }
 }
 
+/// Parses an entry's reason (up to 500 characters); adjustments must have one.
+pub fn parse_reason(kind: EntryKind, raw: Option<&str>) -> Result<Option<String>, DomainError> {
+    match raw.map(str::trim).filter(|r| !r.is_empty()) {
+        Some(r) => super::text::clean("reason", r, 500).map(Some),
+        None if kind == EntryKind::Adjust => Err(DomainError::invalid(
+            "reason",
+            "an adjustment needs a reason",
+        )),
+        None => Ok(None),
+    }
+}
+
+/// Parses an outside reference such as an order id (up to 200 characters).
+pub fn parse_reference(raw: Option<&str>) -> Result<Option<String>, DomainError> {
+    raw.map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(|r| super::text::clean("reference", r, 200))
+        .transpose()
+}
+
 /// Checks that `original` may be reversed, given whether it already was.
 pub fn check_reversible(original: &EntryBody, already_reversed: bool) -> Result<(), DomainError> {
     if original.kind == EntryKind::Reversal {
@@ -347,6 +367,17 @@ mod tests {
         // The same content after a different predecessor hashes differently.
         let moved = LedgerEntry::seal(body(2, 20), GENESIS_HASH);
         assert_ne!(moved.hash, e2.hash);
+    }
+
+    #[test]
+    fn adjustments_need_a_reason() {
+        assert!(parse_reason(EntryKind::Adjust, None).is_err());
+        assert!(parse_reason(EntryKind::Adjust, Some("  ")).is_err());
+        assert_eq!(
+            parse_reason(EntryKind::Adjust, Some(" typo ")),
+            Ok(Some("typo".into()))
+        );
+        assert_eq!(parse_reason(EntryKind::Earn, None), Ok(None));
     }
 
     #[test]

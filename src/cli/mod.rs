@@ -1,0 +1,120 @@
+//! The command line: one file per subcommand.
+
+mod apikey;
+mod serve;
+mod user;
+
+use crate::control::{self, Command};
+use crate::service::Loyalty;
+use crate::storage::{DB_FILE, Store};
+use clap::{Args, Parser, Subcommand};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// FealTY: a loyalty scheme in one binary.
+#[derive(Debug, Parser)]
+#[command(name = "fealty", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+/// Where the data lives; every subcommand takes it.
+#[derive(Debug, Clone, Args)]
+pub struct DataDir {
+    /// Data directory (database, control socket).
+    #[arg(long, env = "FEALTY_DATA", default_value = "./fealty-data")]
+    pub data: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run the server.
+    Serve(serve::ServeArgs),
+    /// Manage staff accounts.
+    User {
+        #[command(subcommand)]
+        cmd: user::UserCmd,
+    },
+    /// Manage API keys.
+    Apikey {
+        #[command(subcommand)]
+        cmd: apikey::ApikeyCmd,
+    },
+    /// Walk the hash chain and check every balance; exit 1 naming the first bad entry.
+    Verify(DataDir),
+    /// Print every member (csv) or every member and entry (json).
+    Export {
+        #[command(flatten)]
+        data: DataDir,
+        /// json or csv.
+        #[arg(long, default_value = "json", value_parser = ["json", "csv"])]
+        format: String,
+    },
+    /// Import members from a CSV file (name,email,phone,card_number,balance): all rows or none.
+    Import {
+        #[command(flatten)]
+        data: DataDir,
+        /// The CSV file.
+        file: PathBuf,
+    },
+}
+
+impl Cli {
+    /// Runs the chosen subcommand.
+    pub fn run(self) -> ExitCode {
+        let result = match self.command {
+            Cmd::Serve(args) => return serve::run(args),
+            Cmd::User { cmd } => user::command(cmd),
+            Cmd::Apikey { cmd } => Ok(apikey::command(cmd)),
+            Cmd::Verify(data) => Ok((data, Command::Verify)),
+            Cmd::Export { data, format } => Ok((data, Command::Export { format })),
+            Cmd::Import { data, file } => std::fs::read_to_string(&file)
+                .map(|csv| (data, Command::Import { csv }))
+                .map_err(|e| format!("cannot read {}: {e}", file.display())),
+        };
+        match result {
+            Ok((data, cmd)) => dispatch(&data, cmd),
+            Err(msg) => fail(&msg),
+        }
+    }
+}
+
+fn fail(msg: &str) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::FAILURE
+}
+
+/// Runs a command through the running server's socket, or on the database directly when none runs.
+fn dispatch(data: &DataDir, cmd: Command) -> ExitCode {
+    let reply = match control::send(&data.data, &cmd) {
+        Some(Ok(reply)) => reply,
+        Some(Err(msg)) => return fail(&msg),
+        None => match run_direct(data, cmd) {
+            Ok(reply) => reply,
+            Err(msg) => return fail(&msg),
+        },
+    };
+    let _ = std::io::stdout().write_all(reply.stdout.as_bytes());
+    let _ = std::io::stderr().write_all(reply.stderr.as_bytes());
+    u8::try_from(reply.code).map_or(ExitCode::FAILURE, ExitCode::from)
+}
+
+fn run_direct(data: &DataDir, cmd: Command) -> Result<control::Reply, String> {
+    if control::reads_only(&cmd) && !data.data.join(DB_FILE).exists() {
+        return Err(format!(
+            "no FealTY database in {} (pass --data or set FEALTY_DATA)",
+            data.data.display()
+        ));
+    }
+    crate::app::prepare_data_dir(&data.data).map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start: {e}"))?;
+    runtime.block_on(async {
+        let store = Store::open(&data.data).map_err(|e| e.to_string())?;
+        Ok(control::execute(&Loyalty::new(store), cmd).await)
+    })
+}

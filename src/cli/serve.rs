@@ -1,0 +1,43 @@
+//! `fealty serve`.
+
+use super::DataDir;
+use crate::app::{self, Config};
+use clap::Args;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+/// Options for `fealty serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    data: DataDir,
+    /// Address to listen on; port 0 picks a free one.
+    #[arg(long, env = "FEALTY_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Public base URL for links (card URLs, the setup link), e.g. https://rewards.example.com.
+    #[arg(long, env = "FEALTY_BASE_URL")]
+    base_url: Option<String>,
+}
+
+/// Runs the server on a multi-threaded runtime.
+pub fn run(args: ServeArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let config = Config {
+        data_dir: args.data.data,
+        listen: args.listen,
+        base_url: args.base_url,
+    };
+    match runtime.block_on(app::serve(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

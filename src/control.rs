@@ -1,0 +1,361 @@
+//! The control socket: shell subcommands reach a running server through it, because redb lets one process open the file.
+//!
+//! One JSON request line in, one JSON reply line out. With no server running, the same
+//! commands run against the database opened directly, through the same `execute`.
+
+use crate::domain::DomainError;
+use crate::domain::actor::Actor;
+use crate::domain::api_key::Scope;
+use crate::domain::card::CardNumber;
+use crate::domain::email::Email;
+use crate::domain::member::NewMember;
+use crate::domain::staff::{Password, Role, Username};
+use crate::domain::text::{PersonName, Phone};
+use crate::service::{ImportRow, Loyalty, ServiceError};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+
+/// The socket's file name inside the data directory.
+pub const SOCKET_FILE: &str = "control.sock";
+
+/// Largest request accepted on the socket (an import file).
+const MAX_REQUEST: u64 = 64 * 1024 * 1024;
+
+/// A shell command.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case")]
+pub enum Command {
+    /// Add a staff account.
+    UserAdd {
+        /// Log-in name.
+        username: String,
+        /// owner or staff.
+        role: String,
+        /// The password as typed.
+        password: String,
+    },
+    /// Make an API key.
+    ApikeyCreate {
+        /// A name for people.
+        name: String,
+        /// Scope names; empty means all.
+        scopes: Vec<String>,
+    },
+    /// List API keys.
+    ApikeyList,
+    /// Revoke an API key.
+    ApikeyRevoke {
+        /// The key's public id.
+        id: String,
+    },
+    /// Check the hash chain and balances.
+    Verify,
+    /// Print members (and, as JSON, the ledger).
+    Export {
+        /// json or csv.
+        format: String,
+    },
+    /// Import members from CSV text.
+    Import {
+        /// The file's content.
+        csv: String,
+    },
+}
+
+/// What a command printed and how it ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Reply {
+    /// Exit code for the shell.
+    pub code: i32,
+    /// Text for stdout.
+    pub stdout: String,
+    /// Text for stderr.
+    pub stderr: String,
+}
+
+impl Reply {
+    fn ok(stdout: String) -> Self {
+        Self {
+            code: 0,
+            stdout,
+            stderr: String::new(),
+        }
+    }
+
+    fn fail(message: impl std::fmt::Display) -> Self {
+        Self {
+            code: 1,
+            stdout: String::new(),
+            stderr: format!("error: {message}\n"),
+        }
+    }
+}
+
+/// Whether a command only reads (and so should not create a database).
+pub fn reads_only(cmd: &Command) -> bool {
+    matches!(
+        cmd,
+        Command::ApikeyList
+            | Command::ApikeyRevoke { .. }
+            | Command::Verify
+            | Command::Export { .. }
+    )
+}
+
+/// Runs a command against the scheme; the one implementation behind both paths.
+pub async fn execute(loyalty: &Loyalty, cmd: Command) -> Reply {
+    match run(loyalty, cmd).await {
+        Ok(reply) => reply,
+        Err(ServiceError::Domain(e)) => Reply::fail(e),
+        Err(e) => Reply::fail(e),
+    }
+}
+
+async fn run(loyalty: &Loyalty, cmd: Command) -> Result<Reply, ServiceError> {
+    let actor = Actor::Cli;
+    Ok(match cmd {
+        Command::UserAdd {
+            username,
+            role,
+            password,
+        } => {
+            let user = loyalty
+                .add_staff(
+                    Username::parse(&username)?,
+                    Role::parse(&role)?,
+                    Password::parse(&password)?,
+                    actor,
+                )
+                .await?;
+            Reply::ok(format!(
+                "added {} ({})\n",
+                user.username.as_str(),
+                if user.role == Role::Owner {
+                    "owner"
+                } else {
+                    "staff"
+                }
+            ))
+        }
+        Command::ApikeyCreate { name, scopes } => {
+            let scopes = scopes
+                .iter()
+                .map(|s| Scope::parse(s))
+                .collect::<Result<Vec<_>, _>>()?;
+            let (_, key) = loyalty.create_api_key(name, scopes, actor).await?;
+            Reply::ok(format!("{key}\n"))
+        }
+        Command::ApikeyList => {
+            let mut out = String::new();
+            for k in loyalty.api_keys().await? {
+                let scopes: Vec<&str> = k.scopes.iter().map(Scope::as_str).collect();
+                let status = if k.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                out.push_str(&format!(
+                    "{}\t{}\t{}\t{status}\n",
+                    k.id,
+                    k.name,
+                    scopes.join(",")
+                ));
+            }
+            Reply::ok(out)
+        }
+        Command::ApikeyRevoke { id } => {
+            let k = loyalty.revoke_api_key(id, actor).await?;
+            Reply::ok(format!("revoked {}\n", k.id))
+        }
+        Command::Verify => {
+            let v = loyalty.verify().await?;
+            match v.problem {
+                None => Reply::ok(format!(
+                    "ok: {} entries, {} members\n",
+                    v.entries, v.members
+                )),
+                Some(p) => Reply {
+                    code: 1,
+                    stdout: String::new(),
+                    stderr: format!("verify failed: {p}\n"),
+                },
+            }
+        }
+        Command::Export { format } => {
+            let (members, ledger) = loyalty.export().await?;
+            match format.as_str() {
+                "json" => Reply::ok(
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({ "members": members, "ledger": ledger }),
+                    )
+                    .map_err(|e| ServiceError::Internal(e.to_string()))?
+                        + "\n",
+                ),
+                "csv" => Reply::ok(members_csv(&members)?),
+                other => Reply::fail(format!("unknown format {other:?}: use json or csv")),
+            }
+        }
+        Command::Import { csv } => {
+            let rows = parse_import(&csv)?;
+            let n = loyalty.import(rows, actor).await?;
+            Reply::ok(format!("imported {n} members\n"))
+        }
+    })
+}
+
+fn members_csv(members: &[crate::domain::member::Member]) -> Result<String, ServiceError> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let internal = |e: csv::Error| ServiceError::Internal(e.to_string());
+    w.write_record([
+        "id",
+        "card_number",
+        "name",
+        "email",
+        "phone",
+        "status",
+        "balance",
+        "lifetime_earned",
+        "created_at",
+    ])
+    .map_err(internal)?;
+    for m in members {
+        let created = m
+            .created_at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        w.write_record([
+            m.id.as_str(),
+            m.card_number.as_str(),
+            m.name.as_ref().map_or("", |n| n.as_str()),
+            m.email.as_ref().map_or("", |e| e.as_str()),
+            m.phone.as_ref().map_or("", |p| p.as_str()),
+            match m.status {
+                crate::domain::member::MemberStatus::Active => "active",
+                crate::domain::member::MemberStatus::Blocked => "blocked",
+            },
+            &m.balance.to_string(),
+            &m.lifetime_earned.to_string(),
+            &created,
+        ])
+        .map_err(internal)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+    String::from_utf8(bytes).map_err(|e| ServiceError::Internal(e.to_string()))
+}
+
+/// Reads an import file: header `name,email,phone,card_number,balance`, every column optional per row.
+pub fn parse_import(text: &str) -> Result<Vec<ImportRow>, DomainError> {
+    let file_err =
+        |line: u64, msg: String| DomainError::invalid("file", format!("line {line}: {msg}"));
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| file_err(1, e.to_string()))?
+        .clone();
+    let col = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
+    let known = ["name", "email", "phone", "card_number", "balance"];
+    if let Some(h) = headers
+        .iter()
+        .find(|h| !known.contains(&h.to_ascii_lowercase().as_str()))
+    {
+        return Err(file_err(
+            1,
+            format!("unknown column {h:?}; expected {}", known.join(",")),
+        ));
+    }
+    let (name, email, phone, card, balance) = (
+        col("name"),
+        col("email"),
+        col("phone"),
+        col("card_number"),
+        col("balance"),
+    );
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line());
+            file_err(line, e.to_string())
+        })?;
+        let line = record.position().map_or(0, |p| p.line());
+        let get = |c: Option<usize>| c.and_then(|i| record.get(i)).filter(|s| !s.is_empty());
+        let at = |e: DomainError| file_err(line, e.to_string());
+        let member = NewMember {
+            name: get(name).map(PersonName::parse).transpose().map_err(at)?,
+            email: get(email).map(Email::parse).transpose().map_err(at)?,
+            phone: get(phone).map(Phone::parse).transpose().map_err(at)?,
+            marketing_consent: false,
+            card_number: get(card).map(CardNumber::parse).transpose().map_err(at)?,
+        };
+        let balance = match get(balance) {
+            None => 0,
+            Some(b) => b
+                .parse::<i64>()
+                .ok()
+                .filter(|b| (0..=crate::domain::ledger::MAX_POINTS).contains(b))
+                .ok_or_else(|| {
+                    file_err(
+                        line,
+                        format!("balance {b:?} is not a whole number of points"),
+                    )
+                })?,
+        };
+        rows.push(ImportRow {
+            line,
+            member,
+            balance,
+        });
+    }
+    Ok(rows)
+}
+
+/// Serves the control socket until the task is dropped.
+pub async fn serve(listener: tokio::net::UnixListener, loyalty: Loyalty) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let loyalty = loyalty.clone();
+        tokio::spawn(async move {
+            let (read, mut write) = stream.into_split();
+            let mut line = String::new();
+            let mut reader =
+                tokio::io::BufReader::new(tokio::io::AsyncReadExt::take(read, MAX_REQUEST));
+            let reply = match reader.read_line(&mut line).await {
+                Ok(_) => match serde_json::from_str::<Command>(&line) {
+                    Ok(cmd) => execute(&loyalty, cmd).await,
+                    Err(e) => Reply::fail(format!("bad control request: {e}")),
+                },
+                Err(e) => Reply::fail(format!("cannot read control request: {e}")),
+            };
+            let mut out = serde_json::to_vec(&reply).unwrap_or_default();
+            out.push(b'\n');
+            let _ = write.write_all(&out).await;
+        });
+    }
+}
+
+/// Sends a command to the server running on `data_dir`, if one is listening.
+pub fn send(data_dir: &Path, cmd: &Command) -> Option<Result<Reply, String>> {
+    let path: PathBuf = data_dir.join(SOCKET_FILE);
+    let mut stream = std::os::unix::net::UnixStream::connect(&path).ok()?;
+    let mut exchange = || -> std::io::Result<Reply> {
+        let mut req = serde_json::to_vec(cmd)?;
+        req.push(b'\n');
+        stream.write_all(&req)?;
+        stream.shutdown(std::net::Shutdown::Write)?;
+        let mut line = String::new();
+        BufReader::new((&stream).take(MAX_REQUEST)).read_line(&mut line)?;
+        Ok(serde_json::from_str(&line)?)
+    };
+    Some(exchange().map_err(|e| {
+        format!(
+            "the running server did not answer on {}: {e}",
+            path.display()
+        )
+    }))
+}

@@ -1,0 +1,103 @@
+//! The JSON API under `/api/v1`, and its OpenAPI document generated from the same handlers.
+
+mod members;
+mod points;
+mod rewards;
+mod settings;
+
+use super::AppState;
+use super::error::{ApiError, Problem};
+use crate::service::KeyedAnswer;
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "FealTY API",
+        description = "Add, redeem and look up loyalty points.\n\n\
+Authenticate with `Authorization: Bearer <API key>`. Every point-changing request needs an \
+`Idempotency-Key` header: a retry with the same key and body returns the first answer again \
+(with `Idempotent-Replayed: true`) and changes nothing; the same key with another body is refused \
+with 422. Errors are `application/problem+json` with a stable `code`.\n\n\
+Earning by amount: points = whole currency units of `amount_minor` (rounded down) × `points_per_unit` \
+from the settings, in integer arithmetic. With 1 point per unit, 19.99 EUR (1999) earns 19 points."
+    ),
+    modifiers(&BearerAuth),
+    components(schemas(Problem))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The API routes and the OpenAPI document describing exactly them.
+pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(members::create, members::list))
+        .routes(routes!(members::get, members::update))
+        .routes(routes!(members::by_card))
+        .routes(routes!(points::create, points::history))
+        .routes(routes!(points::reverse))
+        .routes(routes!(points::redeem))
+        .routes(routes!(rewards::list, rewards::create))
+        .routes(routes!(rewards::update))
+        .routes(routes!(settings::get, settings::update))
+        .routes(routes!(settings::stats))
+        .split_for_parts()
+}
+
+/// Page size: 1 to 100, 50 unless asked.
+fn page_size(limit: Option<i64>) -> Result<usize, ApiError> {
+    match limit {
+        None => Ok(50),
+        Some(n @ 1..=100) => Ok(n as usize),
+        Some(_) => Err(ApiError::invalid("limit: must be between 1 and 100")),
+    }
+}
+
+/// Wraps a storage position as an opaque cursor.
+fn encode_cursor(position: Option<String>) -> Option<String> {
+    position.map(|p| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(p))
+}
+
+/// Unwraps a cursor from a previous page.
+fn decode_cursor(cursor: Option<&str>) -> Result<Option<String>, ApiError> {
+    let bad = || ApiError::bad_request("invalid_cursor", "cursor is not one this server gave out");
+    cursor
+        .filter(|c| !c.is_empty())
+        .map(|c| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(c)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(bad)
+        })
+        .transpose()
+}
+
+/// Answers a keyed write, marking replays.
+fn keyed_response(answer: KeyedAnswer) -> Response {
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::CREATED);
+    let mut res = (status, Json(answer.body)).into_response();
+    if answer.replayed {
+        res.headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    res
+}

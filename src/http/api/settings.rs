@@ -1,0 +1,123 @@
+//! `/api/v1/settings` and `/api/v1/stats`.
+
+use crate::domain::api_key::Scope;
+use crate::domain::money::Currency;
+use crate::domain::settings::{self, Settings};
+use crate::http::AppState;
+use crate::http::error::{ApiError, Problem};
+use crate::http::extract::{ApiClient, JsonBody};
+use crate::service::{SettingsPatch, Stats};
+use axum::Json;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The settings a client may read and (with settings:write) change.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SettingsView {
+    /// Shown on cards and pages.
+    pub business_name: String,
+    /// ISO 4217 code purchases are in.
+    pub currency: String,
+    /// Points per whole currency unit (rounded down); 0 turns earning by amount off.
+    pub points_per_unit: u32,
+}
+
+impl From<Settings> for SettingsView {
+    fn from(s: Settings) -> Self {
+        Self {
+            business_name: s.business_name,
+            currency: s.currency.as_str().to_owned(),
+            points_per_unit: s.earning.points_per_unit,
+        }
+    }
+}
+
+/// A change to the settings.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSettings {
+    /// New business name.
+    pub business_name: Option<String>,
+    /// New currency.
+    pub currency: Option<String>,
+    /// New points per currency unit, 0 to 10000.
+    pub points_per_unit: Option<i64>,
+}
+
+/// Read the settings.
+#[utoipa::path(
+    get, path = "/api/v1/settings", tag = "settings",
+    responses(
+        (status = 200, description = "The settings", body = SettingsView),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get(
+    State(state): State<AppState>,
+    _client: ApiClient,
+) -> Result<Json<SettingsView>, ApiError> {
+    Ok(Json(state.loyalty.settings().await?.into()))
+}
+
+/// Change the settings.
+#[utoipa::path(
+    patch, path = "/api/v1/settings", tag = "settings",
+    request_body = UpdateSettings,
+    responses(
+        (status = 200, description = "The changed settings", body = SettingsView),
+        (status = 400, description = "Unreadable body", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Key lacks settings:write", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid field", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn update(
+    State(state): State<AppState>,
+    client: ApiClient,
+    body: JsonBody<UpdateSettings>,
+) -> Result<Json<SettingsView>, ApiError> {
+    client.require(Scope::SettingsWrite)?;
+    let b = body.value;
+    let patch = SettingsPatch {
+        business_name: b
+            .business_name
+            .as_deref()
+            .map(settings::parse_business_name)
+            .transpose()?,
+        currency: b.currency.as_deref().map(Currency::parse).transpose()?,
+        points_per_unit: b
+            .points_per_unit
+            .map(settings::parse_points_per_unit)
+            .transpose()?,
+    };
+    Ok(Json(
+        state
+            .loyalty
+            .update_settings(patch, client.actor())
+            .await?
+            .into(),
+    ))
+}
+
+/// Scheme-wide numbers.
+#[utoipa::path(
+    get, path = "/api/v1/stats", tag = "settings",
+    responses(
+        (status = 200, description = "Totals", body = Stats),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Key lacks members:read", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn stats(
+    State(state): State<AppState>,
+    client: ApiClient,
+) -> Result<Json<Stats>, ApiError> {
+    client.require(Scope::MembersRead)?;
+    Ok(Json(state.loyalty.stats().await?))
+}

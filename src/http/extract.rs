@@ -1,0 +1,227 @@
+//! Extractors that turn requests into checked values, answering problem+json when they cannot.
+
+use super::AppState;
+use super::error::ApiError;
+use crate::crypto;
+use crate::domain::api_key::{ApiKeyRecord, Scope};
+use crate::domain::idempotency::IdempotencyKey;
+use crate::storage::idempotency::Keyed;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request};
+use axum::http::{StatusCode, header, request::Parts};
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Failed authentications allowed per client address per window before 429.
+const MAX_AUTH_FAILURES: u32 = 20;
+/// The window for counting failed authentications.
+const AUTH_WINDOW: Duration = Duration::from_secs(60);
+
+/// Counts failed API authentications per client address.
+#[derive(Clone, Default)]
+pub struct AuthFailures(Arc<Mutex<HashMap<IpAddr, (u32, Instant)>>>);
+
+impl AuthFailures {
+    fn blocked(&self, ip: IpAddr) -> bool {
+        let Ok(map) = self.0.lock() else { return false };
+        map.get(&ip)
+            .is_some_and(|(n, since)| *n >= MAX_AUTH_FAILURES && since.elapsed() < AUTH_WINDOW)
+    }
+
+    fn record(&self, ip: IpAddr) {
+        let Ok(mut map) = self.0.lock() else { return };
+        if map.len() > 10_000 {
+            map.retain(|_, (_, since)| since.elapsed() < AUTH_WINDOW);
+        }
+        let slot = map.entry(ip).or_insert((0, Instant::now()));
+        if slot.1.elapsed() >= AUTH_WINDOW {
+            *slot = (0, Instant::now());
+        }
+        slot.0 += 1;
+    }
+}
+
+/// A request authenticated with a live API key.
+#[derive(Debug, Clone)]
+pub struct ApiClient(pub ApiKeyRecord);
+
+impl ApiClient {
+    /// Refuses with 403 unless the key has `scope`.
+    pub fn require(&self, scope: Scope) -> Result<&Self, ApiError> {
+        if self.0.allows(scope) {
+            Ok(self)
+        } else {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("this API key lacks the {} scope", scope.as_str()),
+            ))
+        }
+    }
+
+    /// The actor recorded for changes this client makes.
+    pub fn actor(&self) -> crate::domain::actor::Actor {
+        crate::domain::actor::Actor::ApiKey {
+            key_id: self.0.id.clone(),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for ApiClient {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        if let Some(ip) = ip
+            && state.auth_failures.blocked(ip)
+        {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                "too many failed authentications from this address; wait a minute",
+            ));
+        }
+        let presented = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        let key = match presented {
+            Some(p) => state.loyalty.authenticate(p).await?,
+            None => None,
+        };
+        match key {
+            Some(k) => Ok(ApiClient(k)),
+            None => {
+                if let Some(ip) = ip {
+                    state.auth_failures.record(ip);
+                }
+                Err(ApiError::unauthorized())
+            }
+        }
+    }
+}
+
+/// The `Idempotency-Key` header, required.
+#[derive(Debug, Clone)]
+pub struct IdemKey(pub IdempotencyKey);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdemKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let raw = parts.headers.get("idempotency-key").ok_or_else(|| {
+            ApiError::bad_request(
+                "missing_idempotency_key",
+                "point-changing requests need an Idempotency-Key header",
+            )
+        })?;
+        let raw = raw.to_str().map_err(|_| {
+            ApiError::bad_request("invalid_idempotency_key", "Idempotency-Key must be ASCII")
+        })?;
+        IdempotencyKey::parse(raw)
+            .map(IdemKey)
+            .map_err(|e| ApiError::bad_request("invalid_idempotency_key", e.to_string()))
+    }
+}
+
+/// A JSON body, parsed into `T`, with a fingerprint of the request for idempotency.
+#[derive(Debug, Clone)]
+pub struct JsonBody<T> {
+    /// The parsed body.
+    pub value: T,
+    /// SHA-256 over method, path and the body's canonical JSON.
+    pub fingerprint: String,
+}
+
+impl<T> JsonBody<T> {
+    /// Combines the fingerprint with a key and the client's scope.
+    pub fn keyed(&self, client: &ApiClient, key: IdemKey) -> Keyed {
+        Keyed {
+            scope: format!("api:{}", client.0.id),
+            key: key.0,
+            fingerprint: self.fingerprint.clone(),
+        }
+    }
+}
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let method = req.method().clone();
+        let path = req.uri().path().to_owned();
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            });
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e: BytesRejection| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "payload_too_large",
+                        "the request body is larger than the limit (1 MiB)",
+                    )
+                } else {
+                    ApiError::bad_request("unreadable_body", e.body_text())
+                }
+            })?;
+        // An empty body means "no fields", so `POST .../reverse` needs no body.
+        let value = if bytes.is_empty() {
+            serde_json::Value::Object(serde_json::Map::new())
+        } else {
+            match content_type.as_deref() {
+                Some(ct) if ct == "application/json" || ct.ends_with("+json") => {}
+                _ => {
+                    return Err(ApiError::new(
+                        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                        "unsupported_media_type",
+                        "send the body as Content-Type: application/json",
+                    ));
+                }
+            }
+            serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|e| {
+                ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}"))
+            })?
+        };
+        let canonical = format!("{method}\n{path}\n{value}");
+        let fingerprint = crypto::sha256_hex(canonical.as_bytes());
+        let parsed = T::deserialize(&value).map_err(|e| ApiError::invalid(e.to_string()))?;
+        Ok(JsonBody {
+            value: parsed,
+            fingerprint,
+        })
+    }
+}
+
+/// Query parameters, answering problem+json when they do not parse.
+#[derive(Debug, Clone)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(q)| ApiQuery(q))
+            .map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))
+    }
+}

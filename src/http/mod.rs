@@ -1,0 +1,10 @@
+//! Everything HTTP: routes, extractors, the error mapping, and the areas (API, setup, health).
+
+pub mod api;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod router;
+pub mod setup;
+
+pub use router::AppState;

@@ -1,0 +1,100 @@
+//! Every route in one place, with the layers all of them share.
+
+use super::error::ApiError;
+use super::extract::AuthFailures;
+use super::{api, health, setup};
+use crate::service::Loyalty;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use std::sync::Arc;
+
+/// Largest request body accepted (413 beyond).
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The loyalty scheme.
+    pub loyalty: Loyalty,
+    /// The public base URL, e.g. `https://rewards.example.com`, for card links.
+    pub base_url: String,
+    /// Failed API authentications per address.
+    pub auth_failures: AuthFailures,
+    openapi: Arc<String>,
+}
+
+impl AppState {
+    /// Builds the state for a server reachable at `base_url`.
+    pub fn new(loyalty: Loyalty, base_url: String) -> Self {
+        let (_, doc) = api::router();
+        let openapi = doc.to_pretty_json().unwrap_or_else(|_| "{}".to_owned());
+        Self {
+            loyalty,
+            base_url,
+            auth_failures: AuthFailures::default(),
+            openapi: Arc::new(openapi),
+        }
+    }
+}
+
+/// The whole application router.
+pub fn build(state: AppState) -> Router {
+    let (api, _) = api::router();
+    Router::new()
+        .merge(api)
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/assets/app.css", get(stylesheet))
+        .route("/setup/{token}", get(setup::form).post(setup::submit))
+        .fallback(|| async { ApiError::not_found("route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this method is not allowed here",
+            )
+        })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(state)
+}
+
+async fn openapi(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        state.openapi.as_str().to_owned(),
+    )
+        .into_response()
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        crate::views::STYLE,
+    )
+        .into_response()
+}
+
+async fn security_headers(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'; form-action 'self'"),
+    );
+    res
+}

@@ -1,0 +1,738 @@
+//! The operations the API, the admin pages and the command line share.
+//!
+//! Each one turns checked domain values into one read or one write of the store.
+
+use crate::clock;
+use crate::crypto;
+use crate::domain::DomainError;
+use crate::domain::actor::Actor;
+use crate::domain::api_key::{self, ApiKeyRecord, Scope};
+use crate::domain::card::CardNumber;
+use crate::domain::ledger::{EntryKind, LedgerEntry, PointsChange};
+use crate::domain::member::{Member, MemberId, MemberPatch, MemberQuery, NewMember};
+use crate::domain::money::{Currency, Money};
+use crate::domain::reward::Reward;
+use crate::domain::settings::Settings;
+use crate::domain::staff::{Password, Role, StaffUser, Username};
+use crate::storage::idempotency::{self, Keyed};
+use crate::storage::ledger::{Posting, Verification};
+use crate::storage::members::Page;
+use crate::storage::{self, Store, StoreError};
+use redb::WriteTransaction;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+/// The one error type of the service layer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ServiceError {
+    /// A rule refused the request; nothing changed.
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// The same idempotency key is being processed right now.
+    #[error("a request with this Idempotency-Key is still in progress")]
+    InFlight,
+    /// Something failed that the client cannot fix.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Domain(d) => ServiceError::Domain(d),
+            other => ServiceError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// Shorthand for service results.
+pub type Result<T> = std::result::Result<T, ServiceError>;
+
+/// How points are asked for: a number of points, or a purchase amount under the earning rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PointsAmount {
+    /// An explicit change.
+    Points(PointsChange),
+    /// A purchase; points follow from the earning rule. `None` currency means the business's.
+    Purchase {
+        /// Minor units.
+        amount_minor: i64,
+        /// Currency, if the client named one.
+        currency: Option<Currency>,
+    },
+}
+
+/// A checked request to move points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PointsRequest {
+    /// How many.
+    pub amount: PointsAmount,
+    /// Why.
+    pub reason: Option<String>,
+    /// Outside reference.
+    pub reference: Option<String>,
+}
+
+/// The answer to a point change: the new entry and the balance after it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct PointsOutcome {
+    /// The appended entry.
+    pub entry: LedgerEntry,
+    /// The member's balance after it.
+    pub balance: i64,
+}
+
+/// An answer to a keyed request, fresh or replayed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyedAnswer {
+    /// HTTP status of the first answer.
+    pub status: u16,
+    /// Body of the first answer.
+    pub body: serde_json::Value,
+    /// Whether this is a stored answer to a retry.
+    pub replayed: bool,
+}
+
+/// Scheme-wide numbers.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct Stats {
+    /// Members ever joined.
+    pub members: i64,
+    /// Members whose points moved in the last 30 days.
+    pub active_members_30d: i64,
+    /// Net points earned (earn entries less their reversals).
+    pub points_issued: i64,
+    /// Net points redeemed.
+    pub points_redeemed: i64,
+    /// Net points adjusted by staff (either sign).
+    pub points_adjusted: i64,
+    /// Points members hold now: what the business owes.
+    pub points_outstanding: i64,
+}
+
+/// A checked change to the settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SettingsPatch {
+    /// New business name.
+    pub business_name: Option<String>,
+    /// New currency.
+    pub currency: Option<Currency>,
+    /// New points per currency unit.
+    pub points_per_unit: Option<u32>,
+}
+
+/// A checked change to a reward.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RewardPatch {
+    /// New name.
+    pub name: Option<String>,
+    /// New cost.
+    pub cost: Option<i64>,
+    /// Activate or deactivate.
+    pub active: Option<bool>,
+}
+
+/// One row of a member import: the member and their opening balance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportRow {
+    /// Line in the file, for messages.
+    pub line: u64,
+    /// The member.
+    pub member: NewMember,
+    /// Opening balance, recorded as an `adjust` entry.
+    pub balance: i64,
+}
+
+/// The loyalty scheme: the store plus the rules that span requests.
+#[derive(Clone)]
+pub struct Loyalty {
+    store: Store,
+    in_flight: Arc<Mutex<HashSet<(String, String)>>>,
+}
+
+/// Holds an idempotency key as in flight until dropped.
+struct InFlightGuard {
+    set: Arc<Mutex<HashSet<(String, String)>>>,
+    key: (String, String),
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        if let Ok(mut set) = self.set.lock() {
+            set.remove(&self.key);
+        }
+    }
+}
+
+impl Loyalty {
+    /// Wraps an open store.
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            in_flight: Arc::default(),
+        }
+    }
+
+    /// The store, for backups and health checks.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn claim(&self, keyed: &Keyed) -> Result<InFlightGuard> {
+        let key = (keyed.scope.clone(), keyed.key.as_str().to_owned());
+        let mut set = self
+            .in_flight
+            .lock()
+            .map_err(|_| ServiceError::Internal("in-flight set poisoned".into()))?;
+        if !set.insert(key.clone()) {
+            return Err(ServiceError::InFlight);
+        }
+        Ok(InFlightGuard {
+            set: self.in_flight.clone(),
+            key,
+        })
+    }
+
+    /// Runs a keyed write once: a retry with the same request gets the stored answer.
+    async fn keyed_write<F>(&self, keyed: Keyed, f: F) -> Result<KeyedAnswer>
+    where
+        F: FnOnce(&WriteTransaction, &str) -> std::result::Result<serde_json::Value, StoreError>
+            + Send
+            + 'static,
+    {
+        let _guard = self.claim(&keyed)?;
+        let answer = self
+            .store
+            .write(move |tx| {
+                if let Some(rec) = idempotency::lookup(tx, &keyed)? {
+                    return Ok(KeyedAnswer {
+                        status: rec.status,
+                        body: rec.response,
+                        replayed: true,
+                    });
+                }
+                let body = f(tx, keyed.key.as_str())?;
+                idempotency::remember(tx, &keyed, 201, body.clone(), clock::now())?;
+                Ok(KeyedAnswer {
+                    status: 201,
+                    body,
+                    replayed: false,
+                })
+            })
+            .await?;
+        Ok(answer)
+    }
+
+    // ---- members ----
+
+    /// Creates a member.
+    pub async fn create_member(&self, new: NewMember, actor: Actor) -> Result<Member> {
+        Ok(self
+            .store
+            .write(move |tx| storage::members::create(tx, new, &actor, clock::now()))
+            .await?)
+    }
+
+    /// Changes a member's details.
+    pub async fn update_member(
+        &self,
+        id: MemberId,
+        patch: MemberPatch,
+        actor: Actor,
+    ) -> Result<Member> {
+        Ok(self
+            .store
+            .write(move |tx| storage::members::update(tx, &id, patch, &actor, clock::now()))
+            .await?)
+    }
+
+    /// A member by id.
+    pub async fn member(&self, id: MemberId) -> Result<Member> {
+        self.store
+            .read(move |tx| storage::members::get(tx, &id))
+            .await?
+            .ok_or(DomainError::NotFound("member").into())
+    }
+
+    /// A member by card number.
+    pub async fn member_by_card(&self, card: CardNumber) -> Result<Member> {
+        self.store
+            .read(move |tx| storage::members::by_card(tx, &card))
+            .await?
+            .ok_or(DomainError::NotFound("member").into())
+    }
+
+    /// A page of members matching a search.
+    pub async fn search_members(
+        &self,
+        query: MemberQuery,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Page<Member>> {
+        Ok(self
+            .store
+            .read(move |tx| storage::members::search(tx, &query, after.as_deref(), limit))
+            .await?)
+    }
+
+    /// A page of a member's history, newest first.
+    pub async fn history(
+        &self,
+        id: MemberId,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Page<LedgerEntry>> {
+        self.store
+            .read(move |tx| {
+                if storage::members::get(tx, &id)?.is_none() {
+                    return Err(DomainError::NotFound("member").into());
+                }
+                storage::ledger::history(tx, &id, before, limit)
+            })
+            .await
+            .map_err(Into::into)
+    }
+
+    // ---- points ----
+
+    /// Adds, takes or adjusts points, once per idempotency key.
+    pub async fn change_points(
+        &self,
+        member: MemberId,
+        req: PointsRequest,
+        actor: Actor,
+        keyed: Keyed,
+    ) -> Result<KeyedAnswer> {
+        self.keyed_write(keyed, move |tx, key| {
+            let (kind, points, amount) = match req.amount {
+                PointsAmount::Points(change) => (change.kind(), change.signed(), None),
+                PointsAmount::Purchase {
+                    amount_minor,
+                    currency,
+                } => {
+                    let settings = storage::settings::load_for_update(tx)?;
+                    let currency = currency.unwrap_or(settings.currency);
+                    if currency != settings.currency {
+                        return Err(DomainError::invalid(
+                            "currency",
+                            format!("this business earns in {}", settings.currency.as_str()),
+                        )
+                        .into());
+                    }
+                    let money = Money::purchase(amount_minor, currency)?;
+                    let points = settings.earning.points_for(money)?;
+                    if points == 0 {
+                        return Err(DomainError::invalid(
+                            "amount_minor",
+                            "this amount earns no points under the earning rule",
+                        )
+                        .into());
+                    }
+                    (EntryKind::Earn, points, Some(money))
+                }
+            };
+            let posting = Posting {
+                member_id: member,
+                kind,
+                points,
+                reason: req.reason,
+                reference: req.reference,
+                reward_id: None,
+                amount,
+                reverses: None,
+            };
+            let (entry, m) = storage::ledger::post(tx, posting, &actor, Some(key), clock::now())?;
+            outcome_json(entry, m.balance)
+        })
+        .await
+    }
+
+    /// Redeems a catalogue reward for its cost.
+    pub async fn redeem_reward(
+        &self,
+        member: MemberId,
+        reward_id: String,
+        actor: Actor,
+        keyed: Keyed,
+    ) -> Result<KeyedAnswer> {
+        self.keyed_write(keyed, move |tx, key| {
+            let reward = storage::rewards::get_for_update(tx, &reward_id)?;
+            if !reward.active {
+                return Err(DomainError::RewardInactive.into());
+            }
+            let posting = Posting {
+                member_id: member,
+                kind: EntryKind::Redeem,
+                points: -reward.cost,
+                reason: Some(reward.name.clone()),
+                reference: None,
+                reward_id: Some(reward.id.clone()),
+                amount: None,
+                reverses: None,
+            };
+            let (entry, m) = storage::ledger::post(tx, posting, &actor, Some(key), clock::now())?;
+            outcome_json(entry, m.balance)
+        })
+        .await
+    }
+
+    /// Reverses an entry, once.
+    pub async fn reverse(
+        &self,
+        seq: u64,
+        reason: Option<String>,
+        actor: Actor,
+        keyed: Keyed,
+    ) -> Result<KeyedAnswer> {
+        self.keyed_write(keyed, move |tx, key| {
+            let (entry, m) =
+                storage::ledger::reverse(tx, seq, reason, &actor, Some(key), clock::now())?;
+            outcome_json(entry, m.balance)
+        })
+        .await
+    }
+
+    // ---- rewards ----
+
+    /// The catalogue.
+    pub async fn rewards(&self) -> Result<Vec<Reward>> {
+        Ok(self.store.read(storage::rewards::list).await?)
+    }
+
+    /// Adds a reward.
+    pub async fn create_reward(&self, name: String, cost: i64, actor: Actor) -> Result<Reward> {
+        Ok(self
+            .store
+            .write(move |tx| {
+                let now = clock::now();
+                let reward = Reward {
+                    id: storage::rewards::new_id(now)?,
+                    name,
+                    cost,
+                    active: true,
+                    created_at: now,
+                };
+                storage::rewards::save(tx, &reward, "reward.create", &actor, now)?;
+                Ok(reward)
+            })
+            .await?)
+    }
+
+    /// Changes a reward.
+    pub async fn update_reward(
+        &self,
+        id: String,
+        patch: RewardPatch,
+        actor: Actor,
+    ) -> Result<Reward> {
+        Ok(self
+            .store
+            .write(move |tx| {
+                let mut reward = storage::rewards::get_for_update(tx, &id)?;
+                if let Some(n) = patch.name {
+                    reward.name = n;
+                }
+                if let Some(c) = patch.cost {
+                    reward.cost = c;
+                }
+                if let Some(a) = patch.active {
+                    reward.active = a;
+                }
+                storage::rewards::save(tx, &reward, "reward.update", &actor, clock::now())?;
+                Ok(reward)
+            })
+            .await?)
+    }
+
+    // ---- settings and stats ----
+
+    /// The settings.
+    pub async fn settings(&self) -> Result<Settings> {
+        Ok(self.store.read(storage::settings::load).await?)
+    }
+
+    /// Changes the settings.
+    pub async fn update_settings(&self, patch: SettingsPatch, actor: Actor) -> Result<Settings> {
+        Ok(self
+            .store
+            .write(move |tx| {
+                let mut s = storage::settings::load_for_update(tx)?;
+                if let Some(n) = patch.business_name {
+                    s.business_name = n;
+                }
+                if let Some(c) = patch.currency {
+                    s.currency = c;
+                }
+                if let Some(p) = patch.points_per_unit {
+                    s.earning.points_per_unit = p;
+                }
+                storage::settings::save(tx, &s)?;
+                storage::audit::record(
+                    tx,
+                    &actor,
+                    "settings.update",
+                    "settings",
+                    serde_json::to_value(&s).unwrap_or_default(),
+                    clock::now(),
+                )?;
+                Ok(s)
+            })
+            .await?)
+    }
+
+    /// Scheme-wide numbers, from running totals (the 30-day count scans members).
+    pub async fn stats(&self) -> Result<Stats> {
+        Ok(self
+            .store
+            .read(|tx| {
+                let t = storage::stats::load(tx)?;
+                let since = clock::now() - time::Duration::days(30);
+                Ok(Stats {
+                    members: t.members,
+                    active_members_30d: storage::members::active_since(tx, since)?,
+                    points_issued: t.earned,
+                    points_redeemed: t.redeemed,
+                    points_adjusted: t.adjusted,
+                    points_outstanding: t.outstanding(),
+                })
+            })
+            .await?)
+    }
+
+    // ---- API keys ----
+
+    /// Makes a key; returns the record and the key to show once.
+    pub async fn create_api_key(
+        &self,
+        name: String,
+        scopes: Vec<Scope>,
+        actor: Actor,
+    ) -> Result<(ApiKeyRecord, String)> {
+        let name = crate::domain::text::clean("name", &name, 80)?;
+        let id = hex::encode(crypto::random_bytes::<6>().map_err(internal)?);
+        let secret = crypto::random_token::<32>().map_err(internal)?;
+        let mut scopes = if scopes.is_empty() {
+            Scope::ALL.to_vec()
+        } else {
+            scopes
+        };
+        scopes.sort();
+        scopes.dedup();
+        let record = ApiKeyRecord {
+            id: id.clone(),
+            name,
+            scopes,
+            secret_sha256: crypto::sha256_hex(secret.as_bytes()),
+            created_at: clock::now(),
+            revoked_at: None,
+        };
+        let stored = record.clone();
+        self.store
+            .write(move |tx| storage::api_keys::insert(tx, &stored, &actor))
+            .await?;
+        Ok((record, api_key::presented_key(&id, &secret)))
+    }
+
+    /// Every key.
+    pub async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>> {
+        Ok(self.store.read(storage::api_keys::list).await?)
+    }
+
+    /// Revokes a key.
+    pub async fn revoke_api_key(&self, id: String, actor: Actor) -> Result<ApiKeyRecord> {
+        Ok(self
+            .store
+            .write(move |tx| storage::api_keys::revoke(tx, &id, &actor, clock::now()))
+            .await?)
+    }
+
+    /// The live key a client presented, if it is one.
+    pub async fn authenticate(&self, presented: &str) -> Result<Option<ApiKeyRecord>> {
+        let Some((id, secret)) = api_key::split_presented(presented) else {
+            return Ok(None);
+        };
+        let id = id.to_owned();
+        let hash = crypto::sha256_hex(secret.as_bytes());
+        let key = self
+            .store
+            .read(move |tx| storage::api_keys::get(tx, &id))
+            .await?;
+        Ok(key.filter(|k| {
+            k.revoked_at.is_none() && crypto::constant_time_eq(&k.secret_sha256, &hash)
+        }))
+    }
+
+    // ---- staff and setup ----
+
+    /// Adds a staff account; the password is hashed off the async threads.
+    pub async fn add_staff(
+        &self,
+        username: Username,
+        role: Role,
+        password: Password,
+        actor: Actor,
+    ) -> Result<StaffUser> {
+        let user = new_staff(username, role, password).await?;
+        let stored = user.clone();
+        self.store
+            .write(move |tx| storage::staff::add(tx, &stored, &actor))
+            .await?;
+        Ok(user)
+    }
+
+    /// Every staff account.
+    pub async fn staff(&self) -> Result<Vec<StaffUser>> {
+        Ok(self.store.read(storage::staff::list).await?)
+    }
+
+    /// A fresh one-time setup token while no owner exists (replacing any older one).
+    pub async fn issue_setup_token(&self) -> Result<Option<String>> {
+        let token = crypto::random_token::<24>().map_err(internal)?;
+        let hash = crypto::sha256_hex(token.as_bytes());
+        Ok(self
+            .store
+            .write(move |tx| {
+                if storage::staff::has_owner(tx)? {
+                    return Ok(None);
+                }
+                storage::settings::set_setup_token(tx, &hash)?;
+                Ok(Some(token))
+            })
+            .await?)
+    }
+
+    /// Whether `token` is the outstanding setup token.
+    pub async fn setup_token_valid(&self, token: &str) -> Result<bool> {
+        let hash = crypto::sha256_hex(token.as_bytes());
+        let stored = self.store.read(storage::settings::setup_token_read).await?;
+        Ok(stored.is_some_and(|s| crypto::constant_time_eq(&s, &hash)))
+    }
+
+    /// Uses the setup token to create the first owner; the token then stops working.
+    pub async fn complete_setup(
+        &self,
+        token: &str,
+        username: Username,
+        password: Password,
+    ) -> Result<StaffUser> {
+        let hash = crypto::sha256_hex(token.as_bytes());
+        let user = new_staff(username, Role::Owner, password).await?;
+        let stored = user.clone();
+        self.store
+            .write(move |tx| {
+                let valid = storage::settings::setup_token(tx)?
+                    .is_some_and(|s| crypto::constant_time_eq(&s, &hash));
+                if !valid || storage::staff::has_owner(tx)? {
+                    return Err(DomainError::NotFound("setup link").into());
+                }
+                storage::staff::add(tx, &stored, &Actor::System)?;
+                storage::settings::clear_setup_token(tx)
+            })
+            .await?;
+        Ok(user)
+    }
+
+    // ---- operator tasks ----
+
+    /// Walks the hash chain and checks every balance.
+    pub async fn verify(&self) -> Result<Verification> {
+        Ok(self.store.read(storage::ledger::verify).await?)
+    }
+
+    /// Every member and entry, from one read transaction.
+    pub async fn export(&self) -> Result<(Vec<Member>, Vec<LedgerEntry>)> {
+        Ok(self
+            .store
+            .read(|tx| Ok((storage::members::all(tx)?, storage::ledger::all(tx)?)))
+            .await?)
+    }
+
+    /// Imports members with opening balances: all rows or none.
+    pub async fn import(&self, rows: Vec<ImportRow>, actor: Actor) -> Result<usize> {
+        Ok(self
+            .store
+            .write(move |tx| import_rows(tx, rows, &actor))
+            .await?)
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> ServiceError {
+    ServiceError::Internal(e.to_string())
+}
+
+fn outcome_json(
+    entry: LedgerEntry,
+    balance: i64,
+) -> std::result::Result<serde_json::Value, StoreError> {
+    serde_json::to_value(PointsOutcome { entry, balance })
+        .map_err(|e| StoreError::Corrupt(format!("cannot encode an answer: {e}")))
+}
+
+async fn new_staff(username: Username, role: Role, password: Password) -> Result<StaffUser> {
+    let hash = tokio::task::spawn_blocking(move || crypto::hash_password(password.expose()))
+        .await
+        .map_err(internal)?
+        .map_err(internal)?;
+    Ok(StaffUser {
+        username,
+        role,
+        password_hash: hash,
+        disabled: false,
+        created_at: clock::now(),
+    })
+}
+
+/// Checks every row against the file and the database first, then writes them all.
+fn import_rows(
+    tx: &WriteTransaction,
+    rows: Vec<ImportRow>,
+    actor: &Actor,
+) -> std::result::Result<usize, StoreError> {
+    use crate::storage::tables::{MEMBERS_BY_CARD, MEMBERS_BY_EMAIL};
+    use redb::ReadableTable;
+    let emails = tx.open_table(MEMBERS_BY_EMAIL)?;
+    let cards = tx.open_table(MEMBERS_BY_CARD)?;
+    let mut seen_emails = HashSet::new();
+    let mut seen_cards = HashSet::new();
+    for row in &rows {
+        let line_err =
+            |msg: String| DomainError::invalid("file", format!("line {}: {msg}", row.line));
+        if let Some(e) = &row.member.email
+            && (emails.get(e.as_str())?.is_some() || !seen_emails.insert(e.as_str().to_owned()))
+        {
+            return Err(line_err(format!("email {} is already in use", e.as_str())).into());
+        }
+        if let Some(c) = &row.member.card_number
+            && (cards.get(c.as_str())?.is_some() || !seen_cards.insert(c.as_str().to_owned()))
+        {
+            return Err(line_err(format!("card number {} is already in use", c.as_str())).into());
+        }
+    }
+    drop(emails);
+    drop(cards);
+    let now = clock::now();
+    let count = rows.len();
+    for row in rows {
+        // Every rule was checked above; a refusal now means a bug, so roll the whole file back.
+        let poison = |e: StoreError| match e {
+            StoreError::Domain(d) => StoreError::Db(format!("line {}: {d}", row.line)),
+            other => other,
+        };
+        let member =
+            storage::members::create(tx, row.member.clone(), actor, now).map_err(poison)?;
+        if row.balance > 0 {
+            let posting = Posting {
+                member_id: member.id.clone(),
+                kind: EntryKind::Adjust,
+                points: row.balance,
+                reason: Some("opening balance (import)".into()),
+                reference: None,
+                reward_id: None,
+                amount: None,
+                reverses: None,
+            };
+            storage::ledger::post(tx, posting, actor, None, now).map_err(poison)?;
+        }
+    }
+    Ok(count)
+}
