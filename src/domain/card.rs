@@ -76,9 +76,7 @@ pub fn luhn_check_digit(body: &str) -> char {
 /// Whether `digits` (ASCII digits, check digit last) passes the Luhn check.
 pub fn luhn_valid(digits: &str) -> bool {
     match digits.split_at_checked(digits.len().saturating_sub(1)) {
-        Some((body, check)) if !body.is_empty() => {
-            check.chars().next() == Some(luhn_check_digit(body))
-        }
+        Some((body, check)) if !body.is_empty() => check.starts_with(luhn_check_digit(body)),
         _ => false,
     }
 }

@@ -233,10 +233,9 @@ pub fn verify(tx: &ReadTransaction) -> Result<Verification, StoreError> {
     let mut kinds: HashMap<u64, EntryKind> = HashMap::new();
     let mut totals = Totals::default();
     let mut prev_hash = GENESIS_HASH.to_owned();
-    let mut expected_seq = 1;
     let mut entries = 0;
     let mut problem = None;
-    for row in ledger.iter()? {
+    for (expected_seq, row) in (1u64..).zip(ledger.iter()?) {
         let (k, v) = row?;
         let seq = k.value();
         let e: LedgerEntry = match codec::decode("ledger", v.value()) {
@@ -287,7 +286,6 @@ pub fn verify(tx: &ReadTransaction) -> Result<Verification, StoreError> {
         totals.record(e.body.kind, e.body.points, reversed);
         kinds.insert(seq, e.body.kind);
         prev_hash = e.hash;
-        expected_seq += 1;
     }
     let all_members = tx.open_table(MEMBERS)?;
     let member_count = all_members.len()?;

@@ -138,3 +138,71 @@ impl Store {
         self.writer.commits()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_share_commits_and_all_land() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let before = store.commits();
+        let writes = (0..200u64).map(|i| {
+            let s = store.clone();
+            tokio::spawn(async move {
+                s.write(move |tx| {
+                    tx.open_table(tables::META)?.insert(format!("k{i}").as_str(), i)?;
+                    Ok(i)
+                })
+                .await
+            })
+        });
+        let results = futures_join(writes.collect()).await;
+        assert!(results.iter().all(|r| r.is_ok()));
+        let commits = store.commits() - before;
+        assert!(commits < 200, "group commit should batch: {commits} commits for 200 writes");
+        let n = store
+            .read(|tx| {
+                let t = tx.open_table(tables::META)?;
+                Ok((0..200u64)
+                    .filter(|i| t.get(format!("k{i}").as_str()).ok().flatten().is_some())
+                    .count())
+            })
+            .await
+            .unwrap();
+        assert_eq!(n, 200);
+    }
+
+    #[tokio::test]
+    async fn a_refused_job_leaves_nothing_and_does_not_spoil_its_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let bad = store.write(|_tx| -> Result<(), StoreError> {
+            Err(DomainError::NotFound("member").into())
+        });
+        let good = store.write(|tx| {
+            tx.open_table(tables::META)?.insert("good", 1)?;
+            Ok(())
+        });
+        let (bad, good) = tokio::join!(bad, good);
+        assert!(matches!(bad, Err(StoreError::Domain(_))));
+        assert!(good.is_ok());
+    }
+
+    async fn futures_join<T>(handles: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
+        let mut out = Vec::new();
+        for h in handles {
+            out.push(h.await.unwrap());
+        }
+        out
+    }
+
+    #[test]
+    fn a_second_process_open_is_refused_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = Store::open(dir.path()).unwrap();
+        assert!(matches!(Store::open(dir.path()), Err(StoreError::InUse(_))));
+    }
+}

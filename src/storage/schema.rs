@@ -89,3 +89,84 @@ pub fn migrate_to_v2(tx: &WriteTransaction) -> Result<(), StoreError> {
     drop(ledger);
     stats::save(tx, &totals)
 }
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
+    use super::*;
+    use crate::domain::actor::Actor;
+    use crate::domain::ledger::{EntryBody, GENESIS_HASH};
+    use time::OffsetDateTime;
+
+    fn entry(seq: u64, kind: EntryKind, points: i64, after: i64, prev: &str) -> LedgerEntry {
+        LedgerEntry::seal(
+            EntryBody {
+                seq,
+                member_id: "01JD2Z3Q8M6V4T0X9K1N5R7B2C".into(),
+                kind,
+                points,
+                balance_after: after,
+                reason: None,
+                source: Actor::System,
+                reference: None,
+                idempotency_key: None,
+                reverses: (kind == EntryKind::Reversal).then_some(1),
+                reward_id: None,
+                amount: None,
+                created_at: OffsetDateTime::UNIX_EPOCH,
+            },
+            prev,
+        )
+    }
+
+    #[test]
+    fn v1_databases_gain_running_totals_built_from_the_ledger() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::create(dir.path().join("v1.redb")).unwrap();
+        // A database as the first release left it: v1 tables, a ledger, no totals.
+        let tx = db.begin_write().unwrap();
+        migrate_to_v1(&tx).unwrap();
+        tx.open_table(META).unwrap().insert(VERSION_KEY, 1).unwrap();
+        tx.open_table(MEMBERS).unwrap().insert("m", b"{}".as_slice()).unwrap();
+        let e1 = entry(1, EntryKind::Earn, 100, 100, GENESIS_HASH);
+        let e2 = entry(2, EntryKind::Redeem, -30, 70, &e1.hash);
+        let e3 = entry(3, EntryKind::Reversal, -100, -30, &e2.hash);
+        let mut ledger = tx.open_table(LEDGER).unwrap();
+        for e in [&e1, &e2, &e3] {
+            ledger
+                .insert(e.body.seq, codec::encode(e).unwrap().as_slice())
+                .unwrap();
+        }
+        drop(ledger);
+        tx.commit().unwrap();
+
+        migrate(&db).unwrap();
+
+        let tx = db.begin_write().unwrap();
+        assert_eq!(version(&tx).unwrap(), CURRENT);
+        let totals = stats::load_for_update(&tx).unwrap();
+        assert_eq!(
+            (totals.members, totals.earned, totals.redeemed),
+            (1, 0, 30),
+            "the reversal of the earn counts against earned"
+        );
+    }
+
+    #[test]
+    fn a_newer_database_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::create(dir.path().join("new.redb")).unwrap();
+        let tx = db.begin_write().unwrap();
+        tx.open_table(META)
+            .unwrap()
+            .insert(VERSION_KEY, CURRENT + 1)
+            .unwrap();
+        tx.commit().unwrap();
+        match migrate(&db) {
+            Err(StoreError::TooNew { found, supported }) => {
+                assert_eq!((found, supported), (CURRENT + 1, CURRENT));
+            }
+            other => panic!("expected TooNew, got {other:?}"),
+        }
+    }
+}

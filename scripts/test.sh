@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs every check CI runs: formatting, lints, unit and integration tests.
+# Installs what the tests need when it is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need() { command -v "$1" >/dev/null 2>&1; }
+
+if ! need cargo; then
+  echo "error: cargo is not installed; install Rust (https://rustup.rs) and run again" >&2
+  exit 1
+fi
+for component in rustfmt clippy; do
+  if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+    if need rustup; then
+      rustup component add "$component"
+    else
+      echo "error: cargo $component is missing and rustup is not there to add it" >&2
+      exit 1
+    fi
+  fi
+done
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy"
+cargo clippy --locked --all-targets -- -D warnings
+
+echo "== cargo test"
+cargo test --locked --all-targets
