@@ -406,7 +406,7 @@ impl Loyalty {
             .write(move |tx| {
                 let now = clock::now();
                 let reward = Reward {
-                    id: storage::rewards::new_id(now)?,
+                    id: storage::new_ulid(now)?.to_string(),
                     name,
                     cost,
                     active: true,

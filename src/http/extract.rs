@@ -2,12 +2,12 @@
 
 use super::AppState;
 use super::error::ApiError;
+use super::router::BODY_LIMIT;
 use crate::crypto;
 use crate::domain::api_key::{ApiKeyRecord, Scope};
 use crate::domain::idempotency::IdempotencyKey;
 use crate::storage::idempotency::Keyed;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request};
 use axum::http::{StatusCode, header, request::Parts};
 use serde::de::DeserializeOwned;
@@ -142,6 +142,10 @@ pub struct JsonBody<T> {
     pub fingerprint: String,
 }
 
+/// Like [`JsonBody`], but an empty body reads as `{}` (for requests whose body is optional).
+#[derive(Debug, Clone)]
+pub struct OptionalJsonBody<T>(pub JsonBody<T>);
+
 impl<T> JsonBody<T> {
     /// Combines the fingerprint with a key and the client's scope.
     pub fn keyed(&self, client: &ApiClient, key: IdemKey) -> Keyed {
@@ -153,61 +157,98 @@ impl<T> JsonBody<T> {
     }
 }
 
+/// How much of an oversized body is read and thrown away so the client sees the 413 (beyond it, the connection is cut).
+const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
+
+/// Reads the whole body up to the limit; an oversized body is drained (up to a bound) before answering 413.
+async fn read_limited(body: axum::body::Body) -> Result<Bytes, ApiError> {
+    use http_body_util::BodyExt as _;
+    let mut body = body;
+    let mut buf = Vec::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| ApiError::bad_request("unreadable_body", e.to_string()))?;
+        if let Ok(data) = frame.into_data() {
+            total += data.len();
+            if total <= BODY_LIMIT {
+                buf.extend_from_slice(&data);
+            } else if total > DRAIN_LIMIT {
+                break;
+            }
+        }
+    }
+    if total > BODY_LIMIT {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body is larger than the limit (1 MiB)",
+        ));
+    }
+    Ok(Bytes::from(buf))
+}
+
+async fn read_json<T: DeserializeOwned>(
+    req: Request,
+    allow_empty: bool,
+) -> Result<JsonBody<T>, ApiError> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+    let bytes = read_limited(req.into_body()).await?;
+    let value = if bytes.is_empty() && allow_empty {
+        serde_json::Value::Object(serde_json::Map::new())
+    } else if bytes.is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_json",
+            "this request needs a JSON body",
+        ));
+    } else {
+        match content_type.as_deref() {
+            Some(ct) if ct == "application/json" || ct.ends_with("+json") => {}
+            _ => {
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    "send the body as Content-Type: application/json",
+                ));
+            }
+        }
+        serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|e| {
+            ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}"))
+        })?
+    };
+    let canonical = format!("{method}\n{path}\n{value}");
+    let fingerprint = crypto::sha256_hex(canonical.as_bytes());
+    let parsed = T::deserialize(&value).map_err(|e| ApiError::invalid(e.to_string()))?;
+    Ok(JsonBody {
+        value: parsed,
+        fingerprint,
+    })
+}
+
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let method = req.method().clone();
-        let path = req.uri().path().to_owned();
-        let content_type = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                v.split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase()
-            });
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|e: BytesRejection| {
-                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "payload_too_large",
-                        "the request body is larger than the limit (1 MiB)",
-                    )
-                } else {
-                    ApiError::bad_request("unreadable_body", e.body_text())
-                }
-            })?;
-        // An empty body means "no fields", so `POST .../reverse` needs no body.
-        let value = if bytes.is_empty() {
-            serde_json::Value::Object(serde_json::Map::new())
-        } else {
-            match content_type.as_deref() {
-                Some(ct) if ct == "application/json" || ct.ends_with("+json") => {}
-                _ => {
-                    return Err(ApiError::new(
-                        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                        "unsupported_media_type",
-                        "send the body as Content-Type: application/json",
-                    ));
-                }
-            }
-            serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|e| {
-                ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}"))
-            })?
-        };
-        let canonical = format!("{method}\n{path}\n{value}");
-        let fingerprint = crypto::sha256_hex(canonical.as_bytes());
-        let parsed = T::deserialize(&value).map_err(|e| ApiError::invalid(e.to_string()))?;
-        Ok(JsonBody {
-            value: parsed,
-            fingerprint,
-        })
+    async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
+        read_json(req, false).await
+    }
+}
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalJsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
+        read_json(req, true).await.map(OptionalJsonBody)
     }
 }
 

@@ -260,10 +260,7 @@ pub fn create(
         None => new_card_number(tx)?,
     };
     let member = Member {
-        id: MemberId::from_ulid(ulid::Ulid::from_parts(
-            now.unix_timestamp_nanos().unsigned_abs() as u64 / 1_000_000,
-            u128::from_le_bytes(crypto::random_bytes::<16>()?),
-        )),
+        id: MemberId::from_ulid(super::new_ulid(now)?),
         card_number,
         card_token: CardToken::from_random(crypto::random_bytes::<16>()?),
         name: new.name,

@@ -83,6 +83,15 @@ impl From<crate::crypto::RandomError> for StoreError {
     }
 }
 
+/// A new ULID for `now`: ids that sort by creation time.
+pub fn new_ulid(now: time::OffsetDateTime) -> Result<ulid::Ulid, StoreError> {
+    let ms = u64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+    Ok(ulid::Ulid::from_parts(
+        ms,
+        u128::from_le_bytes(crate::crypto::random_bytes::<16>()?),
+    ))
+}
+
 /// The open database: cheap to clone, shared by the server, the control socket and the CLI.
 #[derive(Clone)]
 pub struct Store {
@@ -153,7 +162,8 @@ mod tests {
             let s = store.clone();
             tokio::spawn(async move {
                 s.write(move |tx| {
-                    tx.open_table(tables::META)?.insert(format!("k{i}").as_str(), i)?;
+                    tx.open_table(tables::META)?
+                        .insert(format!("k{i}").as_str(), i)?;
                     Ok(i)
                 })
                 .await
@@ -162,7 +172,10 @@ mod tests {
         let results = futures_join(writes.collect()).await;
         assert!(results.iter().all(|r| r.is_ok()));
         let commits = store.commits() - before;
-        assert!(commits < 200, "group commit should batch: {commits} commits for 200 writes");
+        assert!(
+            commits < 200,
+            "group commit should batch: {commits} commits for 200 writes"
+        );
         let n = store
             .read(|tx| {
                 let t = tx.open_table(tables::META)?;
@@ -179,9 +192,8 @@ mod tests {
     async fn a_refused_job_leaves_nothing_and_does_not_spoil_its_batch() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let bad = store.write(|_tx| -> Result<(), StoreError> {
-            Err(DomainError::NotFound("member").into())
-        });
+        let bad = store
+            .write(|_tx| -> Result<(), StoreError> { Err(DomainError::NotFound("member").into()) });
         let good = store.write(|tx| {
             tx.open_table(tables::META)?.insert("good", 1)?;
             Ok(())

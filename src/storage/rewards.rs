@@ -2,7 +2,6 @@
 
 use super::tables::REWARDS;
 use super::{StoreError, audit, codec};
-use crate::crypto;
 use crate::domain::DomainError;
 use crate::domain::actor::Actor;
 use crate::domain::reward::Reward;
@@ -44,13 +43,4 @@ pub fn save(
         serde_json::json!({ "name": reward.name, "cost": reward.cost, "active": reward.active }),
         now,
     )
-}
-
-/// A new reward id.
-pub fn new_id(now: OffsetDateTime) -> Result<String, StoreError> {
-    Ok(ulid::Ulid::from_parts(
-        (now.unix_timestamp_nanos() / 1_000_000) as u64,
-        u128::from_le_bytes(crypto::random_bytes::<16>()?),
-    )
-    .to_string())
 }

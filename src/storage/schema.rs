@@ -127,7 +127,10 @@ mod tests {
         let tx = db.begin_write().unwrap();
         migrate_to_v1(&tx).unwrap();
         tx.open_table(META).unwrap().insert(VERSION_KEY, 1).unwrap();
-        tx.open_table(MEMBERS).unwrap().insert("m", b"{}".as_slice()).unwrap();
+        tx.open_table(MEMBERS)
+            .unwrap()
+            .insert("m", b"{}".as_slice())
+            .unwrap();
         let e1 = entry(1, EntryKind::Earn, 100, 100, GENESIS_HASH);
         let e2 = entry(2, EntryKind::Redeem, -30, 70, &e1.hash);
         let e3 = entry(3, EntryKind::Reversal, -100, -30, &e2.hash);

@@ -112,8 +112,10 @@ pub struct ListQuery {
     /// Card-number digits, part of an email (with @), or the start of a name.
     pub q: Option<String>,
     /// From the previous page's `next_cursor`.
+    #[param(pattern = "^([0-9a-f]{2})*$")]
     pub cursor: Option<String>,
     /// Page size, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
 }
 
@@ -255,8 +257,7 @@ pub async fn update(
         (status = 200, description = "The member", body = MemberView),
         (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Key lacks members:read", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No member has this card", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Not a valid card number", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No member has this card (or it is not a valid card number)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]

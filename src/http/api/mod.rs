@@ -11,8 +11,8 @@ use crate::service::KeyedAnswer;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -43,6 +43,39 @@ impl Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+        // Every authenticated operation can meet the failed-authentication limiter.
+        let too_many = ResponseBuilder::new()
+            .description("Too many failed authentications from this address")
+            .content(
+                "application/problem+json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.put,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                op.responses
+                    .responses
+                    .entry("429".to_owned())
+                    .or_insert_with(|| too_many.clone().into());
+                // The reversal's body is optional: an empty body means no reason.
+                if op.operation_id.as_deref() == Some("reverse")
+                    && let Some(body) = op.request_body.as_mut()
+                {
+                    body.required = Some(Required::False);
+                }
+            }
+        }
     }
 }
 
@@ -71,22 +104,24 @@ fn page_size(limit: Option<i64>) -> Result<usize, ApiError> {
     }
 }
 
-/// Wraps a storage position as an opaque cursor.
+/// Wraps a storage position as an opaque, URL-safe cursor (hex).
 fn encode_cursor(position: Option<String>) -> Option<String> {
-    position.map(|p| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(p))
+    position.map(hex::encode)
 }
 
-/// Unwraps a cursor from a previous page.
+/// Unwraps a cursor from a previous page; any position is a valid place to start from.
 fn decode_cursor(cursor: Option<&str>) -> Result<Option<String>, ApiError> {
-    let bad = || ApiError::bad_request("invalid_cursor", "cursor is not one this server gave out");
     cursor
         .filter(|c| !c.is_empty())
         .map(|c| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(c)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(bad)
+            hex::decode(c)
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .map_err(|_| {
+                    ApiError::bad_request(
+                        "invalid_cursor",
+                        "cursor is not one this server gave out",
+                    )
+                })
         })
         .transpose()
 }

@@ -1,6 +1,6 @@
 //! Point changes: earn, redeem, adjust, reverse, redeem a reward, and history.
 
-use super::{decode_cursor, encode_cursor, keyed_response, page_size};
+use super::{keyed_response, page_size};
 use crate::domain::DomainError;
 use crate::domain::api_key::Scope;
 use crate::domain::ledger::{self, EntryKind, LedgerEntry, PointsChange};
@@ -8,7 +8,7 @@ use crate::domain::member::MemberId;
 use crate::domain::money::Currency;
 use crate::http::AppState;
 use crate::http::error::{ApiError, Problem};
-use crate::http::extract::{ApiClient, ApiQuery, IdemKey, JsonBody};
+use crate::http::extract::{ApiClient, ApiQuery, IdemKey, JsonBody, OptionalJsonBody};
 use crate::service::{PointsAmount, PointsOutcome, PointsRequest};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -118,8 +118,10 @@ pub struct EntryPage {
 #[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// From the previous page's `next_cursor`.
+    #[param(pattern = "^[0-9]{0,19}$")]
     pub cursor: Option<String>,
     /// Page size, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
 }
 
@@ -185,8 +187,11 @@ pub async fn history(
     client.require(Scope::MembersRead)?;
     let id = MemberId::parse(&id)?;
     let limit = page_size(q.limit)?;
-    let before = decode_cursor(q.cursor.as_deref())?
-        .map(|c| c.parse::<u64>())
+    let before = q
+        .cursor
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .map(str::parse::<u64>)
         .transpose()
         .map_err(|_| {
             ApiError::bad_request("invalid_cursor", "cursor is not one this server gave out")
@@ -194,7 +199,7 @@ pub async fn history(
     let page = state.loyalty.history(id, before, limit).await?;
     Ok(Json(EntryPage {
         items: page.items,
-        next_cursor: encode_cursor(page.next),
+        next_cursor: page.next,
     }))
 }
 
@@ -224,7 +229,7 @@ pub async fn reverse(
     client: ApiClient,
     Path(seq): Path<String>,
     key: IdemKey,
-    body: JsonBody<ReverseRequest>,
+    OptionalJsonBody(body): OptionalJsonBody<ReverseRequest>,
 ) -> Result<Response, ApiError> {
     client.require(Scope::PointsWrite)?;
     let seq: u64 = seq.parse().map_err(|_| ApiError::not_found("entry"))?;

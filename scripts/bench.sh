@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# Runs the benchmarks in bench/ against a release build. Loopback only; bounded in count.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo bench --locked --bench throughput
