@@ -79,15 +79,6 @@ impl FromRequestParts<AppState> for ApiClient {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
-        if let Some(ip) = ip
-            && state.auth_failures.blocked(ip)
-        {
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_requests",
-                "too many failed authentications from this address; wait a minute",
-            ));
-        }
         let presented = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -98,9 +89,15 @@ impl FromRequestParts<AppState> for ApiClient {
             Some(p) => state.loyalty.authenticate(p).await?,
             None => None,
         };
-        match key {
-            Some(k) => Ok(ApiClient(k)),
-            None => {
+        match (key, ip) {
+            (Some(k), _) => Ok(ApiClient(k)),
+            // A client that keeps failing is slowed to 429; one with a good key is never held up by it.
+            (None, Some(ip)) if state.auth_failures.blocked(ip) => Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                "too many failed authentications from this address; wait a minute",
+            )),
+            (None, ip) => {
                 if let Some(ip) = ip {
                     state.auth_failures.record(ip);
                 }

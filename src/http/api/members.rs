@@ -267,9 +267,14 @@ pub async fn by_card(
     Path(card): Path<String>,
 ) -> Result<Json<MemberView>, ApiError> {
     client.require(Scope::MembersRead)?;
-    let member = state
-        .loyalty
-        .member_by_card(CardNumber::parse(&card)?)
-        .await?;
+    // A number that fails its check digit belongs to nobody: 404, saying why.
+    let card = CardNumber::parse(&card).map_err(|e| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no member has this card ({e})"),
+        )
+    })?;
+    let member = state.loyalty.member_by_card(card).await?;
     Ok(Json(MemberView::new(&state, member)))
 }

@@ -43,37 +43,41 @@ impl Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
-        // Every authenticated operation can meet the failed-authentication limiter.
-        let too_many = ResponseBuilder::new()
-            .description("Too many failed authentications from this address")
-            .content(
-                "application/problem+json",
-                ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name("Problem")))
-                    .build(),
-            )
-            .build();
-        for item in openapi.paths.paths.values_mut() {
-            for op in [
-                &mut item.get,
-                &mut item.post,
-                &mut item.patch,
-                &mut item.put,
-                &mut item.delete,
-            ]
-            .into_iter()
-            .flatten()
+    }
+}
+
+/// Adds what every operation shares once the routes have put their paths in.
+fn document_common(openapi: &mut utoipa::openapi::OpenApi) {
+    // Every authenticated operation can meet the failed-authentication limiter.
+    let too_many = ResponseBuilder::new()
+        .description("Too many failed authentications from this address")
+        .content(
+            "application/problem+json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build();
+    for item in openapi.paths.paths.values_mut() {
+        for op in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.patch,
+            &mut item.put,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            op.responses
+                .responses
+                .entry("429".to_owned())
+                .or_insert_with(|| too_many.clone().into());
+            // The reversal's body is optional: an empty body means no reason.
+            if op.operation_id.as_deref() == Some("reverse")
+                && let Some(body) = op.request_body.as_mut()
             {
-                op.responses
-                    .responses
-                    .entry("429".to_owned())
-                    .or_insert_with(|| too_many.clone().into());
-                // The reversal's body is optional: an empty body means no reason.
-                if op.operation_id.as_deref() == Some("reverse")
-                    && let Some(body) = op.request_body.as_mut()
-                {
-                    body.required = Some(Required::False);
-                }
+                body.required = Some(Required::False);
             }
         }
     }
@@ -81,7 +85,7 @@ impl Modify for BearerAuth {
 
 /// The API routes and the OpenAPI document describing exactly them.
 pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(members::create, members::list))
         .routes(routes!(members::get, members::update))
         .routes(routes!(members::by_card))
@@ -92,7 +96,9 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(rewards::update))
         .routes(routes!(settings::get, settings::update))
         .routes(routes!(settings::stats))
-        .split_for_parts()
+        .split_for_parts();
+    document_common(&mut doc);
+    (router, doc)
 }
 
 /// Page size: 1 to 100, 50 unless asked.
