@@ -28,4 +28,4 @@ echo "== cargo clippy"
 cargo clippy --locked --all-targets -- -D warnings
 
 echo "== cargo test"
-cargo test --locked --all-targets
+cargo test --locked --lib --bins --tests
