@@ -46,18 +46,33 @@ impl Modify for BearerAuth {
     }
 }
 
-/// Adds what every operation shares once the routes have put their paths in.
-fn document_common(openapi: &mut utoipa::openapi::OpenApi) {
-    // Every authenticated operation can meet the failed-authentication limiter.
-    let too_many = ResponseBuilder::new()
-        .description("Too many failed authentications from this address")
+/// A problem+json response for the document.
+fn problem(description: &str) -> utoipa::openapi::RefOr<utoipa::openapi::Response> {
+    ResponseBuilder::new()
+        .description(description)
         .content(
             "application/problem+json",
             ContentBuilder::new()
                 .schema(Some(Ref::from_schema_name("Problem")))
                 .build(),
         )
-        .build();
+        .build()
+        .into()
+}
+
+/// Adds the answers every operation shares once the routes have put their paths in,
+/// so each handler documents only what is its own.
+fn document_common(openapi: &mut utoipa::openapi::OpenApi) {
+    let shared = [
+        ("401", "No valid API key"),
+        ("429", "Too many failed authentications from this address"),
+    ];
+    let with_body = [
+        ("400", "Unreadable body"),
+        ("413", "Body larger than 1 MiB"),
+        ("415", "Body is not application/json"),
+        ("422", "Invalid field"),
+    ];
     for item in openapi.paths.paths.values_mut() {
         for op in [
             &mut item.get,
@@ -69,10 +84,17 @@ fn document_common(openapi: &mut utoipa::openapi::OpenApi) {
         .into_iter()
         .flatten()
         {
-            op.responses
-                .responses
-                .entry("429".to_owned())
-                .or_insert_with(|| too_many.clone().into());
+            let extra = if op.request_body.is_some() {
+                &with_body[..]
+            } else {
+                &[]
+            };
+            for (status, description) in shared.iter().chain(extra) {
+                op.responses
+                    .responses
+                    .entry((*status).to_owned())
+                    .or_insert_with(|| problem(description));
+            }
             // The reversal's body is optional: an empty body means no reason.
             if op.operation_id.as_deref() == Some("reverse")
                 && let Some(body) = op.request_body.as_mut()

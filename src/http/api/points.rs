@@ -136,12 +136,9 @@ pub struct HistoryQuery {
     responses(
         (status = 201, description = "Appended (or the stored answer to a retry)", body = PointsOutcome),
         (status = 400, description = "Unreadable body or missing Idempotency-Key", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Key lacks points:write", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such member", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Insufficient points, member blocked, or the same key in flight", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid field, or the key was used with another body", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -171,7 +168,6 @@ pub async fn create(
     responses(
         (status = 200, description = "A page of entries", body = EntryPage),
         (status = 400, description = "Bad cursor or query", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Key lacks members:read", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such member", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad limit", body = Problem, content_type = "application/problem+json"),
@@ -214,12 +210,9 @@ pub async fn history(
     responses(
         (status = 201, description = "The reversal (or the stored answer to a retry)", body = PointsOutcome),
         (status = 400, description = "Unreadable body or missing Idempotency-Key", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Key lacks points:write", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such entry", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already reversed, a reversal, or the points are spent", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid field, or the key was used with another body", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -253,12 +246,9 @@ pub async fn reverse(
     responses(
         (status = 201, description = "Redeemed (or the stored answer to a retry)", body = PointsOutcome),
         (status = 400, description = "Unreadable body or missing Idempotency-Key", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Key lacks points:write", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such member or reward", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Insufficient points, reward inactive, member blocked", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid field, or the key was used with another body", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))

@@ -46,7 +46,6 @@ pub struct UpdateReward {
     get, path = "/api/v1/rewards", tag = "rewards",
     responses(
         (status = 200, description = "The catalogue", body = RewardList),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -65,12 +64,7 @@ pub async fn list(
     request_body = CreateReward,
     responses(
         (status = 201, description = "Created", body = Reward),
-        (status = 400, description = "Unreadable body", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Key lacks rewards:write", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid field", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -96,13 +90,8 @@ pub async fn create(
     request_body = UpdateReward,
     responses(
         (status = 200, description = "The changed reward", body = Reward),
-        (status = 400, description = "Unreadable body", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Key lacks rewards:write", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such reward", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid field", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]

@@ -50,7 +50,6 @@ pub struct UpdateSettings {
     get, path = "/api/v1/settings", tag = "settings",
     responses(
         (status = 200, description = "The settings", body = SettingsView),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -67,12 +66,7 @@ pub async fn get(
     request_body = UpdateSettings,
     responses(
         (status = 200, description = "The changed settings", body = SettingsView),
-        (status = 400, description = "Unreadable body", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Key lacks settings:write", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid field", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -109,7 +103,6 @@ pub async fn update(
     get, path = "/api/v1/stats", tag = "settings",
     responses(
         (status = 200, description = "Totals", body = Stats),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Key lacks members:read", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
