@@ -296,6 +296,15 @@ async fn member_by_card_lookup() {
         .expect_status(200);
     assert_eq!(found["id"], m["id"]);
 
+    // A mistyped number (the check digit fails) belongs to nobody, and the answer says why.
+    let last = number.as_bytes()[11] - b'0';
+    let typo = format!("{}{}", &number[..11], (last + 1) % 10);
+    let p = api
+        .get(&format!("/members/by-card/{typo}"))
+        .await
+        .expect_problem(404, "not_found");
+    assert!(p["detail"].as_str().unwrap().contains("check digit"), "{p}");
+
     // A valid number nobody holds.
     api.get(&format!("/members/by-card/{}", card_number(5_555_555_555)))
         .await
