@@ -1,7 +1,7 @@
 //! Builds the application from its configuration, binds, and runs until shutdown.
 
 use crate::control;
-use crate::http::{self, AppState};
+use crate::http;
 use crate::service::{Loyalty, ServiceError};
 use crate::storage::{Store, StoreError};
 use std::net::SocketAddr;
@@ -82,7 +82,7 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
     }
     tracing::info!(%addr, data = %config.data_dir.display(), "serving");
 
-    let app = http::router::build(AppState::new(loyalty, base_url));
+    let app = http::router::build(loyalty, base_url);
     let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

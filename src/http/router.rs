@@ -26,23 +26,16 @@ pub struct AppState {
     openapi: Arc<String>,
 }
 
-impl AppState {
-    /// Builds the state for a server reachable at `base_url`.
-    pub fn new(loyalty: Loyalty, base_url: String) -> Self {
-        let (_, doc) = api::router();
-        let openapi = doc.to_pretty_json().unwrap_or_else(|_| "{}".to_owned());
-        Self {
-            loyalty,
-            base_url,
-            auth_failures: AuthFailures::default(),
-            openapi: Arc::new(openapi),
-        }
-    }
-}
-
-/// The whole application router.
-pub fn build(state: AppState) -> Router {
-    let (api, _) = api::router();
+/// The whole application for a server reachable at `base_url`.
+pub fn build(loyalty: Loyalty, base_url: String) -> Router {
+    // One call gives both the routes and the document that describes them.
+    let (api, doc) = api::router();
+    let state = AppState {
+        loyalty,
+        base_url,
+        auth_failures: AuthFailures::default(),
+        openapi: Arc::new(doc.to_pretty_json().unwrap_or_else(|_| "{}".to_owned())),
+    };
     Router::new()
         .merge(api)
         .route("/api/v1/openapi.json", get(openapi))

@@ -424,33 +424,14 @@ pub fn key_id(key: &str) -> &str {
         .expect("an API key")
 }
 
-/// The Luhn check digit for `body`.
+/// The Luhn check digit for `body` (the library's own rule, unit-tested against known numbers).
 pub fn luhn_digit(body: &str) -> char {
-    let sum: u32 = body
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| {
-            let d = u32::from(b - b'0');
-            if i % 2 == 0 {
-                let x = d * 2;
-                if x > 9 { x - 9 } else { x }
-            } else {
-                d
-            }
-        })
-        .sum();
-    char::from(b'0' + u8::try_from((10 - sum % 10) % 10).expect("a digit"))
+    fealty::domain::card::luhn_check_digit(body)
 }
 
-/// Whether `digits` ends in a valid Luhn check digit.
+/// Whether `digits` are all digits and end in a valid Luhn check digit.
 pub fn luhn_ok(digits: &str) -> bool {
-    match digits.len().checked_sub(1) {
-        Some(n) if n > 0 && digits.bytes().all(|b| b.is_ascii_digit()) => {
-            digits.ends_with(luhn_digit(&digits[..n]))
-        }
-        _ => false,
-    }
+    digits.bytes().all(|b| b.is_ascii_digit()) && fealty::domain::card::luhn_valid(digits)
 }
 
 /// A valid 12-digit card number built from an 11-digit body.
