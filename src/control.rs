@@ -3,15 +3,10 @@
 //! One JSON request line in, one JSON reply line out. With no server running, the same
 //! commands run against the database opened directly, through the same `execute`.
 
-use crate::domain::DomainError;
 use crate::domain::actor::Actor;
 use crate::domain::api_key::Scope;
-use crate::domain::card::CardNumber;
-use crate::domain::email::Email;
-use crate::domain::member::NewMember;
 use crate::domain::staff::{Password, Role, Username};
-use crate::domain::text::{PersonName, Phone};
-use crate::service::{ImportRow, Loyalty, ServiceError};
+use crate::service::{Loyalty, ServiceError};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
@@ -197,7 +192,7 @@ async fn run(loyalty: &Loyalty, cmd: Command) -> Result<Reply, ServiceError> {
             }
         }
         Command::Import { csv } => {
-            let rows = parse_import(&csv)?;
+            let rows = crate::import::parse(&csv)?;
             let n = loyalty.import(rows, actor).await?;
             Reply::ok(format!("imported {n} members\n"))
         }
@@ -244,73 +239,6 @@ fn members_csv(members: &[crate::domain::member::Member]) -> Result<String, Serv
         .into_inner()
         .map_err(|e| ServiceError::Internal(e.to_string()))?;
     String::from_utf8(bytes).map_err(|e| ServiceError::Internal(e.to_string()))
-}
-
-/// Reads an import file: header `name,email,phone,card_number,balance`, every column optional per row.
-pub fn parse_import(text: &str) -> Result<Vec<ImportRow>, DomainError> {
-    let file_err =
-        |line: u64, msg: String| DomainError::invalid("file", format!("line {line}: {msg}"));
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
-    let headers = reader
-        .headers()
-        .map_err(|e| file_err(1, e.to_string()))?
-        .clone();
-    let col = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
-    let known = ["name", "email", "phone", "card_number", "balance"];
-    if let Some(h) = headers
-        .iter()
-        .find(|h| !known.contains(&h.to_ascii_lowercase().as_str()))
-    {
-        return Err(file_err(
-            1,
-            format!("unknown column {h:?}; expected {}", known.join(",")),
-        ));
-    }
-    let (name, email, phone, card, balance) = (
-        col("name"),
-        col("email"),
-        col("phone"),
-        col("card_number"),
-        col("balance"),
-    );
-    let mut rows = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(|e| {
-            let line = e.position().map_or(0, |p| p.line());
-            file_err(line, e.to_string())
-        })?;
-        let line = record.position().map_or(0, |p| p.line());
-        let get = |c: Option<usize>| c.and_then(|i| record.get(i)).filter(|s| !s.is_empty());
-        let at = |e: DomainError| file_err(line, e.to_string());
-        let member = NewMember {
-            name: get(name).map(PersonName::parse).transpose().map_err(at)?,
-            email: get(email).map(Email::parse).transpose().map_err(at)?,
-            phone: get(phone).map(Phone::parse).transpose().map_err(at)?,
-            marketing_consent: false,
-            card_number: get(card).map(CardNumber::parse).transpose().map_err(at)?,
-        };
-        let balance = match get(balance) {
-            None => 0,
-            Some(b) => b
-                .parse::<i64>()
-                .ok()
-                .filter(|b| (0..=crate::domain::ledger::MAX_POINTS).contains(b))
-                .ok_or_else(|| {
-                    file_err(
-                        line,
-                        format!("balance {b:?} is not a whole number of points"),
-                    )
-                })?,
-        };
-        rows.push(ImportRow {
-            line,
-            member,
-            balance,
-        });
-    }
-    Ok(rows)
 }
 
 /// Serves the control socket until the task is dropped.

@@ -3,6 +3,7 @@
 pub mod actor;
 pub mod api_key;
 pub mod card;
+pub mod dashboard;
 pub mod earning;
 pub mod email;
 pub mod error;
@@ -11,9 +12,11 @@ pub mod ledger;
 pub mod member;
 pub mod money;
 pub mod reward;
+pub mod session;
 pub mod settings;
 pub mod staff;
 pub mod stats;
 pub mod text;
+pub mod throttle;
 
 pub use error::DomainError;

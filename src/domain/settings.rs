@@ -14,6 +14,15 @@ pub struct Settings {
     pub currency: Currency,
     /// How purchase amounts become points.
     pub earning: EarningRule,
+    /// Where dates and hours are shown (added in schema v3; older rows read as UTC).
+    #[serde(default)]
+    pub time_zone: TimeZoneName,
+    /// The business's colour on the customer pages.
+    #[serde(default)]
+    pub brand_colour: Colour,
+    /// The uploaded logo's type, if there is one.
+    #[serde(default)]
+    pub logo: Option<LogoType>,
 }
 
 impl Default for Settings {
@@ -22,6 +31,9 @@ impl Default for Settings {
             business_name: "My Business".to_owned(),
             currency: Currency::EUR,
             earning: EarningRule::default(),
+            time_zone: TimeZoneName::default(),
+            brand_colour: Colour::default(),
+            logo: None,
         }
     }
 }
@@ -37,4 +49,150 @@ pub fn parse_points_per_unit(n: i64) -> Result<u32, DomainError> {
         .ok()
         .filter(|n| *n <= 10_000)
         .ok_or_else(|| DomainError::invalid("points_per_unit", "must be between 0 and 10000"))
+}
+
+/// An IANA time zone name that the bundled time zone database knows.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct TimeZoneName(String);
+
+impl Default for TimeZoneName {
+    fn default() -> Self {
+        Self("UTC".to_owned())
+    }
+}
+
+impl TimeZoneName {
+    /// Parses a name such as `Europe/Berlin`.
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let name = raw.trim();
+        match jiff::tz::TimeZone::get(name) {
+            Ok(_) if !name.is_empty() => Ok(Self(name.to_owned())),
+            _ => Err(DomainError::invalid(
+                "time_zone",
+                "must be a time zone name such as Europe/London or America/New_York",
+            )),
+        }
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The zone's rules; UTC if the database no longer knows the name.
+    pub fn zone(&self) -> jiff::tz::TimeZone {
+        jiff::tz::TimeZone::get(&self.0).unwrap_or(jiff::tz::TimeZone::UTC)
+    }
+}
+
+/// A colour as `#rrggbb`, lower case.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Colour(String);
+
+impl Default for Colour {
+    fn default() -> Self {
+        Self("#1f5f8b".to_owned())
+    }
+}
+
+impl Colour {
+    /// Parses `#rrggbb` (the value an HTML colour input sends).
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let s = raw.trim().to_ascii_lowercase();
+        let ok = s.len() == 7
+            && s.starts_with('#')
+            && s.bytes().skip(1).all(|b| b.is_ascii_hexdigit());
+        if !ok {
+            return Err(DomainError::invalid(
+                "brand_colour",
+                "must be a colour written as #rrggbb",
+            ));
+        }
+        Ok(Self(s))
+    }
+
+    /// The `#rrggbb` text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The image types a logo may have, told apart by their first bytes, not by what the browser claims.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogoType {
+    /// PNG.
+    Png,
+    /// JPEG.
+    Jpeg,
+    /// WebP.
+    Webp,
+}
+
+/// The largest logo accepted.
+pub const MAX_LOGO_BYTES: usize = 256 * 1024;
+
+impl LogoType {
+    /// Checks an uploaded logo's size and type. SVG is refused: it can carry script.
+    pub fn sniff(bytes: &[u8]) -> Result<Self, DomainError> {
+        if bytes.is_empty() {
+            return Err(DomainError::invalid("logo", "choose an image file"));
+        }
+        if bytes.len() > MAX_LOGO_BYTES {
+            return Err(DomainError::invalid(
+                "logo",
+                format!("must be at most {} KiB", MAX_LOGO_BYTES / 1024),
+            ));
+        }
+        if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+            Ok(Self::Png)
+        } else if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
+            Ok(Self::Jpeg)
+        } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+            Ok(Self::Webp)
+        } else {
+            Err(DomainError::invalid(
+                "logo",
+                "must be a PNG, JPEG or WebP image",
+            ))
+        }
+    }
+
+    /// The MIME type to serve it with.
+    pub fn mime(&self) -> &'static str {
+        match self {
+            Self::Png => "image/png",
+            Self::Jpeg => "image/jpeg",
+            Self::Webp => "image/webp",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_zones_are_checked_against_the_database() {
+        assert!(TimeZoneName::parse("Europe/Berlin").is_ok());
+        assert!(TimeZoneName::parse("Mars/Olympus").is_err());
+        assert!(TimeZoneName::parse("").is_err());
+    }
+
+    #[test]
+    fn colours_are_hex_triplets() {
+        assert_eq!(Colour::parse("#AABBCC").map(|c| c.0), Ok("#aabbcc".into()));
+        assert!(Colour::parse("red").is_err());
+        assert!(Colour::parse("#abc").is_err());
+    }
+
+    #[test]
+    fn logos_are_sniffed_not_trusted() {
+        assert_eq!(LogoType::sniff(b"\x89PNG\r\n\x1a\n...."), Ok(LogoType::Png));
+        assert_eq!(LogoType::sniff(b"RIFF\0\0\0\0WEBPVP8 "), Ok(LogoType::Webp));
+        assert!(LogoType::sniff(b"<svg onload=alert(1)>").is_err());
+        assert!(LogoType::sniff(&vec![0xff; MAX_LOGO_BYTES + 1]).is_err());
+    }
 }

@@ -15,11 +15,15 @@ pub struct Totals {
     pub adjusted: i64,
     /// Net points expired (positive).
     pub expired: i64,
+    /// Ledger entries of any kind: how busy the till was (schema v3).
+    #[serde(default)]
+    pub transactions: i64,
 }
 
 impl Totals {
     /// Counts an entry; `reversed` is the original's kind when `kind` is a reversal.
     pub fn record(&mut self, kind: EntryKind, points: i64, reversed: Option<EntryKind>) {
+        self.transactions += 1;
         let counted = if kind == EntryKind::Reversal {
             reversed
         } else {
@@ -37,6 +41,42 @@ impl Totals {
     /// Points held by members: what the business owes.
     pub fn outstanding(&self) -> i64 {
         self.earned - self.redeemed + self.adjusted - self.expired
+    }
+
+    /// Adds another set of totals to these.
+    pub fn add(&mut self, other: &Totals) {
+        self.members += other.members;
+        self.earned += other.earned;
+        self.redeemed += other.redeemed;
+        self.adjusted += other.adjusted;
+        self.expired += other.expired;
+        self.transactions += other.transactions;
+    }
+}
+
+/// Redemptions of one reward, net of reversals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RewardTally {
+    /// Times redeemed.
+    pub count: i64,
+    /// Points spent on it (positive).
+    pub points: i64,
+}
+
+impl RewardTally {
+    /// Counts a redemption (`points` negative) or the reversal of one (`points` positive).
+    pub fn record(&mut self, kind: EntryKind, points: i64) {
+        match kind {
+            EntryKind::Redeem => {
+                self.count += 1;
+                self.points -= points;
+            }
+            EntryKind::Reversal => {
+                self.count -= 1;
+                self.points -= points;
+            }
+            _ => {}
+        }
     }
 }
 

@@ -57,3 +57,37 @@ pub fn recent(tx: &ReadTransaction, limit: usize) -> Result<Vec<AuditRecord>, St
     }
     Ok(out)
 }
+
+/// Records newest first, before `before`, whose actor and action contain the given text.
+pub fn search(
+    tx: &ReadTransaction,
+    actor: Option<&str>,
+    action: Option<&str>,
+    before: Option<u64>,
+    limit: usize,
+) -> Result<super::members::Page<AuditRecord>, StoreError> {
+    let table = tx.open_table(AUDIT)?;
+    let upper = before.unwrap_or(u64::MAX);
+    let mut items = Vec::new();
+    let mut more = false;
+    for row in table.range(..upper)?.rev() {
+        let (_, v) = row?;
+        let rec: AuditRecord = codec::decode("audit", v.value())?;
+        let matches = actor.is_none_or(|a| rec.actor.to_string().contains(a))
+            && action.is_none_or(|a| rec.action.contains(a));
+        if !matches {
+            continue;
+        }
+        if items.len() == limit {
+            more = true;
+            break;
+        }
+        items.push(rec);
+    }
+    let next = if more {
+        items.last().map(|r: &AuditRecord| r.seq.to_string())
+    } else {
+        None
+    };
+    Ok(super::members::Page { items, next })
+}

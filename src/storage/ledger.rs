@@ -2,7 +2,7 @@
 
 use super::members::{self, Page};
 use super::tables::*;
-use super::{StoreError, audit, codec, stats};
+use super::{StoreError, aggregates, audit, codec, stats};
 use crate::domain::DomainError;
 use crate::domain::actor::Actor;
 use crate::domain::ledger::{
@@ -53,7 +53,8 @@ pub fn post(
     idempotency_key: Option<&str>,
     now: OffsetDateTime,
 ) -> Result<(LedgerEntry, Member), StoreError> {
-    let mut member = members::get_for_update(tx, &posting.member_id)?;
+    let before = members::get_for_update(tx, &posting.member_id)?;
+    let mut member = before.clone();
     let account = Account {
         balance: member.balance,
         lifetime_earned: member.lifetime_earned,
@@ -101,6 +102,13 @@ pub fn post(
     let mut totals = stats::load_for_update(tx)?;
     totals.record(posting.kind, posting.points, posting.reverses.map(|r| r.1));
     stats::save(tx, &totals)?;
+    aggregates::entry_posted(
+        tx,
+        &entry.body,
+        posting.reverses.map(|r| r.1),
+        &before,
+        &member,
+    )?;
 
     let action = match posting.kind {
         EntryKind::Earn => "points.earn",
@@ -142,7 +150,8 @@ pub fn reverse(
             points: -original.body.points,
             reason,
             reference: original.body.reference.clone(),
-            reward_id: None,
+            // Kept so reward tallies can count the undone redemption.
+            reward_id: original.body.reward_id.clone(),
             amount: None,
             reverses: Some((seq, original.body.kind)),
         },

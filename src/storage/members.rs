@@ -1,7 +1,7 @@
 //! Members and their lookup indexes.
 
 use super::tables::*;
-use super::{StoreError, audit, codec, stats};
+use super::{StoreError, aggregates, audit, codec, stats};
 use crate::crypto;
 use crate::domain::DomainError;
 use crate::domain::actor::Actor;
@@ -68,14 +68,6 @@ pub fn all(tx: &ReadTransaction) -> Result<Vec<Member>, StoreError> {
         out.push(codec::decode("members", v.value())?);
     }
     Ok(out)
-}
-
-/// How many members were active (points moved) since `since`.
-pub fn active_since(tx: &ReadTransaction, since: OffsetDateTime) -> Result<i64, StoreError> {
-    Ok(all(tx)?
-        .iter()
-        .filter(|m| m.last_activity_at.is_some_and(|t| t >= since))
-        .count() as i64)
 }
 
 /// Members matching `query`, in index order, starting after `after`.
@@ -285,6 +277,7 @@ pub fn create(
     let mut totals = stats::load_for_update(tx)?;
     totals.members += 1;
     stats::save(tx, &totals)?;
+    aggregates::member_created(tx, now)?;
     audit::record(
         tx,
         actor,

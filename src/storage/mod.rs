@@ -1,5 +1,6 @@
 //! Storage: one redb file, one writer task, read transactions for everyone else.
 
+pub mod aggregates;
 pub mod api_keys;
 pub mod audit;
 mod codec;
@@ -8,6 +9,7 @@ pub mod ledger;
 pub mod members;
 pub mod rewards;
 pub mod schema;
+pub mod sessions;
 pub mod settings;
 pub mod staff;
 pub mod stats;

@@ -1,13 +1,16 @@
 //! The schema version and the forward-only migrations that reach it.
 
 use super::tables::*;
-use super::{StoreError, codec, stats};
+use super::{StoreError, aggregates, codec, stats};
 use crate::domain::ledger::{EntryKind, LedgerEntry};
-use crate::domain::stats::Totals;
+use crate::domain::dashboard::bucket_of;
+use crate::domain::member::Member;
+use crate::domain::stats::{RewardTally, Totals};
+use std::collections::HashMap;
 use redb::{Database, ReadableTable, ReadableTableMetadata, WriteTransaction};
 
 /// The version this build writes.
-pub const CURRENT: u64 = 2;
+pub const CURRENT: u64 = 3;
 
 const VERSION_KEY: &str = "schema_version";
 
@@ -29,6 +32,7 @@ pub fn migrate(db: &Database) -> Result<(), StoreError> {
         match next {
             1 => migrate_to_v1(&tx)?,
             2 => migrate_to_v2(&tx)?,
+            3 => migrate_to_v3(&tx)?,
             _ => unreachable_version(next)?,
         }
         tx.open_table(META)?.insert(VERSION_KEY, next)?;
@@ -90,6 +94,68 @@ pub fn migrate_to_v2(tx: &WriteTransaction) -> Result<(), StoreError> {
     stats::save(tx, &totals)
 }
 
+/// v3: sessions, and the dashboard's aggregates (per hour, per reward, top and active members),
+/// built once from the ledger and the members; totals are rebuilt to count transactions.
+pub fn migrate_to_v3(tx: &WriteTransaction) -> Result<(), StoreError> {
+    tx.open_table(SESSIONS)?;
+    let mut totals = Totals::default();
+    let mut hours: HashMap<u64, Totals> = HashMap::new();
+    let mut tallies: HashMap<String, RewardTally> = HashMap::new();
+    let members = tx.open_table(MEMBERS)?;
+    let mut all = Vec::new();
+    for row in members.iter()? {
+        let (_, v) = row?;
+        let m: Member = codec::decode("members", v.value())?;
+        totals.members += 1;
+        hours
+            .entry(bucket_of(m.created_at.unix_timestamp()))
+            .or_default()
+            .members += 1;
+        all.push(m);
+    }
+    drop(members);
+    for m in &all {
+        aggregates::reindex_member(tx, None, m)?;
+    }
+    let ledger = tx.open_table(LEDGER)?;
+    let mut originals = HashMap::<u64, (EntryKind, Option<String>)>::new();
+    for row in ledger.iter()? {
+        let (_, v) = row?;
+        let e: LedgerEntry = codec::decode("ledger", v.value())?;
+        let b = &e.body;
+        let original = b.reverses.and_then(|s| originals.get(&s).cloned());
+        let reversed = original.as_ref().map(|o| o.0);
+        totals.record(b.kind, b.points, reversed);
+        hours
+            .entry(bucket_of(b.created_at.unix_timestamp()))
+            .or_default()
+            .record(b.kind, b.points, reversed);
+        // Reversals written before v3 do not name the reward; the original does.
+        let reward = b
+            .reward_id
+            .clone()
+            .or_else(|| original.and_then(|o| o.1));
+        if let Some(r) = reward
+            && (b.kind == EntryKind::Redeem || reversed == Some(EntryKind::Redeem))
+        {
+            tallies.entry(r).or_default().record(b.kind, b.points);
+        }
+        originals.insert(b.seq, (b.kind, b.reward_id.clone()));
+    }
+    drop(ledger);
+    stats::save(tx, &totals)?;
+    let mut table = tx.open_table(HOURLY)?;
+    for (h, t) in &hours {
+        table.insert(*h, codec::encode(t)?.as_slice())?;
+    }
+    drop(table);
+    let mut table = tx.open_table(REWARD_TALLY)?;
+    for (r, t) in &tallies {
+        table.insert(r.as_str(), codec::encode(t)?.as_slice())?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
@@ -119,20 +185,47 @@ mod tests {
         )
     }
 
+    fn member(id: &str, lifetime: i64, active: Option<OffsetDateTime>) -> Member {
+        use crate::domain::card::{CardNumber, CardToken};
+        use crate::domain::member::{MemberId, MemberStatus};
+        Member {
+            id: MemberId::parse(id).unwrap(),
+            card_number: CardNumber::from_random(7),
+            card_token: CardToken::from_random([1; 16]),
+            name: None,
+            email: None,
+            phone: None,
+            marketing_consent_at: None,
+            status: MemberStatus::Active,
+            balance: lifetime,
+            lifetime_earned: lifetime,
+            created_at: OffsetDateTime::UNIX_EPOCH,
+            updated_at: OffsetDateTime::UNIX_EPOCH,
+            last_activity_at: active,
+        }
+    }
+
     #[test]
-    fn v1_databases_gain_running_totals_built_from_the_ledger() {
+    fn v1_databases_gain_totals_and_dashboard_aggregates_built_from_the_ledger() {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::create(dir.path().join("v1.redb")).unwrap();
         // A database as the first release left it: v1 tables, a ledger, no totals.
         let tx = db.begin_write().unwrap();
         migrate_to_v1(&tx).unwrap();
         tx.open_table(META).unwrap().insert(VERSION_KEY, 1).unwrap();
+        let m = member(
+            "01JD2Z3Q8M6V4T0X9K1N5R7B2C",
+            0,
+            Some(OffsetDateTime::UNIX_EPOCH),
+        );
         tx.open_table(MEMBERS)
             .unwrap()
-            .insert("m", b"{}".as_slice())
+            .insert(m.id.as_str(), codec::encode(&m).unwrap().as_slice())
             .unwrap();
         let e1 = entry(1, EntryKind::Earn, 100, 100, GENESIS_HASH);
-        let e2 = entry(2, EntryKind::Redeem, -30, 70, &e1.hash);
+        let mut redeem = entry(2, EntryKind::Redeem, -30, 70, &e1.hash).body;
+        redeem.reward_id = Some("coffee".into());
+        let e2 = LedgerEntry::seal(redeem, &e1.hash);
         let e3 = entry(3, EntryKind::Reversal, -100, -30, &e2.hash);
         let mut ledger = tx.open_table(LEDGER).unwrap();
         for e in [&e1, &e2, &e3] {
@@ -149,9 +242,20 @@ mod tests {
         assert_eq!(version(&tx).unwrap(), CURRENT);
         let totals = stats::load_for_update(&tx).unwrap();
         assert_eq!(
-            (totals.members, totals.earned, totals.redeemed),
-            (1, 0, 30),
+            (totals.members, totals.earned, totals.redeemed, totals.transactions),
+            (1, 0, 30, 3),
             "the reversal of the earn counts against earned"
+        );
+        tx.commit().unwrap();
+        let rx = redb::ReadableDatabase::begin_read(&db).unwrap();
+        let hours = aggregates::hours_since(&rx, OffsetDateTime::UNIX_EPOCH).unwrap();
+        assert_eq!(hours.len(), 1);
+        assert_eq!((hours[0].1.members, hours[0].1.transactions), (1, 3));
+        let tallies = aggregates::reward_tallies(&rx).unwrap();
+        assert_eq!(tallies, vec![("coffee".to_owned(), RewardTally { count: 1, points: 30 })]);
+        assert_eq!(
+            aggregates::active_since(&rx, OffsetDateTime::UNIX_EPOCH).unwrap(),
+            1
         );
     }
 

@@ -7,6 +7,7 @@ use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
 const KEY: &str = "settings";
 const SETUP_KEY: &str = "setup_token_sha256";
+const LOGO_KEY: &str = "logo";
 
 /// The settings (defaults until the owner changes them).
 pub fn load(tx: &ReadTransaction) -> Result<Settings, StoreError> {
@@ -52,4 +53,18 @@ pub fn setup_token_read(tx: &ReadTransaction) -> Result<Option<String>, StoreErr
 pub fn clear_setup_token(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(SETTINGS)?.remove(SETUP_KEY)?;
     Ok(())
+}
+
+/// Stores the logo's bytes (its type is in the settings).
+pub fn set_logo(tx: &WriteTransaction, bytes: &[u8]) -> Result<(), StoreError> {
+    tx.open_table(SETTINGS)?.insert(LOGO_KEY, bytes)?;
+    Ok(())
+}
+
+/// The logo's bytes, if one was uploaded.
+pub fn logo(tx: &ReadTransaction) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(tx
+        .open_table(SETTINGS)?
+        .get(LOGO_KEY)?
+        .map(|v| v.value().to_vec()))
 }

@@ -48,3 +48,44 @@ pub fn has_owner(tx: &WriteTransaction) -> Result<bool, StoreError> {
     }
     Ok(false)
 }
+
+/// One account, inside a read.
+pub fn get(tx: &ReadTransaction, username: &str) -> Result<Option<StaffUser>, StoreError> {
+    codec::get(&tx.open_table(STAFF)?, "staff", username)
+}
+
+/// Changes one account: `f` edits it; the change is audited as `action`.
+///
+/// Refused (before anything is written) if it would leave no enabled owner.
+pub fn update(
+    tx: &WriteTransaction,
+    username: &str,
+    action: &str,
+    actor: &Actor,
+    now: time::OffsetDateTime,
+    f: impl FnOnce(&mut StaffUser) -> Result<(), DomainError>,
+) -> Result<StaffUser, StoreError> {
+    let mut table = tx.open_table(STAFF)?;
+    let mut user: StaffUser =
+        codec::get(&table, "staff", username)?.ok_or(DomainError::NotFound("staff account"))?;
+    f(&mut user)?;
+    if user.role != Role::Owner || user.disabled {
+        let mut other_owner = false;
+        for row in table.iter()? {
+            let (k, v) = row?;
+            let u: StaffUser = codec::decode("staff", v.value())?;
+            other_owner |= k.value() != username && u.role == Role::Owner && !u.disabled;
+        }
+        if !other_owner {
+            return Err(DomainError::invalid(
+                "username",
+                "this is the last owner; add another owner first",
+            )
+            .into());
+        }
+    }
+    table.insert(username, codec::encode(&user)?.as_slice())?;
+    drop(table);
+    audit::record(tx, actor, action, username, serde_json::json!({}), now)?;
+    Ok(user)
+}

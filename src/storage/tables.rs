@@ -46,3 +46,17 @@ pub const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 
 /// `"totals"` → `Totals` JSON, kept up to date by every ledger write (schema v2).
 pub const STATS: TableDefinition<&str, &[u8]> = TableDefinition::new("stats");
+
+/// Hash of the session cookie's secret → `Session` JSON (schema v3).
+pub const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
+
+/// UTC hour (hours since the Unix epoch) → `Totals` JSON for that hour (schema v3).
+pub const HOURLY: TableDefinition<u64, &[u8]> = TableDefinition::new("hourly");
+/// Reward id → `RewardTally` JSON: redemptions net of reversals (schema v3).
+pub const REWARD_TALLY: TableDefinition<&str, &[u8]> = TableDefinition::new("reward_tally");
+/// (lifetime points earned, member id) → (); top members without a scan (schema v3).
+pub const MEMBERS_BY_LIFETIME: TableDefinition<(i64, &str), ()> =
+    TableDefinition::new("members_by_lifetime");
+/// (last activity in Unix ms, member id) → (); active members without a scan (schema v3).
+pub const MEMBERS_BY_ACTIVITY: TableDefinition<(i64, &str), ()> =
+    TableDefinition::new("members_by_activity");

@@ -21,6 +21,8 @@ pub struct SettingsView {
     pub currency: String,
     /// Points per whole currency unit (rounded down); 0 turns earning by amount off.
     pub points_per_unit: u32,
+    /// IANA time zone the dashboard's days and hours are in.
+    pub time_zone: String,
 }
 
 impl From<Settings> for SettingsView {
@@ -29,6 +31,7 @@ impl From<Settings> for SettingsView {
             business_name: s.business_name,
             currency: s.currency.as_str().to_owned(),
             points_per_unit: s.earning.points_per_unit,
+            time_zone: s.time_zone.as_str().to_owned(),
         }
     }
 }
@@ -43,6 +46,8 @@ pub struct UpdateSettings {
     pub currency: Option<String>,
     /// New points per currency unit, 0 to 10000.
     pub points_per_unit: Option<i64>,
+    /// New IANA time zone, e.g. `Europe/Berlin`.
+    pub time_zone: Option<String>,
 }
 
 /// Read the settings.
@@ -88,6 +93,12 @@ pub async fn update(
             .points_per_unit
             .map(settings::parse_points_per_unit)
             .transpose()?,
+        time_zone: b
+            .time_zone
+            .as_deref()
+            .map(settings::TimeZoneName::parse)
+            .transpose()?,
+        brand_colour: None,
     };
     Ok(Json(
         state

@@ -2,6 +2,10 @@
 //!
 //! Each one turns checked domain values into one read or one write of the store.
 
+mod admin;
+
+pub use admin::{Dashboard, ImportPreview, PreviewLine, StaffSession};
+
 use crate::clock;
 use crate::crypto;
 use crate::domain::DomainError;
@@ -119,6 +123,10 @@ pub struct SettingsPatch {
     pub currency: Option<Currency>,
     /// New points per currency unit.
     pub points_per_unit: Option<u32>,
+    /// New time zone.
+    pub time_zone: Option<crate::domain::settings::TimeZoneName>,
+    /// New brand colour.
+    pub brand_colour: Option<crate::domain::settings::Colour>,
 }
 
 /// A checked change to a reward.
@@ -466,6 +474,12 @@ impl Loyalty {
                 if let Some(p) = patch.points_per_unit {
                     s.earning.points_per_unit = p;
                 }
+                if let Some(z) = patch.time_zone {
+                    s.time_zone = z;
+                }
+                if let Some(c) = patch.brand_colour {
+                    s.brand_colour = c;
+                }
                 storage::settings::save(tx, &s)?;
                 storage::audit::record(
                     tx,
@@ -480,23 +494,9 @@ impl Loyalty {
             .await?)
     }
 
-    /// Scheme-wide numbers, from running totals (the 30-day count scans members).
+    /// Scheme-wide numbers, from running totals and indexes (no scans).
     pub async fn stats(&self) -> Result<Stats> {
-        Ok(self
-            .store
-            .read(|tx| {
-                let t = storage::stats::load(tx)?;
-                let since = clock::now() - time::Duration::days(30);
-                Ok(Stats {
-                    members: t.members,
-                    active_members_30d: storage::members::active_since(tx, since)?,
-                    points_issued: t.earned,
-                    points_redeemed: t.redeemed,
-                    points_adjusted: t.adjusted,
-                    points_outstanding: t.outstanding(),
-                })
-            })
-            .await?)
+        Ok(self.store.read(|tx| stats_in(tx, clock::now())).await?)
     }
 
     // ---- API keys ----
@@ -654,6 +654,22 @@ impl Loyalty {
             .write(move |tx| import_rows(tx, rows, &actor))
             .await?)
     }
+}
+
+fn stats_in(
+    tx: &redb::ReadTransaction,
+    now: time::OffsetDateTime,
+) -> std::result::Result<Stats, StoreError> {
+    let t = storage::stats::load(tx)?;
+    let since = now - time::Duration::days(30);
+    Ok(Stats {
+        members: t.members,
+        active_members_30d: storage::aggregates::active_since(tx, since)?,
+        points_issued: t.earned,
+        points_redeemed: t.redeemed,
+        points_adjusted: t.adjusted,
+        points_outstanding: t.outstanding(),
+    })
 }
 
 fn internal(e: impl std::fmt::Display) -> ServiceError {
