@@ -50,8 +50,12 @@ pub fn daily(buckets: &[(u64, Totals)], tz: &TimeZone, today: Date, days: i64) -
         })
         .collect();
     for (bucket, totals) in buckets {
-        let Some(at) = local(*bucket, tz) else { continue };
-        let Ok(span) = first.until(at.date()) else { continue };
+        let Some(at) = local(*bucket, tz) else {
+            continue;
+        };
+        let Ok(span) = first.until(at.date()) else {
+            continue;
+        };
         let idx = span.get_days();
         if let Some(row) = usize::try_from(idx).ok().and_then(|i| rows.get_mut(i)) {
             row.totals.add(totals);
@@ -71,8 +75,12 @@ pub fn weekly(buckets: &[(u64, Totals)], tz: &TimeZone, today: Date, weeks: i64)
         .collect();
     let first = rows.first().map_or(this_week, |r| r.start);
     for (bucket, totals) in buckets {
-        let Some(at) = local(*bucket, tz) else { continue };
-        let Ok(span) = first.until(week_start(at.date())) else { continue };
+        let Some(at) = local(*bucket, tz) else {
+            continue;
+        };
+        let Ok(span) = first.until(week_start(at.date())) else {
+            continue;
+        };
         let idx = span.get_days().div_euclid(7);
         if let Some(row) = usize::try_from(idx).ok().and_then(|i| rows.get_mut(i)) {
             row.totals.add(totals);
@@ -86,7 +94,9 @@ pub fn busiest_hours(buckets: &[(u64, Totals)], tz: &TimeZone) -> [i64; 24] {
     let mut hours = [0i64; 24];
     for (bucket, totals) in buckets {
         if let Some(at) = local(*bucket, tz)
-            && let Some(slot) = usize::try_from(at.hour()).ok().and_then(|h| hours.get_mut(h))
+            && let Some(slot) = usize::try_from(at.hour())
+                .ok()
+                .and_then(|h| hours.get_mut(h))
         {
             *slot += totals.transactions;
         }
@@ -101,7 +111,10 @@ mod tests {
     use jiff::civil::date;
 
     fn at(y: i16, m: i8, d: i8, h: i8) -> u64 {
-        let ts = date(y, m, d).at(h, 0, 0, 0).to_zoned(TimeZone::UTC).unwrap();
+        let ts = date(y, m, d)
+            .at(h, 0, 0, 0)
+            .to_zoned(TimeZone::UTC)
+            .unwrap();
         bucket_of(ts.timestamp().as_second())
     }
 
@@ -117,7 +130,10 @@ mod tests {
     fn hours_fall_on_the_local_day() {
         let berlin = TimeZone::get("Europe/Berlin").unwrap();
         // 23:00 UTC on the 1st is already the 2nd in Berlin (UTC+1 in January).
-        let buckets = vec![(at(2026, 1, 1, 23), earned(5)), (at(2026, 1, 1, 10), earned(7))];
+        let buckets = vec![
+            (at(2026, 1, 1, 23), earned(5)),
+            (at(2026, 1, 1, 10), earned(7)),
+        ];
         let days = daily(&buckets, &berlin, date(2026, 1, 2), 2);
         assert_eq!(days[0].start, date(2026, 1, 1));
         assert_eq!((days[0].totals.earned, days[1].totals.earned), (7, 5));
@@ -143,7 +159,10 @@ mod tests {
     #[test]
     fn busiest_hours_use_local_time() {
         let ny = TimeZone::get("America/New_York").unwrap();
-        let buckets = vec![(at(2026, 7, 1, 16), earned(1)), (at(2026, 7, 2, 16), earned(1))];
+        let buckets = vec![
+            (at(2026, 7, 1, 16), earned(1)),
+            (at(2026, 7, 2, 16), earned(1)),
+        ];
         let hours = busiest_hours(&buckets, &ny);
         assert_eq!(hours[12], 2, "16:00 UTC is noon in New York in summer");
         assert_eq!(hours.iter().sum::<i64>(), 2);

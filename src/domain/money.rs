@@ -81,6 +81,49 @@ impl Money {
     pub fn whole_units(&self) -> i64 {
         self.amount_minor / 10i64.pow(self.currency.exponent())
     }
+
+    /// Parses an amount as a person types it (`12.50`, `12,50`, `12`) into a purchase.
+    pub fn parse_decimal(raw: &str, currency: Currency) -> Result<Self, DomainError> {
+        let bad = || {
+            DomainError::invalid(
+                "amount",
+                format!(
+                    "must be an amount such as {}",
+                    Money {
+                        amount_minor: 1250 * 10i64.pow(currency.exponent()) / 100,
+                        currency
+                    }
+                    .to_decimal()
+                ),
+            )
+        };
+        let text = raw.trim().replace(',', ".");
+        let (whole, frac) = text.split_once('.').unwrap_or((&text, ""));
+        let exp = usize::try_from(currency.exponent()).unwrap_or(0);
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if !digits(whole) || (!frac.is_empty() && !digits(frac)) || frac.len() > exp {
+            return Err(bad());
+        }
+        let padded = format!("{whole}{frac:0<exp$}");
+        let minor = padded.parse::<i64>().map_err(|_| DomainError::Overflow)?;
+        Money::purchase(minor, currency)
+            .map_err(|_| DomainError::invalid("amount", "must be greater than 0"))
+    }
+
+    /// The amount as a decimal, e.g. `12.50`.
+    pub fn to_decimal(&self) -> String {
+        let exp = self.currency.exponent();
+        if exp == 0 {
+            return self.amount_minor.to_string();
+        }
+        let unit = 10i64.pow(exp);
+        let width = usize::try_from(exp).unwrap_or(2);
+        format!(
+            "{}.{:0width$}",
+            self.amount_minor / unit,
+            self.amount_minor % unit
+        )
+    }
 }
 
 #[cfg(test)]
@@ -108,6 +151,22 @@ mod tests {
         );
         assert!(Money::purchase(0, eur).is_err());
         assert!(Money::purchase(-5, eur).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn typed_amounts_parse_to_minor_units() -> Result<(), DomainError> {
+        let eur = Currency::parse("EUR")?;
+        assert_eq!(Money::parse_decimal("12.50", eur)?.amount_minor, 1250);
+        assert_eq!(Money::parse_decimal("12,5", eur)?.amount_minor, 1250);
+        assert_eq!(Money::parse_decimal(" 7 ", eur)?.amount_minor, 700);
+        assert_eq!(Money::parse_decimal("12.50", eur)?.to_decimal(), "12.50");
+        for bad in ["", "1.234", "-3", "abc", "0", "1e3", "."] {
+            assert!(Money::parse_decimal(bad, eur).is_err(), "{bad:?} accepted");
+        }
+        let jpy = Currency::parse("JPY")?;
+        assert!(Money::parse_decimal("5.5", jpy).is_err());
+        assert_eq!(Money::parse_decimal("500", jpy)?.to_decimal(), "500");
         Ok(())
     }
 }

@@ -101,9 +101,8 @@ impl Colour {
     /// Parses `#rrggbb` (the value an HTML colour input sends).
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
         let s = raw.trim().to_ascii_lowercase();
-        let ok = s.len() == 7
-            && s.starts_with('#')
-            && s.bytes().skip(1).all(|b| b.is_ascii_hexdigit());
+        let ok =
+            s.len() == 7 && s.starts_with('#') && s.bytes().skip(1).all(|b| b.is_ascii_hexdigit());
         if !ok {
             return Err(DomainError::invalid(
                 "brand_colour",

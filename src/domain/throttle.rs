@@ -60,7 +60,10 @@ impl FailureLog {
         let Some(list) = self.failures.get_mut(key) else {
             return Verdict::Allow;
         };
-        while list.front().is_some_and(|t| now_ms.saturating_sub(*t) >= window) {
+        while list
+            .front()
+            .is_some_and(|t| now_ms.saturating_sub(*t) >= window)
+        {
             list.pop_front();
         }
         if list.len() >= policy.limit {
@@ -133,7 +136,11 @@ mod tests {
         log.fail("ann", 10);
         log.fail("ann", 11);
         assert!(matches!(log.check("ann", 12, p), Verdict::Refuse(_)));
-        assert_eq!(log.check("bob", 12, p), Verdict::Allow, "other keys unaffected");
+        assert_eq!(
+            log.check("bob", 12, p),
+            Verdict::Allow,
+            "other keys unaffected"
+        );
         let later = millis(p.window) + 20;
         assert_eq!(log.check("ann", later, p), Verdict::Allow);
     }

@@ -1,8 +1,9 @@
 //! Every route in one place, with the layers all of them share.
 
+use super::admin::session::LoginThrottle;
 use super::error::ApiError;
 use super::extract::AuthFailures;
-use super::{api, health, setup};
+use super::{admin, api, health, setup};
 use crate::service::Loyalty;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -23,6 +24,10 @@ pub struct AppState {
     pub base_url: String,
     /// Failed API authentications per address.
     pub auth_failures: AuthFailures,
+    /// Failed admin log-ins per account and address.
+    pub login_throttle: LoginThrottle,
+    /// Whether cookies get `Secure` (the site is served over HTTPS).
+    pub secure_cookies: bool,
     openapi: Arc<String>,
 }
 
@@ -32,16 +37,19 @@ pub fn build(loyalty: Loyalty, base_url: String) -> Router {
     let (api, doc) = api::router();
     let state = AppState {
         loyalty,
+        secure_cookies: base_url.starts_with("https://"),
+        login_throttle: LoginThrottle::default(),
         base_url,
         auth_failures: AuthFailures::default(),
         openapi: Arc::new(doc.to_pretty_json().unwrap_or_else(|_| "{}".to_owned())),
     };
     Router::new()
         .merge(api)
+        .merge(admin::router())
         .route("/api/v1/openapi.json", get(openapi))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/assets/app.css", get(stylesheet))
+        .route("/assets/{file}", get(stylesheet))
         .route("/setup/{token}", get(setup::form).post(setup::submit))
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async {
@@ -64,11 +72,15 @@ async fn openapi(axum::extract::State(state): axum::extract::State<AppState>) ->
         .into_response()
 }
 
-async fn stylesheet() -> Response {
+/// The stylesheet under its content-hashed name, cached for a year; any other name is 404.
+async fn stylesheet(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
+    if format!("/assets/{file}") != *crate::views::STYLE_PATH {
+        return ApiError::not_found("asset").into_response();
+    }
     (
         [
             (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
+            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
         ],
         crate::views::STYLE,
     )
@@ -81,13 +93,16 @@ async fn security_headers(mut res: Response) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'; form-action 'self'"),
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+        ),
     );
     res
 }

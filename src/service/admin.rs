@@ -242,8 +242,13 @@ impl Loyalty {
                 let hours = storage::aggregates::hours_since(tx, since)?;
                 let daily = dashboard::daily(&hours, &zone, today, 30);
                 let weekly = dashboard::weekly(&hours, &zone, today, 12);
-                let cutoff = dashboard::bucket_of((now - time::Duration::days(28)).unix_timestamp());
-                let recent: Vec<_> = hours.iter().filter(|(h, _)| *h >= cutoff).cloned().collect();
+                let cutoff =
+                    dashboard::bucket_of((now - time::Duration::days(28)).unix_timestamp());
+                let recent: Vec<_> = hours
+                    .iter()
+                    .filter(|(h, _)| *h >= cutoff)
+                    .cloned()
+                    .collect();
                 let busiest = dashboard::busiest_hours(&recent, &zone);
                 let new_members_30d = daily.iter().map(|d| d.totals.members).sum();
                 let rewards = storage::rewards::list(tx)?;
@@ -355,7 +360,8 @@ impl Loyalty {
                             error: Some(message),
                         },
                         Ok(row) => {
-                            let error = import_conflict(tx, &row, &mut seen_emails, &mut seen_cards)?;
+                            let error =
+                                import_conflict(tx, &row, &mut seen_emails, &mut seen_cards)?;
                             PreviewLine {
                                 line: row.line,
                                 summary: summarise(&row),
@@ -427,7 +433,10 @@ fn import_conflict(
     if let Some(c) = &row.member.card_number {
         let taken = tx.open_table(MEMBERS_BY_CARD)?.get(c.as_str())?.is_some();
         if taken || !seen_cards.insert(c.as_str().to_owned()) {
-            return Ok(Some(format!("card number {} is already in use", c.as_str())));
+            return Ok(Some(format!(
+                "card number {} is already in use",
+                c.as_str()
+            )));
         }
     }
     Ok(None)

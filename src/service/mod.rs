@@ -301,6 +301,15 @@ impl Loyalty {
             .map_err(Into::into)
     }
 
+    /// One ledger entry by sequence number.
+    pub async fn entry(&self, seq: u64) -> Result<LedgerEntry> {
+        self.store
+            .read(move |tx| storage::ledger::entry_with_reversal(tx, seq))
+            .await?
+            .map(|(e, _)| e)
+            .ok_or(DomainError::NotFound("entry").into())
+    }
+
     // ---- points ----
 
     /// Adds, takes or adjusts points, once per idempotency key.

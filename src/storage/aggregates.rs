@@ -112,7 +112,10 @@ pub fn reward_tallies(tx: &ReadTransaction) -> Result<Vec<(String, RewardTally)>
     let mut out = Vec::new();
     for row in table.iter()? {
         let (k, v) = row?;
-        out.push((k.value().to_owned(), codec::decode("reward_tally", v.value())?));
+        out.push((
+            k.value().to_owned(),
+            codec::decode("reward_tally", v.value())?,
+        ));
     }
     Ok(out)
 }

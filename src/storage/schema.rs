@@ -2,12 +2,12 @@
 
 use super::tables::*;
 use super::{StoreError, aggregates, codec, stats};
-use crate::domain::ledger::{EntryKind, LedgerEntry};
 use crate::domain::dashboard::bucket_of;
+use crate::domain::ledger::{EntryKind, LedgerEntry};
 use crate::domain::member::Member;
 use crate::domain::stats::{RewardTally, Totals};
-use std::collections::HashMap;
 use redb::{Database, ReadableTable, ReadableTableMetadata, WriteTransaction};
+use std::collections::HashMap;
 
 /// The version this build writes.
 pub const CURRENT: u64 = 3;
@@ -98,6 +98,10 @@ pub fn migrate_to_v2(tx: &WriteTransaction) -> Result<(), StoreError> {
 /// built once from the ledger and the members; totals are rebuilt to count transactions.
 pub fn migrate_to_v3(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(SESSIONS)?;
+    tx.open_table(HOURLY)?;
+    tx.open_table(REWARD_TALLY)?;
+    tx.open_table(MEMBERS_BY_LIFETIME)?;
+    tx.open_table(MEMBERS_BY_ACTIVITY)?;
     let mut totals = Totals::default();
     let mut hours: HashMap<u64, Totals> = HashMap::new();
     let mut tallies: HashMap<String, RewardTally> = HashMap::new();
@@ -131,10 +135,7 @@ pub fn migrate_to_v3(tx: &WriteTransaction) -> Result<(), StoreError> {
             .or_default()
             .record(b.kind, b.points, reversed);
         // Reversals written before v3 do not name the reward; the original does.
-        let reward = b
-            .reward_id
-            .clone()
-            .or_else(|| original.and_then(|o| o.1));
+        let reward = b.reward_id.clone().or_else(|| original.and_then(|o| o.1));
         if let Some(r) = reward
             && (b.kind == EntryKind::Redeem || reversed == Some(EntryKind::Redeem))
         {
@@ -242,7 +243,12 @@ mod tests {
         assert_eq!(version(&tx).unwrap(), CURRENT);
         let totals = stats::load_for_update(&tx).unwrap();
         assert_eq!(
-            (totals.members, totals.earned, totals.redeemed, totals.transactions),
+            (
+                totals.members,
+                totals.earned,
+                totals.redeemed,
+                totals.transactions
+            ),
             (1, 0, 30, 3),
             "the reversal of the earn counts against earned"
         );
@@ -252,7 +258,16 @@ mod tests {
         assert_eq!(hours.len(), 1);
         assert_eq!((hours[0].1.members, hours[0].1.transactions), (1, 3));
         let tallies = aggregates::reward_tallies(&rx).unwrap();
-        assert_eq!(tallies, vec![("coffee".to_owned(), RewardTally { count: 1, points: 30 })]);
+        assert_eq!(
+            tallies,
+            vec![(
+                "coffee".to_owned(),
+                RewardTally {
+                    count: 1,
+                    points: 30
+                }
+            )]
+        );
         assert_eq!(
             aggregates::active_since(&rx, OffsetDateTime::UNIX_EPOCH).unwrap(),
             1

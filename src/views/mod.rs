@@ -1,10 +1,13 @@
 //! HTML pages (maud): pure functions from data to markup.
 
+pub mod admin;
+pub mod chart;
 pub mod setup;
 
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
+use std::sync::LazyLock;
 
 /// A rendered page as a response.
 pub struct Page(pub Markup);
@@ -12,30 +15,45 @@ pub struct Page(pub Markup);
 impl IntoResponse for Page {
     fn into_response(self) -> Response {
         (
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                // Pages show balances and tokens: never keep them in shared caches.
+                (header::CACHE_CONTROL, "no-store"),
+            ],
             self.0.into_string(),
         )
             .into_response()
     }
 }
 
-/// The shared stylesheet, served at `/assets/app.css` (inline styles would break the CSP).
-pub const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem;line-height:1.5}\
-label{display:block;margin-top:1rem;font-weight:600}input{width:100%;padding:.5rem;font-size:1rem;box-sizing:border-box}\
-button{margin-top:1.5rem;padding:.6rem 1.2rem;font-size:1rem}.error{color:#b00020}";
+/// The shared stylesheet (inline styles would break the CSP).
+pub const STYLE: &str = include_str!("app.css");
 
-/// The frame every page shares.
+/// Where the stylesheet is served: its content hash is in the name, so it can be cached for a year.
+pub static STYLE_PATH: LazyLock<String> = LazyLock::new(|| {
+    let hash = crate::crypto::sha256_hex(STYLE.as_bytes());
+    format!("/assets/app.{}.css", &hash[..12])
+});
+
+/// The `<head>` every page shares.
+pub fn head(title: &str) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) " · FealTY" }
+            link rel="stylesheet" href=(STYLE_PATH.as_str());
+        }
+    }
+}
+
+/// The frame of pages outside the admin area.
 pub fn layout(title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · FealTY" }
-                link rel="stylesheet" href="/assets/app.css";
-            }
-            body { main { (body) } }
+            (head(title))
+            body.plain { main { (body) } }
         }
     }
 }
@@ -46,4 +64,17 @@ pub fn error_page(message: &str) -> Markup {
         message,
         html! { h1 { (message) } p { "Please try again in a moment." } },
     )
+}
+
+/// Groups digits in threes so big numbers read at a glance (1 234 567).
+pub fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push('\u{202f}');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("−{out}") } else { out }
 }

@@ -1,17 +1,9 @@
 //! The first-owner setup pages.
 
+use super::admin::field_error;
 use super::layout;
 use crate::domain::DomainError;
 use maud::{Markup, html};
-
-fn field_error(err: Option<&DomainError>, field: &str) -> Markup {
-    match err {
-        Some(DomainError::Invalid { field: f, message }) if *f == field => {
-            html! { p.error id={ (field) "-error" } role="alert" { (message) } }
-        }
-        _ => html! {},
-    }
-}
 
 /// The form that creates the first owner.
 pub fn form(username: &str, err: Option<&DomainError>) -> Markup {

@@ -1,0 +1,111 @@
+//! Log-in and log-out.
+
+use super::session::{Staff, clear_cookie, cookie_secret, session_cookie};
+use super::{PageError, PageResult, see_other};
+use crate::domain::throttle::Verdict;
+use crate::http::AppState;
+use crate::views::{Page, admin::login};
+use axum::Form;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use std::net::SocketAddr;
+
+/// Where to go after log-in.
+#[derive(Debug, serde::Deserialize)]
+pub struct Next {
+    next: Option<String>,
+}
+
+/// What the log-in form sends.
+#[derive(Debug, serde::Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+    next: Option<String>,
+}
+
+/// Only paths inside the admin area, so the log-in page cannot send people elsewhere.
+fn safe_next(next: Option<&str>) -> &str {
+    match next {
+        Some(n) if n.starts_with("/admin") && !n.starts_with("/admin/login") => n,
+        _ => "/admin",
+    }
+}
+
+/// The log-in page.
+pub async fn form(Query(q): Query<Next>) -> PageResult {
+    Ok(Page(login::form("", safe_next(q.next.as_deref()), None)).into_response())
+}
+
+/// Checks the password (slowed, then refused, after repeated failures) and starts a session.
+pub async fn submit(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Form(f): Form<LoginForm>,
+) -> PageResult {
+    let next = safe_next(f.next.as_deref()).to_owned();
+    let name = f.username.trim().to_lowercase();
+    let ip = Some(addr.ip());
+    match state.login_throttle.check(&name, ip) {
+        Verdict::Refuse(wait) => {
+            let minutes = wait.as_secs().div_ceil(60);
+            let text = format!(
+                "Too many failed log-ins. Try again in {minutes} minute{}.",
+                if minutes == 1 { "" } else { "s" }
+            );
+            return Ok((
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, wait.as_secs().to_string())],
+                Page(login::form(&f.username, &next, Some(&text))),
+            )
+                .into_response());
+        }
+        Verdict::Delay(d) => tokio::time::sleep(d).await,
+        Verdict::Allow => {}
+    }
+    let Some(user) = state.loyalty.check_login(&name, f.password).await? else {
+        state.login_throttle.failed(&name, ip);
+        return Ok((
+            StatusCode::UNAUTHORIZED,
+            Page(login::form(
+                &f.username,
+                &next,
+                Some("Wrong username or password."),
+            )),
+        )
+            .into_response());
+    };
+    state.login_throttle.succeeded(&name);
+    let (secret, _) = state.loyalty.start_session(&user).await?;
+    let mut res = see_other(&next);
+    if let Ok(v) = session_cookie(&secret, state.secure_cookies).parse() {
+        res.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    Ok(res)
+}
+
+/// Ends the session (a POST with the CSRF token, so another site cannot log staff out).
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: super::session::AdminForm<Empty>,
+) -> PageResult {
+    let Staff(s) = form.staff;
+    if cookie_secret(&headers).is_some() {
+        state
+            .loyalty
+            .end_session(s.key)
+            .await
+            .map_err(PageError::from)?;
+    }
+    let mut res = see_other("/admin/login");
+    if let Ok(v) = clear_cookie(state.secure_cookies).parse() {
+        res.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    Ok(res)
+}
+
+/// A form with no fields of its own (only the CSRF token).
+#[derive(Debug, serde::Deserialize)]
+pub struct Empty {}

@@ -1,0 +1,424 @@
+//! Member search, the member page, create and edit, block, export and import.
+
+use super::session::{AdminForm, Staff, multipart_file};
+use super::{PageError, PageResult, form_token, refused_status, see_other};
+use crate::domain::DomainError;
+use crate::domain::card::CardNumber;
+use crate::domain::email::Email;
+use crate::domain::member::{Member, MemberId, MemberPatch, MemberQuery, MemberStatus, NewMember};
+use crate::domain::text::{PersonName, Phone};
+use crate::http::AppState;
+use crate::service::ServiceError;
+use crate::views::Page;
+use crate::views::admin::members::{self as view, MemberView, Outcome, TillTokens};
+use crate::views::admin::{Chrome, Kept, Problem};
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+
+const PAGE_SIZE: usize = 50;
+const HISTORY_SIZE: usize = 20;
+
+/// The search box's query.
+#[derive(Debug, serde::Deserialize)]
+pub struct Search {
+    #[serde(default)]
+    q: String,
+    after: Option<String>,
+}
+
+/// Lists members; a scanned card number goes straight to its member.
+pub async fn list(
+    State(state): State<AppState>,
+    staff: Staff,
+    Query(s): Query<Search>,
+) -> PageResult {
+    let chrome = staff.chrome(&state).await?;
+    let q = s.q.trim();
+    let digits: String = q
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .collect();
+    let mut notice = None;
+    if digits.len() == 12 && digits.bytes().all(|b| b.is_ascii_digit()) {
+        match CardNumber::parse(&digits) {
+            Ok(card) => match state.loyalty.member_by_card(card).await {
+                Ok(m) => return Ok(see_other(&format!("/admin/members/{}", m.id.as_str()))),
+                Err(ServiceError::Domain(DomainError::NotFound(_))) => {
+                    notice = Some(format!("No member has card number {digits}."));
+                }
+                Err(e) => return Err(e.into()),
+            },
+            Err(_) => {
+                notice = Some(format!(
+                    "{digits} is not a valid card number (the check digit is wrong): scan or type it again."
+                ));
+            }
+        }
+    }
+    let page = if notice.is_some() {
+        crate::storage::members::Page {
+            items: Vec::new(),
+            next: None,
+        }
+    } else {
+        state
+            .loyalty
+            .search_members(MemberQuery::parse(q), s.after, PAGE_SIZE)
+            .await?
+    };
+    Ok(Page(view::list(&chrome, q, notice.as_deref(), &page)).into_response())
+}
+
+/// The empty create form.
+pub async fn new(State(state): State<AppState>, staff: Staff) -> PageResult {
+    let chrome = staff.chrome(&state).await?;
+    Ok(Page(view::form(&chrome, None, &Kept::new(), None)).into_response())
+}
+
+/// What the member forms send.
+#[derive(Debug, serde::Deserialize)]
+pub struct MemberForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    phone: String,
+    #[serde(default)]
+    card_number: String,
+    marketing_consent: Option<String>,
+}
+
+fn optional<T>(
+    raw: &str,
+    parse: impl Fn(&str) -> Result<T, DomainError>,
+) -> Result<Option<T>, DomainError> {
+    let t = raw.trim();
+    if t.is_empty() {
+        Ok(None)
+    } else {
+        parse(t).map(Some)
+    }
+}
+
+fn new_member(f: &MemberForm) -> Result<NewMember, DomainError> {
+    Ok(NewMember {
+        name: optional(&f.name, PersonName::parse)?,
+        email: optional(&f.email, Email::parse)?,
+        phone: optional(&f.phone, Phone::parse)?,
+        marketing_consent: f.marketing_consent.is_some(),
+        card_number: optional(&f.card_number, CardNumber::parse)?,
+    })
+}
+
+/// Creates a member, or shows the form again with the problem beside the field.
+pub async fn create(State(state): State<AppState>, form: AdminForm<MemberForm>) -> PageResult {
+    let actor = form.staff.0.actor();
+    let result = match new_member(&form.value) {
+        Ok(new) => state.loyalty.create_member(new, actor).await,
+        Err(e) => Err(e.into()),
+    };
+    match result {
+        Ok(m) => Ok(see_other(&format!("/admin/members/{}", m.id.as_str()))),
+        Err(ServiceError::Domain(e)) => {
+            let chrome = form.staff.chrome(&state).await?;
+            Ok((
+                refused_status(&e),
+                Page(view::form(&chrome, None, &form.kept(), Some(&e))),
+            )
+                .into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn member_id(raw: &str) -> Result<MemberId, PageError> {
+    MemberId::parse(raw).map_err(|_| PageError::NotFound)
+}
+
+fn kept_from(m: &Member) -> Kept {
+    let mut k = Kept::new();
+    k.insert(
+        "name".into(),
+        m.name.as_ref().map_or("", |n| n.as_str()).to_owned(),
+    );
+    k.insert(
+        "email".into(),
+        m.email.as_ref().map_or("", |e| e.as_str()).to_owned(),
+    );
+    k.insert(
+        "phone".into(),
+        m.phone.as_ref().map_or("", |p| p.as_str()).to_owned(),
+    );
+    if m.marketing_consent_at.is_some() {
+        k.insert("marketing_consent".into(), "on".into());
+    }
+    k
+}
+
+/// The edit form.
+pub async fn edit(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<String>,
+) -> PageResult {
+    let chrome = staff.chrome(&state).await?;
+    let m = state.loyalty.member(member_id(&id)?).await?;
+    Ok(Page(view::form(&chrome, Some(&m), &kept_from(&m), None)).into_response())
+}
+
+/// Saves an edit.
+pub async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: AdminForm<MemberForm>,
+) -> PageResult {
+    let id = member_id(&id)?;
+    let f = &form.value;
+    let patch = (|| {
+        Ok::<_, DomainError>(MemberPatch {
+            name: Some(optional(&f.name, PersonName::parse)?),
+            email: Some(optional(&f.email, Email::parse)?),
+            phone: Some(optional(&f.phone, Phone::parse)?),
+            marketing_consent: Some(f.marketing_consent.is_some()),
+            status: None,
+        })
+    })();
+    let result = match patch {
+        Ok(p) => {
+            state
+                .loyalty
+                .update_member(id.clone(), p, form.staff.0.actor())
+                .await
+        }
+        Err(e) => Err(e.into()),
+    };
+    match result {
+        Ok(m) => Ok(see_other(&format!("/admin/members/{}", m.id.as_str()))),
+        Err(ServiceError::Domain(e)) if !matches!(e, DomainError::NotFound(_)) => {
+            let chrome = form.staff.chrome(&state).await?;
+            let m = state.loyalty.member(id).await?;
+            Ok((
+                refused_status(&e),
+                Page(view::form(&chrome, Some(&m), &form.kept(), Some(&e))),
+            )
+                .into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn set_status(state: &AppState, id: &str, staff: &Staff, status: MemberStatus) -> PageResult {
+    let id = member_id(id)?;
+    let patch = MemberPatch {
+        status: Some(status),
+        ..MemberPatch::default()
+    };
+    let m = state
+        .loyalty
+        .update_member(id, patch, staff.0.actor())
+        .await?;
+    Ok(see_other(&format!("/admin/members/{}", m.id.as_str())))
+}
+
+/// Blocks a member: no earning or redeeming until unblocked.
+pub async fn block(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: AdminForm<super::login::Empty>,
+) -> PageResult {
+    set_status(&state, &id, &form.staff, MemberStatus::Blocked).await
+}
+
+/// Unblocks a member.
+pub async fn unblock(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: AdminForm<super::login::Empty>,
+) -> PageResult {
+    set_status(&state, &id, &form.staff, MemberStatus::Active).await
+}
+
+/// Which history page to show.
+#[derive(Debug, serde::Deserialize)]
+pub struct HistoryQuery {
+    before: Option<u64>,
+}
+
+/// Fresh one-time tokens for every till form on a member page.
+pub fn till_tokens() -> Result<TillTokens, PageError> {
+    Ok(TillTokens {
+        earn_amount: form_token()?,
+        earn_points: form_token()?,
+        redeem: form_token()?,
+        adjust: form_token()?,
+        reverse: form_token()?,
+    })
+}
+
+/// Renders the member page, with an outcome or a refused form.
+pub async fn render(
+    state: &AppState,
+    chrome: &Chrome,
+    id: MemberId,
+    before: Option<u64>,
+    outcome: Option<&Outcome>,
+    problem: Option<&Problem>,
+) -> Result<maud::Markup, PageError> {
+    let member = state.loyalty.member(id.clone()).await?;
+    let history = state.loyalty.history(id, before, HISTORY_SIZE).await?;
+    let rewards = state.loyalty.rewards().await?;
+    let settings = state.loyalty.settings().await?;
+    let tokens = till_tokens()?;
+    Ok(view::show(
+        chrome,
+        &MemberView {
+            member: &member,
+            history: &history,
+            rewards: &rewards,
+            settings: &settings,
+            tokens: &tokens,
+            outcome,
+            problem,
+        },
+    ))
+}
+
+/// The member page.
+pub async fn show(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<String>,
+    Query(q): Query<HistoryQuery>,
+) -> PageResult {
+    let chrome = staff.chrome(&state).await?;
+    let page = render(&state, &chrome, member_id(&id)?, q.before, None, None).await?;
+    Ok(Page(page).into_response())
+}
+
+/// Every member as CSV.
+pub async fn export(State(state): State<AppState>, _staff: Staff) -> PageResult {
+    let (members, _) = state.loyalty.export().await?;
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let fail = |e: csv::Error| PageError::Internal(e.to_string());
+    w.write_record([
+        "id",
+        "card_number",
+        "name",
+        "email",
+        "phone",
+        "status",
+        "balance",
+        "lifetime_earned",
+        "created_at",
+    ])
+    .map_err(fail)?;
+    for m in &members {
+        let created = m
+            .created_at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        w.write_record([
+            m.id.as_str(),
+            m.card_number.as_str(),
+            m.name.as_ref().map_or("", |n| n.as_str()),
+            m.email.as_ref().map_or("", |e| e.as_str()),
+            m.phone.as_ref().map_or("", |p| p.as_str()),
+            if m.status == MemberStatus::Blocked {
+                "blocked"
+            } else {
+                "active"
+            },
+            &m.balance.to_string(),
+            &m.lifetime_earned.to_string(),
+            &created,
+        ])
+        .map_err(fail)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| PageError::Internal(e.to_string()))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"members.csv\"",
+            ),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// The import form.
+pub async fn import_form(State(state): State<AppState>, staff: Staff) -> PageResult {
+    let chrome = staff.chrome(&state).await?;
+    Ok(Page(view::import_form(&chrome, None)).into_response())
+}
+
+fn csv_text(bytes: Vec<u8>) -> Result<String, DomainError> {
+    if bytes.is_empty() {
+        return Err(DomainError::invalid("file", "choose a CSV file"));
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| DomainError::invalid("file", "must be a UTF-8 text (CSV) file"))
+}
+
+/// Checks an uploaded file line by line; writes nothing.
+pub async fn import_preview(
+    State(state): State<AppState>,
+    staff: Staff,
+    multipart: Multipart,
+) -> PageResult {
+    let bytes = multipart_file(&staff, multipart, "file").await?;
+    let chrome = staff.chrome(&state).await?;
+    let text = match csv_text(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            return Ok((
+                refused_status(&e),
+                Page(view::import_form(&chrome, Some(&e))),
+            )
+                .into_response());
+        }
+    };
+    match state.loyalty.preview_import(text.clone()).await {
+        Ok(p) => Ok(Page(view::import_preview(&chrome, &p, &text)).into_response()),
+        Err(ServiceError::Domain(e)) => Ok((
+            refused_status(&e),
+            Page(view::import_form(&chrome, Some(&e))),
+        )
+            .into_response()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// What the confirm form sends back.
+#[derive(Debug, serde::Deserialize)]
+pub struct ImportConfirm {
+    csv: String,
+}
+
+/// Imports a previewed file: every line, or none.
+pub async fn import_confirm(
+    State(state): State<AppState>,
+    form: AdminForm<ImportConfirm>,
+) -> PageResult {
+    let chrome = form.staff.chrome(&state).await?;
+    match state
+        .loyalty
+        .import_checked(form.value.csv.clone(), form.staff.0.actor())
+        .await
+    {
+        Ok(n) => Ok(Page(view::imported(&chrome, n)).into_response()),
+        Err(ServiceError::Domain(e)) => Ok((
+            refused_status(&e),
+            Page(view::import_form(&chrome, Some(&e))),
+        )
+            .into_response()),
+        Err(e) => Err(e.into()),
+    }
+}

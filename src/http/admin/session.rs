@@ -1,0 +1,262 @@
+//! Who is signed in: the session cookie, the staff and owner extractors, CSRF-checked forms,
+//! and the log-in throttle.
+
+use super::PageError;
+use crate::crypto;
+use crate::domain::throttle::{FailureLog, Policy, Verdict, stricter};
+use crate::http::AppState;
+use crate::http::router::BODY_LIMIT;
+use crate::service::StaffSession;
+use crate::views::admin::{Chrome, Kept};
+use axum::extract::{FromRequest, FromRequestParts, Multipart, Request};
+use axum::http::{HeaderMap, Method, header, request::Parts};
+use serde::de::DeserializeOwned;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// The session cookie's name.
+pub const COOKIE: &str = "fealty_session";
+
+/// The cookie secret a request carries, if any.
+pub fn cookie_secret(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// The `Set-Cookie` value that starts a session.
+pub fn session_cookie(secret: &str, secure: bool) -> String {
+    let lifetime = crate::domain::session::SESSION_LIFETIME.whole_seconds();
+    format!(
+        "{COOKIE}={secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={lifetime}{}",
+        if secure { "; Secure" } else { "" }
+    )
+}
+
+/// The `Set-Cookie` value that ends it.
+pub fn clear_cookie(secure: bool) -> String {
+    format!(
+        "{COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}",
+        if secure { "; Secure" } else { "" }
+    )
+}
+
+/// A signed-in staff member (any role).
+#[derive(Debug, Clone)]
+pub struct Staff(pub StaffSession);
+
+/// A signed-in owner.
+#[derive(Debug, Clone)]
+pub struct Owner(pub StaffSession);
+
+impl Staff {
+    /// What the page frame shows.
+    pub async fn chrome(&self, state: &AppState) -> Result<Chrome, PageError> {
+        let settings = state.loyalty.settings().await?;
+        Ok(Chrome {
+            username: self.0.user.username.as_str().to_owned(),
+            owner: self.0.is_owner(),
+            csrf: self.0.session.csrf.clone(),
+            business: settings.business_name,
+        })
+    }
+}
+
+impl FromRequestParts<AppState> for Staff {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
+        let next = if parts.method == Method::GET {
+            parts
+                .uri
+                .path_and_query()
+                .map_or("/admin".to_owned(), |p| p.as_str().to_owned())
+        } else {
+            "/admin".to_owned()
+        };
+        let Some(secret) = cookie_secret(&parts.headers) else {
+            return Err(PageError::Login { next });
+        };
+        match state.loyalty.staff_session(&secret).await? {
+            Some(s) => Ok(Staff(s)),
+            None => Err(PageError::Login { next }),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Owner {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
+        let Staff(s) = Staff::from_request_parts(parts, state).await?;
+        if !s.is_owner() {
+            return Err(PageError::Forbidden("Only an owner can open this page."));
+        }
+        Ok(Owner(s))
+    }
+}
+
+impl From<Owner> for Staff {
+    fn from(o: Owner) -> Self {
+        Staff(o.0)
+    }
+}
+
+/// A form posted by a signed-in staff member, with its anti-CSRF token checked.
+pub struct AdminForm<T> {
+    /// Who sent it.
+    pub staff: Staff,
+    /// The decoded fields.
+    pub value: T,
+    /// Every field as sent, to show typed values again and to read repeated fields.
+    pub pairs: Vec<(String, String)>,
+    /// A hash of the path and the fields (without the CSRF token), for one-time form tokens.
+    pub fingerprint: String,
+}
+
+impl<T> AdminForm<T> {
+    /// The typed values, for re-showing a refused form.
+    pub fn kept(&self) -> Kept {
+        self.pairs
+            .iter()
+            .filter(|(k, _)| k != "csrf")
+            .cloned()
+            .collect()
+    }
+
+    /// Every value of a repeated field (checkboxes).
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.pairs
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+}
+
+fn check_csrf(staff: &Staff, sent: Option<&str>) -> Result<(), PageError> {
+    match sent {
+        Some(t) if crypto::constant_time_eq(t, &staff.0.session.csrf) => Ok(()),
+        _ => Err(PageError::Forbidden(
+            "This form has expired or did not come from this site. Go back, reload the page and try again.",
+        )),
+    }
+}
+
+impl<T: DeserializeOwned + Send> FromRequest<AppState> for AdminForm<T> {
+    type Rejection = PageError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, PageError> {
+        let (mut parts, body) = req.into_parts();
+        let staff = Staff::from_request_parts(&mut parts, state).await?;
+        let path = parts.uri.path().to_owned();
+        let bytes = axum::body::to_bytes(body, BODY_LIMIT)
+            .await
+            .map_err(|_| PageError::BadForm("The form is too large.".into()))?;
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(&bytes).into_owned().collect();
+        let sent = pairs
+            .iter()
+            .find(|(k, _)| k == "csrf")
+            .map(|(_, v)| v.as_str());
+        check_csrf(&staff, sent)?;
+        let value = serde_urlencoded::from_bytes(&bytes)
+            .map_err(|e| PageError::BadForm(format!("The form could not be read: {e}")))?;
+        let mut fp = path;
+        for (k, v) in pairs.iter().filter(|(k, _)| k != "csrf") {
+            fp.push('\n');
+            fp.push_str(k);
+            fp.push('=');
+            fp.push_str(v);
+        }
+        Ok(Self {
+            staff,
+            value,
+            pairs,
+            fingerprint: crypto::sha256_hex(fp.as_bytes()),
+        })
+    }
+}
+
+/// Reads a multipart form: checks its CSRF field and returns the named file's bytes.
+pub async fn multipart_file(
+    staff: &Staff,
+    mut multipart: Multipart,
+    file_field: &str,
+) -> Result<Vec<u8>, PageError> {
+    let bad = |e: axum::extract::multipart::MultipartError| {
+        PageError::BadForm(format!("The upload could not be read: {}", e.body_text()))
+    };
+    let mut csrf = None;
+    let mut file = None;
+    while let Some(field) = multipart.next_field().await.map_err(bad)? {
+        match field.name() {
+            Some("csrf") => csrf = Some(field.text().await.map_err(bad)?),
+            Some(name) if name == file_field => {
+                file = Some(field.bytes().await.map_err(bad)?.to_vec())
+            }
+            _ => {}
+        }
+    }
+    check_csrf(staff, csrf.as_deref())?;
+    Ok(file.unwrap_or_default())
+}
+
+/// Failed log-ins per account and per client address.
+#[derive(Clone)]
+pub struct LoginThrottle {
+    logs: Arc<Mutex<(FailureLog, FailureLog)>>,
+    epoch: Instant,
+}
+
+impl Default for LoginThrottle {
+    fn default() -> Self {
+        Self {
+            logs: Arc::default(),
+            epoch: Instant::now(),
+        }
+    }
+}
+
+impl LoginThrottle {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// What to do with an attempt for `username` from `ip`.
+    pub fn check(&self, username: &str, ip: Option<IpAddr>) -> Verdict {
+        let now = self.now_ms();
+        let Ok(mut logs) = self.logs.lock() else {
+            return Verdict::Allow;
+        };
+        let account = logs.0.check(username, now, Policy::ACCOUNT);
+        let address = ip.map_or(Verdict::Allow, |ip| {
+            logs.1.check(&ip.to_string(), now, Policy::ADDRESS)
+        });
+        stricter(account, address)
+    }
+
+    /// Records a failed attempt.
+    pub fn failed(&self, username: &str, ip: Option<IpAddr>) {
+        let now = self.now_ms();
+        if let Ok(mut logs) = self.logs.lock() {
+            logs.0.fail(username, now);
+            if let Some(ip) = ip {
+                logs.1.fail(&ip.to_string(), now);
+            }
+        }
+    }
+
+    /// Forgets the account's failures after a good log-in (the address's stay counted).
+    pub fn succeeded(&self, username: &str) {
+        if let Ok(mut logs) = self.logs.lock() {
+            logs.0.clear(username);
+        }
+    }
+}

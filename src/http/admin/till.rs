@@ -1,0 +1,279 @@
+//! The till on the member page: add points, redeem, adjust, reverse — each applied once per form.
+
+use super::members::render;
+use super::session::AdminForm;
+use super::{PageError, PageResult, refused_status};
+use crate::domain::DomainError;
+use crate::domain::idempotency::IdempotencyKey;
+use crate::domain::ledger::{EntryKind, PointsChange};
+use crate::domain::member::MemberId;
+use crate::domain::money::Money;
+use crate::http::AppState;
+use crate::service::{KeyedAnswer, PointsAmount, PointsOutcome, PointsRequest, ServiceError};
+use crate::storage::idempotency::Keyed;
+use crate::views::Page;
+use crate::views::admin::Problem;
+use crate::views::admin::members::{self as view, Outcome};
+use axum::extract::{Path, State};
+use axum::response::IntoResponse;
+
+/// What the add-points forms send: an amount (previewed, then confirmed) or points.
+#[derive(Debug, serde::Deserialize)]
+pub struct EarnForm {
+    form_token: String,
+    amount: Option<String>,
+    points: Option<String>,
+    confirm: Option<String>,
+}
+
+/// What the redeem form sends.
+#[derive(Debug, serde::Deserialize)]
+pub struct RedeemForm {
+    form_token: String,
+    #[serde(default)]
+    reward_id: String,
+}
+
+/// What the adjust form sends.
+#[derive(Debug, serde::Deserialize)]
+pub struct AdjustForm {
+    form_token: String,
+    #[serde(default)]
+    points: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// What a reverse button sends.
+#[derive(Debug, serde::Deserialize)]
+pub struct ReverseForm {
+    form_token: String,
+    seq: u64,
+    reason: Option<String>,
+}
+
+fn keyed<T>(form: &AdminForm<T>, token: &str) -> Result<Keyed, PageError> {
+    let key = IdempotencyKey::parse(token)
+        .map_err(|_| PageError::BadForm("The form's one-time token is missing.".into()))?;
+    Ok(Keyed {
+        scope: format!("staff:{}", form.staff.0.user.username.as_str()),
+        key,
+        fingerprint: form.fingerprint.clone(),
+    })
+}
+
+fn parse_points(field: &'static str, raw: &str) -> Result<i64, DomainError> {
+    raw.trim()
+        .replace('−', "-")
+        .parse::<i64>()
+        .map_err(|_| DomainError::invalid(field, "must be a whole number of points"))
+}
+
+fn describe(o: &PointsOutcome, reward: Option<&str>) -> String {
+    let b = &o.entry.body;
+    match b.kind {
+        EntryKind::Earn => match &b.amount {
+            Some(a) => format!(
+                "Added {} points for {} {}.",
+                b.points,
+                a.to_decimal(),
+                a.currency.as_str()
+            ),
+            None => format!("Added {} points.", b.points),
+        },
+        EntryKind::Redeem => format!(
+            "Redeemed {} for {} points.",
+            reward.or(b.reason.as_deref()).unwrap_or("a reward"),
+            -b.points
+        ),
+        EntryKind::Adjust => format!("Adjusted by {:+} points.", b.points),
+        EntryKind::Reversal => format!(
+            "Reversed entry #{} ({:+} points).",
+            b.reverses.unwrap_or_default(),
+            b.points
+        ),
+        EntryKind::Expire => format!("Expired {} points.", -b.points),
+    }
+}
+
+/// Shows the member page after a till action: its outcome, or the refusal beside its form.
+async fn answer<T>(
+    state: &AppState,
+    form: &AdminForm<T>,
+    id: MemberId,
+    form_id: &'static str,
+    result: Result<KeyedAnswer, ServiceError>,
+) -> PageResult {
+    let chrome = form.staff.chrome(state).await?;
+    match result {
+        Ok(a) => {
+            let outcome: PointsOutcome = serde_json::from_value(a.body)
+                .map_err(|e| PageError::Internal(format!("stored answer unreadable: {e}")))?;
+            let o = Outcome {
+                message: describe(&outcome, None),
+                replayed: a.replayed,
+            };
+            let page = render(state, &chrome, id, None, Some(&o), None).await?;
+            Ok(Page(page).into_response())
+        }
+        Err(ServiceError::Domain(e)) if !matches!(e, DomainError::NotFound("member")) => {
+            let problem = Problem {
+                form: form_id,
+                error: e.clone(),
+                values: form.kept(),
+            };
+            let page = render(state, &chrome, id, None, None, Some(&problem)).await?;
+            Ok((refused_status(&e), Page(page)).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn member_id(raw: &str) -> Result<MemberId, PageError> {
+    MemberId::parse(raw).map_err(|_| PageError::NotFound)
+}
+
+/// Adds points: by amount (a preview first, then the confirmed form) or by number.
+pub async fn earn(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: AdminForm<EarnForm>,
+) -> PageResult {
+    let id = member_id(&id)?;
+    let f = &form.value;
+    let by_amount = f.amount.as_deref().is_some_and(|a| !a.trim().is_empty());
+    let form_id = if by_amount {
+        "earn-amount"
+    } else {
+        "earn-points"
+    };
+    let request = if by_amount {
+        let settings = state.loyalty.settings().await?;
+        let parsed =
+            Money::parse_decimal(f.amount.as_deref().unwrap_or_default(), settings.currency)
+                .and_then(|m| settings.earning.points_for(m).map(|p| (m, p)))
+                .and_then(|(m, p)| {
+                    if p == 0 {
+                        Err(DomainError::invalid(
+                            "amount",
+                            "this amount earns no points under the earning rule",
+                        ))
+                    } else {
+                        Ok((m, p))
+                    }
+                });
+        match parsed {
+            Ok((money, points)) if f.confirm.as_deref() != Some("yes") => {
+                let chrome = form.staff.chrome(&state).await?;
+                let member = state.loyalty.member(id).await?;
+                let page = view::earn_preview(&chrome, &member, &money, points, &f.form_token);
+                return Ok(Page(page).into_response());
+            }
+            Ok((money, _)) => Ok(PointsAmount::Purchase {
+                amount_minor: money.amount_minor,
+                currency: Some(money.currency),
+            }),
+            Err(e) => Err(e),
+        }
+    } else {
+        parse_points("points", f.points.as_deref().unwrap_or_default())
+            .and_then(|p| PointsChange::parse(EntryKind::Earn, p))
+            .map(PointsAmount::Points)
+    };
+    let result = match request {
+        Ok(amount) => {
+            let req = PointsRequest {
+                amount,
+                reason: None,
+                reference: None,
+            };
+            let k = keyed(&form, &f.form_token)?;
+            state
+                .loyalty
+                .change_points(id.clone(), req, form.staff.0.actor(), k)
+                .await
+        }
+        Err(e) => Err(e.into()),
+    };
+    answer(&state, &form, id, form_id, result).await
+}
+
+/// Redeems a catalogue reward.
+pub async fn redeem(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: AdminForm<RedeemForm>,
+) -> PageResult {
+    let id = member_id(&id)?;
+    let k = keyed(&form, &form.value.form_token)?;
+    let reward = form.value.reward_id.trim().to_owned();
+    let result = if reward.is_empty() {
+        Err(DomainError::invalid("reward_id", "choose a reward").into())
+    } else {
+        state
+            .loyalty
+            .redeem_reward(id.clone(), reward, form.staff.0.actor(), k)
+            .await
+    };
+    let result = result.map_err(|e| match e {
+        ServiceError::Domain(DomainError::NotFound("reward")) => ServiceError::Domain(
+            DomainError::invalid("reward_id", "that reward does not exist"),
+        ),
+        other => other,
+    });
+    answer(&state, &form, id, "redeem", result).await
+}
+
+/// Adjusts a balance by any amount, with a reason.
+pub async fn adjust(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: AdminForm<AdjustForm>,
+) -> PageResult {
+    let id = member_id(&id)?;
+    let f = &form.value;
+    let checked = parse_points("points", &f.points)
+        .and_then(|p| PointsChange::parse(EntryKind::Adjust, p))
+        .and_then(|c| {
+            crate::domain::ledger::parse_reason(EntryKind::Adjust, Some(&f.reason)).map(|r| (c, r))
+        });
+    let result = match checked {
+        Ok((change, reason)) => {
+            let k = keyed(&form, &f.form_token)?;
+            let req = PointsRequest {
+                amount: PointsAmount::Points(change),
+                reason,
+                reference: None,
+            };
+            state
+                .loyalty
+                .change_points(id.clone(), req, form.staff.0.actor(), k)
+                .await
+        }
+        Err(e) => Err(e.into()),
+    };
+    answer(&state, &form, id, "adjust", result).await
+}
+
+/// Reverses one entry of this member's history.
+pub async fn reverse(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: AdminForm<ReverseForm>,
+) -> PageResult {
+    let id = member_id(&id)?;
+    let f = &form.value;
+    let k = keyed(&form, &f.form_token)?;
+    let reason = f.reason.clone().filter(|r| !r.trim().is_empty());
+    // Only entries of the member whose page this is: a stale page cannot reverse someone else's.
+    let history = state.loyalty.entry(f.seq).await?;
+    let result = if history.body.member_id != id.as_str() {
+        Err(DomainError::NotFound("entry").into())
+    } else {
+        state
+            .loyalty
+            .reverse(f.seq, reason, form.staff.0.actor(), k)
+            .await
+    };
+    answer(&state, &form, id, "reverse", result).await
+}

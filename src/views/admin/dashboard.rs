@@ -1,0 +1,134 @@
+//! The owner's numbers at a glance.
+
+use super::{Chrome, Section, page};
+use crate::domain::dashboard::Period;
+use crate::service::Dashboard;
+use crate::views::chart::{self, Series};
+use crate::views::thousands;
+use maud::{Markup, html};
+
+const ISSUED: &str = "#1f5f8b";
+const REDEEMED: &str = "#e07b39";
+
+fn stat(id: &str, label: &str, value: i64) -> Markup {
+    html! {
+        div { dt { (label) } dd id=(id) data-value=(value) { (thousands(value)) } }
+    }
+}
+
+fn periods(id: &str, title: &str, head: &str, rows: &[Period], label_every: usize) -> Markup {
+    let labels: Vec<String> = rows
+        .iter()
+        .map(|p| p.start.strftime("%d %b").to_string())
+        .collect();
+    let series = [
+        Series {
+            name: "issued",
+            colour: ISSUED,
+            values: rows.iter().map(|p| p.totals.earned).collect(),
+        },
+        Series {
+            name: "redeemed",
+            colour: REDEEMED,
+            values: rows.iter().map(|p| p.totals.redeemed).collect(),
+        },
+    ];
+    html! {
+        section.card {
+            h2 { (title) }
+            p.legend { span { span.swatch.issued {} "issued" } span { span.swatch.redeemed {} "redeemed" } }
+            (chart::bars(&format!("chart-{id}"), title, &labels, &series, label_every))
+            details {
+                summary { "Show the numbers" }
+                div.table-wrap {
+                    table id={ "table-" (id) } {
+                        caption.muted { (title) }
+                        thead { tr { th scope="col" { (head) } th.num scope="col" { "Issued" } th.num scope="col" { "Redeemed" } } }
+                        tbody {
+                            @for p in rows.iter().rev() {
+                                tr {
+                                    th scope="row" { (p.start.strftime("%Y-%m-%d")) }
+                                    td.issued { (p.totals.earned) }
+                                    td.redeemed { (p.totals.redeemed) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The dashboard.
+pub fn view(chrome: &Chrome, d: &Dashboard) -> Markup {
+    let s = &d.stats;
+    let hour_labels: Vec<String> = (0..24).map(|h| format!("{h:02}:00")).collect();
+    let hours = [Series {
+        name: "transactions",
+        colour: ISSUED,
+        values: d.hours.to_vec(),
+    }];
+    page(
+        "Dashboard",
+        chrome,
+        Section::Dashboard,
+        html! {
+            h1 { "Dashboard" }
+            p.muted { "Times are in " (d.settings.time_zone.as_str()) "." }
+            dl.stats {
+                (stat("stat-members", "Members", s.members))
+                (stat("stat-new-members", "New (30 days)", d.new_members_30d))
+                (stat("stat-active-members", "Active (30 days)", s.active_members_30d))
+                (stat("stat-outstanding", "Points outstanding", s.points_outstanding))
+                (stat("stat-issued", "Points issued", s.points_issued))
+                (stat("stat-redeemed", "Points redeemed", s.points_redeemed))
+            }
+            div.grid {
+                (periods("daily", "Points per day (last 30 days)", "Day", &d.daily, 5))
+                (periods("weekly", "Points per week (last 12 weeks)", "Week from", &d.weekly, 2))
+            }
+            div.grid {
+                section.card {
+                    h2 { "Busiest hours (last 4 weeks)" }
+                    (chart::bars("chart-hours", "Transactions per hour of the day", &hour_labels, &hours, 3))
+                    details {
+                        summary { "Show the numbers" }
+                        table #table-hours {
+                            thead { tr { th scope="col" { "Hour" } th.num scope="col" { "Transactions" } } }
+                            tbody { @for (h, n) in d.hours.iter().enumerate() {
+                                tr { th scope="row" { (format!("{h:02}:00")) } td.count { (n) } }
+                            } }
+                        }
+                    }
+                }
+                section.card {
+                    h2 { "Redemptions per reward" }
+                    @if d.rewards.is_empty() { p.muted { "No rewards redeemed yet." } }
+                    table #table-rewards {
+                        thead { tr { th scope="col" { "Reward" } th.num scope="col" { "Times" } th.num scope="col" { "Points" } } }
+                        tbody { @for (name, t) in &d.rewards {
+                            tr { th scope="row" { (name) } td.count { (t.count) } td.points { (t.points) } }
+                        } }
+                    }
+                }
+                section.card {
+                    h2 { "Top members (lifetime points)" }
+                    @if d.top.is_empty() { p.muted { "No points earned yet." } }
+                    table #table-top-members {
+                        thead { tr { th scope="col" { "Member" } th.num scope="col" { "Lifetime" } th.num scope="col" { "Balance" } } }
+                        tbody { @for m in &d.top {
+                            tr {
+                                th scope="row" { a href={ "/admin/members/" (m.id.as_str()) } {
+                                    (m.name.as_ref().map_or(m.card_number.as_str(), |n| n.as_str()))
+                                } }
+                                td.lifetime { (m.lifetime_earned) }
+                                td.points { (m.balance) }
+                            }
+                        } }
+                    }
+                }
+            }
+        },
+    )
+}

@@ -1,0 +1,406 @@
+//! Members: the search list, the member page with the till, the forms, export and import.
+
+use super::{
+    Chrome, Kept, Problem, Section, csrf, field_error, form_error, kept, local_time, page,
+};
+use crate::domain::DomainError;
+use crate::domain::ledger::{EntryKind, LedgerEntry};
+use crate::domain::member::{Member, MemberStatus};
+use crate::domain::money::Money;
+use crate::domain::reward::Reward;
+use crate::domain::settings::Settings;
+use crate::service::ImportPreview;
+use crate::storage::members::Page;
+use crate::views::thousands;
+use maud::{Markup, html};
+
+fn display_name(m: &Member) -> &str {
+    m.name.as_ref().map_or("(no name)", |n| n.as_str())
+}
+
+/// The search box; a scanner types the card number and Enter.
+pub fn search_box(q: &str) -> Markup {
+    html! {
+        form role="search" method="get" action="/admin/members" {
+            div { label for="q" { "Find a member: scan a card, or type a name, email or card number" }
+                input id="q" name="q" type="search" value=(q) autofocus autocomplete="off" inputmode="search"
+                    enterkeyhint="search"; }
+            button type="submit" { "Find" }
+        }
+    }
+}
+
+/// The list of members (all, or those matching `q`).
+pub fn list(chrome: &Chrome, q: &str, notice: Option<&str>, members: &Page<Member>) -> Markup {
+    page(
+        "Members",
+        chrome,
+        Section::Members,
+        html! {
+            h1 { "Members" }
+            (search_box(q))
+            @if let Some(n) = notice { p.error role="status" { (n) } }
+            p { a.button href="/admin/members/new" { "New member" } " "
+                a href="/admin/members/import" { "Import CSV" } " · "
+                a href="/admin/members/export.csv" download { "Export CSV" } }
+            @if members.items.is_empty() { p.muted { "No members found." } }
+            div.table-wrap { table #members {
+                thead { tr { th scope="col" { "Name" } th scope="col" { "Card" } th.hide-narrow scope="col" { "Email" } th.num scope="col" { "Balance" } } }
+                tbody { @for m in &members.items {
+                    tr {
+                        td { a href={ "/admin/members/" (m.id.as_str()) } { (display_name(m)) }
+                             @if m.status == MemberStatus::Blocked { " " span.error { "(blocked)" } } }
+                        td { (m.card_number.as_str()) }
+                        td.hide-narrow { (m.email.as_ref().map_or("", |e| e.as_str())) }
+                        td.points { (thousands(m.balance)) }
+                    }
+                } }
+            } }
+            @if let Some(next) = &members.next {
+                p.pager { a rel="next" href={ "/admin/members?q=" (urlencode(q)) "&after=" (urlencode(next)) } { "Next page →" } }
+            }
+        },
+    )
+}
+
+/// Percent-encodes a query value.
+pub fn urlencode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The create or edit form; `member` is `None` for a new one.
+pub fn form(
+    chrome: &Chrome,
+    member: Option<&Member>,
+    values: &Kept,
+    err: Option<&DomainError>,
+) -> Markup {
+    let (title, action) = match member {
+        Some(m) => (
+            "Edit member".to_owned(),
+            format!("/admin/members/{}", m.id.as_str()),
+        ),
+        None => ("New member".to_owned(), "/admin/members".to_owned()),
+    };
+    page(
+        &title,
+        chrome,
+        Section::Members,
+        html! {
+            h1 { (title) }
+            form #member-form method="post" action=(action) {
+                (csrf(chrome))
+                label for="name" { "Name" }
+                input #name name="name" autocomplete="off" value=(kept(values, "name"));
+                (field_error(err, "name"))
+                label for="email" { "Email" }
+                input #email name="email" type="email" autocomplete="off" value=(kept(values, "email"));
+                (field_error(err, "email"))
+                label for="phone" { "Phone" }
+                input #phone name="phone" type="tel" autocomplete="off" value=(kept(values, "phone"));
+                (field_error(err, "phone"))
+                @if member.is_none() {
+                    label for="card_number" { "Pre-printed card number (leave empty for a new one)" }
+                    input #card_number name="card_number" inputmode="numeric" autocomplete="off" value=(kept(values, "card_number"));
+                    (field_error(err, "card_number"))
+                }
+                label.check { input #marketing_consent type="checkbox" name="marketing_consent" checked[!kept(values, "marketing_consent").is_empty()];
+                    "Agrees to receive marketing messages" }
+                (form_error(err, &["name", "email", "phone", "card_number"]))
+                button type="submit" { "Save" }
+            }
+        },
+    )
+}
+
+/// One-time tokens for the till forms: a double tap or a resubmit is applied once.
+#[derive(Debug, Clone)]
+pub struct TillTokens {
+    /// Earn by purchase amount.
+    pub earn_amount: String,
+    /// Earn a number of points.
+    pub earn_points: String,
+    /// Redeem a reward.
+    pub redeem: String,
+    /// Adjust.
+    pub adjust: String,
+    /// Reverse an entry.
+    pub reverse: String,
+}
+
+/// What a till action did.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// For a person, e.g. "Added 12 points".
+    pub message: String,
+    /// Whether the same form was sent before and this is its first answer again.
+    pub replayed: bool,
+}
+
+/// Everything the member page shows.
+pub struct MemberView<'a> {
+    /// The member.
+    pub member: &'a Member,
+    /// A page of their history.
+    pub history: &'a Page<LedgerEntry>,
+    /// The catalogue.
+    pub rewards: &'a [Reward],
+    /// Currency and time zone.
+    pub settings: &'a Settings,
+    /// Fresh form tokens.
+    pub tokens: &'a TillTokens,
+    /// The last action's outcome.
+    pub outcome: Option<&'a Outcome>,
+    /// A refused form.
+    pub problem: Option<&'a Problem>,
+}
+
+fn kind_label(k: EntryKind) -> &'static str {
+    match k {
+        EntryKind::Earn => "earn",
+        EntryKind::Redeem => "redeem",
+        EntryKind::Adjust => "adjust",
+        EntryKind::Expire => "expire",
+        EntryKind::Reversal => "reversal",
+    }
+}
+
+/// The member page: balance, details, the till, history.
+pub fn show(chrome: &Chrome, v: &MemberView) -> Markup {
+    let m = v.member;
+    let base = format!("/admin/members/{}", m.id.as_str());
+    let zone = v.settings.time_zone.zone();
+    let err = |form: &str| Problem::for_form(v.problem, form);
+    let typed = |form: &str, field: &str| {
+        Problem::values(v.problem, form).map_or(String::new(), |k| kept(k, field).to_owned())
+    };
+    let blocked = m.status == MemberStatus::Blocked;
+    let affordable: Vec<&Reward> = v
+        .rewards
+        .iter()
+        .filter(|r| r.active && r.cost <= m.balance)
+        .collect();
+    page(
+        display_name(m),
+        chrome,
+        Section::Members,
+        html! {
+            (search_box(""))
+            @if let Some(o) = v.outcome {
+                div.result #result role="status" {
+                    strong { (o.message) }
+                    @if o.replayed { " (already applied: this form was sent before, nothing changed twice)" }
+                    " New balance: " (thousands(m.balance)) " points."
+                }
+            }
+            h1 { (display_name(m)) @if blocked { " " span.error { "(blocked)" } } }
+            div.grid {
+                section.card {
+                    p.muted { "Balance" }
+                    p.balance #balance data-value=(m.balance) { (thousands(m.balance)) }
+                    p { "Lifetime points: " span #lifetime data-value=(m.lifetime_earned) { (thousands(m.lifetime_earned)) } }
+                    p { "Card " strong #card-number { (m.card_number.as_str()) } }
+                    p.muted { "Member since " (local_time(m.created_at, &zone)) }
+                    @if let Some(e) = &m.email { p { (e.as_str()) } }
+                    @if let Some(p) = &m.phone { p { (p.as_str()) } }
+                    p { @if m.marketing_consent_at.is_some() { "Agreed to marketing." } @else { "No marketing consent." } }
+                    p { a href={ (base) "/edit" } { "Edit details" } }
+                    form.inline method="post" action={ (base) @if blocked { "/unblock" } @else { "/block" } } {
+                        (csrf(chrome))
+                        button.secondary.small type="submit" { @if blocked { "Unblock" } @else { "Block" } }
+                    }
+                }
+                section.card {
+                    h2 { "Add points" }
+                    form #earn-amount method="post" action={ (base) "/earn" } {
+                        (csrf(chrome))
+                        input type="hidden" name="form_token" value=(v.tokens.earn_amount);
+                        label for="amount" { "Purchase amount (" (v.settings.currency.as_str()) ")" }
+                        input #amount name="amount" inputmode="decimal" autocomplete="off" required value=(typed("earn-amount", "amount"));
+                        (field_error(err("earn-amount").as_ref(), "amount"))
+                        (form_error(err("earn-amount").as_ref(), &["amount"]))
+                        button type="submit" { "Work out points" }
+                    }
+                    form #earn-points method="post" action={ (base) "/earn" } {
+                        (csrf(chrome))
+                        input type="hidden" name="form_token" value=(v.tokens.earn_points);
+                        label for="points" { "Or a number of points" }
+                        input #points name="points" type="number" min="1" step="1" inputmode="numeric" required value=(typed("earn-points", "points"));
+                        (field_error(err("earn-points").as_ref(), "points"))
+                        (form_error(err("earn-points").as_ref(), &["points"]))
+                        button type="submit" { "Add points" }
+                    }
+                }
+                section.card {
+                    h2 { "Redeem a reward" }
+                    @if affordable.is_empty() {
+                        p.muted { "No reward is within this balance yet." }
+                    } @else {
+                        form #redeem method="post" action={ (base) "/redeem" } {
+                            (csrf(chrome))
+                            input type="hidden" name="form_token" value=(v.tokens.redeem);
+                            label for="reward_id" { "Reward" }
+                            select #reward_id name="reward_id" required {
+                                @for r in &affordable { option value=(r.id) { (r.name) " — " (r.cost) " points" } }
+                            }
+                            button type="submit" { "Redeem" }
+                        }
+                    }
+                    (form_error(err("redeem").as_ref(), &[]))
+                    h2 { "Adjust" }
+                    form #adjust method="post" action={ (base) "/adjust" } {
+                        (csrf(chrome))
+                        input type="hidden" name="form_token" value=(v.tokens.adjust);
+                        label for="adjust-points" { "Points (use − to take away)" }
+                        input #adjust-points name="points" type="number" step="1" required value=(typed("adjust", "points"));
+                        (field_error(err("adjust").as_ref(), "points"))
+                        label for="reason" { "Reason (required)" }
+                        input #reason name="reason" required autocomplete="off" value=(typed("adjust", "reason"));
+                        (field_error(err("adjust").as_ref(), "reason"))
+                        (form_error(err("adjust").as_ref(), &["points", "reason"]))
+                        button.secondary type="submit" { "Adjust" }
+                    }
+                }
+            }
+            section.card {
+                h2 { "History" }
+                (form_error(err("reverse").as_ref(), &[]))
+                @if v.history.items.is_empty() { p.muted { "No points yet." } }
+                div.table-wrap { table #history {
+                    thead { tr { th scope="col" { "#" } th scope="col" { "When" } th scope="col" { "What" } th.num scope="col" { "Points" } th.num scope="col" { "Balance" } th scope="col" { "" } } }
+                    tbody { @for e in &v.history.items {
+                        @let b = &e.body;
+                        tr {
+                            td.seq { (b.seq) }
+                            td { (local_time(b.created_at, &zone)) }
+                            td { span.kind { (kind_label(b.kind)) }
+                                @if let Some(r) = &b.reason { " · " (r) }
+                                @if let Some(a) = &b.amount { " · " (Money::to_decimal(a)) " " (a.currency.as_str()) }
+                                @if let Some(s) = b.reverses { " · undoes #" (s) }
+                                " · " span.muted { (b.source.to_string()) } }
+                            td.points { @if b.points > 0 { "+" } (b.points) }
+                            td.num { (b.balance_after) }
+                            td { @if b.kind != EntryKind::Reversal {
+                                form.reverse.inline method="post" action={ (base) "/reverse" } {
+                                    (csrf(chrome))
+                                    input type="hidden" name="form_token" value=(v.tokens.reverse);
+                                    input type="hidden" name="seq" value=(b.seq);
+                                    button.link type="submit" aria-label={ "Reverse entry " (b.seq) } { "Reverse" }
+                                }
+                            } }
+                        }
+                    } }
+                } }
+                @if let Some(next) = &v.history.next {
+                    p.pager { a rel="next" href={ (base) "?before=" (next) } { "Older entries →" } }
+                }
+            }
+        },
+    )
+}
+
+/// The step between typing an amount and adding its points: staff see the points first.
+pub fn earn_preview(
+    chrome: &Chrome,
+    m: &Member,
+    amount: &Money,
+    points: i64,
+    token: &str,
+) -> Markup {
+    let base = format!("/admin/members/{}", m.id.as_str());
+    page(
+        "Confirm points",
+        chrome,
+        Section::Members,
+        html! {
+            h1 { "Add points for " (display_name(m)) }
+            p #preview { (amount.to_decimal()) " " (amount.currency.as_str()) " earns " strong { (points) " points" } "." }
+            form #confirm-earn method="post" action={ (base) "/earn" } {
+                (csrf(chrome))
+                input type="hidden" name="form_token" value=(token);
+                input type="hidden" name="amount" value=(amount.to_decimal());
+                input type="hidden" name="confirm" value="yes";
+                button type="submit" autofocus { "Confirm" }
+            }
+            p { a href=(base) { "Cancel" } }
+        },
+    )
+}
+
+/// The import form.
+pub fn import_form(chrome: &Chrome, err: Option<&DomainError>) -> Markup {
+    page(
+        "Import members",
+        chrome,
+        Section::Members,
+        html! {
+            h1 { "Import members from CSV" }
+            p { "Columns (all optional per row): " code { "name,email,phone,card_number,balance" }
+                ". You will see every line checked before anything is saved." }
+            form #import method="post" action="/admin/members/import" enctype="multipart/form-data" {
+                (csrf(chrome))
+                label for="file" { "CSV file" }
+                input #file name="file" type="file" accept=".csv,text/csv" required;
+                (field_error(err, "file"))
+                (form_error(err, &["file"]))
+                button type="submit" { "Check the file" }
+            }
+        },
+    )
+}
+
+/// What an import would do; the confirm button appears only when every line is good.
+pub fn import_preview(chrome: &Chrome, preview: &ImportPreview, csv: &str) -> Markup {
+    let errors = preview.errors();
+    page(
+        "Import preview",
+        chrome,
+        Section::Members,
+        html! {
+            h1 { "Import preview" }
+            p #import-summary {
+                (preview.lines.len()) " lines; "
+                @if errors == 0 { span.ok { "all can be imported." } }
+                @else { span.error { (errors) " with problems. Fix them and upload the file again; nothing was saved." } }
+            }
+            div.table-wrap { table #import-preview {
+                thead { tr { th scope="col" { "Line" } th scope="col" { "Member" } th scope="col" { "Problem" } } }
+                tbody { @for l in &preview.lines {
+                    tr.error[l.error.is_some()] {
+                        td { (l.line) } td { (l.summary) } td { (l.error.as_deref().unwrap_or("")) }
+                    }
+                } }
+            } }
+            @if errors == 0 && !preview.lines.is_empty() {
+                form #import-confirm method="post" action="/admin/members/import/confirm" {
+                    (csrf(chrome))
+                    input type="hidden" name="csv" value=(csv);
+                    button type="submit" { "Import " (preview.lines.len()) " members" }
+                }
+            }
+            p { a href="/admin/members/import" { "Upload another file" } }
+        },
+    )
+}
+
+/// After an import.
+pub fn imported(chrome: &Chrome, count: usize) -> Markup {
+    page(
+        "Imported",
+        chrome,
+        Section::Members,
+        html! {
+            h1 { "Import done" }
+            p.result #result role="status" { "Imported " (count) " members." }
+            p { a href="/admin/members" { "See the members" } }
+        },
+    )
+}

@@ -1,0 +1,62 @@
+//! The owner's settings.
+
+use super::{Chrome, Kept, Section, csrf, field_error, form_error, kept, page};
+use crate::domain::DomainError;
+use crate::domain::settings::{MAX_LOGO_BYTES, Settings};
+use maud::{Markup, html};
+
+/// The settings form and the logo upload.
+pub fn view(
+    chrome: &Chrome,
+    settings: &Settings,
+    values: &Kept,
+    err: Option<&DomainError>,
+    logo_err: Option<&DomainError>,
+    saved: bool,
+) -> Markup {
+    page(
+        "Settings",
+        chrome,
+        Section::Settings,
+        html! {
+            h1 { "Settings" }
+            @if saved { p.result #result role="status" { "Saved." } }
+            section.card {
+                form #settings method="post" action="/admin/settings" {
+                    (csrf(chrome))
+                    label for="business_name" { "Business name" }
+                    input #business_name name="business_name" required value=(kept(values, "business_name"));
+                    (field_error(err, "business_name"))
+                    label for="currency" { "Currency (ISO code, e.g. EUR, GBP, USD)" }
+                    input #currency name="currency" required maxlength="3" value=(kept(values, "currency"));
+                    (field_error(err, "currency"))
+                    label for="time_zone" { "Time zone (e.g. Europe/London)" }
+                    input #time_zone name="time_zone" required value=(kept(values, "time_zone"));
+                    (field_error(err, "time_zone"))
+                    label for="points_per_unit" { "Points per whole unit spent (0 turns earning by amount off)" }
+                    input #points_per_unit name="points_per_unit" type="number" min="0" max="10000" required value=(kept(values, "points_per_unit"));
+                    (field_error(err, "points_per_unit"))
+                    p.muted { "Amounts are rounded down to whole units: with 1 point per unit, 19.99 earns 19 points." }
+                    label for="brand_colour" { "Colour on the customer card page" }
+                    input #brand_colour name="brand_colour" type="color" value=(kept(values, "brand_colour"));
+                    (field_error(err, "brand_colour"))
+                    (form_error(err, &["business_name", "currency", "time_zone", "points_per_unit", "brand_colour"]))
+                    button type="submit" { "Save settings" }
+                }
+            }
+            section.card {
+                h2 { "Logo" }
+                @if settings.logo.is_some() {
+                    p { img src="/brand/logo" alt="The current logo" height="64"; }
+                } @else { p.muted { "No logo yet." } }
+                form #logo method="post" action="/admin/settings/logo" enctype="multipart/form-data" {
+                    (csrf(chrome))
+                    label for="logo-file" { "PNG, JPEG or WebP, up to " (MAX_LOGO_BYTES / 1024) " KiB" }
+                    input #logo-file name="logo" type="file" accept="image/png,image/jpeg,image/webp" required;
+                    (field_error(logo_err, "logo"))
+                    button type="submit" { "Upload logo" }
+                }
+            }
+        },
+    )
+}
