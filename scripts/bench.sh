@@ -3,3 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo bench --locked --bench throughput
+cargo bench --locked --bench dashboard
