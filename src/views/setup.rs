@@ -36,6 +36,7 @@ pub fn done(username: &str) -> Markup {
         html! {
             h1 { "You're set up" }
             p { "The owner account " strong { (username) } " is ready." }
+            p { a.button href="/admin/login" { "Log in" } }
         },
     )
 }

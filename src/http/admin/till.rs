@@ -129,6 +129,24 @@ async fn answer<T>(
     }
 }
 
+/// Runs a keyed till action; a double tap whose first request is still running waits for it
+/// and then shows the same result, instead of an error the person at the till must decode.
+async fn once<F, Fut>(mut f: F) -> Result<KeyedAnswer, ServiceError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<KeyedAnswer, ServiceError>>,
+{
+    for _ in 0..100 {
+        match f().await {
+            Err(ServiceError::InFlight) => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            other => return other,
+        }
+    }
+    Err(ServiceError::InFlight)
+}
+
 fn member_id(raw: &str) -> Result<MemberId, PageError> {
     MemberId::parse(raw).map_err(|_| PageError::NotFound)
 }
@@ -188,10 +206,15 @@ pub async fn earn(
                 reference: None,
             };
             let k = keyed(&form, &f.form_token)?;
-            state
-                .loyalty
-                .change_points(id.clone(), req, form.staff.0.actor(), k)
-                .await
+            once(|| {
+                state.loyalty.change_points(
+                    id.clone(),
+                    req.clone(),
+                    form.staff.0.actor(),
+                    k.clone(),
+                )
+            })
+            .await
         }
         Err(e) => Err(e.into()),
     };
@@ -210,10 +233,12 @@ pub async fn redeem(
     let result = if reward.is_empty() {
         Err(DomainError::invalid("reward_id", "choose a reward").into())
     } else {
-        state
-            .loyalty
-            .redeem_reward(id.clone(), reward, form.staff.0.actor(), k)
-            .await
+        once(|| {
+            state
+                .loyalty
+                .redeem_reward(id.clone(), reward.clone(), form.staff.0.actor(), k.clone())
+        })
+        .await
     };
     let result = result.map_err(|e| match e {
         ServiceError::Domain(DomainError::NotFound("reward")) => ServiceError::Domain(
@@ -245,10 +270,15 @@ pub async fn adjust(
                 reason,
                 reference: None,
             };
-            state
-                .loyalty
-                .change_points(id.clone(), req, form.staff.0.actor(), k)
-                .await
+            once(|| {
+                state.loyalty.change_points(
+                    id.clone(),
+                    req.clone(),
+                    form.staff.0.actor(),
+                    k.clone(),
+                )
+            })
+            .await
         }
         Err(e) => Err(e.into()),
     };
@@ -270,10 +300,12 @@ pub async fn reverse(
     let result = if history.body.member_id != id.as_str() {
         Err(DomainError::NotFound("entry").into())
     } else {
-        state
-            .loyalty
-            .reverse(f.seq, reason, form.staff.0.actor(), k)
-            .await
+        once(|| {
+            state
+                .loyalty
+                .reverse(f.seq, reason.clone(), form.staff.0.actor(), k.clone())
+        })
+        .await
     };
     answer(&state, &form, id, "reverse", result).await
 }
