@@ -6,7 +6,8 @@
 //! ledger (`fealty verify`), which is what the dashboard would cost without its running
 //! aggregates, and `/healthz`, the cheapest request there is.
 
-#![expect(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark fails loudly")]
+#![expect(clippy::unwrap_used, reason = "a benchmark fails loudly"
+)]
 
 use fealty::domain::actor::Actor;
 use fealty::domain::ledger::EntryKind;
@@ -78,7 +79,9 @@ async fn seed(data: &std::path::Path) -> Duration {
                 let mut out = Vec::new();
                 for (i, secs) in created.into_iter().enumerate() {
                     let new = NewMember {
-                        name: Some(PersonName::parse(&format!("Member {}", chunk * BATCH + i)).unwrap()),
+                        name: Some(
+                            PersonName::parse(&format!("Member {}", chunk * BATCH + i)).unwrap(),
+                        ),
                         ..NewMember::default()
                     };
                     let at = now - year + time::Duration::seconds(secs);
@@ -155,7 +158,9 @@ async fn main() {
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
     let seeding = seed(&data).await;
-    let size = std::fs::metadata(data.join(storage::DB_FILE)).unwrap().len();
+    let size = std::fs::metadata(data.join(storage::DB_FILE))
+        .unwrap()
+        .len();
 
     // The seeding store's writer thread lets go of the file a moment after the last handle drops.
     let (mut server, base) = loop {
@@ -178,13 +183,26 @@ async fn main() {
     };
 
     let mut add = Command::new(bin)
-        .args(["user", "add", "--username", "owner", "--role", "owner", "--password-stdin", "--data"])
+        .args([
+            "user",
+            "add",
+            "--username",
+            "owner",
+            "--role",
+            "owner",
+            "--password-stdin",
+            "--data",
+        ])
         .arg(&data)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    add.stdin.take().unwrap().write_all(b"bench-password\n").unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(b"bench-password\n")
+        .unwrap();
     assert!(add.wait().unwrap().success());
 
     let client = reqwest::Client::builder()
@@ -200,7 +218,7 @@ async fn main() {
         .unwrap();
     assert_eq!(res.status(), 303, "log-in failed");
 
-    let mut time_get = async |path: &str| {
+    let time_get = async |path: &str| {
         let mut times = Vec::new();
         for _ in 0..REQUESTS {
             let start = Instant::now();
@@ -215,7 +233,14 @@ async fn main() {
     let dashboard = time_get("/admin").await;
     let members_page = time_get("/admin/members").await;
     let health = time_get("/healthz").await;
-    let page = client.get(format!("{base}/admin")).send().await.unwrap().text().await.unwrap();
+    let page = client
+        .get(format!("{base}/admin"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let members_shown = page
         .split("id=\"stat-members\" data-value=\"")
         .nth(1)
@@ -224,16 +249,34 @@ async fn main() {
         .to_owned();
 
     let start = Instant::now();
-    let verify = Command::new(bin).args(["verify", "--data"]).arg(&data).output().unwrap();
+    let verify = Command::new(bin)
+        .args(["verify", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
     let scan = start.elapsed();
-    assert!(verify.status.success(), "verify failed: {}", String::from_utf8_lossy(&verify.stderr));
+    assert!(
+        verify.status.success(),
+        "verify failed: {}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
     server.kill().unwrap();
     let _ = server.wait();
 
-    println!("data: {MEMBERS} members, {ENTRIES} ledger entries over 365 days; file {:.0} MiB; seeded in {:.1} s", size as f64 / 1048576.0, seeding.as_secs_f64());
+    println!(
+        "data: {MEMBERS} members, {ENTRIES} ledger entries over 365 days; file {:.0} MiB; seeded in {:.1} s",
+        size as f64 / 1048576.0,
+        seeding.as_secs_f64()
+    );
     println!("dashboard shows {members_shown} members");
-    println!("ceiling, full ledger pass (fealty verify): {:.0} ms", ms(scan));
-    println!("ceiling, GET /healthz median:              {:.2} ms", ms(health));
+    println!(
+        "ceiling, full ledger pass (fealty verify): {:.0} ms",
+        ms(scan)
+    );
+    println!(
+        "ceiling, GET /healthz median:              {:.2} ms",
+        ms(health)
+    );
     println!(
         "GET /admin (dashboard) median:  {:.1} ms = {:.3} x full ledger pass = {:.0} x /healthz",
         ms(dashboard),
@@ -246,5 +289,8 @@ async fn main() {
         ms(members_page) / ms(scan)
     );
     let ok = dashboard.as_secs_f64() < 0.05 * scan.as_secs_f64();
-    println!("dashboard under 5% of a ledger pass: {}", if ok { "yes" } else { "NO" });
+    println!(
+        "dashboard under 5% of a ledger pass: {}",
+        if ok { "yes" } else { "NO" }
+    );
 }

@@ -21,6 +21,24 @@ for component in rustfmt clippy; do
   fi
 done
 
+# The browser tests (tests/browser.rs) drive headless Chromium through chromedriver.
+if ! need chromium || ! need chromedriver; then
+  as_root=()
+  if [ "$(id -u)" -ne 0 ] && need sudo; then
+    as_root=(sudo)
+  fi
+  if need apt-get && { [ "$(id -u)" -eq 0 ] || [ ${#as_root[@]} -gt 0 ]; }; then
+    echo "== apt-get install chromium chromium-driver"
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q &&
+      "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver ||
+      true
+  fi
+  if ! need chromium || ! need chromedriver; then
+    echo "error: the browser tests need chromium and chromedriver, and the Debian packages chromium chromium-driver could not be installed" >&2
+    exit 1
+  fi
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -215,8 +215,9 @@ fn screenshot_dir() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
     let dir = target.join("screenshots");
-    std::fs::create_dir_all(&dir)
-        .unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+    // A failure screenshot from an earlier run would mislead.
+    let _ = std::fs::remove_file(dir.join("failure.png"));
     dir
 }
 
@@ -250,7 +251,10 @@ impl Browser {
             .unwrap_or_default();
         let text = self
             .c
-            .execute("return document.body ? document.body.innerText : ''", vec![])
+            .execute(
+                "return document.body ? document.body.innerText : ''",
+                vec![],
+            )
             .await
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
@@ -266,15 +270,6 @@ impl Browser {
         let url = format!("{}{path}", self.base);
         if let Err(e) = self.c.goto(&url).await {
             self.fail(&format!("could not load {url}: {e}")).await
-        }
-    }
-
-    /// The current path with its query, e.g. `/admin/login?next=%2Fadmin`.
-    async fn path(&self) -> String {
-        let u = self.c.current_url().await.expect("current URL");
-        match u.query() {
-            Some(q) => format!("{}?{q}", u.path()),
-            None => u.path().to_owned(),
         }
     }
 
@@ -294,8 +289,10 @@ impl Browser {
         let deadline = Instant::now() + STEP_TIMEOUT;
         while !check().await {
             if Instant::now() >= deadline {
-                self.fail(&format!("timed out after {STEP_TIMEOUT:?} waiting for {what}"))
-                    .await
+                self.fail(&format!(
+                    "timed out after {STEP_TIMEOUT:?} waiting for {what}"
+                ))
+                .await
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -304,10 +301,7 @@ impl Browser {
     /// Waits for the current path (without query) to be `path`.
     async fn wait_path(&self, path: &str) {
         self.wait_until(&format!("the address {path}"), || async {
-            self.c
-                .current_url()
-                .await
-                .is_ok_and(|u| u.path() == path)
+            self.c.current_url().await.is_ok_and(|u| u.path() == path)
         })
         .await;
     }
@@ -330,16 +324,11 @@ impl Browser {
     async fn find_in(&self, parent: &Element, css: &str) -> Element {
         match parent.find(Locator::Css(css)).await {
             Ok(e) => e,
-            Err(e) => self.fail(&format!("no element `{css}` in its form ({e})")).await,
+            Err(e) => {
+                self.fail(&format!("no element `{css}` in its form ({e})"))
+                    .await
+            }
         }
-    }
-
-    /// Whether `css` matches anything now.
-    async fn exists(&self, css: &str) -> bool {
-        self.c
-            .find_all(Locator::Css(css))
-            .await
-            .is_ok_and(|v| !v.is_empty())
     }
 
     /// The integer in `data-value` of `css`.
@@ -349,8 +338,10 @@ impl Browser {
         match raw.as_deref().map(str::trim).map(str::parse::<i64>) {
             Some(Ok(n)) => n,
             _ => {
-                self.fail(&format!("`{css}` has no integer data-value (found {raw:?})"))
-                    .await
+                self.fail(&format!(
+                    "`{css}` has no integer data-value (found {raw:?})"
+                ))
+                .await
             }
         }
     }
@@ -362,17 +353,22 @@ impl Browser {
             self.fail(&format!("could not clear `{css}`: {e}")).await
         }
         if let Err(e) = field.send_keys(text).await {
-            self.fail(&format!("could not type into `{css}`: {e}")).await
+            self.fail(&format!("could not type into `{css}`: {e}"))
+                .await
         }
     }
 
     /// Clicks the submit button of `form` (as a person would).
     async fn click_submit(&self, form: &Element) {
         let button = self
-            .find_in(form, "button[type=submit], input[type=submit], button:not([type])")
+            .find_in(
+                form,
+                "button[type=submit], input[type=submit], button:not([type])",
+            )
             .await;
         if let Err(e) = button.click().await {
-            self.fail(&format!("could not click the submit button: {e}")).await
+            self.fail(&format!("could not click the submit button: {e}"))
+                .await
         }
     }
 
@@ -411,18 +407,41 @@ impl Browser {
             .await
     }
 
+    /// The page's viewport (`innerWidth`, `innerHeight`).
+    async fn viewport(&self) -> (u32, u32) {
+        let v = self
+            .js("return [window.innerWidth, window.innerHeight]")
+            .await;
+        let dim = |i: usize| {
+            v[i].as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(0)
+        };
+        (dim(0), dim(1))
+    }
+
+    /// Makes the viewport exactly `size` (the window is the viewport plus the browser's frame).
     async fn resize(&self, size: Size) {
-        if let Err(e) = self.c.set_window_size(size.width, size.height).await {
-            self.fail(&format!("could not resize the window: {e}")).await
+        let (mut w, mut h) = (size.width, size.height);
+        for _ in 0..3 {
+            if let Err(e) = self.c.set_window_size(w, h).await {
+                self.fail(&format!("could not resize the window: {e}"))
+                    .await
+            }
+            let (iw, ih) = self.viewport().await;
+            if (iw, ih) == (size.width, size.height) {
+                return;
+            }
+            // Grow the window by what the frame takes.
+            w = (w + size.width).saturating_sub(iw);
+            h = (h + size.height).saturating_sub(ih);
         }
-        let w = self.js("return window.innerWidth").await;
-        if w.as_u64() != Some(u64::from(size.width)) {
-            self.fail(&format!(
-                "asked for a {} px wide window, the page sees {w}",
-                size.width
-            ))
-            .await
-        }
+        let (iw, ih) = self.viewport().await;
+        self.fail(&format!(
+            "asked for a {}x{} viewport, the page sees {iw}x{ih}",
+            size.width, size.height
+        ))
+        .await
     }
 
     /// The page is no wider than the window (no sideways scrolling).
@@ -493,7 +512,7 @@ fn main_pages(member_id: &str) -> Vec<Page> {
         page("rewards", "/admin/rewards", "table#rewards"),
         page("settings", "/admin/settings", "form#settings"),
         page("staff", "/admin/staff", "table#staff"),
-        page("keys", "/admin/keys", "form#new-key"),
+        page("keys", "/admin/keys", "form[action=\"/admin/keys\"]"),
         page("audit", "/admin/audit", "table#audit"),
     ]
 }
@@ -511,6 +530,27 @@ fn earned_points(text: &str) -> Option<i64> {
         digits.parse().ok()
     } else {
         None
+    }
+}
+
+/// The bars of `svg#chart-daily`: how many have a height, and their heights added up.
+#[derive(Debug, Default)]
+struct Bars {
+    tall: u64,
+    total_height: f64,
+}
+
+async fn chart_bars(b: &Browser) -> Bars {
+    let v = b
+        .js(
+            "const rects = Array.from(document.querySelectorAll('svg#chart-daily rect'))\
+             .map(r => Math.max(parseFloat(r.getAttribute('height')) || 0, r.getBBox().height));\
+             return [rects.filter(h => h > 0).length, rects.reduce((a, h) => a + h, 0)]",
+        )
+        .await;
+    Bars {
+        tall: v[0].as_u64().unwrap_or(0),
+        total_height: v[1].as_f64().unwrap_or(0.0),
     }
 }
 
@@ -575,6 +615,17 @@ async fn walk(
     b.goto("/admin").await;
     b.wait_path("/admin/login").await;
     b.find("form input[name=username]").await;
+    let next = b
+        .find("form input[name=next]")
+        .await
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(
+        next.as_deref(),
+        Some("/admin"),
+        "hidden `next` on the log-in page"
+    );
     b.assert_no_horizontal_scroll("login").await;
     shots.push(b.screenshot("login", PHONE).await);
     b.resize(DESKTOP).await;
@@ -583,7 +634,8 @@ async fn walk(
     // A wrong password is refused on the page.
     let form = b.find("form:has(input[name=password])").await;
     b.fill(&form, "input[name=username]", USERNAME).await;
-    b.fill(&form, "input[name=password]", "not the password").await;
+    b.fill(&form, "input[name=password]", "not the password")
+        .await;
     b.click_submit(&form).await;
     let error = b.find(".error").await;
     let text = error.text().await.unwrap_or_default();
@@ -605,6 +657,8 @@ async fn walk(
     b.click_submit(&form).await;
     b.wait_path("/admin").await;
     b.find("#stat-members[data-value]").await;
+    // Before any points: how much the daily chart's bars add up to (0 if no chart is drawn).
+    let bars_before = chart_bars(b).await;
     let cookie = b.c.get_named_cookie("fealty_session").await;
     assert!(cookie.is_ok(), "no fealty_session cookie after log-in");
 
@@ -620,7 +674,15 @@ async fn walk(
     );
     q.send_keys(&format!("{card}\n")).await.unwrap();
     b.wait_path(&format!("/admin/members/{member_id}")).await;
-    assert_eq!(b.find("#card-number").await.text().await.unwrap().replace(' ', ""), card);
+    assert_eq!(
+        b.find("#card-number")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .replace(' ', ""),
+        card
+    );
     let start = b.data_value("#balance").await;
     assert_eq!(start, 0, "a new member's balance");
 
@@ -629,7 +691,11 @@ async fn walk(
     b.fill(&form, "input[name=points]", "120").await;
     b.click_submit(&form).await;
     b.find("#result").await;
-    assert_eq!(b.data_value("#balance").await, 120, "balance after adding 120 points");
+    assert_eq!(
+        b.data_value("#balance").await,
+        120,
+        "balance after adding 120 points"
+    );
     assert_eq!(api.balance(member_id).await, 120);
 
     // Earn by amount: a preview first, nothing applied until Confirm.
@@ -641,11 +707,12 @@ async fn walk(
     let text = b.js("return document.body.innerText").await;
     let text = text.as_str().unwrap_or_default();
     let Some(earned) = earned_points(text) else {
-        return b
-            .fail("the preview does not say `earns N points`")
-            .await;
+        return b.fail("the preview does not say `earns N points`").await;
     };
-    assert!(earned > 0, "12.50 should earn some points, preview says {earned}");
+    assert!(
+        earned > 0,
+        "12.50 should earn some points, preview says {earned}"
+    );
     assert_eq!(
         api.balance(member_id).await,
         120,
@@ -653,14 +720,23 @@ async fn walk(
     );
     let button = b.find_in(&confirm, "button, input[type=submit]").await;
     let label = match button.text().await.unwrap_or_default() {
-        t if t.is_empty() => button.attr("value").await.ok().flatten().unwrap_or_default(),
+        t if t.is_empty() => button
+            .attr("value")
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default(),
         t => t,
     };
     assert!(label.contains("Confirm"), "confirm button says {label:?}");
     button.click().await.unwrap();
     b.find("#result").await;
     let after_earn = 120 + earned;
-    assert_eq!(b.data_value("#balance").await, after_earn, "balance after confirming");
+    assert_eq!(
+        b.data_value("#balance").await,
+        after_earn,
+        "balance after confirming"
+    );
     assert_eq!(api.balance(member_id).await, after_earn);
 
     // Redeem the 50-point reward.
@@ -668,8 +744,10 @@ async fn walk(
     let form = b.find("form#redeem").await;
     let select = b.find_in(&form, "select[name=reward_id]").await;
     if let Err(e) = select.select_by_value(reward_id).await {
-        b.fail::<()>(&format!("reward {reward_id} is not offered in form#redeem: {e}"))
-            .await;
+        b.fail::<()>(&format!(
+            "reward {reward_id} is not offered in form#redeem: {e}"
+        ))
+        .await;
     }
     b.click_submit(&form).await;
     b.find("#result").await;
@@ -680,16 +758,35 @@ async fn walk(
     );
     assert_eq!(api.balance(member_id).await, after_earn - 50);
 
-    // The dashboard's daily chart shows today's points.
+    // The dashboard's daily chart shows today's points, and the figures add up.
     b.goto("/admin").await;
     b.find("svg#chart-daily").await;
-    let bars = b
-        .js("return Array.from(document.querySelectorAll('svg#chart-daily rect'))\
-             .filter(r => (parseFloat(r.getAttribute('height')) || 0) > 0 || r.getBBox().height > 0).length")
-        .await;
+    let bars = chart_bars(b).await;
     assert!(
-        bars.as_u64().unwrap_or(0) >= 1,
+        bars.tall >= 1,
         "svg#chart-daily has no rect with a height after today's transactions"
+    );
+    assert!(
+        bars.total_height > bars_before.total_height,
+        "svg#chart-daily did not grow with today's transactions: {bars_before:?} before, {bars:?} after"
+    );
+    let issued_30_days = b
+        .js(
+            "return Array.from(document.querySelectorAll('table#table-daily td.issued'))\
+             .map(td => parseInt(td.textContent.replace(/[^0-9-]/g, ''), 10) || 0)\
+             .reduce((a, n) => a + n, 0)",
+        )
+        .await;
+    assert_eq!(
+        issued_30_days.as_i64(),
+        Some(after_earn),
+        "table#table-daily: points issued over the 30 days"
+    );
+    assert_eq!(b.data_value("#stat-members").await, 1, "#stat-members");
+    assert_eq!(
+        b.data_value("#stat-outstanding").await,
+        after_earn - 50,
+        "#stat-outstanding"
     );
 
     // Every main page: it fits a phone, and a screenshot at both widths.

@@ -42,6 +42,7 @@ pub async fn form(Query(q): Query<Next>) -> PageResult {
 pub async fn submit(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> PageResult {
     let next = safe_next(f.next.as_deref()).to_owned();
@@ -77,6 +78,13 @@ pub async fn submit(
             .into_response());
     };
     state.login_throttle.succeeded(&name);
+    // A browser that was signed in before gets a new session id, and the old one ends.
+    if let Some(old) = cookie_secret(&headers) {
+        state
+            .loyalty
+            .end_session(crate::crypto::sha256_hex(old.as_bytes()))
+            .await?;
+    }
     let (secret, _) = state.loyalty.start_session(&user).await?;
     let mut res = see_other(&next);
     if let Ok(v) = session_cookie(&secret, state.secure_cookies).parse() {
