@@ -16,6 +16,7 @@ use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::elements::Element;
 use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -223,8 +224,7 @@ fn screenshot_dir() -> PathBuf {
 
 impl Browser {
     async fn open(driver: &Driver, server: &TestServer) -> Self {
-        let c = ClientBuilder::rustls()
-            .expect("TLS set-up for the WebDriver client")
+        let c = ClientBuilder::new(HttpConnector::new())
             .capabilities(driver.capabilities())
             .connect(&driver.url)
             .await
