@@ -6,8 +6,7 @@
 //! ledger (`fealty verify`), which is what the dashboard would cost without its running
 //! aggregates, and `/healthz`, the cheapest request there is.
 
-#![expect(clippy::unwrap_used, reason = "a benchmark fails loudly"
-)]
+#![expect(clippy::unwrap_used, reason = "a benchmark fails loudly")]
 
 use fealty::domain::actor::Actor;
 use fealty::domain::ledger::EntryKind;
@@ -174,7 +173,11 @@ async fn main() {
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         match lines.find_map(|l| l.ok()?.strip_prefix("listening on ").map(str::to_owned)) {
-            Some(url) => break (child, url),
+            Some(url) => {
+                // Keep reading, or the server's next line (the setup link) hits a closed pipe.
+                std::thread::spawn(move || lines.for_each(drop));
+                break (child, url);
+            }
             None => {
                 let _ = child.wait();
                 std::thread::sleep(Duration::from_millis(200));

@@ -187,58 +187,19 @@ async fn run(loyalty: &Loyalty, cmd: Command) -> Result<Reply, ServiceError> {
                     .map_err(|e| ServiceError::Internal(e.to_string()))?
                         + "\n",
                 ),
-                "csv" => Reply::ok(members_csv(&members)?),
+                "csv" => Reply::ok(
+                    crate::member_csv::write(&members)
+                        .map_err(|e| ServiceError::Internal(e.to_string()))?,
+                ),
                 other => Reply::fail(format!("unknown format {other:?}: use json or csv")),
             }
         }
         Command::Import { csv } => {
-            let rows = crate::import::parse(&csv)?;
+            let rows = crate::member_csv::parse(&csv)?;
             let n = loyalty.import(rows, actor).await?;
             Reply::ok(format!("imported {n} members\n"))
         }
     })
-}
-
-fn members_csv(members: &[crate::domain::member::Member]) -> Result<String, ServiceError> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let internal = |e: csv::Error| ServiceError::Internal(e.to_string());
-    w.write_record([
-        "id",
-        "card_number",
-        "name",
-        "email",
-        "phone",
-        "status",
-        "balance",
-        "lifetime_earned",
-        "created_at",
-    ])
-    .map_err(internal)?;
-    for m in members {
-        let created = m
-            .created_at
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
-        w.write_record([
-            m.id.as_str(),
-            m.card_number.as_str(),
-            m.name.as_ref().map_or("", |n| n.as_str()),
-            m.email.as_ref().map_or("", |e| e.as_str()),
-            m.phone.as_ref().map_or("", |p| p.as_str()),
-            match m.status {
-                crate::domain::member::MemberStatus::Active => "active",
-                crate::domain::member::MemberStatus::Blocked => "blocked",
-            },
-            &m.balance.to_string(),
-            &m.lifetime_earned.to_string(),
-            &created,
-        ])
-        .map_err(internal)?;
-    }
-    let bytes = w
-        .into_inner()
-        .map_err(|e| ServiceError::Internal(e.to_string()))?;
-    String::from_utf8(bytes).map_err(|e| ServiceError::Internal(e.to_string()))
 }
 
 /// Serves the control socket until the task is dropped.

@@ -7,7 +7,7 @@ pub mod control;
 pub mod crypto;
 pub mod domain;
 pub mod http;
-pub mod import;
+pub mod member_csv;
 pub mod service;
 pub mod storage;
 pub mod views;

@@ -12,7 +12,7 @@ use crate::domain::session::{Principal, Session};
 use crate::domain::settings::{LogoType, Settings};
 use crate::domain::staff::{Password, Role, StaffUser};
 use crate::domain::stats::RewardTally;
-use crate::import::{self, LineError};
+use crate::member_csv::{self as import, LineError};
 use crate::storage::audit::AuditRecord;
 use crate::storage::members::Page;
 use crate::storage::{self, StoreError};

@@ -300,45 +300,7 @@ pub async fn show(
 /// Every member as CSV.
 pub async fn export(State(state): State<AppState>, _staff: Staff) -> PageResult {
     let (members, _) = state.loyalty.export().await?;
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let fail = |e: csv::Error| PageError::Internal(e.to_string());
-    w.write_record([
-        "id",
-        "card_number",
-        "name",
-        "email",
-        "phone",
-        "status",
-        "balance",
-        "lifetime_earned",
-        "created_at",
-    ])
-    .map_err(fail)?;
-    for m in &members {
-        let created = m
-            .created_at
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
-        w.write_record([
-            m.id.as_str(),
-            m.card_number.as_str(),
-            m.name.as_ref().map_or("", |n| n.as_str()),
-            m.email.as_ref().map_or("", |e| e.as_str()),
-            m.phone.as_ref().map_or("", |p| p.as_str()),
-            if m.status == MemberStatus::Blocked {
-                "blocked"
-            } else {
-                "active"
-            },
-            &m.balance.to_string(),
-            &m.lifetime_earned.to_string(),
-            &created,
-        ])
-        .map_err(fail)?;
-    }
-    let bytes = w
-        .into_inner()
-        .map_err(|e| PageError::Internal(e.to_string()))?;
+    let csv = crate::member_csv::write(&members).map_err(|e| PageError::Internal(e.to_string()))?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
@@ -348,7 +310,7 @@ pub async fn export(State(state): State<AppState>, _staff: Staff) -> PageResult 
             ),
             (header::CACHE_CONTROL, "no-store"),
         ],
-        bytes,
+        csv,
     )
         .into_response())
 }

@@ -88,18 +88,27 @@ async fn finish<T>(
     }
 }
 
+async fn set_disabled(
+    state: &AppState,
+    username: String,
+    disabled: bool,
+    form: &AdminForm<super::login::Empty>,
+) -> PageResult {
+    owner_only(form)?;
+    let r = state
+        .loyalty
+        .set_staff_disabled(username, disabled, form.staff.0.actor())
+        .await;
+    finish(state, form, r.map(|_| ())).await
+}
+
 /// Disables an account and ends its sessions.
 pub async fn disable(
     State(state): State<AppState>,
     Path(username): Path<String>,
     form: AdminForm<super::login::Empty>,
 ) -> PageResult {
-    owner_only(&form)?;
-    let r = state
-        .loyalty
-        .set_staff_disabled(username, true, form.staff.0.actor())
-        .await;
-    finish(&state, &form, r.map(|_| ())).await
+    set_disabled(&state, username, true, &form).await
 }
 
 /// Enables an account again.
@@ -108,12 +117,7 @@ pub async fn enable(
     Path(username): Path<String>,
     form: AdminForm<super::login::Empty>,
 ) -> PageResult {
-    owner_only(&form)?;
-    let r = state
-        .loyalty
-        .set_staff_disabled(username, false, form.staff.0.actor())
-        .await;
-    finish(&state, &form, r.map(|_| ())).await
+    set_disabled(&state, username, false, &form).await
 }
 
 /// What the reset-password form sends.

@@ -147,6 +147,27 @@ where
     Err(ServiceError::InFlight)
 }
 
+/// Applies a checked point change once per form token; a refused check passes through.
+async fn change_points<T>(
+    state: &AppState,
+    form: &AdminForm<T>,
+    id: &MemberId,
+    token: &str,
+    request: Result<PointsRequest, DomainError>,
+) -> Result<Result<KeyedAnswer, ServiceError>, PageError> {
+    let req = match request {
+        Ok(r) => r,
+        Err(e) => return Ok(Err(e.into())),
+    };
+    let k = keyed(form, token)?;
+    Ok(once(|| {
+        state
+            .loyalty
+            .change_points(id.clone(), req.clone(), form.staff.0.actor(), k.clone())
+    })
+    .await)
+}
+
 fn member_id(raw: &str) -> Result<MemberId, PageError> {
     MemberId::parse(raw).map_err(|_| PageError::NotFound)
 }
@@ -198,26 +219,12 @@ pub async fn earn(
             .and_then(|p| PointsChange::parse(EntryKind::Earn, p))
             .map(PointsAmount::Points)
     };
-    let result = match request {
-        Ok(amount) => {
-            let req = PointsRequest {
-                amount,
-                reason: None,
-                reference: None,
-            };
-            let k = keyed(&form, &f.form_token)?;
-            once(|| {
-                state.loyalty.change_points(
-                    id.clone(),
-                    req.clone(),
-                    form.staff.0.actor(),
-                    k.clone(),
-                )
-            })
-            .await
-        }
-        Err(e) => Err(e.into()),
-    };
+    let request = request.map(|amount| PointsRequest {
+        amount,
+        reason: None,
+        reference: None,
+    });
+    let result = change_points(&state, &form, &id, &f.form_token, request).await?;
     answer(&state, &form, id, form_id, result).await
 }
 
@@ -262,26 +269,12 @@ pub async fn adjust(
         .and_then(|c| {
             crate::domain::ledger::parse_reason(EntryKind::Adjust, Some(&f.reason)).map(|r| (c, r))
         });
-    let result = match checked {
-        Ok((change, reason)) => {
-            let k = keyed(&form, &f.form_token)?;
-            let req = PointsRequest {
-                amount: PointsAmount::Points(change),
-                reason,
-                reference: None,
-            };
-            once(|| {
-                state.loyalty.change_points(
-                    id.clone(),
-                    req.clone(),
-                    form.staff.0.actor(),
-                    k.clone(),
-                )
-            })
-            .await
-        }
-        Err(e) => Err(e.into()),
-    };
+    let request = checked.map(|(change, reason)| PointsRequest {
+        amount: PointsAmount::Points(change),
+        reason,
+        reference: None,
+    });
+    let result = change_points(&state, &form, &id, &f.form_token, request).await?;
     answer(&state, &form, id, "adjust", result).await
 }
 

@@ -1,15 +1,60 @@
-//! Reading a member import file (CSV), line by line, so a preview can show every problem at once.
+//! Members as CSV: the export, and the import read line by line so a preview can show every problem at once.
 
 use crate::domain::DomainError;
 use crate::domain::card::CardNumber;
 use crate::domain::email::Email;
 use crate::domain::ledger::MAX_POINTS;
 use crate::domain::member::NewMember;
+use crate::domain::member::{Member, MemberStatus};
 use crate::domain::text::{PersonName, Phone};
 use crate::service::ImportRow;
 
-/// The columns an import file may have, in the order the export writes them.
+/// The columns an import file may have.
 pub const COLUMNS: [&str; 5] = ["name", "email", "phone", "card_number", "balance"];
+
+/// The columns the export writes.
+pub const EXPORT_COLUMNS: [&str; 9] = [
+    "id",
+    "card_number",
+    "name",
+    "email",
+    "phone",
+    "status",
+    "balance",
+    "lifetime_earned",
+    "created_at",
+];
+
+/// Export columns an import reads past, so an export can be imported elsewhere as it is.
+const IGNORED: [&str; 4] = ["id", "status", "lifetime_earned", "created_at"];
+
+/// Every member as CSV, with the header `EXPORT_COLUMNS`.
+pub fn write(members: &[Member]) -> Result<String, csv::Error> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(EXPORT_COLUMNS)?;
+    for m in members {
+        let created = m
+            .created_at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        w.write_record([
+            m.id.as_str(),
+            m.card_number.as_str(),
+            m.name.as_ref().map_or("", |n| n.as_str()),
+            m.email.as_ref().map_or("", |e| e.as_str()),
+            m.phone.as_ref().map_or("", |p| p.as_str()),
+            match m.status {
+                MemberStatus::Active => "active",
+                MemberStatus::Blocked => "blocked",
+            },
+            &m.balance.to_string(),
+            &m.lifetime_earned.to_string(),
+            &created,
+        ])?;
+    }
+    let bytes = w.into_inner().map_err(|e| e.into_error())?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
 
 /// A line that cannot be imported, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,10 +75,10 @@ pub fn parse_lines(text: &str) -> Result<Vec<Result<ImportRow, LineError>>, Doma
         .headers()
         .map_err(|e| file_error(1, &e.to_string()))?
         .clone();
-    if let Some(h) = headers
-        .iter()
-        .find(|h| !COLUMNS.contains(&h.to_ascii_lowercase().as_str()))
-    {
+    if let Some(h) = headers.iter().find(|h| {
+        let h = h.to_ascii_lowercase();
+        !COLUMNS.contains(&h.as_str()) && !IGNORED.contains(&h.as_str())
+    }) {
         return Err(file_error(
             1,
             &format!("unknown column {h:?}; expected {}", COLUMNS.join(",")),
@@ -133,5 +178,19 @@ mod tests {
     #[test]
     fn an_unknown_column_refuses_the_file() {
         assert!(parse_lines("nom,email\n").is_err());
+    }
+
+    #[test]
+    fn an_export_reads_back_as_an_import() {
+        let text = format!(
+            "{}\n01JD2Z3Q8M6V4T0X9K1N5R7B2C,412345678905,Ann Lee,ann@example.com,,active,40,90,2026-01-01T00:00:00Z\n",
+            EXPORT_COLUMNS.join(",")
+        );
+        let rows = parse(&text).unwrap();
+        assert_eq!(rows[0].balance, 40);
+        assert_eq!(
+            rows[0].member.card_number.as_ref().map(|c| c.as_str()),
+            Some("412345678905")
+        );
     }
 }
