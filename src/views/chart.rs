@@ -12,10 +12,11 @@ pub struct Series<'a> {
     pub values: Vec<i64>,
 }
 
-const WIDTH: f64 = 600.0;
-const HEIGHT: f64 = 200.0;
-const BOTTOM: f64 = 22.0;
-const TOP: f64 = 14.0;
+// Narrow enough that its labels stay legible when a phone shrinks it to the screen.
+const WIDTH: f64 = 360.0;
+const HEIGHT: f64 = 170.0;
+const BOTTOM: f64 = 20.0;
+const TOP: f64 = 16.0;
 
 /// A grouped bar chart; every `label_every`-th label is written under its bars.
 pub fn bars(
@@ -42,7 +43,7 @@ pub fn bars(
             viewBox={ "0 0 " (WIDTH) " " (HEIGHT) } xmlns="http://www.w3.org/2000/svg" {
             title id=(title_id) { (title) }
             line x1="0" y1=(HEIGHT - BOTTOM) x2=(WIDTH) y2=(HEIGHT - BOTTOM) stroke="#9aa3ad" stroke-width="1" {}
-            text x="2" y="11" font-size="11" fill="#5b6470" { "max " (max) }
+            text x="2" y="12" font-size="12" fill="#5b6470" { "max " (max) }
             @for (i, label) in labels.iter().enumerate() {
                 @for (j, s) in series.iter().enumerate() {
                     @let v = s.values.get(i).copied().unwrap_or(0).max(0);
@@ -52,9 +53,16 @@ pub fn bars(
                         title { (label) " " (s.name) ": " (v) }
                     }
                 }
-                @if label_every > 0 && i % label_every == 0 {
-                    text x=(fmt(i as f64 * slot + slot / 2.0)) y=(HEIGHT - 6.0) font-size="11"
-                        text-anchor="middle" fill="#5b6470" { (label) }
+                // Counted from the right, so the latest bar (today, this week) is always labelled.
+                @if label_every > 0 && (labels.len() - 1 - i).is_multiple_of(label_every) {
+                    @let (x, anchor) = if i + 1 == labels.len() {
+                        (WIDTH, "end")
+                    } else if i == 0 {
+                        (0.0, "start")
+                    } else {
+                        (i as f64 * slot + slot / 2.0, "middle")
+                    };
+                    text x=(fmt(x)) y=(HEIGHT - 5.0) font-size="12" text-anchor=(anchor) fill="#5b6470" { (label) }
                 }
             }
         }

@@ -85,13 +85,13 @@ pub fn view(chrome: &Chrome, d: &Dashboard) -> Markup {
                 (stat("stat-redeemed", "Points redeemed", s.points_redeemed))
             }
             div.grid {
-                (periods("daily", "Points per day (last 30 days)", "Day", &d.daily, 5))
-                (periods("weekly", "Points per week (last 12 weeks)", "Week from", &d.weekly, 2))
+                (periods("daily", "Points per day (last 30 days)", "Day", &d.daily, 7))
+                (periods("weekly", "Points per week (last 12 weeks)", "Week from", &d.weekly, 3))
             }
             div.grid {
                 section.card {
                     h2 { "Busiest hours (last 4 weeks)" }
-                    (chart::bars("chart-hours", "Transactions per hour of the day", &hour_labels, &hours, 3))
+                    (chart::bars("chart-hours", "Transactions per hour of the day", &hour_labels, &hours, 6))
                     details {
                         summary { "Show the numbers" }
                         table #table-hours {
