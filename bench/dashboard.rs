@@ -281,13 +281,13 @@ async fn main() {
         ms(health)
     );
     println!(
-        "GET /admin (dashboard) median:  {:.1} ms = {:.3} x full ledger pass = {:.0} x /healthz",
+        "GET /admin (dashboard) median:  {:.1} ms = {:.4} x full ledger pass = {:.0} x /healthz",
         ms(dashboard),
         ms(dashboard) / ms(scan),
         ms(dashboard) / ms(health)
     );
     println!(
-        "GET /admin/members median:      {:.1} ms = {:.3} x full ledger pass",
+        "GET /admin/members median:      {:.1} ms = {:.4} x full ledger pass",
         ms(members_page),
         ms(members_page) / ms(scan)
     );
