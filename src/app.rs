@@ -82,7 +82,8 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
     }
     tracing::info!(%addr, data = %config.data_dir.display(), "serving");
 
-    let app = http::router::build(loyalty, base_url);
+    let app = http::router::build(loyalty, base_url)
+        .map_err(|e| AppError::Service(ServiceError::Internal(e.to_string())))?;
     let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -31,6 +31,28 @@ pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
 }
 
+/// HMAC-SHA-256 (RFC 2104) of `msg` under `key`, hex.
+pub fn hmac_sha256_hex(key: &[u8], msg: &[u8]) -> String {
+    const BLOCK: usize = 64;
+    let mut k = [0u8; BLOCK];
+    if key.len() > BLOCK {
+        k[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        k[..key.len()].copy_from_slice(key);
+    }
+    let pad = |byte: u8| k.map(|b| b ^ byte);
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(msg)
+        .finalize();
+    hex::encode(
+        Sha256::new()
+            .chain_update(pad(0x5c))
+            .chain_update(inner)
+            .finalize(),
+    )
+}
+
 /// Compares two strings in time that depends only on their length.
 pub fn constant_time_eq(a: &str, b: &str) -> bool {
     a.len() == b.len()
@@ -63,6 +85,14 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn hmac_matches_rfc_4231_case_2() {
+        assert_eq!(
+            super::hmac_sha256_hex(b"Jefe", b"what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
     use super::*;
 
     #[test]

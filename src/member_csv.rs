@@ -46,6 +46,7 @@ pub fn write(members: &[Member]) -> Result<String, csv::Error> {
             match m.status {
                 MemberStatus::Active => "active",
                 MemberStatus::Blocked => "blocked",
+                MemberStatus::Erased => "erased",
             },
             &m.balance.to_string(),
             &m.lifetime_earned.to_string(),
@@ -119,6 +120,7 @@ pub fn parse_lines(text: &str) -> Result<Vec<Result<ImportRow, LineError>>, Doma
                 phone: get(phone).map(Phone::parse).transpose()?,
                 marketing_consent: false,
                 card_number: get(card).map(CardNumber::parse).transpose()?,
+                ..NewMember::default()
             };
             let balance = match get(balance) {
                 None => 0,

@@ -112,6 +112,18 @@ impl CardToken {
     }
 }
 
+/// A printed card that no member has yet: it becomes theirs when staff or the customer claim it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BlankCard {
+    /// The number printed on it.
+    pub card_number: CardNumber,
+    /// The token in its QR code.
+    pub card_token: CardToken,
+    /// When it was printed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: time::OffsetDateTime,
+}
+
 impl std::fmt::Debug for CardToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("CardToken([redacted])")

@@ -42,6 +42,8 @@ pub enum MemberStatus {
     Active,
     /// Cannot earn or redeem until unblocked.
     Blocked,
+    /// Erased at the member's request: no personal details left, the card no longer works.
+    Erased,
 }
 
 /// A stored member.
@@ -69,7 +71,14 @@ pub struct Member {
     #[serde(with = "time::serde::rfc3339::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub marketing_consent_at: Option<OffsetDateTime>,
-    /// Active or blocked.
+    /// The exact consent sentence the member agreed to, when they agreed on a page that showed one.
+    #[serde(default)]
+    pub marketing_consent_text: Option<String>,
+    /// When the member asked for their account to be erased (an owner confirms).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub erasure_requested_at: Option<OffsetDateTime>,
+    /// Active, blocked or erased.
     pub status: MemberStatus,
     /// Current points; always the sum of the member's ledger entries.
     pub balance: i64,
@@ -102,6 +111,10 @@ pub struct NewMember {
     pub marketing_consent: bool,
     /// A pre-printed card number to use instead of a new one.
     pub card_number: Option<CardNumber>,
+    /// The token of the pre-printed card, so its QR code keeps working (with `card_number`).
+    pub card_token: Option<CardToken>,
+    /// The consent sentence shown when consent was given.
+    pub marketing_consent_text: Option<String>,
 }
 
 /// A change to a member's details: `None` leaves a field alone, `Some(None)` clears it.
@@ -117,9 +130,28 @@ pub struct MemberPatch {
     pub marketing_consent: Option<bool>,
     /// Block or unblock.
     pub status: Option<MemberStatus>,
+    /// The consent sentence shown, when consent is given now.
+    pub marketing_consent_text: Option<String>,
 }
 
 impl MemberPatch {
+    /// Refuses changes an erased member cannot take, and erasing by a status change.
+    pub fn check(&self, member: &Member) -> Result<(), DomainError> {
+        if member.status == MemberStatus::Erased {
+            return Err(DomainError::invalid(
+                "status",
+                "this member's account was erased and cannot be changed",
+            ));
+        }
+        if self.status == Some(MemberStatus::Erased) {
+            return Err(DomainError::invalid(
+                "status",
+                "must be active or blocked (erasing is a separate step)",
+            ));
+        }
+        Ok(())
+    }
+
     /// Applies the patch to `member` at `now`.
     pub fn apply(self, member: &mut Member, now: OffsetDateTime) {
         if let Some(name) = self.name {
@@ -132,14 +164,49 @@ impl MemberPatch {
             member.phone = phone;
         }
         match (self.marketing_consent, member.marketing_consent_at) {
-            (Some(true), None) => member.marketing_consent_at = Some(now),
-            (Some(false), Some(_)) => member.marketing_consent_at = None,
+            (Some(true), None) => {
+                member.marketing_consent_at = Some(now);
+                member.marketing_consent_text = self.marketing_consent_text;
+            }
+            (Some(false), Some(_)) => {
+                member.marketing_consent_at = None;
+                member.marketing_consent_text = None;
+            }
             _ => {}
         }
         if let Some(status) = self.status {
             member.status = status;
         }
         member.updated_at = now;
+    }
+}
+
+/// A password or PIN a customer sets for their account: 6 to 12 digits, or 10 characters or more.
+#[derive(Clone)]
+pub struct CustomerSecret(String);
+
+impl CustomerSecret {
+    /// Parses what the customer typed.
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let n = raw.chars().count();
+        let digits = !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit());
+        let ok = if digits {
+            (6..=12).contains(&n)
+        } else {
+            (10..=1024).contains(&n)
+        };
+        if !ok {
+            return Err(DomainError::invalid(
+                "password",
+                "use a PIN of 6 to 12 digits, or a password of at least 10 characters",
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The secret, for hashing only.
+    pub fn expose(&self) -> &str {
+        &self.0
     }
 }
 
@@ -176,6 +243,15 @@ impl MemberQuery {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn customer_secrets_are_pins_or_long_passwords() {
+        assert!(CustomerSecret::parse("123456").is_ok());
+        assert!(CustomerSecret::parse("12345").is_err());
+        assert!(CustomerSecret::parse("1234567890123").is_err());
+        assert!(CustomerSecret::parse("short pw").is_err());
+        assert!(CustomerSecret::parse("a long passphrase").is_ok());
+    }
 
     #[test]
     fn queries_are_classified() {

@@ -14,6 +14,11 @@ pub enum Principal {
         /// The account's username.
         username: String,
     },
+    /// A customer signed in to their account page.
+    Member {
+        /// The member's id.
+        member_id: String,
+    },
 }
 
 /// A stored session; the cookie holds a secret whose hash is the session's key.
@@ -51,6 +56,15 @@ impl Session {
     pub fn staff_username(&self) -> Option<&str> {
         match &self.principal {
             Principal::Staff { username } => Some(username),
+            Principal::Member { .. } => None,
+        }
+    }
+
+    /// The member id, for customer sessions.
+    pub fn member_id(&self) -> Option<&str> {
+        match &self.principal {
+            Principal::Member { member_id } => Some(member_id),
+            Principal::Staff { .. } => None,
         }
     }
 }

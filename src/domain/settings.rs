@@ -23,6 +23,32 @@ pub struct Settings {
     /// The uploaded logo's type, if there is one.
     #[serde(default)]
     pub logo: Option<LogoType>,
+    /// Whether customers may join on their own at `/join`.
+    #[serde(default = "yes")]
+    pub self_signup: bool,
+    /// The marketing consent sentence customers see; stored with each consent given.
+    #[serde(default = "default_consent_wording")]
+    pub consent_wording: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_consent_wording() -> String {
+    "Send me news and offers by email or text message. I can stop this at any time.".to_owned()
+}
+
+/// Parses the consent sentence: 10 to 300 characters.
+pub fn parse_consent_wording(raw: &str) -> Result<String, DomainError> {
+    let s = clean("consent_wording", raw, 300)?;
+    if s.chars().count() < 10 {
+        return Err(DomainError::invalid(
+            "consent_wording",
+            "must be a full sentence (at least 10 characters)",
+        ));
+    }
+    Ok(s)
 }
 
 impl Default for Settings {
@@ -34,6 +60,8 @@ impl Default for Settings {
             time_zone: TimeZoneName::default(),
             brand_colour: Colour::default(),
             logo: None,
+            self_signup: true,
+            consent_wording: default_consent_wording(),
         }
     }
 }

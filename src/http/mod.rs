@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod customer;
 pub mod error;
 pub mod extract;
 pub mod health;

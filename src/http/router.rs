@@ -3,7 +3,7 @@
 use super::admin::session::LoginThrottle;
 use super::error::ApiError;
 use super::extract::AuthFailures;
-use super::{admin, api, health, setup};
+use super::{admin, api, customer, health, setup};
 use crate::service::Loyalty;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -28,24 +28,29 @@ pub struct AppState {
     pub login_throttle: LoginThrottle,
     /// Whether cookies get `Secure` (the site is served over HTTPS).
     pub secure_cookies: bool,
+    /// Signs join forms and counts joins per address.
+    pub join_guard: super::customer::join::JoinGuard,
     openapi: Arc<String>,
 }
 
 /// The whole application for a server reachable at `base_url`.
-pub fn build(loyalty: Loyalty, base_url: String) -> Router {
+pub fn build(loyalty: Loyalty, base_url: String) -> Result<Router, crate::crypto::RandomError> {
+    let join_guard = customer::join::JoinGuard::new()?;
     // One call gives both the routes and the document that describes them.
     let (api, doc) = api::router();
     let state = AppState {
         loyalty,
         secure_cookies: base_url.starts_with("https://"),
         login_throttle: LoginThrottle::default(),
+        join_guard,
         base_url,
         auth_failures: AuthFailures::default(),
         openapi: Arc::new(doc.to_pretty_json().unwrap_or_else(|_| "{}".to_owned())),
     };
-    Router::new()
+    Ok(Router::new()
         .merge(api)
         .merge(admin::router())
+        .merge(customer::router())
         .route("/api/v1/openapi.json", get(openapi))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -61,7 +66,7 @@ pub fn build(loyalty: Loyalty, base_url: String) -> Router {
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::map_response(security_headers))
-        .with_state(state)
+        .with_state(state))
 }
 
 async fn openapi(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
@@ -74,15 +79,23 @@ async fn openapi(axum::extract::State(state): axum::extract::State<AppState>) ->
 
 /// The stylesheet under its content-hashed name, cached for a year; any other name is 404.
 async fn stylesheet(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
-    if format!("/assets/{file}") != *crate::views::STYLE_PATH {
+    let path = format!("/assets/{file}");
+    let (kind, body) = if path == *crate::views::STYLE_PATH {
+        ("text/css; charset=utf-8", crate::views::STYLE)
+    } else if path == *crate::views::customer::CARD_JS_PATH {
+        (
+            "application/javascript; charset=utf-8",
+            crate::views::customer::CARD_JS,
+        )
+    } else {
         return ApiError::not_found("asset").into_response();
-    }
+    };
     (
         [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CONTENT_TYPE, kind),
             (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
         ],
-        crate::views::STYLE,
+        body,
     )
         .into_response()
 }

@@ -94,6 +94,11 @@ impl ImportPreview {
 static DUMMY_HASH: LazyLock<String> =
     LazyLock::new(|| crypto::hash_password("not a real password").unwrap_or_default());
 
+/// The hash checked when there is no account, so a miss costs as much as a wrong password.
+pub(super) fn dummy_hash() -> String {
+    DUMMY_HASH.clone()
+}
+
 impl Loyalty {
     // ---- log-in and sessions ----
 
@@ -113,19 +118,13 @@ impl Loyalty {
         Ok(user.filter(|u| ok && !u.disabled))
     }
 
-    /// Starts a session for `user`; returns the cookie secret (only its hash is stored).
-    pub async fn start_session(&self, user: &StaffUser) -> Result<(String, Session)> {
+    /// Starts a session for `principal`; returns the cookie secret (only its hash is stored).
+    pub async fn start_session(&self, principal: Principal) -> Result<(String, Session)> {
         let secret = crypto::random_token::<32>().map_err(internal)?;
         let csrf = crypto::random_token::<24>().map_err(internal)?;
         let key = crypto::sha256_hex(secret.as_bytes());
         let now = clock::now();
-        let session = Session::start(
-            Principal::Staff {
-                username: user.username.as_str().to_owned(),
-            },
-            csrf,
-            now,
-        );
+        let session = Session::start(principal, csrf, now);
         let stored = session.clone();
         self.store
             .write(move |tx| {

@@ -3,8 +3,10 @@
 //! Each one turns checked domain values into one read or one write of the store.
 
 mod admin;
+mod customer;
 
 pub use admin::{Dashboard, ImportPreview, PreviewLine, StaffSession};
+pub use customer::{CardLookup, CardPage, MemberSession, is_join_switched_off};
 
 use crate::clock;
 use crate::crypto;
@@ -127,6 +129,10 @@ pub struct SettingsPatch {
     pub time_zone: Option<crate::domain::settings::TimeZoneName>,
     /// New brand colour.
     pub brand_colour: Option<crate::domain::settings::Colour>,
+    /// Allow or stop self sign-up.
+    pub self_signup: Option<bool>,
+    /// New consent sentence.
+    pub consent_wording: Option<String>,
 }
 
 /// A checked change to a reward.
@@ -488,6 +494,12 @@ impl Loyalty {
                 }
                 if let Some(c) = patch.brand_colour {
                     s.brand_colour = c;
+                }
+                if let Some(v) = patch.self_signup {
+                    s.self_signup = v;
+                }
+                if let Some(w) = patch.consent_wording {
+                    s.consent_wording = w;
                 }
                 storage::settings::save(tx, &s)?;
                 storage::audit::record(

@@ -58,7 +58,8 @@ pub fn post(
     let account = Account {
         balance: member.balance,
         lifetime_earned: member.lifetime_earned,
-        blocked: member.status == MemberStatus::Blocked,
+        // Erased accounts take no new points either; only their closing expiry.
+        blocked: member.status != MemberStatus::Active,
     }
     .apply(posting.kind, posting.points, posting.reverses.map(|r| r.1))?;
 

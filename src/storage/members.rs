@@ -1,8 +1,7 @@
 //! Members and their lookup indexes.
 
 use super::tables::*;
-use super::{StoreError, aggregates, audit, codec, stats};
-use crate::crypto;
+use super::{StoreError, aggregates, audit, cards, codec, stats};
 use crate::domain::DomainError;
 use crate::domain::actor::Actor;
 use crate::domain::card::{CardNumber, CardToken};
@@ -57,6 +56,11 @@ pub fn by_card(tx: &ReadTransaction, card: &CardNumber) -> Result<Option<Member>
 /// A member by card token.
 pub fn by_token(tx: &ReadTransaction, token: &CardToken) -> Result<Option<Member>, StoreError> {
     via_index(tx, &tx.open_table(MEMBERS_BY_TOKEN)?, token.as_str())
+}
+
+/// A member by email.
+pub fn by_email(tx: &ReadTransaction, email: &Email) -> Result<Option<Member>, StoreError> {
+    via_index(tx, &tx.open_table(MEMBERS_BY_EMAIL)?, email.as_str())
 }
 
 /// Every member, oldest first (for export).
@@ -176,17 +180,6 @@ fn ensure_free<I: ReadableTable<&'static str, &'static str>>(
     }
 }
 
-fn new_card_number(tx: &WriteTransaction) -> Result<CardNumber, StoreError> {
-    let index = tx.open_table(MEMBERS_BY_CARD)?;
-    for _ in 0..32 {
-        let n = CardNumber::from_random(crypto::random_u64()?);
-        if index.get(n.as_str())?.is_none() {
-            return Ok(n);
-        }
-    }
-    Err(StoreError::Db("could not find a free card number".into()))
-}
-
 fn index_names(tx: &WriteTransaction, m: &Member, add: bool) -> Result<(), StoreError> {
     let mut words = tx.open_table(MEMBER_NAME_WORDS)?;
     for w in m
@@ -239,26 +232,17 @@ pub fn create(
     if let Some(e) = &new.email {
         ensure_free(&tx.open_table(MEMBERS_BY_EMAIL)?, e.as_str(), None, "email")?;
     }
-    let card_number = match new.card_number {
-        Some(n) => {
-            ensure_free(
-                &tx.open_table(MEMBERS_BY_CARD)?,
-                n.as_str(),
-                None,
-                "card_number",
-            )?;
-            n
-        }
-        None => new_card_number(tx)?,
-    };
+    let (card_number, card_token) = card_for(tx, new.card_number, new.card_token)?;
     let member = Member {
         id: MemberId::from_ulid(super::new_ulid(now)?),
         card_number,
-        card_token: CardToken::from_random(crypto::random_bytes::<16>()?),
+        card_token,
         name: new.name,
         email: new.email,
         phone: new.phone,
         marketing_consent_at: new.marketing_consent.then_some(now),
+        marketing_consent_text: new.marketing_consent_text.filter(|_| new.marketing_consent),
+        erasure_requested_at: None,
         status: MemberStatus::Active,
         balance: 0,
         lifetime_earned: 0,
@@ -289,6 +273,156 @@ pub fn create(
     Ok(member)
 }
 
+/// The card a new member gets: a pre-printed one (claiming its blank card, so its QR code
+/// keeps working), or a new number and token.
+fn card_for(
+    tx: &WriteTransaction,
+    number: Option<CardNumber>,
+    token: Option<CardToken>,
+) -> Result<(CardNumber, CardToken), StoreError> {
+    let Some(n) = number else {
+        return Ok((cards::free_number(tx)?, cards::new_token()?));
+    };
+    ensure_free(
+        &tx.open_table(MEMBERS_BY_CARD)?,
+        n.as_str(),
+        None,
+        "card_number",
+    )?;
+    match (cards::blank_for_update(tx, &n)?, token) {
+        (Some(blank), Some(t)) if blank.card_token != t => {
+            Err(DomainError::invalid("card", "this card's code does not match its number").into())
+        }
+        (Some(blank), _) => {
+            cards::claim(tx, &blank)?;
+            Ok((blank.card_number, blank.card_token))
+        }
+        (None, Some(_)) => Err(DomainError::invalid(
+            "card",
+            "this printed card was already claimed; ask at the counter for a new one",
+        )
+        .into()),
+        (None, None) => Ok((n, cards::new_token()?)),
+    }
+}
+
+/// Gives a member a new card (number and token); the old card stops working at once.
+pub fn new_card(
+    tx: &WriteTransaction,
+    id: &MemberId,
+    actor: &Actor,
+    now: OffsetDateTime,
+) -> Result<Member, StoreError> {
+    let mut m = get_for_update(tx, id)?;
+    if m.status == MemberStatus::Erased {
+        return Err(DomainError::invalid("status", "this member's account was erased").into());
+    }
+    let number = cards::free_number(tx)?;
+    let token = cards::new_token()?;
+    let mut by_card = tx.open_table(MEMBERS_BY_CARD)?;
+    by_card.remove(m.card_number.as_str())?;
+    by_card.insert(number.as_str(), id.as_str())?;
+    drop(by_card);
+    let mut by_token = tx.open_table(MEMBERS_BY_TOKEN)?;
+    by_token.remove(m.card_token.as_str())?;
+    by_token.insert(token.as_str(), id.as_str())?;
+    drop(by_token);
+    let old = m.card_number.as_str().to_owned();
+    m.card_number = number;
+    m.card_token = token;
+    m.updated_at = now;
+    save(tx, &m)?;
+    audit::record(
+        tx,
+        actor,
+        "member.new_card",
+        id.as_str(),
+        serde_json::json!({ "old_card_number": old, "card_number": m.card_number.as_str() }),
+        now,
+    )?;
+    Ok(m)
+}
+
+/// Records that the member asked to be erased; an owner confirms.
+pub fn request_erasure(
+    tx: &WriteTransaction,
+    id: &MemberId,
+    actor: &Actor,
+    now: OffsetDateTime,
+) -> Result<Member, StoreError> {
+    let mut m = get_for_update(tx, id)?;
+    if m.status == MemberStatus::Erased {
+        return Err(DomainError::NotFound("member").into());
+    }
+    if m.erasure_requested_at.is_none() {
+        m.erasure_requested_at = Some(now);
+        save(tx, &m)?;
+        audit::record(
+            tx,
+            actor,
+            "member.erasure_requested",
+            id.as_str(),
+            serde_json::json!({}),
+            now,
+        )?;
+    }
+    Ok(m)
+}
+
+/// Removes everything personal and closes the card: its points lapse with an `expire` entry,
+/// and the ledger keeps its (anonymous) entries so every total stays true.
+pub fn erase(
+    tx: &WriteTransaction,
+    id: &MemberId,
+    actor: &Actor,
+    now: OffsetDateTime,
+) -> Result<Member, StoreError> {
+    let before = get_for_update(tx, id)?;
+    if before.status == MemberStatus::Erased {
+        return Err(
+            DomainError::invalid("status", "this member's account was erased already").into(),
+        );
+    }
+    if before.balance > 0 {
+        let posting = super::ledger::Posting {
+            member_id: id.clone(),
+            kind: crate::domain::ledger::EntryKind::Expire,
+            points: -before.balance,
+            reason: Some("account erased".into()),
+            reference: None,
+            reward_id: None,
+            amount: None,
+            reverses: None,
+        };
+        super::ledger::post(tx, posting, actor, None, now)?;
+    }
+    let mut m = get_for_update(tx, id)?;
+    index_email(tx, m.email.as_ref(), None)?;
+    index_names(tx, &m, false)?;
+    tx.open_table(MEMBERS_BY_TOKEN)?
+        .remove(m.card_token.as_str())?;
+    tx.open_table(MEMBERS_BY_CARD)?
+        .remove(m.card_number.as_str())?;
+    cards::set_secret(tx, id.as_str(), None)?;
+    m.name = None;
+    m.email = None;
+    m.phone = None;
+    m.marketing_consent_at = None;
+    m.marketing_consent_text = None;
+    m.status = MemberStatus::Erased;
+    m.updated_at = now;
+    save(tx, &m)?;
+    audit::record(
+        tx,
+        actor,
+        "member.erase",
+        id.as_str(),
+        serde_json::json!({}),
+        now,
+    )?;
+    Ok(m)
+}
+
 /// Changes a member's details; email stays unique.
 pub fn update(
     tx: &WriteTransaction,
@@ -298,6 +432,7 @@ pub fn update(
     now: OffsetDateTime,
 ) -> Result<Member, StoreError> {
     let before = get_for_update(tx, id)?;
+    patch.check(&before)?;
     if let Some(Some(e)) = &patch.email {
         ensure_free(
             &tx.open_table(MEMBERS_BY_EMAIL)?,

@@ -3,6 +3,7 @@
 pub mod aggregates;
 pub mod api_keys;
 pub mod audit;
+pub mod cards;
 mod codec;
 pub mod idempotency;
 pub mod ledger;

@@ -10,7 +10,7 @@ use redb::{Database, ReadableTable, ReadableTableMetadata, WriteTransaction};
 use std::collections::HashMap;
 
 /// The version this build writes.
-pub const CURRENT: u64 = 3;
+pub const CURRENT: u64 = 4;
 
 const VERSION_KEY: &str = "schema_version";
 
@@ -33,6 +33,7 @@ pub fn migrate(db: &Database) -> Result<(), StoreError> {
             1 => migrate_to_v1(&tx)?,
             2 => migrate_to_v2(&tx)?,
             3 => migrate_to_v3(&tx)?,
+            4 => migrate_to_v4(&tx)?,
             _ => unreachable_version(next)?,
         }
         tx.open_table(META)?.insert(VERSION_KEY, next)?;
@@ -157,6 +158,14 @@ pub fn migrate_to_v3(tx: &WriteTransaction) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// v4: customers' passwords and printed blank cards.
+pub fn migrate_to_v4(tx: &WriteTransaction) -> Result<(), StoreError> {
+    tx.open_table(MEMBER_SECRETS)?;
+    tx.open_table(BLANK_CARDS)?;
+    tx.open_table(BLANK_BY_CARD)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
@@ -197,6 +206,8 @@ mod tests {
             email: None,
             phone: None,
             marketing_consent_at: None,
+            marketing_consent_text: None,
+            erasure_requested_at: None,
             status: MemberStatus::Active,
             balance: lifetime,
             lifetime_earned: lifetime,

@@ -29,6 +29,11 @@ pub fn remove_for_staff(tx: &WriteTransaction, username: &str) -> Result<usize, 
     remove_where(tx, |s| s.staff_username() == Some(username))
 }
 
+/// Ends every session of a customer (after erasure or a password reset).
+pub fn remove_for_member(tx: &WriteTransaction, member_id: &str) -> Result<usize, StoreError> {
+    remove_where(tx, |s| s.member_id() == Some(member_id))
+}
+
 /// Forgets sessions that have expired.
 pub fn purge_expired(tx: &WriteTransaction, now: OffsetDateTime) -> Result<usize, StoreError> {
     remove_where(tx, |s| !s.is_live(now))

@@ -60,3 +60,10 @@ pub const MEMBERS_BY_LIFETIME: TableDefinition<(i64, &str), ()> =
 /// (last activity in Unix ms, member id) → (); active members without a scan (schema v3).
 pub const MEMBERS_BY_ACTIVITY: TableDefinition<(i64, &str), ()> =
     TableDefinition::new("members_by_activity");
+
+/// Member id → argon2id hash of the password or PIN the customer set (schema v4).
+pub const MEMBER_SECRETS: TableDefinition<&str, &str> = TableDefinition::new("member_secrets");
+/// Card token → `BlankCard` JSON: printed cards no one has yet (schema v4).
+pub const BLANK_CARDS: TableDefinition<&str, &[u8]> = TableDefinition::new("blank_cards");
+/// Card number → token of a blank card (schema v4).
+pub const BLANK_BY_CARD: TableDefinition<&str, &str> = TableDefinition::new("blank_by_card");

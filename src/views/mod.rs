@@ -1,7 +1,11 @@
 //! HTML pages (maud): pure functions from data to markup.
 
 pub mod admin;
+pub mod card_pdf;
 pub mod chart;
+pub mod codes;
+pub mod customer;
+pub mod icon;
 pub mod setup;
 
 use axum::http::header;

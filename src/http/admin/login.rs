@@ -85,7 +85,10 @@ pub async fn submit(
             .end_session(crate::crypto::sha256_hex(old.as_bytes()))
             .await?;
     }
-    let (secret, _) = state.loyalty.start_session(&user).await?;
+    let principal = crate::domain::session::Principal::Staff {
+        username: user.username.as_str().to_owned(),
+    };
+    let (secret, _) = state.loyalty.start_session(principal).await?;
     let mut res = see_other(&next);
     if let Ok(v) = session_cookie(&secret, state.secure_cookies).parse() {
         res.headers_mut().insert(header::SET_COOKIE, v);

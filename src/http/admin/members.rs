@@ -3,7 +3,7 @@
 use super::session::{AdminForm, Staff, multipart_file};
 use super::{PageError, PageResult, form_token, refused_status, see_other};
 use crate::domain::DomainError;
-use crate::domain::card::CardNumber;
+use crate::domain::card::{CardNumber, CardToken};
 use crate::domain::email::Email;
 use crate::domain::member::{Member, MemberId, MemberPatch, MemberQuery, MemberStatus, NewMember};
 use crate::domain::text::{PersonName, Phone};
@@ -42,9 +42,16 @@ pub async fn list(
     let mut notice = None;
     if digits.len() == 12 && digits.bytes().all(|b| b.is_ascii_digit()) {
         match CardNumber::parse(&digits) {
-            Ok(card) => match state.loyalty.member_by_card(card).await {
+            Ok(card) => match state.loyalty.member_by_card(card.clone()).await {
                 Ok(m) => return Ok(see_other(&format!("/admin/members/{}", m.id.as_str()))),
                 Err(ServiceError::Domain(DomainError::NotFound(_))) => {
+                    // A printed blank card: start a member with it.
+                    if let Some(b) = state.loyalty.blank_card(Some(card), None).await? {
+                        return Ok(see_other(&format!(
+                            "/admin/members/new?card={}",
+                            b.card_token.as_str()
+                        )));
+                    }
                     notice = Some(format!("No member has card number {digits}."));
                 }
                 Err(e) => return Err(e.into()),
@@ -70,10 +77,27 @@ pub async fn list(
     Ok(Page(view::list(&chrome, q, notice.as_deref(), &page)).into_response())
 }
 
-/// The empty create form.
-pub async fn new(State(state): State<AppState>, staff: Staff) -> PageResult {
+/// A printed card to start a member with.
+#[derive(Debug, serde::Deserialize)]
+pub struct CardParam {
+    card: Option<String>,
+}
+
+/// The create form (with a printed blank card's number filled in when one was scanned).
+pub async fn new(
+    State(state): State<AppState>,
+    staff: Staff,
+    Query(q): Query<CardParam>,
+) -> PageResult {
     let chrome = staff.chrome(&state).await?;
-    Ok(Page(view::form(&chrome, None, &Kept::new(), None)).into_response())
+    let mut kept = Kept::new();
+    if let Some(token) = q.card.as_deref().and_then(|c| CardToken::parse(c).ok())
+        && let Some(b) = state.loyalty.blank_card(None, Some(token)).await?
+    {
+        kept.insert("card_number".into(), b.card_number.as_str().to_owned());
+        kept.insert("card".into(), b.card_token.as_str().to_owned());
+    }
+    Ok(Page(view::form(&chrome, None, &kept, None)).into_response())
 }
 
 /// What the member forms send.
@@ -88,6 +112,7 @@ pub struct MemberForm {
     #[serde(default)]
     card_number: String,
     marketing_consent: Option<String>,
+    card: Option<String>,
 }
 
 fn optional<T>(
@@ -109,6 +134,8 @@ fn new_member(f: &MemberForm) -> Result<NewMember, DomainError> {
         phone: optional(&f.phone, Phone::parse)?,
         marketing_consent: f.marketing_consent.is_some(),
         card_number: optional(&f.card_number, CardNumber::parse)?,
+        card_token: f.card.as_deref().and_then(|c| CardToken::parse(c).ok()),
+        marketing_consent_text: None,
     })
 }
 
@@ -183,6 +210,7 @@ pub async fn update(
             phone: Some(optional(&f.phone, Phone::parse)?),
             marketing_consent: Some(f.marketing_consent.is_some()),
             status: None,
+            marketing_consent_text: None,
         })
     })();
     let result = match patch {

@@ -1,6 +1,7 @@
 //! The admin pages under `/admin`: thin handlers over the service, rendering `views::admin`.
 
 mod audit;
+mod cards;
 mod catalogue;
 mod dashboard;
 mod login;
@@ -48,6 +49,15 @@ pub fn router() -> Router<AppState> {
         .route("/admin/members/{id}/redeem", post(till::redeem))
         .route("/admin/members/{id}/adjust", post(till::adjust))
         .route("/admin/members/{id}/reverse", post(till::reverse))
+        .route("/admin/members/{id}/new-card", post(cards::new_card))
+        .route(
+            "/admin/members/{id}/customer-password",
+            post(cards::reset_customer_password),
+        )
+        .route("/admin/members/{id}/erase", post(cards::erase))
+        .route("/admin/cards", get(cards::sheet))
+        .route("/admin/cards.pdf", get(cards::pdf))
+        .route("/admin/cards/blank", post(cards::blank))
         .route(
             "/admin/rewards",
             get(catalogue::list).post(catalogue::create),
@@ -74,6 +84,8 @@ pub enum PageError {
         /// Where to return.
         next: String,
     },
+    /// A customer page without a customer session: go to the customer log-in.
+    CustomerLogin,
     /// Signed in, but not allowed (role, or a missing or wrong CSRF token).
     Forbidden(&'static str),
     /// The member, reward or account is not there.
@@ -106,6 +118,7 @@ impl IntoResponse for PageError {
                 let target = format!("/admin/login?next={}", views::members::urlencode(&next));
                 return Redirect::to(&target).into_response();
             }
+            PageError::CustomerLogin => return Redirect::to("/login").into_response(),
             PageError::Forbidden(why) => (StatusCode::FORBIDDEN, "Not allowed", why.to_owned()),
             PageError::NotFound => (
                 StatusCode::NOT_FOUND,

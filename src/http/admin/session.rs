@@ -15,37 +15,66 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-/// The session cookie's name.
+/// The staff session cookie's name.
 pub const COOKIE: &str = "fealty_session";
+/// The customer session cookie's name (separate, so one browser can hold both).
+pub const MEMBER_COOKIE: &str = "fealty_member";
 
-/// The cookie secret a request carries, if any.
+/// The staff cookie secret a request carries, if any.
 pub fn cookie_secret(headers: &HeaderMap) -> Option<String> {
+    named_cookie(headers, COOKIE)
+}
+
+/// The value of cookie `name`, if the request carries one.
+pub fn named_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_owned())
         .filter(|v| !v.is_empty())
 }
 
-/// The `Set-Cookie` value that starts a session.
-pub fn session_cookie(secret: &str, secure: bool) -> String {
+/// The `Set-Cookie` value that starts a session in cookie `name`.
+pub fn session_cookie_named(name: &str, secret: &str, secure: bool) -> String {
     let lifetime = crate::domain::session::SESSION_LIFETIME.whole_seconds();
     format!(
-        "{COOKIE}={secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={lifetime}{}",
+        "{name}={secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={lifetime}{}",
         if secure { "; Secure" } else { "" }
     )
 }
 
-/// The `Set-Cookie` value that ends it.
-pub fn clear_cookie(secure: bool) -> String {
+/// The `Set-Cookie` value that ends the session in cookie `name`.
+pub fn clear_cookie_named(name: &str, secure: bool) -> String {
     format!(
-        "{COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}",
+        "{name}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}",
         if secure { "; Secure" } else { "" }
     )
+}
+
+/// The `Set-Cookie` value that starts a staff session.
+pub fn session_cookie(secret: &str, secure: bool) -> String {
+    session_cookie_named(COOKIE, secret, secure)
+}
+
+/// The `Set-Cookie` value that ends a staff session.
+pub fn clear_cookie(secure: bool) -> String {
+    clear_cookie_named(COOKIE, secure)
+}
+
+/// A signed-in person whose forms carry their session's anti-CSRF token.
+pub trait CsrfHolder {
+    /// The session's token.
+    fn csrf(&self) -> &str;
+}
+
+impl CsrfHolder for Staff {
+    fn csrf(&self) -> &str {
+        &self.0.session.csrf
+    }
 }
 
 /// A signed-in staff member (any role).
@@ -110,9 +139,12 @@ impl From<Owner> for Staff {
 }
 
 /// A form posted by a signed-in staff member, with its anti-CSRF token checked.
-pub struct AdminForm<T> {
+pub type AdminForm<T> = CheckedForm<Staff, T>;
+
+/// A form posted in a session (`S`: staff or customer), with its anti-CSRF token checked.
+pub struct CheckedForm<S, T> {
     /// Who sent it.
-    pub staff: Staff,
+    pub staff: S,
     /// The decoded fields.
     pub value: T,
     /// Every field as sent, to show typed values again and to read repeated fields.
@@ -121,7 +153,7 @@ pub struct AdminForm<T> {
     pub fingerprint: String,
 }
 
-impl<T> AdminForm<T> {
+impl<S, T> CheckedForm<S, T> {
     /// The typed values, for re-showing a refused form.
     pub fn kept(&self) -> Kept {
         self.pairs
@@ -141,21 +173,25 @@ impl<T> AdminForm<T> {
     }
 }
 
-fn check_csrf(staff: &Staff, sent: Option<&str>) -> Result<(), PageError> {
+fn check_csrf(holder: &impl CsrfHolder, sent: Option<&str>) -> Result<(), PageError> {
     match sent {
-        Some(t) if crypto::constant_time_eq(t, &staff.0.session.csrf) => Ok(()),
+        Some(t) if crypto::constant_time_eq(t, holder.csrf()) => Ok(()),
         _ => Err(PageError::Forbidden(
             "This form has expired or did not come from this site. Go back, reload the page and try again.",
         )),
     }
 }
 
-impl<T: DeserializeOwned + Send> FromRequest<AppState> for AdminForm<T> {
+impl<S, T> FromRequest<AppState> for CheckedForm<S, T>
+where
+    S: FromRequestParts<AppState, Rejection = PageError> + CsrfHolder + Send,
+    T: DeserializeOwned + Send,
+{
     type Rejection = PageError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, PageError> {
         let (mut parts, body) = req.into_parts();
-        let staff = Staff::from_request_parts(&mut parts, state).await?;
+        let staff = S::from_request_parts(&mut parts, state).await?;
         let path = parts.uri.path().to_owned();
         let bytes = axum::body::to_bytes(body, BODY_LIMIT)
             .await

@@ -26,6 +26,9 @@ pub struct SettingsForm {
     points_per_unit: String,
     #[serde(default)]
     brand_colour: String,
+    self_signup: Option<String>,
+    #[serde(default)]
+    consent_wording: String,
 }
 
 /// Whether to say the last save worked.
@@ -44,6 +47,10 @@ fn kept(s: &Settings) -> Kept {
         s.earning.points_per_unit.to_string(),
     );
     k.insert("brand_colour".into(), s.brand_colour.as_str().to_owned());
+    if s.self_signup {
+        k.insert("self_signup".into(), "on".into());
+    }
+    k.insert("consent_wording".into(), s.consent_wording.clone());
     k
 }
 
@@ -79,6 +86,11 @@ fn parse(f: &SettingsForm) -> Result<SettingsPatch, DomainError> {
                 .and_then(settings::parse_points_per_unit)?,
         ),
         brand_colour: Some(Colour::parse(&f.brand_colour)?),
+        self_signup: Some(f.self_signup.is_some()),
+        consent_wording: Some(f.consent_wording.trim())
+            .filter(|w| !w.is_empty())
+            .map(settings::parse_consent_wording)
+            .transpose()?,
     })
 }
 

@@ -143,6 +143,8 @@ pub async fn create(
         phone: parse_opt(b.phone.as_deref(), Phone::parse)?,
         marketing_consent: b.marketing_consent.unwrap_or(false),
         card_number: parse_opt(b.card_number.as_deref(), CardNumber::parse)?,
+        card_token: None,
+        marketing_consent_text: None,
     };
     let member = state.loyalty.create_member(new, client.actor()).await?;
     Ok((StatusCode::CREATED, Json(MemberView::new(&state, member))))
@@ -229,6 +231,7 @@ pub async fn update(
         phone: patch_field(b.phone, Phone::parse)?,
         marketing_consent: b.marketing_consent,
         status: b.status,
+        marketing_consent_text: None,
     };
     let member = state
         .loyalty

@@ -99,6 +99,8 @@ pub async fn update(
             .map(settings::TimeZoneName::parse)
             .transpose()?,
         brand_colour: None,
+        self_signup: None,
+        consent_wording: None,
     };
     Ok(Json(
         state

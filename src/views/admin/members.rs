@@ -44,10 +44,12 @@ pub fn list(chrome: &Chrome, q: &str, notice: Option<&str>, members: &Page<Membe
                 a href="/admin/members/import" { "Import CSV" } " · "
                 a href="/admin/members/export.csv" download { "Export CSV" } }
             @if members.items.is_empty() { p.muted { "No members found." } }
+            form #print method="get" action="/admin/cards" {
             div.table-wrap { table #members {
-                thead { tr { th scope="col" { "Name" } th scope="col" { "Card" } th.hide-narrow scope="col" { "Email" } th.num scope="col" { "Balance" } } }
+                thead { tr { th scope="col" { span.visually-hidden { "Print" } } th scope="col" { "Name" } th scope="col" { "Card" } th.hide-narrow scope="col" { "Email" } th.num scope="col" { "Balance" } } }
                 tbody { @for m in &members.items {
                     tr {
+                        td { input type="checkbox" name="members" value=(m.id.as_str()) aria-label={ "Print the card of " (display_name(m)) }; }
                         td { a href={ "/admin/members/" (m.id.as_str()) } { (display_name(m)) }
                              @if m.status == MemberStatus::Blocked { " " span.error { "(blocked)" } } }
                         td { (m.card_number.as_str()) }
@@ -56,6 +58,15 @@ pub fn list(chrome: &Chrome, q: &str, notice: Option<&str>, members: &Page<Membe
                     }
                 } }
             } }
+            @if !members.items.is_empty() {
+                p {
+                    label.check for="print-paper" { "Paper" }
+                    select #print-paper name="paper" { option value="a4" { "A4" } option value="letter" { "US Letter" } }
+                    button.secondary type="submit" { "Print cards of the ticked members" }
+                }
+            }
+            }
+            p { a href="/admin/cards" { "Print blank cards" } }
             @if let Some(next) = &members.next {
                 p.pager { a rel="next" href={ "/admin/members?q=" (urlencode(q)) "&after=" (urlencode(next)) } { "Next page →" } }
             }
@@ -108,6 +119,10 @@ pub fn form(
                 input #phone name="phone" type="tel" autocomplete="off" value=(kept(values, "phone"));
                 (field_error(err, "phone"))
                 @if member.is_none() {
+                    @if !kept(values, "card").is_empty() {
+                        input type="hidden" name="card" value=(kept(values, "card"));
+                        p.result { "This member gets the printed card you scanned." }
+                    }
                     label for="card_number" { "Pre-printed card number (leave empty for a new one)" }
                     input #card_number name="card_number" inputmode="numeric" autocomplete="off" value=(kept(values, "card_number"));
                     (field_error(err, "card_number"))
@@ -201,7 +216,20 @@ pub fn show(chrome: &Chrome, v: &MemberView) -> Markup {
                     " New balance: " (thousands(m.balance)) " points."
                 }
             }
-            h1 { (display_name(m)) @if blocked { " " span.error { "(blocked)" } } }
+            h1 { (display_name(m))
+                @if m.status == MemberStatus::Blocked { " " span.error { "(blocked)" } }
+                @if m.status == MemberStatus::Erased { " " span.error #erased { "(erased)" } } }
+            @if m.erasure_requested_at.is_some() && m.status != MemberStatus::Erased {
+                div.problem #erasure-requested role="status" {
+                    "This customer asked for their account to be erased."
+                    @if chrome.owner {
+                        form #erase method="post" action={ (base) "/erase" } {
+                            (csrf(chrome))
+                            button.danger type="submit" { "Erase now: remove their details, close the card, let the points lapse" }
+                        }
+                    } @else { " An owner can confirm it." }
+                }
+            }
             div.grid {
                 section.card {
                     p.muted { "Balance" }
@@ -212,7 +240,17 @@ pub fn show(chrome: &Chrome, v: &MemberView) -> Markup {
                     @if let Some(e) = &m.email { p { (e.as_str()) } }
                     @if let Some(p) = &m.phone { p { (p.as_str()) } }
                     p { @if m.marketing_consent_at.is_some() { "Agreed to marketing." } @else { "No marketing consent." } }
-                    p { a href={ (base) "/edit" } { "Edit details" } }
+                    p { a href={ (base) "/edit" } { "Edit details" } " · "
+                        a href={ "/c/" (m.card_token.as_str()) } { "Card page" } " · "
+                        a href={ "/admin/cards?members=" (m.id.as_str()) } { "Print card" } }
+                    form #new-card method="post" action={ (base) "/new-card" } {
+                        (csrf(chrome))
+                        button.secondary.small type="submit" { "Lost card: issue a new one" }
+                    }
+                    form #reset-customer-password method="post" action={ (base) "/customer-password" } {
+                        (csrf(chrome))
+                        button.secondary.small type="submit" { "Forgot password: let them set a new one" }
+                    }
                     form.inline method="post" action={ (base) @if blocked { "/unblock" } @else { "/block" } } {
                         (csrf(chrome))
                         button.secondary.small type="submit" { @if blocked { "Unblock" } @else { "Block" } }

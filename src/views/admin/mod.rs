@@ -1,6 +1,7 @@
 //! The admin pages' frame and the pieces their forms share.
 
 pub mod audit;
+pub mod cards;
 pub mod dashboard;
 pub mod login;
 pub mod members;

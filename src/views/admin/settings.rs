@@ -40,7 +40,12 @@ pub fn view(
                     label for="brand_colour" { "Colour on the customer card page" }
                     input #brand_colour name="brand_colour" type="color" value=(kept(values, "brand_colour"));
                     (field_error(err, "brand_colour"))
-                    (form_error(err, &["business_name", "currency", "time_zone", "points_per_unit", "brand_colour"]))
+                    label.check { input #self_signup type="checkbox" name="self_signup" checked[!kept(values, "self_signup").is_empty()];
+                        "Customers may join on their own at /join" }
+                    label for="consent_wording" { "Marketing consent sentence (shown on /join; stored with each consent)" }
+                    textarea #consent_wording name="consent_wording" rows="2" required { (kept(values, "consent_wording")) }
+                    (field_error(err, "consent_wording"))
+                    (form_error(err, &["business_name", "currency", "time_zone", "points_per_unit", "brand_colour", "consent_wording"]))
                     button type="submit" { "Save settings" }
                 }
             }

@@ -1,0 +1,242 @@
+//! The customer's log-in and account: history, details, consent, data download, erasure.
+
+use super::Customer;
+use crate::domain::DomainError;
+use crate::domain::email::Email;
+use crate::domain::member::{Member, MemberPatch};
+use crate::domain::session::Principal;
+use crate::domain::text::{PersonName, Phone};
+use crate::domain::throttle::Verdict;
+use crate::http::AppState;
+use crate::http::admin::session::{
+    CheckedForm, MEMBER_COOKIE, clear_cookie_named, named_cookie, session_cookie_named,
+};
+use crate::http::admin::{PageError, PageResult, refused_status, see_other};
+use crate::service::ServiceError;
+use crate::views::Page;
+use crate::views::admin::Kept;
+use crate::views::customer::account::{self as view, AccountView};
+use axum::Form;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use std::net::SocketAddr;
+
+/// A form posted by a signed-in customer, its anti-CSRF token checked.
+pub type CustomerForm<T> = CheckedForm<Customer, T>;
+
+/// The log-in form.
+pub async fn login_form(State(state): State<AppState>) -> PageResult {
+    let settings = state.loyalty.settings().await?;
+    Ok(Page(view::login(&settings, "", None)).into_response())
+}
+
+/// What the log-in form sends.
+#[derive(Debug, serde::Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    identifier: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// Checks the card number or email and password, with the staff log-in's slow-down rules.
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> PageResult {
+    let settings = state.loyalty.settings().await?;
+    let key = format!(
+        "member:{}",
+        f.identifier.trim().to_lowercase().replace([' ', '-'], "")
+    );
+    let ip = Some(addr.ip());
+    match state.login_throttle.check(&key, ip) {
+        Verdict::Refuse(wait) => {
+            let minutes = wait.as_secs().div_ceil(60);
+            let text = format!("Too many failed log-ins. Try again in {minutes} minutes.");
+            return Ok((
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, wait.as_secs().to_string())],
+                Page(view::login(&settings, &f.identifier, Some(&text))),
+            )
+                .into_response());
+        }
+        Verdict::Delay(d) => tokio::time::sleep(d).await,
+        Verdict::Allow => {}
+    }
+    let Some(member) = state
+        .loyalty
+        .customer_login(&f.identifier, f.password)
+        .await?
+    else {
+        state.login_throttle.failed(&key, ip);
+        let page = view::login(
+            &settings,
+            &f.identifier,
+            Some("Wrong card number, email or password."),
+        );
+        return Ok((StatusCode::UNAUTHORIZED, Page(page)).into_response());
+    };
+    state.login_throttle.succeeded(&key);
+    if let Some(old) = named_cookie(&headers, MEMBER_COOKIE) {
+        state
+            .loyalty
+            .end_session(crate::crypto::sha256_hex(old.as_bytes()))
+            .await?;
+    }
+    let principal = Principal::Member {
+        member_id: member.id.as_str().to_owned(),
+    };
+    let (secret, _) = state.loyalty.start_session(principal).await?;
+    let mut res = see_other("/account");
+    if let Ok(v) = session_cookie_named(MEMBER_COOKIE, &secret, state.secure_cookies).parse() {
+        res.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    Ok(res)
+}
+
+fn kept_from(m: &Member) -> Kept {
+    let mut k = Kept::new();
+    k.insert(
+        "name".into(),
+        m.name.as_ref().map_or("", |n| n.as_str()).to_owned(),
+    );
+    k.insert(
+        "email".into(),
+        m.email.as_ref().map_or("", |e| e.as_str()).to_owned(),
+    );
+    k.insert(
+        "phone".into(),
+        m.phone.as_ref().map_or("", |p| p.as_str()).to_owned(),
+    );
+    if m.marketing_consent_at.is_some() {
+        k.insert("marketing_consent".into(), "on".into());
+    }
+    k
+}
+
+async fn page(
+    state: &AppState,
+    c: &Customer,
+    values: Option<&Kept>,
+    err: Option<&DomainError>,
+    notice: Option<&str>,
+) -> Result<maud::Markup, PageError> {
+    let settings = state.loyalty.settings().await?;
+    let (member, mut entries) = state.loyalty.member_data(c.0.member.id.clone()).await?;
+    entries.reverse();
+    let own = kept_from(&member);
+    Ok(view::account(&AccountView {
+        member: &member,
+        history: &entries,
+        settings: &settings,
+        csrf: &c.0.session.csrf,
+        values: values.unwrap_or(&own),
+        err,
+        notice,
+    }))
+}
+
+/// The account page.
+pub async fn show(State(state): State<AppState>, c: Customer) -> PageResult {
+    Ok(Page(page(&state, &c, None, None, None).await?).into_response())
+}
+
+/// What the details form sends.
+#[derive(Debug, serde::Deserialize)]
+pub struct DetailsForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    phone: String,
+    marketing_consent: Option<String>,
+}
+
+/// Saves the customer's own details and consent.
+pub async fn details(State(state): State<AppState>, form: CustomerForm<DetailsForm>) -> PageResult {
+    let settings = state.loyalty.settings().await?;
+    let f = &form.value;
+    let opt = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+    let patch = (|| {
+        Ok::<_, DomainError>(MemberPatch {
+            name: Some(opt(&f.name).map(|n| PersonName::parse(&n)).transpose()?),
+            email: Some(opt(&f.email).map(|e| Email::parse(&e)).transpose()?),
+            phone: Some(opt(&f.phone).map(|p| Phone::parse(&p)).transpose()?),
+            marketing_consent: Some(f.marketing_consent.is_some()),
+            status: None,
+            marketing_consent_text: Some(settings.consent_wording.clone()),
+        })
+    })();
+    let member = form.staff.0.member.id.clone();
+    let actor = crate::domain::actor::Actor::System;
+    let result = match patch {
+        Ok(p) => state.loyalty.update_member(member, p, actor).await,
+        Err(e) => Err(e.into()),
+    };
+    match result {
+        Ok(_) => Ok(see_other("/account")),
+        Err(ServiceError::Domain(e)) => {
+            let html = page(&state, &form.staff, Some(&form.kept()), Some(&e), None).await?;
+            Ok((refused_status(&e), Page(html)).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Everything held about the customer, as JSON.
+pub async fn data(State(state): State<AppState>, c: Customer) -> PageResult {
+    let (member, entries) = state.loyalty.member_data(c.0.member.id.clone()).await?;
+    let body =
+        serde_json::to_string_pretty(&serde_json::json!({ "member": member, "entries": entries }))
+            .map_err(|e| PageError::Internal(e.to_string()))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"my-data.json\"",
+            ),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// A form with only the anti-CSRF token.
+#[derive(Debug, serde::Deserialize)]
+pub struct Empty {}
+
+/// Records the customer's request to be erased; an owner confirms it.
+pub async fn erase(State(state): State<AppState>, form: CustomerForm<Empty>) -> PageResult {
+    let c = &form.staff;
+    let actor = crate::domain::actor::Actor::System;
+    state
+        .loyalty
+        .request_erasure(c.0.member.id.clone(), actor)
+        .await?;
+    let html = page(
+        &state,
+        c,
+        None,
+        None,
+        Some("Your erasure request was recorded: the business will confirm it and then remove your details."),
+    )
+    .await?;
+    Ok(Page(html).into_response())
+}
+
+/// Ends the customer's session.
+pub async fn logout(State(state): State<AppState>, form: CustomerForm<Empty>) -> PageResult {
+    state.loyalty.end_session(form.staff.0.key.clone()).await?;
+    let mut res = see_other("/login");
+    if let Ok(v) = clear_cookie_named(MEMBER_COOKIE, state.secure_cookies).parse() {
+        res.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    Ok(res)
+}

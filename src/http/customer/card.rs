@@ -1,0 +1,233 @@
+//! The card page, its web app manifest, service worker, icons and theme.
+
+use crate::domain::DomainError;
+use crate::domain::member::CustomerSecret;
+use crate::domain::throttle::Verdict;
+use crate::http::AppState;
+use crate::http::admin::session::cookie_secret;
+use crate::http::admin::{PageError, PageResult, form_token, refused_status, see_other};
+use crate::service::{CardLookup, ServiceError};
+use crate::views::customer::card::{self as view, StaffTill};
+use crate::views::customer::{self as views, SERVICE_WORKER};
+use crate::views::{Page, admin::Chrome};
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+
+/// A note to show after a change.
+#[derive(Debug, serde::Deserialize)]
+pub struct Notice {
+    saved: Option<String>,
+}
+
+async fn staff_till(state: &AppState, headers: &HeaderMap) -> Result<Option<StaffTill>, PageError> {
+    let Some(secret) = cookie_secret(headers) else {
+        return Ok(None);
+    };
+    let Some(s) = state.loyalty.staff_session(&secret).await? else {
+        return Ok(None);
+    };
+    let settings = state.loyalty.settings().await?;
+    Ok(Some(StaffTill {
+        chrome: Chrome {
+            username: s.user.username.as_str().to_owned(),
+            owner: s.is_owner(),
+            csrf: s.session.csrf.clone(),
+            business: settings.business_name,
+        },
+        earn_token: form_token()?,
+        redeem_token: form_token()?,
+    }))
+}
+
+async fn render(
+    state: &AppState,
+    headers: &HeaderMap,
+    token: &str,
+    notice: Option<&str>,
+    err: Option<&DomainError>,
+) -> PageResult {
+    match state.loyalty.card(token).await? {
+        CardLookup::Member(p) => {
+            let url = format!("{}/c/{}", state.base_url, p.member.card_token.as_str());
+            let staff = staff_till(state, headers).await?;
+            let status = err.map_or(StatusCode::OK, refused_status);
+            Ok((
+                status,
+                Page(view::view(&p, &url, staff.as_ref(), notice, err)),
+            )
+                .into_response())
+        }
+        CardLookup::Blank(card, settings) => {
+            Ok(Page(view::unclaimed(&card, &settings)).into_response())
+        }
+        CardLookup::NotFound => {
+            let settings = state.loyalty.settings().await?;
+            Ok((
+                StatusCode::NOT_FOUND,
+                Page(views::card_not_found(&settings)),
+            )
+                .into_response())
+        }
+    }
+}
+
+/// The card page: no log-in; the token in the URL is the secret.
+pub async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+    Query(n): Query<Notice>,
+) -> PageResult {
+    let notice = n
+        .saved
+        .map(|_| "Saved: you can now log in with your card number or email.");
+    render(&state, &headers, &token, notice, None).await
+}
+
+/// What the password form sends.
+#[derive(Debug, serde::Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    confirm: String,
+    current: Option<String>,
+}
+
+/// Sets the customer's password or PIN (the current one is needed to change it).
+pub async fn set_password(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+    Form(f): Form<PasswordForm>,
+) -> PageResult {
+    let key = format!("card:{token}");
+    if let Verdict::Refuse(_) = state.login_throttle.check(&key, None) {
+        let e = DomainError::invalid(
+            "current",
+            "too many wrong attempts; try again in 15 minutes",
+        );
+        return render(&state, &headers, &token, None, Some(&e)).await;
+    }
+    let checked = CustomerSecret::parse(&f.password).and_then(|s| {
+        if f.password == f.confirm {
+            Ok(s)
+        } else {
+            Err(DomainError::invalid("confirm", "the two entries differ"))
+        }
+    });
+    let result = match checked {
+        Ok(secret) => {
+            state
+                .loyalty
+                .set_customer_secret(token.clone(), f.current.clone(), secret)
+                .await
+        }
+        Err(e) => Err(e.into()),
+    };
+    match result {
+        Ok(()) => Ok(see_other(&format!("/c/{token}?saved=1"))),
+        Err(ServiceError::Domain(e)) if !matches!(e, DomainError::NotFound(_)) => {
+            if matches!(
+                &e,
+                DomainError::Invalid {
+                    field: "current",
+                    ..
+                }
+            ) {
+                state.login_throttle.failed(&key, None);
+            }
+            render(&state, &headers, &token, None, Some(&e)).await
+        }
+        Err(ServiceError::Domain(_)) => render(&state, &headers, &token, None, None).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The web app manifest that makes "add to home screen" open this card.
+pub async fn manifest(State(state): State<AppState>, Path(token): Path<String>) -> PageResult {
+    let CardLookup::Member(p) = state.loyalty.card(&token).await? else {
+        return Err(PageError::NotFound);
+    };
+    let s = &p.settings;
+    let short: String = s.business_name.chars().take(12).collect();
+    let body = serde_json::json!({
+        "name": s.business_name,
+        "short_name": short,
+        "start_url": format!("/c/{token}"),
+        "scope": "/c/",
+        "display": "standalone",
+        "background_color": "#ffffff",
+        "theme_color": s.brand_colour.as_str(),
+        "icons": [
+            { "src": "/c/icon-192.png", "sizes": "192x192", "type": "image/png", "purpose": "any" },
+            { "src": "/c/icon-512.png", "sizes": "512x512", "type": "image/png", "purpose": "any" }
+        ]
+    });
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/manifest+json"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body.to_string(),
+    )
+        .into_response())
+}
+
+/// The service worker, allowed to control every card page under `/c/`.
+pub async fn service_worker() -> PageResult {
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                "application/javascript; charset=utf-8",
+            ),
+            (header::CACHE_CONTROL, "no-cache"),
+            (
+                header::HeaderName::from_static("service-worker-allowed"),
+                "/c/",
+            ),
+        ],
+        SERVICE_WORKER,
+    )
+        .into_response())
+}
+
+async fn icon(state: &AppState, size: u32) -> PageResult {
+    let settings = state.loyalty.settings().await?;
+    let png = crate::views::icon::png(settings.brand_colour.as_str(), size)
+        .map_err(|e| PageError::Internal(e.to_string()))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/png"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        png,
+    )
+        .into_response())
+}
+
+/// The small home-screen icon.
+pub async fn icon_192(State(state): State<AppState>) -> PageResult {
+    icon(&state, 192).await
+}
+
+/// The large home-screen icon.
+pub async fn icon_512(State(state): State<AppState>) -> PageResult {
+    icon(&state, 512).await
+}
+
+/// The business's colours (the URL carries the colour, so each version can be cached).
+pub async fn theme(State(state): State<AppState>) -> PageResult {
+    let settings = state.loyalty.settings().await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+        ],
+        views::theme_css(&settings),
+    )
+        .into_response())
+}

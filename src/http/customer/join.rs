@@ -1,0 +1,252 @@
+//! `/join`: a customer signs up on their own phone, at the counter or from a printed card.
+
+use crate::clock;
+use crate::crypto;
+use crate::domain::DomainError;
+use crate::domain::card::{CardNumber, CardToken};
+use crate::domain::email::Email;
+use crate::domain::member::NewMember;
+use crate::domain::text::{PersonName, Phone};
+use crate::domain::throttle::{FailureLog, Policy, Verdict};
+use crate::http::AppState;
+use crate::http::admin::{PageError, PageResult, refused_status, see_other};
+use crate::service::{ServiceError, is_join_switched_off};
+use crate::views::Page;
+use crate::views::admin::Kept;
+use crate::views::customer::{self as views, join as view};
+use axum::Form;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Joins allowed per client address per hour.
+const JOINS_PER_HOUR: Policy = Policy {
+    free: 10,
+    limit: 10,
+    window: Duration::from_secs(3600),
+    delay: Duration::ZERO,
+};
+
+/// A person takes longer than this to fill the form; a robot does not.
+const MIN_FILL_MS: i64 = 2_000;
+
+/// The key that signs when a form was shown, and the count of joins per address.
+#[derive(Clone)]
+pub struct JoinGuard {
+    key: Arc<[u8; 32]>,
+    joins: Arc<Mutex<FailureLog>>,
+    epoch: Instant,
+}
+
+impl JoinGuard {
+    /// A guard with a fresh random key (forms shown before a restart are simply shown again).
+    pub fn new() -> Result<Self, crypto::RandomError> {
+        Ok(Self {
+            key: Arc::new(crypto::random_bytes::<32>()?),
+            joins: Arc::default(),
+            epoch: Instant::now(),
+        })
+    }
+
+    fn stamp(&self) -> String {
+        let ms = clock::now().unix_timestamp_nanos() / 1_000_000;
+        let sig = crypto::hmac_sha256_hex(self.key.as_ref(), ms.to_string().as_bytes());
+        format!("{ms}.{sig}")
+    }
+
+    /// How long ago the form carrying `stamp` was shown, if the stamp is ours.
+    fn age_ms(&self, stamp: &str) -> Option<i64> {
+        let (ms, sig) = stamp.split_once('.')?;
+        let good = crypto::hmac_sha256_hex(self.key.as_ref(), ms.as_bytes());
+        if !crypto::constant_time_eq(sig, &good) {
+            return None;
+        }
+        let shown: i64 = ms.parse().ok()?;
+        let now = i64::try_from(clock::now().unix_timestamp_nanos() / 1_000_000).ok()?;
+        Some(now - shown)
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn allowed(&self, ip: &str) -> bool {
+        let now = self.now_ms();
+        self.joins
+            .lock()
+            .map(|mut j| j.check(ip, now, JOINS_PER_HOUR) == Verdict::Allow)
+            .unwrap_or(true)
+    }
+
+    fn joined(&self, ip: &str) {
+        let now = self.now_ms();
+        if let Ok(mut j) = self.joins.lock() {
+            j.fail(ip, now);
+        }
+    }
+}
+
+/// The printed card a join starts from, if any.
+#[derive(Debug, serde::Deserialize)]
+pub struct CardParam {
+    card: Option<String>,
+}
+
+async fn switched_off(state: &AppState) -> Result<Option<axum::response::Response>, PageError> {
+    let settings = state.loyalty.settings().await?;
+    if settings.self_signup {
+        return Ok(None);
+    }
+    let page = views::message(
+        &settings,
+        "Joining online is switched off",
+        "Please ask at the counter: staff will sign you up.",
+    );
+    Ok(Some((StatusCode::FORBIDDEN, Page(page)).into_response()))
+}
+
+/// The join form.
+pub async fn form(State(state): State<AppState>, Query(q): Query<CardParam>) -> PageResult {
+    if let Some(off) = switched_off(&state).await? {
+        return Ok(off);
+    }
+    let settings = state.loyalty.settings().await?;
+    let card = q.card.filter(|c| CardToken::parse(c).is_ok());
+    let page = view::form(
+        &settings,
+        &Kept::new(),
+        None,
+        &state.join_guard.stamp(),
+        card.as_deref(),
+    );
+    Ok(Page(page).into_response())
+}
+
+/// What the join form sends.
+#[derive(Debug, serde::Deserialize)]
+pub struct JoinForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    phone: String,
+    marketing_consent: Option<String>,
+    card: Option<String>,
+    #[serde(default)]
+    started: String,
+    #[serde(default)]
+    website: String,
+}
+
+fn checked(
+    f: &JoinForm,
+    wording: &str,
+    card_number: Option<CardNumber>,
+) -> Result<NewMember, DomainError> {
+    fn opt(s: &str) -> Option<&str> {
+        Some(s.trim()).filter(|s| !s.is_empty())
+    }
+    let name = PersonName::parse(&f.name)?;
+    let email = opt(&f.email).map(Email::parse).transpose()?;
+    let phone = opt(&f.phone).map(Phone::parse).transpose()?;
+    if email.is_none() && phone.is_none() {
+        return Err(DomainError::invalid(
+            "email",
+            "give an email or a phone number, so we can find your card",
+        ));
+    }
+    let consent = f.marketing_consent.is_some();
+    Ok(NewMember {
+        name: Some(name),
+        email,
+        phone,
+        marketing_consent: consent,
+        card_number,
+        card_token: f.card.as_deref().and_then(|c| CardToken::parse(c).ok()),
+        marketing_consent_text: consent.then(|| wording.to_owned()),
+    })
+}
+
+/// Creates the member and shows their new card page; robots and floods are turned away.
+pub async fn submit(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Form(f): Form<JoinForm>,
+) -> PageResult {
+    if let Some(off) = switched_off(&state).await? {
+        return Ok(off);
+    }
+    let settings = state.loyalty.settings().await?;
+    let ip = addr.ip().to_string();
+    let kept: Kept = [("name", &f.name), ("email", &f.email), ("phone", &f.phone)]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.clone()))
+        .chain(
+            f.marketing_consent
+                .as_ref()
+                .map(|_| ("marketing_consent".to_owned(), "on".to_owned())),
+        )
+        .collect();
+    let refuse = |status: StatusCode, e: DomainError| {
+        let page = view::form(
+            &settings,
+            &kept,
+            Some(&e),
+            &state.join_guard.stamp(),
+            f.card.as_deref(),
+        );
+        Ok((status, Page(page)).into_response())
+    };
+    if !state.join_guard.allowed(&ip) {
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            DomainError::invalid(
+                "join",
+                "too many sign-ups from this connection; please try again later or ask at the counter",
+            ),
+        );
+    }
+    let age = state.join_guard.age_ms(&f.started);
+    if !f.website.is_empty() || !age.is_some_and(|a| (MIN_FILL_MS..86_400_000).contains(&a)) {
+        return refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            DomainError::invalid(
+                "join",
+                "that was too quick to be a person: please check your details and press Join again",
+            ),
+        );
+    }
+    // A printed card's number comes from the card itself, not from what was typed.
+    let blank = match f.card.as_deref().and_then(|c| CardToken::parse(c).ok()) {
+        Some(t) => state.loyalty.blank_card(None, Some(t)).await?,
+        None => None,
+    };
+    if f.card.is_some() && blank.is_none() {
+        return refuse(
+            StatusCode::CONFLICT,
+            DomainError::invalid(
+                "join",
+                "this printed card was already used; you can still join without it",
+            ),
+        );
+    }
+    let new = match checked(&f, &settings.consent_wording, blank.map(|b| b.card_number)) {
+        Ok(n) => n,
+        Err(e) => return refuse(refused_status(&e), e),
+    };
+    match state.loyalty.join(new).await {
+        Ok(m) => {
+            state.join_guard.joined(&ip);
+            Ok(see_other(&format!("/c/{}", m.card_token.as_str())))
+        }
+        Err(ServiceError::Domain(e)) if is_join_switched_off(&e) => {
+            switched_off(&state).await?.ok_or(PageError::Refused(e))
+        }
+        Err(ServiceError::Domain(e)) => refuse(refused_status(&e), e),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,349 @@
+//! What the customer pages need: the card page, joining, customers' passwords and sessions,
+//! new cards, printed blank cards, and erasure.
+
+use super::{Loyalty, Result, internal};
+use crate::clock;
+use crate::crypto;
+use crate::domain::DomainError;
+use crate::domain::actor::Actor;
+use crate::domain::card::{BlankCard, CardNumber, CardToken};
+use crate::domain::email::Email;
+use crate::domain::ledger::LedgerEntry;
+use crate::domain::member::{CustomerSecret, Member, MemberId, MemberStatus, NewMember};
+use crate::domain::reward::Reward;
+use crate::domain::session::Session;
+use crate::domain::settings::Settings;
+use crate::storage::{self, StoreError};
+
+/// Everything a member's card page shows.
+#[derive(Debug, Clone)]
+pub struct CardPage {
+    /// The member.
+    pub member: Member,
+    /// Active rewards, cheapest first.
+    pub rewards: Vec<Reward>,
+    /// The most recent entries, newest first.
+    pub recent: Vec<LedgerEntry>,
+    /// Name, colours, currency.
+    pub settings: Settings,
+    /// Whether the customer has set a password or PIN.
+    pub has_secret: bool,
+}
+
+/// What a card token leads to.
+#[derive(Debug, Clone)]
+pub enum CardLookup {
+    /// A member's card.
+    Member(Box<CardPage>),
+    /// A printed card no one has claimed yet.
+    Blank(BlankCard, Settings),
+    /// Nothing (never issued, replaced, or erased).
+    NotFound,
+}
+
+/// A live customer session with the member as they are now.
+#[derive(Debug, Clone)]
+pub struct MemberSession {
+    /// The session's key (hash of the cookie secret).
+    pub key: String,
+    /// The session.
+    pub session: Session,
+    /// The signed-in member.
+    pub member: Member,
+}
+
+impl Loyalty {
+    /// The card page behind a token.
+    pub async fn card(&self, token: &str) -> Result<CardLookup> {
+        let Ok(token) = CardToken::parse(token) else {
+            return Ok(CardLookup::NotFound);
+        };
+        Ok(self
+            .store
+            .read(move |tx| {
+                let settings = storage::settings::load(tx)?;
+                if let Some(member) = storage::members::by_token(tx, &token)? {
+                    let mut rewards: Vec<Reward> = storage::rewards::list(tx)?
+                        .into_iter()
+                        .filter(|r| r.active)
+                        .collect();
+                    rewards.sort_by_key(|r| r.cost);
+                    let recent = storage::ledger::history(tx, &member.id, None, 10)?.items;
+                    let has_secret = storage::cards::secret(tx, member.id.as_str())?.is_some();
+                    return Ok(CardLookup::Member(Box::new(CardPage {
+                        member,
+                        rewards,
+                        recent,
+                        settings,
+                        has_secret,
+                    })));
+                }
+                Ok(match storage::cards::blank(tx, &token)? {
+                    Some(b) => CardLookup::Blank(b, settings),
+                    None => CardLookup::NotFound,
+                })
+            })
+            .await?)
+    }
+
+    /// A blank card by its printed number, or its token.
+    pub async fn blank_card(
+        &self,
+        number: Option<CardNumber>,
+        token: Option<CardToken>,
+    ) -> Result<Option<BlankCard>> {
+        Ok(self
+            .store
+            .read(move |tx| match (number, token) {
+                (Some(n), _) => storage::cards::blank_by_number(tx, &n),
+                (None, Some(t)) => storage::cards::blank(tx, &t),
+                (None, None) => Ok(None),
+            })
+            .await?)
+    }
+
+    /// Prints `n` blank cards.
+    pub async fn create_blank_cards(&self, n: usize, actor: Actor) -> Result<Vec<BlankCard>> {
+        if !(1..=200).contains(&n) {
+            return Err(
+                DomainError::invalid("n", "print between 1 and 200 cards at a time").into(),
+            );
+        }
+        Ok(self
+            .store
+            .write(move |tx| {
+                let now = clock::now();
+                let cards = storage::cards::create_blanks(tx, n, now)?;
+                storage::audit::record(
+                    tx,
+                    &actor,
+                    "cards.print_blank",
+                    "cards",
+                    serde_json::json!({ "count": n }),
+                    now,
+                )?;
+                Ok(cards)
+            })
+            .await?)
+    }
+
+    /// Members by id, in the order asked, skipping unknown and erased ones.
+    pub async fn members_by_id(&self, ids: Vec<MemberId>) -> Result<Vec<Member>> {
+        Ok(self
+            .store
+            .read(move |tx| {
+                let mut out = Vec::new();
+                for id in &ids {
+                    if let Some(m) = storage::members::get(tx, id)?
+                        && m.status != MemberStatus::Erased
+                    {
+                        out.push(m);
+                    }
+                }
+                Ok(out)
+            })
+            .await?)
+    }
+
+    /// Sets the customer's password or PIN from their card page; changing one needs the current one.
+    pub async fn set_customer_secret(
+        &self,
+        token: String,
+        current: Option<String>,
+        new: CustomerSecret,
+    ) -> Result<()> {
+        let CardLookup::Member(page) = self.card(&token).await? else {
+            return Err(DomainError::NotFound("card").into());
+        };
+        let id = page.member.id.as_str().to_owned();
+        if page.has_secret {
+            let stored = self
+                .store
+                .read({
+                    let id = id.clone();
+                    move |tx| storage::cards::secret(tx, &id)
+                })
+                .await?
+                .unwrap_or_default();
+            let given = current.unwrap_or_default();
+            let ok = tokio::task::spawn_blocking(move || crypto::verify_password(&given, &stored))
+                .await
+                .map_err(internal)?;
+            if !ok {
+                return Err(DomainError::invalid(
+                    "current",
+                    "the current password or PIN is not right",
+                )
+                .into());
+            }
+        }
+        let hash = tokio::task::spawn_blocking(move || crypto::hash_password(new.expose()))
+            .await
+            .map_err(internal)?
+            .map_err(internal)?;
+        Ok(self
+            .store
+            .write(move |tx| {
+                storage::cards::set_secret(tx, &id, Some(&hash))?;
+                storage::audit::record(
+                    tx,
+                    &Actor::System,
+                    "member.password_set",
+                    &id,
+                    serde_json::json!({ "by": "customer" }),
+                    clock::now(),
+                )
+            })
+            .await?)
+    }
+
+    /// Clears a customer's password so they can set a new one on their card page.
+    pub async fn reset_customer_secret(&self, id: MemberId, actor: Actor) -> Result<()> {
+        Ok(self
+            .store
+            .write(move |tx| {
+                storage::members::get_for_update(tx, &id)?;
+                storage::cards::set_secret(tx, id.as_str(), None)?;
+                storage::sessions::remove_for_member(tx, id.as_str())?;
+                storage::audit::record(
+                    tx,
+                    &actor,
+                    "member.password_reset",
+                    id.as_str(),
+                    serde_json::json!({}),
+                    clock::now(),
+                )
+            })
+            .await?)
+    }
+
+    /// The member whose card number or email and password these are.
+    pub async fn customer_login(
+        &self,
+        identifier: &str,
+        password: String,
+    ) -> Result<Option<Member>> {
+        let ident = identifier.trim().replace([' ', '-'], "");
+        let found = self
+            .store
+            .read(move |tx| {
+                let member = if let Ok(card) = CardNumber::parse(&ident) {
+                    storage::members::by_card(tx, &card)?
+                } else if let Ok(email) = Email::parse(&ident) {
+                    storage::members::by_email(tx, &email)?
+                } else {
+                    None
+                };
+                let member = member.filter(|m| m.status != MemberStatus::Erased);
+                let secret = match &member {
+                    Some(m) => storage::cards::secret(tx, m.id.as_str())?,
+                    None => None,
+                };
+                Ok((member, secret))
+            })
+            .await?;
+        let (member, secret) = found;
+        let has = secret.is_some();
+        let phc = secret.unwrap_or_else(super::admin::dummy_hash);
+        let ok = tokio::task::spawn_blocking(move || crypto::verify_password(&password, &phc))
+            .await
+            .map_err(internal)?;
+        Ok(member.filter(|_| ok && has))
+    }
+
+    /// The live customer session for a cookie secret.
+    pub async fn member_session(&self, secret: &str) -> Result<Option<MemberSession>> {
+        let key = crypto::sha256_hex(secret.as_bytes());
+        let now = clock::now();
+        Ok(self
+            .store
+            .read(move |tx| {
+                let Some(session) = storage::sessions::get(tx, &key)? else {
+                    return Ok(None);
+                };
+                let Some(id) = session.member_id().filter(|_| session.is_live(now)) else {
+                    return Ok(None);
+                };
+                let id = MemberId::parse(id)
+                    .map_err(|_| StoreError::Corrupt("bad member id in a session".into()))?;
+                let member =
+                    storage::members::get(tx, &id)?.filter(|m| m.status != MemberStatus::Erased);
+                Ok(member.map(|member| MemberSession {
+                    key,
+                    session,
+                    member,
+                }))
+            })
+            .await?)
+    }
+
+    /// Joins a customer from `/join` (checked for self-sign-up and claiming a printed card).
+    pub async fn join(&self, new: NewMember) -> Result<Member> {
+        Ok(self
+            .store
+            .write(move |tx| {
+                if !storage::settings::load_for_update(tx)?.self_signup {
+                    return Err(
+                        DomainError::invalid("join", "joining online is switched off").into(),
+                    );
+                }
+                storage::members::create(tx, new, &Actor::System, clock::now())
+            })
+            .await?)
+    }
+
+    /// A new card (number and token) for a member; the old one stops working.
+    pub async fn new_card(&self, id: MemberId, actor: Actor) -> Result<Member> {
+        Ok(self
+            .store
+            .write(move |tx| storage::members::new_card(tx, &id, &actor, clock::now()))
+            .await?)
+    }
+
+    /// Records a customer's request to be erased.
+    pub async fn request_erasure(&self, id: MemberId, actor: Actor) -> Result<Member> {
+        Ok(self
+            .store
+            .write(move |tx| storage::members::request_erasure(tx, &id, &actor, clock::now()))
+            .await?)
+    }
+
+    /// Erases a member (owner-confirmed) and ends their sessions.
+    pub async fn erase_member(&self, id: MemberId, actor: Actor) -> Result<Member> {
+        Ok(self
+            .store
+            .write(move |tx| {
+                let m = storage::members::erase(tx, &id, &actor, clock::now())?;
+                storage::sessions::remove_for_member(tx, id.as_str())?;
+                Ok(m)
+            })
+            .await?)
+    }
+
+    /// A member and every one of their entries, oldest first: their data download.
+    pub async fn member_data(&self, id: MemberId) -> Result<(Member, Vec<LedgerEntry>)> {
+        Ok(self
+            .store
+            .read(move |tx| {
+                let m = storage::members::get(tx, &id)?.ok_or(DomainError::NotFound("member"))?;
+                let mut entries = Vec::new();
+                let mut before = None;
+                loop {
+                    let page = storage::ledger::history(tx, &id, before, 500)?;
+                    entries.extend(page.items);
+                    match page.next.and_then(|n| n.parse().ok()) {
+                        Some(n) => before = Some(n),
+                        None => break,
+                    }
+                }
+                entries.reverse();
+                Ok((m, entries))
+            })
+            .await?)
+    }
+}
+
+/// Whether a customer-facing form may create a member.
+pub fn is_join_switched_off(e: &DomainError) -> bool {
+    matches!(e, DomainError::Invalid { field: "join", .. })
+}

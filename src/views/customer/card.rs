@@ -1,0 +1,167 @@
+//! The card page: balance, progress, rewards, activity and the card itself.
+
+use super::{Head, layout};
+use crate::domain::card::BlankCard;
+use crate::domain::ledger::EntryKind;
+use crate::domain::settings::Settings;
+use crate::service::CardPage;
+use crate::views::admin::{Chrome, field_error, local_time};
+use crate::views::codes::{barcode_svg, qr_svg};
+use crate::views::thousands;
+use maud::{Markup, html};
+
+/// Tokens for the staff forms shown when staff open a card.
+#[derive(Debug, Clone)]
+pub struct StaffTill {
+    /// The staff session's frame (for its CSRF token).
+    pub chrome: Chrome,
+    /// One-time token of the earn form.
+    pub earn_token: String,
+    /// One-time token of the redeem form.
+    pub redeem_token: String,
+}
+
+fn kind_text(k: EntryKind) -> &'static str {
+    match k {
+        EntryKind::Earn => "Earned",
+        EntryKind::Redeem => "Redeemed",
+        EntryKind::Adjust => "Adjusted",
+        EntryKind::Expire => "Expired",
+        EntryKind::Reversal => "Corrected",
+    }
+}
+
+/// The card page.
+pub fn view(
+    p: &CardPage,
+    card_url: &str,
+    staff: Option<&StaffTill>,
+    notice: Option<&str>,
+    password_err: Option<&crate::domain::DomainError>,
+) -> Markup {
+    let m = &p.member;
+    let zone = p.settings.time_zone.zone();
+    let first = m
+        .name
+        .as_ref()
+        .and_then(|n| n.as_str().split_whitespace().next());
+    let next = p.rewards.iter().find(|r| r.cost > m.balance);
+    let affordable: Vec<_> = p.rewards.iter().filter(|r| r.cost <= m.balance).collect();
+    let token = m.card_token.as_str();
+    let head = Head {
+        manifest: Some(format!("/c/{token}/manifest.webmanifest")),
+        script: true,
+    };
+    layout(
+        "Your card",
+        &p.settings,
+        &head,
+        html! {
+            p #offline.problem hidden role="status" {
+                "You are offline. This is your balance as last seen on " (local_time(crate::clock::now(), &zone)) "."
+            }
+            @if let Some(n) = notice { p.result #result role="status" { (n) } }
+            h1 { "Hello" @if let Some(f) = first { ", " span #first-name { (f) } } }
+            section.card.balance-card {
+                p.muted { "Your points" }
+                p.balance #balance data-value=(m.balance) { (thousands(m.balance)) }
+                @if let Some(r) = next {
+                    p #next-reward { (r.cost - m.balance) " more points to " strong { (r.name) } }
+                    progress #reward-progress max=(r.cost) value=(m.balance) { (m.balance) " of " (r.cost) }
+                } @else if let Some(r) = affordable.last() {
+                    p #next-reward { "You can redeem " strong { (r.name) } " — ask at the counter." }
+                    progress #reward-progress max=(r.cost) value=(r.cost) {}
+                }
+            }
+            @if let Some(s) = staff {
+                section.card #staff-till {
+                    h2 { "Till (staff)" }
+                    form #staff-earn method="post" action={ "/admin/members/" (m.id.as_str()) "/earn" } {
+                        input type="hidden" name="csrf" value=(s.chrome.csrf);
+                        input type="hidden" name="form_token" value=(s.earn_token);
+                        label for="amount" { "Purchase amount (" (p.settings.currency.as_str()) ")" }
+                        input #amount name="amount" inputmode="decimal" required autocomplete="off";
+                        button type="submit" { "Work out points" }
+                    }
+                    @if !affordable.is_empty() {
+                        form #staff-redeem method="post" action={ "/admin/members/" (m.id.as_str()) "/redeem" } {
+                            input type="hidden" name="csrf" value=(s.chrome.csrf);
+                            input type="hidden" name="form_token" value=(s.redeem_token);
+                            label for="reward_id" { "Redeem" }
+                            select #reward_id name="reward_id" {
+                                @for r in &affordable { option value=(r.id) { (r.name) " — " (r.cost) " points" } }
+                            }
+                            button type="submit" { "Redeem" }
+                        }
+                    }
+                    p { a href={ "/admin/members/" (m.id.as_str()) } { "Open in the admin pages" } }
+                }
+            }
+            section.card {
+                h2 { "Rewards" }
+                @if p.rewards.is_empty() { p.muted { "Rewards are coming soon." } }
+                table #rewards {
+                    tbody { @for r in &p.rewards {
+                        tr { td.name { (r.name) } td.cost { (r.cost) " points" } }
+                    } }
+                }
+            }
+            section.card {
+                h2 { "Recent activity" }
+                @if p.recent.is_empty() { p.muted { "No points yet." } }
+                table #activity {
+                    tbody { @for e in &p.recent {
+                        tr {
+                            td { (local_time(e.body.created_at, &zone)) }
+                            td { (kind_text(e.body.kind)) }
+                            td.points { @if e.body.points > 0 { "+" } (e.body.points) }
+                        }
+                    } }
+                }
+            }
+            section.card.show-card {
+                h2 { "Your card" }
+                p.muted { "Show this at the counter." }
+                (qr_svg(card_url, Some("card-qr"), "qr", "QR code of your card"))
+                p.card-number #card-number { (m.card_number.as_str()) }
+                (barcode_svg(&m.card_number, Some("card-barcode"), "barcode"))
+            }
+            section.card {
+                h2 { @if p.has_secret { "Change your password or PIN" } @else { "Set a password or PIN" } }
+                p.muted { "With it you can log in with your card number or email to see your history and details." }
+                form #set-password method="post" action={ "/c/" (token) "/password" } {
+                    @if p.has_secret {
+                        label for="current" { "Current password or PIN" }
+                        input #current name="current" type="password" autocomplete="current-password" required;
+                        (field_error(password_err, "current"))
+                    }
+                    label for="password" { "New password (10+ characters) or PIN (6–12 digits)" }
+                    input #password name="password" type="password" autocomplete="new-password" required;
+                    (field_error(password_err, "password"))
+                    label for="confirm" { "Again" }
+                    input #confirm name="confirm" type="password" autocomplete="new-password" required;
+                    (field_error(password_err, "confirm"))
+                    button type="submit" { "Save" }
+                }
+                p { a href="/login" { "Log in to your account" } }
+            }
+        },
+    )
+}
+
+/// A printed card that no one has yet.
+pub fn unclaimed(card: &BlankCard, settings: &Settings) -> Markup {
+    layout(
+        "New card",
+        settings,
+        &Head::default(),
+        html! {
+            section #unclaimed.card {
+                h1 { "This card is not registered yet" }
+                p { "Card " strong { (card.card_number.as_str()) } " is ready to collect points." }
+                p { a.button href={ "/join?card=" (card.card_token.as_str()) } { "Join with this card" } }
+                p.muted { "Or give your name at the counter." }
+            }
+        },
+    )
+}
