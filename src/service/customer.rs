@@ -217,24 +217,26 @@ impl Loyalty {
             .await?)
     }
 
+    /// The id of the member a log-in identifier names, so failures count per member.
+    pub async fn login_member_id(&self, identifier: &str) -> Result<Option<String>> {
+        let ident = identifier.to_owned();
+        Ok(self
+            .store
+            .read(move |tx| Ok(by_identifier(tx, &ident)?.map(|m| m.id.as_str().to_owned())))
+            .await?)
+    }
+
     /// The member whose card number or email and password these are.
     pub async fn customer_login(
         &self,
         identifier: &str,
         password: String,
     ) -> Result<Option<Member>> {
-        let ident = identifier.trim().replace([' ', '-'], "");
+        let ident = identifier.to_owned();
         let found = self
             .store
             .read(move |tx| {
-                let member = if let Ok(card) = CardNumber::parse(&ident) {
-                    storage::members::by_card(tx, &card)?
-                } else if let Ok(email) = Email::parse(&ident) {
-                    storage::members::by_email(tx, &email)?
-                } else {
-                    None
-                };
-                let member = member.filter(|m| m.status != MemberStatus::Erased);
+                let member = by_identifier(tx, &ident)?;
                 let secret = match &member {
                     Some(m) => storage::cards::secret(tx, m.id.as_str())?,
                     None => None,
@@ -341,6 +343,22 @@ impl Loyalty {
             })
             .await?)
     }
+}
+
+/// The live member a card number or an email names.
+fn by_identifier(
+    tx: &redb::ReadTransaction,
+    identifier: &str,
+) -> std::result::Result<Option<Member>, StoreError> {
+    let ident = identifier.trim().replace([' ', '-'], "");
+    let member = if let Ok(card) = CardNumber::parse(&ident) {
+        storage::members::by_card(tx, &card)?
+    } else if let Ok(email) = Email::parse(&ident) {
+        storage::members::by_email(tx, &email)?
+    } else {
+        None
+    };
+    Ok(member.filter(|m| m.status != MemberStatus::Erased))
 }
 
 /// Whether a customer-facing form may create a member.

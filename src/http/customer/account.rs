@@ -48,10 +48,11 @@ pub async fn login(
     Form(f): Form<LoginForm>,
 ) -> PageResult {
     let settings = state.loyalty.settings().await?;
-    let key = format!(
-        "member:{}",
-        f.identifier.trim().to_lowercase().replace([' ', '-'], "")
-    );
+    // Failures count against the member whichever identifier was typed (card number or email).
+    let key = match state.loyalty.login_member_id(&f.identifier).await? {
+        Some(id) => format!("member:{id}"),
+        None => format!("member:{}", f.identifier.trim().to_lowercase()),
+    };
     let ip = Some(addr.ip());
     match state.login_throttle.check(&key, ip) {
         Verdict::Refuse(wait) => {
@@ -225,7 +226,7 @@ pub async fn erase(State(state): State<AppState>, form: CustomerForm<Empty>) -> 
         c,
         None,
         None,
-        Some("Your erasure request was recorded: the business will confirm it and then remove your details."),
+        Some("Erasure requested: the business will confirm it and then remove your details."),
     )
     .await?;
     Ok(Page(html).into_response())

@@ -115,7 +115,7 @@ pub async fn set_password(
         if f.password == f.confirm {
             Ok(s)
         } else {
-            Err(DomainError::invalid("confirm", "the two entries differ"))
+            Err(DomainError::invalid("password", "the two entries differ"))
         }
     });
     let result = match checked {
