@@ -21,20 +21,31 @@ for component in rustfmt clippy; do
   fi
 done
 
-# The browser tests (tests/browser.rs) drive headless Chromium through chromedriver.
-if ! need chromium || ! need chromedriver; then
+# The browser tests (tests/browser.rs, tests/customer_browser.rs) drive headless Chromium through
+# chromedriver, read QR codes and barcodes with zbarimg, and PDFs with pdfinfo and pdftoppm.
+browser_tools=(chromium:chromium chromedriver:chromium-driver zbarimg:zbar-tools
+  pdfinfo:poppler-utils pdftoppm:poppler-utils)
+missing_packages() {
+  for tool in "${browser_tools[@]}"; do
+    need "${tool%%:*}" || echo "${tool#*:}"
+  done | sort -u | tr '\n' ' '
+}
+missing="$(missing_packages)"
+if [ -n "$missing" ]; then
   as_root=()
   if [ "$(id -u)" -ne 0 ] && need sudo; then
     as_root=(sudo)
   fi
   if need apt-get && { [ "$(id -u)" -eq 0 ] || [ ${#as_root[@]} -gt 0 ]; }; then
-    echo "== apt-get install chromium chromium-driver"
+    echo "== apt-get install $missing"
+    # shellcheck disable=SC2086 # one word per package
     "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q &&
-      "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver ||
+      "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing ||
       true
   fi
-  if ! need chromium || ! need chromedriver; then
-    echo "error: the browser tests need chromium and chromedriver, and the Debian packages chromium chromium-driver could not be installed" >&2
+  missing="$(missing_packages)"
+  if [ -n "$missing" ]; then
+    echo "error: the browser tests need chromium, chromedriver, zbarimg, pdfinfo and pdftoppm, and the Debian packages $missing could not be installed" >&2
     exit 1
   fi
 fi

@@ -65,6 +65,9 @@ pub fn view(
             section.card.balance-card {
                 p.muted { "Your points" }
                 p.balance #balance data-value=(m.balance) { (thousands(m.balance)) }
+                @if let (Some(_), Some(best)) = (next, affordable.last()) {
+                    p #can-redeem { "You can redeem " strong { (best.name) } " now — ask at the counter." }
+                }
                 @if let Some(r) = next {
                     p #next-reward { (r.cost - m.balance) " more points to " strong { (r.name) } }
                     progress #reward-progress max=(r.cost) value=(m.balance) { (m.balance) " of " (r.cost) }
