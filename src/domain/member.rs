@@ -134,7 +134,39 @@ pub struct MemberPatch {
     pub marketing_consent_text: Option<String>,
 }
 
+/// A form field that may be left empty: `None` when blank, else parsed.
+pub fn optional<T>(
+    raw: &str,
+    parse: impl Fn(&str) -> Result<T, DomainError>,
+) -> Result<Option<T>, DomainError> {
+    let t = raw.trim();
+    if t.is_empty() {
+        Ok(None)
+    } else {
+        parse(t).map(Some)
+    }
+}
+
 impl MemberPatch {
+    /// The details a person edits on a form (blank fields are cleared); `consent_text` is the
+    /// sentence they were shown, if consent is given now.
+    pub fn details(
+        name: &str,
+        email: &str,
+        phone: &str,
+        consent: bool,
+        consent_text: Option<String>,
+    ) -> Result<Self, DomainError> {
+        Ok(Self {
+            name: Some(optional(name, PersonName::parse)?),
+            email: Some(optional(email, Email::parse)?),
+            phone: Some(optional(phone, Phone::parse)?),
+            marketing_consent: Some(consent),
+            status: None,
+            marketing_consent_text: consent_text,
+        })
+    }
+
     /// Refuses changes an erased member cannot take, and erasing by a status change.
     pub fn check(&self, member: &Member) -> Result<(), DomainError> {
         if member.status == MemberStatus::Erased {

@@ -52,19 +52,31 @@ pub fn blank(tx: &ReadTransaction, token: &CardToken) -> Result<Option<BlankCard
     codec::get(&tx.open_table(BLANK_CARDS)?, "blank_cards", token.as_str())
 }
 
+fn blank_via<I, C>(
+    by_card: &I,
+    cards: &C,
+    number: &CardNumber,
+) -> Result<Option<BlankCard>, StoreError>
+where
+    I: ReadableTable<&'static str, &'static str>,
+    C: ReadableTable<&'static str, &'static [u8]>,
+{
+    match by_card.get(number.as_str())? {
+        Some(t) => codec::get(cards, "blank_cards", t.value()),
+        None => Ok(None),
+    }
+}
+
 /// A blank card by the number printed on it.
 pub fn blank_by_number(
     tx: &ReadTransaction,
     number: &CardNumber,
 ) -> Result<Option<BlankCard>, StoreError> {
-    let token = tx
-        .open_table(BLANK_BY_CARD)?
-        .get(number.as_str())?
-        .map(|t| t.value().to_owned());
-    match token {
-        Some(t) => codec::get(&tx.open_table(BLANK_CARDS)?, "blank_cards", t.as_str()),
-        None => Ok(None),
-    }
+    blank_via(
+        &tx.open_table(BLANK_BY_CARD)?,
+        &tx.open_table(BLANK_CARDS)?,
+        number,
+    )
 }
 
 /// The blank card with this number, inside a write.
@@ -72,14 +84,11 @@ pub fn blank_for_update(
     tx: &WriteTransaction,
     number: &CardNumber,
 ) -> Result<Option<BlankCard>, StoreError> {
-    let token = tx
-        .open_table(BLANK_BY_CARD)?
-        .get(number.as_str())?
-        .map(|t| t.value().to_owned());
-    match token {
-        Some(t) => codec::get(&tx.open_table(BLANK_CARDS)?, "blank_cards", t.as_str()),
-        None => Ok(None),
-    }
+    blank_via(
+        &tx.open_table(BLANK_BY_CARD)?,
+        &tx.open_table(BLANK_CARDS)?,
+        number,
+    )
 }
 
 /// Removes a blank card once a member has it.

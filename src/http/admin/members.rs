@@ -5,7 +5,9 @@ use super::{PageError, PageResult, form_token, refused_status, see_other};
 use crate::domain::DomainError;
 use crate::domain::card::{CardNumber, CardToken};
 use crate::domain::email::Email;
-use crate::domain::member::{Member, MemberId, MemberPatch, MemberQuery, MemberStatus, NewMember};
+use crate::domain::member::{
+    MemberId, MemberPatch, MemberQuery, MemberStatus, NewMember, optional,
+};
 use crate::domain::text::{PersonName, Phone};
 use crate::http::AppState;
 use crate::service::ServiceError;
@@ -115,18 +117,6 @@ pub struct MemberForm {
     card: Option<String>,
 }
 
-fn optional<T>(
-    raw: &str,
-    parse: impl Fn(&str) -> Result<T, DomainError>,
-) -> Result<Option<T>, DomainError> {
-    let t = raw.trim();
-    if t.is_empty() {
-        Ok(None)
-    } else {
-        parse(t).map(Some)
-    }
-}
-
 fn new_member(f: &MemberForm) -> Result<NewMember, DomainError> {
     Ok(NewMember {
         name: optional(&f.name, PersonName::parse)?,
@@ -164,26 +154,6 @@ fn member_id(raw: &str) -> Result<MemberId, PageError> {
     MemberId::parse(raw).map_err(|_| PageError::NotFound)
 }
 
-fn kept_from(m: &Member) -> Kept {
-    let mut k = Kept::new();
-    k.insert(
-        "name".into(),
-        m.name.as_ref().map_or("", |n| n.as_str()).to_owned(),
-    );
-    k.insert(
-        "email".into(),
-        m.email.as_ref().map_or("", |e| e.as_str()).to_owned(),
-    );
-    k.insert(
-        "phone".into(),
-        m.phone.as_ref().map_or("", |p| p.as_str()).to_owned(),
-    );
-    if m.marketing_consent_at.is_some() {
-        k.insert("marketing_consent".into(), "on".into());
-    }
-    k
-}
-
 /// The edit form.
 pub async fn edit(
     State(state): State<AppState>,
@@ -192,7 +162,13 @@ pub async fn edit(
 ) -> PageResult {
     let chrome = staff.chrome(&state).await?;
     let m = state.loyalty.member(member_id(&id)?).await?;
-    Ok(Page(view::form(&chrome, Some(&m), &kept_from(&m), None)).into_response())
+    Ok(Page(view::form(
+        &chrome,
+        Some(&m),
+        &view::member_values(&m),
+        None,
+    ))
+    .into_response())
 }
 
 /// Saves an edit.
@@ -203,16 +179,13 @@ pub async fn update(
 ) -> PageResult {
     let id = member_id(&id)?;
     let f = &form.value;
-    let patch = (|| {
-        Ok::<_, DomainError>(MemberPatch {
-            name: Some(optional(&f.name, PersonName::parse)?),
-            email: Some(optional(&f.email, Email::parse)?),
-            phone: Some(optional(&f.phone, Phone::parse)?),
-            marketing_consent: Some(f.marketing_consent.is_some()),
-            status: None,
-            marketing_consent_text: None,
-        })
-    })();
+    let patch = MemberPatch::details(
+        &f.name,
+        &f.email,
+        &f.phone,
+        f.marketing_consent.is_some(),
+        None,
+    );
     let result = match patch {
         Ok(p) => {
             state

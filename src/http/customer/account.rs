@@ -2,10 +2,8 @@
 
 use super::Customer;
 use crate::domain::DomainError;
-use crate::domain::email::Email;
-use crate::domain::member::{Member, MemberPatch};
+use crate::domain::member::MemberPatch;
 use crate::domain::session::Principal;
-use crate::domain::text::{PersonName, Phone};
 use crate::domain::throttle::Verdict;
 use crate::http::AppState;
 use crate::http::admin::session::{
@@ -99,26 +97,6 @@ pub async fn login(
     Ok(res)
 }
 
-fn kept_from(m: &Member) -> Kept {
-    let mut k = Kept::new();
-    k.insert(
-        "name".into(),
-        m.name.as_ref().map_or("", |n| n.as_str()).to_owned(),
-    );
-    k.insert(
-        "email".into(),
-        m.email.as_ref().map_or("", |e| e.as_str()).to_owned(),
-    );
-    k.insert(
-        "phone".into(),
-        m.phone.as_ref().map_or("", |p| p.as_str()).to_owned(),
-    );
-    if m.marketing_consent_at.is_some() {
-        k.insert("marketing_consent".into(), "on".into());
-    }
-    k
-}
-
 async fn page(
     state: &AppState,
     c: &Customer,
@@ -129,7 +107,7 @@ async fn page(
     let settings = state.loyalty.settings().await?;
     let (member, mut entries) = state.loyalty.member_data(c.0.member.id.clone()).await?;
     entries.reverse();
-    let own = kept_from(&member);
+    let own = crate::views::admin::members::member_values(&member);
     Ok(view::account(&AccountView {
         member: &member,
         history: &entries,
@@ -162,17 +140,13 @@ pub struct DetailsForm {
 pub async fn details(State(state): State<AppState>, form: CustomerForm<DetailsForm>) -> PageResult {
     let settings = state.loyalty.settings().await?;
     let f = &form.value;
-    let opt = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
-    let patch = (|| {
-        Ok::<_, DomainError>(MemberPatch {
-            name: Some(opt(&f.name).map(|n| PersonName::parse(&n)).transpose()?),
-            email: Some(opt(&f.email).map(|e| Email::parse(&e)).transpose()?),
-            phone: Some(opt(&f.phone).map(|p| Phone::parse(&p)).transpose()?),
-            marketing_consent: Some(f.marketing_consent.is_some()),
-            status: None,
-            marketing_consent_text: Some(settings.consent_wording.clone()),
-        })
-    })();
+    let patch = MemberPatch::details(
+        &f.name,
+        &f.email,
+        &f.phone,
+        f.marketing_consent.is_some(),
+        Some(settings.consent_wording.clone()),
+    );
     let member = form.staff.0.member.id.clone();
     let actor = crate::domain::actor::Actor::System;
     let result = match patch {

@@ -5,7 +5,7 @@ use crate::crypto;
 use crate::domain::DomainError;
 use crate::domain::card::{CardNumber, CardToken};
 use crate::domain::email::Email;
-use crate::domain::member::NewMember;
+use crate::domain::member::{NewMember, optional};
 use crate::domain::text::{PersonName, Phone};
 use crate::domain::throttle::{FailureLog, Policy, Verdict};
 use crate::http::AppState;
@@ -147,12 +147,9 @@ fn checked(
     wording: &str,
     card_number: Option<CardNumber>,
 ) -> Result<NewMember, DomainError> {
-    fn opt(s: &str) -> Option<&str> {
-        Some(s.trim()).filter(|s| !s.is_empty())
-    }
     let name = PersonName::parse(&f.name)?;
-    let email = opt(&f.email).map(Email::parse).transpose()?;
-    let phone = opt(&f.phone).map(Phone::parse).transpose()?;
+    let email = optional(&f.email, Email::parse)?;
+    let phone = optional(&f.phone, Phone::parse)?;
     if email.is_none() && phone.is_none() {
         return Err(DomainError::invalid(
             "email",

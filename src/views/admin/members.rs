@@ -87,6 +87,27 @@ pub fn urlencode(s: &str) -> String {
     out
 }
 
+/// A member's details as form values.
+pub fn member_values(m: &Member) -> Kept {
+    let mut k = Kept::new();
+    k.insert(
+        "name".into(),
+        m.name.as_ref().map_or("", |n| n.as_str()).to_owned(),
+    );
+    k.insert(
+        "email".into(),
+        m.email.as_ref().map_or("", |e| e.as_str()).to_owned(),
+    );
+    k.insert(
+        "phone".into(),
+        m.phone.as_ref().map_or("", |p| p.as_str()).to_owned(),
+    );
+    if m.marketing_consent_at.is_some() {
+        k.insert("marketing_consent".into(), "on".into());
+    }
+    k
+}
+
 /// The create or edit form; `member` is `None` for a new one.
 pub fn form(
     chrome: &Chrome,
