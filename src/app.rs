@@ -40,6 +40,19 @@ pub struct Config {
     pub listen: SocketAddr,
     /// The public URL, if it differs from the listen address (behind a proxy, with TLS).
     pub base_url: Option<String>,
+    /// Scheduled backups, if configured.
+    pub backup: Option<BackupConfig>,
+}
+
+/// Where and how often `serve` backs up.
+#[derive(Debug, Clone)]
+pub struct BackupConfig {
+    /// The destination.
+    pub target: crate::backup::target::TargetSpec,
+    /// The interval.
+    pub every: std::time::Duration,
+    /// Encrypt with this passphrase.
+    pub passphrase: Option<String>,
 }
 
 /// Creates the data directory readable by its owner only.
@@ -82,7 +95,17 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
     }
     tracing::info!(%addr, data = %config.data_dir.display(), "serving");
 
-    let app = http::router::build(loyalty, base_url)
+    let backup_status = crate::backup::schedule::StatusCell::default();
+    let backup_task = config.backup.clone().map(|b| {
+        crate::backup::schedule::start(
+            loyalty.store().clone(),
+            b.target,
+            b.every,
+            b.passphrase.map(age::secrecy::SecretString::from),
+            backup_status.clone(),
+        )
+    });
+    let app = http::router::build(loyalty, base_url, backup_status)
         .map_err(|e| AppError::Service(ServiceError::Internal(e.to_string())))?;
     let served = axum::serve(
         listener,
@@ -92,6 +115,9 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
     .await
     .map_err(io("the server failed"));
     control_task.abort();
+    if let Some(t) = backup_task {
+        t.abort();
+    }
     let _ = std::fs::remove_file(&socket_path);
     served
 }

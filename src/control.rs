@@ -56,6 +56,13 @@ pub enum Command {
         /// The file's content.
         csv: String,
     },
+    /// Back up to a target (the server takes the snapshot from its own read transaction).
+    Backup {
+        /// Where to.
+        target: crate::backup::target::TargetSpec,
+        /// Encrypt with this passphrase.
+        passphrase: Option<String>,
+    },
 }
 
 /// What a command printed and how it ended.
@@ -95,6 +102,7 @@ pub fn reads_only(cmd: &Command) -> bool {
             | Command::ApikeyRevoke { .. }
             | Command::Verify
             | Command::Export { .. }
+            | Command::Backup { .. }
     )
 }
 
@@ -199,7 +207,22 @@ async fn run(loyalty: &Loyalty, cmd: Command) -> Result<Reply, ServiceError> {
             let n = loyalty.import(rows, actor).await?;
             Reply::ok(format!("imported {n} members\n"))
         }
+        Command::Backup { target, passphrase } => {
+            let secret = passphrase.map(age::secrecy::SecretString::from);
+            match crate::backup::run(loyalty.store(), &target, secret).await {
+                Ok(m) => Reply::ok(format!(
+                    "backup {} {} bytes, {} members, {} entries, last seq {}\n",
+                    m.id, m.bytes, m.counts.members, m.counts.entries, m.counts.last_seq
+                )),
+                Err(e) => Reply::fail(e),
+            }
+        }
     })
+}
+
+/// Whether a server listens on `data_dir`'s control socket.
+pub fn server_running(data_dir: &Path) -> bool {
+    std::os::unix::net::UnixStream::connect(data_dir.join(SOCKET_FILE)).is_ok()
 }
 
 /// Serves the control socket until the task is dropped.

@@ -1,6 +1,7 @@
 //! FealTY: a loyalty scheme in one binary.
 
 pub mod app;
+pub mod backup;
 pub mod cli;
 pub mod clock;
 pub mod control;

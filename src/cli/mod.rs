@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand.
 
 mod apikey;
+mod backup;
 mod serve;
 mod user;
 
@@ -59,6 +60,10 @@ enum Cmd {
         /// The CSV file.
         file: PathBuf,
     },
+    /// Back up now to a directory or an S3 bucket (also: backup list, backup prune).
+    Backup(backup::BackupArgs),
+    /// Restore a backup into a data directory, checking everything before it reports success.
+    Restore(backup::RestoreArgs),
 }
 
 impl Cli {
@@ -73,12 +78,26 @@ impl Cli {
             Cmd::Import { data, file } => std::fs::read_to_string(&file)
                 .map(|csv| (data, Command::Import { csv }))
                 .map_err(|e| format!("cannot read {}: {e}", file.display())),
+            Cmd::Backup(args) => match backup::backup(args) {
+                Ok(backup::Plan::Dispatch(data, cmd)) => Ok((data, cmd)),
+                Ok(backup::Plan::Printed(out)) => return printed(&out),
+                Err(e) => Err(e),
+            },
+            Cmd::Restore(args) => match backup::restore(args) {
+                Ok(out) => return printed(&out),
+                Err(e) => Err(e),
+            },
         };
         match result {
             Ok((data, cmd)) => dispatch(&data, cmd),
             Err(msg) => fail(&msg),
         }
     }
+}
+
+fn printed(out: &str) -> ExitCode {
+    let _ = std::io::stdout().write_all(out.as_bytes());
+    ExitCode::SUCCESS
 }
 
 fn fail(msg: &str) -> ExitCode {

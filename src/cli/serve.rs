@@ -17,6 +17,27 @@ pub struct ServeArgs {
     /// Public base URL for links (card URLs, the setup link), e.g. https://rewards.example.com.
     #[arg(long, env = "FEALTY_BASE_URL")]
     base_url: Option<String>,
+    /// Back up on a timer to file:/path/to/dir or s3://bucket/prefix.
+    #[arg(long, env = "FEALTY_BACKUP_TO")]
+    backup_to: Option<String>,
+    /// How often to back up: 90s, 30m, 1h, 24h.
+    #[arg(long, env = "FEALTY_BACKUP_EVERY", default_value = "1h")]
+    backup_every: String,
+    #[command(flatten)]
+    s3: super::backup::S3Args,
+    #[command(flatten)]
+    secret: super::backup::PassphraseArgs,
+}
+
+fn backup_config(args: &ServeArgs) -> Result<Option<app::BackupConfig>, String> {
+    let Some(to) = &args.backup_to else {
+        return Ok(None);
+    };
+    Ok(Some(app::BackupConfig {
+        target: args.s3.target(to)?,
+        every: crate::backup::schedule::parse_every(&args.backup_every)?,
+        passphrase: args.secret.read()?,
+    }))
 }
 
 /// Runs the server on a multi-threaded runtime.
@@ -28,10 +49,18 @@ pub fn run(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let backup = match backup_config(&args) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let config = Config {
         data_dir: args.data.data,
         listen: args.listen,
         base_url: args.base_url,
+        backup,
     };
     match runtime.block_on(app::serve(config)) {
         Ok(()) => ExitCode::SUCCESS,

@@ -11,6 +11,7 @@ pub mod idempotency;
 pub mod ledger;
 pub mod member;
 pub mod money;
+pub mod retention;
 pub mod reward;
 pub mod session;
 pub mod settings;

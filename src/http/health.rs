@@ -11,12 +11,25 @@ pub async fn healthz() -> &'static str {
 }
 
 /// The writer commits: an empty transaction goes through the same path as every write.
+/// With scheduled backups, the last outcome and its age are included (they do not change readiness).
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
     match state.loyalty.store().write(|_| Ok(())).await {
-        Ok(()) => (
-            StatusCode::OK,
-            Json(serde_json::json!({ "status": "ready", "database": "writable" })),
-        ),
+        Ok(()) => {
+            let mut body = serde_json::json!({ "status": "ready", "database": "writable" });
+            if let Some(b) = state.backup_status.get() {
+                let age = b
+                    .last_success
+                    .map(|t| (crate::clock::now() - t).whole_seconds());
+                body["backup"] = serde_json::json!({
+                    "target": b.target,
+                    "last_success": b.last_success.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
+                    "last_id": b.last_id,
+                    "last_error": b.last_error,
+                    "age_seconds": age,
+                });
+            }
+            (StatusCode::OK, Json(body))
+        }
         Err(e) => {
             tracing::error!(error = %e, "readiness check failed");
             (

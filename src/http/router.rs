@@ -28,13 +28,19 @@ pub struct AppState {
     pub login_throttle: LoginThrottle,
     /// Whether cookies get `Secure` (the site is served over HTTPS).
     pub secure_cookies: bool,
+    /// The last scheduled backup's outcome.
+    pub backup_status: crate::backup::schedule::StatusCell,
     /// Signs join forms and counts joins per address.
     pub join_guard: super::customer::join::JoinGuard,
     openapi: Arc<String>,
 }
 
 /// The whole application for a server reachable at `base_url`.
-pub fn build(loyalty: Loyalty, base_url: String) -> Result<Router, crate::crypto::RandomError> {
+pub fn build(
+    loyalty: Loyalty,
+    base_url: String,
+    backup_status: crate::backup::schedule::StatusCell,
+) -> Result<Router, crate::crypto::RandomError> {
     let join_guard = customer::join::JoinGuard::new()?;
     // One call gives both the routes and the document that describes them.
     let (api, doc) = api::router();
@@ -43,6 +49,7 @@ pub fn build(loyalty: Loyalty, base_url: String) -> Result<Router, crate::crypto
         secure_cookies: base_url.starts_with("https://"),
         login_throttle: LoginThrottle::default(),
         join_guard,
+        backup_status,
         base_url,
         auth_failures: AuthFailures::default(),
         openapi: Arc::new(doc.to_pretty_json().unwrap_or_else(|_| "{}".to_owned())),

@@ -12,6 +12,7 @@ pub mod rewards;
 pub mod schema;
 pub mod sessions;
 pub mod settings;
+pub mod snapshot;
 pub mod staff;
 pub mod stats;
 pub mod tables;
@@ -100,6 +101,7 @@ pub fn new_ulid(now: time::OffsetDateTime) -> Result<ulid::Ulid, StoreError> {
 pub struct Store {
     db: Arc<Database>,
     writer: writer::Writer,
+    data_dir: PathBuf,
 }
 
 impl Store {
@@ -116,7 +118,11 @@ impl Store {
         schema::migrate(&db)?;
         let db = Arc::new(db);
         let writer = writer::Writer::start(db.clone())?;
-        Ok(Store { db, writer })
+        Ok(Store {
+            db,
+            writer,
+            data_dir: data_dir.to_path_buf(),
+        })
     }
 
     /// Runs `f` in a read transaction on a blocking thread; never waits for the writer.
@@ -143,6 +149,11 @@ impl Store {
         F: FnOnce(&WriteTransaction) -> Result<T, StoreError> + Send + 'static,
     {
         self.writer.submit(f).await
+    }
+
+    /// The data directory the database lives in.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
     }
 
     /// How many batches the writer has committed; group commit makes this lower than the writes.

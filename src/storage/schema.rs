@@ -158,6 +158,19 @@ pub fn migrate_to_v3(tx: &WriteTransaction) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Opens every table of the current schema, creating the empty ones (after a restore, whose
+/// snapshot holds only tables with rows).
+pub fn ensure_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
+    migrate_to_v1(tx)?;
+    tx.open_table(STATS)?;
+    tx.open_table(SESSIONS)?;
+    tx.open_table(HOURLY)?;
+    tx.open_table(REWARD_TALLY)?;
+    tx.open_table(MEMBERS_BY_LIFETIME)?;
+    tx.open_table(MEMBERS_BY_ACTIVITY)?;
+    migrate_to_v4(tx)
+}
+
 /// v4: customers' passwords and printed blank cards.
 pub fn migrate_to_v4(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(MEMBER_SECRETS)?;

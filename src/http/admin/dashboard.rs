@@ -11,5 +11,6 @@ use axum::response::IntoResponse;
 pub async fn show(State(state): State<AppState>, staff: Staff) -> PageResult {
     let chrome = staff.chrome(&state).await?;
     let d = state.loyalty.dashboard().await?;
-    Ok(Page(dashboard::view(&chrome, &d)).into_response())
+    let backup = state.backup_status.get();
+    Ok(Page(dashboard::view(&chrome, &d, backup.as_ref())).into_response())
 }

@@ -1,6 +1,7 @@
 //! The owner's numbers at a glance.
 
 use super::{Chrome, Section, page};
+use crate::backup::schedule::Status;
 use crate::domain::dashboard::Period;
 use crate::service::Dashboard;
 use crate::views::chart::{self, Series};
@@ -60,8 +61,24 @@ fn periods(id: &str, title: &str, head: &str, rows: &[Period], label_every: usiz
     }
 }
 
+fn backup_status(b: Option<&Status>, zone: &jiff::tz::TimeZone) -> Markup {
+    let Some(b) = b else {
+        return html! { p.problem #backup-status { "Backups are not scheduled: start the server with --backup-to." } };
+    };
+    html! {
+        @if let Some(e) = &b.last_error {
+            p.problem #backup-status role="alert" { "The last backup to " (b.target) " failed: " (e) }
+        } @else if let Some(t) = b.last_success {
+            @let minutes = (crate::clock::now() - t).whole_minutes();
+            p.result #backup-status { "Last backup to " (b.target) ": " (super::local_time(t, zone)) " (" (minutes) " minutes ago)." }
+        } @else {
+            p.muted #backup-status { "The first backup to " (b.target) " is under way." }
+        }
+    }
+}
+
 /// The dashboard.
-pub fn view(chrome: &Chrome, d: &Dashboard) -> Markup {
+pub fn view(chrome: &Chrome, d: &Dashboard, backup: Option<&Status>) -> Markup {
     let s = &d.stats;
     let hour_labels: Vec<String> = (0..24).map(|h| format!("{h:02}:00")).collect();
     let hours = [Series {
@@ -76,6 +93,7 @@ pub fn view(chrome: &Chrome, d: &Dashboard) -> Markup {
         html! {
             h1 { "Dashboard" }
             p.muted { "Times are in " (d.settings.time_zone.as_str()) "." }
+            (backup_status(backup, &d.settings.time_zone.zone()))
             dl.stats {
                 (stat("stat-members", "Members", s.members))
                 (stat("stat-new-members", "New (30 days)", d.new_members_30d))

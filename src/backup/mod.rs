@@ -1,0 +1,384 @@
+//! Backups: a consistent snapshot from one read transaction, compressed (and encrypted when
+//! asked) into one self-describing file, kept in a directory or an S3 bucket; and restores that
+//! check everything before they report success.
+
+pub mod format;
+pub mod schedule;
+pub mod target;
+
+use crate::domain::retention::Retention;
+use crate::storage::{self, Store, StoreError, schema, snapshot};
+use age::secrecy::SecretString;
+use format::{Encryption, Header};
+use redb::{Database, ReadableDatabase};
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use target::{Target, TargetSpec};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Why a backup or restore failed; every message is one line.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BackupError {
+    /// The target could not be understood.
+    #[error("{0}")]
+    Target(String),
+    /// The object store refused or could not be reached.
+    #[error("{0}")]
+    Store(String),
+    /// A local file failed.
+    #[error("{0}")]
+    Io(String),
+    /// The database failed.
+    #[error("{0}")]
+    Db(String),
+    /// The checksum does not match: the file is damaged.
+    #[error("checksum mismatch: the backup is damaged (or was changed) and was not restored")]
+    Checksum,
+    /// The file ends early.
+    #[error("the backup is truncated (incomplete) and was not restored")]
+    Truncated,
+    /// The file is not a FealTY backup.
+    #[error("not a FealTY backup file")]
+    NotABackup,
+    /// The file's content cannot be read.
+    #[error("the backup cannot be read: {0}")]
+    Format(String),
+    /// The passphrase is missing or wrong.
+    #[error("{0}")]
+    Passphrase(String),
+    /// The file was made by a newer FealTY.
+    #[error("the backup is newer than this fealty: {0}; upgrade fealty to restore it")]
+    Newer(String),
+    /// The restored data fails its checks.
+    #[error("the restored data fails its checks: {0}; nothing was restored")]
+    Verify(String),
+    /// The data directory is not empty.
+    #[error("{0}")]
+    NotEmpty(String),
+    /// No backup matches.
+    #[error("{0}")]
+    NotFound(String),
+}
+
+impl From<StoreError> for BackupError {
+    fn from(e: StoreError) -> Self {
+        BackupError::Db(e.to_string())
+    }
+}
+
+/// What a backup run made.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Made {
+    /// The backup's id.
+    pub id: String,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// What it holds.
+    pub counts: snapshot::Counts,
+}
+
+/// One backup in a destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// Its id.
+    pub id: String,
+    /// When it was made.
+    pub created_at: OffsetDateTime,
+    /// Its size.
+    pub bytes: u64,
+    /// The last ledger sequence in it (also the number of entries: sequences have no gaps).
+    pub last_seq: u64,
+}
+
+const PREFIX: &str = "fealty-";
+const SUFFIX: &str = ".fbk";
+
+fn object_name(id: &str) -> String {
+    format!("{PREFIX}{id}{SUFFIX}")
+}
+
+/// A backup id: UTC time and last sequence, so ids sort by time.
+fn make_id(at: OffsetDateTime, last_seq: u64) -> String {
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z-{last_seq:012}",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    )
+}
+
+fn parse_id(id: &str) -> Option<(OffsetDateTime, u64)> {
+    let (stamp, seq) = id.split_once('-')?;
+    let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    let at = time::PrimitiveDateTime::parse(stamp, &fmt)
+        .ok()?
+        .assume_utc();
+    Some((at, seq.parse().ok()?))
+}
+
+/// Writes a snapshot of `store` to a local backup file (on a blocking thread, from one read transaction).
+pub async fn snapshot_file(
+    store: &Store,
+    path: PathBuf,
+    passphrase: Option<SecretString>,
+) -> Result<Made, BackupError> {
+    store
+        .read(move |tx| {
+            let counts = snapshot::counts(tx)?;
+            let now = crate::clock::now();
+            let header = Header {
+                format_version: format::FORMAT_VERSION,
+                schema_version: schema::CURRENT,
+                id: make_id(now, counts.last_seq),
+                created_at: now.format(&Rfc3339).unwrap_or_default(),
+                counts: counts.clone(),
+                encryption: if passphrase.is_some() {
+                    Encryption::AgePassphrase
+                } else {
+                    Encryption::None
+                },
+            };
+            let bytes = format::write(&path, &header, passphrase.as_ref(), |w| {
+                let mut w = std::io::BufWriter::new(w);
+                snapshot::write(tx, &mut w).map_err(|e| BackupError::Db(e.to_string()))?;
+                std::io::Write::flush(&mut w).map_err(|e| BackupError::Io(e.to_string()))
+            })
+            .map_err(|e| StoreError::Db(e.to_string()))?;
+            Ok(Made {
+                id: header.id,
+                bytes,
+                counts,
+            })
+        })
+        .await
+        .map_err(Into::into)
+}
+
+/// Backs `store` up to `spec`: snapshot to a temporary file beside the database, then upload.
+pub async fn run(
+    store: &Store,
+    spec: &TargetSpec,
+    passphrase: Option<SecretString>,
+) -> Result<Made, BackupError> {
+    let target = Target::open(spec)?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".backup-")
+        .tempfile_in(store.data_dir())
+        .map_err(|e| BackupError::Io(format!("cannot make a temporary file: {e}")))?;
+    let made = snapshot_file(store, tmp.path().to_path_buf(), passphrase).await?;
+    target.upload(tmp.path(), &object_name(&made.id)).await?;
+    Ok(made)
+}
+
+/// The backups in `spec`, newest first.
+pub async fn list(spec: &TargetSpec) -> Result<Vec<Listed>, BackupError> {
+    let target = Target::open(spec)?;
+    let mut out: Vec<Listed> = target
+        .list()
+        .await?
+        .into_iter()
+        .filter_map(|o| {
+            let id = o
+                .name
+                .strip_prefix(PREFIX)?
+                .strip_suffix(SUFFIX)?
+                .to_owned();
+            let (created_at, last_seq) = parse_id(&id)?;
+            Some(Listed {
+                id,
+                created_at,
+                bytes: o.size,
+                last_seq,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| b.id.cmp(&a.id));
+    Ok(out)
+}
+
+/// Removes the backups `policy` does not keep; returns their ids.
+pub async fn prune(spec: &TargetSpec, policy: Retention) -> Result<Vec<String>, BackupError> {
+    let all = list(spec).await?;
+    let pairs: Vec<(String, OffsetDateTime)> =
+        all.iter().map(|b| (b.id.clone(), b.created_at)).collect();
+    let gone = policy.prune(&pairs);
+    let target = Target::open(spec)?;
+    for id in &gone {
+        target.delete(&object_name(id)).await?;
+    }
+    Ok(gone)
+}
+
+/// Which backup to restore.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pick {
+    /// The newest.
+    Newest,
+    /// This id.
+    Id(String),
+    /// The newest made at or before this time.
+    AtOrBefore(OffsetDateTime),
+}
+
+impl Pick {
+    /// Reads `--at`: an id, or an RFC 3339 time.
+    pub fn parse(at: Option<&str>) -> Result<Self, BackupError> {
+        match at {
+            None => Ok(Self::Newest),
+            Some(a) if parse_id(a).is_some() => Ok(Self::Id(a.to_owned())),
+            Some(a) => OffsetDateTime::parse(a, &Rfc3339)
+                .map(Self::AtOrBefore)
+                .map_err(|_| {
+                    BackupError::Target(format!(
+                        "--at {a:?} is neither a backup id nor an RFC 3339 time"
+                    ))
+                }),
+        }
+    }
+}
+
+/// What a restore put in place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restored {
+    /// The backup's header.
+    pub header: Header,
+}
+
+const DB_TMP: &str = "fealty.redb.restoring";
+
+/// Restores a backup from `spec` into `data_dir`, checking everything first.
+pub async fn restore(
+    spec: &TargetSpec,
+    pick: Pick,
+    data_dir: &Path,
+    force: bool,
+    passphrase: Option<SecretString>,
+) -> Result<Restored, BackupError> {
+    let live = data_dir.join(storage::DB_FILE);
+    if live.exists() && !force {
+        return Err(BackupError::NotEmpty(format!(
+            "{} already holds a database; restore into an empty directory, or add --force to replace it",
+            data_dir.display()
+        )));
+    }
+    if crate::control::server_running(data_dir) {
+        return Err(BackupError::NotEmpty(format!(
+            "a fealty server is running on {}; stop it before restoring over it",
+            data_dir.display()
+        )));
+    }
+    let all = list(spec).await?;
+    let chosen = match &pick {
+        Pick::Newest => all.first(),
+        Pick::Id(id) => all.iter().find(|b| &b.id == id),
+        Pick::AtOrBefore(t) => all.iter().find(|b| b.created_at <= *t),
+    }
+    .ok_or_else(|| {
+        BackupError::NotFound(format!(
+            "no backup in {} matches (not found)",
+            spec.describe()
+        ))
+    })?
+    .clone();
+    let download = tempfile::Builder::new()
+        .prefix(".restore-")
+        .tempfile()
+        .map_err(|e| BackupError::Io(format!("cannot make a temporary file: {e}")))?;
+    Target::open(spec)?
+        .download(&object_name(&chosen.id), download.path())
+        .await?;
+    let file = download.path().to_path_buf();
+    let dir = data_dir.to_path_buf();
+    tokio::task::spawn_blocking(move || restore_file(&file, &dir, passphrase.as_ref()))
+        .await
+        .map_err(|e| BackupError::Io(e.to_string()))?
+}
+
+/// Restores a local backup file into `data_dir`: rows into a new file, migrations, then the
+/// chain, balances and counts are checked; only then does it replace the database.
+pub fn restore_file(
+    file: &Path,
+    data_dir: &Path,
+    passphrase: Option<&SecretString>,
+) -> Result<Restored, BackupError> {
+    let created = !data_dir.exists();
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| BackupError::Io(format!("cannot create {}: {e}", data_dir.display())))?;
+    let tmp = data_dir.join(DB_TMP);
+    let _ = std::fs::remove_file(&tmp);
+    let result = load_and_check(file, &tmp, passphrase);
+    match result {
+        Ok(header) => {
+            std::fs::rename(&tmp, data_dir.join(storage::DB_FILE)).map_err(|e| {
+                BackupError::Io(format!("cannot put the restored database in place: {e}"))
+            })?;
+            Ok(Restored { header })
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            if created {
+                let _ = std::fs::remove_dir(data_dir);
+            }
+            Err(e)
+        }
+    }
+}
+
+fn load_and_check(
+    file: &Path,
+    db_path: &Path,
+    passphrase: Option<&SecretString>,
+) -> Result<Header, BackupError> {
+    let (header, body) = format::open_body(file, passphrase)?;
+    let db = Database::create(db_path).map_err(|e| BackupError::Db(e.to_string()))?;
+    let mut lines = body.lines();
+    loop {
+        let tx = db
+            .begin_write()
+            .map_err(|e| BackupError::Db(e.to_string()))?;
+        let mut n = 0;
+        for line in lines.by_ref() {
+            let line = line
+                .map_err(|e| BackupError::Format(format!("body ends early or is damaged ({e})")))?;
+            snapshot::load_line(&tx, &line).map_err(|e| BackupError::Format(e.to_string()))?;
+            n += 1;
+            if n == 50_000 {
+                break;
+            }
+        }
+        tx.commit().map_err(|e| BackupError::Db(e.to_string()))?;
+        if n < 50_000 {
+            break;
+        }
+    }
+    schema::migrate(&db)?;
+    let tx = db
+        .begin_write()
+        .map_err(|e| BackupError::Db(e.to_string()))?;
+    schema::ensure_tables(&tx)?;
+    tx.commit().map_err(|e| BackupError::Db(e.to_string()))?;
+    let rx = db
+        .begin_read()
+        .map_err(|e| BackupError::Db(e.to_string()))?;
+    let check = storage::ledger::verify(&rx)?;
+    if let Some(p) = check.problem {
+        return Err(BackupError::Verify(p));
+    }
+    let counts = snapshot::counts(&rx)?;
+    if counts != header.counts {
+        return Err(BackupError::Verify(format!(
+            "the header promises {} members, {} entries up to seq {}, the body holds {} members, {} entries up to seq {}",
+            header.counts.members,
+            header.counts.entries,
+            header.counts.last_seq,
+            counts.members,
+            counts.entries,
+            counts.last_seq
+        )));
+    }
+    Ok(header)
+}
