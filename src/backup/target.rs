@@ -113,13 +113,31 @@ pub struct Object {
     pub size: u64,
 }
 
+/// A one-line message that starts with what the owner can act on, then the detail.
 fn store_err(target: &str) -> impl Fn(object_store::Error) -> BackupError + '_ {
     move |e| {
-        let text = match &e {
-            object_store::Error::NotFound { .. } => "not found".to_owned(),
-            other => other.to_string(),
+        let detail = e.to_string().replace('\n', " ");
+        let cause = if matches!(e, object_store::Error::NotFound { .. }) {
+            "not found"
+        } else if detail.contains("NoSuchBucket") {
+            "the bucket does not exist"
+        } else if [
+            "InvalidAccessKeyId",
+            "SignatureDoesNotMatch",
+            "AccessDenied",
+            "403 Forbidden",
+        ]
+        .iter()
+        .any(|p| detail.contains(p))
+        {
+            "access denied: check the access key and secret"
+        } else if detail.contains("error sending request") || detail.contains("Connect") {
+            "cannot reach the object store: check the endpoint and the network"
+        } else {
+            "the object store refused the request"
         };
-        BackupError::Store(format!("{target}: {}", text.replace('\n', " ")))
+        let short: String = detail.chars().take(300).collect();
+        BackupError::Store(format!("{target}: {cause} ({short})"))
     }
 }
 
