@@ -4,3 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo bench --locked --bench throughput
 cargo bench --locked --bench dashboard
+cargo bench --locked --bench backup
