@@ -50,6 +50,19 @@ if [ -n "$missing" ]; then
   fi
 fi
 
+# The backup tests (tests/backup.rs) run moto's S3 server on loopback.
+if ! need moto_server; then
+  if need python3; then
+    echo "== python3 -m pip install 'moto[server]'"
+    python3 -m pip install --quiet 'moto[server]' || true
+    hash -r
+  fi
+  if ! need moto_server; then
+    echo "error: the backup tests need moto_server, and python3 -m pip install 'moto[server]' could not provide it" >&2
+    exit 1
+  fi
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -51,6 +51,8 @@ pub struct BackupConfig {
     pub target: crate::backup::target::TargetSpec,
     /// The interval.
     pub every: std::time::Duration,
+    /// How often changes are shipped between snapshots.
+    pub ship_every: std::time::Duration,
     /// Encrypt with this passphrase.
     pub passphrase: Option<String>,
 }
@@ -101,6 +103,7 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
             loyalty.store().clone(),
             b.target,
             b.every,
+            b.ship_every,
             b.passphrase.map(age::secrecy::SecretString::from),
             backup_status.clone(),
         )

@@ -42,6 +42,9 @@ pub struct Header {
     pub counts: Counts,
     /// How the body is protected.
     pub encryption: Encryption,
+    /// For a segment (changes shipped after a snapshot): the first sequence it holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment_from: Option<u64>,
 }
 
 /// Counts bytes and hashes them on their way to `inner`.

@@ -4,6 +4,7 @@
 
 pub mod format;
 pub mod schedule;
+pub mod segments;
 pub mod target;
 
 use crate::domain::retention::Retention;
@@ -141,6 +142,7 @@ pub async fn snapshot_file(
                 } else {
                     Encryption::None
                 },
+                segment_from: None,
             };
             let bytes = format::write(&path, &header, passphrase.as_ref(), |w| {
                 let mut w = std::io::BufWriter::new(w);
@@ -258,10 +260,17 @@ pub async fn restore(
     force: bool,
     passphrase: Option<SecretString>,
 ) -> Result<Restored, BackupError> {
-    let live = data_dir.join(storage::DB_FILE);
-    if live.exists() && !force {
+    // A fresh volume holds `lost+found`; anything else means the directory is in use.
+    let occupied = std::fs::read_dir(data_dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .any(|e| e.file_name() != "lost+found")
+        })
+        .unwrap_or(false);
+    if occupied && !force {
         return Err(BackupError::NotEmpty(format!(
-            "{} already holds a database; restore into an empty directory, or add --force to replace it",
+            "{} is not empty; restore into an empty directory, or add --force to replace its database",
             data_dir.display()
         )));
     }
@@ -291,11 +300,26 @@ pub async fn restore(
     Target::open(spec)?
         .download(&object_name(&chosen.id), download.path())
         .await?;
+    // Changes shipped after the snapshot, up to the time asked for (none when an id is asked for).
+    let until = match &pick {
+        Pick::Id(_) => None,
+        Pick::Newest => Some(OffsetDateTime::now_utc() + time::Duration::days(1)),
+        Pick::AtOrBefore(t) => Some(*t),
+    };
+    let segs = match until {
+        Some(t) => segments::fetch_after(spec, chosen.last_seq, chosen.created_at, t).await?,
+        None => Vec::new(),
+    };
     let file = download.path().to_path_buf();
     let dir = data_dir.to_path_buf();
-    tokio::task::spawn_blocking(move || restore_file(&file, &dir, passphrase.as_ref()))
-        .await
-        .map_err(|e| BackupError::Io(e.to_string()))?
+    let seg_files: Vec<PathBuf> = segs.iter().map(|s| s.path().to_path_buf()).collect();
+    let restored = tokio::task::spawn_blocking(move || {
+        restore_file_with(&file, &seg_files, &dir, passphrase.as_ref())
+    })
+    .await
+    .map_err(|e| BackupError::Io(e.to_string()))?;
+    drop(segs);
+    restored
 }
 
 /// Restores a local backup file into `data_dir`: rows into a new file, migrations, then the
@@ -305,12 +329,22 @@ pub fn restore_file(
     data_dir: &Path,
     passphrase: Option<&SecretString>,
 ) -> Result<Restored, BackupError> {
+    restore_file_with(file, &[], data_dir, passphrase)
+}
+
+/// Like [`restore_file`], replaying shipped segments (in order) after the snapshot.
+pub fn restore_file_with(
+    file: &Path,
+    segments: &[PathBuf],
+    data_dir: &Path,
+    passphrase: Option<&SecretString>,
+) -> Result<Restored, BackupError> {
     let created = !data_dir.exists();
     std::fs::create_dir_all(data_dir)
         .map_err(|e| BackupError::Io(format!("cannot create {}: {e}", data_dir.display())))?;
     let tmp = data_dir.join(DB_TMP);
     let _ = std::fs::remove_file(&tmp);
-    let result = load_and_check(file, &tmp, passphrase);
+    let result = load_and_check(file, segments, &tmp, passphrase);
     match result {
         Ok(header) => {
             std::fs::rename(&tmp, data_dir.join(storage::DB_FILE)).map_err(|e| {
@@ -330,6 +364,7 @@ pub fn restore_file(
 
 fn load_and_check(
     file: &Path,
+    segments: &[PathBuf],
     db_path: &Path,
     passphrase: Option<&SecretString>,
 ) -> Result<Header, BackupError> {
@@ -361,6 +396,28 @@ fn load_and_check(
         .map_err(|e| BackupError::Db(e.to_string()))?;
     schema::ensure_tables(&tx)?;
     tx.commit().map_err(|e| BackupError::Db(e.to_string()))?;
+    {
+        let rx = db
+            .begin_read()
+            .map_err(|e| BackupError::Db(e.to_string()))?;
+        let counts = snapshot::counts(&rx)?;
+        if counts != header.counts {
+            return Err(BackupError::Verify(format!(
+                "the header promises {} members, {} entries up to seq {}, the body holds {} members, {} entries up to seq {}",
+                header.counts.members,
+                header.counts.entries,
+                header.counts.last_seq,
+                counts.members,
+                counts.entries,
+                counts.last_seq
+            )));
+        }
+    }
+    let mut header = header;
+    let mut last_seq = header.counts.last_seq;
+    for seg in segments {
+        last_seq = segments::apply(&db, seg, passphrase)?;
+    }
     let rx = db
         .begin_read()
         .map_err(|e| BackupError::Db(e.to_string()))?;
@@ -369,16 +426,12 @@ fn load_and_check(
         return Err(BackupError::Verify(p));
     }
     let counts = snapshot::counts(&rx)?;
-    if counts != header.counts {
+    if counts.last_seq != last_seq {
         return Err(BackupError::Verify(format!(
-            "the header promises {} members, {} entries up to seq {}, the body holds {} members, {} entries up to seq {}",
-            header.counts.members,
-            header.counts.entries,
-            header.counts.last_seq,
-            counts.members,
-            counts.entries,
+            "expected entries up to seq {last_seq}, found {}",
             counts.last_seq
         )));
     }
+    header.counts = counts;
     Ok(header)
 }

@@ -21,6 +21,8 @@ pub struct Status {
     pub last_id: Option<String>,
     /// The last failure, cleared by a success.
     pub last_error: Option<String>,
+    /// The last ledger sequence safely in the target (snapshot or shipped segment).
+    pub safe_seq: Option<u64>,
 }
 
 /// Shared status, readable by the pages while the task updates it.
@@ -62,11 +64,13 @@ pub fn parse_every(raw: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(secs))
 }
 
-/// Starts the backup timer: one backup now, then one every `every`; failures retry sooner.
+/// Starts the backup timer: one backup now, then one every `every`, with the changes in between
+/// shipped every `ship_every`; failures retry sooner.
 pub fn start(
     store: Store,
     spec: TargetSpec,
     every: Duration,
+    ship_every: Duration,
     passphrase: Option<SecretString>,
     status: StatusCell,
 ) -> tokio::task::JoinHandle<()> {
@@ -76,11 +80,13 @@ pub fn start(
             last_success: None,
             last_id: None,
             last_error: None,
+            safe_seq: None,
         });
     }
     tokio::spawn(async move {
         let mut backoff = Duration::from_secs(5);
         loop {
+            let started = crate::clock::now();
             match super::run(&store, &spec, passphrase.clone()).await {
                 Ok(made) => {
                     tracing::info!(id = %made.id, bytes = made.bytes, target = %spec.describe(), "backup made");
@@ -88,12 +94,23 @@ pub fn start(
                         s.last_success = Some(crate::clock::now());
                         s.last_id = Some(made.id.clone());
                         s.last_error = None;
+                        s.safe_seq = Some(made.counts.last_seq);
                     });
                     if let Err(e) = super::prune(&spec, Retention::default()).await {
                         tracing::warn!(error = %e, "pruning old backups failed");
                     }
                     backoff = Duration::from_secs(5);
-                    tokio::time::sleep(every).await;
+                    ship_until_next(
+                        &store,
+                        &spec,
+                        &passphrase,
+                        &status,
+                        made.counts.last_seq,
+                        started,
+                        every,
+                        ship_every,
+                    )
+                    .await;
                 }
                 Err(e) => {
                     tracing::error!(error = %e, target = %spec.describe(), retry_in = ?backoff, "BACKUP FAILED");
@@ -104,6 +121,48 @@ pub fn start(
             }
         }
     })
+}
+
+/// Ships changes every `ship_every` until the next snapshot is due.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site; a struct would only rename them"
+)]
+async fn ship_until_next(
+    store: &Store,
+    spec: &TargetSpec,
+    passphrase: &Option<SecretString>,
+    status: &StatusCell,
+    seq: u64,
+    since: OffsetDateTime,
+    every: Duration,
+    ship_every: Duration,
+) {
+    let due = tokio::time::Instant::now() + every;
+    let mut mark = super::segments::Watermark { seq, since };
+    loop {
+        let left = due.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        tokio::time::sleep(ship_every.min(left)).await;
+        match super::segments::ship(store, spec, passphrase.clone(), mark.clone()).await {
+            Ok(next) => {
+                if next.seq != mark.seq {
+                    tracing::info!(to = next.seq, "ledger changes shipped");
+                }
+                status.update(|s| {
+                    s.safe_seq = Some(next.seq);
+                    s.last_error = None;
+                });
+                mark = next;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "SHIPPING CHANGES FAILED; retrying");
+                status.update(|s| s.last_error = Some(e.to_string()));
+            }
+        }
+    }
 }
 
 #[cfg(test)]

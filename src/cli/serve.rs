@@ -23,6 +23,9 @@ pub struct ServeArgs {
     /// How often to back up: 90s, 30m, 1h, 24h.
     #[arg(long, env = "FEALTY_BACKUP_EVERY", default_value = "1h")]
     backup_every: String,
+    /// How often to ship ledger changes between backups (so a lost server loses at most this much).
+    #[arg(long, env = "FEALTY_SHIP_EVERY", default_value = "60s")]
+    ship_every: String,
     #[command(flatten)]
     s3: super::backup::S3Args,
     #[command(flatten)]
@@ -36,6 +39,7 @@ fn backup_config(args: &ServeArgs) -> Result<Option<app::BackupConfig>, String> 
     Ok(Some(app::BackupConfig {
         target: args.s3.target(to)?,
         every: crate::backup::schedule::parse_every(&args.backup_every)?,
+        ship_every: crate::backup::schedule::parse_every(&args.ship_every)?,
         passphrase: args.secret.read()?,
     }))
 }

@@ -25,6 +25,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_js
                     "last_success": b.last_success.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
                     "last_id": b.last_id,
                     "last_error": b.last_error,
+                    "safe_seq": b.safe_seq,
                     "age_seconds": age,
                 });
             }

@@ -46,6 +46,16 @@ pub fn entry_posted(
     before: &Member,
     after: &Member,
 ) -> Result<(), StoreError> {
+    entry_counted(tx, body, reversed)?;
+    reindex_member(tx, Some(before), after)
+}
+
+/// Counts an entry in its hour and its reward's tally.
+pub fn entry_counted(
+    tx: &WriteTransaction,
+    body: &EntryBody,
+    reversed: Option<EntryKind>,
+) -> Result<(), StoreError> {
     bump_hour(tx, body.created_at, |t| {
         t.record(body.kind, body.points, reversed)
     })?;
@@ -57,7 +67,7 @@ pub fn entry_posted(
         tally.record(body.kind, body.points);
         table.insert(reward.as_str(), codec::encode(&tally)?.as_slice())?;
     }
-    reindex_member(tx, Some(before), after)
+    Ok(())
 }
 
 /// Moves a member's rows in the lifetime and activity indexes from `before` to `after`.

@@ -180,7 +180,7 @@ fn ensure_free<I: ReadableTable<&'static str, &'static str>>(
     }
 }
 
-fn index_names(tx: &WriteTransaction, m: &Member, add: bool) -> Result<(), StoreError> {
+pub(super) fn index_names(tx: &WriteTransaction, m: &Member, add: bool) -> Result<(), StoreError> {
     let mut words = tx.open_table(MEMBER_NAME_WORDS)?;
     for w in m
         .name
@@ -197,7 +197,7 @@ fn index_names(tx: &WriteTransaction, m: &Member, add: bool) -> Result<(), Store
     Ok(())
 }
 
-fn index_email(
+pub(super) fn index_email(
     tx: &WriteTransaction,
     email: Option<&Email>,
     id: Option<&str>,

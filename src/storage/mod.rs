@@ -8,6 +8,7 @@ mod codec;
 pub mod idempotency;
 pub mod ledger;
 pub mod members;
+pub mod replay;
 pub mod rewards;
 pub mod schema;
 pub mod sessions;

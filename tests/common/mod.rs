@@ -685,3 +685,67 @@ pub fn encode(s: &str) -> String {
     }
     out
 }
+
+/// Removes every `FEALTY_*` and `AWS_*` variable this process has from `cmd`'s environment,
+/// then sets `envs`: backup settings come only from the test.
+fn isolated_env(cmd: &mut Command, envs: &[(&str, &str)]) {
+    for (key, _) in std::env::vars_os() {
+        if let Some(k) = key.to_str()
+            && (k.starts_with("FEALTY_") || k.starts_with("AWS_"))
+        {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+}
+
+/// Runs `fealty ARGS` exactly as given (no `--data` is added) with a time limit, without the
+/// caller's `FEALTY_*`/`AWS_*` variables and with `envs` set.
+pub fn fealty_env(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args);
+    isolated_env(&mut cmd, envs);
+    run(&mut cmd, None)
+}
+
+impl TestServer {
+    /// Starts `fealty serve --data DIR --listen 127.0.0.1:0 EXTRA_ARGS` on an existing data
+    /// directory, without the caller's `FEALTY_*`/`AWS_*` variables and with `envs` set.
+    /// (`restart` starts it again without the extra flags.)
+    pub fn start_with(dir: &Path, extra_args: &[&str], envs: &[(&str, &str)]) -> Self {
+        let mut server = Self {
+            dir: None,
+            data: dir.to_path_buf(),
+            child: None,
+            addr: String::new(),
+            stdout: Arc::default(),
+            stderr: Arc::default(),
+            readers: Vec::new(),
+        };
+        let mut cmd = Command::new(BIN);
+        cmd.arg("serve")
+            .arg("--data")
+            .arg(dir)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra_args);
+        isolated_env(&mut cmd, envs);
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn fealty serve");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, rx) = mpsc::channel();
+        server.readers = vec![
+            collect_lines(stdout, Arc::clone(&server.stdout), Some(tx)),
+            collect_lines(stderr, Arc::clone(&server.stderr), None),
+        ];
+        server.child = Some(child);
+        server.addr = server.wait_for_listening(&rx);
+        server
+    }
+}

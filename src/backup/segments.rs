@@ -1,0 +1,231 @@
+//! Point-in-time safety between snapshots: the ledger entries written since the last shipment,
+//! with the member records and idempotency records they touched, shipped as small objects so a
+//! lost server loses at most about one shipping interval of points.
+
+use super::BackupError;
+use super::format::{self, Encryption, Header};
+use super::target::{Target, TargetSpec};
+use crate::domain::ledger::LedgerEntry;
+use crate::domain::member::Member;
+use crate::storage::{Store, StoreError, replay, schema, snapshot::Counts};
+use age::secrecy::SecretString;
+use base64::Engine as _;
+use redb::Database;
+use serde_json::{Value, json};
+use std::collections::HashSet;
+use std::io::{BufRead, Write};
+use std::path::Path;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+const PREFIX: &str = "fealty-seg-";
+const SUFFIX: &str = ".fseg";
+
+/// Where shipping has got to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watermark {
+    /// The last sequence shipped (or in the snapshot).
+    pub seq: u64,
+    /// Members changed from this time on are shipped again (with a little overlap).
+    pub since: OffsetDateTime,
+}
+
+fn name(from: u64, to: u64, at: OffsetDateTime) -> String {
+    format!(
+        "{PREFIX}{from:012}-{to:012}-{}{SUFFIX}",
+        at.unix_timestamp()
+    )
+}
+
+fn parse_name(n: &str) -> Option<(u64, u64, OffsetDateTime)> {
+    let rest = n.strip_prefix(PREFIX)?.strip_suffix(SUFFIX)?;
+    let mut parts = rest.splitn(3, '-');
+    let from = parts.next()?.parse().ok()?;
+    let to = parts.next()?.parse().ok()?;
+    let at = OffsetDateTime::from_unix_timestamp(parts.next()?.parse().ok()?).ok()?;
+    Some((from, to, at))
+}
+
+fn line(w: &mut dyn Write, v: &Value) -> Result<(), BackupError> {
+    serde_json::to_writer(&mut *w, v).map_err(|e| BackupError::Io(e.to_string()))?;
+    w.write_all(b"\n")
+        .map_err(|e| BackupError::Io(e.to_string()))
+}
+
+fn scope_of(source: &crate::domain::actor::Actor) -> Option<String> {
+    match source {
+        crate::domain::actor::Actor::ApiKey { key_id } => Some(format!("api:{key_id}")),
+        crate::domain::actor::Actor::Staff { username } => Some(format!("staff:{username}")),
+        _ => None,
+    }
+}
+
+/// Ships what changed after `mark`, if anything; returns the new watermark.
+pub async fn ship(
+    store: &Store,
+    spec: &TargetSpec,
+    passphrase: Option<SecretString>,
+    mark: Watermark,
+) -> Result<Watermark, BackupError> {
+    let started = crate::clock::now();
+    let tmp = tempfile::Builder::new()
+        .prefix(".segment-")
+        .tempfile_in(store.data_dir())
+        .map_err(|e| BackupError::Io(format!("cannot make a temporary file: {e}")))?;
+    let path = tmp.path().to_path_buf();
+    let since = mark.since;
+    let after = mark.seq;
+    let made = store
+        .read(move |tx| {
+            let entries = replay::entries_after(tx, after)?;
+            let ids: HashSet<String> = entries.iter().map(|e| e.body.member_id.clone()).collect();
+            let members = replay::changed_members(tx, since, &ids)?;
+            if entries.is_empty() && members.is_empty() {
+                return Ok(None);
+            }
+            let to = entries.last().map_or(after, |e| e.body.seq);
+            let last_hash = entries.last().map(|e| e.hash.clone()).unwrap_or_default();
+            let mut idem = Vec::new();
+            for e in &entries {
+                if let (Some(scope), Some(key)) =
+                    (scope_of(&e.body.source), &e.body.idempotency_key)
+                    && let Some(raw) = replay::idempotency_raw(tx, &scope, key)?
+                {
+                    idem.push((scope, key.clone(), raw));
+                }
+            }
+            let header = Header {
+                format_version: format::FORMAT_VERSION,
+                schema_version: schema::CURRENT,
+                id: name(after + 1, to, started),
+                created_at: started.format(&Rfc3339).unwrap_or_default(),
+                counts: Counts {
+                    members: members.len() as u64,
+                    entries: entries.len() as u64,
+                    last_seq: to,
+                    last_hash,
+                },
+                encryption: if passphrase.is_some() {
+                    Encryption::AgePassphrase
+                } else {
+                    Encryption::None
+                },
+                segment_from: Some(after + 1),
+            };
+            format::write(&path, &header, passphrase.as_ref(), |w| {
+                for m in &members {
+                    line(w, &json!(["member", m]))?;
+                }
+                for e in &entries {
+                    line(w, &json!(["entry", e]))?;
+                }
+                let b64 = base64::engine::general_purpose::STANDARD;
+                for (scope, key, raw) in &idem {
+                    line(w, &json!(["idempotency", [scope, key], b64.encode(raw)]))?;
+                }
+                Ok(())
+            })
+            .map_err(|e| StoreError::Db(e.to_string()))?;
+            Ok(Some((header.id, to)))
+        })
+        .await?;
+    let Some((object, to)) = made else {
+        return Ok(mark);
+    };
+    Target::open(spec)?.upload(tmp.path(), &object).await?;
+    // Re-ship members changed in the last few seconds: a change racing the read is not lost.
+    Ok(Watermark {
+        seq: to,
+        since: started - time::Duration::seconds(5),
+    })
+}
+
+/// Downloaded segments, deleted when dropped.
+pub type Fetched = Vec<tempfile::NamedTempFile>;
+
+/// Downloads, in order, the segments that continue a snapshot taken at `snapshot_at` ending at
+/// sequence `after`, made no later than `until`; a gap ends the chain.
+pub async fn fetch_after(
+    spec: &TargetSpec,
+    after: u64,
+    snapshot_at: OffsetDateTime,
+    until: OffsetDateTime,
+) -> Result<Fetched, BackupError> {
+    let target = Target::open(spec)?;
+    let mut segs: Vec<(u64, u64, String)> = target
+        .list()
+        .await?
+        .into_iter()
+        .filter_map(|o| {
+            let (from, to, at) = parse_name(&o.name)?;
+            (at > snapshot_at && at <= until && from > after).then_some((from, to, o.name))
+        })
+        .collect();
+    segs.sort();
+    let mut out = Vec::new();
+    let mut next = after + 1;
+    for (from, to, object) in segs {
+        if from > next {
+            break;
+        }
+        if from < next {
+            continue;
+        }
+        let tmp = tempfile::Builder::new()
+            .prefix(".segment-")
+            .tempfile()
+            .map_err(|e| BackupError::Io(e.to_string()))?;
+        target.download(&object, tmp.path()).await?;
+        out.push(tmp);
+        // A segment of member changes only holds no entries: `to` is `from - 1`.
+        next = next.max(to + 1);
+    }
+    Ok(out)
+}
+
+fn bad(e: impl std::fmt::Display) -> BackupError {
+    BackupError::Format(format!("a segment cannot be read: {e}"))
+}
+
+/// Applies one segment to a restored database; returns the last sequence it holds.
+pub fn apply(
+    db: &Database,
+    file: &Path,
+    passphrase: Option<&SecretString>,
+) -> Result<u64, BackupError> {
+    let (header, body) = format::open_body(file, passphrase)?;
+    let mut members: Vec<Member> = Vec::new();
+    let mut entries: Vec<LedgerEntry> = Vec::new();
+    let mut idem: Vec<(String, String, Vec<u8>)> = Vec::new();
+    for l in body.lines() {
+        let l = l.map_err(bad)?;
+        let v: Value = serde_json::from_str(&l).map_err(bad)?;
+        match v.get(0).and_then(Value::as_str) {
+            Some("member") => members.push(serde_json::from_value(v[1].clone()).map_err(bad)?),
+            Some("entry") => entries.push(serde_json::from_value(v[1].clone()).map_err(bad)?),
+            Some("idempotency") => {
+                let raw = base64::engine::general_purpose::STANDARD
+                    .decode(v[2].as_str().unwrap_or_default())
+                    .map_err(bad)?;
+                let scope = v[1][0].as_str().unwrap_or_default().to_owned();
+                let key = v[1][1].as_str().unwrap_or_default().to_owned();
+                idem.push((scope, key, raw));
+            }
+            _ => return Err(bad("unknown line")),
+        }
+    }
+    let tx = db
+        .begin_write()
+        .map_err(|e| BackupError::Db(e.to_string()))?;
+    for m in &members {
+        replay::apply_member(&tx, m)?;
+    }
+    for e in &entries {
+        replay::apply_entry(&tx, e).map_err(|e| BackupError::Verify(e.to_string()))?;
+    }
+    for (scope, key, raw) in &idem {
+        replay::apply_idempotency(&tx, scope, key, raw)?;
+    }
+    tx.commit().map_err(|e| BackupError::Db(e.to_string()))?;
+    Ok(header.counts.last_seq)
+}

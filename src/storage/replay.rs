@@ -1,0 +1,123 @@
+//! Applying shipped changes after a snapshot: member records as they were, and ledger entries
+//! exactly as written (same sequence, same hashes), checked against the chain at the seam.
+
+use super::tables::*;
+use super::{StoreError, aggregates, codec, members, stats};
+use crate::domain::ledger::LedgerEntry;
+use crate::domain::member::Member;
+use redb::{ReadTransaction, ReadableTable, WriteTransaction};
+
+/// Members created or changed since `since`, and the members named by `ids` (their entries moved them).
+pub fn changed_members(
+    tx: &ReadTransaction,
+    since: time::OffsetDateTime,
+    ids: &std::collections::HashSet<String>,
+) -> Result<Vec<Member>, StoreError> {
+    let table = tx.open_table(MEMBERS)?;
+    let mut out = Vec::new();
+    for row in table.iter()? {
+        let (k, v) = row?;
+        let m: Member = codec::decode("members", v.value())?;
+        if ids.contains(k.value()) || m.updated_at >= since || m.created_at >= since {
+            out.push(m);
+        }
+    }
+    Ok(out)
+}
+
+/// Entries after sequence `after`, oldest first.
+pub fn entries_after(tx: &ReadTransaction, after: u64) -> Result<Vec<LedgerEntry>, StoreError> {
+    let table = tx.open_table(LEDGER)?;
+    let mut out = Vec::new();
+    for row in table.range(after + 1..)? {
+        let (_, v) = row?;
+        out.push(codec::decode("ledger", v.value())?);
+    }
+    Ok(out)
+}
+
+/// Writes a member record as shipped, with its indexes.
+pub fn apply_member(tx: &WriteTransaction, m: &Member) -> Result<(), StoreError> {
+    let before = codec::get::<&str, Member, _>(&tx.open_table(MEMBERS)?, "members", m.id.as_str())?;
+    let id = m.id.as_str();
+    if let Some(b) = &before {
+        tx.open_table(MEMBERS_BY_CARD)?
+            .remove(b.card_number.as_str())?;
+        tx.open_table(MEMBERS_BY_TOKEN)?
+            .remove(b.card_token.as_str())?;
+        members::index_email(tx, b.email.as_ref(), None)?;
+        members::index_names(tx, b, false)?;
+    } else {
+        let mut totals = stats::load_for_update(tx)?;
+        totals.members += 1;
+        stats::save(tx, &totals)?;
+        aggregates::member_created(tx, m.created_at)?;
+    }
+    if m.status != crate::domain::member::MemberStatus::Erased {
+        tx.open_table(MEMBERS_BY_CARD)?
+            .insert(m.card_number.as_str(), id)?;
+        tx.open_table(MEMBERS_BY_TOKEN)?
+            .insert(m.card_token.as_str(), id)?;
+        members::index_email(tx, m.email.as_ref(), Some(id))?;
+        members::index_names(tx, m, true)?;
+    }
+    members::save(tx, m)?;
+    aggregates::reindex_member(tx, before.as_ref(), m)
+}
+
+/// Appends a shipped entry; it must follow the last one in sequence and in the hash chain.
+pub fn apply_entry(tx: &WriteTransaction, e: &LedgerEntry) -> Result<(), StoreError> {
+    let mut ledger = tx.open_table(LEDGER)?;
+    let (last_seq, last_hash) = match ledger.last()? {
+        Some((k, v)) => {
+            let last: LedgerEntry = codec::decode("ledger", v.value())?;
+            (k.value(), last.hash)
+        }
+        None => (0, crate::domain::ledger::GENESIS_HASH.to_owned()),
+    };
+    let b = &e.body;
+    if b.seq != last_seq + 1 || e.prev_hash != last_hash || !e.hash_is_valid() {
+        return Err(StoreError::Corrupt(format!(
+            "entry {} does not continue the chain after entry {last_seq}",
+            b.seq
+        )));
+    }
+    let reversed = match b.reverses {
+        Some(original) => super::ledger::entry(&ledger, original)?.map(|o| o.body.kind),
+        None => None,
+    };
+    ledger.insert(b.seq, codec::encode(e)?.as_slice())?;
+    drop(ledger);
+    tx.open_table(MEMBER_LEDGER)?
+        .insert((b.member_id.as_str(), b.seq), ())?;
+    if let Some(original) = b.reverses {
+        tx.open_table(REVERSALS)?.insert(original, b.seq)?;
+    }
+    let mut totals = stats::load_for_update(tx)?;
+    totals.record(b.kind, b.points, reversed);
+    stats::save(tx, &totals)?;
+    aggregates::entry_counted(tx, b, reversed)
+}
+
+/// Writes a shipped idempotency record, so a retried request after a restore is still answered once.
+pub fn apply_idempotency(
+    tx: &WriteTransaction,
+    scope: &str,
+    key: &str,
+    record: &[u8],
+) -> Result<(), StoreError> {
+    tx.open_table(IDEMPOTENCY)?.insert((scope, key), record)?;
+    Ok(())
+}
+
+/// The stored idempotency record of (scope, key), raw.
+pub fn idempotency_raw(
+    tx: &ReadTransaction,
+    scope: &str,
+    key: &str,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(tx
+        .open_table(IDEMPOTENCY)?
+        .get((scope, key))?
+        .map(|v| v.value().to_vec()))
+}

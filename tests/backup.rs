@@ -1,0 +1,1556 @@
+//! Backups and restores (`fealty backup`, `fealty restore`, scheduled backups in `fealty serve`):
+//! to a directory and to S3 (a real moto server on loopback), with and without a running server,
+//! encrypted, and damaged files refused without touching the data directory.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{Api, TestServer, fails, fealty_env, fresh_key, ok};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tempfile::TempDir;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Any credentials do for moto without authentication.
+const ANY_KEYS: [(&str, &str); 2] = [
+    ("AWS_ACCESS_KEY_ID", "AKIAFEALTYTESTING01"),
+    ("AWS_SECRET_ACCESS_KEY", "fealty-test-secret"),
+];
+
+/// A bucket on the moto server that checks signatures.
+const LOCKED: &str = "s3://locked";
+
+/// How long a failing S3 call may take before it says so.
+const S3_ERROR_LIMIT: Duration = Duration::from_secs(20);
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers
+// ---------------------------------------------------------------------------------------------
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("temporary paths are UTF-8")
+}
+
+fn file_target(p: &Path) -> String {
+    format!("file:{}", s(p))
+}
+
+fn tempdir() -> TempDir {
+    tempfile::tempdir().expect("temporary directory")
+}
+
+/// The one non-empty line of `out`.
+fn one_line(out: &str) -> String {
+    let lines: Vec<&str> = out.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one line, got {out:?}");
+    lines[0].trim().to_owned()
+}
+
+/// Asserts a one-line `error:` failure and returns the line in lower case.
+fn error_line(o: &Output) -> String {
+    let line = fails(o);
+    assert!(
+        line.starts_with("error:"),
+        "errors start with `error:`: {line:?}"
+    );
+    line.to_lowercase()
+}
+
+fn mentions_any(line: &str, words: &[&str]) -> bool {
+    words.iter().any(|w| line.contains(w))
+}
+
+/// `backup <ID> <BYTES> bytes, <M> members, <E> entries, last seq <S>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Made {
+    id: String,
+    bytes: u64,
+    members: u64,
+    entries: u64,
+    seq: u64,
+}
+
+fn num(word: &str, line: &str) -> u64 {
+    word.trim_end_matches(',')
+        .parse()
+        .unwrap_or_else(|_| panic!("{word:?} is not a number in {line:?}"))
+}
+
+fn parse_made(out: &str) -> Made {
+    let line = one_line(out);
+    let w: Vec<&str> = line.split_whitespace().collect();
+    assert!(
+        w.len() == 11
+            && w[0] == "backup"
+            && w[3] == "bytes,"
+            && w[5].starts_with("member")
+            && w[5].ends_with(',')
+            && w[7].starts_with("entr")
+            && w[7].ends_with(',')
+            && w[8] == "last"
+            && w[9] == "seq",
+        "backup printed {line:?}, expected `backup <ID> <BYTES> bytes, <M> members, <E> entries, last seq <S>`"
+    );
+    let made = Made {
+        id: w[1].to_owned(),
+        bytes: num(w[2], &line),
+        members: num(w[4], &line),
+        entries: num(w[6], &line),
+        seq: num(w[10], &line),
+    };
+    check_id(&made.id, made.seq);
+    made
+}
+
+/// `restored <ID>: <M> members, <E> entries, last seq <S>, verified`.
+fn parse_restored(out: &str) -> Made {
+    let line = one_line(out);
+    let w: Vec<&str> = line.split_whitespace().collect();
+    assert!(
+        w.len() == 10
+            && w[0] == "restored"
+            && w[1].ends_with(':')
+            && w[3].starts_with("member")
+            && w[5].starts_with("entr")
+            && w[6] == "last"
+            && w[7] == "seq"
+            && w[8].ends_with(',')
+            && w[9] == "verified",
+        "restore printed {line:?}, expected `restored <ID>: <M> members, <E> entries, last seq <S>, verified`"
+    );
+    Made {
+        id: w[1].trim_end_matches(':').to_owned(),
+        bytes: 0,
+        members: num(w[2], &line),
+        entries: num(w[4], &line),
+        seq: num(w[8], &line),
+    }
+}
+
+fn assert_restored(out: &Output, made: &Made) {
+    let r = parse_restored(&ok(out));
+    assert_eq!(
+        (r.id.as_str(), r.members, r.entries, r.seq),
+        (made.id.as_str(), made.members, made.entries, made.seq),
+        "restore reported something else than the backup it restored"
+    );
+}
+
+/// `20261125T201530Z-000000000123`: UTC time (near now), then the last sequence.
+fn check_id(id: &str, seq: u64) {
+    let (stamp, tail) = id
+        .split_once('-')
+        .unwrap_or_else(|| panic!("backup id {id:?} is not `<time>-<seq>`"));
+    assert_eq!(
+        tail,
+        format!("{seq:012}"),
+        "backup id {id:?} should end in the last seq {seq}"
+    );
+    let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    let when = time::PrimitiveDateTime::parse(stamp, &format)
+        .unwrap_or_else(|e| panic!("backup id {id:?} does not start with a UTC time: {e}"))
+        .assume_utc();
+    let off = (OffsetDateTime::now_utc() - when).abs();
+    assert!(
+        off < time::Duration::minutes(10),
+        "backup id {id:?} is not the current time"
+    );
+}
+
+/// One `backup list` line: `<ID>\t<created RFC3339>\t<BYTES>\t<E>\t<last seq>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Listed {
+    id: String,
+    created: OffsetDateTime,
+    bytes: u64,
+    entries: u64,
+    seq: u64,
+}
+
+fn parse_list(out: &str) -> Vec<Listed> {
+    out.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            assert_eq!(
+                f.len(),
+                5,
+                "backup list line is not 5 tab-separated fields: {l:?}"
+            );
+            Listed {
+                id: f[0].to_owned(),
+                created: OffsetDateTime::parse(f[1], &Rfc3339).unwrap_or_else(|e| {
+                    panic!("created {:?} is not RFC 3339 ({e}) in {l:?}", f[1])
+                }),
+                bytes: num(f[2], l),
+                entries: num(f[3], l),
+                seq: num(f[4], l),
+            }
+        })
+        .collect()
+}
+
+/// Every file under `dir` with a digest of its bytes; `None` when `dir` does not exist.
+fn dir_state(dir: &Path) -> Option<BTreeMap<PathBuf, String>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, String>) {
+        for entry in std::fs::read_dir(dir).expect("read directory") {
+            let path = entry.expect("directory entry").path();
+            let rel = path.strip_prefix(root).unwrap().to_path_buf();
+            let meta = std::fs::symlink_metadata(&path).expect("metadata");
+            if meta.is_dir() {
+                out.insert(rel.clone(), "dir".to_owned());
+                walk(root, &path, out);
+            } else if meta.is_file() {
+                let bytes = std::fs::read(&path).expect("read file");
+                out.insert(rel, hex::encode(Sha256::digest(&bytes)));
+            } else {
+                out.insert(rel, "other".to_owned());
+            }
+        }
+    }
+    if !dir.exists() {
+        return None;
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    Some(out)
+}
+
+fn assert_empty_dir(dir: &Path, what: &str) {
+    let state = dir_state(dir);
+    assert_eq!(
+        state,
+        Some(BTreeMap::new()),
+        "{what}: the empty directory {} was written into",
+        dir.display()
+    );
+}
+
+/// `fealty export --format json --data DIR` (through the socket when a server runs there).
+fn export(dir: &Path) -> Value {
+    let out = ok(&fealty_env(
+        &["export", "--format", "json", "--data", s(dir)],
+        &[],
+    ));
+    serde_json::from_str(&out).expect("export json is JSON")
+}
+
+fn ledger(doc: &Value) -> &Vec<Value> {
+    doc["ledger"].as_array().expect("ledger array")
+}
+
+fn members(doc: &Value) -> &Vec<Value> {
+    doc["members"].as_array().expect("members array")
+}
+
+fn last_seq(doc: &Value) -> u64 {
+    ledger(doc)
+        .iter()
+        .map(|e| e["seq"].as_u64().expect("seq"))
+        .max()
+        .unwrap_or(0)
+}
+
+/// `fealty verify --data DIR` passes with these counts.
+fn assert_verifies(dir: &Path, entries: u64, members: u64) {
+    let out = ok(&fealty_env(&["verify", "--data", s(dir)], &[]));
+    assert!(
+        out.trim()
+            .starts_with(&format!("ok: {entries} entries, {members} member")),
+        "verify on {} printed {out:?}, expected `ok: {entries} entries, {members} members`",
+        dir.display()
+    );
+}
+
+fn backup(dir: &Path, target: &str, extra: &[&str], envs: &[(&str, &str)]) -> Made {
+    let mut args = vec!["backup", "--to", target, "--data", s(dir)];
+    args.extend_from_slice(extra);
+    parse_made(&ok(&fealty_env(&args, envs)))
+}
+
+fn restore(from: &str, into: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut args = vec!["restore", "--from", from, "--data", s(into)];
+    args.extend_from_slice(extra);
+    fealty_env(&args, envs)
+}
+
+/// Creates `n` members named `<tag> Member <i>` with a few earns and, for every other one, a
+/// redemption. Returns the members as created.
+async fn populate(api: &Api, tag: &str, n: usize, earns: i64) -> Vec<Value> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let m = api
+            .create_member(&json!({
+                "name": format!("{tag} Member {i}"),
+                "email": format!("{}{i}@example.com", tag.to_lowercase()),
+            }))
+            .await;
+        let id = m["id"].as_str().unwrap().to_owned();
+        for e in 1..=earns {
+            api.earn(&id, 10 * e + i as i64).await;
+        }
+        if i % 2 == 0 && earns > 0 {
+            api.transaction(&id, &fresh_key(), &json!({"kind": "redeem", "points": 5}))
+                .await
+                .expect_status(201);
+        }
+        out.push(m);
+    }
+    out
+}
+
+/// A stopped data directory with a few members and entries.
+async fn stopped_data_dir(tag: &str, n: usize) -> TempDir {
+    let dir = tempdir();
+    let mut server = TestServer::start_in(dir.path());
+    populate(&server.client(), tag, n, 2).await;
+    server.stop();
+    dir
+}
+
+/// The single `fealty-<ID>.fbk` files in `dir`, sorted.
+fn backup_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("fealty-") && n.ends_with(".fbk"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+fn wait_until<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what} within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A loopback port with nothing listening on it.
+fn dead_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The backup file format
+// ---------------------------------------------------------------------------------------------
+
+/// A backup file cut into its parts (see notes/backup-spec.md, "File format").
+struct Parts {
+    magic: Vec<u8>,
+    header: Value,
+    body: Vec<u8>,
+    /// Whether the trailer's `\n` is part of what the checksum covers.
+    hash_covers_newline: bool,
+    /// What follows the 64 hex digits (a final newline, or nothing).
+    tail: Vec<u8>,
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).rposition(|w| w == needle)
+}
+
+fn sha_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn split_backup(bytes: &[u8]) -> Parts {
+    let l1 = find(bytes, b"\n").expect("a first line") + 1;
+    let l2 = l1 + find(&bytes[l1..], b"\n").expect("a header line") + 1;
+    let t = rfind(bytes, b"\nsha256 ").expect("a `\\nsha256 <hex>` trailer");
+    assert!(t >= l2, "the trailer comes after the header");
+    let hex_start = t + b"\nsha256 ".len();
+    let digest = std::str::from_utf8(&bytes[hex_start..hex_start + 64]).expect("hex trailer");
+    let tail = bytes[hex_start + 64..].to_vec();
+    assert!(
+        digest.bytes().all(|b| b.is_ascii_hexdigit()) && (tail.is_empty() || tail == b"\n"),
+        "the trailer is not `\\nsha256 <64 hex>`: {:?}",
+        String::from_utf8_lossy(&bytes[t..])
+    );
+    let hash_covers_newline = if sha_hex(&bytes[..t]) == digest.to_lowercase() {
+        false
+    } else if sha_hex(&bytes[..=t]) == digest.to_lowercase() {
+        true
+    } else {
+        panic!("the trailer is not the sha256 of everything before it");
+    };
+    assert_eq!(
+        &bytes[..l1],
+        b"FEALTY-BACKUP 1\n",
+        "line 1 of a backup is `FEALTY-BACKUP 1`"
+    );
+    let header: Value = serde_json::from_slice(&bytes[l1..l2 - 1]).expect("line 2 is JSON");
+    Parts {
+        magic: bytes[..l1].to_vec(),
+        header,
+        body: bytes[l2..t].to_vec(),
+        hash_covers_newline,
+        tail,
+    }
+}
+
+impl Parts {
+    /// The file again, with a correct trailer over whatever the parts now hold.
+    fn seal(&self) -> Vec<u8> {
+        let mut out = self.magic.clone();
+        out.extend_from_slice(serde_json::to_string(&self.header).unwrap().as_bytes());
+        out.push(b'\n');
+        out.extend_from_slice(&self.body);
+        self.reseal(out)
+    }
+
+    /// `prefix` followed by a correct trailer.
+    fn reseal(&self, prefix: Vec<u8>) -> Vec<u8> {
+        let mut covered = prefix.clone();
+        if self.hash_covers_newline {
+            covered.push(b'\n');
+        }
+        let mut out = prefix;
+        out.extend_from_slice(b"\nsha256 ");
+        out.extend_from_slice(sha_hex(&covered).as_bytes());
+        out.extend_from_slice(&self.tail);
+        out
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// moto, a real S3-protocol server on loopback
+// ---------------------------------------------------------------------------------------------
+
+/// `moto_server -H 127.0.0.1 -p PORT`, killed on drop.
+struct MotoServer {
+    child: Child,
+    port: u16,
+    http: reqwest::Client,
+    _log_dir: TempDir,
+}
+
+impl MotoServer {
+    async fn start() -> Self {
+        let log_dir = tempdir();
+        let log_path = log_dir.path().join("moto.log");
+        let log = std::fs::File::create(&log_path).expect("moto log file");
+        let port = dead_port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run `moto_server` ({e}): the S3 backup tests need moto's S3 server; \
+                     install it with `python3 -m pip install 'moto[server]'` (scripts/test.sh does)"
+                )
+            });
+        let mut moto = Self {
+            child,
+            port,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap(),
+            _log_dir: log_dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = moto.child.try_wait() {
+                panic!(
+                    "moto_server exited ({status}) before answering: {}",
+                    std::fs::read_to_string(&log_path).unwrap_or_default()
+                );
+            }
+            if moto
+                .http
+                .get(format!("{}/moto-api/data.json", moto.endpoint()))
+                .send()
+                .await
+                .is_ok()
+            {
+                return moto;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not answer on port {port} within 30 s: {}",
+                std::fs::read_to_string(&log_path).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    async fn create_bucket(&self, bucket: &str) {
+        let r = self
+            .http
+            .put(format!("{}/{bucket}", self.endpoint()))
+            .send()
+            .await
+            .expect("PUT bucket");
+        assert!(r.status().is_success(), "creating bucket {bucket}: {r:?}");
+    }
+
+    /// The object keys under `prefix` in `bucket` (moto without authentication).
+    async fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        let text = self
+            .http
+            .get(format!(
+                "{}/{bucket}?list-type=2&prefix={}",
+                self.endpoint(),
+                common::encode(prefix)
+            ))
+            .send()
+            .await
+            .expect("list objects")
+            .text()
+            .await
+            .expect("list body");
+        let mut keys: Vec<String> = text
+            .split("<Key>")
+            .skip(1)
+            .filter_map(|p| p.split_once("</Key>").map(|(k, _)| k.to_owned()))
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    /// An IAM query call; moto routes an unsigned request by the service in its credential scope.
+    async fn iam(&self, params: &[(&str, &str)]) -> String {
+        let mut form = vec![("Version", "2010-05-08")];
+        form.extend_from_slice(params);
+        let r = self
+            .http
+            .post(format!("{}/", self.endpoint()))
+            .header(
+                "Authorization",
+                "AWS4-HMAC-SHA256 Credential=AKIAFEALTYSETUP/20250101/us-east-1/iam/aws4_request, \
+                 SignedHeaders=host, Signature=0",
+            )
+            .form(&form)
+            .send()
+            .await
+            .expect("IAM call");
+        let status = r.status();
+        let text = r.text().await.expect("IAM body");
+        assert!(status.is_success(), "IAM {params:?}: {status} {text}");
+        text
+    }
+
+    /// A user allowed everything, with a fresh access key: `(key id, secret)`.
+    async fn user_with_key(&self) -> (String, String) {
+        self.iam(&[("Action", "CreateUser"), ("UserName", "fealty")])
+            .await;
+        let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+        self.iam(&[
+            ("Action", "PutUserPolicy"),
+            ("UserName", "fealty"),
+            ("PolicyName", "everything"),
+            ("PolicyDocument", policy),
+        ])
+        .await;
+        let text = self
+            .iam(&[("Action", "CreateAccessKey"), ("UserName", "fealty")])
+            .await;
+        let tag = |name: &str| {
+            text.split_once(&format!("<{name}>"))
+                .and_then(|(_, rest)| rest.split_once(&format!("</{name}>")))
+                .map(|(v, _)| v.to_owned())
+                .unwrap_or_else(|| panic!("no {name} in {text}"))
+        };
+        (tag("AccessKeyId"), tag("SecretAccessKey"))
+    }
+
+    /// From now on every request must be signed by a known key (moto's `reset-auth`, the
+    /// run-time form of `INITIAL_NO_AUTH_ACTION_COUNT`).
+    async fn require_auth(&self) {
+        let r = self
+            .http
+            .post(format!("{}/moto-api/reset-auth", self.endpoint()))
+            .header("Content-Type", "text/plain")
+            .body("0")
+            .send()
+            .await
+            .expect("reset-auth");
+        assert!(r.status().is_success(), "moto reset-auth: {r:?}");
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. A file backup taken while the server takes writes
+// ---------------------------------------------------------------------------------------------
+
+/// Fields of a member that a later earn does not change.
+const IDENTITY: [&str; 8] = [
+    "id",
+    "card_number",
+    "card_token",
+    "name",
+    "email",
+    "phone",
+    "status",
+    "created_at",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn file_backup_while_serving_under_writes_restores_exactly_up_to_its_last_seq() {
+    let src = tempdir();
+    let server = TestServer::start_in(src.path());
+    let api = server.client();
+    let store = tempdir();
+    let target = file_target(store.path());
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let backup_done = Arc::new(AtomicBool::new(false));
+    let acked_max = Arc::new(AtomicU64::new(0));
+    let after_min = Arc::new(AtomicU64::new(u64::MAX));
+    let after_count = Arc::new(AtomicU64::new(0));
+    // (member id, whether its creation was sent after the backup had returned)
+    let created: Arc<Mutex<Vec<(String, bool)>>> = Arc::default();
+    let mut writers = Vec::new();
+    for w in 0..3 {
+        let (api, stop, done) = (api.clone(), stop.clone(), backup_done.clone());
+        let (acked_max, after_min, after_count, created) = (
+            acked_max.clone(),
+            after_min.clone(),
+            after_count.clone(),
+            created.clone(),
+        );
+        writers.push(tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(Ordering::SeqCst) {
+                let after = done.load(Ordering::SeqCst);
+                let m = api
+                    .create_member(&json!({
+                        "name": format!("Live {w}-{i}"),
+                        "email": format!("live{w}-{i}@example.com"),
+                    }))
+                    .await;
+                let id = m["id"].as_str().unwrap().to_owned();
+                created.lock().unwrap().push((id.clone(), after));
+                for p in [7, 11] {
+                    let after = done.load(Ordering::SeqCst);
+                    let r = api.earn(&id, p + i).await;
+                    let seq = r["entry"]["seq"].as_u64().expect("entry seq");
+                    acked_max.fetch_max(seq, Ordering::SeqCst);
+                    if after {
+                        after_min.fetch_min(seq, Ordering::SeqCst);
+                        after_count.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+                i += 1;
+            }
+        }));
+    }
+
+    // Let the writers get going, then back up while they keep writing.
+    let t0 = Instant::now();
+    while acked_max.load(Ordering::SeqCst) < 30 {
+        assert!(t0.elapsed() < Duration::from_secs(20), "writers too slow");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let acked_before = acked_max.load(Ordering::SeqCst);
+    let members_before: Vec<String> = created
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(id, _)| id.clone())
+        .collect();
+    let args = [
+        "backup".to_owned(),
+        "--to".to_owned(),
+        target.clone(),
+        "--data".to_owned(),
+        s(src.path()).to_owned(),
+    ];
+    let out = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        fealty_env(&args, &[])
+    })
+    .await
+    .unwrap();
+    backup_done.store(true, Ordering::SeqCst);
+    let made = parse_made(&ok(&out));
+    eprintln!(
+        "acknowledged before the backup: seq {acked_before}; backup last seq {}; acknowledged when it returned: {}",
+        made.seq,
+        acked_max.load(Ordering::SeqCst)
+    );
+    let t1 = Instant::now();
+    while after_count.load(Ordering::SeqCst) < 9 {
+        assert!(t1.elapsed() < Duration::from_secs(20), "writers stalled");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop.store(true, Ordering::SeqCst);
+    for w in writers {
+        w.await.expect("writer task");
+    }
+
+    // What the backup holds, against what was acknowledged around it.
+    let s_seq = made.seq;
+    assert!(
+        acked_before <= s_seq,
+        "entries acknowledged before the backup started ({acked_before}) are missing from it (last seq {s_seq})"
+    );
+    assert!(
+        s_seq < after_min.load(Ordering::SeqCst),
+        "entries sent after the backup returned are in it"
+    );
+    assert_eq!(made.entries, s_seq, "sequence numbers have no gaps");
+    let file = store.path().join(format!("fealty-{}.fbk", made.id));
+    assert_eq!(
+        std::fs::metadata(&file)
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+            .len(),
+        made.bytes,
+        "the file's size is the reported byte count"
+    );
+    assert_eq!(backup_files(store.path()).len(), 1);
+
+    // Restore into a directory that does not exist yet.
+    let restored_parent = tempdir();
+    let new = restored_parent.path().join("restored");
+    assert_restored(&restore(&target, &new, &[], &[]), &made);
+
+    let source = export(src.path());
+    assert!(last_seq(&source) > s_seq, "writes went on after the backup");
+    let got = export(&new);
+    let want_ledger: Vec<Value> = ledger(&source)
+        .iter()
+        .filter(|e| e["seq"].as_u64().unwrap() <= s_seq)
+        .cloned()
+        .collect();
+    assert_eq!(
+        ledger(&got).len(),
+        want_ledger.len(),
+        "restored ledger length"
+    );
+    assert_eq!(
+        *ledger(&got),
+        want_ledger,
+        "the restored ledger is the source's up to the last seq, entry for entry"
+    );
+
+    let mut balance_at: HashMap<&str, i64> = HashMap::new();
+    for e in &want_ledger {
+        balance_at.insert(
+            e["member_id"].as_str().unwrap(),
+            e["balance_after"].as_i64().unwrap(),
+        );
+    }
+    let source_members: HashMap<&str, &Value> = members(&source)
+        .iter()
+        .map(|m| (m["id"].as_str().unwrap(), m))
+        .collect();
+    let restored_ids: HashSet<&str> = members(&got)
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(members(&got).len() as u64, made.members);
+    for m in members(&got) {
+        let id = m["id"].as_str().unwrap();
+        let orig = source_members
+            .get(id)
+            .unwrap_or_else(|| panic!("restored member {id} does not exist in the source"));
+        for field in IDENTITY {
+            assert_eq!(m[field], orig[field], "member {id} field {field}");
+        }
+        let want = balance_at.get(id).copied().unwrap_or(0);
+        assert_eq!(
+            m["balance"], want,
+            "member {id}'s balance as of seq {s_seq}"
+        );
+        assert_eq!(m["lifetime_earned"], want, "member {id} only ever earned");
+    }
+    for id in balance_at.keys() {
+        assert!(
+            restored_ids.contains(id),
+            "member {id} has entries in the backup but is missing"
+        );
+    }
+    for id in &members_before {
+        assert!(
+            restored_ids.contains(id.as_str()),
+            "member {id}, created before the backup started, is missing"
+        );
+    }
+    let late: Vec<String> = created
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, after)| *after)
+        .map(|(id, _)| id.clone())
+        .collect();
+    assert!(!late.is_empty());
+    for id in &late {
+        assert!(
+            !restored_ids.contains(id.as_str()),
+            "member {id}, created after the backup returned, is in it"
+        );
+    }
+    assert_verifies(&new, s_seq, made.members);
+
+    // The restored directory serves, and its chain goes on from the last seq.
+    let restored_server = TestServer::start_in(&new);
+    let rapi = restored_server.client();
+    let some = members(&got)[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        rapi.balance(&some).await,
+        balance_at.get(some.as_str()).copied().unwrap_or(0)
+    );
+    assert_eq!(
+        rapi.get(&format!("/members/{}", late[0])).await.status,
+        404,
+        "a member created after the backup is not in the restored server"
+    );
+    let next = rapi.earn(&some, 3).await;
+    assert_eq!(next["entry"]["seq"].as_u64(), Some(s_seq + 1));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. No server running
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn backup_and_restore_without_a_server_and_refusing_a_non_empty_dir() {
+    let src = stopped_data_dir("Offline", 4).await;
+    let other = stopped_data_dir("Othershop", 2).await;
+    let store = tempdir();
+    let target = file_target(store.path());
+
+    let made = backup(src.path(), &target, &[], &[]);
+    let source = export(src.path());
+    assert_eq!(made.members, members(&source).len() as u64);
+    assert_eq!(made.entries, ledger(&source).len() as u64);
+    assert_eq!(made.seq, last_seq(&source));
+    assert_eq!(
+        backup_files(store.path()),
+        vec![format!("fealty-{}.fbk", made.id)]
+    );
+
+    // Into an empty directory: the same members and ledger, and verify passes.
+    let new = tempdir();
+    assert_restored(&restore(&target, new.path(), &[], &[]), &made);
+    assert_eq!(export(new.path()), source);
+    assert_verifies(new.path(), made.entries, made.members);
+
+    // A directory with a database in it is refused and left alone...
+    let other_before = export(other.path());
+    let state = dir_state(other.path());
+    let line = error_line(&restore(&target, other.path(), &[], &[]));
+    assert!(
+        mentions_any(&line, &["force", "not empty", "non-empty", "exists"]),
+        "the refusal should say why (non-empty, --force): {line}"
+    );
+    assert_eq!(
+        dir_state(other.path()),
+        state,
+        "a refused restore changed the directory"
+    );
+    assert_eq!(export(other.path()), other_before);
+
+    // With --force the old database is replaced.
+    assert_restored(&restore(&target, other.path(), &["--force"], &[]), &made);
+    assert_eq!(export(other.path()), source);
+    assert_verifies(other.path(), made.entries, made.members);
+
+    // A directory that holds any file at all is not empty either.
+    let stray = tempdir();
+    std::fs::write(stray.path().join("notes.txt"), "keep me").unwrap();
+    let stray_state = dir_state(stray.path());
+    let out = restore(&target, stray.path(), &[], &[]);
+    assert!(
+        !out.status.success(),
+        "restore into a non-empty directory (it holds notes.txt) without --force succeeded: {:?}",
+        common::stdout(&out)
+    );
+    error_line(&out);
+    assert_eq!(
+        dir_state(stray.path()),
+        stray_state,
+        "a refused restore wrote into the directory"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Encryption
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn encrypted_backups_hide_the_data_and_need_the_passphrase() {
+    let passphrase = "correct horse battery staple";
+    let src = tempdir();
+    let server = TestServer::start_in(src.path());
+    let created = populate(&server.client(), "Quokkafellow", 3, 2).await;
+    let store = tempdir();
+    let target = file_target(store.path());
+
+    // Through the running server, with the passphrase in the CLI's environment.
+    let made = backup(
+        src.path(),
+        &target,
+        &[],
+        &[("FEALTY_BACKUP_PASSPHRASE", passphrase)],
+    );
+    let bytes = std::fs::read(store.path().join(format!("fealty-{}.fbk", made.id))).unwrap();
+    for m in &created {
+        for field in ["name", "email", "card_number", "card_token"] {
+            let v = m[field].as_str().unwrap();
+            assert!(
+                find(&bytes, v.as_bytes()).is_none(),
+                "the member's {field} {v:?} is readable in an encrypted backup"
+            );
+        }
+    }
+    let parts = split_backup(&bytes);
+    assert_eq!(
+        parts.header["encryption"], "age-passphrase",
+        "{}",
+        parts.header
+    );
+    assert_eq!(parts.header["id"], made.id.as_str());
+
+    // Wrong passphrase, or none: refused, nothing written.
+    let new = tempdir();
+    let line = error_line(&restore(
+        &target,
+        new.path(),
+        &[],
+        &[("FEALTY_BACKUP_PASSPHRASE", "Correct horse battery staple")],
+    ));
+    assert!(line.contains("passphrase"), "wrong passphrase: {line}");
+    assert_empty_dir(new.path(), "wrong passphrase");
+    let line = error_line(&restore(&target, new.path(), &[], &[]));
+    assert!(line.contains("passphrase"), "no passphrase: {line}");
+    assert_empty_dir(new.path(), "no passphrase");
+
+    // The right one, from a file this time.
+    let secrets = tempdir();
+    let pass_file = secrets.path().join("passphrase");
+    std::fs::write(&pass_file, passphrase).unwrap();
+    assert_restored(
+        &restore(
+            &target,
+            new.path(),
+            &["--passphrase-file", s(&pass_file)],
+            &[],
+        ),
+        &made,
+    );
+    assert_eq!(export(new.path()), export(src.path()));
+    assert_verifies(new.path(), made.entries, made.members);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Damaged backups
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn damaged_backups_are_refused_and_nothing_is_written() {
+    let src = stopped_data_dir("Damage", 4).await;
+    let victim = stopped_data_dir("Victim", 2).await;
+    let store = tempdir();
+    let made = backup(src.path(), &file_target(store.path()), &[], &[]);
+    let name = format!("fealty-{}.fbk", made.id);
+    let good = std::fs::read(store.path().join(&name)).unwrap();
+    let source = export(src.path());
+
+    // The format as the contract describes it.
+    let parts = split_backup(&good);
+    let h = &parts.header;
+    assert_eq!(h["format_version"], 1, "{h}");
+    assert!(h["schema_version"].is_u64(), "{h}");
+    assert_eq!(h["id"], made.id.as_str(), "{h}");
+    assert!(
+        h["created_at"]
+            .as_str()
+            .is_some_and(|t| OffsetDateTime::parse(t, &Rfc3339).is_ok()),
+        "{h}"
+    );
+    assert_eq!(h["members"], made.members, "{h}");
+    assert_eq!(h["entries"], made.entries, "{h}");
+    assert_eq!(h["last_seq"], made.seq, "{h}");
+    assert_eq!(
+        h["last_hash"],
+        ledger(&source).last().unwrap()["hash"],
+        "header last_hash is the last entry's hash: {h}"
+    );
+    assert_eq!(h["encryption"], "none", "{h}");
+    assert!(parts.body.len() >= 16, "a body to damage");
+
+    let body_start = rfind(&good, b"\nsha256 ").unwrap() - parts.body.len();
+    let mid = body_start + parts.body.len() / 2;
+    let mut flipped = good.clone();
+    flipped[mid] ^= 0x01;
+    let truncated = good[..mid].to_vec();
+    let quarter = parts.body.len() / 4;
+    let mut swapped_body = parts.body.clone();
+    {
+        let (a, b) = swapped_body.split_at_mut(2 * quarter);
+        a[quarter..2 * quarter].swap_with_slice(&mut b[..quarter]);
+    }
+    assert_ne!(swapped_body, parts.body);
+    let mut swapped = good[..body_start].to_vec();
+    swapped.extend_from_slice(&swapped_body);
+    swapped.extend_from_slice(&good[body_start + parts.body.len()..]);
+    let swapped_resealed = Parts {
+        body: swapped_body.clone(),
+        ..clone_parts(&parts)
+    }
+    .seal();
+    let with_header = |field: &str, value: u64| {
+        let mut p = clone_parts(&parts);
+        p.header[field] = json!(value);
+        p.seal()
+    };
+
+    // A re-serialised header with the same values is still a good backup: what the version
+    // cases change is the version alone.
+    let resealed_same = clone_parts(&parts).seal();
+
+    // (label, bytes, words one of which the error must contain)
+    let cases: Vec<(&str, Vec<u8>, &[&str])> = vec![
+        ("flipped byte", flipped, &["checksum"]),
+        ("truncated", truncated, &["truncat"]),
+        ("two chunks swapped", swapped, &["checksum"]),
+        (
+            "two chunks swapped, checksum fixed",
+            swapped_resealed,
+            &[""],
+        ),
+        (
+            "format_version 99",
+            with_header("format_version", 99),
+            &["version"],
+        ),
+        (
+            "schema_version 99",
+            with_header("schema_version", 99),
+            &["newer", "schema"],
+        ),
+    ];
+    let victim_export = export(victim.path());
+    let victim_state = dir_state(victim.path());
+    for (label, bytes, words) in cases {
+        let bad = tempdir();
+        std::fs::write(bad.path().join(&name), &bytes).unwrap();
+        let target = file_target(bad.path());
+
+        let empty = tempdir();
+        let line = error_line(&restore(&target, empty.path(), &[], &[]));
+        assert!(
+            mentions_any(&line, words),
+            "{label}: the error should name the problem ({words:?}): {line}"
+        );
+        if label.contains("_version") {
+            assert!(
+                !line.contains("checksum"),
+                "{label}: the trailer was fixed, the version must be what is refused: {line}"
+            );
+        }
+        assert_empty_dir(empty.path(), label);
+
+        let line = error_line(&restore(&target, victim.path(), &["--force"], &[]));
+        assert!(
+            mentions_any(&line, words),
+            "{label} (--force): the error should name the problem ({words:?}): {line}"
+        );
+        assert_eq!(
+            dir_state(victim.path()),
+            victim_state,
+            "{label}: a refused --force restore changed the existing database"
+        );
+    }
+    assert_eq!(export(victim.path()), victim_export);
+
+    // Nothing to restore, or no such backup.
+    let nothing = tempdir();
+    let empty = tempdir();
+    let line = error_line(&restore(
+        &file_target(nothing.path()),
+        empty.path(),
+        &[],
+        &[],
+    ));
+    assert!(
+        line.contains("not found") || line.contains("no backup"),
+        "{line}"
+    );
+    let line = error_line(&restore(
+        &file_target(store.path()),
+        empty.path(),
+        &["--at", "20000101T000000Z-000000000001"],
+        &[],
+    ));
+    assert!(line.contains("not found"), "{line}");
+    assert_empty_dir(empty.path(), "no such backup");
+
+    // The resealed copy with an unchanged header, and the original, restore.
+    let same = tempdir();
+    std::fs::write(same.path().join(&name), &resealed_same).unwrap();
+    assert_restored(
+        &restore(&file_target(same.path()), empty.path(), &[], &[]),
+        &made,
+    );
+    assert_restored(
+        &restore(&file_target(store.path()), victim.path(), &["--force"], &[]),
+        &made,
+    );
+    assert_eq!(export(victim.path()), source);
+}
+
+fn clone_parts(p: &Parts) -> Parts {
+    Parts {
+        magic: p.magic.clone(),
+        header: p.header.clone(),
+        body: p.body.clone(),
+        hash_covers_newline: p.hash_covers_newline,
+        tail: p.tail.clone(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. S3 (moto)
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn s3_backup_list_restore_at_and_prune() {
+    let moto = MotoServer::start().await;
+    moto.create_bucket("fealty-test").await;
+    let endpoint = moto.endpoint();
+    let target = "s3://fealty-test/shop1";
+    let s3 = ["--s3-endpoint", endpoint.as_str()];
+
+    let src = tempdir();
+    let server = TestServer::start_in(src.path());
+    let api = server.client();
+    let created = populate(&api, "Cloud", 3, 2).await;
+    let first = backup(src.path(), target, &s3, &ANY_KEYS);
+    let id0 = created[0]["id"].as_str().unwrap();
+    api.earn(id0, 40).await;
+    api.earn(id0, 2).await;
+    let second = backup(src.path(), target, &s3, &ANY_KEYS);
+    assert_eq!(second.seq, first.seq + 2);
+    assert!(
+        second.id > first.id,
+        "ids sort by time: {} then {}",
+        first.id,
+        second.id
+    );
+    assert_eq!(
+        moto.keys("fealty-test", "shop1/").await,
+        vec![
+            format!("shop1/fealty-{}.fbk", first.id),
+            format!("shop1/fealty-{}.fbk", second.id)
+        ]
+    );
+
+    let list = |envs: &[(&str, &str)]| {
+        let mut args = vec!["backup", "list", "--from", target];
+        args.extend_from_slice(&s3);
+        parse_list(&ok(&fealty_env(&args, envs)))
+    };
+    let listed = list(&ANY_KEYS);
+    assert_eq!(
+        listed.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(),
+        vec![second.id.as_str(), first.id.as_str()],
+        "newest first"
+    );
+    for (l, m) in listed.iter().zip([&second, &first]) {
+        assert_eq!(
+            (l.bytes, l.entries, l.seq),
+            (m.bytes, m.entries, m.seq),
+            "{l:?}"
+        );
+        assert!((OffsetDateTime::now_utc() - l.created).abs() < time::Duration::minutes(10));
+    }
+    assert!(listed[0].created >= listed[1].created);
+
+    // --at the first id: the older state.
+    let old = tempdir();
+    let mut args = vec!["--at", first.id.as_str()];
+    args.extend_from_slice(&s3);
+    assert_restored(&restore(target, old.path(), &args, &ANY_KEYS), &first);
+    assert_eq!(last_seq(&export(old.path())), first.seq);
+    assert_verifies(old.path(), first.entries, first.members);
+    // The newest by default.
+    let newest = tempdir();
+    assert_restored(&restore(target, newest.path(), &s3, &ANY_KEYS), &second);
+    assert_eq!(export(newest.path()), export(src.path()));
+    // A time before every backup: nothing.
+    let none = tempdir();
+    let mut args = vec!["--at", "2000-01-01T00:00:00Z"];
+    args.extend_from_slice(&s3);
+    let line = error_line(&restore(target, none.path(), &args, &ANY_KEYS));
+    assert!(line.contains("not found"), "{line}");
+    assert_empty_dir(none.path(), "restore --at before every backup");
+
+    // Prune: keep the last one.
+    let prune = |keep_last: &str| {
+        let mut args = vec![
+            "backup",
+            "prune",
+            "--from",
+            target,
+            "--keep-last",
+            keep_last,
+            "--keep-daily",
+            "0",
+            "--keep-weekly",
+            "0",
+        ];
+        args.extend_from_slice(&s3);
+        fealty_env(&args, &ANY_KEYS)
+    };
+    let out = ok(&prune("1"));
+    assert_eq!(
+        out.lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect::<Vec<_>>(),
+        vec![format!("pruned {}", first.id)]
+    );
+    let listed = list(&ANY_KEYS);
+    assert_eq!(
+        listed.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(),
+        vec![second.id.as_str()]
+    );
+    assert_eq!(
+        moto.keys("fealty-test", "shop1/").await,
+        vec![format!("shop1/fealty-{}.fbk", second.id)]
+    );
+    // Even a policy that keeps nothing keeps the newest (or is refused outright).
+    let out = prune("0");
+    if out.status.success() {
+        assert!(
+            !common::stdout(&out).contains("pruned"),
+            "prune removed the newest backup: {}",
+            common::stdout(&out)
+        );
+    } else {
+        error_line(&out);
+    }
+    assert_eq!(
+        list(&ANY_KEYS).len(),
+        1,
+        "the newest backup survives every prune"
+    );
+}
+
+#[tokio::test]
+async fn s3_errors_are_one_line_and_prompt() {
+    let src = stopped_data_dir("Errors", 2).await;
+
+    // Wrong credentials: moto with authentication on and one known key. The target is the
+    // bucket's root: moto's signature check rejects even a correctly signed listing whose
+    // `prefix=` holds a `/` (boto3 gets SignatureDoesNotMatch too), so no prefix here.
+    let moto = MotoServer::start().await;
+    moto.create_bucket("locked").await;
+    let (key, secret) = moto.user_with_key().await;
+    moto.require_auth().await;
+    let endpoint = moto.endpoint();
+    let s3 = ["--s3-endpoint", endpoint.as_str()];
+    let good = [
+        ("AWS_ACCESS_KEY_ID", key.as_str()),
+        ("AWS_SECRET_ACCESS_KEY", secret.as_str()),
+    ];
+    let made = backup(src.path(), LOCKED, &s3, &good);
+    let wrong_secret = [
+        ("AWS_ACCESS_KEY_ID", key.as_str()),
+        ("AWS_SECRET_ACCESS_KEY", "not-the-secret"),
+    ];
+    let credential_words = [
+        "credential",
+        "access key",
+        "accesskey",
+        "signature",
+        "denied",
+        "forbidden",
+        "403",
+        "auth",
+    ];
+    for (label, envs) in [("unknown key", &ANY_KEYS), ("wrong secret", &wrong_secret)] {
+        let t = Instant::now();
+        let line = error_line(&fealty_env(
+            &[
+                "backup",
+                "--to",
+                LOCKED,
+                "--data",
+                s(src.path()),
+                s3[0],
+                s3[1],
+            ],
+            envs,
+        ));
+        assert!(
+            t.elapsed() < S3_ERROR_LIMIT,
+            "{label}: took {:?}",
+            t.elapsed()
+        );
+        assert!(
+            mentions_any(&line, &credential_words),
+            "{label}: the error should name the credentials: {line}"
+        );
+        let line = error_line(&fealty_env(
+            &["backup", "list", "--from", LOCKED, s3[0], s3[1]],
+            envs,
+        ));
+        assert!(
+            mentions_any(&line, &credential_words),
+            "{label} (list): the error should name the credentials: {line}"
+        );
+        let empty = tempdir();
+        let line = error_line(&restore(LOCKED, empty.path(), &s3, envs));
+        assert!(
+            mentions_any(&line, &credential_words),
+            "{label} (restore): the error should name the credentials: {line}"
+        );
+        assert_empty_dir(empty.path(), label);
+    }
+    // The right key still works: only the credentials were wrong.
+    let mut args = vec!["backup", "list", "--from", LOCKED];
+    args.extend_from_slice(&s3);
+    let listed = parse_list(&ok(&fealty_env(&args, &good)));
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, made.id);
+    let restored = tempdir();
+    assert_restored(&restore(LOCKED, restored.path(), &s3, &good), &made);
+
+    // A missing bucket.
+    let open = MotoServer::start().await;
+    let endpoint = open.endpoint();
+    let t = Instant::now();
+    let line = error_line(&fealty_env(
+        &[
+            "backup",
+            "--to",
+            "s3://no-such-bucket/shop",
+            "--data",
+            s(src.path()),
+            "--s3-endpoint",
+            &endpoint,
+        ],
+        &ANY_KEYS,
+    ));
+    assert!(
+        t.elapsed() < S3_ERROR_LIMIT,
+        "missing bucket: took {:?}",
+        t.elapsed()
+    );
+    assert!(
+        line.contains("bucket"),
+        "the error should name the bucket: {line}"
+    );
+
+    // Nothing listening.
+    let dead = format!("http://127.0.0.1:{}", dead_port());
+    for args in [
+        vec![
+            "backup",
+            "--to",
+            "s3://fealty-test/shop",
+            "--data",
+            s(src.path()),
+            "--s3-endpoint",
+            &dead,
+        ],
+        vec![
+            "backup",
+            "list",
+            "--from",
+            "s3://fealty-test/shop",
+            "--s3-endpoint",
+            &dead,
+        ],
+    ] {
+        let t = Instant::now();
+        let line = error_line(&fealty_env(&args, &ANY_KEYS));
+        assert!(
+            t.elapsed() < S3_ERROR_LIMIT,
+            "server down ({}): took {:?}",
+            args[1],
+            t.elapsed()
+        );
+        assert!(
+            mentions_any(
+                &line,
+                &[
+                    "connect",
+                    "refused",
+                    "unreachable",
+                    "reach",
+                    "down",
+                    "network"
+                ]
+            ),
+            "server down: the error should say the server cannot be reached: {line}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Scheduled backups in `fealty serve`
+// ---------------------------------------------------------------------------------------------
+
+async fn readyz_backup(api: &Api) -> Value {
+    let r = api.get("/readyz").await;
+    let body = r.json();
+    assert!(
+        body["backup"].is_object(),
+        "/readyz ({}) lacks a `backup` object: {body}",
+        r.status
+    );
+    body["backup"].clone()
+}
+
+#[tokio::test]
+async fn serve_backs_up_at_start_and_on_schedule_and_reports_in_readyz() {
+    let data = tempdir();
+    let store = tempdir();
+    let target = file_target(store.path());
+    let server = TestServer::start_with(
+        data.path(),
+        &["--backup-to", &target, "--backup-every", "10s"],
+        &[],
+    );
+    let store_path = store.path().to_path_buf();
+    let first = wait_until(Duration::from_secs(15), "a backup at start", || {
+        backup_files(&store_path).into_iter().next()
+    });
+    let api = server.client();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        let b = readyz_backup(&api).await;
+        if !b["last_success"].is_null() {
+            break b;
+        }
+        assert!(Instant::now() < deadline, "last_success stays null: {b}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        status["target"]
+            .as_str()
+            .is_some_and(|t| t.contains(s(store.path()))),
+        "backup.target: {status}"
+    );
+    let when = status["last_success"]
+        .as_str()
+        .expect("last_success is a string");
+    let when = OffsetDateTime::parse(when, &Rfc3339).expect("last_success is RFC 3339");
+    assert!((OffsetDateTime::now_utc() - when).abs() < time::Duration::minutes(1));
+    assert!(status["last_error"].is_null(), "{status}");
+    assert!(
+        status["age_seconds"]
+            .as_i64()
+            .is_some_and(|a| (0..60).contains(&a)),
+        "age_seconds: {status}"
+    );
+
+    // The start-up backup restores.
+    let restored = tempdir();
+    let r = parse_restored(&ok(&restore(&target, restored.path(), &[], &[])));
+    assert_eq!(format!("fealty-{}.fbk", r.id), first);
+
+    // A write, then the next scheduled backup holds it.
+    let m = api.create_member(&json!({"name": "Scheduled Sam"})).await;
+    let entry = api.earn(m["id"].as_str().unwrap(), 12).await;
+    let seq = entry["entry"]["seq"].as_u64().unwrap();
+    let later = wait_until(Duration::from_secs(25), "a second scheduled backup", || {
+        backup_files(&store_path)
+            .into_iter()
+            .find(|n| *n != first && n.ends_with(&format!("-{seq:012}.fbk")))
+    });
+    assert!(later > first);
+    let again = tempdir();
+    let r = parse_restored(&ok(&restore(&target, again.path(), &[], &[])));
+    assert_eq!(r.seq, seq, "the newest backup holds the new entry");
+}
+
+#[tokio::test]
+async fn serve_keeps_serving_when_scheduled_backups_fail() {
+    let data = tempdir();
+    let dead = format!("http://127.0.0.1:{}", dead_port());
+    let mut envs = vec![("FEALTY_S3_ENDPOINT", dead.as_str())];
+    envs.extend_from_slice(&ANY_KEYS);
+    let server = TestServer::start_with(
+        data.path(),
+        &[
+            "--backup-to",
+            "s3://fealty-test/shop",
+            "--backup-every",
+            "10s",
+        ],
+        &envs,
+    );
+    let api = server.client();
+    let deadline = Instant::now() + Duration::from_secs(25);
+    let status = loop {
+        let b = readyz_backup(&api).await;
+        if !b["last_error"].is_null() {
+            break b;
+        }
+        assert!(Instant::now() < deadline, "last_error stays null: {b}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        status["last_error"].as_str().is_some_and(|e| !e.is_empty()),
+        "last_error is a message: {status}"
+    );
+    assert!(status["last_success"].is_null(), "{status}");
+    assert!(
+        status["target"]
+            .as_str()
+            .is_some_and(|t| t.contains("fealty-test")),
+        "{status}"
+    );
+
+    // The till still works.
+    let m = api.create_member(&json!({"name": "Still Serving"})).await;
+    let id = m["id"].as_str().unwrap();
+    api.transaction(id, &fresh_key(), &json!({"kind": "earn", "points": 25}))
+        .await
+        .expect_status(201);
+    assert_eq!(api.balance(id).await, 25);
+    readyz_backup(&api).await;
+
+    // And the failure was logged.
+    let logged = server
+        .stdout_lines()
+        .into_iter()
+        .chain(server.stderr_lines())
+        .any(|l| {
+            let l = l.to_lowercase();
+            l.contains("backup")
+                && (l.contains("error") || l.contains("fail") || l.contains("warn"))
+        });
+    assert!(logged, "a failing backup is logged");
+}
