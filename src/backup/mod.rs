@@ -212,6 +212,14 @@ pub async fn prune(spec: &TargetSpec, policy: Retention) -> Result<Vec<String>, 
     for id in &gone {
         target.delete(&object_name(id)).await?;
     }
+    let oldest_kept = all
+        .iter()
+        .filter(|b| !gone.contains(&b.id))
+        .map(|b| b.created_at)
+        .min();
+    if let Some(t) = oldest_kept {
+        segments::prune_before(spec, t).await?;
+    }
     Ok(gone)
 }
 

@@ -139,7 +139,11 @@ async fn ship_until_next(
     ship_every: Duration,
 ) {
     let due = tokio::time::Instant::now() + every;
-    let mut mark = super::segments::Watermark { seq, since };
+    let mut mark = super::segments::Watermark {
+        seq,
+        since,
+        small_hash: String::new(),
+    };
     loop {
         let left = due.saturating_duration_since(tokio::time::Instant::now());
         if left.is_zero() {

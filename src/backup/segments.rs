@@ -28,6 +28,8 @@ pub struct Watermark {
     pub seq: u64,
     /// Members changed from this time on are shipped again (with a little overlap).
     pub since: OffsetDateTime,
+    /// Hash of the small tables as last shipped (empty: not shipped since the snapshot).
+    pub small_hash: String,
 }
 
 fn name(from: u64, to: u64, at: OffsetDateTime) -> String {
@@ -75,12 +77,17 @@ pub async fn ship(
     let path = tmp.path().to_path_buf();
     let since = mark.since;
     let after = mark.seq;
+    let old_small = mark.small_hash.clone();
     let made = store
         .read(move |tx| {
             let entries = replay::entries_after(tx, after)?;
             let ids: HashSet<String> = entries.iter().map(|e| e.body.member_id.clone()).collect();
             let members = replay::changed_members(tx, since, &ids)?;
-            if entries.is_empty() && members.is_empty() {
+            let mut small = Vec::new();
+            crate::storage::snapshot::write_small(tx, &mut small)?;
+            let small_hash = crate::crypto::sha256_hex(&small);
+            let small_changed = small_hash != old_small;
+            if entries.is_empty() && members.is_empty() && !small_changed {
                 return Ok(None);
             }
             let to = entries.last().map_or(after, |e| e.body.seq);
@@ -123,13 +130,19 @@ pub async fn ship(
                 for (scope, key, raw) in &idem {
                     line(w, &json!(["idempotency", [scope, key], b64.encode(raw)]))?;
                 }
+                if small_changed {
+                    line(w, &json!(["small_tables"]))?;
+                    for row in String::from_utf8_lossy(&small).lines() {
+                        line(w, &json!(["row", row]))?;
+                    }
+                }
                 Ok(())
             })
             .map_err(|e| StoreError::Db(e.to_string()))?;
-            Ok(Some((header.id, to)))
+            Ok(Some((header.id, to, small_hash)))
         })
         .await?;
-    let Some((object, to)) = made else {
+    let Some((object, to, small_hash)) = made else {
         return Ok(mark);
     };
     Target::open(spec)?.upload(tmp.path(), &object).await?;
@@ -137,6 +150,7 @@ pub async fn ship(
     Ok(Watermark {
         seq: to,
         since: started - time::Duration::seconds(5),
+        small_hash,
     })
 }
 
@@ -183,6 +197,24 @@ pub async fn fetch_after(
     Ok(out)
 }
 
+/// Removes segments made before `t` (the oldest snapshot kept): nothing can replay them any more.
+pub async fn prune_before(
+    spec: &TargetSpec,
+    t: OffsetDateTime,
+) -> Result<Vec<String>, BackupError> {
+    let target = Target::open(spec)?;
+    let mut gone = Vec::new();
+    for o in target.list().await? {
+        if let Some((_, _, at)) = parse_name(&o.name)
+            && at < t
+        {
+            target.delete(&o.name).await?;
+            gone.push(o.name);
+        }
+    }
+    Ok(gone)
+}
+
 fn bad(e: impl std::fmt::Display) -> BackupError {
     BackupError::Format(format!("a segment cannot be read: {e}"))
 }
@@ -197,6 +229,7 @@ pub fn apply(
     let mut members: Vec<Member> = Vec::new();
     let mut entries: Vec<LedgerEntry> = Vec::new();
     let mut idem: Vec<(String, String, Vec<u8>)> = Vec::new();
+    let mut small: Option<Vec<String>> = None;
     for l in body.lines() {
         let l = l.map_err(bad)?;
         let v: Value = serde_json::from_str(&l).map_err(bad)?;
@@ -210,6 +243,11 @@ pub fn apply(
                 let scope = v[1][0].as_str().unwrap_or_default().to_owned();
                 let key = v[1][1].as_str().unwrap_or_default().to_owned();
                 idem.push((scope, key, raw));
+            }
+            Some("small_tables") => small = Some(Vec::new()),
+            Some("row") => {
+                let row = v[1].as_str().ok_or_else(|| bad("row"))?.to_owned();
+                small.get_or_insert_with(Vec::new).push(row);
             }
             _ => return Err(bad("unknown line")),
         }
@@ -225,6 +263,12 @@ pub fn apply(
     }
     for (scope, key, raw) in &idem {
         replay::apply_idempotency(&tx, scope, key, raw)?;
+    }
+    if let Some(rows) = &small {
+        crate::storage::snapshot::clear_small(&tx)?;
+        for row in rows {
+            crate::storage::snapshot::load_line(&tx, row).map_err(bad)?;
+        }
     }
     tx.commit().map_err(|e| BackupError::Db(e.to_string()))?;
     Ok(header.counts.last_seq)

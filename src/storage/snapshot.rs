@@ -65,6 +65,29 @@ macro_rules! dump {
     }};
 }
 
+/// The small tables that change without touching the ledger (a new reward, key, staff account
+/// or setting): shipped whole between snapshots whenever they change.
+pub const SMALL_TABLES: [&str; 4] = ["rewards", "api_keys", "staff", "settings"];
+
+/// Writes the small tables as JSON lines.
+pub fn write_small(tx: &ReadTransaction, w: &mut impl Write) -> Result<(), StoreError> {
+    let b = |bytes: &[u8]| json!(B64.encode(bytes));
+    dump!(tx, w, REWARDS, "rewards", |k, v| (json!(k), b(v)));
+    dump!(tx, w, API_KEYS, "api_keys", |k, v| (json!(k), b(v)));
+    dump!(tx, w, STAFF, "staff", |k, v| (json!(k), b(v)));
+    dump!(tx, w, SETTINGS, "settings", |k, v| (json!(k), b(v)));
+    Ok(())
+}
+
+/// Empties the small tables before shipped copies replace them.
+pub fn clear_small(tx: &WriteTransaction) -> Result<(), StoreError> {
+    tx.open_table(REWARDS)?.retain(|_, _| false)?;
+    tx.open_table(API_KEYS)?.retain(|_, _| false)?;
+    tx.open_table(STAFF)?.retain(|_, _| false)?;
+    tx.open_table(SETTINGS)?.retain(|_, _| false)?;
+    Ok(())
+}
+
 /// Writes every table except sessions as JSON lines.
 pub fn write(tx: &ReadTransaction, w: &mut impl Write) -> Result<(), StoreError> {
     let b = |bytes: &[u8]| json!(B64.encode(bytes));
