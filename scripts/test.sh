@@ -54,7 +54,8 @@ fi
 if ! need moto_server; then
   if need python3; then
     echo "== python3 -m pip install 'moto[server]'"
-    python3 -m pip install --quiet 'moto[server]' || true
+    python3 -m pip install --quiet 'moto[server]' ||
+      python3 -m pip install --quiet --break-system-packages 'moto[server]' || true
     # pip may put the command where PATH does not look yet (pyenv shims, a --user install).
     if need pyenv; then pyenv rehash || true; fi
     PATH="$PATH:$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$(python3 -m site --user-base)/bin"
