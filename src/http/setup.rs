@@ -13,8 +13,11 @@ use axum::response::{IntoResponse, Response};
 /// What the setup form sends.
 #[derive(Debug, serde::Deserialize)]
 pub struct SetupForm {
+    #[serde(default)]
     username: String,
+    #[serde(default)]
     password: String,
+    #[serde(default)]
     confirm: String,
 }
 

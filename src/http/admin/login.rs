@@ -20,7 +20,9 @@ pub struct Next {
 /// What the log-in form sends.
 #[derive(Debug, serde::Deserialize)]
 pub struct LoginForm {
+    #[serde(default)]
     username: String,
+    #[serde(default)]
     password: String,
     next: Option<String>,
 }
