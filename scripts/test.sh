@@ -22,9 +22,11 @@ for component in rustfmt clippy; do
 done
 
 # The browser tests (tests/browser.rs, tests/customer_browser.rs) drive headless Chromium through
-# chromedriver, read QR codes and barcodes with zbarimg, and PDFs with pdfinfo and pdftoppm.
+# chromedriver, read QR codes and barcodes with zbarimg, and PDFs with pdfinfo and pdftoppm;
+# the TLS test (tests/tls.rs) runs Let's Encrypt's test CA, Pebble, and makes its CA with openssl.
 browser_tools=(chromium:chromium chromedriver:chromium-driver zbarimg:zbar-tools
-  pdfinfo:poppler-utils pdftoppm:poppler-utils)
+  pdfinfo:poppler-utils pdftoppm:poppler-utils pebble:pebble pebble-challtestsrv:pebble
+  openssl:openssl)
 missing_packages() {
   for tool in "${browser_tools[@]}"; do
     need "${tool%%:*}" || echo "${tool#*:}"
@@ -45,7 +47,7 @@ if [ -n "$missing" ]; then
   fi
   missing="$(missing_packages)"
   if [ -n "$missing" ]; then
-    echo "error: the browser tests need chromium, chromedriver, zbarimg, pdfinfo and pdftoppm, and the Debian packages $missing could not be installed" >&2
+    echo "error: the tests need chromium, chromedriver, zbarimg, pdfinfo, pdftoppm, pebble and openssl, and the Debian packages $missing could not be installed" >&2
     exit 1
   fi
 fi

@@ -42,6 +42,8 @@ pub struct Config {
     pub base_url: Option<String>,
     /// Scheduled backups, if configured.
     pub backup: Option<BackupConfig>,
+    /// HTTPS with ACME certificates, if domains are given.
+    pub tls: Option<crate::tls::TlsConfig>,
 }
 
 /// Where and how often `serve` backs up.
@@ -74,16 +76,40 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
     let store = Store::open(&config.data_dir)?;
     let loyalty = Loyalty::new(store);
 
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(io(format!("cannot listen on {}", config.listen)))?;
-    let addr = listener
-        .local_addr()
-        .map_err(io("cannot read the bound address"))?;
+    // With TLS the HTTPS and redirect listeners are bound by the TLS server itself.
+    let listener = match &config.tls {
+        Some(_) => None,
+        None => Some(
+            tokio::net::TcpListener::bind(config.listen)
+                .await
+                .map_err(io(format!("cannot listen on {}", config.listen)))?,
+        ),
+    };
+    let shown = match (&listener, &config.tls) {
+        (Some(l), _) => format!(
+            "http://{}",
+            l.local_addr()
+                .map_err(io("cannot read the bound address"))?
+        ),
+        (None, Some(t)) => format!("https://{}", t.https),
+        (None, None) => String::new(),
+    };
     let base_url = config
         .base_url
         .clone()
-        .unwrap_or_else(|| format!("http://{addr}"))
+        .or_else(|| {
+            config.tls.as_ref().and_then(|t| {
+                let port = t.https.port();
+                t.domains.first().map(|d| {
+                    if port == 443 {
+                        format!("https://{d}")
+                    } else {
+                        format!("https://{d}:{port}")
+                    }
+                })
+            })
+        })
+        .unwrap_or_else(|| shown.clone())
         .trim_end_matches('/')
         .to_owned();
 
@@ -91,11 +117,11 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
     let control_listener = bind_control_socket(&socket_path)?;
     let control_task = tokio::spawn(control::serve(control_listener, loyalty.clone()));
 
-    println!("listening on http://{addr}");
+    println!("listening on {shown}");
     if let Some(token) = loyalty.issue_setup_token().await? {
         println!("setup link: {base_url}/setup/{token}");
     }
-    tracing::info!(%addr, data = %config.data_dir.display(), "serving");
+    tracing::info!(addr = %shown, data = %config.data_dir.display(), "serving");
 
     let backup_status = crate::backup::schedule::StatusCell::default();
     let backup_task = config.backup.clone().map(|b| {
@@ -108,15 +134,27 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
             backup_status.clone(),
         )
     });
-    let app = http::router::build(loyalty, base_url, backup_status)
+    let tls_status = crate::tls::StatusCell::default();
+    let app = http::router::build(loyalty, base_url, backup_status, tls_status.clone())
         .map_err(|e| AppError::Service(ServiceError::Internal(e.to_string())))?;
-    let served = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .map_err(io("the server failed"));
+    let served = match (listener, config.tls) {
+        (Some(listener), _) => axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(io("the server failed")),
+        (None, Some(tls)) => {
+            crate::tls::serve(app, tls, &config.data_dir, tls_status, shutdown_signal())
+                .await
+                .map_err(|e| AppError::Io {
+                    context: "the HTTPS server failed".into(),
+                    source: std::io::Error::other(e),
+                })
+        }
+        (None, None) => Ok(()),
+    };
     control_task.abort();
     if let Some(t) = backup_task {
         t.abort();

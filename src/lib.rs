@@ -11,4 +11,5 @@ pub mod http;
 pub mod member_csv;
 pub mod service;
 pub mod storage;
+pub mod tls;
 pub mod views;

@@ -30,6 +30,50 @@ pub struct ServeArgs {
     s3: super::backup::S3Args,
     #[command(flatten)]
     secret: super::backup::PassphraseArgs,
+    /// Serve HTTPS for this name with a Let's Encrypt certificate (repeat for more names).
+    #[arg(long = "domain", env = "FEALTY_DOMAIN", value_delimiter = ',')]
+    domains: Vec<String>,
+    /// Contact email for the certificate authority (required with --domain).
+    #[arg(long, env = "FEALTY_ACME_EMAIL")]
+    acme_email: Option<String>,
+    /// Use Let's Encrypt's staging CA (test certificates).
+    #[arg(long)]
+    acme_staging: bool,
+    /// Use this ACME directory instead of Let's Encrypt.
+    #[arg(long)]
+    acme_directory: Option<String>,
+    /// Trust this PEM CA certificate when talking to the ACME directory.
+    #[arg(long)]
+    acme_ca_cert: Option<std::path::PathBuf>,
+    /// Where HTTPS listens when --domain is given.
+    #[arg(long, default_value = "0.0.0.0:443")]
+    https_listen: SocketAddr,
+    /// Where the HTTP-to-HTTPS redirect listens when --domain is given.
+    #[arg(long, default_value = "0.0.0.0:80")]
+    http_listen: SocketAddr,
+}
+
+fn tls_config(args: &ServeArgs) -> Result<Option<crate::tls::TlsConfig>, String> {
+    if args.domains.is_empty() {
+        return Ok(None);
+    }
+    let email = args
+        .acme_email
+        .clone()
+        .ok_or("--domain needs --acme-email (the certificate authority's contact for this site)")?;
+    let directory = match (&args.acme_directory, args.acme_staging) {
+        (Some(u), _) => crate::tls::Directory::Url(u.clone()),
+        (None, true) => crate::tls::Directory::Staging,
+        (None, false) => crate::tls::Directory::LetsEncrypt,
+    };
+    Ok(Some(crate::tls::TlsConfig {
+        domains: args.domains.clone(),
+        email,
+        directory,
+        ca_cert: args.acme_ca_cert.clone(),
+        https: args.https_listen,
+        http: args.http_listen,
+    }))
 }
 
 fn backup_config(args: &ServeArgs) -> Result<Option<app::BackupConfig>, String> {
@@ -53,8 +97,8 @@ pub fn run(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let backup = match backup_config(&args) {
-        Ok(b) => b,
+    let (backup, tls) = match backup_config(&args).and_then(|b| Ok((b, tls_config(&args)?))) {
+        Ok(both) => both,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
@@ -65,6 +109,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
         listen: args.listen,
         base_url: args.base_url,
         backup,
+        tls,
     };
     match runtime.block_on(app::serve(config)) {
         Ok(()) => ExitCode::SUCCESS,

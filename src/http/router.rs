@@ -30,6 +30,8 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// The last scheduled backup's outcome.
     pub backup_status: crate::backup::schedule::StatusCell,
+    /// The TLS certificate's state, when serving HTTPS.
+    pub tls_status: crate::tls::StatusCell,
     /// Signs join forms and counts joins per address.
     pub join_guard: super::customer::join::JoinGuard,
     openapi: Arc<String>,
@@ -40,6 +42,7 @@ pub fn build(
     loyalty: Loyalty,
     base_url: String,
     backup_status: crate::backup::schedule::StatusCell,
+    tls_status: crate::tls::StatusCell,
 ) -> Result<Router, crate::crypto::RandomError> {
     let join_guard = customer::join::JoinGuard::new()?;
     // One call gives both the routes and the document that describes them.
@@ -50,6 +53,7 @@ pub fn build(
         login_throttle: LoginThrottle::default(),
         join_guard,
         backup_status,
+        tls_status,
         base_url,
         auth_failures: AuthFailures::default(),
         openapi: Arc::new(doc.to_pretty_json().unwrap_or_else(|_| "{}".to_owned())),

@@ -12,5 +12,6 @@ pub async fn show(State(state): State<AppState>, staff: Staff) -> PageResult {
     let chrome = staff.chrome(&state).await?;
     let d = state.loyalty.dashboard().await?;
     let backup = state.backup_status.get();
-    Ok(Page(dashboard::view(&chrome, &d, backup.as_ref())).into_response())
+    let tls = state.tls_status.get();
+    Ok(Page(dashboard::view(&chrome, &d, backup.as_ref(), tls.as_ref())).into_response())
 }

@@ -77,8 +77,29 @@ fn backup_status(b: Option<&Status>, zone: &jiff::tz::TimeZone) -> Markup {
     }
 }
 
+fn tls_status(t: Option<&crate::tls::Status>, zone: &jiff::tz::TimeZone) -> Markup {
+    let Some(t) = t else {
+        return html! {};
+    };
+    html! {
+        @if let Some(e) = &t.last_error {
+            p.problem #tls-status role="alert" { "The HTTPS certificate could not be renewed: " (e) }
+        } @else if let Some(at) = t.deployed_at {
+            p.muted #tls-status { "HTTPS certificate in use since " (super::local_time(at, zone))
+                @if t.from_cache { " (from the cache)" } "; it renews by itself." }
+        } @else {
+            p.muted #tls-status { "Getting the HTTPS certificate…" }
+        }
+    }
+}
+
 /// The dashboard.
-pub fn view(chrome: &Chrome, d: &Dashboard, backup: Option<&Status>) -> Markup {
+pub fn view(
+    chrome: &Chrome,
+    d: &Dashboard,
+    backup: Option<&Status>,
+    tls: Option<&crate::tls::Status>,
+) -> Markup {
     let s = &d.stats;
     let hour_labels: Vec<String> = (0..24).map(|h| format!("{h:02}:00")).collect();
     let hours = [Series {
@@ -94,6 +115,7 @@ pub fn view(chrome: &Chrome, d: &Dashboard, backup: Option<&Status>) -> Markup {
             h1 { "Dashboard" }
             p.muted { "Times are in " (d.settings.time_zone.as_str()) "." }
             (backup_status(backup, &d.settings.time_zone.zone()))
+            (tls_status(tls, &d.settings.time_zone.zone()))
             dl.stats {
                 (stat("stat-members", "Members", s.members))
                 (stat("stat-new-members", "New (30 days)", d.new_members_30d))

@@ -1,0 +1,187 @@
+//! HTTPS with certificates from an ACME CA (Let's Encrypt) obtained and renewed by the binary:
+//! TLS-ALPN-01 on the HTTPS port, certificates and the account cached in the data directory,
+//! plain HTTP answering only with a redirect.
+
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use rustls_acme::AcmeConfig;
+use rustls_acme::caches::DirCache;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use time::OffsetDateTime;
+
+/// Where certificates come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Directory {
+    /// Let's Encrypt production.
+    LetsEncrypt,
+    /// Let's Encrypt staging (untrusted certificates, generous limits).
+    Staging,
+    /// Any ACME directory, e.g. a test CA.
+    Url(String),
+}
+
+/// Everything `serve --domain` needs.
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    /// Names on the certificate.
+    pub domains: Vec<String>,
+    /// Contact address given to the CA.
+    pub email: String,
+    /// The CA.
+    pub directory: Directory,
+    /// A PEM CA certificate to trust when talking to the ACME server (for a private CA).
+    pub ca_cert: Option<PathBuf>,
+    /// Where HTTPS listens (443 in production).
+    pub https: SocketAddr,
+    /// Where the HTTP redirect listens (80 in production).
+    pub http: SocketAddr,
+}
+
+/// The certificate's state, for the dashboard and the log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Status {
+    /// When a certificate was last put in use (new or from the cache).
+    pub deployed_at: Option<OffsetDateTime>,
+    /// Whether that came from the cache.
+    pub from_cache: bool,
+    /// The last error from the CA or the cache.
+    pub last_error: Option<String>,
+}
+
+/// Shared certificate status.
+#[derive(Debug, Clone, Default)]
+pub struct StatusCell(Arc<Mutex<Option<Status>>>);
+
+impl StatusCell {
+    /// The status, when TLS is on.
+    pub fn get(&self) -> Option<Status> {
+        self.0.lock().ok().and_then(|s| s.clone())
+    }
+
+    fn update(&self, f: impl FnOnce(&mut Status)) {
+        if let Ok(mut s) = self.0.lock() {
+            f(s.get_or_insert_with(Status::default));
+        }
+    }
+}
+
+fn client_config(ca: &Path) -> Result<Arc<rustls::ClientConfig>, String> {
+    let pem = std::fs::read(ca).map_err(|e| format!("cannot read {}: {e}", ca.display()))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+        let cert = cert.map_err(|e| format!("{} is not a PEM certificate: {e}", ca.display()))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("{} cannot be trusted: {e}", ca.display()))?;
+    }
+    Ok(Arc::new(
+        rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    ))
+}
+
+/// Serves `app` over HTTPS with ACME certificates, plus the HTTP redirect, until `shutdown`.
+pub async fn serve(
+    app: Router,
+    tls: TlsConfig,
+    data_dir: &Path,
+    status: StatusCell,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    let cache = data_dir.join("acme");
+    let mut config = AcmeConfig::new(tls.domains.clone())
+        .contact_push(format!("mailto:{}", tls.email))
+        .cache(DirCache::new(cache));
+    config = match &tls.directory {
+        Directory::LetsEncrypt => config.directory_lets_encrypt(true),
+        Directory::Staging => config.directory_lets_encrypt(false),
+        Directory::Url(u) => config.directory(u),
+    };
+    if let Some(ca) = &tls.ca_cert {
+        config = config.client_tls_config(client_config(ca)?);
+    }
+    let mut state = config.state();
+    let acceptor = state.axum_acceptor(state.default_rustls_config());
+    let events = status.clone();
+    // The event loop must keep running, or certificates are never renewed.
+    let acme_task = tokio::spawn(async move {
+        use futures_util::StreamExt;
+        while let Some(event) = state.next().await {
+            match event {
+                Ok(ok) => {
+                    tracing::info!(event = ?ok, "certificate");
+                    let cached = matches!(ok, rustls_acme::EventOk::DeployedCachedCert);
+                    if cached || matches!(ok, rustls_acme::EventOk::DeployedNewCert) {
+                        events.update(|s| {
+                            s.deployed_at = Some(crate::clock::now());
+                            s.from_cache = cached;
+                            s.last_error = None;
+                        });
+                    }
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "CERTIFICATE ERROR");
+                    events.update(|s| s.last_error = Some(err.to_string()));
+                }
+            }
+        }
+    });
+
+    let https_port = tls.https.port();
+    let redirect =
+        Router::new().fallback(move |uri: Uri, headers: axum::http::HeaderMap| async move {
+            redirect_to_https(&uri, &headers, https_port)
+        });
+    let http_listener = tokio::net::TcpListener::bind(tls.http)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", tls.http))?;
+    let http_task = tokio::spawn(async move {
+        let _ = axum::serve(http_listener, redirect).await;
+    });
+
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stopper.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+    });
+    let app = app.layer(axum::middleware::map_response(hsts));
+    let served = axum_server::bind(tls.https)
+        .handle(handle)
+        .acceptor(acceptor)
+        .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+        .await
+        .map_err(|e| format!("the HTTPS server failed: {e}"));
+    http_task.abort();
+    acme_task.abort();
+    served
+}
+
+fn redirect_to_https(uri: &Uri, headers: &axum::http::HeaderMap, https_port: u16) -> Response {
+    let Some(host) = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(|h| h.split(':').next().unwrap_or(h).to_owned())
+    else {
+        return (StatusCode::BAD_REQUEST, "a Host header is needed").into_response();
+    };
+    let port = if https_port == 443 {
+        String::new()
+    } else {
+        format!(":{https_port}")
+    };
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    Redirect::permanent(&format!("https://{host}{port}{path}")).into_response()
+}
+
+async fn hsts(mut res: Response) -> Response {
+    res.headers_mut().insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000"),
+    );
+    res
+}
