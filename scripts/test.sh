@@ -70,6 +70,9 @@ if ! need moto_server; then
   fi
 fi
 
+echo "== scripts/check-deploy.sh"
+scripts/check-deploy.sh
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 

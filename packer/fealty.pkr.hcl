@@ -1,0 +1,77 @@
+# Builds a private Linode image: Debian 12, the fealty release binary, a hardened
+# systemd unit and unattended security upgrades (see provision.sh). Used by
+# scripts/deploy.sh; by hand:
+#
+#   cargo build --release
+#   packer init packer/ && packer build packer/
+#
+# The image id lands in packer/manifest.json (the last build's artifact_id).
+
+variable "linode_token" {
+  type        = string
+  description = "Linode API token (defaults to the LINODE_TOKEN environment variable)."
+  default     = env("LINODE_TOKEN")
+  sensitive   = true
+}
+
+variable "region" {
+  type        = string
+  description = "Linode region to build in, e.g. nl-ams or us-mia."
+  default     = "nl-ams"
+}
+
+variable "binary" {
+  type        = string
+  description = "Path of the fealty release binary to put in the image."
+  default     = "target/release/fealty"
+}
+
+variable "version" {
+  type        = string
+  description = "A version label for the image (deploy.sh passes the git commit)."
+  default     = "dev"
+}
+
+locals {
+  stamp = formatdate("YYYYMMDD-hhmmss", timestamp())
+}
+
+source "linode" "fealty" {
+  linode_token      = var.linode_token
+  image             = "linode/debian12"
+  region            = var.region
+  instance_type     = "g6-nanode-1"
+  instance_label    = "fealty-packer-${local.stamp}"
+  image_label       = "fealty-${local.stamp}"
+  image_description = "FealTY ${var.version} on Debian 12"
+  ssh_username      = "root"
+  cloud_init        = true
+}
+
+build {
+  sources = ["source.linode.fealty"]
+
+  provisioner "shell" {
+    inline = ["mkdir -p /tmp/fealty-install"]
+  }
+
+  provisioner "file" {
+    sources     = [var.binary, "${path.root}/provision.sh"]
+    destination = "/tmp/fealty-install/"
+  }
+
+  provisioner "shell" {
+    inline = [
+      "chmod 0755 /tmp/fealty-install/provision.sh",
+      "/tmp/fealty-install/provision.sh /tmp/fealty-install/fealty",
+      "rm -rf /tmp/fealty-install",
+      # Let cloud-init run again on every instance made from this image.
+      "cloud-init clean --logs || true",
+    ]
+  }
+
+  post-processor "manifest" {
+    output     = "${path.root}/manifest.json"
+    strip_path = true
+  }
+}

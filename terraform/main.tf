@@ -1,0 +1,164 @@
+# FealTY on Linode: one server from the Packer image, its data on a volume that
+# outlives the server, a firewall, DNS records, and a bucket for backups.
+# scripts/deploy.sh runs this; see the README's "Deploy to Linode".
+
+locals {
+  fqdn         = "${var.hostname}.${var.domain}"
+  server_count = var.server ? 1 : 0
+  label        = substr("fealty-${replace(local.fqdn, ".", "-")}", 0, 64)
+  bucket_label = var.bucket_label != "" ? var.bucket_label : substr("fealty-${replace(var.domain, ".", "-")}-${random_id.bucket.hex}", 0, 63)
+  # The S3 endpoint comes from the bucket itself (never built from the region name).
+  s3_host     = trimsuffix(replace(linode_object_storage_bucket.backups.s3_endpoint, "/^https?:\\/\\//", ""), "/")
+  s3_endpoint = "https://${local.s3_host}"
+  s3_region   = split(".", local.s3_host)[0]
+  backup_to   = "s3://${linode_object_storage_bucket.backups.label}/fealty"
+  passphrase  = var.backup_passphrase != "" ? var.backup_passphrase : random_password.backup.result
+  domain_id   = var.create_domain ? linode_domain.this[0].id : data.linode_domain.this[0].id
+}
+
+resource "random_id" "bucket" {
+  byte_length = 3
+}
+
+resource "random_password" "backup" {
+  length  = 40
+  special = false
+}
+
+# ---------------------------------------------------------------- the server
+
+resource "linode_instance" "fealty" {
+  count = local.server_count
+
+  label           = local.label
+  region          = var.region
+  type            = var.instance_type
+  image           = var.image_id
+  authorized_keys = var.ssh_keys
+  firewall_id     = linode_firewall.fealty[0].id
+  booted          = true
+  tags            = ["fealty"]
+
+  # cloud-init (enabled in the image) mounts the volume and writes /etc/fealty/fealty.env.
+  metadata {
+    user_data = base64encode(templatefile("${path.module}/cloud-init.yaml.tftpl", {
+      volume_label = var.volume_label
+      env = {
+        FEALTY_DOMAIN            = local.fqdn
+        FEALTY_ACME_EMAIL        = var.acme_email
+        FEALTY_BACKUP_TO         = local.backup_to
+        FEALTY_BACKUP_EVERY      = var.backup_every
+        FEALTY_S3_ENDPOINT       = local.s3_endpoint
+        FEALTY_S3_REGION         = local.s3_region
+        AWS_ACCESS_KEY_ID        = linode_object_storage_key.backups.access_key
+        AWS_SECRET_ACCESS_KEY    = linode_object_storage_key.backups.secret_key
+        FEALTY_BACKUP_PASSPHRASE = local.passphrase
+      }
+    }))
+  }
+}
+
+# The data directory /var/lib/fealty. It is attached to whichever server is current;
+# a redeploy replaces the server and moves the volume, with every point on it.
+resource "linode_volume" "data" {
+  label     = var.volume_label
+  region    = var.region
+  size      = var.volume_size
+  linode_id = one(linode_instance.fealty[*].id)
+  tags      = ["fealty"]
+
+  lifecycle {
+    prevent_destroy = true
+  }
+}
+
+resource "linode_firewall" "fealty" {
+  count = local.server_count
+
+  label           = substr("${local.label}-fw", 0, 32)
+  inbound_policy  = "DROP"
+  outbound_policy = "ACCEPT"
+  tags            = ["fealty"]
+
+  inbound {
+    label    = "ssh-admin"
+    action   = "ACCEPT"
+    protocol = "TCP"
+    ports    = "22"
+    ipv4     = can(cidrnetmask(var.admin_cidr)) ? [var.admin_cidr] : null
+    ipv6     = can(cidrnetmask(var.admin_cidr)) ? null : [var.admin_cidr]
+  }
+
+  inbound {
+    label    = "http"
+    action   = "ACCEPT"
+    protocol = "TCP"
+    ports    = "80"
+    ipv4     = ["0.0.0.0/0"]
+    ipv6     = ["::/0"]
+  }
+
+  inbound {
+    label    = "https"
+    action   = "ACCEPT"
+    protocol = "TCP"
+    ports    = "443"
+    ipv4     = ["0.0.0.0/0"]
+    ipv6     = ["::/0"]
+  }
+}
+
+# ---------------------------------------------------------------- DNS
+
+resource "linode_domain" "this" {
+  count = var.create_domain ? 1 : 0
+
+  domain    = var.domain
+  type      = "master"
+  soa_email = var.acme_email
+  tags      = ["fealty"]
+}
+
+data "linode_domain" "this" {
+  count = var.create_domain ? 0 : 1
+
+  domain = var.domain
+}
+
+resource "linode_domain_record" "a" {
+  count = local.server_count
+
+  domain_id   = local.domain_id
+  name        = var.hostname
+  record_type = "A"
+  target      = linode_instance.fealty[0].ip_address
+  ttl_sec     = 300
+}
+
+resource "linode_domain_record" "aaaa" {
+  count = local.server_count
+
+  domain_id   = local.domain_id
+  name        = var.hostname
+  record_type = "AAAA"
+  target      = split("/", linode_instance.fealty[0].ipv6)[0]
+  ttl_sec     = 300
+}
+
+# ---------------------------------------------------------------- backups
+
+resource "linode_object_storage_bucket" "backups" {
+  region = var.region
+  label  = local.bucket_label
+}
+
+# A key that reaches this bucket and nothing else.
+resource "linode_object_storage_key" "backups" {
+  label = substr("${local.label}-backups", 0, 50)
+
+  bucket_access {
+    bucket_name = linode_object_storage_bucket.backups.label
+    region      = linode_object_storage_bucket.backups.region
+    permissions = "read_write"
+  }
+}
