@@ -81,3 +81,14 @@ cargo clippy --locked --all-targets -- -D warnings
 
 echo "== cargo test"
 cargo test --locked --lib --bins --tests
+
+# The provisioning script, run for real in a throw-away Debian root (needs root and the Debian mirror).
+echo "== scripts/test-provision.sh"
+if [ "$(id -u)" -eq 0 ]; then
+  scripts/test-provision.sh
+elif need sudo; then
+  sudo --preserve-env=PATH scripts/test-provision.sh
+else
+  echo "error: scripts/test-provision.sh needs root (or sudo) to build and chroot into a Debian root" >&2
+  exit 1
+fi
