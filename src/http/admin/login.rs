@@ -2,7 +2,6 @@
 
 use super::session::{Staff, clear_cookie, cookie_secret, session_cookie};
 use super::{PageError, PageResult, see_other};
-use crate::domain::throttle::Verdict;
 use crate::http::AppState;
 use crate::views::{Page, admin::login};
 use axum::Form;
@@ -50,22 +49,9 @@ pub async fn submit(
     let next = safe_next(f.next.as_deref()).to_owned();
     let name = f.username.trim().to_lowercase();
     let ip = Some(addr.ip());
-    match state.login_throttle.check(&name, ip) {
-        Verdict::Refuse(wait) => {
-            let minutes = wait.as_secs().div_ceil(60);
-            let text = format!(
-                "Too many failed log-ins. Try again in {minutes} minute{}.",
-                if minutes == 1 { "" } else { "s" }
-            );
-            return Ok((
-                StatusCode::TOO_MANY_REQUESTS,
-                [(header::RETRY_AFTER, wait.as_secs().to_string())],
-                Page(login::form(&f.username, &next, Some(&text))),
-            )
-                .into_response());
-        }
-        Verdict::Delay(d) => tokio::time::sleep(d).await,
-        Verdict::Allow => {}
+    if let Err(refused) = state.login_throttle.admit(&name, ip).await {
+        let page = login::form(&f.username, &next, Some(&refused.message()));
+        return Ok(refused.respond(Page(page)));
     }
     let Some(user) = state.loyalty.check_login(&name, f.password).await? else {
         state.login_throttle.failed(&name, ip);

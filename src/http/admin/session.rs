@@ -244,6 +244,32 @@ pub async fn multipart_file(
     Ok(file.unwrap_or_default())
 }
 
+/// A log-in refused after too many failures, and how long to wait.
+#[derive(Debug, Clone, Copy)]
+pub struct Refused(pub std::time::Duration);
+
+impl Refused {
+    /// What to tell the person.
+    pub fn message(&self) -> String {
+        let minutes = self.0.as_secs().div_ceil(60);
+        format!(
+            "Too many failed log-ins. Try again in {minutes} minute{}.",
+            if minutes == 1 { "" } else { "s" }
+        )
+    }
+
+    /// The 429 answer, with `Retry-After`, showing `page`.
+    pub fn respond(&self, page: crate::views::Page) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        (
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, self.0.as_secs().to_string())],
+            page,
+        )
+            .into_response()
+    }
+}
+
 /// Failed log-ins per account and per client address.
 #[derive(Clone)]
 pub struct LoginThrottle {
@@ -276,6 +302,18 @@ impl LoginThrottle {
             logs.1.check(&ip.to_string(), now, Policy::ADDRESS)
         });
         stricter(account, address)
+    }
+
+    /// Lets an attempt through (after its pause, once failures pile up) or refuses it.
+    pub async fn admit(&self, key: &str, ip: Option<IpAddr>) -> Result<(), Refused> {
+        match self.check(key, ip) {
+            Verdict::Refuse(wait) => Err(Refused(wait)),
+            Verdict::Delay(d) => {
+                tokio::time::sleep(d).await;
+                Ok(())
+            }
+            Verdict::Allow => Ok(()),
+        }
     }
 
     /// Records a failed attempt.

@@ -4,7 +4,6 @@ use super::Customer;
 use crate::domain::DomainError;
 use crate::domain::member::MemberPatch;
 use crate::domain::session::Principal;
-use crate::domain::throttle::Verdict;
 use crate::http::AppState;
 use crate::http::admin::session::{
     CheckedForm, MEMBER_COOKIE, clear_cookie_named, named_cookie, session_cookie_named,
@@ -52,19 +51,9 @@ pub async fn login(
         None => format!("member:{}", f.identifier.trim().to_lowercase()),
     };
     let ip = Some(addr.ip());
-    match state.login_throttle.check(&key, ip) {
-        Verdict::Refuse(wait) => {
-            let minutes = wait.as_secs().div_ceil(60);
-            let text = format!("Too many failed log-ins. Try again in {minutes} minutes.");
-            return Ok((
-                StatusCode::TOO_MANY_REQUESTS,
-                [(header::RETRY_AFTER, wait.as_secs().to_string())],
-                Page(view::login(&settings, &f.identifier, Some(&text))),
-            )
-                .into_response());
-        }
-        Verdict::Delay(d) => tokio::time::sleep(d).await,
-        Verdict::Allow => {}
+    if let Err(refused) = state.login_throttle.admit(&key, ip).await {
+        let page = view::login(&settings, &f.identifier, Some(&refused.message()));
+        return Ok(refused.respond(Page(page)));
     }
     let Some(member) = state
         .loyalty
