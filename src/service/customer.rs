@@ -152,19 +152,18 @@ impl Loyalty {
         current: Option<String>,
         new: CustomerSecret,
     ) -> Result<()> {
-        let CardLookup::Member(page) = self.card(&token).await? else {
-            return Err(DomainError::NotFound("card").into());
-        };
-        let id = page.member.id.as_str().to_owned();
-        if page.has_secret {
-            let stored = self
-                .store
-                .read({
-                    let id = id.clone();
-                    move |tx| storage::cards::secret(tx, &id)
-                })
-                .await?
-                .unwrap_or_default();
+        // Only the member's id and stored hash are needed, not the whole card page.
+        let token = CardToken::parse(&token)?;
+        let (id, stored) = self
+            .store
+            .read(move |tx| {
+                let m =
+                    storage::members::by_token(tx, &token)?.ok_or(DomainError::NotFound("card"))?;
+                let stored = storage::cards::secret(tx, m.id.as_str())?;
+                Ok((m.id.as_str().to_owned(), stored))
+            })
+            .await?;
+        if let Some(stored) = stored {
             let given = current.unwrap_or_default();
             let ok = tokio::task::spawn_blocking(move || crypto::verify_password(&given, &stored))
                 .await
