@@ -4,12 +4,12 @@ use crate::domain::DomainError;
 use crate::domain::member::CustomerSecret;
 use crate::domain::throttle::Verdict;
 use crate::http::AppState;
-use crate::http::admin::session::cookie_secret;
+use crate::http::admin::session::{Staff, cookie_secret};
 use crate::http::admin::{PageError, PageResult, form_token, refused_status, see_other};
 use crate::service::{CardLookup, ServiceError};
+use crate::views::Page;
 use crate::views::customer::card::{self as view, StaffTill};
 use crate::views::customer::{self as views, SERVICE_WORKER};
-use crate::views::{Page, admin::Chrome};
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -28,14 +28,8 @@ async fn staff_till(state: &AppState, headers: &HeaderMap) -> Result<Option<Staf
     let Some(s) = state.loyalty.staff_session(&secret).await? else {
         return Ok(None);
     };
-    let settings = state.loyalty.settings().await?;
     Ok(Some(StaffTill {
-        chrome: Chrome {
-            username: s.user.username.as_str().to_owned(),
-            owner: s.is_owner(),
-            csrf: s.session.csrf.clone(),
-            business: settings.business_name,
-        },
+        chrome: Staff(s).chrome(state).await?,
         earn_token: form_token()?,
         redeem_token: form_token()?,
     }))
