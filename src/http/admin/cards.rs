@@ -2,7 +2,7 @@
 //! member-page actions about cards (a new card, a customer's password, erasure).
 
 use super::session::{AdminForm, Staff};
-use super::{PageError, PageResult, refused_status, see_other};
+use super::{PageError, PageResult, member_id, refused_status, see_other};
 use crate::domain::DomainError;
 use crate::domain::member::MemberId;
 use crate::http::AppState;
@@ -119,10 +119,6 @@ pub async fn blank(State(state): State<AppState>, form: AdminForm<BlankForm>) ->
         }
         Err(e) => Err(e.into()),
     }
-}
-
-fn member_id(raw: &str) -> Result<MemberId, PageError> {
-    MemberId::parse(raw).map_err(|_| PageError::NotFound)
 }
 
 /// Issues a new card (number and token); the old card stops working.

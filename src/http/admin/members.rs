@@ -1,7 +1,7 @@
 //! Member search, the member page, create and edit, block, export and import.
 
 use super::session::{AdminForm, Staff, multipart_file};
-use super::{PageError, PageResult, form_token, refused_status, see_other};
+use super::{PageError, PageResult, form_token, member_id, refused_status, see_other};
 use crate::domain::DomainError;
 use crate::domain::card::{CardNumber, CardToken};
 use crate::domain::email::Email;
@@ -148,10 +148,6 @@ pub async fn create(State(state): State<AppState>, form: AdminForm<MemberForm>) 
         }
         Err(e) => Err(e.into()),
     }
-}
-
-fn member_id(raw: &str) -> Result<MemberId, PageError> {
-    MemberId::parse(raw).map_err(|_| PageError::NotFound)
 }
 
 /// The edit form.

@@ -167,6 +167,11 @@ pub fn refused_status(e: &DomainError) -> StatusCode {
     ApiError::from(e.clone()).status
 }
 
+/// A member id from a URL; a malformed one is simply not found.
+pub fn member_id(raw: &str) -> Result<crate::domain::member::MemberId, PageError> {
+    crate::domain::member::MemberId::parse(raw).map_err(|_| PageError::NotFound)
+}
+
 /// A fresh one-time token for a form.
 pub fn form_token() -> Result<String, PageError> {
     crate::crypto::random_token::<16>().map_err(|e| PageError::Internal(e.to_string()))

@@ -2,7 +2,7 @@
 
 use super::members::render;
 use super::session::AdminForm;
-use super::{PageError, PageResult, refused_status};
+use super::{PageError, PageResult, member_id, refused_status};
 use crate::domain::DomainError;
 use crate::domain::idempotency::IdempotencyKey;
 use crate::domain::ledger::{EntryKind, PointsChange};
@@ -166,10 +166,6 @@ async fn change_points<T>(
             .change_points(id.clone(), req.clone(), form.staff.0.actor(), k.clone())
     })
     .await)
-}
-
-fn member_id(raw: &str) -> Result<MemberId, PageError> {
-    MemberId::parse(raw).map_err(|_| PageError::NotFound)
 }
 
 /// Adds points: by amount (a preview first, then the confirmed form) or by number.
