@@ -149,7 +149,6 @@ mod tests {
         let card = PrintCard {
             number: CardNumber::parse("412345678905").unwrap(),
             token: CardToken::from_random([7; 16]),
-            holder: None,
         };
         let cards = vec![card; 11];
         let pdf = render(&cards, Paper::A4, "https://x.example", "Café Zoë");

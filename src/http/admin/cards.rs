@@ -40,7 +40,6 @@ async fn member_cards(state: &AppState, ids: Vec<MemberId>) -> Result<Vec<PrintC
         .map(|m| PrintCard {
             number: m.card_number,
             token: m.card_token,
-            holder: m.name.map(|n| n.as_str().to_owned()),
         })
         .collect())
 }
@@ -108,7 +107,6 @@ pub async fn blank(State(state): State<AppState>, form: AdminForm<BlankForm>) ->
                 .map(|b| PrintCard {
                     number: b.card_number,
                     token: b.card_token,
-                    holder: None,
                 })
                 .collect();
             Ok(Page(view::sheets(&chrome, &cards, paper, &state.base_url, None)).into_response())

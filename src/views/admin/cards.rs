@@ -48,8 +48,6 @@ pub struct PrintCard {
     pub number: CardNumber,
     /// The token in its QR code.
     pub token: CardToken,
-    /// Whose it is, for the list beside the sheet (not printed).
-    pub holder: Option<String>,
 }
 
 fn card(c: &PrintCard, base_url: &str, business: &str) -> Markup {
