@@ -6,7 +6,7 @@ mod common;
 use common::TestServer;
 use fealty::storage::audit::AuditRecord;
 use fealty::storage::tables::AUDIT;
-use redb::{ReadableDatabase, ReadableTable};
+use redb::{ReadableDatabase, ReadableTableMetadata};
 use serde_json::json;
 
 #[tokio::test]
@@ -34,12 +34,11 @@ async fn api_and_cli_changes_are_audited_with_their_actor() {
 
     let db = redb::Database::open(server.data_dir().join("fealty.redb")).unwrap();
     let tx = db.begin_read().unwrap();
-    let table = tx.open_table(AUDIT).unwrap();
-    let records: Vec<AuditRecord> = table
-        .iter()
-        .unwrap()
-        .map(|row| serde_json::from_slice(row.unwrap().1.value()).unwrap())
-        .collect();
+    // Point changes are stored as references to their ledger entries; reading the trail
+    // rebuilds who, what and when from the entry.
+    assert_eq!(tx.open_table(AUDIT).unwrap().len().unwrap(), 4);
+    let mut records: Vec<AuditRecord> = fealty::storage::audit::recent(&tx, 100).unwrap();
+    records.reverse();
     let seen: Vec<(String, String, String)> = records
         .iter()
         .map(|r| (r.actor.to_string(), r.action.clone(), r.target.clone()))
@@ -56,6 +55,7 @@ async fn api_and_cli_changes_are_audited_with_their_actor() {
         "one record per change, in order, none for refusals"
     );
     assert_eq!(records[3].detail, json!({"changed": ["status"]}));
+    assert_eq!(records[2].detail, json!({"seq": 1, "points": 5}));
     assert!(
         records
             .windows(2)

@@ -5,7 +5,6 @@
 use super::BackupError;
 use super::format::{self, Encryption, Header};
 use super::target::{Target, TargetSpec};
-use crate::domain::ledger::LedgerEntry;
 use crate::domain::member::Member;
 use crate::storage::{Store, StoreError, replay, schema, snapshot::Counts};
 use age::secrecy::SecretString;
@@ -91,7 +90,7 @@ pub async fn ship(
                 return Ok(None);
             }
             let to = entries.last().map_or(after, |e| e.body.seq);
-            let last_hash = entries.last().map(|e| e.hash.clone()).unwrap_or_default();
+            let last_hash = entries.last().map(|e| e.hash.to_hex()).unwrap_or_default();
             let mut idem = Vec::new();
             for e in &entries {
                 if let (Some(scope), Some(key)) =
@@ -123,10 +122,12 @@ pub async fn ship(
                 for m in &members {
                     line(w, &json!(["member", m]))?;
                 }
-                for e in &entries {
-                    line(w, &json!(["entry", e]))?;
-                }
                 let b64 = base64::engine::general_purpose::STANDARD;
+                for e in &entries {
+                    let record = crate::storage::records::encode_entry(e)
+                        .map_err(|e| BackupError::Io(e.to_string()))?;
+                    line(w, &json!(["entry_record", e.body.seq, b64.encode(record)]))?;
+                }
                 for (scope, key, raw) in &idem {
                     line(w, &json!(["idempotency", [scope, key], b64.encode(raw)]))?;
                 }
@@ -215,6 +216,14 @@ pub async fn prune_before(
     Ok(gone)
 }
 
+/// An entry as a segment carries it.
+enum ShippedEntry {
+    /// Sequence and storage record (segments from schema 5 on).
+    Record(u64, Vec<u8>),
+    /// The entry as JSON (segments made before schema 5).
+    Json(Vec<u8>),
+}
+
 fn bad(e: impl std::fmt::Display) -> BackupError {
     BackupError::Format(format!("a segment cannot be read: {e}"))
 }
@@ -227,7 +236,8 @@ pub fn apply(
 ) -> Result<u64, BackupError> {
     let (header, body) = format::open_body(file, passphrase)?;
     let mut members: Vec<Member> = Vec::new();
-    let mut entries: Vec<LedgerEntry> = Vec::new();
+    // Shipped entries: storage records (schema 5 on) or JSON (segments made before).
+    let mut entries: Vec<ShippedEntry> = Vec::new();
     let mut idem: Vec<(String, String, Vec<u8>)> = Vec::new();
     let mut small: Option<Vec<String>> = None;
     for l in body.lines() {
@@ -235,7 +245,16 @@ pub fn apply(
         let v: Value = serde_json::from_str(&l).map_err(bad)?;
         match v.get(0).and_then(Value::as_str) {
             Some("member") => members.push(serde_json::from_value(v[1].clone()).map_err(bad)?),
-            Some("entry") => entries.push(serde_json::from_value(v[1].clone()).map_err(bad)?),
+            Some("entry") => entries.push(ShippedEntry::Json(
+                serde_json::to_vec(&v[1]).map_err(bad)?,
+            )),
+            Some("entry_record") => {
+                let seq = v[1].as_u64().ok_or_else(|| bad("entry_record"))?;
+                let raw = base64::engine::general_purpose::STANDARD
+                    .decode(v[2].as_str().unwrap_or_default())
+                    .map_err(bad)?;
+                entries.push(ShippedEntry::Record(seq, raw));
+            }
             Some("idempotency") => {
                 let raw = base64::engine::general_purpose::STANDARD
                     .decode(v[2].as_str().unwrap_or_default())
@@ -258,8 +277,15 @@ pub fn apply(
     for m in &members {
         replay::apply_member(&tx, m)?;
     }
-    for e in &entries {
-        replay::apply_entry(&tx, e).map_err(|e| BackupError::Verify(e.to_string()))?;
+    for shipped in &entries {
+        let (_, prev) = replay::last_entry(&tx)?;
+        let e = match shipped {
+            ShippedEntry::Record(seq, raw) => crate::storage::records::decode_entry(*seq, raw, prev)?,
+            ShippedEntry::Json(json) => {
+                crate::storage::migrate_v5::legacy_entry(json, prev).map_err(bad)?
+            }
+        };
+        replay::apply_entry(&tx, &e).map_err(|e| BackupError::Verify(e.to_string()))?;
     }
     for (scope, key, raw) in &idem {
         replay::apply_idempotency(&tx, scope, key, raw)?;

@@ -25,19 +25,23 @@ impl IdempotencyKey {
     }
 }
 
-/// What was answered the first time a key was used, kept to answer retries the same way.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+/// What was answered the first time a key was used, kept to answer retries the same way: the
+/// answer itself is rebuilt from the ledger entry it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyRecord {
-    /// A hash of the request (method, path and body) the key was first used with.
+    /// A hash (SHA-256, hex) of the request (method, path and body) the key was first used with.
     pub fingerprint: String,
     /// The HTTP status first answered.
     pub status: u16,
-    /// The body first answered.
-    pub response: serde_json::Value,
+    /// The ledger entry the first answer was about.
+    pub seq: u64,
     /// When the key was first used.
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: time::OffsetDateTime,
 }
+
+/// How long idempotency records are kept by default: long enough for shops that retry
+/// webhooks for days.
+pub const DEFAULT_RETENTION_DAYS: i64 = 30;
 
 #[cfg(test)]
 mod tests {

@@ -3,14 +3,38 @@
 use super::DomainError;
 use super::actor::Actor;
 use super::money::Money;
-use sha2::{Digest, Sha256};
+use super::ledger_hash::HashInput;
 use time::OffsetDateTime;
 
 /// The largest number of points one entry or one reward may move.
 pub const MAX_POINTS: i64 = 1_000_000_000_000;
 
-/// The `prev_hash` of the first entry.
-pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+/// A SHA-256 link of the hash chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EntryHash(pub [u8; 32]);
+
+impl EntryHash {
+    /// The hash as lower-case hex, as exported and shown.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// Parses 64 hex digits.
+    pub fn parse_hex(raw: &str) -> Option<Self> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(raw, &mut out).ok()?;
+        Some(Self(out))
+    }
+}
+
+impl std::fmt::Display for EntryHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+/// The `prev_hash` of the first entry: all zeros.
+pub const GENESIS_HASH: EntryHash = EntryHash([0; 32]);
 
 /// What kind of change an entry is.
 #[derive(
@@ -31,7 +55,7 @@ pub enum EntryKind {
 }
 
 /// An entry's content: everything the hash covers.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntryBody {
     /// Global sequence number, from 1, without gaps.
     pub seq: u64,
@@ -56,51 +80,40 @@ pub struct EntryBody {
     /// For a redemption of a catalogue reward: the reward.
     pub reward_id: Option<String>,
     /// For earning by purchase: the amount.
-    #[schema(value_type = Option<Object>)]
     pub amount: Option<Money>,
     /// When the entry was made (UTC).
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
 }
 
 /// A ledger entry with its place in the hash chain.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerEntry {
     /// The content.
-    #[serde(flatten)]
     pub body: EntryBody,
-    /// The previous entry's hash (hex), or zeros for the first.
-    pub prev_hash: String,
-    /// SHA-256 over the previous hash and this entry's content (hex).
-    pub hash: String,
+    /// The previous entry's hash, or zeros for the first.
+    pub prev_hash: EntryHash,
+    /// SHA-256 over the frozen hash input of the previous hash and this entry's content.
+    pub hash: EntryHash,
+    /// Which frozen layout `hash` covers.
+    pub hash_input: HashInput,
 }
 
 impl LedgerEntry {
-    /// Seals `body` onto the chain after `prev_hash`.
-    pub fn seal(body: EntryBody, prev_hash: &str) -> Self {
-        let hash = chain_hash(prev_hash, &body);
+    /// Seals `body` onto the chain after `prev_hash`, with the current hash input.
+    pub fn seal(body: EntryBody, prev_hash: EntryHash) -> Self {
+        let hash_input = HashInput::CURRENT;
         Self {
+            hash: EntryHash(hash_input.hash(&prev_hash.0, &body)),
             body,
-            prev_hash: prev_hash.to_owned(),
-            hash,
+            prev_hash,
+            hash_input,
         }
     }
 
     /// Whether this entry's hash matches its content and `prev_hash`.
     pub fn hash_is_valid(&self) -> bool {
-        chain_hash(&self.prev_hash, &self.body) == self.hash
+        self.hash_input.hash(&self.prev_hash.0, &self.body) == self.hash.0
     }
-}
-
-/// SHA-256 of the previous hash's text followed by the canonical JSON of the body.
-pub fn chain_hash(prev_hash: &str, body: &EntryBody) -> String {
-    let mut h = Sha256::new();
-    h.update(prev_hash.as_bytes());
-    h.update(b"\n");
-    // Struct fields serialise in declaration order, so this encoding is stable.
-    h.update(serde_json::to_vec(body).unwrap_or_default());
-    hex::encode(h.finalize())
 }
 
 /// A point change as asked for, before it meets a balance.
@@ -355,7 +368,7 @@ mod tests {
     #[test]
     fn the_chain_detects_edits_and_reordering() {
         let e1 = LedgerEntry::seal(body(1, 10), GENESIS_HASH);
-        let e2 = LedgerEntry::seal(body(2, 20), &e1.hash);
+        let e2 = LedgerEntry::seal(body(2, 20), e1.hash);
         assert!(e1.hash_is_valid() && e2.hash_is_valid());
         assert_eq!(e2.prev_hash, e1.hash);
         assert_ne!(e1.hash, e2.hash);

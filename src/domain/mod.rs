@@ -9,6 +9,7 @@ pub mod email;
 pub mod error;
 pub mod idempotency;
 pub mod ledger;
+pub mod ledger_hash;
 pub mod member;
 pub mod money;
 pub mod retention;

@@ -80,7 +80,7 @@ pub struct PointsRequest {
 }
 
 /// The answer to a point change: the new entry and the balance after it.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PointsOutcome {
     /// The appended entry.
     pub entry: LedgerEntry,
@@ -93,8 +93,8 @@ pub struct PointsOutcome {
 pub struct KeyedAnswer {
     /// HTTP status of the first answer.
     pub status: u16,
-    /// Body of the first answer.
-    pub body: serde_json::Value,
+    /// What the first answer said, rebuilt from the ledger on a replay.
+    pub outcome: PointsOutcome,
     /// Whether this is a stored answer to a retry.
     pub replayed: bool,
 }
@@ -207,10 +207,11 @@ impl Loyalty {
         })
     }
 
-    /// Runs a keyed write once: a retry with the same request gets the stored answer.
+    /// Runs a keyed write once: a retry with the same request gets the first answer again,
+    /// rebuilt from the entry the stored record names.
     async fn keyed_write<F>(&self, keyed: Keyed, f: F) -> Result<KeyedAnswer>
     where
-        F: FnOnce(&WriteTransaction, &str) -> std::result::Result<serde_json::Value, StoreError>
+        F: FnOnce(&WriteTransaction, &str) -> std::result::Result<LedgerEntry, StoreError>
             + Send
             + 'static,
     {
@@ -219,17 +220,24 @@ impl Loyalty {
             .store
             .write(move |tx| {
                 if let Some(rec) = idempotency::lookup(tx, &keyed)? {
+                    let ledger = tx.open_table(storage::tables::LEDGER)?;
+                    let entry = storage::ledger::entry(&ledger, rec.seq)?.ok_or_else(|| {
+                        StoreError::Corrupt(format!(
+                            "an idempotency record names missing entry {}",
+                            rec.seq
+                        ))
+                    })?;
                     return Ok(KeyedAnswer {
                         status: rec.status,
-                        body: rec.response,
+                        outcome: PointsOutcome::of(entry),
                         replayed: true,
                     });
                 }
-                let body = f(tx, keyed.key.as_str())?;
-                idempotency::remember(tx, &keyed, 201, body.clone(), clock::now())?;
+                let entry = f(tx, keyed.key.as_str())?;
+                idempotency::remember(tx, &keyed, 201, entry.body.seq, clock::now())?;
                 Ok(KeyedAnswer {
                     status: 201,
-                    body,
+                    outcome: PointsOutcome::of(entry),
                     replayed: false,
                 })
             })
@@ -364,8 +372,8 @@ impl Loyalty {
                 amount,
                 reverses: None,
             };
-            let (entry, m) = storage::ledger::post(tx, posting, &actor, Some(key), clock::now())?;
-            outcome_json(entry, m.balance)
+            let (entry, _) = storage::ledger::post(tx, posting, &actor, Some(key), clock::now())?;
+            Ok(entry)
         })
         .await
     }
@@ -393,8 +401,8 @@ impl Loyalty {
                 amount: None,
                 reverses: None,
             };
-            let (entry, m) = storage::ledger::post(tx, posting, &actor, Some(key), clock::now())?;
-            outcome_json(entry, m.balance)
+            let (entry, _) = storage::ledger::post(tx, posting, &actor, Some(key), clock::now())?;
+            Ok(entry)
         })
         .await
     }
@@ -408,9 +416,9 @@ impl Loyalty {
         keyed: Keyed,
     ) -> Result<KeyedAnswer> {
         self.keyed_write(keyed, move |tx, key| {
-            let (entry, m) =
+            let (entry, _) =
                 storage::ledger::reverse(tx, seq, reason, &actor, Some(key), clock::now())?;
-            outcome_json(entry, m.balance)
+            Ok(entry)
         })
         .await
     }
@@ -697,12 +705,12 @@ fn internal(e: impl std::fmt::Display) -> ServiceError {
     ServiceError::Internal(e.to_string())
 }
 
-fn outcome_json(
-    entry: LedgerEntry,
-    balance: i64,
-) -> std::result::Result<serde_json::Value, StoreError> {
-    serde_json::to_value(PointsOutcome { entry, balance })
-        .map_err(|e| StoreError::Corrupt(format!("cannot encode an answer: {e}")))
+impl PointsOutcome {
+    /// The outcome of appending `entry`: the balance is the one the entry left.
+    pub fn of(entry: LedgerEntry) -> Self {
+        let balance = entry.body.balance_after;
+        Self { entry, balance }
+    }
 }
 
 async fn new_staff(username: Username, role: Role, password: Password) -> Result<StaffUser> {

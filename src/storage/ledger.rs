@@ -2,11 +2,11 @@
 
 use super::members::{self, Page};
 use super::tables::*;
-use super::{StoreError, aggregates, audit, codec, stats};
+use super::{StoreError, aggregates, audit, codec, records, stats};
 use crate::domain::DomainError;
 use crate::domain::actor::Actor;
 use crate::domain::ledger::{
-    Account, EntryBody, EntryKind, GENESIS_HASH, LedgerEntry, check_reversible,
+    Account, EntryBody, EntryHash, EntryKind, GENESIS_HASH, LedgerEntry, check_reversible,
 };
 use crate::domain::member::{Member, MemberId, MemberStatus};
 use crate::domain::money::Money;
@@ -42,7 +42,56 @@ pub fn entry<T: ReadableTable<u64, &'static [u8]>>(
     table: &T,
     seq: u64,
 ) -> Result<Option<LedgerEntry>, StoreError> {
-    codec::get(table, "ledger", seq)
+    let Some(v) = table.get(seq)? else {
+        return Ok(None);
+    };
+    let prev = prev_hash(table, seq)?;
+    records::decode_entry(seq, v.value(), prev).map(Some)
+}
+
+/// The hash entry `seq` follows: the previous entry's, or zeros for the first.
+fn prev_hash<T: ReadableTable<u64, &'static [u8]>>(
+    table: &T,
+    seq: u64,
+) -> Result<EntryHash, StoreError> {
+    if seq <= 1 {
+        return Ok(GENESIS_HASH);
+    }
+    match table.get(seq - 1)? {
+        Some(v) => records::entry_hash(seq - 1, v.value()),
+        None => Err(StoreError::Corrupt(format!(
+            "entry {} is missing before entry {seq}",
+            seq - 1
+        ))),
+    }
+}
+
+/// The last sequence number and hash (0 and zeros for an empty ledger).
+pub fn last<T: ReadableTable<u64, &'static [u8]>>(
+    table: &T,
+) -> Result<(u64, EntryHash), StoreError> {
+    match table.last()? {
+        Some((k, v)) => Ok((k.value(), records::entry_hash(k.value(), v.value())?)),
+        None => Ok((0, GENESIS_HASH)),
+    }
+}
+
+/// The key of a member's history index.
+pub fn member_key(member_id: &str) -> Result<u128, StoreError> {
+    records::member_bytes(member_id).map(u128::from_be_bytes)
+}
+
+/// Writes an entry and its index rows (history, reversal link).
+pub fn append(tx: &WriteTransaction, entry: &LedgerEntry) -> Result<(), StoreError> {
+    let b = &entry.body;
+    tx.open_table(LEDGER)?
+        .insert(b.seq, records::encode_entry(entry)?.as_slice())?;
+    tx.open_table(MEMBER_ENTRIES)?
+        .insert((member_key(&b.member_id)?, b.seq), ())?;
+    if let Some(original) = b.reverses {
+        tx.open_table(REVERSALS)?.insert(original, b.seq)?;
+    }
+    Ok(())
 }
 
 /// Appends one entry: checks the balance rule, then writes the entry, the member, the totals and an audit record together.
@@ -63,14 +112,8 @@ pub fn post(
     }
     .apply(posting.kind, posting.points, posting.reverses.map(|r| r.1))?;
 
-    let mut ledger = tx.open_table(LEDGER)?;
-    let (seq, prev_hash) = match ledger.last()? {
-        Some((k, v)) => {
-            let last: LedgerEntry = codec::decode("ledger", v.value())?;
-            (k.value() + 1, last.hash)
-        }
-        None => (1, GENESIS_HASH.to_owned()),
-    };
+    let (last_seq, prev_hash) = last(&tx.open_table(LEDGER)?)?;
+    let seq = last_seq + 1;
     let body = EntryBody {
         seq,
         member_id: member.id.as_str().to_owned(),
@@ -86,14 +129,8 @@ pub fn post(
         amount: posting.amount,
         created_at: now,
     };
-    let entry = LedgerEntry::seal(body, &prev_hash);
-    ledger.insert(seq, codec::encode(&entry)?.as_slice())?;
-    drop(ledger);
-    tx.open_table(MEMBER_LEDGER)?
-        .insert((member.id.as_str(), seq), ())?;
-    if let Some((original, _)) = posting.reverses {
-        tx.open_table(REVERSALS)?.insert(original, seq)?;
-    }
+    let entry = LedgerEntry::seal(body, prev_hash);
+    append(tx, &entry)?;
 
     member.balance = account.balance;
     member.lifetime_earned = account.lifetime_earned;
@@ -111,21 +148,8 @@ pub fn post(
         &member,
     )?;
 
-    let action = match posting.kind {
-        EntryKind::Earn => "points.earn",
-        EntryKind::Redeem => "points.redeem",
-        EntryKind::Adjust => "points.adjust",
-        EntryKind::Expire => "points.expire",
-        EntryKind::Reversal => "points.reverse",
-    };
-    audit::record(
-        tx,
-        actor,
-        action,
-        member.id.as_str(),
-        serde_json::json!({ "seq": seq, "points": posting.points }),
-        now,
-    )?;
+    // The entry already says who, what and when: the audit row only points at it.
+    audit::record_entry(tx, seq)?;
     Ok((entry, member))
 }
 
@@ -169,9 +193,9 @@ pub fn history(
     before: Option<u64>,
     limit: usize,
 ) -> Result<Page<LedgerEntry>, StoreError> {
-    let index = tx.open_table(MEMBER_LEDGER)?;
+    let index = tx.open_table(MEMBER_ENTRIES)?;
     let ledger = tx.open_table(LEDGER)?;
-    let id = member.as_str();
+    let id = member_key(member.as_str())?;
     let upper = match before {
         Some(seq) => Bound::Excluded((id, seq)),
         None => Bound::Included((id, u64::MAX)),
@@ -179,7 +203,7 @@ pub fn history(
     let mut items = Vec::new();
     let mut more = false;
     for row in index
-        .range::<(&str, u64)>((Bound::Included((id, 0)), upper))?
+        .range::<(u128, u64)>((Bound::Included((id, 0)), upper))?
         .rev()
     {
         let (k, _) = row?;
@@ -218,9 +242,12 @@ pub fn entry_with_reversal(
 pub fn all(tx: &ReadTransaction) -> Result<Vec<LedgerEntry>, StoreError> {
     let table = tx.open_table(LEDGER)?;
     let mut out = Vec::with_capacity(table.len()? as usize);
+    let mut prev = GENESIS_HASH;
     for row in table.iter()? {
-        let (_, v) = row?;
-        out.push(codec::decode("ledger", v.value())?);
+        let (k, v) = row?;
+        let e = records::decode_entry(k.value(), v.value(), prev)?;
+        prev = e.hash;
+        out.push(e);
     }
     Ok(out)
 }
@@ -236,43 +263,58 @@ pub struct Verification {
     pub problem: Option<String>,
 }
 
-/// Walks the hash chain and checks every balance against the sum of its member's entries.
+/// Walks the hash chain and checks every balance against the sum of its member's entries,
+/// then reads every row of every other table; names the first thing that is damaged.
 pub fn verify(tx: &ReadTransaction) -> Result<Verification, StoreError> {
     let ledger = tx.open_table(LEDGER)?;
     let mut sums: HashMap<String, (i64, i64)> = HashMap::new();
-    let mut kinds: HashMap<u64, EntryKind> = HashMap::new();
     let mut totals = Totals::default();
-    let mut prev_hash = GENESIS_HASH.to_owned();
+    let mut prev_hash = GENESIS_HASH;
     let mut entries = 0;
     let mut problem = None;
-    for (expected_seq, row) in (1u64..).zip(ledger.iter()?) {
-        let (k, v) = row?;
-        let seq = k.value();
-        let e: LedgerEntry = match codec::decode("ledger", v.value()) {
-            Ok(e) => e,
-            Err(err) => {
-                problem = Some(format!("entry {seq}: {err}"));
+    let mut expected_seq = 1u64;
+    let mut rows = ledger.iter()?;
+    loop {
+        let (seq, e) = match rows.next() {
+            None => break,
+            Some(Err(err)) => {
+                problem = Some(format!(
+                    "entry {expected_seq} or after: the ledger cannot be read ({err})"
+                ));
                 break;
+            }
+            Some(Ok((k, v))) => {
+                let seq = k.value();
+                match records::decode_entry(seq, v.value(), prev_hash) {
+                    Ok(e) => (seq, e),
+                    Err(err) => {
+                        problem = Some(format!("entry {seq}: damaged, {err}"));
+                        break;
+                    }
+                }
             }
         };
         entries += 1;
+        // Reversals are rare: look the original up rather than keep every entry's kind.
+        let reversed = match e.body.reverses {
+            Some(original) if original < seq => {
+                entry(&ledger, original)?.map(|o| o.body.kind)
+            }
+            _ => None,
+        };
         let (sum, earned) = sums.entry(e.body.member_id.clone()).or_default();
-        let reversed = e.body.reverses.and_then(|s| kinds.get(&s).copied());
-        let found = if seq != expected_seq || e.body.seq != seq {
+        let found = if seq != expected_seq {
             Some(format!(
                 "entry {seq}: sequence out of order (expected {expected_seq})"
             ))
-        } else if e.prev_hash != prev_hash {
-            Some(format!(
-                "entry {seq}: previous hash does not match entry {}",
-                seq - 1
-            ))
         } else if !e.hash_is_valid() {
             Some(format!(
-                "entry {seq}: hash does not match its content (altered)"
+                "entry {seq}: hash does not match its content and the previous entry (altered)"
             ))
         } else if e.body.points == 0 {
             Some(format!("entry {seq}: zero points"))
+        } else if e.body.reverses.is_some() && reversed.is_none() {
+            Some(format!("entry {seq}: reverses an entry that does not come before it"))
         } else {
             *sum += e.body.points;
             if e.body.kind == EntryKind::Earn || reversed == Some(EntryKind::Earn) {
@@ -294,31 +336,38 @@ pub fn verify(tx: &ReadTransaction) -> Result<Verification, StoreError> {
             break;
         }
         totals.record(e.body.kind, e.body.points, reversed);
-        kinds.insert(seq, e.body.kind);
         prev_hash = e.hash;
+        expected_seq += 1;
     }
+    drop(rows);
     let all_members = tx.open_table(MEMBERS)?;
     let member_count = all_members.len()?;
     if problem.is_none() {
         let mut by_id = BTreeMap::new();
         for row in all_members.iter()? {
             let (k, v) = row?;
-            let m: Member = codec::decode("members", v.value())?;
-            by_id.insert(k.value().to_owned(), m);
+            match codec::decode::<Member>("members", v.value()) {
+                Ok(m) => {
+                    by_id.insert(k.value().to_owned(), (m.balance, m.lifetime_earned));
+                }
+                Err(e) => {
+                    problem = Some(format!("member {}: damaged, {e}", k.value()));
+                    break;
+                }
+            }
         }
-        problem = sums
-            .keys()
-            .find(|id| !by_id.contains_key(*id))
-            .map(|id| format!("the ledger has entries for unknown member {id}"));
         if problem.is_none() {
-            problem = by_id.values().find_map(|m| {
-                let (sum, earned) = sums.get(m.id.as_str()).copied().unwrap_or((0, 0));
-                (m.balance != sum || m.lifetime_earned != earned).then(|| {
+            problem = sums
+                .keys()
+                .find(|id| !by_id.contains_key(*id))
+                .map(|id| format!("the ledger has entries for unknown member {id}"));
+        }
+        if problem.is_none() {
+            problem = by_id.iter().find_map(|(id, (balance, lifetime))| {
+                let (sum, earned) = sums.get(id).copied().unwrap_or((0, 0));
+                (*balance != sum || *lifetime != earned).then(|| {
                     format!(
-                        "member {}: balance {} / lifetime {} but the ledger says {sum} / {earned}",
-                        m.id.as_str(),
-                        m.balance,
-                        m.lifetime_earned
+                        "member {id}: balance {balance} / lifetime {lifetime} but the ledger says {sum} / {earned}"
                     )
                 })
             });
@@ -332,6 +381,13 @@ pub fn verify(tx: &ReadTransaction) -> Result<Verification, StoreError> {
                 ));
             }
         }
+    }
+    if problem.is_none() {
+        problem = super::tables::REGISTRY
+            .iter()
+            .filter(|t| t.name != "ledger" && t.name != "members")
+            .find_map(|t| (t.check)(tx).err())
+            .map(|e| e.to_string());
     }
     Ok(Verification {
         entries,

@@ -8,6 +8,8 @@ mod codec;
 pub mod idempotency;
 pub mod ledger;
 pub mod members;
+pub mod migrate_v5;
+pub mod records;
 pub mod replay;
 pub mod rewards;
 pub mod schema;

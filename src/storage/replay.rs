@@ -29,9 +29,20 @@ pub fn changed_members(
 pub fn entries_after(tx: &ReadTransaction, after: u64) -> Result<Vec<LedgerEntry>, StoreError> {
     let table = tx.open_table(LEDGER)?;
     let mut out = Vec::new();
+    let mut prev = None;
     for row in table.range(after + 1..)? {
-        let (_, v) = row?;
-        out.push(codec::decode("ledger", v.value())?);
+        let (k, v) = row?;
+        let seq = k.value();
+        let prev_hash = match prev {
+            Some(h) => h,
+            None => match super::ledger::entry(&table, seq)? {
+                Some(e) => e.prev_hash,
+                None => continue,
+            },
+        };
+        let e = super::records::decode_entry(seq, v.value(), prev_hash)?;
+        prev = Some(e.hash);
+        out.push(e);
     }
     Ok(out)
 }
@@ -67,14 +78,8 @@ pub fn apply_member(tx: &WriteTransaction, m: &Member) -> Result<(), StoreError>
 
 /// Appends a shipped entry; it must follow the last one in sequence and in the hash chain.
 pub fn apply_entry(tx: &WriteTransaction, e: &LedgerEntry) -> Result<(), StoreError> {
-    let mut ledger = tx.open_table(LEDGER)?;
-    let (last_seq, last_hash) = match ledger.last()? {
-        Some((k, v)) => {
-            let last: LedgerEntry = codec::decode("ledger", v.value())?;
-            (k.value(), last.hash)
-        }
-        None => (0, crate::domain::ledger::GENESIS_HASH.to_owned()),
-    };
+    let ledger = tx.open_table(LEDGER)?;
+    let (last_seq, last_hash) = super::ledger::last(&ledger)?;
     let b = &e.body;
     if b.seq != last_seq + 1 || e.prev_hash != last_hash || !e.hash_is_valid() {
         return Err(StoreError::Corrupt(format!(
@@ -86,13 +91,8 @@ pub fn apply_entry(tx: &WriteTransaction, e: &LedgerEntry) -> Result<(), StoreEr
         Some(original) => super::ledger::entry(&ledger, original)?.map(|o| o.body.kind),
         None => None,
     };
-    ledger.insert(b.seq, codec::encode(e)?.as_slice())?;
     drop(ledger);
-    tx.open_table(MEMBER_LEDGER)?
-        .insert((b.member_id.as_str(), b.seq), ())?;
-    if let Some(original) = b.reverses {
-        tx.open_table(REVERSALS)?.insert(original, b.seq)?;
-    }
+    super::ledger::append(tx, e)?;
     let mut totals = stats::load_for_update(tx)?;
     totals.record(b.kind, b.points, reversed);
     stats::save(tx, &totals)?;
@@ -106,8 +106,25 @@ pub fn apply_idempotency(
     key: &str,
     record: &[u8],
 ) -> Result<(), StoreError> {
+    // Segments shipped before schema 5 carry the JSON record with the whole answer.
+    let converted;
+    let record = if record.first() == Some(&b'{') {
+        let r = super::migrate_v5::legacy_idempotency(record).map_err(|e| {
+            StoreError::Corrupt(format!("a shipped idempotency record cannot be read: {e}"))
+        })?;
+        converted = super::records::encode_idempotency(&r)?;
+        converted.as_slice()
+    } else {
+        super::records::decode_idempotency(record)?;
+        record
+    };
     tx.open_table(IDEMPOTENCY)?.insert((scope, key), record)?;
     Ok(())
+}
+
+/// The last entry's sequence and hash, for decoding a shipped entry that follows it.
+pub fn last_entry(tx: &WriteTransaction) -> Result<(u64, crate::domain::ledger::EntryHash), StoreError> {
+    super::ledger::last(&tx.open_table(LEDGER)?)
 }
 
 /// The stored idempotency record of (scope, key), raw.

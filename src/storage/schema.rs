@@ -1,21 +1,23 @@
 //! The schema version and the forward-only migrations that reach it.
 
 use super::tables::*;
-use super::{StoreError, aggregates, codec, stats};
+use super::{StoreError, aggregates, codec, migrate_v5, stats};
 use crate::domain::dashboard::bucket_of;
-use crate::domain::ledger::{EntryKind, LedgerEntry};
+use crate::domain::ledger::{EntryKind, GENESIS_HASH, LedgerEntry};
 use crate::domain::member::Member;
 use crate::domain::stats::{RewardTally, Totals};
 use redb::{Database, ReadableTable, ReadableTableMetadata, WriteTransaction};
 use std::collections::HashMap;
 
 /// The version this build writes.
-pub const CURRENT: u64 = 4;
+pub const CURRENT: u64 = 5;
 
 const VERSION_KEY: &str = "schema_version";
 
-/// Brings the database up to `CURRENT`, one transaction per step; refuses a newer file.
-pub fn migrate(db: &Database) -> Result<(), StoreError> {
+/// Brings the database up to `CURRENT`, one step at a time; refuses a newer file. Returns the
+/// version the file was at.
+pub fn migrate(db: &Database) -> Result<u64, StoreError> {
+    let mut from = None;
     loop {
         let tx = db.begin_write()?;
         let version = version(&tx)?;
@@ -25,8 +27,9 @@ pub fn migrate(db: &Database) -> Result<(), StoreError> {
                 supported: CURRENT,
             });
         }
+        let from = *from.get_or_insert(version);
         if version == CURRENT {
-            return Ok(());
+            return Ok(from);
         }
         let next = version + 1;
         match next {
@@ -34,6 +37,16 @@ pub fn migrate(db: &Database) -> Result<(), StoreError> {
             2 => migrate_to_v2(&tx)?,
             3 => migrate_to_v3(&tx)?,
             4 => migrate_to_v4(&tx)?,
+            5 => {
+                // Large: it commits in chunks of its own, then the version is recorded below.
+                drop(tx);
+                migrate_v5::migrate(db)?;
+                let tx = db.begin_write()?;
+                tx.open_table(META)?.insert(VERSION_KEY, next)?;
+                tx.commit()?;
+                tracing::info!(version = next, "database migrated");
+                continue;
+            }
             _ => unreachable_version(next)?,
         }
         tx.open_table(META)?.insert(VERSION_KEY, next)?;
@@ -59,21 +72,15 @@ pub fn version(tx: &WriteTransaction) -> Result<u64, StoreError> {
 
 /// v1: every table of the first release.
 pub fn migrate_to_v1(tx: &WriteTransaction) -> Result<(), StoreError> {
-    tx.open_table(MEMBERS)?;
-    tx.open_table(MEMBERS_BY_CARD)?;
-    tx.open_table(MEMBERS_BY_TOKEN)?;
-    tx.open_table(MEMBERS_BY_EMAIL)?;
-    tx.open_table(MEMBER_NAME_WORDS)?;
-    tx.open_table(LEDGER)?;
-    tx.open_table(MEMBER_LEDGER)?;
-    tx.open_table(REVERSALS)?;
-    tx.open_table(IDEMPOTENCY)?;
-    tx.open_table(REWARDS)?;
-    tx.open_table(SETTINGS)?;
-    tx.open_table(STAFF)?;
-    tx.open_table(API_KEYS)?;
-    tx.open_table(AUDIT)?;
+    create_since(tx, 1)?;
+    tx.open_table(MEMBER_LEDGER_V4)?;
     Ok(())
+}
+
+/// A ledger row as schema 1–4 wrote it (JSON), for the migrations that read those.
+fn legacy(bytes: &[u8]) -> Result<LedgerEntry, StoreError> {
+    migrate_v5::legacy_entry(bytes, GENESIS_HASH)
+        .map_err(|e| StoreError::Corrupt(format!("a row in ledger cannot be read: {e}")))
 }
 
 /// v2: running totals for stats, built once from the ledger so later reads never scan it.
@@ -86,7 +93,7 @@ pub fn migrate_to_v2(tx: &WriteTransaction) -> Result<(), StoreError> {
     let mut kinds = std::collections::HashMap::<u64, EntryKind>::new();
     for row in ledger.iter()? {
         let (_, v) = row?;
-        let entry: LedgerEntry = codec::decode("ledger", v.value())?;
+        let entry = legacy(v.value())?;
         let reversed = entry.body.reverses.and_then(|s| kinds.get(&s).copied());
         totals.record(entry.body.kind, entry.body.points, reversed);
         kinds.insert(entry.body.seq, entry.body.kind);
@@ -98,11 +105,7 @@ pub fn migrate_to_v2(tx: &WriteTransaction) -> Result<(), StoreError> {
 /// v3: sessions, and the dashboard's aggregates (per hour, per reward, top and active members),
 /// built once from the ledger and the members; totals are rebuilt to count transactions.
 pub fn migrate_to_v3(tx: &WriteTransaction) -> Result<(), StoreError> {
-    tx.open_table(SESSIONS)?;
-    tx.open_table(HOURLY)?;
-    tx.open_table(REWARD_TALLY)?;
-    tx.open_table(MEMBERS_BY_LIFETIME)?;
-    tx.open_table(MEMBERS_BY_ACTIVITY)?;
+    create_since(tx, 3)?;
     let mut totals = Totals::default();
     let mut hours: HashMap<u64, Totals> = HashMap::new();
     let mut tallies: HashMap<String, RewardTally> = HashMap::new();
@@ -126,7 +129,7 @@ pub fn migrate_to_v3(tx: &WriteTransaction) -> Result<(), StoreError> {
     let mut originals = HashMap::<u64, (EntryKind, Option<String>)>::new();
     for row in ledger.iter()? {
         let (_, v) = row?;
-        let e: LedgerEntry = codec::decode("ledger", v.value())?;
+        let e = legacy(v.value())?;
         let b = &e.body;
         let original = b.reverses.and_then(|s| originals.get(&s).cloned());
         let reversed = original.as_ref().map(|o| o.0);
@@ -161,22 +164,12 @@ pub fn migrate_to_v3(tx: &WriteTransaction) -> Result<(), StoreError> {
 /// Opens every table of the current schema, creating the empty ones (after a restore, whose
 /// snapshot holds only tables with rows).
 pub fn ensure_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
-    migrate_to_v1(tx)?;
-    tx.open_table(STATS)?;
-    tx.open_table(SESSIONS)?;
-    tx.open_table(HOURLY)?;
-    tx.open_table(REWARD_TALLY)?;
-    tx.open_table(MEMBERS_BY_LIFETIME)?;
-    tx.open_table(MEMBERS_BY_ACTIVITY)?;
-    migrate_to_v4(tx)
+    create_all(tx)
 }
 
 /// v4: customers' passwords and printed blank cards.
 pub fn migrate_to_v4(tx: &WriteTransaction) -> Result<(), StoreError> {
-    tx.open_table(MEMBER_SECRETS)?;
-    tx.open_table(BLANK_CARDS)?;
-    tx.open_table(BLANK_BY_CARD)?;
-    Ok(())
+    create_since(tx, 4)
 }
 
 #[cfg(test)]
@@ -184,11 +177,13 @@ mod tests {
     #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
     use super::*;
     use crate::domain::actor::Actor;
-    use crate::domain::ledger::{EntryBody, GENESIS_HASH};
+    use crate::domain::ledger::{EntryBody, EntryHash};
+    use crate::domain::ledger_hash::HashInput;
     use time::OffsetDateTime;
 
-    fn entry(seq: u64, kind: EntryKind, points: i64, after: i64, prev: &str) -> LedgerEntry {
-        LedgerEntry::seal(
+    /// An entry as schema 1–4 sealed it: hash input 1.
+    fn entry(seq: u64, kind: EntryKind, points: i64, after: i64, prev: EntryHash) -> LedgerEntry {
+        seal_v1(
             EntryBody {
                 seq,
                 member_id: "01JD2Z3Q8M6V4T0X9K1N5R7B2C".into(),
@@ -206,6 +201,25 @@ mod tests {
             },
             prev,
         )
+    }
+
+    fn seal_v1(body: EntryBody, prev: EntryHash) -> LedgerEntry {
+        LedgerEntry {
+            hash: EntryHash(HashInput::JsonV1.hash(&prev.0, &body)),
+            body,
+            prev_hash: prev,
+            hash_input: HashInput::JsonV1,
+        }
+    }
+
+    /// The JSON row schema 1–4 stored for `e`.
+    fn v4_row(e: &LedgerEntry) -> Vec<u8> {
+        let text = String::from_utf8(HashInput::JsonV1.bytes(&e.prev_hash.0, &e.body)).unwrap();
+        let body = text.split_once('\n').unwrap().1;
+        let mut v: serde_json::Value = serde_json::from_str(body).unwrap();
+        v["prev_hash"] = e.prev_hash.to_hex().into();
+        v["hash"] = e.hash.to_hex().into();
+        serde_json::to_vec(&v).unwrap()
     }
 
     fn member(id: &str, lifetime: i64, active: Option<OffsetDateTime>) -> Member {
@@ -248,20 +262,29 @@ mod tests {
             .insert(m.id.as_str(), codec::encode(&m).unwrap().as_slice())
             .unwrap();
         let e1 = entry(1, EntryKind::Earn, 100, 100, GENESIS_HASH);
-        let mut redeem = entry(2, EntryKind::Redeem, -30, 70, &e1.hash).body;
+        let mut redeem = entry(2, EntryKind::Redeem, -30, 70, e1.hash).body;
         redeem.reward_id = Some("coffee".into());
-        let e2 = LedgerEntry::seal(redeem, &e1.hash);
-        let e3 = entry(3, EntryKind::Reversal, -100, -30, &e2.hash);
+        let e2 = seal_v1(redeem, e1.hash);
+        let e3 = entry(3, EntryKind::Reversal, -100, -30, e2.hash);
         let mut ledger = tx.open_table(LEDGER).unwrap();
         for e in [&e1, &e2, &e3] {
-            ledger
-                .insert(e.body.seq, codec::encode(e).unwrap().as_slice())
-                .unwrap();
+            ledger.insert(e.body.seq, v4_row(e).as_slice()).unwrap();
         }
         drop(ledger);
         tx.commit().unwrap();
 
-        migrate(&db).unwrap();
+        assert_eq!(migrate(&db).unwrap(), 1);
+
+        // Schema 5 reads the same entries, hashes intact, from compact records.
+        let rx = redb::ReadableDatabase::begin_read(&db).unwrap();
+        let table = rx.open_table(LEDGER).unwrap();
+        for e in [&e1, &e2, &e3] {
+            let back = crate::storage::ledger::entry(&table, e.body.seq).unwrap().unwrap();
+            assert_eq!(&back, e);
+            assert!(back.hash_is_valid());
+        }
+        drop(table);
+        drop(rx);
 
         let tx = db.begin_write().unwrap();
         assert_eq!(version(&tx).unwrap(), CURRENT);

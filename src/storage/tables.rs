@@ -1,8 +1,15 @@
-//! Every redb table FealTY keeps, in one place.
+//! Every redb table FealTY keeps, declared once, and the registry that drives creation,
+//! migration, snapshots, restore and `verify` from those declarations.
 //!
-//! Values are JSON so that a person can read a dump and a migration can add fields with defaults.
+//! Ledger entries, idempotency records and audit rows are compact versioned records
+//! (`records.rs`); the other values are JSON, so a person can read a dump and a migration can
+//! add fields with defaults.
 
-use redb::TableDefinition;
+use super::StoreError;
+use base64::Engine as _;
+use redb::{Key, ReadTransaction, ReadableTable, TableDefinition, TableHandle, WriteTransaction};
+use serde_json::Value;
+use std::sync::LazyLock;
 
 /// `"schema_version"` → the version this file is at.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -19,14 +26,16 @@ pub const MEMBERS_BY_EMAIL: TableDefinition<&str, &str> = TableDefinition::new("
 pub const MEMBER_NAME_WORDS: TableDefinition<(&str, &str), ()> =
     TableDefinition::new("member_name_words");
 
-/// Sequence → `LedgerEntry` JSON; append-only.
+/// Sequence → ledger entry record (`records::encode_entry`); append-only.
 pub const LEDGER: TableDefinition<u64, &[u8]> = TableDefinition::new("ledger");
-/// (member id, sequence) → (); a member's history.
-pub const MEMBER_LEDGER: TableDefinition<(&str, u64), ()> = TableDefinition::new("member_ledger");
+/// (member id as a 128-bit ULID, sequence) → (); a member's history (schema v5).
+pub const MEMBER_ENTRIES: TableDefinition<(u128, u64), ()> =
+    TableDefinition::new("member_entries");
 /// Reversed entry's sequence → the reversal's sequence; an entry is reversed at most once.
 pub const REVERSALS: TableDefinition<u64, u64> = TableDefinition::new("reversals");
 
-/// (scope, key) → `IdempotencyRecord` JSON; scope is the API key id or staff session.
+/// (scope, key) → idempotency record (`records::encode_idempotency`); scope is the API key id
+/// or staff account.
 pub const IDEMPOTENCY: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("idempotency");
 
 /// Reward id → `Reward` JSON.
@@ -41,7 +50,7 @@ pub const STAFF: TableDefinition<&str, &[u8]> = TableDefinition::new("staff");
 /// Key id → `ApiKeyRecord` JSON.
 pub const API_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("api_keys");
 
-/// Sequence → `AuditRecord` JSON; append-only.
+/// Sequence → audit row (`records::encode_audit`): a ledger reference or a JSON record.
 pub const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 
 /// `"totals"` → `Totals` JSON, kept up to date by every ledger write (schema v2).
@@ -67,3 +76,336 @@ pub const MEMBER_SECRETS: TableDefinition<&str, &str> = TableDefinition::new("me
 pub const BLANK_CARDS: TableDefinition<&str, &[u8]> = TableDefinition::new("blank_cards");
 /// Card number → token of a blank card (schema v4).
 pub const BLANK_BY_CARD: TableDefinition<&str, &str> = TableDefinition::new("blank_by_card");
+
+/// Retired in schema v5: (member id text, sequence) → (); replaced by `MEMBER_ENTRIES`. Kept
+/// so that snapshots of schema 1–4 still load, before their migration removes it.
+pub const MEMBER_LEDGER_V4: TableDefinition<(&str, u64), ()> =
+    TableDefinition::new("member_ledger");
+
+/// One table: its name, what it holds, since when, whether backups carry it, and how its rows
+/// become snapshot lines and back.
+pub struct Table {
+    /// The table's name in the file and in snapshot lines.
+    pub name: String,
+    /// What it holds (the constant's doc line).
+    pub doc: &'static str,
+    /// The schema version that introduced it.
+    pub since: u64,
+    /// Whether snapshots carry it (all but sessions: a restored server must not accept cookies
+    /// issued by the old one).
+    pub backed_up: bool,
+    /// Creates the table if missing.
+    pub create: fn(&WriteTransaction) -> Result<(), StoreError>,
+    /// Calls `emit(key, value)` for every row, as JSON.
+    pub dump: fn(&ReadTransaction, &mut dyn FnMut(Value, Value) -> Result<(), StoreError>) -> Result<(), StoreError>,
+    /// Inserts one row given as JSON.
+    pub load: fn(&WriteTransaction, &Value, &Value) -> Result<(), StoreError>,
+    /// Removes every row.
+    pub clear: fn(&WriteTransaction) -> Result<(), StoreError>,
+    /// Reads every row and decodes its value; names the first that cannot be read.
+    pub check: fn(&ReadTransaction) -> Result<u64, StoreError>,
+}
+
+/// A key or value type, as it appears in snapshot lines.
+pub trait Column: redb::Value + 'static {
+    /// The JSON form of a stored value.
+    fn to_json(v: Self::SelfType<'_>) -> Value;
+    /// Calls `f` with the stored form of a JSON value.
+    fn with_json<R>(
+        v: &Value,
+        f: impl for<'a> FnOnce(Self::SelfType<'a>) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError>;
+}
+
+fn bad(what: &str) -> StoreError {
+    StoreError::Corrupt(format!("snapshot line unreadable: {what}"))
+}
+
+fn text(v: &Value) -> Result<&str, StoreError> {
+    v.as_str().ok_or_else(|| bad("expected text"))
+}
+
+fn pair(v: &Value) -> Result<(&Value, &Value), StoreError> {
+    match v.as_array().map(Vec::as_slice) {
+        Some([a, b]) => Ok((a, b)),
+        _ => Err(bad("expected a pair")),
+    }
+}
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+impl Column for &'static str {
+    fn to_json(v: &str) -> Value {
+        Value::from(v)
+    }
+    fn with_json<R>(
+        v: &Value,
+        f: impl for<'a> FnOnce(&'a str) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        f(text(v)?)
+    }
+}
+
+impl Column for &'static [u8] {
+    fn to_json(v: &[u8]) -> Value {
+        Value::from(B64.encode(v))
+    }
+    fn with_json<R>(
+        v: &Value,
+        f: impl for<'a> FnOnce(&'a [u8]) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        f(&B64.decode(text(v)?).map_err(|_| bad("bad base64"))?)
+    }
+}
+
+impl Column for u64 {
+    fn to_json(v: u64) -> Value {
+        Value::from(v)
+    }
+    fn with_json<R>(
+        v: &Value,
+        f: impl for<'a> FnOnce(u64) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        f(v.as_u64().ok_or_else(|| bad("expected a number"))?)
+    }
+}
+
+impl Column for () {
+    fn to_json(_: ()) -> Value {
+        Value::Null
+    }
+    fn with_json<R>(
+        _: &Value,
+        f: impl for<'a> FnOnce(()) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        f(())
+    }
+}
+
+impl Column for (&'static str, &'static str) {
+    fn to_json(v: (&str, &str)) -> Value {
+        serde_json::json!([v.0, v.1])
+    }
+    fn with_json<R>(
+        v: &Value,
+        f: impl for<'a> FnOnce((&'a str, &'a str)) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let (a, b) = pair(v)?;
+        f((text(a)?, text(b)?))
+    }
+}
+
+impl Column for (&'static str, u64) {
+    fn to_json(v: (&str, u64)) -> Value {
+        serde_json::json!([v.0, v.1])
+    }
+    fn with_json<R>(
+        v: &Value,
+        f: impl for<'a> FnOnce((&'a str, u64)) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let (a, b) = pair(v)?;
+        f((text(a)?, b.as_u64().ok_or_else(|| bad("expected a number"))?))
+    }
+}
+
+impl Column for (i64, &'static str) {
+    fn to_json(v: (i64, &str)) -> Value {
+        serde_json::json!([v.0, v.1])
+    }
+    fn with_json<R>(
+        v: &Value,
+        f: impl for<'a> FnOnce((i64, &'a str)) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let (a, b) = pair(v)?;
+        f((a.as_i64().ok_or_else(|| bad("expected a number"))?, text(b)?))
+    }
+}
+
+/// Member ids appear as ULID text in snapshot lines.
+impl Column for (u128, u64) {
+    fn to_json(v: (u128, u64)) -> Value {
+        serde_json::json!([ulid::Ulid(v.0).to_string(), v.1])
+    }
+    fn with_json<R>(
+        v: &Value,
+        f: impl for<'a> FnOnce((u128, u64)) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let (a, b) = pair(v)?;
+        let id = ulid::Ulid::from_string(text(a)?).map_err(|_| bad("expected a member id"))?;
+        f((id.0, b.as_u64().ok_or_else(|| bad("expected a number"))?))
+    }
+}
+
+fn create<K: Key + 'static, V: redb::Value + 'static>(
+    tx: &WriteTransaction,
+    def: TableDefinition<K, V>,
+) -> Result<(), StoreError> {
+    tx.open_table(def)?;
+    Ok(())
+}
+
+fn dump<K: Key + Column, V: Column>(
+    tx: &ReadTransaction,
+    def: TableDefinition<K, V>,
+    emit: &mut dyn FnMut(Value, Value) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let table = match tx.open_table(def) {
+        Ok(t) => t,
+        // A table a snapshot's schema does not have yet is simply empty.
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    for row in table.iter()? {
+        let (k, v) = row?;
+        emit(K::to_json(k.value()), V::to_json(v.value()))?;
+    }
+    Ok(())
+}
+
+fn load<K: Key + Column, V: Column>(
+    tx: &WriteTransaction,
+    def: TableDefinition<K, V>,
+    k: &Value,
+    v: &Value,
+) -> Result<(), StoreError> {
+    let mut table = tx.open_table(def)?;
+    K::with_json(k, |k| {
+        V::with_json(v, |v| {
+            table.insert(k, v)?;
+            Ok(())
+        })
+    })
+}
+
+fn clear<K: Key + 'static, V: redb::Value + 'static>(
+    tx: &WriteTransaction,
+    def: TableDefinition<K, V>,
+) -> Result<(), StoreError> {
+    tx.open_table(def)?.retain(|_, _| false)?;
+    Ok(())
+}
+
+fn check<K: Key + 'static, V: redb::Value + 'static>(
+    tx: &ReadTransaction,
+    def: TableDefinition<K, V>,
+    value_ok: impl for<'a> Fn(V::SelfType<'a>) -> Result<(), String>,
+) -> Result<u64, StoreError> {
+    let name = def.name().to_owned();
+    let table = tx.open_table(def)?;
+    let mut n = 0;
+    for row in table.iter()? {
+        let (_, v) = row.map_err(|e| StoreError::Corrupt(format!("table {name}: {e}")))?;
+        value_ok(v.value()).map_err(|e| StoreError::Corrupt(format!("table {name}, row {}: {e}", n + 1)))?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+fn any<T>(_: T) -> Result<(), String> {
+    Ok(())
+}
+
+fn json(v: &[u8]) -> Result<(), String> {
+    serde_json::from_slice::<serde::de::IgnoredAny>(v)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Settings hold JSON, and the setup token's hash as hex text.
+fn json_or_hex(v: &[u8]) -> Result<(), String> {
+    if !v.is_empty() && v.iter().all(u8::is_ascii_hexdigit) {
+        return Ok(());
+    }
+    json(v)
+}
+
+fn ledger_record(v: &[u8]) -> Result<(), String> {
+    super::records::entry_hash(0, v).map(|_| ()).map_err(|e| e.to_string())
+}
+
+fn idempotency_record(v: &[u8]) -> Result<(), String> {
+    super::records::decode_idempotency(v).map(|_| ()).map_err(|e| e.to_string())
+}
+
+fn audit_row(v: &[u8]) -> Result<(), String> {
+    match super::records::decode_audit(v).map_err(|e| e.to_string())? {
+        super::records::AuditRow::Json(bytes) => json(&bytes),
+        super::records::AuditRow::Ledger(_) => Ok(()),
+    }
+}
+
+macro_rules! table {
+    ($def:expr, $doc:literal, since $since:literal, backed_up $b:literal, check $check:expr) => {
+        Table {
+            name: redb::TableHandle::name(&$def).to_owned(),
+            doc: $doc,
+            since: $since,
+            backed_up: $b,
+            create: |tx| create(tx, $def),
+            dump: |tx, emit| dump(tx, $def, emit),
+            load: |tx, k, v| load(tx, $def, k, v),
+            clear: |tx| clear(tx, $def),
+            check: |tx| check(tx, $def, |v| $check(v)),
+        }
+    };
+}
+
+/// Every table of the current schema, in snapshot order.
+pub static REGISTRY: LazyLock<Vec<Table>> = LazyLock::new(|| {
+    vec![
+    table!(META, "schema version", since 1, backed_up true, check any),
+    table!(MEMBERS, "members", since 1, backed_up true, check json),
+    table!(MEMBERS_BY_CARD, "card number → member", since 1, backed_up true, check any),
+    table!(MEMBERS_BY_TOKEN, "card token → member", since 1, backed_up true, check any),
+    table!(MEMBERS_BY_EMAIL, "email → member", since 1, backed_up true, check any),
+    table!(MEMBER_NAME_WORDS, "name words → member", since 1, backed_up true, check any),
+    table!(LEDGER, "the ledger", since 1, backed_up true, check ledger_record),
+    table!(MEMBER_ENTRIES, "a member's entries", since 5, backed_up true, check any),
+    table!(REVERSALS, "reversed entry → reversal", since 1, backed_up true, check any),
+    table!(IDEMPOTENCY, "idempotency records", since 1, backed_up true, check idempotency_record),
+    table!(REWARDS, "rewards", since 1, backed_up true, check json),
+    table!(SETTINGS, "settings", since 1, backed_up true, check json_or_hex),
+    table!(STAFF, "staff accounts", since 1, backed_up true, check json),
+    table!(API_KEYS, "API keys", since 1, backed_up true, check json),
+    table!(AUDIT, "audit trail", since 1, backed_up true, check audit_row),
+    table!(STATS, "running totals", since 2, backed_up true, check json),
+    table!(SESSIONS, "sessions", since 3, backed_up false, check json),
+    table!(HOURLY, "totals per hour", since 3, backed_up true, check json),
+    table!(REWARD_TALLY, "redemptions per reward", since 3, backed_up true, check json),
+    table!(MEMBERS_BY_LIFETIME, "members by lifetime points", since 3, backed_up true, check any),
+    table!(MEMBERS_BY_ACTIVITY, "members by last activity", since 3, backed_up true, check any),
+    table!(MEMBER_SECRETS, "customer password hashes", since 4, backed_up true, check any),
+    table!(BLANK_CARDS, "printed blank cards", since 4, backed_up true, check json),
+    table!(BLANK_BY_CARD, "blank card number → token", since 4, backed_up true, check any),
+    ]
+});
+
+/// Tables older schemas had and the current one does not; their snapshot lines still load (into
+/// the old table, which the migration then converts and removes).
+pub static RETIRED: LazyLock<Vec<Table>> = LazyLock::new(|| {
+    vec![table!(
+        MEMBER_LEDGER_V4,
+        "a member's entries, by id text (schema 1–4)",
+        since 1,
+        backed_up false,
+        check any
+    )]
+});
+
+/// The table named `name`, current or retired.
+pub fn by_name(name: &str) -> Option<&'static Table> {
+    REGISTRY.iter().chain(RETIRED.iter()).find(|t| t.name == name)
+}
+
+/// Creates every current table that is missing.
+pub fn create_all(tx: &WriteTransaction) -> Result<(), StoreError> {
+    REGISTRY.iter().try_for_each(|t| (t.create)(tx))
+}
+
+/// Creates the tables that schema `version` introduced.
+pub fn create_since(tx: &WriteTransaction, version: u64) -> Result<(), StoreError> {
+    REGISTRY
+        .iter()
+        .filter(|t| t.since == version)
+        .try_for_each(|t| (t.create)(tx))
+}

@@ -107,10 +107,8 @@ async fn answer<T>(
     let chrome = form.staff.chrome(state).await?;
     match result {
         Ok(a) => {
-            let outcome: PointsOutcome = serde_json::from_value(a.body)
-                .map_err(|e| PageError::Internal(format!("stored answer unreadable: {e}")))?;
             let o = Outcome {
-                message: describe(&outcome, None),
+                message: describe(&a.outcome, None),
                 replayed: a.replayed,
             };
             let page = render(state, &chrome, id, None, Some(&o), None).await?;

@@ -1,5 +1,6 @@
 //! The JSON API under `/api/v1`, and its OpenAPI document generated from the same handlers.
 
+pub mod entry;
 mod members;
 mod points;
 mod rewards;
@@ -157,7 +158,7 @@ fn decode_cursor(cursor: Option<&str>) -> Result<Option<String>, ApiError> {
 /// Answers a keyed write, marking replays.
 fn keyed_response(answer: KeyedAnswer) -> Response {
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::CREATED);
-    let mut res = (status, Json(answer.body)).into_response();
+    let mut res = (status, Json(entry::OutcomeJson::from(&answer.outcome))).into_response();
     if answer.replayed {
         res.headers_mut()
             .insert("idempotent-replayed", HeaderValue::from_static("true"));

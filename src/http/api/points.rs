@@ -3,13 +3,14 @@
 use super::{keyed_response, page_size};
 use crate::domain::DomainError;
 use crate::domain::api_key::Scope;
-use crate::domain::ledger::{self, EntryKind, LedgerEntry, PointsChange};
+use crate::domain::ledger::{self, EntryKind, PointsChange};
 use crate::domain::member::MemberId;
 use crate::domain::money::Currency;
 use crate::http::AppState;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{ApiClient, ApiQuery, IdemKey, JsonBody, OptionalJsonBody};
-use crate::service::{PointsAmount, PointsOutcome, PointsRequest};
+use super::entry::{EntryJson, OutcomeJson, entries_json};
+use crate::service::{PointsAmount, PointsRequest};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::Response;
@@ -108,7 +109,7 @@ pub struct ReverseRequest {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EntryPage {
     /// Entries on this page.
-    pub items: Vec<LedgerEntry>,
+    pub items: Vec<EntryJson>,
     /// Pass as `cursor` for the next page; null on the last.
     pub next_cursor: Option<String>,
 }
@@ -134,7 +135,7 @@ pub struct HistoryQuery {
     ),
     request_body = TransactionRequest,
     responses(
-        (status = 201, description = "Appended (or the stored answer to a retry)", body = PointsOutcome),
+        (status = 201, description = "Appended (or the stored answer to a retry)", body = OutcomeJson),
         (status = 400, description = "Unreadable body or missing Idempotency-Key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Key lacks points:write", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such member", body = Problem, content_type = "application/problem+json"),
@@ -194,7 +195,7 @@ pub async fn history(
         })?;
     let page = state.loyalty.history(id, before, limit).await?;
     Ok(Json(EntryPage {
-        items: page.items,
+        items: entries_json(&page.items),
         next_cursor: page.next,
     }))
 }
@@ -208,7 +209,7 @@ pub async fn history(
     ),
     request_body(content = ReverseRequest, description = "Optional; the body may be empty"),
     responses(
-        (status = 201, description = "The reversal (or the stored answer to a retry)", body = PointsOutcome),
+        (status = 201, description = "The reversal (or the stored answer to a retry)", body = OutcomeJson),
         (status = 400, description = "Unreadable body or missing Idempotency-Key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Key lacks points:write", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such entry", body = Problem, content_type = "application/problem+json"),
@@ -244,7 +245,7 @@ pub async fn reverse(
     ),
     request_body = RedemptionRequest,
     responses(
-        (status = 201, description = "Redeemed (or the stored answer to a retry)", body = PointsOutcome),
+        (status = 201, description = "Redeemed (or the stored answer to a retry)", body = OutcomeJson),
         (status = 400, description = "Unreadable body or missing Idempotency-Key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Key lacks points:write", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such member or reward", body = Problem, content_type = "application/problem+json"),

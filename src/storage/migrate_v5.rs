@@ -1,0 +1,360 @@
+//! Schema 5: ledger entries, idempotency records and audit rows move from JSON to compact
+//! records; a member's history index is keyed by the id's 128 bits.
+//!
+//! The JSON rows of schema 1–4 are read through frozen copies of the types that wrote them, so
+//! no later change to today's types can break this migration. Entries keep their hashes: they
+//! are marked as covering hash input 1 (the JSON layout), and the chain continues across the
+//! seam with hash input 2.
+//!
+//! The work is done in chunks, one transaction each, so memory stays flat whatever the size of
+//! the ledger; a migration cut short resumes where it stopped, since converted rows no longer
+//! look like JSON.
+
+use super::records::{self, AuditRow};
+use super::tables::*;
+use super::{StoreError, ledger};
+use crate::domain::actor::Actor;
+use crate::domain::idempotency::IdempotencyRecord;
+use crate::domain::ledger::{EntryBody, EntryHash, EntryKind, GENESIS_HASH, LedgerEntry};
+use crate::domain::ledger_hash::HashInput;
+use crate::domain::money::{Currency, Money};
+use redb::{Database, ReadableTable, ReadableTableMetadata};
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+/// Rows converted per transaction.
+const CHUNK: usize = 20_000;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum KindV4 {
+    Earn,
+    Redeem,
+    Adjust,
+    Expire,
+    Reversal,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ActorV4 {
+    ApiKey { key_id: String },
+    Staff { username: String },
+    Cli,
+    System,
+}
+
+#[derive(Deserialize)]
+struct MoneyV4 {
+    amount_minor: i64,
+    currency: String,
+}
+
+/// A ledger entry as schema 1–4 stored it.
+#[derive(Deserialize)]
+struct EntryV4 {
+    seq: u64,
+    member_id: String,
+    kind: KindV4,
+    points: i64,
+    balance_after: i64,
+    #[serde(default)]
+    reason: Option<String>,
+    source: ActorV4,
+    #[serde(default)]
+    reference: Option<String>,
+    #[serde(default)]
+    idempotency_key: Option<String>,
+    #[serde(default)]
+    reverses: Option<u64>,
+    #[serde(default)]
+    reward_id: Option<String>,
+    #[serde(default)]
+    amount: Option<MoneyV4>,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    hash: String,
+}
+
+/// Reads a schema 1–4 ledger row (JSON) as an entry covering hash input 1.
+pub fn legacy_entry(bytes: &[u8], prev_hash: EntryHash) -> Result<LedgerEntry, String> {
+    let e: EntryV4 = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    let amount = match e.amount {
+        Some(m) => Some(Money {
+            amount_minor: m.amount_minor,
+            currency: Currency::parse(&m.currency).map_err(|e| e.to_string())?,
+        }),
+        None => None,
+    };
+    Ok(LedgerEntry {
+        body: EntryBody {
+            seq: e.seq,
+            member_id: e.member_id,
+            kind: match e.kind {
+                KindV4::Earn => EntryKind::Earn,
+                KindV4::Redeem => EntryKind::Redeem,
+                KindV4::Adjust => EntryKind::Adjust,
+                KindV4::Expire => EntryKind::Expire,
+                KindV4::Reversal => EntryKind::Reversal,
+            },
+            points: e.points,
+            balance_after: e.balance_after,
+            reason: e.reason,
+            source: match e.source {
+                ActorV4::ApiKey { key_id } => Actor::ApiKey { key_id },
+                ActorV4::Staff { username } => Actor::Staff { username },
+                ActorV4::Cli => Actor::Cli,
+                ActorV4::System => Actor::System,
+            },
+            reference: e.reference,
+            idempotency_key: e.idempotency_key,
+            reverses: e.reverses,
+            reward_id: e.reward_id,
+            amount,
+            created_at: e.created_at,
+        },
+        prev_hash,
+        hash: EntryHash::parse_hex(&e.hash).ok_or("the hash is not 64 hex digits")?,
+        hash_input: HashInput::JsonV1,
+    })
+}
+
+#[derive(Deserialize)]
+struct AnswerV4 {
+    entry: AnswerEntryV4,
+}
+
+#[derive(Deserialize)]
+struct AnswerEntryV4 {
+    seq: u64,
+}
+
+/// An idempotency record as schema 1–4 stored it: the whole answer, not a reference.
+#[derive(Deserialize)]
+struct IdempotencyV4 {
+    fingerprint: String,
+    status: u16,
+    response: AnswerV4,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+}
+
+/// Reads a schema 1–4 idempotency record (JSON) as a reference to the entry it answered with.
+pub fn legacy_idempotency(bytes: &[u8]) -> Result<IdempotencyRecord, String> {
+    let r: IdempotencyV4 = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    Ok(IdempotencyRecord {
+        fingerprint: r.fingerprint,
+        status: r.status,
+        seq: r.response.entry.seq,
+        created_at: r.created_at,
+    })
+}
+
+#[derive(Deserialize)]
+struct AuditV4 {
+    action: String,
+    detail: serde_json::Value,
+}
+
+fn looks_like_json(bytes: &[u8]) -> bool {
+    bytes.first() == Some(&b'{')
+}
+
+/// Converts the ledger from the first JSON row on, a chunk per transaction; returns how many
+/// rows it converted.
+fn convert_ledger(db: &Database, total: u64) -> Result<u64, StoreError> {
+    let mut converted = 0u64;
+    let mut from = 1u64;
+    loop {
+        let tx = db.begin_write()?;
+        let mut table = tx.open_table(LEDGER)?;
+        let mut prev = if from <= 1 {
+            GENESIS_HASH
+        } else {
+            match table.get(from - 1)? {
+                Some(v) if looks_like_json(v.value()) => {
+                    legacy_entry(v.value(), GENESIS_HASH)
+                        .map(|e| e.hash)
+                        .map_err(|e| StoreError::Corrupt(format!("entry {}: {e}", from - 1)))?
+                }
+                Some(v) => records::entry_hash(from - 1, v.value())?,
+                None => GENESIS_HASH,
+            }
+        };
+        let mut rows: Vec<(u64, Vec<u8>)> = Vec::with_capacity(CHUNK);
+        for row in table.range(from..)?.take(CHUNK) {
+            let (k, v) = row?;
+            rows.push((k.value(), v.value().to_vec()));
+        }
+        let Some(&(last, _)) = rows.last() else {
+            return Ok(converted);
+        };
+        for (seq, bytes) in &rows {
+            if !looks_like_json(bytes) {
+                prev = records::entry_hash(*seq, bytes)?;
+                continue;
+            }
+            match legacy_entry(bytes, prev) {
+                Ok(entry) => {
+                    if !entry.hash_is_valid() {
+                        // Kept as it is: verify must still be able to name it.
+                        tracing::warn!(seq, "entry does not match its hash; migrated unchanged");
+                    }
+                    prev = entry.hash;
+                    table.insert(*seq, records::encode_entry(&entry)?.as_slice())?;
+                    converted += 1;
+                }
+                Err(e) => {
+                    // Left as JSON, so `verify` names it as damaged and nothing is invented.
+                    tracing::warn!(seq, error = %e, "ledger entry unreadable; left as it was");
+                }
+            }
+        }
+        drop(table);
+        tx.commit()?;
+        tracing::info!(
+            done = last,
+            total,
+            "migrating to schema 5: ledger entries"
+        );
+        from = last + 1;
+    }
+}
+
+/// Builds the history index keyed by the member id's 128 bits from the ledger.
+fn index_members(db: &Database) -> Result<(), StoreError> {
+    let mut from = 1u64;
+    loop {
+        let tx = db.begin_write()?;
+        let mut keys: Vec<(u128, u64)> = Vec::with_capacity(CHUNK);
+        {
+            let table = tx.open_table(LEDGER)?;
+            let mut prev = GENESIS_HASH;
+            for row in table.range(from..)?.take(CHUNK) {
+                let (k, v) = row?;
+                let seq = k.value();
+                // Damaged rows have no member to index; verify reports them.
+                if let Ok(e) = records::decode_entry(seq, v.value(), prev) {
+                    keys.push((ledger::member_key(&e.body.member_id)?, seq));
+                    prev = e.hash;
+                }
+                from = seq + 1;
+            }
+        }
+        let done = keys.is_empty();
+        let mut index = tx.open_table(MEMBER_ENTRIES)?;
+        for k in keys {
+            index.insert(k, ())?;
+        }
+        drop(index);
+        tx.commit()?;
+        if done {
+            return Ok(());
+        }
+    }
+}
+
+/// Rewrites every JSON row of a `(&str, &str) → bytes` or `u64 → bytes` table through `convert`,
+/// a chunk per transaction.
+fn convert_idempotency(db: &Database) -> Result<(), StoreError> {
+    let mut dropped = 0u64;
+    loop {
+        let tx = db.begin_write()?;
+        let mut table = tx.open_table(IDEMPOTENCY)?;
+        let mut rows: Vec<(String, String, Vec<u8>)> = Vec::new();
+        for row in table.iter()? {
+            let (k, v) = row?;
+            if looks_like_json(v.value()) {
+                let (scope, key) = k.value();
+                rows.push((scope.to_owned(), key.to_owned(), v.value().to_vec()));
+                if rows.len() == CHUNK {
+                    break;
+                }
+            }
+        }
+        let done = rows.len() < CHUNK;
+        for (scope, key, bytes) in rows {
+            match legacy_idempotency(&bytes) {
+                Ok(r) => {
+                    table.insert(
+                        (scope.as_str(), key.as_str()),
+                        records::encode_idempotency(&r)?.as_slice(),
+                    )?;
+                }
+                Err(_) => {
+                    // A record whose answer cannot be read cannot answer a retry either.
+                    table.remove((scope.as_str(), key.as_str()))?;
+                    dropped += 1;
+                }
+            }
+        }
+        drop(table);
+        tx.commit()?;
+        if done {
+            if dropped > 0 {
+                tracing::warn!(dropped, "unreadable idempotency records dropped");
+            }
+            return Ok(());
+        }
+    }
+}
+
+/// Audit rows of point changes become references to their entries.
+fn convert_audit(db: &Database) -> Result<(), StoreError> {
+    let mut from = 0u64;
+    loop {
+        let tx = db.begin_write()?;
+        let mut table = tx.open_table(AUDIT)?;
+        let mut rows: Vec<(u64, u64)> = Vec::new();
+        let mut last = None;
+        for row in table.range(from..)?.take(CHUNK) {
+            let (k, v) = row?;
+            last = Some(k.value());
+            if !looks_like_json(v.value()) {
+                continue;
+            }
+            let Ok(rec) = serde_json::from_slice::<AuditV4>(v.value()) else {
+                continue;
+            };
+            if rec.action.starts_with("points.")
+                && let Some(seq) = rec.detail.get("seq").and_then(serde_json::Value::as_u64)
+            {
+                rows.push((k.value(), seq));
+            }
+        }
+        for (key, seq) in rows {
+            table.insert(key, records::encode_audit(&AuditRow::Ledger(seq))?.as_slice())?;
+        }
+        drop(table);
+        tx.commit()?;
+        match last {
+            Some(l) => from = l + 1,
+            None => return Ok(()),
+        }
+    }
+}
+
+/// Runs the whole step; the caller records version 5 afterwards.
+pub fn migrate(db: &Database) -> Result<(), StoreError> {
+    let started = std::time::Instant::now();
+    let total = {
+        let tx = db.begin_write()?;
+        create_since(&tx, 5)?;
+        let n = tx.open_table(LEDGER)?.len()?;
+        tx.commit()?;
+        n
+    };
+    let converted = convert_ledger(db, total)?;
+    index_members(db)?;
+    convert_idempotency(db)?;
+    convert_audit(db)?;
+    let tx = db.begin_write()?;
+    tx.delete_table(MEMBER_LEDGER_V4)?;
+    tx.commit()?;
+    tracing::info!(
+        converted,
+        seconds = started.elapsed().as_secs_f64(),
+        "migrated to schema 5"
+    );
+    Ok(())
+}
