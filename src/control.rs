@@ -189,12 +189,10 @@ async fn run(loyalty: &Loyalty, cmd: Command) -> Result<Reply, ServiceError> {
             let (members, ledger) = loyalty.export().await?;
             match format.as_str() {
                 "json" => Reply::ok(
-                    serde_json::to_string_pretty(
-                        &serde_json::json!({
-                            "members": members,
-                            "ledger": crate::http::api::entry::entries_json(&ledger),
-                        }),
-                    )
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "members": members,
+                        "ledger": crate::http::api::entry::entries_json(&ledger),
+                    }))
                     .map_err(|e| ServiceError::Internal(e.to_string()))?
                         + "\n",
                 ),

@@ -245,9 +245,9 @@ pub fn apply(
         let v: Value = serde_json::from_str(&l).map_err(bad)?;
         match v.get(0).and_then(Value::as_str) {
             Some("member") => members.push(serde_json::from_value(v[1].clone()).map_err(bad)?),
-            Some("entry") => entries.push(ShippedEntry::Json(
-                serde_json::to_vec(&v[1]).map_err(bad)?,
-            )),
+            Some("entry") => {
+                entries.push(ShippedEntry::Json(serde_json::to_vec(&v[1]).map_err(bad)?))
+            }
             Some("entry_record") => {
                 let seq = v[1].as_u64().ok_or_else(|| bad("entry_record"))?;
                 let raw = base64::engine::general_purpose::STANDARD
@@ -280,7 +280,9 @@ pub fn apply(
     for shipped in &entries {
         let (_, prev) = replay::last_entry(&tx)?;
         let e = match shipped {
-            ShippedEntry::Record(seq, raw) => crate::storage::records::decode_entry(*seq, raw, prev)?,
+            ShippedEntry::Record(seq, raw) => {
+                crate::storage::records::decode_entry(*seq, raw, prev)?
+            }
             ShippedEntry::Json(json) => {
                 crate::storage::migrate_v5::legacy_entry(json, prev).map_err(bad)?
             }

@@ -2,8 +2,8 @@
 
 use super::DomainError;
 use super::actor::Actor;
-use super::money::Money;
 use super::ledger_hash::HashInput;
+use super::money::Money;
 use time::OffsetDateTime;
 
 /// The largest number of points one entry or one reward may move.

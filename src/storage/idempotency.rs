@@ -87,7 +87,9 @@ pub fn remove_expired(
     let mut n = 0;
     for (scope, key) in keys {
         let old = match table.get((scope.as_str(), key.as_str()))? {
-            Some(v) => records::decode_idempotency(v.value()).map_or(true, |r| r.created_at < cutoff),
+            Some(v) => {
+                records::decode_idempotency(v.value()).map_or(true, |r| r.created_at < cutoff)
+            }
             None => false,
         };
         if old {

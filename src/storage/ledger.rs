@@ -297,9 +297,7 @@ pub fn verify(tx: &ReadTransaction) -> Result<Verification, StoreError> {
         entries += 1;
         // Reversals are rare: look the original up rather than keep every entry's kind.
         let reversed = match e.body.reverses {
-            Some(original) if original < seq => {
-                entry(&ledger, original)?.map(|o| o.body.kind)
-            }
+            Some(original) if original < seq => entry(&ledger, original)?.map(|o| o.body.kind),
             _ => None,
         };
         let (sum, earned) = sums.entry(e.body.member_id.clone()).or_default();
@@ -314,7 +312,9 @@ pub fn verify(tx: &ReadTransaction) -> Result<Verification, StoreError> {
         } else if e.body.points == 0 {
             Some(format!("entry {seq}: zero points"))
         } else if e.body.reverses.is_some() && reversed.is_none() {
-            Some(format!("entry {seq}: reverses an entry that does not come before it"))
+            Some(format!(
+                "entry {seq}: reverses an entry that does not come before it"
+            ))
         } else {
             *sum += e.body.points;
             if e.body.kind == EntryKind::Earn || reversed == Some(EntryKind::Earn) {

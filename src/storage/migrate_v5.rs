@@ -172,11 +172,9 @@ fn convert_ledger(db: &Database, total: u64) -> Result<u64, StoreError> {
             GENESIS_HASH
         } else {
             match table.get(from - 1)? {
-                Some(v) if looks_like_json(v.value()) => {
-                    legacy_entry(v.value(), GENESIS_HASH)
-                        .map(|e| e.hash)
-                        .map_err(|e| StoreError::Corrupt(format!("entry {}: {e}", from - 1)))?
-                }
+                Some(v) if looks_like_json(v.value()) => legacy_entry(v.value(), GENESIS_HASH)
+                    .map(|e| e.hash)
+                    .map_err(|e| StoreError::Corrupt(format!("entry {}: {e}", from - 1)))?,
                 Some(v) => records::entry_hash(from - 1, v.value())?,
                 None => GENESIS_HASH,
             }
@@ -212,11 +210,7 @@ fn convert_ledger(db: &Database, total: u64) -> Result<u64, StoreError> {
         }
         drop(table);
         tx.commit()?;
-        tracing::info!(
-            done = last,
-            total,
-            "migrating to schema 5: ledger entries"
-        );
+        tracing::info!(done = last, total, "migrating to schema 5: ledger entries");
         from = last + 1;
     }
 }
@@ -323,7 +317,10 @@ fn convert_audit(db: &Database) -> Result<(), StoreError> {
             }
         }
         for (key, seq) in rows {
-            table.insert(key, records::encode_audit(&AuditRow::Ledger(seq))?.as_slice())?;
+            table.insert(
+                key,
+                records::encode_audit(&AuditRow::Ledger(seq))?.as_slice(),
+            )?;
         }
         drop(table);
         tx.commit()?;

@@ -108,12 +108,10 @@ pub fn encode_entry(e: &LedgerEntry) -> Result<Vec<u8>, StoreError> {
         reward_id: b.reward_id.clone(),
         amount: match &b.amount {
             Some(m) => {
-                let code: [u8; 3] = m
-                    .currency
-                    .as_str()
-                    .as_bytes()
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("a currency code is not 3 letters".into()))?;
+                let code: [u8; 3] =
+                    m.currency.as_str().as_bytes().try_into().map_err(|_| {
+                        StoreError::Corrupt("a currency code is not 3 letters".into())
+                    })?;
                 Some((m.amount_minor, code))
             }
             None => None,
@@ -124,7 +122,11 @@ pub fn encode_entry(e: &LedgerEntry) -> Result<Vec<u8>, StoreError> {
 }
 
 /// Decodes entry `seq` from its stored bytes, given the previous entry's hash.
-pub fn decode_entry(seq: u64, bytes: &[u8], prev_hash: EntryHash) -> Result<LedgerEntry, StoreError> {
+pub fn decode_entry(
+    seq: u64,
+    bytes: &[u8],
+    prev_hash: EntryHash,
+) -> Result<LedgerEntry, StoreError> {
     let bad = |what: &dyn std::fmt::Display| corrupt("ledger", format!("entry {seq}: {what}"));
     let (version, rest) = bytes.split_first().ok_or_else(|| bad(&"empty"))?;
     if *version != ENTRY_V1 {

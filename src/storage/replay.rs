@@ -123,7 +123,9 @@ pub fn apply_idempotency(
 }
 
 /// The last entry's sequence and hash, for decoding a shipped entry that follows it.
-pub fn last_entry(tx: &WriteTransaction) -> Result<(u64, crate::domain::ledger::EntryHash), StoreError> {
+pub fn last_entry(
+    tx: &WriteTransaction,
+) -> Result<(u64, crate::domain::ledger::EntryHash), StoreError> {
     super::ledger::last(&tx.open_table(LEDGER)?)
 }
 

@@ -279,7 +279,9 @@ mod tests {
         let rx = redb::ReadableDatabase::begin_read(&db).unwrap();
         let table = rx.open_table(LEDGER).unwrap();
         for e in [&e1, &e2, &e3] {
-            let back = crate::storage::ledger::entry(&table, e.body.seq).unwrap().unwrap();
+            let back = crate::storage::ledger::entry(&table, e.body.seq)
+                .unwrap()
+                .unwrap();
             assert_eq!(&back, e);
             assert!(back.hash_is_valid());
         }

@@ -86,7 +86,11 @@ fn bad(what: &str) -> StoreError {
 pub fn load_line(tx: &WriteTransaction, text: &str) -> Result<(), StoreError> {
     let row: Value = serde_json::from_str(text).map_err(|e| bad(&e.to_string()))?;
     let (name, k, v) = match row.as_array().map(Vec::as_slice) {
-        Some([t, k, v]) => (t.as_str().ok_or_else(|| bad("expected a table name"))?, k, v),
+        Some([t, k, v]) => (
+            t.as_str().ok_or_else(|| bad("expected a table name"))?,
+            k,
+            v,
+        ),
         _ => return Err(bad("expected [table, key, value]")),
     };
     match tables::by_name(name) {
@@ -123,7 +127,10 @@ mod tests {
             );
         }
         for name in &registered {
-            assert!(in_file.iter().any(|n| n == name), "{name} was never created");
+            assert!(
+                in_file.iter().any(|n| n == name),
+                "{name} was never created"
+            );
         }
         let not_backed_up: Vec<&str> = tables::REGISTRY
             .iter()

@@ -29,8 +29,7 @@ pub const MEMBER_NAME_WORDS: TableDefinition<(&str, &str), ()> =
 /// Sequence → ledger entry record (`records::encode_entry`); append-only.
 pub const LEDGER: TableDefinition<u64, &[u8]> = TableDefinition::new("ledger");
 /// (member id as a 128-bit ULID, sequence) → (); a member's history (schema v5).
-pub const MEMBER_ENTRIES: TableDefinition<(u128, u64), ()> =
-    TableDefinition::new("member_entries");
+pub const MEMBER_ENTRIES: TableDefinition<(u128, u64), ()> = TableDefinition::new("member_entries");
 /// Reversed entry's sequence → the reversal's sequence; an entry is reversed at most once.
 pub const REVERSALS: TableDefinition<u64, u64> = TableDefinition::new("reversals");
 
@@ -82,6 +81,9 @@ pub const BLANK_BY_CARD: TableDefinition<&str, &str> = TableDefinition::new("bla
 pub const MEMBER_LEDGER_V4: TableDefinition<(&str, u64), ()> =
     TableDefinition::new("member_ledger");
 
+/// Where `dump` sends each row: key and value as JSON.
+pub type RowSink<'a> = dyn FnMut(Value, Value) -> Result<(), StoreError> + 'a;
+
 /// One table: its name, what it holds, since when, whether backups carry it, and how its rows
 /// become snapshot lines and back.
 pub struct Table {
@@ -97,7 +99,7 @@ pub struct Table {
     /// Creates the table if missing.
     pub create: fn(&WriteTransaction) -> Result<(), StoreError>,
     /// Calls `emit(key, value)` for every row, as JSON.
-    pub dump: fn(&ReadTransaction, &mut dyn FnMut(Value, Value) -> Result<(), StoreError>) -> Result<(), StoreError>,
+    pub dump: fn(&ReadTransaction, &mut RowSink<'_>) -> Result<(), StoreError>,
     /// Inserts one row given as JSON.
     pub load: fn(&WriteTransaction, &Value, &Value) -> Result<(), StoreError>,
     /// Removes every row.
@@ -204,7 +206,10 @@ impl Column for (&'static str, u64) {
         f: impl for<'a> FnOnce((&'a str, u64)) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
         let (a, b) = pair(v)?;
-        f((text(a)?, b.as_u64().ok_or_else(|| bad("expected a number"))?))
+        f((
+            text(a)?,
+            b.as_u64().ok_or_else(|| bad("expected a number"))?,
+        ))
     }
 }
 
@@ -217,7 +222,10 @@ impl Column for (i64, &'static str) {
         f: impl for<'a> FnOnce((i64, &'a str)) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
         let (a, b) = pair(v)?;
-        f((a.as_i64().ok_or_else(|| bad("expected a number"))?, text(b)?))
+        f((
+            a.as_i64().ok_or_else(|| bad("expected a number"))?,
+            text(b)?,
+        ))
     }
 }
 
@@ -247,7 +255,7 @@ fn create<K: Key + 'static, V: redb::Value + 'static>(
 fn dump<K: Key + Column, V: Column>(
     tx: &ReadTransaction,
     def: TableDefinition<K, V>,
-    emit: &mut dyn FnMut(Value, Value) -> Result<(), StoreError>,
+    emit: &mut RowSink<'_>,
 ) -> Result<(), StoreError> {
     let table = match tx.open_table(def) {
         Ok(t) => t,
@@ -295,7 +303,8 @@ fn check<K: Key + 'static, V: redb::Value + 'static>(
     let mut n = 0;
     for row in table.iter()? {
         let (_, v) = row.map_err(|e| StoreError::Corrupt(format!("table {name}: {e}")))?;
-        value_ok(v.value()).map_err(|e| StoreError::Corrupt(format!("table {name}, row {}: {e}", n + 1)))?;
+        value_ok(v.value())
+            .map_err(|e| StoreError::Corrupt(format!("table {name}, row {}: {e}", n + 1)))?;
         n += 1;
     }
     Ok(n)
@@ -320,11 +329,15 @@ fn json_or_hex(v: &[u8]) -> Result<(), String> {
 }
 
 fn ledger_record(v: &[u8]) -> Result<(), String> {
-    super::records::entry_hash(0, v).map(|_| ()).map_err(|e| e.to_string())
+    super::records::entry_hash(0, v)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 fn idempotency_record(v: &[u8]) -> Result<(), String> {
-    super::records::decode_idempotency(v).map(|_| ()).map_err(|e| e.to_string())
+    super::records::decode_idempotency(v)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 fn audit_row(v: &[u8]) -> Result<(), String> {
@@ -353,30 +366,30 @@ macro_rules! table {
 /// Every table of the current schema, in snapshot order.
 pub static REGISTRY: LazyLock<Vec<Table>> = LazyLock::new(|| {
     vec![
-    table!(META, "schema version", since 1, backed_up true, check any),
-    table!(MEMBERS, "members", since 1, backed_up true, check json),
-    table!(MEMBERS_BY_CARD, "card number → member", since 1, backed_up true, check any),
-    table!(MEMBERS_BY_TOKEN, "card token → member", since 1, backed_up true, check any),
-    table!(MEMBERS_BY_EMAIL, "email → member", since 1, backed_up true, check any),
-    table!(MEMBER_NAME_WORDS, "name words → member", since 1, backed_up true, check any),
-    table!(LEDGER, "the ledger", since 1, backed_up true, check ledger_record),
-    table!(MEMBER_ENTRIES, "a member's entries", since 5, backed_up true, check any),
-    table!(REVERSALS, "reversed entry → reversal", since 1, backed_up true, check any),
-    table!(IDEMPOTENCY, "idempotency records", since 1, backed_up true, check idempotency_record),
-    table!(REWARDS, "rewards", since 1, backed_up true, check json),
-    table!(SETTINGS, "settings", since 1, backed_up true, check json_or_hex),
-    table!(STAFF, "staff accounts", since 1, backed_up true, check json),
-    table!(API_KEYS, "API keys", since 1, backed_up true, check json),
-    table!(AUDIT, "audit trail", since 1, backed_up true, check audit_row),
-    table!(STATS, "running totals", since 2, backed_up true, check json),
-    table!(SESSIONS, "sessions", since 3, backed_up false, check json),
-    table!(HOURLY, "totals per hour", since 3, backed_up true, check json),
-    table!(REWARD_TALLY, "redemptions per reward", since 3, backed_up true, check json),
-    table!(MEMBERS_BY_LIFETIME, "members by lifetime points", since 3, backed_up true, check any),
-    table!(MEMBERS_BY_ACTIVITY, "members by last activity", since 3, backed_up true, check any),
-    table!(MEMBER_SECRETS, "customer password hashes", since 4, backed_up true, check any),
-    table!(BLANK_CARDS, "printed blank cards", since 4, backed_up true, check json),
-    table!(BLANK_BY_CARD, "blank card number → token", since 4, backed_up true, check any),
+        table!(META, "schema version", since 1, backed_up true, check any),
+        table!(MEMBERS, "members", since 1, backed_up true, check json),
+        table!(MEMBERS_BY_CARD, "card number → member", since 1, backed_up true, check any),
+        table!(MEMBERS_BY_TOKEN, "card token → member", since 1, backed_up true, check any),
+        table!(MEMBERS_BY_EMAIL, "email → member", since 1, backed_up true, check any),
+        table!(MEMBER_NAME_WORDS, "name words → member", since 1, backed_up true, check any),
+        table!(LEDGER, "the ledger", since 1, backed_up true, check ledger_record),
+        table!(MEMBER_ENTRIES, "a member's entries", since 5, backed_up true, check any),
+        table!(REVERSALS, "reversed entry → reversal", since 1, backed_up true, check any),
+        table!(IDEMPOTENCY, "idempotency records", since 1, backed_up true, check idempotency_record),
+        table!(REWARDS, "rewards", since 1, backed_up true, check json),
+        table!(SETTINGS, "settings", since 1, backed_up true, check json_or_hex),
+        table!(STAFF, "staff accounts", since 1, backed_up true, check json),
+        table!(API_KEYS, "API keys", since 1, backed_up true, check json),
+        table!(AUDIT, "audit trail", since 1, backed_up true, check audit_row),
+        table!(STATS, "running totals", since 2, backed_up true, check json),
+        table!(SESSIONS, "sessions", since 3, backed_up false, check json),
+        table!(HOURLY, "totals per hour", since 3, backed_up true, check json),
+        table!(REWARD_TALLY, "redemptions per reward", since 3, backed_up true, check json),
+        table!(MEMBERS_BY_LIFETIME, "members by lifetime points", since 3, backed_up true, check any),
+        table!(MEMBERS_BY_ACTIVITY, "members by last activity", since 3, backed_up true, check any),
+        table!(MEMBER_SECRETS, "customer password hashes", since 4, backed_up true, check any),
+        table!(BLANK_CARDS, "printed blank cards", since 4, backed_up true, check json),
+        table!(BLANK_BY_CARD, "blank card number → token", since 4, backed_up true, check any),
     ]
 });
 
@@ -394,7 +407,10 @@ pub static RETIRED: LazyLock<Vec<Table>> = LazyLock::new(|| {
 
 /// The table named `name`, current or retired.
 pub fn by_name(name: &str) -> Option<&'static Table> {
-    REGISTRY.iter().chain(RETIRED.iter()).find(|t| t.name == name)
+    REGISTRY
+        .iter()
+        .chain(RETIRED.iter())
+        .find(|t| t.name == name)
 }
 
 /// Creates every current table that is missing.

@@ -1,5 +1,6 @@
 //! Point changes: earn, redeem, adjust, reverse, redeem a reward, and history.
 
+use super::entry::{EntryJson, OutcomeJson, entries_json};
 use super::{keyed_response, page_size};
 use crate::domain::DomainError;
 use crate::domain::api_key::Scope;
@@ -9,7 +10,6 @@ use crate::domain::money::Currency;
 use crate::http::AppState;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{ApiClient, ApiQuery, IdemKey, JsonBody, OptionalJsonBody};
-use super::entry::{EntryJson, OutcomeJson, entries_json};
 use crate::service::{PointsAmount, PointsRequest};
 use axum::Json;
 use axum::extract::{Path, State};

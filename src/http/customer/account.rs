@@ -155,12 +155,11 @@ pub async fn details(State(state): State<AppState>, form: CustomerForm<DetailsFo
 /// Everything held about the customer, as JSON.
 pub async fn data(State(state): State<AppState>, c: Customer) -> PageResult {
     let (member, entries) = state.loyalty.member_data(c.0.member.id.clone()).await?;
-    let body =
-        serde_json::to_string_pretty(&serde_json::json!({
-            "member": member,
-            "entries": crate::http::api::entry::entries_json(&entries),
-        }))
-            .map_err(|e| PageError::Internal(e.to_string()))?;
+    let body = serde_json::to_string_pretty(&serde_json::json!({
+        "member": member,
+        "entries": crate::http::api::entry::entries_json(&entries),
+    }))
+    .map_err(|e| PageError::Internal(e.to_string()))?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/json"),
