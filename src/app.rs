@@ -44,6 +44,8 @@ pub struct Config {
     pub backup: Option<BackupConfig>,
     /// HTTPS with ACME certificates, if domains are given.
     pub tls: Option<crate::tls::TlsConfig>,
+    /// How long idempotency records are kept.
+    pub keep_idempotency: std::time::Duration,
 }
 
 /// Where and how often `serve` backs up.
@@ -134,6 +136,7 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
             backup_status.clone(),
         )
     });
+    let sweep_task = crate::sweep::start(loyalty.clone(), config.keep_idempotency);
     let tls_status = crate::tls::StatusCell::default();
     let app = http::router::build(loyalty, base_url, backup_status, tls_status.clone())
         .map_err(|e| AppError::Service(ServiceError::Internal(e.to_string())))?;
@@ -156,6 +159,7 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
         (None, None) => Ok(()),
     };
     control_task.abort();
+    sweep_task.abort();
     if let Some(t) = backup_task {
         t.abort();
     }

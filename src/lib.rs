@@ -11,5 +11,6 @@ pub mod http;
 pub mod member_csv;
 pub mod service;
 pub mod storage;
+pub mod sweep;
 pub mod tls;
 pub mod views;

@@ -168,3 +168,87 @@ async fn audit_rows_of_point_changes_point_at_their_entries_and_read_as_before()
     assert_eq!(reverse.detail, json!({"seq": 8, "points": -7}));
     assert!(reverse.actor.to_string().starts_with("api_key:"));
 }
+
+/// A log line without terminal colour codes.
+fn plain(line: &str) -> String {
+    let mut out = String::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            chars.by_ref().find(|c| *c == 'm');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Waits until the server's log has a line containing `text`.
+fn wait_for_log(server: &TestServer, text: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Some(l) = server
+            .stderr_lines()
+            .iter()
+            .map(|l| plain(l))
+            .find(|l| l.contains(text))
+        {
+            return l;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no log line with {text:?}: {:?}",
+            server.stderr_lines()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[tokio::test]
+async fn idempotency_records_answer_within_their_window_and_are_swept_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let key = common::api_key(&data, "sweep", &[]);
+    let mut server = TestServer::start_with(&data, &[], &[]);
+    let api = server.client_with(&key);
+    let m = api.create_member(&json!({"name": "Sweep Me"})).await;
+    let id = m["id"].as_str().unwrap().to_owned();
+    let first = api
+        .transaction(&id, "order-77", &json!({"kind": "earn", "points": 5}))
+        .await
+        .expect_status(201);
+    // Inside the window (30 days by default) a retry is answered exactly as the first time.
+    let again = api
+        .transaction(&id, "order-77", &json!({"kind": "earn", "points": 5}))
+        .await;
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.expect_status(201), first);
+    wait_for_log(&server, "swept");
+    server.stop();
+
+    // With a one-second window, the sweep at start forgets it.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let mut server = TestServer::start_with(&data, &["--keep-idempotency", "1s"], &[]);
+    let line = wait_for_log(&server, "swept");
+    assert!(line.contains("idempotency_records=1"), "{line}");
+    let api = server.client_with(&key);
+    let later = api
+        .transaction(&id, "order-77", &json!({"kind": "earn", "points": 5}))
+        .await;
+    assert_eq!(later.header("idempotent-replayed"), None);
+    assert_eq!(later.expect_status(201)["entry"]["seq"], 2);
+    server.stop();
+
+    let bad = common::fealty_env(
+        &[
+            "serve",
+            "--data",
+            data.to_str().unwrap(),
+            "--keep-idempotency",
+            "soon",
+        ],
+        &[],
+    );
+    assert!(!bad.status.success());
+    assert!(common::stderr(&bad).contains("is not a window like 30d"));
+}

@@ -26,6 +26,10 @@ pub struct ServeArgs {
     /// How often to ship ledger changes between backups (so a lost server loses at most this much).
     #[arg(long, env = "FEALTY_SHIP_EVERY", default_value = "60s")]
     ship_every: String,
+    /// How long an Idempotency-Key (and an admin form's one-time token) is remembered: a retry
+    /// within this window gets the first answer; older records are swept daily.
+    #[arg(long, env = "FEALTY_KEEP_IDEMPOTENCY", default_value = "30d")]
+    keep_idempotency: String,
     #[command(flatten)]
     s3: super::backup::S3Args,
     #[command(flatten)]
@@ -97,8 +101,15 @@ pub fn run(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let (backup, tls) = match backup_config(&args).and_then(|b| Ok((b, tls_config(&args)?))) {
-        Ok(both) => both,
+    let parsed = backup_config(&args).and_then(|b| {
+        Ok((
+            b,
+            tls_config(&args)?,
+            crate::sweep::parse_window(&args.keep_idempotency)?,
+        ))
+    });
+    let (backup, tls, keep_idempotency) = match parsed {
+        Ok(all) => all,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
@@ -110,6 +121,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
         base_url: args.base_url,
         backup,
         tls,
+        keep_idempotency,
     };
     match runtime.block_on(app::serve(config)) {
         Ok(()) => ExitCode::SUCCESS,

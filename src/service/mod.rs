@@ -99,6 +99,15 @@ pub struct KeyedAnswer {
     pub replayed: bool,
 }
 
+/// What a sweep forgot.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Idempotency records past the window.
+    pub idempotency: usize,
+    /// Expired sessions.
+    pub sessions: usize,
+}
+
 /// Scheme-wide numbers.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Stats {
@@ -662,6 +671,36 @@ impl Loyalty {
     }
 
     // ---- operator tasks ----
+
+    /// Forgets idempotency records made more than `keep` ago and sessions that have expired,
+    /// a batch per write so the writer is never held for long.
+    pub async fn sweep(&self, keep: std::time::Duration) -> Result<SweepReport> {
+        let now = clock::now();
+        let cutoff = now - time::Duration::try_from(keep).map_err(internal)?;
+        let mut report = SweepReport::default();
+        loop {
+            let keys = self
+                .store
+                .read(move |tx| idempotency::expired(tx, cutoff))
+                .await?;
+            if keys.is_empty() {
+                break;
+            }
+            let full = keys.len() == idempotency::PRUNE_BATCH;
+            report.idempotency += self
+                .store
+                .write(move |tx| idempotency::remove_expired(tx, &keys, cutoff))
+                .await?;
+            if !full {
+                break;
+            }
+        }
+        report.sessions = self
+            .store
+            .write(move |tx| storage::sessions::purge_expired(tx, now))
+            .await?;
+        Ok(report)
+    }
 
     /// Walks the hash chain and checks every balance.
     pub async fn verify(&self) -> Result<Verification> {
