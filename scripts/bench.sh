@@ -5,3 +5,4 @@ cd "$(dirname "$0")/.."
 cargo bench --locked --bench throughput
 cargo bench --locked --bench dashboard
 cargo bench --locked --bench backup
+cargo bench --locked --bench storage

@@ -1,0 +1,228 @@
+//! Storage v5 at scale: 100,000 members and 1,000,000 ledger entries.
+//!
+//! Prints, each beside its target and a ceiling measured in the same run:
+//! - database bytes per ledger entry, everything included (target: at most 300);
+//! - `fealty verify` through the binary, entries per second (target: at least 1,000,000),
+//!   beside reading the whole file once;
+//! - the in-place migration of the same data written in the schema-4 layout: time and peak
+//!   memory (VmHWM) of the process doing it, beside the file's size.
+
+#![expect(clippy::unwrap_used, reason = "a benchmark fails loudly")]
+
+#[path = "seed.rs"]
+mod seed;
+
+use fealty::domain::ledger::GENESIS_HASH;
+use fealty::domain::ledger_hash::HashInput;
+use fealty::storage::records::{self, AuditRow};
+use fealty::storage::tables::{AUDIT, LEDGER, MEMBER_ENTRIES, MEMBER_LEDGER_V4, META};
+use fealty::storage::{self, audit};
+use redb::{ReadableDatabase, ReadableTable};
+use seed::{ENTRIES, MEMBERS, seed};
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Runs the binary, sampling its peak resident memory (VmHWM) until it exits.
+fn run_measured(bin: &str, args: &[&str]) -> (Duration, u64, String) {
+    let start = Instant::now();
+    let mut child = Command::new(bin)
+        .args(args)
+        .env("FEALTY_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak_kb = 0;
+    while child.try_wait().unwrap().is_none() {
+        if let Ok(s) = std::fs::read_to_string(&status_path)
+            && let Some(line) = s.lines().find(|l| l.starts_with("VmHWM:"))
+        {
+            peak_kb = line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(peak_kb);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let took = start.elapsed();
+    let mut out = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(child.wait().unwrap().success(), "{args:?}: {out}{err}");
+    (took, peak_kb * 1024, out.trim().to_owned())
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+/// Rewrites a schema-5 file the way schema 4 stored the same data: JSON ledger rows sealed with
+/// hash input 1, the text-keyed history index, audit rows as JSON, version 4.
+fn downgrade_to_v4(path: &Path) {
+    let db = redb::Database::create(path).unwrap();
+    let mut from = 1u64;
+    let mut prev = GENESIS_HASH;
+    loop {
+        let tx = db.begin_write().unwrap();
+        let mut rows = Vec::new();
+        {
+            let ledger = tx.open_table(LEDGER).unwrap();
+            let mut stored_prev = prev;
+            for row in ledger.range(from..).unwrap().take(50_000) {
+                let (k, v) = row.unwrap();
+                let e = records::decode_entry(k.value(), v.value(), stored_prev).unwrap();
+                stored_prev = e.hash;
+                rows.push(e);
+            }
+        }
+        if rows.is_empty() {
+            break;
+        }
+        let mut ledger = tx.open_table(LEDGER).unwrap();
+        let mut index = tx.open_table(MEMBER_LEDGER_V4).unwrap();
+        for mut e in rows {
+            e.prev_hash = prev;
+            e.hash_input = HashInput::JsonV1;
+            e.hash = fealty::domain::ledger::EntryHash(HashInput::JsonV1.hash(&prev.0, &e.body));
+            prev = e.hash;
+            let input = HashInput::JsonV1.bytes(&e.prev_hash.0, &e.body);
+            let body = &input[65..];
+            let mut v: serde_json::Value = serde_json::from_slice(body).unwrap();
+            v["prev_hash"] = e.prev_hash.to_hex().into();
+            v["hash"] = e.hash.to_hex().into();
+            ledger
+                .insert(e.body.seq, serde_json::to_vec(&v).unwrap().as_slice())
+                .unwrap();
+            index
+                .insert((e.body.member_id.as_str(), e.body.seq), ())
+                .unwrap();
+            from = e.body.seq + 1;
+        }
+        drop((ledger, index));
+        tx.commit().unwrap();
+    }
+    let tx = db.begin_write().unwrap();
+    {
+        let ledger = tx.open_table(LEDGER).unwrap();
+        let mut table = tx.open_table(AUDIT).unwrap();
+        let mut rewrite = Vec::new();
+        for row in table.iter().unwrap() {
+            let (k, v) = row.unwrap();
+            if let AuditRow::Ledger(seq) = records::decode_audit(v.value()).unwrap() {
+                let e = storage::ledger::entry(&ledger, seq).unwrap().unwrap();
+                let rec = audit::entry_record(k.value(), &e);
+                rewrite.push((
+                    k.value(),
+                    serde_json::to_vec(&serde_json::json!({
+                        "seq": rec.seq,
+                        "at": rec.at.format(&time::format_description::well_known::Rfc3339).unwrap(),
+                        "actor": rec.actor,
+                        "action": rec.action,
+                        "target": rec.target,
+                        "detail": rec.detail,
+                    }))
+                    .unwrap(),
+                ));
+            }
+        }
+        for (k, v) in rewrite {
+            table.insert(k, v.as_slice()).unwrap();
+        }
+    }
+    tx.delete_table(MEMBER_ENTRIES).unwrap();
+    tx.open_table(META).unwrap().insert("schema_version", 4).unwrap();
+    tx.commit().unwrap();
+    drop(db);
+    let mut db = redb::Database::open(path).unwrap();
+    db.compact().unwrap();
+}
+
+fn read_file(path: &Path) -> Duration {
+    let start = Instant::now();
+    let mut f = std::fs::File::open(path).unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    while f.read(&mut buf).unwrap() > 0 {}
+    start.elapsed()
+}
+
+#[tokio::main]
+async fn main() {
+    let bin = env!("CARGO_BIN_EXE_fealty");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let seeding = seed(&data).await;
+    std::thread::sleep(Duration::from_millis(500));
+    let db = data.join(storage::DB_FILE);
+    let size = std::fs::metadata(&db).unwrap().len();
+    let per_entry = size as f64 / ENTRIES as f64;
+    println!(
+        "seeded {MEMBERS} members and {ENTRIES} entries through the storage code in {:.1} s",
+        seeding.as_secs_f64()
+    );
+    println!(
+        "database file: {:.1} MiB = {per_entry:.0} bytes per ledger entry, everything included \
+         (target at most 300: {:.2}x of it)",
+        mib(size),
+        per_entry / 300.0
+    );
+    {
+        let rx = redb::Database::open(&db).unwrap();
+        let tx = rx.begin_read().unwrap();
+        let t = tx.open_table(LEDGER).unwrap();
+        let stored: u64 = t
+            .iter()
+            .unwrap()
+            .map(|r| r.unwrap().1.value().len() as u64)
+            .sum();
+        println!(
+            "  of which ledger records: {:.0} bytes per entry on average",
+            stored as f64 / ENTRIES as f64
+        );
+    }
+
+    let d = data.to_str().unwrap();
+    let ceiling = read_file(&db);
+    let (took, peak, out) = run_measured(bin, &["verify", "--data", d]);
+    let rate = ENTRIES as f64 / took.as_secs_f64();
+    println!("fealty verify: {out}");
+    println!(
+        "  {:.2} s = {rate:.0} entries/s (target at least 1,000,000: {:.2}x); \
+         reading the file once takes {:.2} s ({:.2}x of verify); peak memory {:.0} MiB",
+        took.as_secs_f64(),
+        rate / 1_000_000.0,
+        ceiling.as_secs_f64(),
+        took.as_secs_f64() / ceiling.as_secs_f64().max(1e-9),
+        mib(peak)
+    );
+
+    let old = dir.path().join("v4");
+    std::fs::create_dir_all(&old).unwrap();
+    let v4 = old.join(storage::DB_FILE);
+    std::fs::copy(&db, &v4).unwrap();
+    let start = Instant::now();
+    downgrade_to_v4(&v4);
+    let v4_size = std::fs::metadata(&v4).unwrap().len();
+    println!(
+        "schema-4 copy written in {:.1} s: {:.1} MiB = {:.0} bytes per entry",
+        start.elapsed().as_secs_f64(),
+        mib(v4_size),
+        v4_size as f64 / ENTRIES as f64
+    );
+    let (took, peak, out) = run_measured(bin, &["verify", "--data", old.to_str().unwrap()]);
+    let after = std::fs::metadata(&v4).unwrap().len();
+    println!("migration v4 -> v5 then verify: {out}");
+    println!(
+        "  {:.1} s in all, peak memory {:.0} MiB (the file: {:.0} MiB before, {:.0} MiB after = {:.0} bytes per entry)",
+        took.as_secs_f64(),
+        mib(peak),
+        mib(v4_size),
+        mib(after),
+        after as f64 / ENTRIES as f64
+    );
+}
