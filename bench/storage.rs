@@ -50,9 +50,19 @@ fn run_measured(bin: &str, args: &[&str]) -> (Duration, u64, String) {
     }
     let took = start.elapsed();
     let mut out = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     assert!(child.wait().unwrap().success(), "{args:?}: {out}{err}");
     (took, peak_kb * 1024, out.trim().to_owned())
 }
@@ -135,7 +145,10 @@ fn downgrade_to_v4(path: &Path) {
         }
     }
     tx.delete_table(MEMBER_ENTRIES).unwrap();
-    tx.open_table(META).unwrap().insert("schema_version", 4).unwrap();
+    tx.open_table(META)
+        .unwrap()
+        .insert("schema_version", 4)
+        .unwrap();
     tx.commit().unwrap();
     drop(db);
     let mut db = redb::Database::open(path).unwrap();

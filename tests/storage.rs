@@ -33,6 +33,28 @@ fn export(data: &Path) -> Value {
     serde_json::from_str(&common::ok(&out)).unwrap()
 }
 
+/// Every table in the file is in the registry (so backups, restore and verify know it), and
+/// the retired history index is gone.
+fn assert_every_table_is_registered(data: &Path) {
+    use redb::TableHandle;
+    let db = redb::Database::open(data.join("fealty.redb")).unwrap();
+    let tx = db.begin_write().unwrap();
+    let names: Vec<String> = tx
+        .list_tables()
+        .unwrap()
+        .map(|t| t.name().to_owned())
+        .collect();
+    for name in &names {
+        assert!(
+            fealty::storage::tables::REGISTRY
+                .iter()
+                .any(|t| &t.name == name),
+            "table {name} is not in the registry"
+        );
+    }
+    assert!(!names.iter().any(|n| n == "member_ledger"), "{names:?}");
+}
+
 const BODY_FIELDS: [&str; 15] = [
     "seq",
     "member_id",
@@ -117,6 +139,7 @@ async fn a_v4_database_migrates_in_place_keeps_its_hashes_and_its_idempotency_an
 
     let verified = common::ok(&common::cli(&data, &["verify"]));
     assert!(verified.contains("9 entries"), "{verified}");
+    assert_every_table_is_registered(&data);
 
     // An owner can re-verify the whole chain from an export with the documented script.
     let exported = dir.path().join("export.json");
