@@ -75,6 +75,35 @@ fn mib(bytes: u64) -> f64 {
 /// hash input 1, the text-keyed history index, audit rows as JSON, version 4.
 fn downgrade_to_v4(path: &Path) {
     let db = redb::Database::create(path).unwrap();
+    let tx = db.begin_write().unwrap();
+    {
+        let ledger = tx.open_table(LEDGER).unwrap();
+        let mut table = tx.open_table(AUDIT).unwrap();
+        let mut rewrite = Vec::new();
+        for row in table.iter().unwrap() {
+            let (k, v) = row.unwrap();
+            if let AuditRow::Ledger(seq) = records::decode_audit(v.value()).unwrap() {
+                let e = storage::ledger::entry(&ledger, seq).unwrap().unwrap();
+                let rec = audit::entry_record(k.value(), &e);
+                rewrite.push((
+                    k.value(),
+                    serde_json::to_vec(&serde_json::json!({
+                        "seq": rec.seq,
+                        "at": rec.at.format(&time::format_description::well_known::Rfc3339).unwrap(),
+                        "actor": rec.actor,
+                        "action": rec.action,
+                        "target": rec.target,
+                        "detail": rec.detail,
+                    }))
+                    .unwrap(),
+                ));
+            }
+        }
+        for (k, v) in rewrite {
+            table.insert(k, v.as_slice()).unwrap();
+        }
+    }
+    tx.commit().unwrap();
     let mut from = 1u64;
     let mut prev = GENESIS_HASH;
     loop {
@@ -117,33 +146,6 @@ fn downgrade_to_v4(path: &Path) {
         tx.commit().unwrap();
     }
     let tx = db.begin_write().unwrap();
-    {
-        let ledger = tx.open_table(LEDGER).unwrap();
-        let mut table = tx.open_table(AUDIT).unwrap();
-        let mut rewrite = Vec::new();
-        for row in table.iter().unwrap() {
-            let (k, v) = row.unwrap();
-            if let AuditRow::Ledger(seq) = records::decode_audit(v.value()).unwrap() {
-                let e = storage::ledger::entry(&ledger, seq).unwrap().unwrap();
-                let rec = audit::entry_record(k.value(), &e);
-                rewrite.push((
-                    k.value(),
-                    serde_json::to_vec(&serde_json::json!({
-                        "seq": rec.seq,
-                        "at": rec.at.format(&time::format_description::well_known::Rfc3339).unwrap(),
-                        "actor": rec.actor,
-                        "action": rec.action,
-                        "target": rec.target,
-                        "detail": rec.detail,
-                    }))
-                    .unwrap(),
-                ));
-            }
-        }
-        for (k, v) in rewrite {
-            table.insert(k, v.as_slice()).unwrap();
-        }
-    }
     tx.delete_table(MEMBER_ENTRIES).unwrap();
     tx.open_table(META)
         .unwrap()
@@ -153,6 +155,46 @@ fn downgrade_to_v4(path: &Path) {
     drop(db);
     let mut db = redb::Database::open(path).unwrap();
     db.compact().unwrap();
+}
+
+/// Pages and bytes per table, largest first, and the file's allocated and free pages.
+fn breakdown(path: &Path) {
+    use redb::{ReadableTableMetadata, TableHandle};
+    let db = redb::Database::open(path).unwrap();
+    let tx = db.begin_read().unwrap();
+    let mut rows = Vec::new();
+    for handle in tx.list_tables().unwrap() {
+        let name = handle.name().to_owned();
+        let table = tx.open_untyped_table(handle).unwrap();
+        let st = table.stats().unwrap();
+        rows.push((
+            st.leaf_pages() + st.branch_pages(),
+            name,
+            table.len().unwrap(),
+            st.stored_bytes(),
+            st.fragmented_bytes(),
+        ));
+    }
+    drop(tx);
+    rows.sort_by(|a, b| b.0.cmp(&a.0));
+    println!("  table                 rows       pages  MiB     stored MiB  per entry");
+    for (pages, name, len, stored, _frag) in rows {
+        println!(
+            "  {name:<20} {len:>9} {pages:>9} {:>7.1} {:>9.1} {:>8.0} B",
+            mib(pages * 4096),
+            mib(stored),
+            (pages * 4096) as f64 / ENTRIES as f64
+        );
+    }
+    let wtx = db.begin_write().unwrap();
+    let st = wtx.stats().unwrap();
+    println!(
+        "  in all: {} allocated pages ({:.1} MiB), {:.1} MiB fragmented",
+        st.allocated_pages(),
+        mib(st.allocated_pages() * st.page_size() as u64),
+        mib(st.fragmented_bytes())
+    );
+    wtx.abort().unwrap();
 }
 
 fn read_file(path: &Path) -> Duration {
@@ -197,6 +239,24 @@ async fn main() {
             "  of which ledger records: {:.0} bytes per entry on average",
             stored as f64 / ENTRIES as f64
         );
+    }
+
+    breakdown(&db);
+    {
+        let copy = dir.path().join("compacted.redb");
+        std::fs::copy(&db, &copy).unwrap();
+        let start = Instant::now();
+        let mut c = redb::Database::open(&copy).unwrap();
+        c.compact().unwrap();
+        drop(c);
+        let compacted = std::fs::metadata(&copy).unwrap().len();
+        println!(
+            "  compacted (redb compact, {:.1} s): {:.1} MiB = {:.0} bytes per entry",
+            start.elapsed().as_secs_f64(),
+            mib(compacted),
+            compacted as f64 / ENTRIES as f64
+        );
+        std::fs::remove_file(&copy).unwrap();
     }
 
     let d = data.to_str().unwrap();

@@ -151,50 +151,135 @@ fn put_text(out: &mut Vec<u8>, text: Option<&str>) {
     }
 }
 
+/// Who made an entry, borrowed, as hash input 2 covers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceRef<'a> {
+    /// FealTY itself.
+    System,
+    /// The operator's shell.
+    Cli,
+    /// A staff account, by username.
+    Staff(&'a str),
+    /// An API key, by key id.
+    ApiKey(&'a str),
+}
+
+/// The fields hash input 2 covers, borrowed: from an entry, or straight from a stored record
+/// (so `verify` hashes without building owned entries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct V2Fields<'a> {
+    /// Sequence number.
+    pub seq: u64,
+    /// The member id's 128 bits.
+    pub member: u128,
+    /// Kind number (`kind_number`).
+    pub kind: u8,
+    /// Signed points.
+    pub points: i64,
+    /// Balance after the entry.
+    pub balance_after: i64,
+    /// Nanoseconds since the Unix epoch.
+    pub created_at_ns: i64,
+    /// Who.
+    pub source: SourceRef<'a>,
+    /// Why.
+    pub reason: Option<&'a str>,
+    /// Outside reference.
+    pub reference: Option<&'a str>,
+    /// Idempotency key.
+    pub idempotency_key: Option<&'a str>,
+    /// The reversed entry.
+    pub reverses: Option<u64>,
+    /// The redeemed reward.
+    pub reward_id: Option<&'a str>,
+    /// Minor units and currency code.
+    pub amount: Option<(i64, [u8; 3])>,
+}
+
+impl<'a> V2Fields<'a> {
+    /// The fields of an entry's body.
+    pub fn of(b: &'a EntryBody) -> Self {
+        let mut currency = [0u8; 3];
+        if let Some(m) = &b.amount {
+            currency.copy_from_slice(&m.currency.as_str().as_bytes()[..3]);
+        }
+        Self {
+            seq: b.seq,
+            member: ulid::Ulid::from_string(&b.member_id).map_or(0u128, |u| u.0),
+            kind: kind_number(b.kind),
+            points: b.points,
+            balance_after: b.balance_after,
+            // Nanoseconds since the Unix epoch; i64 holds them until 2262.
+            created_at_ns: i64::try_from(b.created_at.unix_timestamp_nanos()).unwrap_or(i64::MIN),
+            source: match &b.source {
+                Actor::System => SourceRef::System,
+                Actor::Cli => SourceRef::Cli,
+                Actor::Staff { username } => SourceRef::Staff(username),
+                Actor::ApiKey { key_id } => SourceRef::ApiKey(key_id),
+            },
+            reason: b.reason.as_deref(),
+            reference: b.reference.as_deref(),
+            idempotency_key: b.idempotency_key.as_deref(),
+            reverses: b.reverses,
+            reward_id: b.reward_id.as_deref(),
+            amount: b.amount.as_ref().map(|m| (m.amount_minor, currency)),
+        }
+    }
+
+    /// Appends the hash input after `prev` to `out`.
+    pub fn write(&self, prev: &[u8; 32], out: &mut Vec<u8>) {
+        out.extend(V2_TAG);
+        out.extend(prev);
+        out.extend(self.seq.to_be_bytes());
+        out.extend(self.member.to_be_bytes());
+        out.push(self.kind);
+        out.extend(self.points.to_be_bytes());
+        out.extend(self.balance_after.to_be_bytes());
+        out.extend(self.created_at_ns.to_be_bytes());
+        match self.source {
+            SourceRef::System => out.push(0),
+            SourceRef::Cli => out.push(1),
+            SourceRef::Staff(username) => {
+                out.push(2);
+                put_text(out, Some(username));
+            }
+            SourceRef::ApiKey(key_id) => {
+                out.push(3);
+                put_text(out, Some(key_id));
+            }
+        }
+        put_text(out, self.reason);
+        put_text(out, self.reference);
+        put_text(out, self.idempotency_key);
+        match self.reverses {
+            None => out.push(0),
+            Some(seq) => {
+                out.push(1);
+                out.extend(seq.to_be_bytes());
+            }
+        }
+        put_text(out, self.reward_id);
+        match self.amount {
+            None => out.push(0),
+            Some((minor, code)) => {
+                out.push(1);
+                out.extend(minor.to_be_bytes());
+                out.extend(code);
+            }
+        }
+    }
+
+    /// The hash after `prev`, building the input in `scratch` (reused between calls).
+    pub fn hash(&self, prev: &[u8; 32], scratch: &mut Vec<u8>) -> [u8; 32] {
+        scratch.clear();
+        self.write(prev, scratch);
+        Sha256::digest(scratch.as_slice()).into()
+    }
+}
+
 fn binary_v2(prev: &[u8; 32], b: &EntryBody) -> Vec<u8> {
     let mut out = Vec::with_capacity(160);
-    out.extend(V2_TAG);
-    out.extend(prev);
-    out.extend(b.seq.to_be_bytes());
-    let member = ulid::Ulid::from_string(&b.member_id).map_or(0u128, |u| u.0);
-    out.extend(member.to_be_bytes());
-    out.push(kind_number(b.kind));
-    out.extend(b.points.to_be_bytes());
-    out.extend(b.balance_after.to_be_bytes());
-    // Nanoseconds since the Unix epoch; i64 holds them until 2262.
-    let ns = i64::try_from(b.created_at.unix_timestamp_nanos()).unwrap_or(i64::MIN);
-    out.extend(ns.to_be_bytes());
-    match &b.source {
-        Actor::System => out.push(0),
-        Actor::Cli => out.push(1),
-        Actor::Staff { username } => {
-            out.push(2);
-            put_text(&mut out, Some(username));
-        }
-        Actor::ApiKey { key_id } => {
-            out.push(3);
-            put_text(&mut out, Some(key_id));
-        }
-    }
-    put_text(&mut out, b.reason.as_deref());
-    put_text(&mut out, b.reference.as_deref());
-    put_text(&mut out, b.idempotency_key.as_deref());
-    match b.reverses {
-        None => out.push(0),
-        Some(seq) => {
-            out.push(1);
-            out.extend(seq.to_be_bytes());
-        }
-    }
-    put_text(&mut out, b.reward_id.as_deref());
-    match &b.amount {
-        None => out.push(0),
-        Some(m) => {
-            out.push(1);
-            out.extend(m.amount_minor.to_be_bytes());
-            out.extend(m.currency.as_str().as_bytes());
-        }
-    }
+    V2Fields::of(b).write(prev, &mut out);
     out
 }
 

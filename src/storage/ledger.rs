@@ -267,25 +267,23 @@ pub struct Verification {
 /// then reads every row of every other table; names the first thing that is damaged.
 pub fn verify(tx: &ReadTransaction) -> Result<Verification, StoreError> {
     let ledger = tx.open_table(LEDGER)?;
-    let mut sums: HashMap<String, (i64, i64)> = HashMap::new();
+    let mut sums: HashMap<u128, (i64, i64)> = HashMap::new();
     let mut totals = Totals::default();
     let mut prev_hash = GENESIS_HASH;
     let mut entries = 0;
     let mut problem = None;
-    let mut expected_seq = 1u64;
-    let mut rows = ledger.iter()?;
-    loop {
-        let (seq, e) = match rows.next() {
-            None => break,
-            Some(Err(err)) => {
+    let mut scratch = Vec::with_capacity(256);
+    for (expected_seq, row) in (1u64..).zip(ledger.iter()?) {
+        let (seq, e) = match row {
+            Err(err) => {
                 problem = Some(format!(
                     "entry {expected_seq} or after: the ledger cannot be read ({err})"
                 ));
                 break;
             }
-            Some(Ok((k, v))) => {
+            Ok((k, v)) => {
                 let seq = k.value();
-                match records::decode_entry(seq, v.value(), prev_hash) {
+                match records::check_entry(seq, v.value(), prev_hash, &mut scratch) {
                     Ok(e) => (seq, e),
                     Err(err) => {
                         problem = Some(format!("entry {seq}: damaged, {err}"));
@@ -296,34 +294,34 @@ pub fn verify(tx: &ReadTransaction) -> Result<Verification, StoreError> {
         };
         entries += 1;
         // Reversals are rare: look the original up rather than keep every entry's kind.
-        let reversed = match e.body.reverses {
+        let reversed = match e.reverses {
             Some(original) if original < seq => entry(&ledger, original)?.map(|o| o.body.kind),
             _ => None,
         };
-        let (sum, earned) = sums.entry(e.body.member_id.clone()).or_default();
+        let (sum, earned) = sums.entry(e.member).or_default();
         let found = if seq != expected_seq {
             Some(format!(
                 "entry {seq}: sequence out of order (expected {expected_seq})"
             ))
-        } else if !e.hash_is_valid() {
+        } else if !e.hash_ok {
             Some(format!(
                 "entry {seq}: hash does not match its content and the previous entry (altered)"
             ))
-        } else if e.body.points == 0 {
+        } else if e.points == 0 {
             Some(format!("entry {seq}: zero points"))
-        } else if e.body.reverses.is_some() && reversed.is_none() {
+        } else if e.reverses.is_some() && reversed.is_none() {
             Some(format!(
                 "entry {seq}: reverses an entry that does not come before it"
             ))
         } else {
-            *sum += e.body.points;
-            if e.body.kind == EntryKind::Earn || reversed == Some(EntryKind::Earn) {
-                *earned += e.body.points;
+            *sum += e.points;
+            if e.kind == EntryKind::Earn || reversed == Some(EntryKind::Earn) {
+                *earned += e.points;
             }
-            if *sum != e.body.balance_after {
+            if *sum != e.balance_after {
                 Some(format!(
                     "entry {seq}: balance_after is {} but the member's entries add up to {sum}",
-                    e.body.balance_after
+                    e.balance_after
                 ))
             } else if *sum < 0 {
                 Some(format!("entry {seq}: balance below zero"))
@@ -335,11 +333,9 @@ pub fn verify(tx: &ReadTransaction) -> Result<Verification, StoreError> {
             problem = found;
             break;
         }
-        totals.record(e.body.kind, e.body.points, reversed);
+        totals.record(e.kind, e.points, reversed);
         prev_hash = e.hash;
-        expected_seq += 1;
     }
-    drop(rows);
     let all_members = tx.open_table(MEMBERS)?;
     let member_count = all_members.len()?;
     if problem.is_none() {
@@ -348,7 +344,7 @@ pub fn verify(tx: &ReadTransaction) -> Result<Verification, StoreError> {
             let (k, v) = row?;
             match codec::decode::<Member>("members", v.value()) {
                 Ok(m) => {
-                    by_id.insert(k.value().to_owned(), (m.balance, m.lifetime_earned));
+                    by_id.insert(member_key(k.value())?, (m.balance, m.lifetime_earned));
                 }
                 Err(e) => {
                     problem = Some(format!("member {}: damaged, {e}", k.value()));
@@ -357,17 +353,20 @@ pub fn verify(tx: &ReadTransaction) -> Result<Verification, StoreError> {
             }
         }
         if problem.is_none() {
-            problem = sums
-                .keys()
-                .find(|id| !by_id.contains_key(*id))
-                .map(|id| format!("the ledger has entries for unknown member {id}"));
+            problem = sums.keys().find(|id| !by_id.contains_key(*id)).map(|id| {
+                format!(
+                    "the ledger has entries for unknown member {}",
+                    ulid::Ulid(*id)
+                )
+            });
         }
         if problem.is_none() {
             problem = by_id.iter().find_map(|(id, (balance, lifetime))| {
                 let (sum, earned) = sums.get(id).copied().unwrap_or((0, 0));
                 (*balance != sum || *lifetime != earned).then(|| {
                     format!(
-                        "member {id}: balance {balance} / lifetime {lifetime} but the ledger says {sum} / {earned}"
+                        "member {}: balance {balance} / lifetime {lifetime} but the ledger says {sum} / {earned}",
+                        ulid::Ulid(*id)
                     )
                 })
             });
