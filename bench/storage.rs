@@ -176,7 +176,7 @@ fn breakdown(path: &Path) {
         ));
     }
     drop(tx);
-    rows.sort_by(|a, b| b.0.cmp(&a.0));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.0));
     println!("  table                 rows       pages  MiB     stored MiB  per entry");
     for (pages, name, len, stored, _frag) in rows {
         println!(
