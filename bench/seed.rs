@@ -18,6 +18,8 @@ pub const MEMBERS: usize = 100_000;
 /// Entries seeded.
 pub const ENTRIES: usize = 1_000_000;
 const BATCH: usize = 20_000;
+/// Entries per transaction: the writer's largest batch, so the file grows as a busy server's would.
+const ENTRY_BATCH: usize = 512;
 
 /// A small deterministic generator, so every run seeds the same data.
 struct Rng(u64);
@@ -91,11 +93,11 @@ pub async fn seed(data: &std::path::Path) -> Duration {
     // Entries in time order over the past year, mostly earning, with redemptions a balance affords.
     let mut balances = vec![0i64; MEMBERS];
     let step = 365.0 * 86_400.0 / ENTRIES as f64;
-    for chunk in 0..ENTRIES.div_ceil(BATCH) {
-        let n = BATCH.min(ENTRIES - chunk * BATCH);
+    for chunk in 0..ENTRIES.div_ceil(ENTRY_BATCH) {
+        let n = ENTRY_BATCH.min(ENTRIES - chunk * ENTRY_BATCH);
         let mut postings = Vec::with_capacity(n);
         for i in 0..n {
-            let k = chunk * BATCH + i;
+            let k = chunk * ENTRY_BATCH + i;
             let m = rng.below(MEMBERS as u64) as usize;
             let at = now - year + time::Duration::seconds_f64(k as f64 * step);
             let reward = &rewards[rng.below(rewards.len() as u64) as usize];

@@ -4,6 +4,7 @@ pub mod aggregates;
 pub mod api_keys;
 pub mod audit;
 pub mod cards;
+mod compact;
 mod codec;
 pub mod idempotency;
 pub mod ledger;
