@@ -339,23 +339,16 @@ async fn verify_names_a_tampered_entry() {
 
 /// Adds 1000 to the `points` of ledger entry `seq`, behind the hash chain's back.
 fn tamper(dir: &Path, seq: u64) {
-    use redb::ReadableTable as _;
     let db = redb::Database::open(dir.join("fealty.redb")).expect("open the database");
     let tx = db.begin_write().unwrap();
     {
         let mut table = tx.open_table(fealty::storage::tables::LEDGER).unwrap();
-        let raw = table
-            .get(seq)
+        // The stored record keeps its hash; only the points change.
+        let mut entry = fealty::storage::ledger::entry(&table, seq)
             .unwrap()
-            .expect("entry exists")
-            .value()
-            .to_vec();
-        let mut entry: Value = serde_json::from_slice(&raw).unwrap();
-        let points = entry["points"]
-            .as_i64()
-            .expect("points in the stored entry");
-        entry["points"] = json!(points + 1000);
-        let bytes = serde_json::to_vec(&entry).unwrap();
+            .expect("entry exists");
+        entry.body.points += 1000;
+        let bytes = fealty::storage::records::encode_entry(&entry).unwrap();
         table.insert(seq, bytes.as_slice()).unwrap();
     }
     tx.commit().unwrap();
