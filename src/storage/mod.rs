@@ -255,67 +255,69 @@ mod tests {
     }
 
     /// A job that writes and then refuses shares a batch (one durable commit) with jobs that
-    /// succeed; none of its write is kept, all of theirs is.
+    /// succeed; none of its write is kept, all of theirs is. The refusal is tried in the middle
+    /// of the batch and as its last job (whose commit would be the durable one).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_refusal_after_a_write_keeps_nothing_of_it_while_its_batch_commits() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let before = store.commits();
-        // Holds the writer busy so the next three queue up behind it and run as one batch.
-        let busy = tokio::spawn({
-            let s = store.clone();
-            async move {
-                s.write(|tx| {
-                    std::thread::sleep(std::time::Duration::from_millis(300));
-                    tx.open_table(tables::META)?.insert("busy", 1)?;
-                    Ok(())
-                })
-                .await
-            }
-        });
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        let put = |key: &'static str| {
-            let s = store.clone();
-            tokio::spawn(async move {
-                s.write(move |tx| {
+        for refused_last in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(dir.path()).unwrap();
+            let before = store.commits();
+            // Holds the writer busy so the next three queue up behind it and run as one batch.
+            let busy = tokio::spawn({
+                let s = store.clone();
+                async move {
+                    s.write(|tx| {
+                        std::thread::sleep(std::time::Duration::from_millis(300));
+                        tx.open_table(tables::META)?.insert("busy", 1)?;
+                        Ok(())
+                    })
+                    .await
+                }
+            });
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let put = |key: &'static str| {
+                store.write(move |tx| {
                     tx.open_table(tables::META)?.insert(key, 1)?;
                     Ok(())
                 })
-                .await
-            })
-        };
-        let first = put("first");
-        let refused = tokio::spawn({
-            let s = store.clone();
-            async move {
-                s.write(|tx| -> Result<(), StoreError> {
-                    tx.open_table(tables::META)?.insert("refused", 1)?;
-                    Err(DomainError::NotFound("member").into())
+            };
+            let refuse = store.write(|tx| -> Result<(), StoreError> {
+                tx.open_table(tables::META)?.insert("refused", 1)?;
+                Err(DomainError::NotFound("member").into())
+            });
+            // join! polls in order, so the jobs queue in this order.
+            let (first, refused, last) = if refused_last {
+                let (a, b, c) = tokio::join!(put("first"), put("last"), refuse);
+                (a, c, b)
+            } else {
+                tokio::join!(put("first"), refuse, put("last"))
+            };
+            assert!(busy.await.unwrap().is_ok());
+            assert!(first.is_ok() && last.is_ok());
+            assert!(matches!(
+                refused,
+                Err(StoreError::Domain(DomainError::NotFound(_)))
+            ));
+            assert_eq!(
+                store.commits() - before,
+                2,
+                "the busy job alone, then the three queued behind it in one durable commit"
+            );
+            let seen = store
+                .read(|tx| {
+                    let t = tx.open_table(tables::META)?;
+                    Ok(["busy", "first", "refused", "last"]
+                        .map(|k| t.get(k).ok().flatten().is_some()))
                 })
                 .await
-            }
-        });
-        let last = put("last");
-        assert!(busy.await.unwrap().is_ok());
-        assert!(first.await.unwrap().is_ok());
-        assert!(matches!(
-            refused.await.unwrap(),
-            Err(StoreError::Domain(DomainError::NotFound(_)))
-        ));
-        assert!(last.await.unwrap().is_ok());
-        assert_eq!(
-            store.commits() - before,
-            2,
-            "the busy job alone, then the three queued behind it in one durable commit"
-        );
-        let seen = store
-            .read(|tx| {
-                let t = tx.open_table(tables::META)?;
-                Ok(["busy", "first", "refused", "last"].map(|k| t.get(k).ok().flatten().is_some()))
-            })
-            .await
-            .unwrap();
-        assert_eq!(seen, [true, true, false, true]);
+                .unwrap();
+            assert_eq!(
+                seen,
+                [true, true, false, true],
+                "refused last: {refused_last}"
+            );
+        }
     }
 
     /// A job's own transaction commits before its batch is durable; readers must not see it yet.

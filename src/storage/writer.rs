@@ -2,9 +2,9 @@
 //!
 //! Each queued job runs in its own write transaction, committed without an fsync
 //! ([`Durability::None`]), or aborted if the job fails: a refusal cannot leave a write behind.
-//! After a batch, one empty durable commit makes every job in it durable with one fsync, and only
-//! then is each job answered. Readers see the database as of the last durable commit, never a
-//! job that is not yet durable.
+//! One durable commit per batch (the last job's own, or an empty one if it failed) makes every
+//! job in it durable with one fsync, and only then is each job answered. Readers see the
+//! database as of the last durable commit, never a job that is not yet durable.
 //!
 //! When the file fails (a full disk, an I/O error), the handle is closed and the file opened
 //! again, so reads go on; writes are refused until a probe write succeeds. Every job records a
@@ -286,7 +286,9 @@ impl Writer {
                 .send(Box::new(FnJob { f, answer }))
                 .map_err(|_| StoreError::Closed)?;
         }
-        rx.await.map_err(|_| StoreError::Closed)?
+        // The writer answers every job it takes, unless redb panicked under it.
+        rx.await
+            .map_err(|_| StoreError::Db("the database writer failed during this write".into()))?
     }
 
     /// Stops taking jobs, lets the writer finish the queued ones, and closes the database.
@@ -413,24 +415,34 @@ impl Run {
         let mut committed = Vec::with_capacity(jobs.len());
         let mut not_kept = Vec::new();
         let mut failure: Option<String> = None;
-        for job in jobs {
+        let mut durable = false;
+        let last = jobs.len().saturating_sub(1);
+        for (i, job) in jobs.into_iter().enumerate() {
             if let Some(reason) = &failure {
                 job.fail(StoreError::Unavailable(reason.clone()));
                 continue;
             }
             let mark = self.next_mark;
+            // The last job's own commit can be the batch's durable one: one commit fewer.
+            let durability = if i == last {
+                Durability::Immediate
+            } else {
+                Durability::None
+            };
             // A panic inside redb (not inside the job, which is caught there) ends this handle.
-            let (fate, broke) = catch_unwind(AssertUnwindSafe(|| run_job(&db, job, mark)))
-                .unwrap_or_else(|_| {
-                    (
-                        Fate::Answered,
-                        Some("the database failed part way through a write".into()),
-                    )
-                });
+            let (fate, broke) =
+                catch_unwind(AssertUnwindSafe(|| run_job(&db, job, mark, durability)))
+                    .unwrap_or_else(|_| {
+                        (
+                            Fate::Answered,
+                            Some("the database failed part way through a write".into()),
+                        )
+                    });
             match fate {
                 Fate::Committed(held) => {
                     self.next_mark += 1;
                     committed.push(held);
+                    durable = i == last;
                 }
                 Fate::NotKept(reply) => not_kept.push(reply),
                 Fate::Answered => {}
@@ -438,7 +450,8 @@ impl Run {
             failure = failure.or(broke);
         }
         if failure.is_none() && !committed.is_empty() {
-            match make_durable(&db) {
+            let made = if durable { Ok(()) } else { make_durable(&db) };
+            match made {
                 Ok(()) => {
                     self.core.commits.fetch_add(1, Ordering::Relaxed);
                     if let Err(e) = self.core.publish(db.clone()) {
@@ -539,9 +552,12 @@ impl Run {
             }
             Err(e) => {
                 tracing::error!(error = %e, "cannot open the database again");
-                let reason = reason_of(&e);
-                *self.core.slot() = Slot::Down(reason.clone());
-                down.reason = reason;
+                // A read still holding the old handle keeps the file locked; the failure
+                // that started this is still the reason to give.
+                if !matches!(e, StoreError::InUse(_)) {
+                    down.reason = reason_of(&e);
+                }
+                *self.core.slot() = Slot::Down(down.reason.clone());
             }
         }
         self.retry_later(down);
@@ -608,8 +624,13 @@ enum ProbeError {
     Db(String),
 }
 
-/// Runs one job in its own non-durable transaction; the second value says the handle broke.
-fn run_job(db: &Database, job: Box<dyn Job>, mark: u64) -> (Fate, Option<String>) {
+/// Runs one job in its own transaction; the second value says the handle broke.
+fn run_job(
+    db: &Database,
+    job: Box<dyn Job>,
+    mark: u64,
+    durability: Durability,
+) -> (Fate, Option<String>) {
     let mut tx = match db.begin_write() {
         Ok(tx) => tx,
         Err(e) => {
@@ -619,7 +640,7 @@ fn run_job(db: &Database, job: Box<dyn Job>, mark: u64) -> (Fate, Option<String>
             return (Fate::Answered, Some(reason));
         }
     };
-    if let Err(e) = tx.set_durability(Durability::None) {
+    if let Err(e) = tx.set_durability(durability) {
         let reason = reason_of(&StoreError::from(redb::Error::from(e)));
         let _ = tx.abort();
         job.fail(StoreError::Unavailable(reason.clone()));
