@@ -72,8 +72,8 @@ pub fn open_database(data_dir: &Path) -> Result<Database, StoreError> {
                     // A crash during a commit leaves a torn newest commit that was never
                     // acknowledged; redb falls back to the one before it, after a copy is kept.
                     let kept = keep_copy(&path, data_dir).map_err(|e| {
-                        damaged(format!(
-                            "its newest commit is incomplete, and a copy could not be kept before rolling it back ({e}); free some space and start again"
+                        StoreError::Unavailable(format!(
+                            "it needs a repair that rolls its last, interrupted commit back, and a copy of the file could not be kept first ({e}); free some space and start again"
                         ))
                     })?;
                     rolled_back = Some(kept.clone());
@@ -270,4 +270,67 @@ fn quietly<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     let result = catch_unwind(AssertUnwindSafe(f));
     let message = QUIET.with(|q| q.borrow_mut().take().flatten());
     result.map_err(|_| message.unwrap_or_else(|| "a panic".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
+    use super::*;
+    use redb::{ReadableDatabase, TableDefinition};
+
+    const T: TableDefinition<&str, u64> = TableDefinition::new("t");
+
+    /// A crash in the middle of the newest commit: redb rolls it back, and only after the file
+    /// as it was has been copied aside.
+    #[test]
+    fn a_torn_newest_commit_is_rolled_back_after_a_copy_is_kept() {
+        let live = tempfile::tempdir().unwrap();
+        let older = tempfile::tempdir().unwrap();
+        let crashed = tempfile::tempdir().unwrap();
+        let db = Database::create(live.path().join(DB_FILE)).unwrap();
+        let put = |key: &str| {
+            let tx = db.begin_write().unwrap();
+            tx.open_table(T).unwrap().insert(key, 1).unwrap();
+            tx.commit().unwrap();
+        };
+        // Copies taken while the file is open are what a crash at that moment leaves.
+        put("older");
+        std::fs::copy(live.path().join(DB_FILE), older.path().join(DB_FILE)).unwrap();
+        put("newest");
+        std::fs::copy(live.path().join(DB_FILE), crashed.path().join(DB_FILE)).unwrap();
+        drop(db);
+
+        // Tear the newest commit: damage every page it wrote (all but the header page).
+        let before = std::fs::read(older.path().join(DB_FILE)).unwrap();
+        let mut torn = std::fs::read(crashed.path().join(DB_FILE)).unwrap();
+        let mut changed = 0;
+        for (i, page) in torn.chunks_mut(4096).enumerate().skip(1) {
+            if before.get(i * 4096..i * 4096 + page.len()) != Some(&*page) {
+                page.iter_mut().for_each(|b| *b ^= 0xa5);
+                changed += 1;
+            }
+        }
+        assert!(changed > 0, "the newest commit wrote no page");
+        std::fs::write(crashed.path().join(DB_FILE), &torn).unwrap();
+
+        let db = open_database(crashed.path()).unwrap();
+        let kept = std::fs::read(crashed.path().join(BEFORE_REPAIR_FILE)).unwrap();
+        assert!(
+            kept == torn,
+            "the copy is the file as it was before the repair"
+        );
+        let tx = db.begin_read().unwrap();
+        let t = tx.open_table(T).unwrap();
+        assert!(t.get("older").unwrap().is_some());
+        assert!(t.get("newest").unwrap().is_none());
+    }
+
+    /// A file no repair is asked for opens without a copy.
+    #[test]
+    fn a_clean_file_opens_without_a_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(open_database(dir.path()).unwrap());
+        drop(open_database(dir.path()).unwrap());
+        assert!(!dir.path().join(BEFORE_REPAIR_FILE).exists());
+    }
 }
