@@ -4,8 +4,10 @@ use crate::control;
 use crate::http;
 use crate::service::{Loyalty, ServiceError};
 use crate::storage::{Store, StoreError};
+use std::future::IntoFuture as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Why the server could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -72,10 +74,43 @@ pub fn prepare_data_dir(dir: &Path) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Runs the server until Ctrl-C or SIGTERM.
+/// How long requests in flight may take to finish after a stop signal.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// Runs the server until Ctrl-C or SIGTERM, then stops cleanly: stops accepting, lets requests
+/// in flight finish (at most [`DRAIN`]), stops the background tasks and closes the database.
 pub async fn serve(config: Config) -> Result<(), AppError> {
     prepare_data_dir(&config.data_dir)?;
+    // Installed first, so a signal during start-up still ends in a clean close.
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let signal = shutdown_signal();
+    let signals = tokio::spawn(async move {
+        signal.await;
+        let _ = stop.send(true);
+    });
     let store = Store::open(&config.data_dir)?;
+    let served = run(config, store.clone(), stopping).await;
+    signals.abort();
+    // Closing waits for the writer thread and running reads: a blocking wait.
+    let closed = tokio::task::spawn_blocking(move || store.close())
+        .await
+        .unwrap_or_else(|e| Err(StoreError::Db(format!("closing failed: {e}"))));
+    match closed {
+        Ok(()) => tracing::info!("database closed"),
+        Err(e) => {
+            tracing::error!(error = %e, "the database was not closed cleanly");
+            served?;
+            return Err(e.into());
+        }
+    }
+    served
+}
+
+async fn run(
+    config: Config,
+    store: Store,
+    stopping: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), AppError> {
     let loyalty = Loyalty::new(store);
 
     // With TLS the HTTPS and redirect listeners are bound by the TLS server itself.
@@ -141,15 +176,19 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
     let app = http::router::build(loyalty, base_url, backup_status, tls_status.clone())
         .map_err(|e| AppError::Service(ServiceError::Internal(e.to_string())))?;
     let served = match (listener, config.tls) {
-        (Some(listener), _) => axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(io("the server failed")),
+        (Some(listener), _) => {
+            let server = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(stopped(stopping.clone()))
+            .into_future();
+            drain(server, stopping.clone())
+                .await
+                .map_err(io("the server failed"))
+        }
         (None, Some(tls)) => {
-            crate::tls::serve(app, tls, &config.data_dir, tls_status, shutdown_signal())
+            crate::tls::serve(app, tls, &config.data_dir, tls_status, stopped(stopping))
                 .await
                 .map_err(|e| AppError::Io {
                     context: "the HTTPS server failed".into(),
@@ -158,13 +197,45 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
         }
         (None, None) => Ok(()),
     };
+    // Their work in progress is cut off here; what they wrote is durable or was never acknowledged.
     control_task.abort();
+    let _ = control_task.await;
     sweep_task.abort();
+    let _ = sweep_task.await;
     if let Some(t) = backup_task {
         t.abort();
+        let _ = t.await;
     }
     let _ = std::fs::remove_file(&socket_path);
     served
+}
+
+/// Waits for `server` to stop after the signal, cutting it off [`DRAIN`] after the signal.
+async fn drain(
+    server: impl std::future::Future<Output = std::io::Result<()>>,
+    stopping: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => return result,
+        () = stopped(stopping) => {}
+    }
+    match tokio::time::timeout(DRAIN, server).await {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::warn!(
+                seconds = DRAIN.as_secs(),
+                "requests still running after the stop signal were cut off"
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Resolves once the stop signal has come.
+async fn stopped(mut stopping: tokio::sync::watch::Receiver<bool>) {
+    // A closed channel means the signal task is gone: stop rather than run unstoppable.
+    let _ = stopping.wait_for(|stop| *stop).await;
 }
 
 fn bind_control_socket(path: &Path) -> Result<tokio::net::UnixListener, AppError> {
@@ -181,21 +252,24 @@ fn bind_control_socket(path: &Path) -> Result<tokio::net::UnixListener, AppError
     Ok(listener)
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+/// Ctrl-C or SIGTERM; the handlers are installed when this is called, not when first polled.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let int = signal(SignalKind::interrupt());
+    let term = signal(SignalKind::terminate());
+    async move {
+        let wait = |s: std::io::Result<tokio::signal::unix::Signal>| async move {
+            match s {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        tokio::select! {
+            () = wait(int) => {},
+            () = wait(term) => {},
         }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+        tracing::info!("shutting down");
     }
-    tracing::info!("shutting down");
 }

@@ -132,8 +132,11 @@ fn run_direct(data: &DataDir, cmd: Command) -> Result<control::Reply, String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start: {e}"))?;
-    runtime.block_on(async {
-        let store = Store::open(&data.data).map_err(|e| e.to_string())?;
-        Ok(control::execute(&Loyalty::new(store), cmd).await)
-    })
+    let store = Store::open(&data.data).map_err(|e| e.to_string())?;
+    let reply = runtime.block_on(control::execute(&Loyalty::new(store.clone()), cmd));
+    // The answer is durable already; a failed close only costs the next open a repair.
+    if let Err(e) = store.close() {
+        tracing::error!(error = %e, "the database was not closed cleanly");
+    }
+    Ok(reply)
 }

@@ -123,7 +123,11 @@ pub fn run(args: ServeArgs) -> ExitCode {
         tls,
         keep_idempotency,
     };
-    match runtime.block_on(app::serve(config)) {
+    let result = runtime.block_on(app::serve(config));
+    // The database is closed by now; a read still running on a blocking thread must not hold
+    // the exit up.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

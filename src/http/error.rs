@@ -5,6 +5,10 @@ use crate::service::ServiceError;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+/// Seconds a client should wait before retrying a write the database could not take; the
+/// writer retries the file every few seconds.
+const STORAGE_RETRY_AFTER: u32 = 5;
+
 /// An error answered to an API client.
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -14,6 +18,8 @@ pub struct ApiError {
     pub code: &'static str,
     /// Human-readable detail.
     pub detail: String,
+    /// Seconds to send in `Retry-After`, for errors that pass by themselves.
+    pub retry_after: Option<u32>,
 }
 
 impl ApiError {
@@ -23,6 +29,7 @@ impl ApiError {
             status,
             code,
             detail: detail.into(),
+            retry_after: None,
         }
     }
 
@@ -82,6 +89,16 @@ impl From<ServiceError> for ApiError {
                 "idempotency_key_in_flight",
                 e.to_string(),
             ),
+            ServiceError::Unavailable(reason) => Self {
+                retry_after: Some(STORAGE_RETRY_AFTER),
+                ..Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_unavailable",
+                    format!(
+                        "the database cannot take writes right now ({reason}); nothing of this request was kept, try it again shortly"
+                    ),
+                )
+            },
             ServiceError::Internal(cause) => {
                 // The cause is logged once here; the client gets an opaque 500.
                 tracing::error!(%cause, "internal error");
@@ -125,6 +142,10 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(seconds) = self.retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         res
     }
 }

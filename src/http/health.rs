@@ -1,6 +1,7 @@
 //! `/healthz` (the process answers) and `/readyz` (the database takes writes).
 
 use super::AppState;
+use crate::storage::StoreError;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -11,6 +12,7 @@ pub async fn healthz() -> &'static str {
 }
 
 /// The writer commits: an empty transaction goes through the same path as every write.
+/// When it cannot, the answer says why (e.g. no space left on device).
 /// With scheduled backups, the last outcome and its age are included (they do not change readiness).
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
     match state.loyalty.store().write(|_| Ok(())).await {
@@ -33,9 +35,17 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_js
         }
         Err(e) => {
             tracing::error!(error = %e, "readiness check failed");
+            let reason = match e {
+                StoreError::Unavailable(reason) => reason,
+                other => other.to_string(),
+            };
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(serde_json::json!({ "status": "unavailable", "database": "not writable" })),
+                Json(serde_json::json!({
+                    "status": "unavailable",
+                    "database": "not writable",
+                    "reason": reason,
+                })),
             )
         }
     }

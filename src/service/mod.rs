@@ -37,6 +37,9 @@ pub enum ServiceError {
     /// The same idempotency key is being processed right now.
     #[error("a request with this Idempotency-Key is still in progress")]
     InFlight,
+    /// The database cannot take writes now (a full disk, an I/O error); a retry later may work.
+    #[error("the database cannot take writes right now: {0}")]
+    Unavailable(String),
     /// Something failed that the client cannot fix.
     #[error("{0}")]
     Internal(String),
@@ -46,6 +49,8 @@ impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Domain(d) => ServiceError::Domain(d),
+            StoreError::Unavailable(reason) => ServiceError::Unavailable(reason),
+            StoreError::Closed => ServiceError::Unavailable("the server is shutting down".into()),
             other => ServiceError::Internal(other.to_string()),
         }
     }

@@ -4,12 +4,13 @@ pub mod aggregates;
 pub mod api_keys;
 pub mod audit;
 pub mod cards;
-mod compact;
 mod codec;
+mod compact;
 pub mod idempotency;
 pub mod ledger;
 pub mod members;
 pub mod migrate_v5;
+pub mod open;
 pub mod records;
 pub mod replay;
 pub mod rewards;
@@ -23,7 +24,7 @@ pub mod tables;
 mod writer;
 
 use crate::domain::DomainError;
-use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
+use redb::{ReadTransaction, WriteTransaction};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -58,6 +59,21 @@ pub enum StoreError {
     /// The writer has stopped (shutting down).
     #[error("the database writer has stopped")]
     Closed,
+    /// The file cannot take writes now (a full disk, an I/O error); the writer keeps retrying.
+    #[error("the database cannot take writes right now: {0}")]
+    Unavailable(String),
+    /// The file is damaged beyond what an open can repair.
+    #[error(
+        "the database in {} is damaged and cannot be repaired ({detail}); restore it from a backup: fealty restore --from <backup target> --data {} --force",
+        dir.display(),
+        dir.display()
+    )]
+    Damaged {
+        /// The data directory.
+        dir: PathBuf,
+        /// What is wrong with it.
+        detail: String,
+    },
     /// Randomness failed.
     #[error("{0}")]
     Random(String),
@@ -65,7 +81,15 @@ pub enum StoreError {
 
 impl From<redb::Error> for StoreError {
     fn from(e: redb::Error) -> Self {
-        StoreError::Db(e.to_string())
+        match e {
+            // The file, not the request, failed: the writer reopens it and the client may retry.
+            redb::Error::Io(e) => StoreError::Unavailable(io_reason(&e)),
+            redb::Error::PreviousIo => {
+                StoreError::Unavailable("an earlier write to the database file failed".into())
+            }
+            redb::Error::DatabaseClosed => StoreError::Closed,
+            other => StoreError::Db(other.to_string()),
+        }
     }
 }
 
@@ -73,7 +97,7 @@ macro_rules! from_redb {
     ($($t:ty),*) => {$(
         impl From<$t> for StoreError {
             fn from(e: $t) -> Self {
-                StoreError::Db(e.to_string())
+                redb::Error::from(e).into()
             }
         }
     )*};
@@ -84,6 +108,15 @@ from_redb!(
     redb::TransactionError,
     redb::CommitError
 );
+
+/// An I/O error in words an operator acts on.
+pub fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::StorageFull => "no space left on device".into(),
+        std::io::ErrorKind::QuotaExceeded => "disk quota exceeded".into(),
+        _ => format!("I/O error: {e}"),
+    }
+}
 
 impl From<crate::crypto::RandomError> for StoreError {
     fn from(e: crate::crypto::RandomError) -> Self {
@@ -103,50 +136,49 @@ pub fn new_ulid(now: time::OffsetDateTime) -> Result<ulid::Ulid, StoreError> {
 /// The open database: cheap to clone, shared by the server, the control socket and the CLI.
 #[derive(Clone)]
 pub struct Store {
-    db: Arc<Database>,
-    writer: writer::Writer,
-    data_dir: PathBuf,
+    core: Arc<writer::Core>,
+    writer: Arc<writer::Writer>,
 }
 
 impl Store {
     /// Opens (or creates) the database in `data_dir`, runs migrations and starts the writer.
+    ///
+    /// A file left by a crash is repaired (and the time it took logged); a damaged one is refused
+    /// with [`StoreError::Damaged`]; see [`open::open_database`].
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
-        let path = data_dir.join(DB_FILE);
-        let db = match Database::create(&path) {
-            Ok(db) => db,
-            Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
-                return Err(StoreError::InUse(data_dir.to_path_buf()));
-            }
-            Err(e) => return Err(StoreError::Db(e.to_string())),
-        };
+        let mut db = open::open_database(data_dir)?;
         schema::migrate(&db)?;
-        let db = Arc::new(db);
-        let writer = writer::Writer::start(db.clone())?;
+        // Free space is given back before anything else uses the file; a failure only costs space.
+        if let Err(e) = compact::if_sparse(&mut db, &data_dir.join(DB_FILE)) {
+            tracing::warn!(error = %e, "the database could not be compacted; carrying on");
+        }
+        let (core, writer) = writer::Writer::start(data_dir.to_path_buf(), db)?;
         Ok(Store {
-            db,
-            writer,
-            data_dir: data_dir.to_path_buf(),
+            core,
+            writer: Arc::new(writer),
         })
     }
 
-    /// Runs `f` in a read transaction on a blocking thread; never waits for the writer.
+    /// Runs `f` on a blocking thread, reading the database as of its last durable commit.
+    ///
+    /// Never waits for the writer, and never sees a write that is not yet durable.
     pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&ReadTransaction) -> Result<T, StoreError> + Send + 'static,
     {
-        let db = self.db.clone();
+        let core = self.core.clone();
         tokio::task::spawn_blocking(move || {
-            let tx = db.begin_read()?;
-            f(&tx)
+            let snapshot = core.snapshot()?;
+            f(snapshot.tx())
         })
         .await
         .map_err(|e| StoreError::Db(format!("read task failed: {e}")))?
     }
 
-    /// Runs `f` in the writer's next batch and answers once that batch is durable.
+    /// Runs `f` in its own transaction in the writer's next batch; answers once that is durable.
     ///
-    /// `f` must check everything before it writes: a domain error from `f` must leave nothing behind.
+    /// Whatever `f` wrote is kept only if it returns `Ok`: an error aborts its transaction.
     pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -155,14 +187,22 @@ impl Store {
         self.writer.submit(f).await
     }
 
-    /// The data directory the database lives in.
-    pub fn data_dir(&self) -> &Path {
-        &self.data_dir
+    /// Stops taking writes, finishes the queued ones and closes the file cleanly.
+    ///
+    /// Blocks (call it from a blocking thread). Clones of this store may live on: their reads
+    /// and writes then fail with [`StoreError::Closed`]. Calling it again does nothing.
+    pub fn close(&self) -> Result<(), StoreError> {
+        self.writer.close()
     }
 
-    /// How many batches the writer has committed; group commit makes this lower than the writes.
+    /// The data directory the database lives in.
+    pub fn data_dir(&self) -> &Path {
+        self.core.data_dir()
+    }
+
+    /// How many durable commits the writer has made; group commit makes this lower than the writes.
     pub fn commits(&self) -> u64 {
-        self.writer.commits()
+        self.core.commits()
     }
 }
 
@@ -219,6 +259,197 @@ mod tests {
         let (bad, good) = tokio::join!(bad, good);
         assert!(matches!(bad, Err(StoreError::Domain(_))));
         assert!(good.is_ok());
+    }
+
+    /// A job that writes and then refuses shares a batch (one durable commit) with jobs that
+    /// succeed; none of its write is kept, all of theirs is. The refusal is tried in the middle
+    /// of the batch and as its last job (whose commit would be the durable one).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refusal_after_a_write_keeps_nothing_of_it_while_its_batch_commits() {
+        for refused_last in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(dir.path()).unwrap();
+            let before = store.commits();
+            // Holds the writer busy so the next three queue up behind it and run as one batch.
+            let busy = tokio::spawn({
+                let s = store.clone();
+                async move {
+                    s.write(|tx| {
+                        std::thread::sleep(std::time::Duration::from_millis(300));
+                        tx.open_table(tables::META)?.insert("busy", 1)?;
+                        Ok(())
+                    })
+                    .await
+                }
+            });
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let put = |key: &'static str| {
+                store.write(move |tx| {
+                    tx.open_table(tables::META)?.insert(key, 1)?;
+                    Ok(())
+                })
+            };
+            let refuse = store.write(|tx| -> Result<(), StoreError> {
+                tx.open_table(tables::META)?.insert("refused", 1)?;
+                Err(DomainError::NotFound("member").into())
+            });
+            // join! polls in order, so the jobs queue in this order.
+            let (first, refused, last) = if refused_last {
+                let (a, b, c) = tokio::join!(put("first"), put("last"), refuse);
+                (a, c, b)
+            } else {
+                tokio::join!(put("first"), refuse, put("last"))
+            };
+            assert!(busy.await.unwrap().is_ok());
+            assert!(first.is_ok() && last.is_ok());
+            assert!(matches!(
+                refused,
+                Err(StoreError::Domain(DomainError::NotFound(_)))
+            ));
+            assert_eq!(
+                store.commits() - before,
+                2,
+                "the busy job alone, then the three queued behind it in one durable commit"
+            );
+            let seen = store
+                .read(|tx| {
+                    let t = tx.open_table(tables::META)?;
+                    Ok(["busy", "first", "refused", "last"]
+                        .map(|k| t.get(k).ok().flatten().is_some()))
+                })
+                .await
+                .unwrap();
+            assert_eq!(
+                seen,
+                [true, true, false, true],
+                "refused last: {refused_last}"
+            );
+        }
+    }
+
+    /// A job's own transaction commits before its batch is durable; readers must not see it yet.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reads_never_see_a_write_before_it_is_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let busy = tokio::spawn({
+            let s = store.clone();
+            async move {
+                s.write(|_| {
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                    Ok(())
+                })
+                .await
+            }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let written = tokio::spawn({
+            let s = store.clone();
+            async move {
+                s.write(|tx| {
+                    tx.open_table(tables::META)?.insert("early", 1)?;
+                    Ok(())
+                })
+                .await
+            }
+        });
+        let slow = tokio::spawn({
+            let s = store.clone();
+            async move {
+                s.write(|_| {
+                    std::thread::sleep(std::time::Duration::from_millis(400));
+                    Ok(())
+                })
+                .await
+            }
+        });
+        // The second batch ("early", then the slow job) is running: "early" is committed, not durable.
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        let present = |s: Store| async move {
+            s.read(|tx| Ok(tx.open_table(tables::META)?.get("early")?.is_some()))
+                .await
+                .unwrap()
+        };
+        assert!(!written.is_finished());
+        assert!(
+            !present(store.clone()).await,
+            "a read saw a write that was not durable"
+        );
+        assert!(busy.await.unwrap().is_ok());
+        assert!(written.await.unwrap().is_ok());
+        assert!(slow.await.unwrap().is_ok());
+        assert!(present(store.clone()).await);
+    }
+
+    /// Whether opening the file directly needs redb's repair, i.e. it was not closed cleanly.
+    fn needs_repair(dir: &Path) -> bool {
+        let called = std::rc::Rc::new(std::cell::Cell::new(false));
+        let seen = called.clone();
+        // Aborted as soon as it is asked for, so the file is left as it was.
+        let opened = redb::Builder::new()
+            .set_repair_callback(move |session| {
+                seen.set(true);
+                session.abort();
+            })
+            .open(dir.join(DB_FILE));
+        assert!(matches!(
+            opened,
+            Ok(_) | Err(redb::DatabaseError::RepairAborted)
+        ));
+        called.get()
+    }
+
+    #[tokio::test]
+    async fn close_leaves_a_clean_file_even_with_clones_alive() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let lingering = store.clone();
+        store
+            .write(|tx| {
+                tx.open_table(tables::META)?.insert("kept", 1)?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        store.close().unwrap();
+        assert!(matches!(
+            lingering.write(|_| Ok(())).await,
+            Err(StoreError::Closed)
+        ));
+        assert!(matches!(
+            lingering.read(|_| Ok(())).await,
+            Err(StoreError::Closed)
+        ));
+        assert!(!needs_repair(dir.path()));
+        store.close().unwrap();
+        drop(lingering);
+        let again = Store::open(dir.path()).unwrap();
+        let kept = again
+            .read(|tx| Ok(tx.open_table(tables::META)?.get("kept")?.is_some()))
+            .await
+            .unwrap();
+        assert!(kept);
+    }
+
+    #[test]
+    fn dropping_the_last_handle_closes_cleanly_too() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Store::open(dir.path()).unwrap());
+        assert!(!needs_repair(dir.path()));
+    }
+
+    /// A copy taken while the file is open is what a crash leaves: the open repairs it.
+    #[test]
+    fn a_file_left_by_a_crash_is_repaired_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let crashed = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        std::fs::copy(dir.path().join(DB_FILE), crashed.path().join(DB_FILE)).unwrap();
+        drop(store);
+        assert!(needs_repair(crashed.path()), "the copy should look crashed");
+        let reopened = Store::open(crashed.path()).unwrap();
+        reopened.close().unwrap();
+        assert!(!needs_repair(crashed.path()));
     }
 
     async fn futures_join<T>(handles: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {

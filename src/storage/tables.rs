@@ -76,6 +76,10 @@ pub const BLANK_CARDS: TableDefinition<&str, &[u8]> = TableDefinition::new("blan
 /// Card number → token of a blank card (schema v4).
 pub const BLANK_BY_CARD: TableDefinition<&str, &str> = TableDefinition::new("blank_by_card");
 
+/// `"last"` → the mark of the last write job committed: the writer's bookkeeping, so that after a
+/// failed write the reopened file tells which jobs were kept (schema v5).
+pub const WRITER_MARKS: TableDefinition<&str, u64> = TableDefinition::new("writer_marks");
+
 /// Retired in schema v5: (member id text, sequence) → (); replaced by `MEMBER_ENTRIES`. Kept
 /// so that snapshots of schema 1–4 still load, before their migration removes it.
 pub const MEMBER_LEDGER_V4: TableDefinition<(&str, u64), ()> =
@@ -390,6 +394,7 @@ pub static REGISTRY: LazyLock<Vec<Table>> = LazyLock::new(|| {
         table!(MEMBER_SECRETS, "customer password hashes", since 4, backed_up true, check any),
         table!(BLANK_CARDS, "printed blank cards", since 4, backed_up true, check json),
         table!(BLANK_BY_CARD, "blank card number → token", since 4, backed_up true, check any),
+        table!(WRITER_MARKS, "the writer's last job mark", since 5, backed_up true, check any),
     ]
 });
 

@@ -96,6 +96,8 @@ pub enum PageError {
     Refused(DomainError),
     /// The same form is being processed right now.
     InFlight,
+    /// The database cannot take writes right now; trying again later may work.
+    Unavailable(String),
     /// Something failed that the user cannot fix; logged once here.
     Internal(String),
 }
@@ -106,6 +108,7 @@ impl From<ServiceError> for PageError {
             ServiceError::Domain(DomainError::NotFound(_)) => PageError::NotFound,
             ServiceError::Domain(d) => PageError::Refused(d),
             ServiceError::InFlight => PageError::InFlight,
+            ServiceError::Unavailable(reason) => PageError::Unavailable(reason),
             ServiceError::Internal(cause) => PageError::Internal(cause),
         }
     }
@@ -136,6 +139,13 @@ impl IntoResponse for PageError {
                 StatusCode::CONFLICT,
                 "Still working",
                 "This form is being processed already; wait a moment and reload.".to_owned(),
+            ),
+            PageError::Unavailable(reason) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Not saved",
+                format!(
+                    "Nothing was saved: the database cannot take changes right now ({reason}). Try again in a few seconds."
+                ),
             ),
             PageError::Internal(cause) => {
                 tracing::error!(%cause, "admin page failed");
