@@ -209,9 +209,17 @@ fn read_file(path: &Path) -> Duration {
 async fn main() {
     let bin = env!("CARGO_BIN_EXE_fealty");
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    let seeding = seed(&data).await;
+    // FEALTY_BENCH_SEEDED=DIR keeps the seeded data directory there and reuses it next time.
+    let data = match std::env::var_os("FEALTY_BENCH_SEEDED") {
+        Some(d) => std::path::PathBuf::from(d),
+        None => dir.path().join("data"),
+    };
+    let seeding = if data.join(storage::DB_FILE).exists() {
+        Duration::ZERO
+    } else {
+        std::fs::create_dir_all(&data).unwrap();
+        seed(&data).await
+    };
     std::thread::sleep(Duration::from_millis(500));
     let db = data.join(storage::DB_FILE);
     let size = std::fs::metadata(&db).unwrap().len();
@@ -242,7 +250,10 @@ async fn main() {
     breakdown(&db);
     // The next open gives back free space when most of the file is free (src/storage/compact.rs).
     let start = Instant::now();
-    fealty::storage::Store::open(&data).unwrap().close().unwrap();
+    fealty::storage::Store::open(&data)
+        .unwrap()
+        .close()
+        .unwrap();
     let reopened = std::fs::metadata(&db).unwrap().len();
     println!(
         "after the next open ({:.1} s): {:.1} MiB = {:.0} bytes per ledger entry, everything included \

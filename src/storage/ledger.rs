@@ -252,6 +252,13 @@ pub fn all(tx: &ReadTransaction) -> Result<Vec<LedgerEntry>, StoreError> {
     Ok(out)
 }
 
+/// The two numbers of a member record `verify` checks, read without the rest.
+#[derive(serde::Deserialize)]
+struct Balances {
+    balance: i64,
+    lifetime_earned: i64,
+}
+
 /// What `verify` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verification {
@@ -266,6 +273,7 @@ pub struct Verification {
 /// Walks the hash chain and checks every balance against the sum of its member's entries,
 /// then reads every row of every other table; names the first thing that is damaged.
 pub fn verify(tx: &ReadTransaction) -> Result<Verification, StoreError> {
+    let started = std::time::Instant::now();
     let ledger = tx.open_table(LEDGER)?;
     let mut sums: HashMap<u128, (i64, i64)> = HashMap::new();
     let mut totals = Totals::default();
@@ -336,13 +344,18 @@ pub fn verify(tx: &ReadTransaction) -> Result<Verification, StoreError> {
         totals.record(e.kind, e.points, reversed);
         prev_hash = e.hash;
     }
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        entries,
+        "verify: ledger walked"
+    );
     let all_members = tx.open_table(MEMBERS)?;
     let member_count = all_members.len()?;
     if problem.is_none() {
         let mut by_id = BTreeMap::new();
         for row in all_members.iter()? {
             let (k, v) = row?;
-            match codec::decode::<Member>("members", v.value()) {
+            match codec::decode::<Balances>("members", v.value()) {
                 Ok(m) => {
                     by_id.insert(member_key(k.value())?, (m.balance, m.lifetime_earned));
                 }
@@ -381,13 +394,22 @@ pub fn verify(tx: &ReadTransaction) -> Result<Verification, StoreError> {
             }
         }
     }
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        "verify: members checked"
+    );
     if problem.is_none() {
         problem = super::tables::REGISTRY
             .iter()
             .filter(|t| t.name != "ledger" && t.name != "members")
-            .find_map(|t| (t.check)(tx).err())
+            .filter_map(|t| t.check)
+            .find_map(|check| check(tx).err())
             .map(|e| e.to_string());
     }
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        "verify: every table read"
+    );
     Ok(Verification {
         entries,
         members: member_count,

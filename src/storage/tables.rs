@@ -88,6 +88,9 @@ pub const MEMBER_LEDGER_V4: TableDefinition<(&str, u64), ()> =
 /// Where `dump` sends each row: key and value as JSON.
 pub type RowSink<'a> = dyn FnMut(Value, Value) -> Result<(), StoreError> + 'a;
 
+/// Reads every row of a table and decodes its value; returns how many rows.
+pub type CheckRows = fn(&ReadTransaction) -> Result<u64, StoreError>;
+
 /// One table: its name, what it holds, since when, whether backups carry it, and how its rows
 /// become snapshot lines and back.
 pub struct Table {
@@ -109,7 +112,8 @@ pub struct Table {
     /// Removes every row.
     pub clear: fn(&WriteTransaction) -> Result<(), StoreError>,
     /// Reads every row and decodes its value; names the first that cannot be read.
-    pub check: fn(&ReadTransaction) -> Result<u64, StoreError>,
+    /// (None for tables with nothing to decode: the page checksums verified at open cover them.)
+    pub check: Option<CheckRows>,
 }
 
 /// A key or value type, as it appears in snapshot lines.
@@ -314,10 +318,6 @@ fn check<K: Key + 'static, V: redb::Value + 'static>(
     Ok(n)
 }
 
-fn any<T>(_: T) -> Result<(), String> {
-    Ok(())
-}
-
 fn json(v: &[u8]) -> Result<(), String> {
     serde_json::from_slice::<serde::de::IgnoredAny>(v)
         .map(|_| ())
@@ -352,7 +352,13 @@ fn audit_row(v: &[u8]) -> Result<(), String> {
 }
 
 macro_rules! table {
+    ($def:expr, $doc:literal, since $since:literal, backed_up $b:literal, check any) => {
+        table!(@make $def, $doc, $since, $b, None)
+    };
     ($def:expr, $doc:literal, since $since:literal, backed_up $b:literal, check $check:expr) => {
+        table!(@make $def, $doc, $since, $b, Some(|tx| check(tx, $def, |v| $check(v))))
+    };
+    (@make $def:expr, $doc:literal, $since:literal, $b:literal, $check:expr) => {
         Table {
             name: redb::TableHandle::name(&$def).to_owned(),
             doc: $doc,
@@ -362,7 +368,7 @@ macro_rules! table {
             dump: |tx, emit| dump(tx, $def, emit),
             load: |tx, k, v| load(tx, $def, k, v),
             clear: |tx| clear(tx, $def),
-            check: |tx| check(tx, $def, |v| $check(v)),
+            check: $check,
         }
     };
 }
