@@ -29,7 +29,7 @@ fn run_measured(bin: &str, args: &[&str]) -> (Duration, u64, String) {
     let start = Instant::now();
     let mut child = Command::new(bin)
         .args(args)
-        .env("FEALTY_LOG", "info")
+        .env("FEALTY_LOG", "fealty=debug")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -64,7 +64,29 @@ fn run_measured(bin: &str, args: &[&str]) -> (Duration, u64, String) {
         .read_to_string(&mut err)
         .unwrap();
     assert!(child.wait().unwrap().success(), "{args:?}: {out}{err}");
+    // What the process said about its phases: open, migration, compaction, the verify walk.
+    for line in err.lines().filter(|l| {
+        ["integrity", "migrat", "compact", "verify:", "repair"]
+            .iter()
+            .any(|w| l.contains(w))
+    }) {
+        println!("    | {}", plain(line));
+    }
     (took, peak_kb * 1024, out.trim().to_owned())
+}
+
+/// A log line without terminal colour codes.
+fn plain(line: &str) -> String {
+    let mut out = String::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            chars.by_ref().find(|c| *c == 'm');
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn mib(bytes: u64) -> f64 {
