@@ -272,7 +272,12 @@ pub struct Verification {
 
 /// Walks the hash chain and checks every balance against the sum of its member's entries,
 /// then reads every row of every other table; names the first thing that is damaged.
-pub fn verify(tx: &ReadTransaction) -> Result<Verification, StoreError> {
+/// What the ledger walk found: entries walked, each member's sum and lifetime earned, the
+/// totals, and the first problem.
+type Walk = (u64, HashMap<u128, (i64, i64)>, Totals, Option<String>);
+
+/// Walks the hash chain and checks every balance against the sum of its member's entries.
+fn walk_ledger(tx: &ReadTransaction) -> Result<Walk, StoreError> {
     let started = std::time::Instant::now();
     let ledger = tx.open_table(LEDGER)?;
     let mut sums: HashMap<u128, (i64, i64)> = HashMap::new();
@@ -349,70 +354,106 @@ pub fn verify(tx: &ReadTransaction) -> Result<Verification, StoreError> {
         entries,
         "verify: ledger walked"
     );
+    Ok((entries, sums, totals, problem))
+}
+
+/// Every member's stored balance and lifetime points, or the first record that cannot be read.
+type MemberBalances = Result<(u64, BTreeMap<u128, (i64, i64)>), String>;
+
+fn member_balances(tx: &ReadTransaction) -> Result<MemberBalances, StoreError> {
+    let started = std::time::Instant::now();
     let all_members = tx.open_table(MEMBERS)?;
-    let member_count = all_members.len()?;
-    if problem.is_none() {
-        let mut by_id = BTreeMap::new();
-        for row in all_members.iter()? {
-            let (k, v) = row?;
-            match codec::decode::<Balances>("members", v.value()) {
-                Ok(m) => {
-                    by_id.insert(member_key(k.value())?, (m.balance, m.lifetime_earned));
-                }
-                Err(e) => {
-                    problem = Some(format!("member {}: damaged, {e}", k.value()));
-                    break;
-                }
+    let count = all_members.len()?;
+    let mut by_id = BTreeMap::new();
+    for row in all_members.iter()? {
+        let (k, v) = row?;
+        match codec::decode::<Balances>("members", v.value()) {
+            Ok(m) => {
+                by_id.insert(member_key(k.value())?, (m.balance, m.lifetime_earned));
             }
+            Err(e) => return Ok(Err(format!("member {}: damaged, {e}", k.value()))),
         }
-        if problem.is_none() {
-            problem = sums.keys().find(|id| !by_id.contains_key(*id)).map(|id| {
+    }
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        "verify: members read"
+    );
+    Ok(Ok((count, by_id)))
+}
+
+/// Reads every row of every other table that has values to decode; the first that cannot be read.
+fn other_tables(tx: &ReadTransaction) -> Option<String> {
+    let started = std::time::Instant::now();
+    let problem = super::tables::REGISTRY
+        .iter()
+        .filter(|t| t.name != "ledger" && t.name != "members")
+        .filter_map(|t| t.check)
+        .find_map(|check| check(tx).err())
+        .map(|e| e.to_string());
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        "verify: other tables read"
+    );
+    problem
+}
+
+/// Walks the hash chain and checks every balance against the sum of its member's entries,
+/// then reads every row of every other table; names the first thing that is damaged.
+///
+/// The ledger walk runs beside the rest (members, other tables) on a second thread, both in the
+/// same read transaction.
+pub fn verify(tx: &ReadTransaction) -> Result<Verification, StoreError> {
+    let (walk, rest) = std::thread::scope(|s| {
+        let rest = s.spawn(|| (member_balances(tx), other_tables(tx)));
+        let walk = walk_ledger(tx);
+        let rest = rest
+            .join()
+            .map_err(|_| StoreError::Db("the verify thread panicked".into()));
+        (walk, rest)
+    });
+    let (members, others) = rest?;
+    let (entries, sums, mut totals, mut problem) = walk?;
+    let (member_count, by_id) = match members? {
+        Ok(m) => m,
+        Err(p) => {
+            return Ok(Verification {
+                entries,
+                members: 0,
+                problem: problem.or(Some(p)),
+            });
+        }
+    };
+    if problem.is_none() {
+        problem = sums.keys().find(|id| !by_id.contains_key(*id)).map(|id| {
+            format!(
+                "the ledger has entries for unknown member {}",
+                ulid::Ulid(*id)
+            )
+        });
+    }
+    if problem.is_none() {
+        problem = by_id.iter().find_map(|(id, (balance, lifetime))| {
+            let (sum, earned) = sums.get(id).copied().unwrap_or((0, 0));
+            (*balance != sum || *lifetime != earned).then(|| {
                 format!(
-                    "the ledger has entries for unknown member {}",
+                    "member {}: balance {balance} / lifetime {lifetime} but the ledger says {sum} / {earned}",
                     ulid::Ulid(*id)
                 )
-            });
-        }
-        if problem.is_none() {
-            problem = by_id.iter().find_map(|(id, (balance, lifetime))| {
-                let (sum, earned) = sums.get(id).copied().unwrap_or((0, 0));
-                (*balance != sum || *lifetime != earned).then(|| {
-                    format!(
-                        "member {}: balance {balance} / lifetime {lifetime} but the ledger says {sum} / {earned}",
-                        ulid::Ulid(*id)
-                    )
-                })
-            });
-        }
-        if problem.is_none() {
-            let stored = stats::load(tx)?;
-            totals.members = stored.members;
-            if stored != totals {
-                problem = Some(format!(
-                    "running totals {stored:?} differ from the ledger's {totals:?}"
-                ));
-            }
-        }
+            })
+        });
     }
-    tracing::debug!(
-        ms = started.elapsed().as_millis() as u64,
-        "verify: members checked"
-    );
     if problem.is_none() {
-        problem = super::tables::REGISTRY
-            .iter()
-            .filter(|t| t.name != "ledger" && t.name != "members")
-            .filter_map(|t| t.check)
-            .find_map(|check| check(tx).err())
-            .map(|e| e.to_string());
+        let stored = stats::load(tx)?;
+        totals.members = stored.members;
+        if stored != totals {
+            problem = Some(format!(
+                "running totals {stored:?} differ from the ledger's {totals:?}"
+            ));
+        }
     }
-    tracing::debug!(
-        ms = started.elapsed().as_millis() as u64,
-        "verify: every table read"
-    );
     Ok(Verification {
         entries,
         members: member_count,
-        problem,
+        problem: problem.or(others),
     })
 }
