@@ -7,8 +7,9 @@
 //! seam with hash input 2.
 //!
 //! The work is done in chunks, one transaction each, so memory stays flat whatever the size of
-//! the ledger; a migration cut short resumes where it stopped, since converted rows no longer
-//! look like JSON.
+//! the ledger. The ledger and the audit trail are written into new tables beside the old ones
+//! (densely packed; rewriting in place would leave every page mostly empty) and swapped in when
+//! complete; a migration cut short carries on after the last row already converted.
 
 use super::records::{self, AuditRow};
 use super::tables::*;
@@ -160,35 +161,35 @@ fn looks_like_json(bytes: &[u8]) -> bool {
     bytes.first() == Some(&b'{')
 }
 
-/// Converts the ledger from the first JSON row on, a chunk per transaction; returns how many
-/// rows it converted.
+/// The converted ledger while it is built: rewriting rows in place would leave every page
+/// mostly empty (the records are an eighth of the JSON), so rows are appended to a new table,
+/// densely packed, which then replaces the old one.
+const LEDGER_NEW: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("ledger_v5");
+/// The converted audit trail while it is built, for the same reason.
+const AUDIT_NEW: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("audit_v5");
+
+/// Converts the ledger into `LEDGER_NEW`, a chunk per transaction, carrying on after the last
+/// row already there; returns how many rows it converted.
 fn convert_ledger(db: &Database, total: u64) -> Result<u64, StoreError> {
     let mut converted = 0u64;
-    let mut from = 1u64;
     loop {
         let tx = db.begin_write()?;
-        let mut table = tx.open_table(LEDGER)?;
-        let mut prev = if from <= 1 {
-            GENESIS_HASH
-        } else {
-            match table.get(from - 1)? {
-                Some(v) if looks_like_json(v.value()) => legacy_entry(v.value(), GENESIS_HASH)
-                    .map(|e| e.hash)
-                    .map_err(|e| StoreError::Corrupt(format!("entry {}: {e}", from - 1)))?,
-                Some(v) => records::entry_hash(from - 1, v.value())?,
-                None => GENESIS_HASH,
-            }
-        };
+        let mut new = tx.open_table(LEDGER_NEW)?;
+        let (done, mut prev) = ledger::last(&new)?;
+        let old = tx.open_table(LEDGER)?;
         let mut rows: Vec<(u64, Vec<u8>)> = Vec::with_capacity(CHUNK);
-        for row in table.range(from..)?.take(CHUNK) {
+        for row in old.range(done + 1..)?.take(CHUNK) {
             let (k, v) = row?;
             rows.push((k.value(), v.value().to_vec()));
         }
+        drop(old);
         let Some(&(last, _)) = rows.last() else {
             return Ok(converted);
         };
         for (seq, bytes) in &rows {
             if !looks_like_json(bytes) {
+                // Already a record (a file restored half-way, or written by this schema).
+                new.insert(*seq, bytes.as_slice())?;
                 prev = records::entry_hash(*seq, bytes)?;
                 continue;
             }
@@ -199,20 +200,36 @@ fn convert_ledger(db: &Database, total: u64) -> Result<u64, StoreError> {
                         tracing::warn!(seq, "entry does not match its hash; migrated unchanged");
                     }
                     prev = entry.hash;
-                    table.insert(*seq, records::encode_entry(&entry)?.as_slice())?;
+                    new.insert(*seq, records::encode_entry(&entry)?.as_slice())?;
                     converted += 1;
                 }
                 Err(e) => {
-                    // Left as JSON, so `verify` names it as damaged and nothing is invented.
-                    tracing::warn!(seq, error = %e, "ledger entry unreadable; left as it was");
+                    // Kept as JSON, so `verify` names it as damaged and nothing is invented.
+                    tracing::warn!(seq, error = %e, "ledger entry unreadable; kept as it was");
+                    new.insert(*seq, bytes.as_slice())?;
                 }
             }
         }
-        drop(table);
+        drop(new);
         tx.commit()?;
         tracing::info!(done = last, total, "migrating to schema 5: ledger entries");
-        from = last + 1;
     }
+}
+
+/// Replaces `old` by the table built beside it.
+fn swap_in(
+    db: &Database,
+    old: redb::TableDefinition<u64, &[u8]>,
+    new: redb::TableDefinition<u64, &[u8]>,
+) -> Result<(), StoreError> {
+    let tx = db.begin_write()?;
+    // An empty ledger or audit trail left the new table uncreated.
+    tx.open_table(new)?;
+    tx.delete_table(old)?;
+    tx.rename_table(new, old)
+        .map_err(|e| StoreError::Db(format!("cannot put the converted table in place: {e}")))?;
+    tx.commit()?;
+    Ok(())
 }
 
 /// Builds the history index keyed by the member id's 128 bits from the ledger.
@@ -293,41 +310,38 @@ fn convert_idempotency(db: &Database) -> Result<(), StoreError> {
     }
 }
 
-/// Audit rows of point changes become references to their entries.
+/// Audit rows of point changes become references to their entries, in `AUDIT_NEW`.
 fn convert_audit(db: &Database) -> Result<(), StoreError> {
-    let mut from = 0u64;
     loop {
         let tx = db.begin_write()?;
-        let mut table = tx.open_table(AUDIT)?;
-        let mut rows: Vec<(u64, u64)> = Vec::new();
-        let mut last = None;
-        for row in table.range(from..)?.take(CHUNK) {
+        let mut new = tx.open_table(AUDIT_NEW)?;
+        let from = new.last()?.map_or(0, |(k, _)| k.value() + 1);
+        let old = tx.open_table(AUDIT)?;
+        let mut rows: Vec<(u64, Vec<u8>)> = Vec::with_capacity(CHUNK);
+        for row in old.range(from..)?.take(CHUNK) {
             let (k, v) = row?;
-            last = Some(k.value());
-            if !looks_like_json(v.value()) {
-                continue;
-            }
-            let Ok(rec) = serde_json::from_slice::<AuditV4>(v.value()) else {
-                continue;
-            };
-            if rec.action.starts_with("points.")
-                && let Some(seq) = rec.detail.get("seq").and_then(serde_json::Value::as_u64)
-            {
-                rows.push((k.value(), seq));
-            }
+            let bytes = v.value();
+            let reference = serde_json::from_slice::<AuditV4>(bytes)
+                .ok()
+                .filter(|rec| rec.action.starts_with("points."))
+                .and_then(|rec| rec.detail.get("seq").and_then(serde_json::Value::as_u64));
+            rows.push((
+                k.value(),
+                match reference {
+                    Some(seq) => records::encode_audit(&AuditRow::Ledger(seq))?,
+                    None => bytes.to_vec(),
+                },
+            ));
         }
-        for (key, seq) in rows {
-            table.insert(
-                key,
-                records::encode_audit(&AuditRow::Ledger(seq))?.as_slice(),
-            )?;
+        drop(old);
+        if rows.is_empty() {
+            return Ok(());
         }
-        drop(table);
+        for (k, v) in rows {
+            new.insert(k, v.as_slice())?;
+        }
+        drop(new);
         tx.commit()?;
-        match last {
-            Some(l) => from = l + 1,
-            None => return Ok(()),
-        }
     }
 }
 
@@ -342,9 +356,11 @@ pub fn migrate(db: &Database) -> Result<(), StoreError> {
         n
     };
     let converted = convert_ledger(db, total)?;
+    swap_in(db, LEDGER, LEDGER_NEW)?;
     index_members(db)?;
     convert_idempotency(db)?;
     convert_audit(db)?;
+    swap_in(db, AUDIT, AUDIT_NEW)?;
     let tx = db.begin_write()?;
     tx.delete_table(MEMBER_LEDGER_V4)?;
     tx.commit()?;
