@@ -442,6 +442,81 @@ mod tests {
         }
     }
 
+    /// A file error inside a job (as a full disk gives) in the middle of a shared batch: the
+    /// file is opened again, and every answer agrees with what the file then holds: a job
+    /// answered `Ok` was kept, any other was not. Jobs queued behind it are refused, and writes
+    /// come back once a probe succeeds.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_file_error_in_a_shared_batch_answers_every_job_as_the_file_holds_it() {
+        #[derive(Clone, Copy, PartialEq)]
+        enum Ends {
+            Good,
+            Refuse,
+            FileError,
+        }
+        use Ends::{FileError, Good, Refuse};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let busy = tokio::spawn({
+            let s = store.clone();
+            async move {
+                s.write(|_| {
+                    std::thread::sleep(std::time::Duration::from_millis(300));
+                    Ok(())
+                })
+                .await
+            }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let plan = [
+            ("g1", Good),
+            ("r1", Refuse),
+            ("g2", Good),
+            ("e1", FileError),
+            ("g3", Good),
+        ];
+        let jobs = plan.iter().map(|&(key, ends)| {
+            store.write(move |tx| -> Result<(), StoreError> {
+                tx.open_table(tables::META)?.insert(key, 1)?;
+                match ends {
+                    Good => Ok(()),
+                    Refuse => Err(DomainError::NotFound("member").into()),
+                    FileError => Err(StoreError::Unavailable("no space left on device".into())),
+                }
+            })
+        });
+        let answers = futures_util::future::join_all(jobs).await;
+        assert!(busy.await.unwrap().is_ok());
+        assert!(matches!(answers[1], Err(StoreError::Domain(_))));
+        for i in [2, 3, 4] {
+            assert!(
+                matches!(answers[i], Err(StoreError::Unavailable(_))),
+                "{}: {:?}",
+                plan[i].0,
+                answers[i]
+            );
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while store.write(|_| Ok(())).await.is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "writes did not come back"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let keys = plan.map(|(k, _)| k);
+        let seen = store
+            .read(move |tx| {
+                let t = tx.open_table(tables::META)?;
+                Ok(keys.map(|k| t.get(k).ok().flatten().is_some()))
+            })
+            .await
+            .unwrap();
+        for (i, answer) in answers.iter().enumerate() {
+            assert_eq!(answer.is_ok(), seen[i], "{}: {answer:?}", plan[i].0);
+        }
+    }
+
     /// A job's writes come before its batch's durable commit; readers must not see them yet.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn reads_never_see_a_write_before_it_is_durable() {
