@@ -226,6 +226,7 @@ impl Loyalty {
     async fn keyed_write<F>(&self, keyed: Keyed, f: F) -> Result<KeyedAnswer>
     where
         F: FnOnce(&WriteTransaction, &str) -> std::result::Result<LedgerEntry, StoreError>
+            + Clone
             + Send
             + 'static,
     {

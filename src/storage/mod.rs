@@ -176,13 +176,16 @@ impl Store {
         .map_err(|e| StoreError::Db(format!("read task failed: {e}")))?
     }
 
-    /// Runs `f` in its own transaction in the writer's next batch; answers once that is durable.
+    /// Runs `f` in the writer's next batch; answers once what it wrote is durable.
     ///
-    /// Whatever `f` wrote is kept only if it returns `Ok`: an error aborts its transaction.
+    /// Whatever `f` wrote is kept only if it returns `Ok`: an error (or a panic) discards it.
+    /// The batch shares one transaction, so discarding a failed job's writes means running the
+    /// jobs before it again: `f` may run twice (a clone of it, on the same state), and must have
+    /// no effect outside `tx`. Only the last run's result is answered.
     pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&WriteTransaction) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&WriteTransaction) -> Result<T, StoreError> + Clone + Send + 'static,
     {
         self.writer.submit(f).await
     }
@@ -327,7 +330,194 @@ mod tests {
         }
     }
 
-    /// A job's own transaction commits before its batch is durable; readers must not see it yet.
+    /// Several jobs that write and then refuse (or panic) share one batch, one durable commit,
+    /// with jobs that succeed: none of the refused writes is kept, all of the good ones are, and
+    /// no good job runs more than twice (once, and once more after a refusal behind it). The
+    /// batch ends with a good job, then with a refusal (so a re-run is its durable commit).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn refusals_after_writes_in_one_batch_keep_none_of_theirs_and_all_of_the_rest() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        #[derive(Clone, Copy, PartialEq)]
+        enum Ends {
+            Good,
+            Refuse,
+            Panic,
+        }
+        use Ends::{Good, Panic, Refuse};
+        for refused_last in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(dir.path()).unwrap();
+            let before = store.commits();
+            let busy = tokio::spawn({
+                let s = store.clone();
+                async move {
+                    s.write(|tx| {
+                        std::thread::sleep(std::time::Duration::from_millis(300));
+                        tx.open_table(tables::META)?.insert("busy", 1)?;
+                        Ok(())
+                    })
+                    .await
+                }
+            });
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let mut plan = vec![
+                ("g1", Good),
+                ("r1", Refuse),
+                ("g2", Good),
+                ("r2", Refuse),
+                ("g3", Good),
+                ("g4", Good),
+                ("r3", Refuse),
+                ("g5", Good),
+                ("p1", Panic),
+                ("g6", Good),
+            ];
+            if refused_last {
+                plan.push(("r4", Refuse));
+            }
+            let runs: Vec<_> = plan.iter().map(|_| Arc::new(AtomicUsize::new(0))).collect();
+            let jobs = plan.iter().zip(&runs).map(|(&(key, ends), runs)| {
+                let runs = runs.clone();
+                store.write(move |tx| -> Result<(), StoreError> {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    tx.open_table(tables::META)?.insert(key, 1)?;
+                    match ends {
+                        Good => Ok(()),
+                        Refuse => Err(DomainError::NotFound("member").into()),
+                        Panic => panic!("a job panics after writing"),
+                    }
+                })
+            });
+            // join_all polls in order, so the jobs queue in plan order.
+            let answers = futures_util::future::join_all(jobs).await;
+            assert!(busy.await.unwrap().is_ok());
+            assert_eq!(
+                store.commits() - before,
+                2,
+                "the busy job alone, then every queued job in one durable commit"
+            );
+            let keys: Vec<&'static str> = plan.iter().map(|(k, _)| *k).collect();
+            let seen = store
+                .read(move |tx| {
+                    let t = tx.open_table(tables::META)?;
+                    Ok(keys
+                        .iter()
+                        .map(|k| t.get(*k).ok().flatten().is_some())
+                        .collect::<Vec<_>>())
+                })
+                .await
+                .unwrap();
+            for (i, &(key, ends)) in plan.iter().enumerate() {
+                let ran = runs[i].load(Ordering::SeqCst);
+                match ends {
+                    Good => {
+                        assert!(answers[i].is_ok(), "{key}");
+                        assert!(seen[i], "{key} was not kept");
+                        assert!((1..=2).contains(&ran), "{key} ran {ran} times");
+                    }
+                    Refuse => {
+                        assert!(matches!(answers[i], Err(StoreError::Domain(_))), "{key}");
+                        assert!(!seen[i], "{key} was kept");
+                        assert_eq!(ran, 1, "{key} ran again");
+                    }
+                    Panic => {
+                        assert!(matches!(answers[i], Err(StoreError::Db(_))), "{key}");
+                        assert!(!seen[i], "{key} was kept");
+                        assert_eq!(ran, 1, "{key} ran again");
+                    }
+                }
+            }
+            assert_eq!(
+                runs[0].load(Ordering::SeqCst),
+                2,
+                "g1 is re-run once r1's transaction is aborted"
+            );
+            let extra: usize =
+                runs.iter().map(|r| r.load(Ordering::SeqCst)).sum::<usize>() - plan.len();
+            assert!(
+                extra <= plan.len(),
+                "{extra} re-runs for {} jobs",
+                plan.len()
+            );
+        }
+    }
+
+    /// A file error inside a job (as a full disk gives) in the middle of a shared batch: the
+    /// file is opened again, and every answer agrees with what the file then holds: a job
+    /// answered `Ok` was kept, any other was not. Jobs queued behind it are refused, and writes
+    /// come back once a probe succeeds.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_file_error_in_a_shared_batch_answers_every_job_as_the_file_holds_it() {
+        #[derive(Clone, Copy, PartialEq)]
+        enum Ends {
+            Good,
+            Refuse,
+            FileError,
+        }
+        use Ends::{FileError, Good, Refuse};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let busy = tokio::spawn({
+            let s = store.clone();
+            async move {
+                s.write(|_| {
+                    std::thread::sleep(std::time::Duration::from_millis(300));
+                    Ok(())
+                })
+                .await
+            }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let plan = [
+            ("g1", Good),
+            ("r1", Refuse),
+            ("g2", Good),
+            ("e1", FileError),
+            ("g3", Good),
+        ];
+        let jobs = plan.iter().map(|&(key, ends)| {
+            store.write(move |tx| -> Result<(), StoreError> {
+                tx.open_table(tables::META)?.insert(key, 1)?;
+                match ends {
+                    Good => Ok(()),
+                    Refuse => Err(DomainError::NotFound("member").into()),
+                    FileError => Err(StoreError::Unavailable("no space left on device".into())),
+                }
+            })
+        });
+        let answers = futures_util::future::join_all(jobs).await;
+        assert!(busy.await.unwrap().is_ok());
+        assert!(matches!(answers[1], Err(StoreError::Domain(_))));
+        for i in [2, 3, 4] {
+            assert!(
+                matches!(answers[i], Err(StoreError::Unavailable(_))),
+                "{}: {:?}",
+                plan[i].0,
+                answers[i]
+            );
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while store.write(|_| Ok(())).await.is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "writes did not come back"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let keys = plan.map(|(k, _)| k);
+        let seen = store
+            .read(move |tx| {
+                let t = tx.open_table(tables::META)?;
+                Ok(keys.map(|k| t.get(k).ok().flatten().is_some()))
+            })
+            .await
+            .unwrap();
+        for (i, answer) in answers.iter().enumerate() {
+            assert_eq!(answer.is_ok(), seen[i], "{}: {answer:?}", plan[i].0);
+        }
+    }
+
+    /// A job's writes come before its batch's durable commit; readers must not see them yet.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn reads_never_see_a_write_before_it_is_durable() {
         let dir = tempfile::tempdir().unwrap();
@@ -363,7 +553,7 @@ mod tests {
                 .await
             }
         });
-        // The second batch ("early", then the slow job) is running: "early" is committed, not durable.
+        // The second batch ("early", then the slow job) is running: "early" is written, not durable.
         tokio::time::sleep(std::time::Duration::from_millis(400)).await;
         let present = |s: Store| async move {
             s.read(|tx| Ok(tx.open_table(tables::META)?.get("early")?.is_some()))

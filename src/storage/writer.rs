@@ -1,17 +1,19 @@
 //! The one writer, and the database handle it shares with readers.
 //!
-//! Each queued job runs in its own write transaction, committed without an fsync
-//! ([`Durability::None`]), or aborted if the job fails: a refusal cannot leave a write behind.
-//! One durable commit per batch (the last job's own, or an empty one if it failed) makes every
-//! job in it durable with one fsync, and only then is each job answered. Readers see the
+//! Queued jobs run in batches, one shared write transaction for a batch, and one durable
+//! ([`Durability::Immediate`]) commit makes the batch durable with one fsync; only then is each
+//! job answered. A job that fails or is refused cannot leave a write behind: its transaction is
+//! aborted and the jobs before it run again in a new one (see [`Batch`]). Readers see the
 //! database as of the last durable commit, never a job that is not yet durable.
 //!
 //! When the file fails (a full disk, an I/O error), the handle is closed and the file opened
 //! again, so reads go on; writes are refused until a probe write succeeds. Every job records a
-//! mark in its own transaction, so after a failure the reopened file tells which jobs were kept.
+//! mark in the transaction it is kept in, so after a failure the reopened file tells which
+//! jobs were kept.
 
 use super::{StoreError, open};
 use redb::{Database, Durability, ReadTransaction, ReadableDatabase, WriteTransaction};
+use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,59 +42,62 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 const PROBE_BYTES: usize = 256 * 1024;
 const PROBE_FILE: &str = ".fealty-write-probe";
 
-/// A queued write.
+/// A queued write; it can run more than once, so it keeps a copy of itself for a second run.
 trait Job: Send {
-    /// Runs inside the job's own transaction; the answer waits until it is durable.
-    fn run(self: Box<Self>, tx: &WriteTransaction) -> Box<dyn Reply>;
-    /// Answers without running.
-    fn fail(self: Box<Self>, err: StoreError);
-}
-
-/// A job's answer, held until what it wrote is durable (or known lost).
-trait Reply: Send {
-    /// The job's error, if it failed.
-    fn error(&self) -> Option<&StoreError>;
-    /// Sends the job's own result, or `instead` when what it wrote was not kept.
+    /// Runs the job in `tx` and returns its error, if it failed. With `spare`, it first keeps
+    /// a copy to run again should `tx` be aborted for another job's sake.
+    fn run(&mut self, tx: &WriteTransaction, spare: bool) -> Option<StoreError>;
+    /// Drops the copy: the transaction the job ran in has committed.
+    fn settle(&mut self);
+    /// Sends the result of the job's last run, or `instead`.
     fn send(self: Box<Self>, instead: Option<StoreError>);
 }
 
 struct FnJob<T, F> {
-    f: F,
-    answer: oneshot::Sender<Result<T, StoreError>>,
-}
-
-struct FnReply<T> {
-    result: Result<T, StoreError>,
+    /// What runs next; `None` once run without a copy kept.
+    f: Option<F>,
+    result: Option<Result<T, StoreError>>,
     answer: oneshot::Sender<Result<T, StoreError>>,
 }
 
 impl<T, F> Job for FnJob<T, F>
 where
     T: Send + 'static,
-    F: FnOnce(&WriteTransaction) -> Result<T, StoreError> + Send + 'static,
+    F: FnOnce(&WriteTransaction) -> Result<T, StoreError> + Clone + Send + 'static,
 {
-    fn run(self: Box<Self>, tx: &WriteTransaction) -> Box<dyn Reply> {
-        let FnJob { f, answer } = *self;
-        let result = catch_unwind(AssertUnwindSafe(|| f(tx)))
-            .unwrap_or_else(|_| Err(StoreError::Db("a write job panicked".into())));
-        Box::new(FnReply { result, answer })
+    fn run(&mut self, tx: &WriteTransaction, spare: bool) -> Option<StoreError> {
+        let copy = &mut self.f;
+        let result = match copy.take() {
+            Some(f) => catch_unwind(AssertUnwindSafe(|| {
+                if spare {
+                    *copy = Some(f.clone());
+                }
+                f(tx)
+            }))
+            .unwrap_or_else(|_| Err(StoreError::Db("a write job panicked".into()))),
+            // The writer keeps a copy whenever a second run can be needed; this is a bug there.
+            None => Err(StoreError::Db(
+                "a write job had to run again with no copy of it kept".into(),
+            )),
+        };
+        let err = result.as_ref().err().cloned();
+        self.result = Some(result);
+        err
     }
 
-    fn fail(self: Box<Self>, err: StoreError) {
-        let _ = self.answer.send(Err(err));
-    }
-}
-
-impl<T: Send + 'static> Reply for FnReply<T> {
-    fn error(&self) -> Option<&StoreError> {
-        self.result.as_ref().err()
+    fn settle(&mut self) {
+        self.f = None;
     }
 
     fn send(self: Box<Self>, instead: Option<StoreError>) {
-        let _ = self.answer.send(match instead {
-            Some(e) => Err(e),
-            None => self.result,
-        });
+        let answer = match (instead, self.result) {
+            (Some(e), _) => Err(e),
+            (None, Some(result)) => result,
+            (None, None) => Err(StoreError::Db(
+                "a write job was answered before it ran".into(),
+            )),
+        };
+        let _ = self.answer.send(answer);
     }
 }
 
@@ -272,7 +277,7 @@ impl Writer {
     pub(super) async fn submit<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&WriteTransaction) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&WriteTransaction) -> Result<T, StoreError> + Clone + Send + 'static,
     {
         let (answer, rx) = oneshot::channel();
         {
@@ -280,7 +285,11 @@ impl Writer {
             queue
                 .as_ref()
                 .ok_or(StoreError::Closed)?
-                .send(Box::new(FnJob { f, answer }))
+                .send(Box::new(FnJob {
+                    f: Some(f),
+                    result: None,
+                    answer,
+                }))
                 .map_err(|_| StoreError::Closed)?;
         }
         // The writer answers every job it takes, unless redb panicked under it.
@@ -318,10 +327,10 @@ impl Drop for Writer {
     }
 }
 
-/// A job whose transaction committed, waiting for a durable commit.
+/// A job that ran and wrote its mark; once its transaction commits, it waits for a durable one.
 struct Held {
     mark: u64,
-    reply: Box<dyn Reply>,
+    job: Box<dyn Job>,
 }
 
 /// Why writes are refused, and what to try next.
@@ -333,16 +342,6 @@ struct Down {
     fresh: bool,
     retry_at: Instant,
     backoff: Duration,
-}
-
-/// What became of one job.
-enum Fate {
-    /// Its transaction committed (not yet durably).
-    Committed(Held),
-    /// It failed or was refused; its transaction was aborted.
-    NotKept(Box<dyn Reply>),
-    /// Already answered.
-    Answered,
 }
 
 struct Run {
@@ -391,7 +390,7 @@ impl Run {
             match &self.down {
                 Some(d) => {
                     for job in jobs {
-                        job.fail(StoreError::Unavailable(d.reason.clone()));
+                        job.send(Some(StoreError::Unavailable(d.reason.clone())));
                     }
                 }
                 None => self.batch(jobs),
@@ -400,80 +399,76 @@ impl Run {
         self.finish();
     }
 
-    /// Runs each job in its own transaction, then makes them durable with one commit.
+    /// Runs the jobs in shared transactions (see [`Batch`]), then answers them once durable.
     fn batch(&mut self, jobs: Vec<Box<dyn Job>>) {
         let Some(db) = self.core.current() else {
             self.go_down("the database is not open".into(), Vec::new());
             for job in jobs {
-                job.fail(StoreError::Unavailable("the database is not open".into()));
+                job.send(Some(StoreError::Unavailable(
+                    "the database is not open".into(),
+                )));
             }
             return;
         };
-        let mut committed = Vec::with_capacity(jobs.len());
-        let mut not_kept = Vec::new();
-        let mut failure: Option<String> = None;
-        let mut durable = false;
-        let last = jobs.len().saturating_sub(1);
-        for (i, job) in jobs.into_iter().enumerate() {
-            if let Some(reason) = &failure {
-                job.fail(StoreError::Unavailable(reason.clone()));
-                continue;
-            }
-            let mark = self.next_mark;
-            // The last job's own commit can be the batch's durable one: one commit fewer.
-            let durability = if i == last {
-                Durability::Immediate
+        let mut batch = Batch::new(jobs);
+        // A panic inside redb (not inside a job, which is caught there) ends this handle.
+        let mut failure = catch_unwind(AssertUnwindSafe(|| batch.run(&db, &mut self.next_mark)))
+            .unwrap_or_else(|_| Err("the database failed part way through a write".into()))
+            .err();
+        if failure.is_none() && !batch.committed.is_empty() {
+            let made = if batch.durable {
+                Ok(())
             } else {
-                Durability::None
+                make_durable(&db)
             };
-            // A panic inside redb (not inside the job, which is caught there) ends this handle.
-            let (fate, broke) =
-                catch_unwind(AssertUnwindSafe(|| run_job(&db, job, mark, durability)))
-                    .unwrap_or_else(|_| {
-                        (
-                            Fate::Answered,
-                            Some("the database failed part way through a write".into()),
-                        )
-                    });
-            match fate {
-                Fate::Committed(held) => {
-                    self.next_mark += 1;
-                    committed.push(held);
-                    durable = i == last;
-                }
-                Fate::NotKept(reply) => not_kept.push(reply),
-                Fate::Answered => {}
-            }
-            failure = failure.or(broke);
-        }
-        if failure.is_none() && !committed.is_empty() {
-            let made = if durable { Ok(()) } else { make_durable(&db) };
             match made {
                 Ok(()) => {
                     self.core.commits.fetch_add(1, Ordering::Relaxed);
                     if let Err(e) = self.core.publish(db.clone()) {
                         failure = Some(reason_of(&e));
                         // Durable already: these answers stand whatever happens next.
-                        for held in committed.drain(..) {
-                            held.reply.send(None);
+                        for held in batch.committed.drain(..) {
+                            held.job.send(None);
                         }
                     }
                 }
                 Err(e) => failure = Some(reason_of(&e)),
             }
         }
+        let Batch {
+            todo,
+            tx,
+            open,
+            committed,
+            not_kept,
+            ..
+        } = batch;
+        if let Some(tx) = tx {
+            // Only a failure leaves one; the handle is about to be opened again anyway.
+            let _ = catch_unwind(AssertUnwindSafe(|| tx.abort()));
+        }
         drop(db);
         // Refused and failed jobs wrote nothing that was kept, whatever happened to the batch.
-        for reply in not_kept {
-            reply.send(None);
+        for (job, instead) in not_kept {
+            job.send(instead);
         }
         match failure {
             None => {
                 for held in committed {
-                    held.reply.send(None);
+                    held.job.send(None);
                 }
             }
-            Some(reason) => self.go_down(reason, committed),
+            Some(reason) => {
+                // Never committed: whatever they wrote is gone with their transaction.
+                let lost = open
+                    .into_iter()
+                    .map(|held| held.job)
+                    .chain(todo.into_iter().map(|entry| entry.job));
+                for job in lost {
+                    job.send(Some(StoreError::Unavailable(reason.clone())));
+                }
+                self.go_down(reason, committed);
+            }
         }
     }
 
@@ -534,7 +529,7 @@ impl Run {
                     let lost = (held.mark > durable).then(|| {
                         StoreError::Unavailable(format!("{}; this write was not kept", down.reason))
                     });
-                    held.reply.send(lost);
+                    held.job.send(lost);
                 }
                 self.next_mark = self.next_mark.max(durable + 1);
                 match self.core.publish(db) {
@@ -605,7 +600,7 @@ impl Run {
         }
         if let Some(down) = self.down.take() {
             for held in down.uncertain {
-                held.reply.send(Some(StoreError::Unavailable(format!(
+                held.job.send(Some(StoreError::Unavailable(format!(
                     "{}; whether this write was kept is unknown until the database opens again",
                     down.reason
                 ))));
@@ -621,57 +616,146 @@ enum ProbeError {
     Db(String),
 }
 
-/// Runs one job in its own transaction; the second value says the handle broke.
-fn run_job(
-    db: &Database,
+/// A job waiting to run, with its mark if it ran before (a replay writes the same mark).
+struct Entry {
     job: Box<dyn Job>,
-    mark: u64,
-    durability: Durability,
-) -> (Fate, Option<String>) {
-    let mut tx = match db.begin_write() {
-        Ok(tx) => tx,
-        Err(e) => {
-            let err = StoreError::from(e);
-            let reason = reason_of(&err);
-            job.fail(StoreError::Unavailable(reason.clone()));
-            return (Fate::Answered, Some(reason));
+    mark: Option<u64>,
+}
+
+/// One batch's jobs on their way through shared write transactions.
+///
+/// Jobs run one after another in one transaction, each followed by its mark. A job that fails
+/// (a refusal, an error, a panic) may have written before failing, and a transaction cannot
+/// undo part of itself, so the transaction is aborted and a new one re-runs, from the copies
+/// they kept, the jobs that had succeeded in it; then the jobs after the failed one carry on.
+/// The re-run jobs are committed at once (not durably), so a job is re-run at most once per
+/// batch however many refusals follow it: the extra work is at most the batch's size. (Only a
+/// job that fails on its re-run, having succeeded on the same state before, costs the jobs
+/// re-run before it a third run.) The batch's last commit is the durable one.
+struct Batch {
+    /// Jobs still to run, in order; the first `replays` of them re-run an aborted transaction.
+    todo: VecDeque<Entry>,
+    replays: usize,
+    /// The transaction being filled, and the jobs that succeeded in it.
+    tx: Option<WriteTransaction>,
+    open: Vec<Held>,
+    /// Jobs whose transaction committed, waiting for a durable commit.
+    committed: Vec<Held>,
+    /// Refused and failed jobs, with the error to answer instead of their own, if any.
+    not_kept: Vec<(Box<dyn Job>, Option<StoreError>)>,
+    /// Whether the last commit was durable, so no empty one is needed.
+    durable: bool,
+}
+
+impl Batch {
+    fn new(jobs: Vec<Box<dyn Job>>) -> Batch {
+        Batch {
+            todo: jobs
+                .into_iter()
+                .map(|job| Entry { job, mark: None })
+                .collect(),
+            replays: 0,
+            tx: None,
+            open: Vec::new(),
+            committed: Vec::new(),
+            not_kept: Vec::new(),
+            durable: false,
         }
-    };
-    if let Err(e) = tx.set_durability(durability) {
-        let reason = reason_of(&StoreError::from(redb::Error::from(e)));
-        let _ = tx.abort();
-        job.fail(StoreError::Unavailable(reason.clone()));
-        return (Fate::Answered, Some(reason));
     }
-    let reply = job.run(&tx);
-    let failed = match reply.error() {
-        Some(e) => Some(e.clone()),
-        None => write_mark(&tx, mark).err(),
-    };
-    match failed {
-        None => match tx.commit() {
-            Ok(()) => (Fate::Committed(Held { mark, reply }), None),
-            // The commit may or may not have taken: the reopened file will tell.
-            Err(e) => {
-                let reason = reason_of(&StoreError::from(e));
-                (Fate::Committed(Held { mark, reply }), Some(reason))
-            }
-        },
-        Some(err) => {
-            let aborted = tx.abort();
-            // A file error inside the job, or in the abort, means the handle is unusable.
-            let broke = match (&err, aborted) {
-                (_, Err(e)) => Some(reason_of(&StoreError::from(e))),
-                (StoreError::Unavailable(r), Ok(())) => Some(r.clone()),
-                _ => None,
-            };
-            if reply.error().is_some() {
-                (Fate::NotKept(reply), broke)
+
+    /// Runs every job; an error is why the handle broke, with the jobs left where they were.
+    fn run(&mut self, db: &Database, next_mark: &mut u64) -> Result<(), String> {
+        while let Some(entry) = self.todo.pop_front() {
+            let replay = self.replays > 0;
+            self.replays = self.replays.saturating_sub(1);
+            // A copy is needed only while a later job could still abort this transaction.
+            let spare = if replay {
+                self.replays > 0
             } else {
-                reply.send(Some(err));
-                (Fate::Answered, broke)
+                !self.todo.is_empty()
+            };
+            let tx = match self.tx.take() {
+                Some(tx) => tx,
+                None => match db.begin_write() {
+                    Ok(tx) => tx,
+                    Err(e) => {
+                        self.todo.push_front(entry);
+                        return Err(reason_of(&StoreError::from(e)));
+                    }
+                },
+            };
+            let Entry { mut job, mark } = entry;
+            let mark = mark.unwrap_or(*next_mark);
+            let own = job.run(&tx, spare);
+            let failed = match &own {
+                Some(e) => Some(e.clone()),
+                None => write_mark(&tx, mark).err(),
+            };
+            let Some(err) = failed else {
+                *next_mark = (*next_mark).max(mark + 1);
+                self.tx = Some(tx);
+                self.open.push(Held { mark, job });
+                if replay && self.replays == 0 {
+                    // Nothing left to run makes this commit the batch's durable one.
+                    self.commit(self.todo.is_empty())?;
+                }
+                continue;
+            };
+            let aborted = tx.abort();
+            self.not_kept.push((
+                job,
+                if own.is_some() {
+                    None
+                } else {
+                    Some(err.clone())
+                },
+            ));
+            // A file error inside the job, or in the abort, means the handle is unusable.
+            match (&err, aborted) {
+                (_, Err(e)) => return Err(reason_of(&StoreError::from(e))),
+                (StoreError::Unavailable(reason), Ok(())) => return Err(reason.clone()),
+                _ => {}
+            }
+            // The jobs the aborted transaction held run again first, in their order.
+            self.replays += self.open.len();
+            for held in self.open.drain(..).rev() {
+                self.todo.push_front(Entry {
+                    job: held.job,
+                    mark: Some(held.mark),
+                });
             }
         }
+        if self.tx.is_some() {
+            self.commit(true)?;
+        }
+        Ok(())
+    }
+
+    /// Commits the open transaction, durably or not.
+    fn commit(&mut self, durable: bool) -> Result<(), String> {
+        let Some(mut tx) = self.tx.take() else {
+            return Ok(());
+        };
+        let durability = if durable {
+            Durability::Immediate
+        } else {
+            Durability::None
+        };
+        if let Err(e) = tx.set_durability(durability) {
+            // The open jobs stay where they are: never committed, so not kept.
+            let _ = tx.abort();
+            return Err(reason_of(&StoreError::from(redb::Error::from(e))));
+        }
+        let open = std::mem::take(&mut self.open);
+        let committed = tx.commit();
+        for mut held in open {
+            held.job.settle();
+            self.committed.push(held);
+        }
+        // A failed commit may or may not have taken: the reopened file will tell.
+        committed.map_err(|e| reason_of(&StoreError::from(e)))?;
+        self.durable = durable;
+        Ok(())
     }
 }
 
