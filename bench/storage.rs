@@ -66,7 +66,7 @@ fn run_measured(bin: &str, args: &[&str]) -> (Duration, u64, String) {
     assert!(child.wait().unwrap().success(), "{args:?}: {out}{err}");
     // What the process said about its phases: open, migration, compaction, the verify walk.
     for line in err.lines().filter(|l| {
-        ["integrity", "migrat", "compact", "verify:", "repair"]
+        ["integrity", "migrated", "compact", "verify:", "repair"]
             .iter()
             .any(|w| l.contains(w))
     }) {

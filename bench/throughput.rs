@@ -31,7 +31,10 @@ fn fsyncs_per_second(dir: &std::path::Path) -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let bin = env!("CARGO_BIN_EXE_fealty");
+    // FEALTY_BENCH_BIN=path runs another build (an earlier release, say) for a comparison.
+    let bin = std::env::var("FEALTY_BENCH_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_fealty").to_owned());
+    let bin = bin.as_str();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let ceiling = fsyncs_per_second(dir.path());

@@ -212,7 +212,10 @@ fn convert_ledger(db: &Database, total: u64) -> Result<u64, StoreError> {
         }
         drop(new);
         tx.commit()?;
-        tracing::info!(done = last, total, "migrating to schema 5: ledger entries");
+        // Progress every 100,000 entries or so: a line per chunk would flood the journal.
+        if last / 100_000 != (last - rows.len() as u64) / 100_000 || last >= total {
+            tracing::info!(done = last, total, "migrating to schema 5: ledger entries");
+        }
     }
 }
 
