@@ -11,17 +11,8 @@ const EVERY: Duration = Duration::from_secs(24 * 3600);
 /// Parses a window such as `30d`, `12h`, `90m` or `45s` (at least one second).
 pub fn parse_window(raw: &str) -> Result<Duration, String> {
     let raw = raw.trim();
-    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
-    let (num, unit) = raw.split_at(split);
-    let bad = || format!("{raw:?} is not a window like 30d, 12h or 90m");
-    let n: u64 = num.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n.saturating_mul(60),
-        "h" => n.saturating_mul(3600),
-        "d" | "" => n.saturating_mul(86_400),
-        _ => return Err(bad()),
-    };
+    let secs = crate::domain::interval::parse_seconds(raw, 'd')
+        .ok_or_else(|| format!("{raw:?} is not a window like 30d, 12h or 90m"))?;
     if secs == 0 {
         return Err("the idempotency window must be at least 1s".into());
     }

@@ -47,17 +47,8 @@ impl StatusCell {
 /// Parses an interval such as `90s`, `30m`, `1h` or `24h` (at least 10 seconds).
 pub fn parse_every(raw: &str) -> Result<Duration, String> {
     let raw = raw.trim();
-    let (num, unit) = raw.split_at(raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len()));
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{raw:?} is not an interval like 90s, 30m or 1h"))?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" | "" => n * 3600,
-        "d" => n * 86_400,
-        _ => return Err(format!("{raw:?} is not an interval like 90s, 30m or 1h")),
-    };
+    let secs = crate::domain::interval::parse_seconds(raw, 'h')
+        .ok_or_else(|| format!("{raw:?} is not an interval like 90s, 30m or 1h"))?;
     if secs < 10 {
         return Err("the backup interval must be at least 10s".into());
     }

@@ -8,6 +8,7 @@ pub mod earning;
 pub mod email;
 pub mod error;
 pub mod idempotency;
+pub mod interval;
 pub mod ledger;
 pub mod ledger_hash;
 pub mod member;

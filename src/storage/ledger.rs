@@ -50,7 +50,7 @@ pub fn entry<T: ReadableTable<u64, &'static [u8]>>(
 }
 
 /// The hash entry `seq` follows: the previous entry's, or zeros for the first.
-fn prev_hash<T: ReadableTable<u64, &'static [u8]>>(
+pub fn prev_hash<T: ReadableTable<u64, &'static [u8]>>(
     table: &T,
     seq: u64,
 ) -> Result<EntryHash, StoreError> {

@@ -268,8 +268,8 @@ fn index_members(db: &Database) -> Result<(), StoreError> {
     }
 }
 
-/// Rewrites every JSON row of a `(&str, &str) → bytes` or `u64 → bytes` table through `convert`,
-/// a chunk per transaction.
+/// Idempotency records become references to the entries they answered with, in place (the
+/// table is small and short-lived), a chunk per transaction.
 fn convert_idempotency(db: &Database) -> Result<(), StoreError> {
     let mut dropped = 0u64;
     loop {

@@ -35,10 +35,7 @@ pub fn entries_after(tx: &ReadTransaction, after: u64) -> Result<Vec<LedgerEntry
         let seq = k.value();
         let prev_hash = match prev {
             Some(h) => h,
-            None => match super::ledger::entry(&table, seq)? {
-                Some(e) => e.prev_hash,
-                None => continue,
-            },
+            None => super::ledger::prev_hash(&table, seq)?,
         };
         let e = super::records::decode_entry(seq, v.value(), prev_hash)?;
         prev = Some(e.hash);
