@@ -61,9 +61,12 @@ impl TargetSpec {
                     "file: needs a directory, e.g. file:/var/backups/fealty".into(),
                 ));
             }
-            return Ok(Self::File {
-                dir: PathBuf::from(dir),
-            });
+            // Made absolute here, where the user typed it: the spec may travel to a server
+            // whose working directory is elsewhere.
+            let dir = std::path::absolute(dir).map_err(|e| {
+                BackupError::Target(format!("cannot resolve the directory {dir:?}: {e}"))
+            })?;
+            return Ok(Self::File { dir });
         }
         if let Some(rest) = raw.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
