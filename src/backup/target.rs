@@ -119,7 +119,8 @@ pub struct Object {
 /// A one-line message that starts with what the owner can act on, then the detail.
 fn store_err(target: &str) -> impl Fn(object_store::Error) -> BackupError + '_ {
     move |e| {
-        let detail = e.to_string().replace('\n', " ");
+        // Every message from the object store passes here: its URLs may carry credentials.
+        let detail = crate::redact::without_userinfo(&e.to_string()).replace('\n', " ");
         let cause = if matches!(e, object_store::Error::NotFound { .. }) {
             "not found"
         } else if detail.contains("NoSuchBucket") {
