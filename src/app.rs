@@ -63,15 +63,10 @@ pub struct BackupConfig {
     pub passphrase: Option<String>,
 }
 
-/// Creates the data directory readable by its owner only.
+/// Creates the data directory, or tightens one that exists, so only its owner can read it.
 pub fn prepare_data_dir(dir: &Path) -> Result<(), AppError> {
-    use std::os::unix::fs::PermissionsExt;
-    if !dir.exists() {
-        std::fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(io(format!("cannot restrict {}", dir.display())))?;
-    }
-    Ok(())
+    crate::private_files::private_dir(dir)
+        .map_err(io(format!("cannot make {} private", dir.display())))
 }
 
 /// How long requests in flight may take to finish after a stop signal.
