@@ -9,6 +9,7 @@ pub mod crypto;
 pub mod domain;
 pub mod http;
 pub mod member_csv;
+pub mod net;
 pub mod private_files;
 pub mod redact;
 pub mod service;

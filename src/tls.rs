@@ -92,8 +92,15 @@ pub async fn serve(
     tls: TlsConfig,
     data_dir: &Path,
     status: StatusCell,
+    connections: &crate::net::Connections,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
+    let https_listener = tokio::net::TcpListener::bind(tls.https)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", tls.https))?;
+    let http_listener = tokio::net::TcpListener::bind(tls.http)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", tls.http))?;
     let cache = data_dir.join("acme");
     let mut config = AcmeConfig::new(tls.domains.clone())
         .contact_push(format!("mailto:{}", tls.email))
@@ -139,11 +146,13 @@ pub async fn serve(
         Router::new().fallback(move |uri: Uri, headers: axum::http::HeaderMap| async move {
             redirect_to_https(&uri, &headers, &domains, https_port)
         });
-    let http_listener = tokio::net::TcpListener::bind(tls.http)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", tls.http))?;
+    let redirecting = connections
+        .server(http_listener, axum_server::accept::DefaultAcceptor)
+        .serve(redirect.into_make_service());
     let http_task = tokio::spawn(async move {
-        let _ = axum::serve(http_listener, redirect).await;
+        if let Err(e) = redirecting.await {
+            tracing::error!(error = %e, "the HTTP redirect stopped");
+        }
     });
 
     let handle = axum_server::Handle::new();
@@ -153,9 +162,9 @@ pub async fn serve(
         stopper.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
     });
     let app = app.layer(axum::middleware::map_response(hsts));
-    let served = axum_server::bind(tls.https)
+    let served = connections
+        .server(https_listener, acceptor)
         .handle(handle)
-        .acceptor(acceptor)
         .serve(app.into_make_service_with_connect_info::<SocketAddr>())
         .await
         .map_err(|e| format!("the HTTPS server failed: {e}"));
