@@ -110,9 +110,8 @@ where
                 "too many connections",
             ))));
         };
-        let accepting = self
-            .inner
-            .accept(Idle::new(stream, self.limits.idle, permit), service);
+        let io = Idle::new(stream, self.limits.header_read, self.limits.idle, permit);
+        let accepting = self.inner.accept(io, service);
         let handshake = self.limits.tls_handshake;
         Box::pin(async move {
             tokio::time::timeout(handshake, accepting)
@@ -122,8 +121,8 @@ where
     }
 }
 
-/// A connection that fails once no byte has passed either way for its idle timeout, and
-/// holds its place under the cap until it is dropped.
+/// A connection that fails once no byte has passed either way for its idle timeout (or none
+/// came at all within the header timeout), and holds its place under the cap until dropped.
 #[derive(Debug)]
 pub struct Idle<T> {
     inner: T,
@@ -134,8 +133,10 @@ pub struct Idle<T> {
 }
 
 impl<T> Idle<T> {
-    fn new(inner: T, timeout: Duration, place: OwnedSemaphorePermit) -> Self {
-        let deadline = Instant::now() + timeout;
+    /// `first` bounds the wait for the first byte: hyper's header timer starts only once the
+    /// first bytes have told HTTP/1 from HTTP/2, so a client that sends nothing needs this one.
+    fn new(inner: T, first: Duration, timeout: Duration, place: OwnedSemaphorePermit) -> Self {
+        let deadline = Instant::now() + first.min(timeout);
         Self {
             inner,
             timeout,
