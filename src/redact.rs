@@ -27,7 +27,9 @@ mod tests {
     #[test]
     fn userinfo_goes_and_the_rest_stays() {
         assert_eq!(
-            without_userinfo("error sending request for url (https://key:s3cr@t@s3.example:9000/b/x?y=1): refused"),
+            without_userinfo(
+                "error sending request for url (https://key:s3cr@t@s3.example:9000/b/x?y=1): refused"
+            ),
             "error sending request for url (https://s3.example:9000/b/x?y=1): refused"
         );
         assert_eq!(

@@ -91,7 +91,11 @@ pub async fn status(
         safe_seq: b.safe_seq,
     });
     Ok(Json(StatusView {
-        status: if ready.is_ok() { "ready" } else { "unavailable" },
+        status: if ready.is_ok() {
+            "ready"
+        } else {
+            "unavailable"
+        },
         database: if ready.is_ok() {
             "writable"
         } else {
