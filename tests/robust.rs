@@ -209,14 +209,14 @@ async fn a_full_disk_answers_503_keeps_reads_and_recovers_without_a_restart() {
     assert_eq!(api.balance(&id).await, acknowledged);
     let ready = api.get("/readyz").await;
     assert_eq!(ready.status, 503, "readyz on a full disk: {}", ready.text);
-    let body = ready.json();
+    let body = api.get("/api/v1/status").await.expect_status(200);
     assert_eq!(body["database"], "not writable", "{body}");
     assert!(
         body["reason"]
             .as_str()
             .unwrap_or_default()
             .contains("no space left"),
-        "readyz says why: {body}"
+        "the status says why: {body}"
     );
 
     std::fs::remove_file(&filler).unwrap();
