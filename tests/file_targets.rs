@@ -2,7 +2,7 @@
 //! database, backups, restores), and a relative `file:` target means the directory of whoever
 //! typed it, also when the running server does the work.
 
-#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 mod common;
 

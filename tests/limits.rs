@@ -2,7 +2,7 @@
 //! header timeout, a silent connection is closed after the idle timeout, connections over the
 //! cap are closed at once, and `/healthz` answers new clients once the others are gone.
 
-#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 mod common;
 

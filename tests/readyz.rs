@@ -1,7 +1,7 @@
 //! `/readyz` is public: it says ready or not and nothing else. The reason and the backup state
 //! are for API keys at `/api/v1/status`, and credentials in an endpoint URL are shown nowhere.
 
-#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 mod common;
 
