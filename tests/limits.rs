@@ -55,7 +55,7 @@ fn healthz(addr: &str) -> Option<String> {
 #[test]
 fn a_partial_request_line_is_closed_after_the_header_timeout() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start_with(dir.path(), &["--header-timeout", "1s"], &[]);
+    let server = TestServer::start_with(dir.path(), &[], &[("FEALTY_HEADER_TIMEOUT", "1s")]);
     let mut slow = TcpStream::connect(server.addr()).unwrap();
     slow.write_all(b"GET /healthz HT").unwrap();
     let took = closed_within(&mut slow, CLOSE_WITHIN);
@@ -85,7 +85,7 @@ fn a_partial_request_line_is_closed_after_the_header_timeout() {
 #[test]
 fn a_stalled_request_body_is_closed_after_the_idle_timeout() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start_with(dir.path(), &["--idle-timeout", "2s"], &[]);
+    let server = TestServer::start_with(dir.path(), &[], &[("FEALTY_IDLE_TIMEOUT", "2s")]);
     let key = server.api_key();
     let mut stalled = TcpStream::connect(server.addr()).unwrap();
     // The header is complete, so only the idle timeout can end the wait for the body.
@@ -106,15 +106,14 @@ fn idle_connections_over_the_cap_are_shed_and_healthz_answers_once_they_are_gone
     const CAP: usize = 40;
     const OPENED: usize = 160;
     let dir = tempfile::tempdir().unwrap();
+    // Settings from the environment, as the service file gives them.
     let server = TestServer::start_with(
         dir.path(),
-        &[
-            "--max-connections",
-            &CAP.to_string(),
-            "--header-timeout",
-            "3s",
-        ],
         &[],
+        &[
+            ("FEALTY_MAX_CONNECTIONS", &CAP.to_string()),
+            ("FEALTY_HEADER_TIMEOUT", "3s"),
+        ],
     );
     let mut idle: Vec<TcpStream> = (0..OPENED)
         .map(|_| TcpStream::connect(server.addr()).unwrap())

@@ -343,7 +343,7 @@ async fn certificates_come_from_the_acme_ca_are_cached_and_http_redirects() {
 
 /// The real binary with `--domain` and an ACME directory nobody answers: the HTTPS listener
 /// has no certificate, but it and the redirect listener take connections.
-fn start_without_ca(data: &Path, https: u16, http: u16, extra: &[&str]) -> Fealty {
+fn start_without_ca(data: &Path, https: u16, http: u16, envs: &[(&str, &str)]) -> Fealty {
     let mut child = Command::new(BIN)
         .args(["serve", "--domain", DOMAIN, "--domain", "Cards.Shop.Test"])
         .args(["--acme-email", "owner@shop.test"])
@@ -353,7 +353,7 @@ fn start_without_ca(data: &Path, https: u16, http: u16, extra: &[&str]) -> Fealt
         ])
         .args(["--https-listen", &format!("127.0.0.1:{https}")])
         .args(["--http-listen", &format!("127.0.0.1:{http}")])
-        .args(extra)
+        .envs(envs.iter().copied())
         .arg("--data")
         .arg(data)
         .stdout(Stdio::piped())
@@ -468,12 +468,9 @@ fn slow_and_surplus_connections_are_closed_on_the_https_and_redirect_listeners()
         https,
         http,
         &[
-            "--tls-handshake-timeout",
-            "2s",
-            "--header-timeout",
-            "1s",
-            "--max-connections",
-            &CAP.to_string(),
+            ("FEALTY_TLS_HANDSHAKE_TIMEOUT", "2s"),
+            ("FEALTY_HEADER_TIMEOUT", "1s"),
+            ("FEALTY_MAX_CONNECTIONS", &CAP.to_string()),
         ],
     );
     // A TLS record header that promises a ClientHello that never comes.
