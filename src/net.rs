@@ -80,7 +80,8 @@ impl Connections {
     }
 }
 
-/// Wraps an acceptor: takes a place under the cap, bounds the handshake, watches for idleness.
+/// Wraps an acceptor: takes a place under the cap, bounds the handshake, then watches the
+/// connection for idleness.
 #[derive(Debug, Clone)]
 pub struct Guard<A> {
     inner: A,
@@ -92,17 +93,17 @@ type Accepting<T> = Pin<Box<dyn Future<Output = io::Result<T>> + Send>>;
 
 impl<A, S> Accept<tokio::net::TcpStream, S> for Guard<A>
 where
-    A: Accept<Idle<tokio::net::TcpStream>, S>,
+    A: Accept<tokio::net::TcpStream, S>,
     A::Future: Send + 'static,
     A::Stream: Send + 'static,
     A::Service: Send + 'static,
 {
-    type Stream = A::Stream;
+    type Stream = Idle<A::Stream>;
     type Service = A::Service;
-    type Future = Accepting<(A::Stream, A::Service)>;
+    type Future = Accepting<(Idle<A::Stream>, A::Service)>;
 
     fn accept(&self, stream: tokio::net::TcpStream, service: S) -> Self::Future {
-        let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+        let Ok(place) = self.permits.clone().try_acquire_owned() else {
             // Dropping the stream closes it now: its descriptor is worth more to the
             // connections already served than a wait would be to this one.
             tracing::debug!("connection cap reached; a new connection was closed");
@@ -110,13 +111,15 @@ where
                 "too many connections",
             ))));
         };
-        let io = Idle::new(stream, self.limits.header_read, self.limits.idle, permit);
-        let accepting = self.inner.accept(io, service);
-        let handshake = self.limits.tls_handshake;
+        let accepting = self.inner.accept(stream, service);
+        let limits = self.limits;
         Box::pin(async move {
-            tokio::time::timeout(handshake, accepting)
+            let (stream, service) = tokio::time::timeout(limits.tls_handshake, accepting)
                 .await
-                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "handshake too slow"))?
+                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "handshake too slow"))??;
+            // Wrapped after the handshake, so the first request's bytes are what it waits for.
+            let stream = Idle::new(stream, limits.header_read, limits.idle, place);
+            Ok((stream, service))
         })
     }
 }
@@ -133,8 +136,9 @@ pub struct Idle<T> {
 }
 
 impl<T> Idle<T> {
-    /// `first` bounds the wait for the first byte: hyper's header timer starts only once the
-    /// first bytes have told HTTP/1 from HTTP/2, so a client that sends nothing needs this one.
+    /// `first` bounds the wait for the first byte of the first request: hyper's header timer
+    /// starts only once the first bytes have told HTTP/1 from HTTP/2, so a client that sends
+    /// nothing needs this one.
     fn new(inner: T, first: Duration, timeout: Duration, place: OwnedSemaphorePermit) -> Self {
         let deadline = Instant::now() + first.min(timeout);
         Self {
