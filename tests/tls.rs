@@ -150,6 +150,8 @@ fn start_fealty(data: &Path, dir: &Path, acme: u16, https: u16, http: u16) -> Fe
         .arg(dir.join("ca.pem"))
         .args(["--https-listen", &format!("127.0.0.1:{https}")])
         .args(["--http-listen", &format!("127.0.0.1:{http}")])
+        // Short, so a silent client is let go quickly.
+        .env("FEALTY_HEADER_TIMEOUT", "2s")
         .arg("--data")
         .arg(data)
         .stdout(Stdio::piped())
@@ -291,6 +293,37 @@ async fn certificates_come_from_the_acme_ca_are_cached_and_http_redirects() {
     );
     assert!(fealty.log.lock().unwrap().contains("DeployedNewCert"));
     assert_owner_only(&data);
+
+    // A client that completes the handshake and then says nothing is let go.
+    let mut silent = Command::new("openssl")
+        .args(["s_client", "-quiet", "-servername", DOMAIN])
+        .args(["-connect", &format!("127.0.0.1:{https}")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _keep_open = silent.stdin.take();
+    let started = Instant::now();
+    let ended = loop {
+        if let Some(status) = silent.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = silent.kill();
+    let _ = silent.wait();
+    assert!(
+        ended.is_some(),
+        "a silent TLS client was still connected after 30 s"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "the silent client ended at once ({ended:?}): no handshake?"
+    );
     let acme_files = std::fs::read_dir(data.join("acme")).unwrap().count();
     assert!(
         acme_files >= 2,
