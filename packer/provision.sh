@@ -54,6 +54,9 @@ ExecStart=/usr/local/bin/fealty serve --data /var/lib/fealty --https-listen 0.0.
 Restart=on-failure
 RestartSec=5s
 UMask=0077
+# Above the connection cap (fealty serve --max-connections, 2048 by default) with room for the
+# database, the control socket, backups and outgoing connections.
+LimitNOFILE=8192
 
 # Only the data directory (the Linode volume is mounted there) is writable.
 NoNewPrivileges=yes

@@ -328,6 +328,9 @@ if check(unit_path.is_file(), "packer/fealty.service is missing"):
         check(re.search(rf"^{re.escape(line)}\s*$", unit, re.M), f"packer/fealty.service: no line {line}")
     check(re.search(r"^ExecStart=/usr/local/bin/fealty serve --data /var/lib/fealty\b", unit, re.M),
           "packer/fealty.service: ExecStart is not /usr/local/bin/fealty serve --data /var/lib/fealty")
+    nofile = re.findall(r"^LimitNOFILE=(\d+)\s*$", unit, re.M)
+    check(len(nofile) == 1 and int(nofile[0]) > 2048,
+          "packer/fealty.service: LimitNOFILE must be set above the default connection cap (2048)")
     rw = re.findall(r"^ReadWritePaths=(.*)$", unit, re.M)
     check(rw == ["/var/lib/fealty"], f"packer/fealty.service: writable paths are {rw}, want only /var/lib/fealty")
     printed = subprocess.run(["bash", str(pk_dir / "provision.sh"), "--print-unit"], capture_output=True, text=True)

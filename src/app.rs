@@ -4,7 +4,6 @@ use crate::control;
 use crate::http;
 use crate::service::{Loyalty, ServiceError};
 use crate::storage::{Store, StoreError};
-use std::future::IntoFuture as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -48,6 +47,8 @@ pub struct Config {
     pub tls: Option<crate::tls::TlsConfig>,
     /// How long idempotency records are kept.
     pub keep_idempotency: std::time::Duration,
+    /// Timeouts and the cap on open connections, for every listener.
+    pub limits: crate::net::Limits,
 }
 
 /// Where and how often `serve` backs up.
@@ -63,18 +64,13 @@ pub struct BackupConfig {
     pub passphrase: Option<String>,
 }
 
-/// Creates the data directory readable by its owner only.
+/// Creates the data directory, or tightens one that exists, so only its owner can read it.
 pub fn prepare_data_dir(dir: &Path) -> Result<(), AppError> {
-    use std::os::unix::fs::PermissionsExt;
-    if !dir.exists() {
-        std::fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(io(format!("cannot restrict {}", dir.display())))?;
-    }
-    Ok(())
+    crate::private_files::private_dir(dir)
+        .map_err(io(format!("cannot make {} private", dir.display())))
 }
 
-/// How long requests in flight may take to finish after a stop signal.
+/// How long requests in flight may take to finish after a stop signal; then they are cut off.
 const DRAIN: Duration = Duration::from_secs(10);
 
 /// Runs the server until Ctrl-C or SIGTERM, then stops cleanly: stops accepting, lets requests
@@ -175,26 +171,36 @@ async fn run(
     let tls_status = crate::tls::StatusCell::default();
     let app = http::router::build(loyalty, base_url, backup_status, tls_status.clone())
         .map_err(|e| AppError::Service(ServiceError::Internal(e.to_string())))?;
+    let connections = crate::net::Connections::new(config.limits);
     let served = match (listener, config.tls) {
         (Some(listener), _) => {
-            let server = axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(stopped(stopping.clone()))
-            .into_future();
-            drain(server, stopping.clone())
+            let handle = axum_server::Handle::new();
+            let stopper = handle.clone();
+            let stopping = stopping.clone();
+            tokio::spawn(async move {
+                stopped(stopping).await;
+                stopper.graceful_shutdown(Some(DRAIN));
+            });
+            connections
+                .server(listener, axum_server::accept::DefaultAcceptor)
+                .handle(handle)
+                .serve(app.into_make_service_with_connect_info::<SocketAddr>())
                 .await
                 .map_err(io("the server failed"))
         }
-        (None, Some(tls)) => {
-            crate::tls::serve(app, tls, &config.data_dir, tls_status, stopped(stopping))
-                .await
-                .map_err(|e| AppError::Io {
-                    context: "the HTTPS server failed".into(),
-                    source: std::io::Error::other(e),
-                })
-        }
+        (None, Some(tls)) => crate::tls::serve(
+            app,
+            tls,
+            &config.data_dir,
+            tls_status,
+            &connections,
+            stopped(stopping),
+        )
+        .await
+        .map_err(|e| AppError::Io {
+            context: "the HTTPS server failed".into(),
+            source: std::io::Error::other(e),
+        }),
         (None, None) => Ok(()),
     };
     // Their work in progress is cut off here; what they wrote is durable or was never acknowledged.
@@ -208,28 +214,6 @@ async fn run(
     }
     let _ = std::fs::remove_file(&socket_path);
     served
-}
-
-/// Waits for `server` to stop after the signal, cutting it off [`DRAIN`] after the signal.
-async fn drain(
-    server: impl std::future::Future<Output = std::io::Result<()>>,
-    stopping: tokio::sync::watch::Receiver<bool>,
-) -> std::io::Result<()> {
-    tokio::pin!(server);
-    tokio::select! {
-        result = &mut server => return result,
-        () = stopped(stopping) => {}
-    }
-    match tokio::time::timeout(DRAIN, server).await {
-        Ok(result) => result,
-        Err(_) => {
-            tracing::warn!(
-                seconds = DRAIN.as_secs(),
-                "requests still running after the stop signal were cut off"
-            );
-            Ok(())
-        }
-    }
 }
 
 /// Resolves once the stop signal has come.

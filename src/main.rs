@@ -4,6 +4,8 @@ use clap::Parser as _;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Before anything is written: the database, backups and keys must not be readable by others.
+    fealty::private_files::owner_only_umask();
     // The server logs what it does; a shell command prints only its answer (or one error line).
     let serving = std::env::args().nth(1).as_deref() == Some("serve");
     let default = if serving { "info" } else { "error" };

@@ -5,6 +5,8 @@
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject as _;
 use rustls_acme::AcmeConfig;
 use rustls_acme::caches::DirCache;
 use std::net::SocketAddr;
@@ -71,7 +73,7 @@ impl StatusCell {
 fn client_config(ca: &Path) -> Result<Arc<rustls::ClientConfig>, String> {
     let pem = std::fs::read(ca).map_err(|e| format!("cannot read {}: {e}", ca.display()))?;
     let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+    for cert in CertificateDer::pem_slice_iter(&pem) {
         let cert = cert.map_err(|e| format!("{} is not a PEM certificate: {e}", ca.display()))?;
         roots
             .add(cert)
@@ -90,8 +92,15 @@ pub async fn serve(
     tls: TlsConfig,
     data_dir: &Path,
     status: StatusCell,
+    connections: &crate::net::Connections,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
+    let https_listener = tokio::net::TcpListener::bind(tls.https)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", tls.https))?;
+    let http_listener = tokio::net::TcpListener::bind(tls.http)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", tls.http))?;
     let cache = data_dir.join("acme");
     let mut config = AcmeConfig::new(tls.domains.clone())
         .contact_push(format!("mailto:{}", tls.email))
@@ -132,15 +141,18 @@ pub async fn serve(
     });
 
     let https_port = tls.https.port();
+    let domains = Arc::new(tls.domains.clone());
     let redirect =
         Router::new().fallback(move |uri: Uri, headers: axum::http::HeaderMap| async move {
-            redirect_to_https(&uri, &headers, https_port)
+            redirect_to_https(&uri, &headers, &domains, https_port)
         });
-    let http_listener = tokio::net::TcpListener::bind(tls.http)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", tls.http))?;
+    let redirecting = connections
+        .server(http_listener, axum_server::accept::DefaultAcceptor)
+        .serve(redirect.into_make_service());
     let http_task = tokio::spawn(async move {
-        let _ = axum::serve(http_listener, redirect).await;
+        if let Err(e) = redirecting.await {
+            tracing::error!(error = %e, "the HTTP redirect stopped");
+        }
     });
 
     let handle = axum_server::Handle::new();
@@ -150,9 +162,9 @@ pub async fn serve(
         stopper.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
     });
     let app = app.layer(axum::middleware::map_response(hsts));
-    let served = axum_server::bind(tls.https)
+    let served = connections
+        .server(https_listener, acceptor)
         .handle(handle)
-        .acceptor(acceptor)
         .serve(app.into_make_service_with_connect_info::<SocketAddr>())
         .await
         .map_err(|e| format!("the HTTPS server failed: {e}"));
@@ -161,14 +173,24 @@ pub async fn serve(
     served
 }
 
-fn redirect_to_https(uri: &Uri, headers: &axum::http::HeaderMap, https_port: u16) -> Response {
-    let Some(host) = headers
+/// The redirect names only a host this server has a certificate for: whatever else a client puts
+/// in `Host` (another site, userinfo, an address literal) is replaced by the first domain.
+fn redirect_to_https(
+    uri: &Uri,
+    headers: &axum::http::HeaderMap,
+    domains: &[String],
+    https_port: u16,
+) -> Response {
+    let Some(first) = domains.first() else {
+        return (StatusCode::MISDIRECTED_REQUEST, "no domain is configured").into_response();
+    };
+    let asked = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .map(|h| h.split(':').next().unwrap_or(h).to_owned())
-    else {
-        return (StatusCode::BAD_REQUEST, "a Host header is needed").into_response();
-    };
+        .map(host_without_port);
+    let host = asked
+        .and_then(|a| domains.iter().find(|d| d.eq_ignore_ascii_case(a)))
+        .unwrap_or(first);
     let port = if https_port == 443 {
         String::new()
     } else {
@@ -176,6 +198,17 @@ fn redirect_to_https(uri: &Uri, headers: &axum::http::HeaderMap, https_port: u16
     };
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
     Redirect::permanent(&format!("https://{host}{port}{path}")).into_response()
+}
+
+/// `name:port` → `name`; anything else (a bracketed IPv6 literal, an empty name) comes back as
+/// given and so matches no configured domain.
+fn host_without_port(host: &str) -> &str {
+    match host.rsplit_once(':') {
+        Some((name, port)) if !name.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
+            name
+        }
+        _ => host,
+    }
 }
 
 async fn hsts(mut res: Response) -> Response {

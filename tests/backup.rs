@@ -1421,12 +1421,13 @@ async fn s3_errors_are_one_line_and_prompt() {
 // 6. Scheduled backups in `fealty serve`
 // ---------------------------------------------------------------------------------------------
 
+/// The backup state from `/api/v1/status` (the public `/readyz` says only ready or not).
 async fn readyz_backup(api: &Api) -> Value {
-    let r = api.get("/readyz").await;
+    let r = api.get("/api/v1/status").await;
     let body = r.json();
     assert!(
         body["backup"].is_object(),
-        "/readyz ({}) lacks a `backup` object: {body}",
+        "/api/v1/status ({}) lacks a `backup` object: {body}",
         r.status
     );
     body["backup"].clone()
@@ -1625,7 +1626,7 @@ fn shipping<'a>(target: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     args
 }
 
-/// Waits until `/readyz` says everything up to `seq` is safely in the target; returns
+/// Waits until `/api/v1/status` says everything up to `seq` is safely in the target; returns
 /// `backup.safe_seq`.
 async fn wait_safe_seq(api: &Api, seq: u64) -> u64 {
     let deadline = Instant::now() + SHIP_WAIT;

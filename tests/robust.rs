@@ -209,14 +209,15 @@ async fn a_full_disk_answers_503_keeps_reads_and_recovers_without_a_restart() {
     assert_eq!(api.balance(&id).await, acknowledged);
     let ready = api.get("/readyz").await;
     assert_eq!(ready.status, 503, "readyz on a full disk: {}", ready.text);
-    let body = ready.json();
+    assert_eq!(ready.text.trim(), "unavailable", "/readyz says no more");
+    let body = api.get("/api/v1/status").await.expect_status(200);
     assert_eq!(body["database"], "not writable", "{body}");
     assert!(
         body["reason"]
             .as_str()
             .unwrap_or_default()
             .contains("no space left"),
-        "readyz says why: {body}"
+        "the status says why: {body}"
     );
 
     std::fs::remove_file(&filler).unwrap();
@@ -234,7 +235,8 @@ async fn a_full_disk_answers_503_keeps_reads_and_recovers_without_a_restart() {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    api.get("/readyz").await.expect_status(200);
+    let ready = api.get("/readyz").await;
+    assert_eq!((ready.status, ready.text.trim()), (200, "ready"));
     // A refused write kept nothing: its key is new to the server.
     for key in &refused {
         let r = earn(&api, &id, key).await;

@@ -6,6 +6,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -21,6 +22,21 @@ impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+/// `dir` and every directory under it are 0700, every file 0600 (the control socket included).
+fn assert_owner_only(dir: &Path) {
+    let mode = std::fs::metadata(dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "{} is {mode:o}", dir.display());
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            assert_owner_only(&entry.path());
+        } else {
+            let mode = entry.metadata().unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{} is {mode:o}", entry.path().display());
+        }
     }
 }
 
@@ -134,6 +150,8 @@ fn start_fealty(data: &Path, dir: &Path, acme: u16, https: u16, http: u16) -> Fe
         .arg(dir.join("ca.pem"))
         .args(["--https-listen", &format!("127.0.0.1:{https}")])
         .args(["--http-listen", &format!("127.0.0.1:{http}")])
+        // Short, so a silent client is let go quickly.
+        .env("FEALTY_HEADER_TIMEOUT", "2s")
         .arg("--data")
         .arg(data)
         .stdout(Stdio::piped())
@@ -216,7 +234,10 @@ async fn certificates_come_from_the_acme_ca_are_cached_and_http_redirects() {
     );
     wait_port(acme, "pebble");
 
+    // Made by someone else, readable by all: the keys must not be.
     let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
     let fealty = start_fealty(&data, dir.path(), acme, https, http);
     wait_port(https, "fealty https");
 
@@ -271,6 +292,43 @@ async fn certificates_come_from_the_acme_ca_are_cached_and_http_redirects() {
             .contains(&format!("listening on https://127.0.0.1:{https}"))
     );
     assert!(fealty.log.lock().unwrap().contains("DeployedNewCert"));
+    assert_owner_only(&data);
+
+    // A client that completes the handshake and then says nothing is let go.
+    let mut silent = Command::new("openssl")
+        .args(["s_client", "-quiet", "-servername", DOMAIN])
+        .args(["-connect", &format!("127.0.0.1:{https}")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _keep_open = silent.stdin.take();
+    let started = Instant::now();
+    let ended = loop {
+        if let Some(status) = silent.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = silent.kill();
+    let _ = silent.wait();
+    assert!(
+        ended.is_some(),
+        "a silent TLS client was still connected after 30 s"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "the silent client ended at once ({ended:?}): no handshake?"
+    );
+    let acme_files = std::fs::read_dir(data.join("acme")).unwrap().count();
+    assert!(
+        acme_files >= 2,
+        "the account and the certificate are cached"
+    );
 
     // Port 80's only job: send people to HTTPS, keeping the path.
     let plain = reqwest::Client::builder()
@@ -313,5 +371,182 @@ async fn certificates_come_from_the_acme_ca_are_cached_and_http_redirects() {
     assert!(
         !again.log.lock().unwrap().contains("DeployedNewCert"),
         "a restart must not order a new certificate"
+    );
+}
+
+/// The real binary with `--domain` and an ACME directory nobody answers: the HTTPS listener
+/// has no certificate, but it and the redirect listener take connections.
+fn start_without_ca(data: &Path, https: u16, http: u16, envs: &[(&str, &str)]) -> Fealty {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--domain", DOMAIN, "--domain", "Cards.Shop.Test"])
+        .args(["--acme-email", "owner@shop.test"])
+        .args([
+            "--acme-directory",
+            &format!("https://127.0.0.1:{}/dir", free_port()),
+        ])
+        .args(["--https-listen", &format!("127.0.0.1:{https}")])
+        .args(["--http-listen", &format!("127.0.0.1:{http}")])
+        .envs(envs.iter().copied())
+        .arg("--data")
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = Arc::new(Mutex::new(String::new()));
+    for stream in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                log.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+    }
+    wait_port(https, "fealty https");
+    wait_port(http, "fealty http redirect");
+    Fealty {
+        _proc: Proc(child),
+        log,
+    }
+}
+
+/// The `Location` of the redirect port's answer to `GET /p?q=1` with `host` (none if `None`).
+fn redirect_location(http: u16, host: Option<&str>) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", http)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let host_line = host.map(|h| format!("Host: {h}\r\n")).unwrap_or_default();
+    write!(
+        s,
+        "GET /p?q=1 HTTP/1.0\r\n{host_line}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("HTTP/1.0 308"), "{host:?}: {out}");
+    out.lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("location:")
+                .then(|| l["location:".len()..].trim().to_owned())
+        })
+        .unwrap_or_else(|| panic!("{host:?}: no Location in {out}"))
+}
+
+#[test]
+fn the_redirect_names_only_a_configured_domain() {
+    let dir = tempfile::tempdir().unwrap();
+    let (https, http) = (free_port(), free_port());
+    let _fealty = start_without_ca(&dir.path().join("data"), https, http, &[]);
+    let first = format!("https://{DOMAIN}:{https}/p?q=1");
+    for host in [
+        Some("evil.example"),
+        Some("a@evil.example"),
+        Some(&format!("evil.example:{http}") as &str),
+        Some("[::1]"),
+        Some("[::1]:80"),
+        Some("rewards.shop.test.evil.example"),
+        None,
+    ] {
+        assert_eq!(redirect_location(http, host), first, "Host: {host:?}");
+    }
+    // A configured name is kept, whatever its case or port.
+    assert_eq!(redirect_location(http, Some(DOMAIN)), first);
+    assert_eq!(
+        redirect_location(http, Some(&format!("REWARDS.shop.test:{http}"))),
+        first
+    );
+    assert_eq!(
+        redirect_location(http, Some("cards.shop.test")),
+        format!("https://Cards.Shop.Test:{https}/p?q=1")
+    );
+}
+
+/// Reads until the server closes; whether it did within `within`.
+fn closed_within(s: &mut std::net::TcpStream, within: Duration) -> bool {
+    use std::io::{ErrorKind, Read};
+    let start = Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = within.saturating_sub(start.elapsed());
+        if left.is_zero() {
+            return false;
+        }
+        s.set_read_timeout(Some(left)).unwrap();
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return false;
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+#[test]
+fn slow_and_surplus_connections_are_closed_on_the_https_and_redirect_listeners() {
+    use std::io::Write;
+    const CAP: usize = 20;
+    const OPENED: usize = 80;
+    // Generous: the machine is shared; the timeouts below are 1–2 s.
+    let within = Duration::from_secs(20);
+    let dir = tempfile::tempdir().unwrap();
+    let (https, http) = (free_port(), free_port());
+    let fealty = start_without_ca(
+        &dir.path().join("data"),
+        https,
+        http,
+        &[
+            ("FEALTY_TLS_HANDSHAKE_TIMEOUT", "2s"),
+            ("FEALTY_HEADER_TIMEOUT", "1s"),
+            ("FEALTY_MAX_CONNECTIONS", &CAP.to_string()),
+        ],
+    );
+    // A TLS record header that promises a ClientHello that never comes.
+    let mut handshake = std::net::TcpStream::connect(("127.0.0.1", https)).unwrap();
+    handshake
+        .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+        .unwrap();
+    assert!(
+        closed_within(&mut handshake, within),
+        "an unfinished TLS handshake was still open after {within:?}; log: {}",
+        fealty.log.lock().unwrap()
+    );
+    let mut partial = std::net::TcpStream::connect(("127.0.0.1", http)).unwrap();
+    partial.write_all(b"GET /admin HT").unwrap();
+    assert!(
+        closed_within(&mut partial, within),
+        "a partial request line on the redirect port was still open after {within:?}"
+    );
+
+    let mut idle: Vec<_> = (0..OPENED)
+        .map(|i| {
+            let port = if i % 2 == 0 { https } else { http };
+            std::net::TcpStream::connect(("127.0.0.1", port)).unwrap()
+        })
+        .collect();
+    let shed = idle
+        .iter_mut()
+        .map(|s| closed_within(s, Duration::from_millis(500)))
+        .filter(|closed| *closed)
+        .count();
+    assert!(
+        shed >= OPENED - CAP - 10,
+        "{shed} of {OPENED} connections were closed at once with a cap of {CAP}"
+    );
+    for (i, s) in idle.iter_mut().enumerate() {
+        assert!(
+            closed_within(s, within),
+            "connection {i} was still open after the timeouts"
+        );
+    }
+    assert_eq!(
+        redirect_location(http, Some(DOMAIN)),
+        format!("https://{DOMAIN}:{https}/p?q=1"),
+        "the redirect answers again once the idle connections are gone"
     );
 }

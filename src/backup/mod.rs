@@ -348,8 +348,8 @@ pub fn restore_file_with(
     passphrase: Option<&SecretString>,
 ) -> Result<Restored, BackupError> {
     let created = !data_dir.exists();
-    std::fs::create_dir_all(data_dir)
-        .map_err(|e| BackupError::Io(format!("cannot create {}: {e}", data_dir.display())))?;
+    crate::private_files::private_dir(data_dir)
+        .map_err(|e| BackupError::Io(format!("cannot make {} private: {e}", data_dir.display())))?;
     let tmp = data_dir.join(DB_TMP);
     let _ = std::fs::remove_file(&tmp);
     let result = load_and_check(file, segments, &tmp, passphrase);

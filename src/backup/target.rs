@@ -61,9 +61,12 @@ impl TargetSpec {
                     "file: needs a directory, e.g. file:/var/backups/fealty".into(),
                 ));
             }
-            return Ok(Self::File {
-                dir: PathBuf::from(dir),
-            });
+            // Made absolute here, where the user typed it: the spec may travel to a server
+            // whose working directory is elsewhere.
+            let dir = std::path::absolute(dir).map_err(|e| {
+                BackupError::Target(format!("cannot resolve the directory {dir:?}: {e}"))
+            })?;
+            return Ok(Self::File { dir });
         }
         if let Some(rest) = raw.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
@@ -116,7 +119,8 @@ pub struct Object {
 /// A one-line message that starts with what the owner can act on, then the detail.
 fn store_err(target: &str) -> impl Fn(object_store::Error) -> BackupError + '_ {
     move |e| {
-        let detail = e.to_string().replace('\n', " ");
+        // Every message from the object store passes here: its URLs may carry credentials.
+        let detail = crate::redact::without_userinfo(&e.to_string()).replace('\n', " ");
         let cause = if matches!(e, object_store::Error::NotFound { .. }) {
             "not found"
         } else if detail.contains("NoSuchBucket") {

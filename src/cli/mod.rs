@@ -31,8 +31,8 @@ pub struct DataDir {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Run the server.
-    Serve(serve::ServeArgs),
+    /// Run the server (boxed: its many settings would make every command as large).
+    Serve(Box<serve::ServeArgs>),
     /// Manage staff accounts.
     User {
         #[command(subcommand)]
@@ -70,7 +70,7 @@ impl Cli {
     /// Runs the chosen subcommand.
     pub fn run(self) -> ExitCode {
         let result = match self.command {
-            Cmd::Serve(args) => return serve::run(args),
+            Cmd::Serve(args) => return serve::run(*args),
             Cmd::User { cmd } => user::command(cmd),
             Cmd::Apikey { cmd } => Ok(apikey::command(cmd)),
             Cmd::Verify(data) => Ok((data, Command::Verify)),

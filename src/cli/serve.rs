@@ -55,6 +55,38 @@ pub struct ServeArgs {
     /// Where the HTTP-to-HTTPS redirect listens when --domain is given.
     #[arg(long, default_value = "0.0.0.0:80")]
     http_listen: SocketAddr,
+    /// How long a client may take to send a request's header (and, on a kept-alive connection,
+    /// to start the next request) before the connection is closed.
+    #[arg(long, env = "FEALTY_HEADER_TIMEOUT", default_value = "10s")]
+    header_timeout: String,
+    /// How long a connection may pass no byte either way before it is closed.
+    #[arg(long, env = "FEALTY_IDLE_TIMEOUT", default_value = "60s")]
+    idle_timeout: String,
+    /// How long a client may take to finish the TLS handshake.
+    #[arg(long, env = "FEALTY_TLS_HANDSHAKE_TIMEOUT", default_value = "10s")]
+    tls_handshake_timeout: String,
+    /// Most connections open at once over all listeners; more are closed as they come (keep
+    /// the service's file limit well above this).
+    #[arg(long, env = "FEALTY_MAX_CONNECTIONS", default_value_t = crate::net::Limits::default().max_connections)]
+    max_connections: usize,
+}
+
+fn limits(args: &ServeArgs) -> Result<crate::net::Limits, String> {
+    let timeout = |flag: &str, raw: &str| {
+        crate::domain::interval::parse_seconds(raw, 's')
+            .filter(|s| *s > 0)
+            .map(std::time::Duration::from_secs)
+            .ok_or_else(|| format!("--{flag} {raw:?} is not a timeout like 10s or 2m"))
+    };
+    if args.max_connections == 0 {
+        return Err("--max-connections must be at least 1".into());
+    }
+    Ok(crate::net::Limits {
+        header_read: timeout("header-timeout", &args.header_timeout)?,
+        idle: timeout("idle-timeout", &args.idle_timeout)?,
+        tls_handshake: timeout("tls-handshake-timeout", &args.tls_handshake_timeout)?,
+        max_connections: args.max_connections,
+    })
 }
 
 fn tls_config(args: &ServeArgs) -> Result<Option<crate::tls::TlsConfig>, String> {
@@ -106,9 +138,10 @@ pub fn run(args: ServeArgs) -> ExitCode {
             b,
             tls_config(&args)?,
             crate::sweep::parse_window(&args.keep_idempotency)?,
+            limits(&args)?,
         ))
     });
-    let (backup, tls, keep_idempotency) = match parsed {
+    let (backup, tls, keep_idempotency, limits) = match parsed {
         Ok(all) => all,
         Err(e) => {
             eprintln!("error: {e}");
@@ -122,6 +155,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
         backup,
         tls,
         keep_idempotency,
+        limits,
     };
     let result = runtime.block_on(app::serve(config));
     // The database is closed by now; a read still running on a blocking thread must not hold

@@ -119,6 +119,7 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(rewards::update))
         .routes(routes!(settings::get, settings::update))
         .routes(routes!(settings::stats))
+        .routes(routes!(super::health::status))
         .split_for_parts();
     document_common(&mut doc);
     (router, doc)
