@@ -9,6 +9,7 @@ pub mod crypto;
 pub mod domain;
 pub mod http;
 pub mod member_csv;
+pub mod password;
 pub mod service;
 pub mod storage;
 pub mod sweep;

@@ -77,6 +77,7 @@ pub fn build(
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::map_response(super::error::ensure_retry_after))
         .with_state(state))
 }
 

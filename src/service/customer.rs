@@ -1,7 +1,7 @@
 //! What the customer pages need: the card page, joining, customers' passwords and sessions,
 //! new cards, printed blank cards, and erasure.
 
-use super::{Loyalty, Result, internal};
+use super::{Loyalty, Result};
 use crate::clock;
 use crate::crypto;
 use crate::domain::DomainError;
@@ -165,9 +165,7 @@ impl Loyalty {
             .await?;
         if let Some(stored) = stored {
             let given = current.unwrap_or_default();
-            let ok = tokio::task::spawn_blocking(move || crypto::verify_password(&given, &stored))
-                .await
-                .map_err(internal)?;
+            let ok = self.passwords.verify(given, stored).await?;
             if !ok {
                 return Err(DomainError::invalid(
                     "current",
@@ -176,10 +174,7 @@ impl Loyalty {
                 .into());
             }
         }
-        let hash = tokio::task::spawn_blocking(move || crypto::hash_password(new.expose()))
-            .await
-            .map_err(internal)?
-            .map_err(internal)?;
+        let hash = self.passwords.hash(new.expose()).await?;
         Ok(self
             .store
             .write(move |tx| {
@@ -244,12 +239,8 @@ impl Loyalty {
             })
             .await?;
         let (member, secret) = found;
-        let has = secret.is_some();
-        let phc = secret.unwrap_or_else(super::admin::dummy_hash);
-        let ok = tokio::task::spawn_blocking(move || crypto::verify_password(&password, &phc))
-            .await
-            .map_err(internal)?;
-        Ok(member.filter(|_| ok && has))
+        let ok = self.passwords.verify_if_any(password, secret).await?;
+        Ok(member.filter(|_| ok))
     }
 
     /// The live customer session for a cookie secret.
