@@ -9,7 +9,9 @@ use crate::domain::actor::Actor;
 use crate::domain::card::{BlankCard, CardNumber, CardToken};
 use crate::domain::email::Email;
 use crate::domain::ledger::LedgerEntry;
-use crate::domain::member::{CustomerSecret, Member, MemberId, MemberStatus, NewMember};
+use crate::domain::member::{
+    CustomerSecret, FirstSecretCheck, Member, MemberId, MemberStatus, NewMember,
+};
 use crate::domain::reward::Reward;
 use crate::domain::session::Session;
 use crate::domain::settings::Settings;
@@ -28,6 +30,17 @@ pub struct CardPage {
     pub settings: Settings,
     /// Whether the customer has set a password or PIN.
     pub has_secret: bool,
+}
+
+/// What the card page offers, beyond the link, to show the person setting a PIN holds the card.
+#[derive(Debug, Clone, Default)]
+pub struct SecretProof {
+    /// The current password or PIN, to change it.
+    pub current: Option<String>,
+    /// The email address or phone number on file, typed again, to set a first one.
+    pub contact: Option<String>,
+    /// A signed-in staff member is setting it at the till.
+    pub by_staff: bool,
 }
 
 /// What a card token leads to.
@@ -145,46 +158,89 @@ impl Loyalty {
             .await?)
     }
 
-    /// Sets the customer's password or PIN from their card page; changing one needs the current one.
+    /// The id of the member whose card this token is, so attempts on the card page count per member.
+    pub async fn card_member_id(&self, token: &str) -> Result<Option<String>> {
+        let Ok(token) = CardToken::parse(token) else {
+            return Ok(None);
+        };
+        Ok(self
+            .store
+            .read(move |tx| {
+                Ok(storage::members::by_token(tx, &token)?
+                    .filter(|m| m.status != MemberStatus::Erased)
+                    .map(|m| m.id.as_str().to_owned()))
+            })
+            .await?)
+    }
+
+    /// Sets the customer's password or PIN from their card page. Changing one needs the current
+    /// one; a first one needs proof beyond the link (see [`SecretProof`]). Every other session of
+    /// the customer ends, so whoever knew the old secret is logged out; `keep` (the session
+    /// making the change, if any) stays.
     pub async fn set_customer_secret(
         &self,
         token: String,
-        current: Option<String>,
+        proof: SecretProof,
         new: CustomerSecret,
+        keep: Option<String>,
     ) -> Result<()> {
-        // Only the member's id and stored hash are needed, not the whole card page.
         let token = CardToken::parse(&token)?;
-        let (id, stored) = self
+        let (member, stored) = self
             .store
             .read(move |tx| {
-                let m =
-                    storage::members::by_token(tx, &token)?.ok_or(DomainError::NotFound("card"))?;
+                let m = storage::members::by_token(tx, &token)?
+                    .filter(|m| m.status != MemberStatus::Erased)
+                    .ok_or(DomainError::NotFound("card"))?;
                 let stored = storage::cards::secret(tx, m.id.as_str())?;
-                Ok((m.id.as_str().to_owned(), stored))
+                Ok((m, stored))
             })
             .await?;
-        if let Some(stored) = stored {
-            let given = current.unwrap_or_default();
-            let ok = self.passwords.verify(given, stored).await?;
-            if !ok {
-                return Err(DomainError::invalid(
-                    "current",
-                    "the current password or PIN is not right",
-                )
-                .into());
+        let by_staff = proof.by_staff;
+        match (stored, proof) {
+            (Some(stored), proof) => {
+                let given = proof.current.unwrap_or_default();
+                if !self.passwords.verify(given, stored).await? {
+                    return Err(DomainError::invalid(
+                        "current",
+                        "the current password or PIN is not right",
+                    )
+                    .into());
+                }
+            }
+            (None, SecretProof { by_staff: true, .. }) => {}
+            (None, proof) => {
+                match member.confirm_contact(proof.contact.as_deref().unwrap_or_default()) {
+                    FirstSecretCheck::Confirmed => {}
+                    FirstSecretCheck::Mismatch => {
+                        return Err(DomainError::invalid(
+                            "contact",
+                            "that is not the email address or phone number on this card",
+                        )
+                        .into());
+                    }
+                    FirstSecretCheck::NothingOnFile => {
+                        return Err(DomainError::invalid(
+                            "contact",
+                            "this card has no email address or phone number to confirm it is yours: please ask staff at the counter to set your first PIN",
+                        )
+                        .into());
+                    }
+                }
             }
         }
         let hash = self.passwords.hash(new.expose()).await?;
+        let id = member.id.as_str().to_owned();
         Ok(self
             .store
             .write(move |tx| {
                 storage::cards::set_secret(tx, &id, Some(&hash))?;
+                storage::sessions::remove_for_member_except(tx, &id, keep.as_deref())?;
                 storage::audit::record(
                     tx,
                     &Actor::System,
                     "member.password_set",
                     &id,
-                    serde_json::json!({ "by": "customer" }),
+                    serde_json::json!({ "by": if by_staff { "staff" } else { "customer" } }),
                     clock::now(),
                 )
             })

@@ -6,7 +6,7 @@ mod admin;
 mod customer;
 
 pub use admin::{Dashboard, ImportPreview, PreviewLine, StaffSession};
-pub use customer::{CardLookup, CardPage, MemberSession, is_join_switched_off};
+pub use customer::{CardLookup, CardPage, MemberSession, SecretProof, is_join_switched_off};
 
 use crate::clock;
 use crate::crypto;

@@ -6,7 +6,7 @@ use crate::domain::member::MemberPatch;
 use crate::domain::session::Principal;
 use crate::http::AppState;
 use crate::http::admin::session::{
-    CheckedForm, MEMBER_COOKIE, clear_cookie_named, named_cookie, session_cookie_named,
+    CheckedForm, MEMBER_COOKIE, Subject, clear_cookie_named, named_cookie, session_cookie_named,
 };
 use crate::http::admin::{PageError, PageResult, refused_status, see_other};
 use crate::service::ServiceError;
@@ -46,21 +46,27 @@ pub async fn login(
 ) -> PageResult {
     let settings = state.loyalty.settings().await?;
     // Failures count against the member whichever identifier was typed (card number or email).
-    let key = match state.loyalty.login_member_id(&f.identifier).await? {
-        Some(id) => format!("member:{id}"),
-        None => format!("member:{}", f.identifier.trim().to_lowercase()),
-    };
+    let subject = Subject::Member(match state.loyalty.login_member_id(&f.identifier).await? {
+        Some(id) => id,
+        None => f.identifier.trim().to_lowercase(),
+    });
     let ip = Some(addr.ip());
-    if let Err(refused) = state.login_throttle.admit(&key, ip).await {
-        let page = view::login(&settings, &f.identifier, Some(&refused.message()));
-        return Ok(refused.respond(Page(page)));
-    }
-    let Some(member) = state
-        .loyalty
-        .customer_login(&f.identifier, f.password)
-        .await?
-    else {
-        state.login_throttle.failed(&key, ip);
+    let attempt = match state.login_throttle.admit(&subject, ip).await {
+        Ok(a) => a,
+        Err(refused) => {
+            let page = view::login(&settings, &f.identifier, Some(&refused.message()));
+            return Ok(refused.respond(Page(page)));
+        }
+    };
+    let checked = match state.loyalty.customer_login(&f.identifier, f.password).await {
+        Ok(c) => c,
+        Err(e) => {
+            state.login_throttle.not_checked(attempt);
+            return Err(e.into());
+        }
+    };
+    // A failure was counted when the attempt was admitted; only a success gives it back.
+    let Some(member) = checked else {
         let page = view::login(
             &settings,
             &f.identifier,
@@ -68,7 +74,7 @@ pub async fn login(
         );
         return Ok((StatusCode::UNAUTHORIZED, Page(page)).into_response());
     };
-    state.login_throttle.succeeded(&key);
+    state.login_throttle.succeeded(attempt);
     if let Some(old) = named_cookie(&headers, MEMBER_COOKIE) {
         state
             .loyalty
