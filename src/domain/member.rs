@@ -336,9 +336,18 @@ mod contact_tests {
     #[test]
     fn contact_is_compared_normalised() -> Result<(), DomainError> {
         let m = member(Some("ann@example.com"), Some("+44 7700 900123"))?;
-        assert_eq!(m.confirm_contact(" Ann@Example.COM "), FirstSecretCheck::Confirmed);
-        assert_eq!(m.confirm_contact("447700-900-123"), FirstSecretCheck::Confirmed);
-        assert_eq!(m.confirm_contact("bob@example.com"), FirstSecretCheck::Mismatch);
+        assert_eq!(
+            m.confirm_contact(" Ann@Example.COM "),
+            FirstSecretCheck::Confirmed
+        );
+        assert_eq!(
+            m.confirm_contact("447700-900-123"),
+            FirstSecretCheck::Confirmed
+        );
+        assert_eq!(
+            m.confirm_contact("bob@example.com"),
+            FirstSecretCheck::Mismatch
+        );
         assert_eq!(m.confirm_contact(""), FirstSecretCheck::Mismatch);
         let none = member(None, None)?;
         assert_eq!(none.confirm_contact(""), FirstSecretCheck::NothingOnFile);

@@ -58,15 +58,19 @@ pub fn build(
         auth_failures: AuthFailures::default(),
         openapi: Arc::new(doc.to_pretty_json().unwrap_or_else(|_| "{}".to_owned())),
     };
-    Ok(Router::new()
-        .merge(api)
+    // Every page a browser posts to, with or without a session, is held to one origin rule.
+    let pages = Router::new()
         .merge(admin::router())
         .merge(customer::router())
+        .route("/setup/{token}", get(setup::form).post(setup::submit))
+        .layer(axum::middleware::from_fn(super::origin::same_origin_posts));
+    Ok(Router::new()
+        .merge(api)
+        .merge(pages)
         .route("/api/v1/openapi.json", get(openapi))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/assets/{file}", get(stylesheet))
-        .route("/setup/{token}", get(setup::form).post(setup::submit))
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -77,7 +81,9 @@ pub fn build(
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::map_response(security_headers))
-        .layer(axum::middleware::map_response(super::error::ensure_retry_after))
+        .layer(axum::middleware::map_response(
+            super::error::ensure_retry_after,
+        ))
         .with_state(state))
 }
 

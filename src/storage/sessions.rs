@@ -66,7 +66,8 @@ fn remove_keyed_where(
     for row in table.iter()? {
         let (k, v) = row?;
         // A row that cannot be read is useless as a session: drop it too.
-        let gone = codec::decode::<Session>("sessions", v.value()).map_or(true, |s| doomed(k.value(), &s));
+        let gone =
+            codec::decode::<Session>("sessions", v.value()).map_or(true, |s| doomed(k.value(), &s));
         if gone {
             keys.push(k.value().to_owned());
         }

@@ -63,7 +63,7 @@ pub async fn submit(
     let checked = match state.loyalty.check_login(&name, f.password).await {
         Ok(c) => c,
         Err(e) => {
-            state.login_throttle.not_checked(attempt);
+            state.login_throttle.release(attempt);
             return Err(e.into());
         }
     };
@@ -79,7 +79,7 @@ pub async fn submit(
         )
             .into_response());
     };
-    state.login_throttle.succeeded(attempt);
+    state.login_throttle.release(attempt);
     // A browser that was signed in before gets a new session id, and the old one ends.
     if let Some(old) = cookie_secret(&headers) {
         state

@@ -289,7 +289,7 @@ impl Subject {
 }
 
 /// An attempt let through the throttle, already counted as a failure; a good one is given back
-/// with [`LoginThrottle::succeeded`], a bad one is simply dropped.
+/// with [`LoginThrottle::release`], a bad one is simply dropped.
 #[must_use = "an attempt that succeeds must be given back, or it counts as a failure"]
 #[derive(Debug)]
 pub struct Attempt {
@@ -370,22 +370,10 @@ impl LoginThrottle {
         })
     }
 
-    /// A good log-in: the account's failures are forgotten and this attempt no longer counts
-    /// against the address (earlier failures from it stay counted).
-    pub fn succeeded(&self, attempt: Attempt) {
-        if let Ok(mut logs) = self.logs.lock() {
-            logs.account.clear(&attempt.key);
-            if attempt.member {
-                logs.member_day.clear(&attempt.key);
-            }
-            if let Some(ip) = attempt.ip {
-                logs.address.release(&ip.to_string(), attempt.at);
-            }
-        }
-    }
-
-    /// An attempt that was never checked (the server was too busy): it does not count.
-    pub fn not_checked(&self, attempt: Attempt) {
+    /// Gives back an attempt that was good, or that was never checked (the server was too busy):
+    /// it no longer counts. Earlier failures stay counted for their window, so a burst of
+    /// guesses gets no more checks than the limit, even if one of them is right.
+    pub fn release(&self, attempt: Attempt) {
         if let Ok(mut logs) = self.logs.lock() {
             logs.account.release(&attempt.key, attempt.at);
             if attempt.member {

@@ -58,10 +58,14 @@ pub async fn login(
             return Ok(refused.respond(Page(page)));
         }
     };
-    let checked = match state.loyalty.customer_login(&f.identifier, f.password).await {
+    let checked = match state
+        .loyalty
+        .customer_login(&f.identifier, f.password)
+        .await
+    {
         Ok(c) => c,
         Err(e) => {
-            state.login_throttle.not_checked(attempt);
+            state.login_throttle.release(attempt);
             return Err(e.into());
         }
     };
@@ -74,7 +78,7 @@ pub async fn login(
         );
         return Ok((StatusCode::UNAUTHORIZED, Page(page)).into_response());
     };
-    state.login_throttle.succeeded(attempt);
+    state.login_throttle.release(attempt);
     if let Some(old) = named_cookie(&headers, MEMBER_COOKIE) {
         state
             .loyalty

@@ -138,7 +138,7 @@ pub async fn set_password(
         .await
     {
         Ok(()) => {
-            state.login_throttle.succeeded(attempt);
+            state.login_throttle.release(attempt);
             Ok(see_other(&format!("/c/{token}?saved=1")))
         }
         // A wrong current PIN or contact stays counted as a failed attempt.
@@ -147,7 +147,7 @@ pub async fn set_password(
             render(&state, &headers, &token, None, Some(&e)).await
         }
         Err(e) => {
-            state.login_throttle.not_checked(attempt);
+            state.login_throttle.release(attempt);
             match e {
                 ServiceError::Domain(DomainError::NotFound(_)) => {
                     render(&state, &headers, &token, None, None).await
