@@ -10,7 +10,7 @@ use crate::domain::card::{BlankCard, CardNumber, CardToken};
 use crate::domain::email::Email;
 use crate::domain::ledger::LedgerEntry;
 use crate::domain::member::{
-    CustomerSecret, FirstSecretCheck, Member, MemberId, MemberStatus, NewMember,
+    CustomerSecret, FirstSecretCheck, Member, MemberId, MemberPatch, MemberStatus, NewMember,
 };
 use crate::domain::reward::Reward;
 use crate::domain::session::Session;
@@ -326,6 +326,9 @@ impl Loyalty {
     }
 
     /// Joins a customer from `/join` (checked for self-sign-up and claiming a printed card).
+    ///
+    /// An email already on another card is not attached and not refused: the answer must not
+    /// tell a stranger who is a member. The owner finds it in the audit log.
     pub async fn join(&self, new: NewMember) -> Result<Member> {
         Ok(self
             .store
@@ -335,7 +338,64 @@ impl Loyalty {
                         DomainError::invalid("join", "joining online is switched off").into(),
                     );
                 }
-                storage::members::create(tx, new, &Actor::System, clock::now())
+                let mut new = new;
+                let held_by = match &new.email {
+                    Some(e) => storage::members::email_holder(tx, e)?,
+                    None => None,
+                };
+                if held_by.is_some() {
+                    new.email = None;
+                }
+                let now = clock::now();
+                let member = storage::members::create(tx, new, &Actor::System, now)?;
+                if let Some(other) = held_by {
+                    storage::audit::record(
+                        tx,
+                        &Actor::System,
+                        "member.join_email_in_use",
+                        member.id.as_str(),
+                        serde_json::json!({ "email_held_by": other }),
+                        now,
+                    )?;
+                }
+                Ok(member)
+            })
+            .await?)
+    }
+
+    /// A customer changes their own details. An email already on another card is left out
+    /// (the rest is saved) rather than refused, so the page does not tell who is a member;
+    /// the owner finds it in the audit log. Returns the member and whether the email was left out.
+    pub async fn update_own_details(
+        &self,
+        id: MemberId,
+        patch: MemberPatch,
+    ) -> Result<(Member, bool)> {
+        Ok(self
+            .store
+            .write(move |tx| {
+                let mut patch = patch;
+                let held_by = match &patch.email {
+                    Some(Some(e)) => storage::members::email_holder(tx, e)?
+                        .filter(|holder| holder.as_str() != id.as_str()),
+                    _ => None,
+                };
+                if held_by.is_some() {
+                    patch.email = None;
+                }
+                let now = clock::now();
+                let member = storage::members::update(tx, &id, patch, &Actor::System, now)?;
+                if let Some(other) = &held_by {
+                    storage::audit::record(
+                        tx,
+                        &Actor::System,
+                        "member.email_in_use",
+                        id.as_str(),
+                        serde_json::json!({ "email_held_by": other }),
+                        now,
+                    )?;
+                }
+                Ok((member, held_by.is_some()))
             })
             .await?)
     }

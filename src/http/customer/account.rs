@@ -147,13 +147,18 @@ pub async fn details(State(state): State<AppState>, form: CustomerForm<DetailsFo
         Some(settings.consent_wording.clone()),
     );
     let member = form.staff.0.member.id.clone();
-    let actor = crate::domain::actor::Actor::System;
     let result = match patch {
-        Ok(p) => state.loyalty.update_member(member, p, actor).await,
+        Ok(p) => state.loyalty.update_own_details(member, p).await,
         Err(e) => Err(e.into()),
     };
     match result {
-        Ok(_) => Ok(see_other("/account")),
+        Ok((_, false)) => Ok(see_other("/account")),
+        Ok((_, true)) => {
+            // Worded so that it does not say whether the address belongs to someone else.
+            let note = "Your other details were saved. The email address was not changed: ask at the counter if you need to change it.";
+            let html = page(&state, &form.staff, None, None, Some(note)).await?;
+            Ok(Page(html).into_response())
+        }
         Err(ServiceError::Domain(e)) => {
             let html = page(&state, &form.staff, Some(&form.kept()), Some(&e), None).await?;
             Ok((refused_status(&e), Page(html)).into_response())
