@@ -50,11 +50,13 @@ impl PasswordPool {
     }
 
     /// About one worker per core (at most four: memory matters more than speed here) and a
-    /// queue four times that, so a waiting caller waits a fraction of a second at most.
+    /// queue of eight per worker: waiting costs no memory to speak of, and the last in line
+    /// waits about eight hashes (~0.4 s), short enough for a person, long enough that a shop's
+    /// staff logging in together are queued rather than turned away.
     pub fn for_this_machine() -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let workers = cores.clamp(1, 4);
-        Self::new(workers, workers * 4)
+        Self::new(workers, workers * 8)
     }
 
     /// Hashes `password` with argon2id and a random salt.
