@@ -316,7 +316,7 @@ mod contact_tests {
         let now = OffsetDateTime::UNIX_EPOCH;
         Ok(Member {
             id: MemberId::parse("01JD2Z3Q8M6V4T0X9K1N5R7B2C")?,
-            card_number: CardNumber::parse("412345678904")?,
+            card_number: CardNumber::parse("412345678905")?,
             card_token: CardToken::parse("abcdefghijklmnopqrstuv")?,
             name: None,
             email: email.map(Email::parse).transpose()?,

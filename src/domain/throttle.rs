@@ -200,7 +200,7 @@ mod tests {
         let p = Policy::ACCOUNT;
         let mut account = FailureLog::default();
         let mut address = FailureLog::default();
-        let mut attempt = |acc: &mut FailureLog, addr: &mut FailureLog, now| {
+        let attempt = |acc: &mut FailureLog, addr: &mut FailureLog, now| {
             reserve(
                 &mut [(acc, "ann", p), (addr, "10.0.0.1", Policy::ADDRESS)],
                 now,
@@ -219,6 +219,28 @@ mod tests {
             attempt(&mut account, &mut address, 2),
             Verdict::Refuse(_)
         ));
+    }
+
+    #[test]
+    fn a_customer_gets_ten_failures_a_day_however_they_are_spread() {
+        let mut account = FailureLog::default();
+        let mut day = FailureLog::default();
+        let quarter_hour = millis(Policy::ACCOUNT.window);
+        let mut let_through = 0;
+        // Four guesses every quarter of an hour stay under the 15-minute limit all day long.
+        for slot in 0..96 {
+            for i in 0..4 {
+                let now = slot * quarter_hour + i;
+                let counts: &mut [Count<'_>] = &mut [
+                    (&mut account, "m", Policy::ACCOUNT),
+                    (&mut day, "m", Policy::MEMBER_DAY),
+                ];
+                if !matches!(reserve(counts, now), Verdict::Refuse(_)) {
+                    let_through += 1;
+                }
+            }
+        }
+        assert_eq!(let_through, Policy::MEMBER_DAY.limit);
     }
 
     #[test]

@@ -270,7 +270,7 @@ async fn attempt(
 ) -> Result<Joined, PageError> {
     let refused = |status, e| refuse(status, e).map(Joined::Refused);
     let age = state.join_guard.spend(&f.started);
-    if !f.website.is_empty() || !age.is_some_and(|a| a >= MIN_FILL_MS) {
+    if !f.website.is_empty() || age.is_none_or(|a| a < MIN_FILL_MS) {
         return refused(
             StatusCode::UNPROCESSABLE_ENTITY,
             DomainError::invalid(
