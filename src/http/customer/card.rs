@@ -118,13 +118,17 @@ pub async fn set_password(
     let attempt = match state.login_throttle.admit(&subject, Some(addr.ip())).await {
         Ok(a) => a,
         Err(refused) => {
-            let e = DomainError::invalid("current", refused.message());
+            // Beside the new password: the one field the form always shows.
+            let e = DomainError::invalid("password", refused.message());
             let mut res = render(&state, &headers, &token, None, Some(&e)).await?;
             *res.status_mut() = StatusCode::TOO_MANY_REQUESTS;
             return Ok(res);
         }
     };
-    let by_staff = staff_till(&state, &headers).await?.is_some();
+    let by_staff = match cookie_secret(&headers) {
+        Some(secret) => state.loyalty.staff_session(&secret).await?.is_some(),
+        None => false,
+    };
     let keep = named_cookie(&headers, MEMBER_COOKIE)
         .map(|secret| crate::crypto::sha256_hex(secret.as_bytes()));
     let proof = SecretProof {
