@@ -28,15 +28,15 @@ pub async fn same_origin_posts(req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
-/// Whether the browser's own headers place the request on this site; a client that sends
-/// neither header (not a browser) is let through, as the session's CSRF token and `SameSite`
-/// cookies still hold for it.
+/// Whether the browser's own headers place the request on this site. `Sec-Fetch-Site` decides
+/// when it is sent (every current browser does); else `Origin` must name this host (`null`, from
+/// a sandboxed frame or a page that hides its origin, is not ours). A client that sends neither
+/// is not a browser and is let through: the session's CSRF token and `SameSite` cookies still
+/// hold for it.
 fn is_same_origin(headers: &HeaderMap, authority: Option<&str>) -> bool {
     let text = |name| headers.get(name).map(|v| v.to_str().unwrap_or("\u{0}"));
-    if let Some(site) = text("sec-fetch-site")
-        && !matches!(site, "same-origin" | "none")
-    {
-        return false;
+    if let Some(site) = text("sec-fetch-site") {
+        return matches!(site, "same-origin" | "none");
     }
     let Some(origin) = text(header::ORIGIN.as_str()) else {
         return true;
@@ -46,7 +46,6 @@ fn is_same_origin(headers: &HeaderMap, authority: Option<&str>) -> bool {
         .map(|(_, rest)| rest.trim_end_matches('/'));
     match (origin_host, text(header::HOST.as_str()).or(authority)) {
         (Some(o), Some(host)) => !o.is_empty() && o.eq_ignore_ascii_case(host),
-        // `Origin: null` (a sandboxed frame, a data: page) or no `Host`: not provably ours.
         _ => false,
     }
 }
@@ -82,6 +81,11 @@ mod tests {
         ));
         assert!(!is_same_origin(
             &headers_of(&[host, ("origin", "null")]),
+            None
+        ));
+        // Our own pages' posts, whatever `Origin` says, when the browser vouches for them.
+        assert!(is_same_origin(
+            &headers_of(&[host, ("origin", "null"), ("sec-fetch-site", "same-origin")]),
             None
         ));
         assert!(!is_same_origin(
