@@ -1,6 +1,5 @@
-//! Randomness, hashing and password hashing.
+//! Randomness and hashing (passwords are hashed in `crate::password`).
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
@@ -62,27 +61,6 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
             == 0
 }
 
-/// Hashes a password with argon2id and a random salt; slow on purpose (~45 ms), so call it off the async threads.
-pub fn hash_password(password: &str) -> Result<String, RandomError> {
-    let salt =
-        SaltString::encode_b64(&random_bytes::<16>()?).map_err(|e| RandomError(e.to_string()))?;
-    argon2::Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| RandomError(e.to_string()))
-}
-
-/// Whether `password` matches an argon2 PHC string; a malformed hash never matches.
-pub fn verify_password(password: &str, phc: &str) -> bool {
-    PasswordHash::new(phc)
-        .map(|h| {
-            argon2::Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
-        .unwrap_or(false)
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
@@ -94,16 +72,6 @@ mod tests {
     }
 
     use super::*;
-
-    #[test]
-    fn passwords_verify_only_themselves() -> Result<(), RandomError> {
-        let h = hash_password("correct horse battery staple")?;
-        assert!(h.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse battery staple", &h));
-        assert!(!verify_password("wrong horse battery staple", &h));
-        assert!(!verify_password("x", "not a hash"));
-        Ok(())
-    }
 
     #[test]
     fn tokens_differ_and_have_the_right_length() -> Result<(), RandomError> {

@@ -10,6 +10,7 @@ pub mod domain;
 pub mod http;
 pub mod member_csv;
 pub mod net;
+pub mod password;
 pub mod private_files;
 pub mod redact;
 pub mod service;

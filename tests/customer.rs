@@ -77,11 +77,17 @@ async fn save_settings(owner: &mut Browser, set: &[(&str, &str)], untick: &[&str
     assert_eq!(loc.split('?').next(), Some("/admin/settings"), "{loc:?}");
 }
 
-/// Sets a customer password/PIN with form#set-password on the card page (none set yet).
-async fn set_pin(b: &mut Browser, card: &str, pin: &str) {
+/// Sets a customer password/PIN with form#set-password on the card page (none set yet),
+/// confirming it with the email or phone number on file.
+async fn set_pin(b: &mut Browser, card: &str, contact: &str, pin: &str) {
     let html = b.page(card).await;
     let f = form(&html, "set-password");
-    let p = b.submit(&f, &[("password", pin), ("confirm", pin)]).await;
+    let p = b
+        .submit(
+            &f,
+            &[("contact", contact), ("password", pin), ("confirm", pin)],
+        )
+        .await;
     p.expect(303);
     let loc = p.location().unwrap_or_default();
     assert_eq!(loc.split('?').next(), Some(card), "set-password redirect");
@@ -779,7 +785,7 @@ async fn joining_creates_a_member_and_keeps_the_consent_wording() {
         &[],
     )
     .await;
-    set_pin(&mut good, &loc, "135790").await;
+    set_pin(&mut good, &loc, "joan@example.com", "135790").await;
     good.customer_login_ok("joan@example.com", "135790").await;
     let account = good.page("/account").await;
     assert!(
@@ -919,7 +925,14 @@ async fn customers_set_a_pin_log_in_and_manage_their_account() {
         );
     }
     let p = cust
-        .submit(&f, &[("password", "246810"), ("confirm", "246810")])
+        .submit(
+            &f,
+            &[
+                ("contact", "grace@example.com"),
+                ("password", "246810"),
+                ("confirm", "246810"),
+            ],
+        )
         .await;
     p.expect(303);
     assert_eq!(
@@ -1155,7 +1168,7 @@ async fn failed_customer_logins_are_throttled() {
         .await;
     let number = str_of(&m, "card_number").to_owned();
     let mut b = Browser::new(&server);
-    set_pin(&mut b, &card_path(&m), "111222").await;
+    set_pin(&mut b, &card_path(&m), "tess@example.com", "111222").await;
 
     // Five failures with the card number are answered (the later ones slowly); the 6th is refused.
     let mut refused_at = None;
@@ -1236,7 +1249,7 @@ async fn an_erased_customer_leaves_only_anonymous_ledger_entries() {
 
     // Erin asks for erasure from her account.
     let mut c = Browser::new(&server);
-    set_pin(&mut c, &card, "975310").await;
+    set_pin(&mut c, &card, "erin@example.com", "975310").await;
     c.customer_login_ok("erin@example.com", "975310").await;
     let account = c.page("/account").await;
     let ask = form(&account, "erase");

@@ -430,12 +430,17 @@ async fn pin_and_account(b: &Browser, card: &Card) {
     b.resize(PHONE).await;
     b.goto(&card.path()).await;
     let form = b.find("form#set-password").await;
+    b.fill(&form, "input[name=contact]", "Grace@Example.com")
+        .await;
     b.fill(&form, "input[name=password]", "1234").await;
     b.fill(&form, "input[name=confirm]", "1234").await;
     b.click_submit(&form).await;
     b.find("#password-error").await;
 
     let form = b.find("form#set-password").await;
+    // A first PIN needs the email on file as well as the link.
+    b.fill(&form, "input[name=contact]", "Grace@Example.com")
+        .await;
     b.fill(&form, "input[name=password]", PIN).await;
     b.fill(&form, "input[name=confirm]", PIN).await;
     b.click_submit(&form).await;

@@ -147,6 +147,42 @@ pub fn optional<T>(
     }
 }
 
+/// How a first PIN on the card page is confirmed as the card holder's: the link alone is not
+/// enough, since it can leak (a photographed QR code, a shared screen, a forwarded message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstSecretCheck {
+    /// The email address or phone number typed matches the one on file.
+    Confirmed,
+    /// It does not match.
+    Mismatch,
+    /// The member has neither on file: staff set the first PIN at the till.
+    NothingOnFile,
+}
+
+impl Member {
+    /// Whether `typed` is this member's email address or phone number, compared normalised
+    /// (case of the email, spaces and punctuation of the phone number do not matter).
+    pub fn confirm_contact(&self, typed: &str) -> FirstSecretCheck {
+        if self.email.is_none() && self.phone.is_none() {
+            return FirstSecretCheck::NothingOnFile;
+        }
+        let email = Email::parse(typed).ok();
+        let phone = Phone::parse(typed).ok();
+        let email_ok = matches!((&self.email, &email), (Some(a), Some(b)) if a == b);
+        let phone_ok = matches!((&self.phone, &phone), (Some(a), Some(b)) if same_number(a, b));
+        if email_ok || phone_ok {
+            FirstSecretCheck::Confirmed
+        } else {
+            FirstSecretCheck::Mismatch
+        }
+    }
+}
+
+/// Two phone numbers are the same if their digits are, with or without the leading `+`.
+fn same_number(a: &Phone, b: &Phone) -> bool {
+    a.as_str().trim_start_matches('+') == b.as_str().trim_start_matches('+')
+}
+
 impl MemberPatch {
     /// The details a person edits on a form (blank fields are cleared); `consent_text` is the
     /// sentence they were shown, if consent is given now.
@@ -269,6 +305,53 @@ impl MemberQuery {
         } else {
             Self::Name(q.split_whitespace().map(str::to_lowercase).collect())
         }
+    }
+}
+
+#[cfg(test)]
+mod contact_tests {
+    use super::*;
+
+    fn member(email: Option<&str>, phone: Option<&str>) -> Result<Member, DomainError> {
+        let now = OffsetDateTime::UNIX_EPOCH;
+        Ok(Member {
+            id: MemberId::parse("01JD2Z3Q8M6V4T0X9K1N5R7B2C")?,
+            card_number: CardNumber::parse("412345678905")?,
+            card_token: CardToken::parse("abcdefghijklmnopqrstuv")?,
+            name: None,
+            email: email.map(Email::parse).transpose()?,
+            phone: phone.map(Phone::parse).transpose()?,
+            marketing_consent_at: None,
+            marketing_consent_text: None,
+            erasure_requested_at: None,
+            status: MemberStatus::Active,
+            balance: 0,
+            lifetime_earned: 0,
+            created_at: now,
+            updated_at: now,
+            last_activity_at: None,
+        })
+    }
+
+    #[test]
+    fn contact_is_compared_normalised() -> Result<(), DomainError> {
+        let m = member(Some("ann@example.com"), Some("+44 7700 900123"))?;
+        assert_eq!(
+            m.confirm_contact(" Ann@Example.COM "),
+            FirstSecretCheck::Confirmed
+        );
+        assert_eq!(
+            m.confirm_contact("447700-900-123"),
+            FirstSecretCheck::Confirmed
+        );
+        assert_eq!(
+            m.confirm_contact("bob@example.com"),
+            FirstSecretCheck::Mismatch
+        );
+        assert_eq!(m.confirm_contact(""), FirstSecretCheck::Mismatch);
+        let none = member(None, None)?;
+        assert_eq!(none.confirm_contact(""), FirstSecretCheck::NothingOnFile);
+        Ok(())
     }
 }
 

@@ -31,6 +31,14 @@ impl Policy {
         window: Duration::from_secs(15 * 60),
         delay: Duration::from_secs(1),
     };
+    /// Per customer, on top of [`Policy::ACCOUNT`]: a 6-digit PIN has only a million values,
+    /// so guesses are also capped per day (10 a day keeps a PIN safe for decades of guessing).
+    pub const MEMBER_DAY: Policy = Policy {
+        free: 10,
+        limit: 10,
+        window: Duration::from_secs(24 * 60 * 60),
+        delay: Duration::ZERO,
+    };
 }
 
 /// What to do with a log-in attempt.
@@ -77,6 +85,18 @@ impl FailureLog {
         Verdict::Allow
     }
 
+    /// Gives back one failure counted for `key` at `at_ms` (an attempt that turned out good).
+    pub fn release(&mut self, key: &str, at_ms: u64) {
+        if let Some(list) = self.failures.get_mut(key) {
+            if let Some(i) = list.iter().rposition(|t| *t == at_ms) {
+                list.remove(i);
+            }
+            if list.is_empty() {
+                self.failures.remove(key);
+            }
+        }
+    }
+
     /// Records a failure for `key`.
     pub fn fail(&mut self, key: &str, now_ms: u64) {
         if self.failures.len() >= MAX_KEYS && !self.failures.contains_key(key) {
@@ -107,6 +127,26 @@ impl FailureLog {
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// One count an attempt is held to: a log, the key in it, and the policy.
+pub type Count<'a> = (&'a mut FailureLog, &'a str, Policy);
+
+/// Decides on an attempt held to several counts and, unless it is refused, records it as a
+/// failure in each at once, before the password is checked: attempts running at the same time
+/// each see the others, so the limits hold under any concurrency. A good attempt is given back
+/// afterwards with [`FailureLog::release`] or [`FailureLog::clear`].
+pub fn reserve(counts: &mut [Count<'_>], now_ms: u64) -> Verdict {
+    let verdict = counts
+        .iter_mut()
+        .map(|(log, key, policy)| log.check(key, now_ms, *policy))
+        .fold(Verdict::Allow, stricter);
+    if !matches!(verdict, Verdict::Refuse(_)) {
+        for (log, key, _) in counts.iter_mut() {
+            log.fail(key, now_ms);
+        }
+    }
+    verdict
 }
 
 /// The stricter of two verdicts.
@@ -153,6 +193,54 @@ mod tests {
         }
         log.clear("ann");
         assert_eq!(log.check("ann", 6, Policy::ACCOUNT), Verdict::Allow);
+    }
+
+    #[test]
+    fn reserved_attempts_count_before_they_are_checked() {
+        let p = Policy::ACCOUNT;
+        let mut account = FailureLog::default();
+        let mut address = FailureLog::default();
+        let attempt = |acc: &mut FailureLog, addr: &mut FailureLog, now| {
+            reserve(
+                &mut [(acc, "ann", p), (addr, "10.0.0.1", Policy::ADDRESS)],
+                now,
+            )
+        };
+        let let_through = (0..8)
+            .filter(|_| !matches!(attempt(&mut account, &mut address, 0), Verdict::Refuse(_)))
+            .count();
+        assert_eq!(let_through, p.limit);
+        account.release("ann", 0);
+        assert!(!matches!(
+            attempt(&mut account, &mut address, 1),
+            Verdict::Refuse(_)
+        ));
+        assert!(matches!(
+            attempt(&mut account, &mut address, 2),
+            Verdict::Refuse(_)
+        ));
+    }
+
+    #[test]
+    fn a_customer_gets_ten_failures_a_day_however_they_are_spread() {
+        let mut account = FailureLog::default();
+        let mut day = FailureLog::default();
+        let quarter_hour = millis(Policy::ACCOUNT.window);
+        let mut let_through = 0;
+        // Four guesses every quarter of an hour stay under the 15-minute limit all day long.
+        for slot in 0..96 {
+            for i in 0..4 {
+                let now = slot * quarter_hour + i;
+                let counts: &mut [Count<'_>] = &mut [
+                    (&mut account, "m", Policy::ACCOUNT),
+                    (&mut day, "m", Policy::MEMBER_DAY),
+                ];
+                if !matches!(reserve(counts, now), Verdict::Refuse(_)) {
+                    let_through += 1;
+                }
+            }
+        }
+        assert_eq!(let_through, Policy::MEMBER_DAY.limit);
     }
 
     #[test]

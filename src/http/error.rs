@@ -9,6 +9,23 @@ use axum::response::{IntoResponse, Response};
 /// writer retries the file every few seconds.
 const STORAGE_RETRY_AFTER: u32 = 5;
 
+/// Seconds sent in `Retry-After` on a refusal that did not name its own wait.
+const DEFAULT_RETRY_AFTER: u32 = 60;
+
+/// Every 429 and 503 the server sends says when to come back: a layer over all routes, so no
+/// handler can forget it. A handler that knows the wait sets its own, which is kept.
+pub async fn ensure_retry_after(mut res: Response) -> Response {
+    let refusal = matches!(
+        res.status(),
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+    );
+    if refusal && !res.headers().contains_key(header::RETRY_AFTER) {
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(DEFAULT_RETRY_AFTER));
+    }
+    res
+}
+
 /// An error answered to an API client.
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -98,6 +115,10 @@ impl From<ServiceError> for ApiError {
                         "the database cannot take writes right now ({reason}); nothing of this request was kept, try it again shortly"
                     ),
                 )
+            },
+            ServiceError::Busy => Self {
+                retry_after: Some(crate::password::BUSY_RETRY_AFTER),
+                ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string())
             },
             ServiceError::Internal(cause) => {
                 // The cause is logged once here; the client gets an opaque 500.

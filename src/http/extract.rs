@@ -18,8 +18,10 @@ use std::time::{Duration, Instant};
 
 /// Failed authentications allowed per client address per window before 429.
 const MAX_AUTH_FAILURES: u32 = 20;
+/// The window for counting failed authentications, in seconds (also the 429's `Retry-After`).
+const AUTH_WINDOW_SECS: u32 = 60;
 /// The window for counting failed authentications.
-const AUTH_WINDOW: Duration = Duration::from_secs(60);
+const AUTH_WINDOW: Duration = Duration::from_secs(AUTH_WINDOW_SECS as u64);
 
 /// Counts failed API authentications per client address.
 #[derive(Clone, Default)]
@@ -85,19 +87,25 @@ impl FromRequestParts<AppState> for ApiClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim);
-        let key = match presented {
-            Some(p) => state.loyalty.authenticate(p).await?,
-            None => None,
+        // Only a credential that was presented and is wrong counts against the address: a
+        // request without one is a plain 401 (a browser, a health probe, a forgotten header).
+        let Some(presented) = presented else {
+            return Err(ApiError::unauthorized());
         };
-        match (key, ip) {
-            (Some(k), _) => Ok(ApiClient(k)),
-            // A client that keeps failing is slowed to 429; one with a good key is never held up by it.
-            (None, Some(ip)) if state.auth_failures.blocked(ip) => Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_requests",
-                "too many failed authentications from this address; wait a minute",
-            )),
-            (None, ip) => {
+        // A client that keeps failing is slowed to 429; one with a good key is never held up by it.
+        if let Some(k) = state.loyalty.authenticate(presented).await? {
+            return Ok(ApiClient(k));
+        }
+        match ip {
+            Some(ip) if state.auth_failures.blocked(ip) => Err(ApiError {
+                retry_after: Some(AUTH_WINDOW_SECS),
+                ..ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_requests",
+                    "too many failed authentications from this address; wait a minute",
+                )
+            }),
+            _ => {
                 if let Some(ip) = ip {
                     state.auth_failures.record(ip);
                 }

@@ -58,15 +58,19 @@ pub fn build(
         auth_failures: AuthFailures::default(),
         openapi: Arc::new(doc.to_pretty_json().unwrap_or_else(|_| "{}".to_owned())),
     };
-    Ok(Router::new()
-        .merge(api)
+    // Every page a browser posts to, with or without a session, is held to one origin rule.
+    let pages = Router::new()
         .merge(admin::router())
         .merge(customer::router())
+        .route("/setup/{token}", get(setup::form).post(setup::submit))
+        .layer(axum::middleware::from_fn(super::origin::same_origin_posts));
+    Ok(Router::new()
+        .merge(api)
+        .merge(pages)
         .route("/api/v1/openapi.json", get(openapi))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/assets/{file}", get(stylesheet))
-        .route("/setup/{token}", get(setup::form).post(setup::submit))
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -77,6 +81,9 @@ pub fn build(
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::map_response(
+            super::error::ensure_retry_after,
+        ))
         .with_state(state))
 }
 
@@ -118,9 +125,11 @@ async fn security_headers(mut res: Response) -> Response {
         HeaderValue::from_static("nosniff"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // Not `no-referrer`: with it browsers send `Origin: null` on our own form posts, which the
+    // cross-site check must then refuse. `same-origin` still keeps card links from other sites.
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(
         header::CONTENT_SECURITY_POLICY,

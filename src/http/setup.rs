@@ -66,7 +66,7 @@ pub async fn submit(
             Page(views::setup::form(&f.username, Some(&e))),
         )
             .into_response(),
-        Err(e) => internal(e),
+        Err(e) => crate::http::admin::PageError::from(e).into_response(),
     }
 }
 

@@ -17,7 +17,6 @@ use crate::storage::audit::AuditRecord;
 use crate::storage::members::Page;
 use crate::storage::{self, StoreError};
 use std::collections::HashSet;
-use std::sync::LazyLock;
 
 /// A live staff session with the account as it is now.
 #[derive(Debug, Clone)]
@@ -90,15 +89,6 @@ impl ImportPreview {
     }
 }
 
-/// A hash to check unknown usernames against, so a wrong name takes as long as a wrong password.
-static DUMMY_HASH: LazyLock<String> =
-    LazyLock::new(|| crypto::hash_password("not a real password").unwrap_or_default());
-
-/// The hash checked when there is no account, so a miss costs as much as a wrong password.
-pub(super) fn dummy_hash() -> String {
-    DUMMY_HASH.clone()
-}
-
 impl Loyalty {
     // ---- log-in and sessions ----
 
@@ -109,12 +99,8 @@ impl Loyalty {
             .store
             .read(move |tx| storage::staff::get(tx, &name))
             .await?;
-        let phc = user
-            .as_ref()
-            .map_or_else(|| DUMMY_HASH.clone(), |u| u.password_hash.clone());
-        let ok = tokio::task::spawn_blocking(move || crypto::verify_password(&password, &phc))
-            .await
-            .map_err(internal)?;
+        let phc = user.as_ref().map(|u| u.password_hash.clone());
+        let ok = self.passwords.verify_if_any(password, phc).await?;
         Ok(user.filter(|u| ok && !u.disabled))
     }
 
@@ -199,10 +185,7 @@ impl Loyalty {
         password: Password,
         actor: Actor,
     ) -> Result<StaffUser> {
-        let hash = tokio::task::spawn_blocking(move || crypto::hash_password(password.expose()))
-            .await
-            .map_err(internal)?
-            .map_err(internal)?;
+        let hash = self.passwords.hash(password.expose()).await?;
         Ok(self
             .store
             .write(move |tx| {

@@ -1,7 +1,7 @@
 //! What the customer pages need: the card page, joining, customers' passwords and sessions,
 //! new cards, printed blank cards, and erasure.
 
-use super::{Loyalty, Result, internal};
+use super::{Loyalty, Result};
 use crate::clock;
 use crate::crypto;
 use crate::domain::DomainError;
@@ -9,7 +9,9 @@ use crate::domain::actor::Actor;
 use crate::domain::card::{BlankCard, CardNumber, CardToken};
 use crate::domain::email::Email;
 use crate::domain::ledger::LedgerEntry;
-use crate::domain::member::{CustomerSecret, Member, MemberId, MemberStatus, NewMember};
+use crate::domain::member::{
+    CustomerSecret, FirstSecretCheck, Member, MemberId, MemberPatch, MemberStatus, NewMember,
+};
 use crate::domain::reward::Reward;
 use crate::domain::session::Session;
 use crate::domain::settings::Settings;
@@ -28,6 +30,17 @@ pub struct CardPage {
     pub settings: Settings,
     /// Whether the customer has set a password or PIN.
     pub has_secret: bool,
+}
+
+/// What the card page offers, beyond the link, to show the person setting a PIN holds the card.
+#[derive(Debug, Clone, Default)]
+pub struct SecretProof {
+    /// The current password or PIN, to change it.
+    pub current: Option<String>,
+    /// The email address or phone number on file, typed again, to set a first one.
+    pub contact: Option<String>,
+    /// A signed-in staff member is setting it at the till.
+    pub by_staff: bool,
 }
 
 /// What a card token leads to.
@@ -145,51 +158,89 @@ impl Loyalty {
             .await?)
     }
 
-    /// Sets the customer's password or PIN from their card page; changing one needs the current one.
+    /// The id of the member whose card this token is, so attempts on the card page count per member.
+    pub async fn card_member_id(&self, token: &str) -> Result<Option<String>> {
+        let Ok(token) = CardToken::parse(token) else {
+            return Ok(None);
+        };
+        Ok(self
+            .store
+            .read(move |tx| {
+                Ok(storage::members::by_token(tx, &token)?
+                    .filter(|m| m.status != MemberStatus::Erased)
+                    .map(|m| m.id.as_str().to_owned()))
+            })
+            .await?)
+    }
+
+    /// Sets the customer's password or PIN from their card page. Changing one needs the current
+    /// one; a first one needs proof beyond the link (see [`SecretProof`]). Every other session of
+    /// the customer ends, so whoever knew the old secret is logged out; `keep` (the session
+    /// making the change, if any) stays.
     pub async fn set_customer_secret(
         &self,
         token: String,
-        current: Option<String>,
+        proof: SecretProof,
         new: CustomerSecret,
+        keep: Option<String>,
     ) -> Result<()> {
-        // Only the member's id and stored hash are needed, not the whole card page.
         let token = CardToken::parse(&token)?;
-        let (id, stored) = self
+        let (member, stored) = self
             .store
             .read(move |tx| {
-                let m =
-                    storage::members::by_token(tx, &token)?.ok_or(DomainError::NotFound("card"))?;
+                let m = storage::members::by_token(tx, &token)?
+                    .filter(|m| m.status != MemberStatus::Erased)
+                    .ok_or(DomainError::NotFound("card"))?;
                 let stored = storage::cards::secret(tx, m.id.as_str())?;
-                Ok((m.id.as_str().to_owned(), stored))
+                Ok((m, stored))
             })
             .await?;
-        if let Some(stored) = stored {
-            let given = current.unwrap_or_default();
-            let ok = tokio::task::spawn_blocking(move || crypto::verify_password(&given, &stored))
-                .await
-                .map_err(internal)?;
-            if !ok {
-                return Err(DomainError::invalid(
-                    "current",
-                    "the current password or PIN is not right",
-                )
-                .into());
+        let by_staff = proof.by_staff;
+        match (stored, proof) {
+            (Some(stored), proof) => {
+                let given = proof.current.unwrap_or_default();
+                if !self.passwords.verify(given, stored).await? {
+                    return Err(DomainError::invalid(
+                        "current",
+                        "the current password or PIN is not right",
+                    )
+                    .into());
+                }
+            }
+            (None, SecretProof { by_staff: true, .. }) => {}
+            (None, proof) => {
+                match member.confirm_contact(proof.contact.as_deref().unwrap_or_default()) {
+                    FirstSecretCheck::Confirmed => {}
+                    FirstSecretCheck::Mismatch => {
+                        return Err(DomainError::invalid(
+                            "contact",
+                            "that is not the email address or phone number on this card",
+                        )
+                        .into());
+                    }
+                    FirstSecretCheck::NothingOnFile => {
+                        return Err(DomainError::invalid(
+                            "contact",
+                            "this card has no email address or phone number to confirm it is yours: please ask staff at the counter to set your first PIN",
+                        )
+                        .into());
+                    }
+                }
             }
         }
-        let hash = tokio::task::spawn_blocking(move || crypto::hash_password(new.expose()))
-            .await
-            .map_err(internal)?
-            .map_err(internal)?;
+        let hash = self.passwords.hash(new.expose()).await?;
+        let id = member.id.as_str().to_owned();
         Ok(self
             .store
             .write(move |tx| {
                 storage::cards::set_secret(tx, &id, Some(&hash))?;
+                storage::sessions::remove_for_member_except(tx, &id, keep.as_deref())?;
                 storage::audit::record(
                     tx,
                     &Actor::System,
                     "member.password_set",
                     &id,
-                    serde_json::json!({ "by": "customer" }),
+                    serde_json::json!({ "by": if by_staff { "staff" } else { "customer" } }),
                     clock::now(),
                 )
             })
@@ -244,12 +295,8 @@ impl Loyalty {
             })
             .await?;
         let (member, secret) = found;
-        let has = secret.is_some();
-        let phc = secret.unwrap_or_else(super::admin::dummy_hash);
-        let ok = tokio::task::spawn_blocking(move || crypto::verify_password(&password, &phc))
-            .await
-            .map_err(internal)?;
-        Ok(member.filter(|_| ok && has))
+        let ok = self.passwords.verify_if_any(password, secret).await?;
+        Ok(member.filter(|_| ok))
     }
 
     /// The live customer session for a cookie secret.
@@ -279,6 +326,9 @@ impl Loyalty {
     }
 
     /// Joins a customer from `/join` (checked for self-sign-up and claiming a printed card).
+    ///
+    /// An email already on another card is not attached and not refused: the answer must not
+    /// tell a stranger who is a member. The owner finds it in the audit log.
     pub async fn join(&self, new: NewMember) -> Result<Member> {
         Ok(self
             .store
@@ -288,7 +338,64 @@ impl Loyalty {
                         DomainError::invalid("join", "joining online is switched off").into(),
                     );
                 }
-                storage::members::create(tx, new, &Actor::System, clock::now())
+                let mut new = new;
+                let held_by = match &new.email {
+                    Some(e) => storage::members::email_holder(tx, e)?,
+                    None => None,
+                };
+                if held_by.is_some() {
+                    new.email = None;
+                }
+                let now = clock::now();
+                let member = storage::members::create(tx, new, &Actor::System, now)?;
+                if let Some(other) = held_by {
+                    storage::audit::record(
+                        tx,
+                        &Actor::System,
+                        "member.join_email_in_use",
+                        member.id.as_str(),
+                        serde_json::json!({ "email_held_by": other }),
+                        now,
+                    )?;
+                }
+                Ok(member)
+            })
+            .await?)
+    }
+
+    /// A customer changes their own details. An email already on another card is left out
+    /// (the rest is saved) rather than refused, so the page does not tell who is a member;
+    /// the owner finds it in the audit log. Returns the member and whether the email was left out.
+    pub async fn update_own_details(
+        &self,
+        id: MemberId,
+        patch: MemberPatch,
+    ) -> Result<(Member, bool)> {
+        Ok(self
+            .store
+            .write(move |tx| {
+                let mut patch = patch;
+                let held_by = match &patch.email {
+                    Some(Some(e)) => storage::members::email_holder(tx, e)?
+                        .filter(|holder| holder.as_str() != id.as_str()),
+                    _ => None,
+                };
+                if held_by.is_some() {
+                    patch.email = None;
+                }
+                let now = clock::now();
+                let member = storage::members::update(tx, &id, patch, &Actor::System, now)?;
+                if let Some(other) = &held_by {
+                    storage::audit::record(
+                        tx,
+                        &Actor::System,
+                        "member.email_in_use",
+                        id.as_str(),
+                        serde_json::json!({ "email_held_by": other }),
+                        now,
+                    )?;
+                }
+                Ok((member, held_by.is_some()))
             })
             .await?)
     }

@@ -6,7 +6,7 @@ mod admin;
 mod customer;
 
 pub use admin::{Dashboard, ImportPreview, PreviewLine, StaffSession};
-pub use customer::{CardLookup, CardPage, MemberSession, is_join_switched_off};
+pub use customer::{CardLookup, CardPage, MemberSession, SecretProof, is_join_switched_off};
 
 use crate::clock;
 use crate::crypto;
@@ -20,6 +20,7 @@ use crate::domain::money::{Currency, Money};
 use crate::domain::reward::Reward;
 use crate::domain::settings::Settings;
 use crate::domain::staff::{Password, Role, StaffUser, Username};
+use crate::password::PasswordPool;
 use crate::storage::idempotency::{self, Keyed};
 use crate::storage::ledger::{Posting, Verification};
 use crate::storage::members::Page;
@@ -40,9 +41,21 @@ pub enum ServiceError {
     /// The database cannot take writes now (a full disk, an I/O error); a retry later may work.
     #[error("the database cannot take writes right now: {0}")]
     Unavailable(String),
+    /// Too many password checks are waiting already; nothing was done, a retry shortly may work.
+    #[error("the server is busy checking passwords; try again shortly")]
+    Busy,
     /// Something failed that the client cannot fix.
     #[error("{0}")]
     Internal(String),
+}
+
+impl From<crate::password::PoolError> for ServiceError {
+    fn from(e: crate::password::PoolError) -> Self {
+        match e {
+            crate::password::PoolError::Busy => ServiceError::Busy,
+            crate::password::PoolError::Failed(cause) => ServiceError::Internal(cause),
+        }
+    }
 }
 
 impl From<StoreError> for ServiceError {
@@ -175,6 +188,7 @@ pub struct ImportRow {
 #[derive(Clone)]
 pub struct Loyalty {
     store: Store,
+    passwords: PasswordPool,
     in_flight: Arc<Mutex<HashSet<(String, String)>>>,
 }
 
@@ -197,6 +211,7 @@ impl Loyalty {
     pub fn new(store: Store) -> Self {
         Self {
             store,
+            passwords: PasswordPool::for_this_machine(),
             in_flight: Arc::default(),
         }
     }
@@ -616,7 +631,7 @@ impl Loyalty {
         password: Password,
         actor: Actor,
     ) -> Result<StaffUser> {
-        let user = new_staff(username, role, password).await?;
+        let user = new_staff(&self.passwords, username, role, password).await?;
         let stored = user.clone();
         self.store
             .write(move |tx| storage::staff::add(tx, &stored, &actor))
@@ -659,8 +674,12 @@ impl Loyalty {
         username: Username,
         password: Password,
     ) -> Result<StaffUser> {
+        // The cheap check first: a wrong or spent link must never cost a hash.
+        if !self.setup_token_valid(token).await? {
+            return Err(DomainError::NotFound("setup link").into());
+        }
         let hash = crypto::sha256_hex(token.as_bytes());
-        let user = new_staff(username, Role::Owner, password).await?;
+        let user = new_staff(&self.passwords, username, Role::Owner, password).await?;
         let stored = user.clone();
         self.store
             .write(move |tx| {
@@ -758,11 +777,13 @@ impl PointsOutcome {
     }
 }
 
-async fn new_staff(username: Username, role: Role, password: Password) -> Result<StaffUser> {
-    let hash = tokio::task::spawn_blocking(move || crypto::hash_password(password.expose()))
-        .await
-        .map_err(internal)?
-        .map_err(internal)?;
+async fn new_staff(
+    passwords: &PasswordPool,
+    username: Username,
+    role: Role,
+    password: Password,
+) -> Result<StaffUser> {
+    let hash = passwords.hash(password.expose()).await?;
     Ok(StaffUser {
         username,
         role,

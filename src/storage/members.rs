@@ -223,6 +223,14 @@ pub fn save(tx: &WriteTransaction, m: &Member) -> Result<(), StoreError> {
 }
 
 /// Creates a member with a new card number (or the pre-printed one given) and a new card token.
+/// The id of the member holding `email`, read inside a write so the answer holds for it.
+pub fn email_holder(tx: &WriteTransaction, email: &Email) -> Result<Option<String>, StoreError> {
+    Ok(tx
+        .open_table(MEMBERS_BY_EMAIL)?
+        .get(email.as_str())?
+        .map(|v| v.value().to_owned()))
+}
+
 pub fn create(
     tx: &WriteTransaction,
     new: NewMember,

@@ -34,6 +34,17 @@ pub fn remove_for_member(tx: &WriteTransaction, member_id: &str) -> Result<usize
     remove_where(tx, |s| s.member_id() == Some(member_id))
 }
 
+/// Ends every session of a customer but `keep` (after they change their own password).
+pub fn remove_for_member_except(
+    tx: &WriteTransaction,
+    member_id: &str,
+    keep: Option<&str>,
+) -> Result<usize, StoreError> {
+    remove_keyed_where(tx, |key, s| {
+        s.member_id() == Some(member_id) && Some(key) != keep
+    })
+}
+
 /// Forgets sessions that have expired.
 pub fn purge_expired(tx: &WriteTransaction, now: OffsetDateTime) -> Result<usize, StoreError> {
     remove_where(tx, |s| !s.is_live(now))
@@ -43,12 +54,20 @@ fn remove_where(
     tx: &WriteTransaction,
     doomed: impl Fn(&Session) -> bool,
 ) -> Result<usize, StoreError> {
+    remove_keyed_where(tx, |_, s| doomed(s))
+}
+
+fn remove_keyed_where(
+    tx: &WriteTransaction,
+    doomed: impl Fn(&str, &Session) -> bool,
+) -> Result<usize, StoreError> {
     let mut table = tx.open_table(SESSIONS)?;
     let mut keys = Vec::new();
     for row in table.iter()? {
         let (k, v) = row?;
         // A row that cannot be read is useless as a session: drop it too.
-        let gone = codec::decode::<Session>("sessions", v.value()).map_or(true, |s| doomed(&s));
+        let gone =
+            codec::decode::<Session>("sessions", v.value()).map_or(true, |s| doomed(k.value(), &s));
         if gone {
             keys.push(k.value().to_owned());
         }

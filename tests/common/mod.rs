@@ -129,6 +129,22 @@ impl TestServer {
         }
     }
 
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The server's peak resident memory so far (`VmHWM`), in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let pid = self.pid().expect("the server is running");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc/PID/status")
+    }
+
     /// The data directory.
     pub fn data_dir(&self) -> &Path {
         &self.data

@@ -1,6 +1,6 @@
 //! Log-in and log-out.
 
-use super::session::{Staff, clear_cookie, cookie_secret, session_cookie};
+use super::session::{Staff, Subject, clear_cookie, cookie_secret, session_cookie};
 use super::{PageError, PageResult, see_other};
 use crate::http::AppState;
 use crate::views::{Page, admin::login};
@@ -49,12 +49,26 @@ pub async fn submit(
     let next = safe_next(f.next.as_deref()).to_owned();
     let name = f.username.trim().to_lowercase();
     let ip = Some(addr.ip());
-    if let Err(refused) = state.login_throttle.admit(&name, ip).await {
-        let page = login::form(&f.username, &next, Some(&refused.message()));
-        return Ok(refused.respond(Page(page)));
-    }
-    let Some(user) = state.loyalty.check_login(&name, f.password).await? else {
-        state.login_throttle.failed(&name, ip);
+    let attempt = match state
+        .login_throttle
+        .admit(&Subject::Staff(name.clone()), ip)
+        .await
+    {
+        Ok(a) => a,
+        Err(refused) => {
+            let page = login::form(&f.username, &next, Some(&refused.message()));
+            return Ok(refused.respond(Page(page)));
+        }
+    };
+    let checked = match state.loyalty.check_login(&name, f.password).await {
+        Ok(c) => c,
+        Err(e) => {
+            state.login_throttle.release(attempt);
+            return Err(e.into());
+        }
+    };
+    // A failure was counted when the attempt was admitted; only a success gives it back.
+    let Some(user) = checked else {
         return Ok((
             StatusCode::UNAUTHORIZED,
             Page(login::form(
@@ -65,7 +79,7 @@ pub async fn submit(
         )
             .into_response());
     };
-    state.login_throttle.succeeded(&name);
+    state.login_throttle.release(attempt);
     // A browser that was signed in before gets a new session id, and the old one ends.
     if let Some(old) = cookie_secret(&headers) {
         state

@@ -98,6 +98,8 @@ pub enum PageError {
     InFlight,
     /// The database cannot take writes right now; trying again later may work.
     Unavailable(String),
+    /// Too many password checks are waiting; come back in a moment.
+    Busy,
     /// Something failed that the user cannot fix; logged once here.
     Internal(String),
 }
@@ -109,6 +111,7 @@ impl From<ServiceError> for PageError {
             ServiceError::Domain(d) => PageError::Refused(d),
             ServiceError::InFlight => PageError::InFlight,
             ServiceError::Unavailable(reason) => PageError::Unavailable(reason),
+            ServiceError::Busy => PageError::Busy,
             ServiceError::Internal(cause) => PageError::Internal(cause),
         }
     }
@@ -116,6 +119,7 @@ impl From<ServiceError> for PageError {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
+        let busy = matches!(self, PageError::Busy);
         let (status, title, text) = match self {
             PageError::Login { next } => {
                 let target = format!("/admin/login?next={}", views::members::urlencode(&next));
@@ -147,6 +151,11 @@ impl IntoResponse for PageError {
                     "Nothing was saved: the database cannot take changes right now ({reason}). Try again in a few seconds."
                 ),
             ),
+            PageError::Busy => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Busy",
+                "Too many people are logging in right now. Try again in a few seconds.".to_owned(),
+            ),
             PageError::Internal(cause) => {
                 tracing::error!(%cause, "admin page failed");
                 (
@@ -156,7 +165,14 @@ impl IntoResponse for PageError {
                 )
             }
         };
-        (status, Page(views::message(title, &text))).into_response()
+        let mut res = (status, Page(views::message(title, &text))).into_response();
+        if busy {
+            res.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(crate::password::BUSY_RETRY_AFTER),
+            );
+        }
+        res
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::PageError;
 use crate::crypto;
-use crate::domain::throttle::{FailureLog, Policy, Verdict, stricter};
+use crate::domain::throttle::{self, FailureLog, Policy, Verdict};
 use crate::http::AppState;
 use crate::http::router::BODY_LIMIT;
 use crate::service::StaffSession;
@@ -270,10 +270,46 @@ impl Refused {
     }
 }
 
-/// Failed log-ins per account and per client address.
+/// Who a log-in attempt is for: the account whose failures it counts against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    /// A staff account, by lower-case username.
+    Staff(String),
+    /// A customer: a member id, or what was typed when it names no one.
+    Member(String),
+}
+
+impl Subject {
+    fn key(&self) -> String {
+        match self {
+            Subject::Staff(name) => format!("staff:{name}"),
+            Subject::Member(id) => format!("member:{id}"),
+        }
+    }
+}
+
+/// An attempt let through the throttle, already counted as a failure; a good one is given back
+/// with [`LoginThrottle::release`], a bad one is simply dropped.
+#[must_use = "an attempt that succeeds must be given back, or it counts as a failure"]
+#[derive(Debug)]
+pub struct Attempt {
+    key: String,
+    member: bool,
+    ip: Option<IpAddr>,
+    at: u64,
+}
+
+#[derive(Default)]
+struct Logs {
+    account: FailureLog,
+    member_day: FailureLog,
+    address: FailureLog,
+}
+
+/// Failed log-ins per account, per customer per day, and per client address.
 #[derive(Clone)]
 pub struct LoginThrottle {
-    logs: Arc<Mutex<(FailureLog, FailureLog)>>,
+    logs: Arc<Mutex<Logs>>,
     epoch: Instant,
 }
 
@@ -291,46 +327,61 @@ impl LoginThrottle {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// What to do with an attempt for `username` from `ip`.
-    pub fn check(&self, username: &str, ip: Option<IpAddr>) -> Verdict {
-        let now = self.now_ms();
-        let Ok(mut logs) = self.logs.lock() else {
-            return Verdict::Allow;
-        };
-        let account = logs.0.check(username, now, Policy::ACCOUNT);
-        let address = ip.map_or(Verdict::Allow, |ip| {
-            logs.1.check(&ip.to_string(), now, Policy::ADDRESS)
-        });
-        stricter(account, address)
-    }
-
     /// Lets an attempt through (after its pause, once failures pile up) or refuses it.
-    pub async fn admit(&self, key: &str, ip: Option<IpAddr>) -> Result<(), Refused> {
-        match self.check(key, ip) {
-            Verdict::Refuse(wait) => Err(Refused(wait)),
-            Verdict::Delay(d) => {
-                tokio::time::sleep(d).await;
-                Ok(())
-            }
-            Verdict::Allow => Ok(()),
-        }
-    }
-
-    /// Records a failed attempt.
-    pub fn failed(&self, username: &str, ip: Option<IpAddr>) {
+    ///
+    /// The attempt is counted as a failure before the password is checked, in the same lock
+    /// as the decision, so a burst of simultaneous guesses cannot all slip under the limit.
+    pub async fn admit(&self, subject: &Subject, ip: Option<IpAddr>) -> Result<Attempt, Refused> {
         let now = self.now_ms();
-        if let Ok(mut logs) = self.logs.lock() {
-            logs.0.fail(username, now);
-            if let Some(ip) = ip {
-                logs.1.fail(&ip.to_string(), now);
+        let key = subject.key();
+        let member = matches!(subject, Subject::Member(_));
+        let verdict = {
+            let Ok(mut logs) = self.logs.lock() else {
+                // A poisoned lock means a bug elsewhere; refusing is the safe answer.
+                return Err(Refused(Policy::ACCOUNT.window));
+            };
+            let Logs {
+                account,
+                member_day,
+                address,
+            } = &mut *logs;
+            let ip_key = ip.map(|ip| ip.to_string());
+            let mut counts = vec![(account, key.as_str(), Policy::ACCOUNT)];
+            if member {
+                counts.push((member_day, key.as_str(), Policy::MEMBER_DAY));
             }
+            if let Some(ip_key) = &ip_key {
+                counts.push((address, ip_key.as_str(), Policy::ADDRESS));
+            }
+            let verdict = throttle::reserve(&mut counts, now);
+            if let Verdict::Refuse(wait) = verdict {
+                return Err(Refused(wait));
+            }
+            verdict
+        };
+        if let Verdict::Delay(d) = verdict {
+            tokio::time::sleep(d).await;
         }
+        Ok(Attempt {
+            key,
+            member,
+            ip,
+            at: now,
+        })
     }
 
-    /// Forgets the account's failures after a good log-in (the address's stay counted).
-    pub fn succeeded(&self, username: &str) {
+    /// Gives back an attempt that was good, or that was never checked (the server was too busy):
+    /// it no longer counts. Earlier failures stay counted for their window, so a burst of
+    /// guesses gets no more checks than the limit, even if one of them is right.
+    pub fn release(&self, attempt: Attempt) {
         if let Ok(mut logs) = self.logs.lock() {
-            logs.0.clear(username);
+            logs.account.release(&attempt.key, attempt.at);
+            if attempt.member {
+                logs.member_day.release(&attempt.key, attempt.at);
+            }
+            if let Some(ip) = attempt.ip {
+                logs.address.release(&ip.to_string(), attempt.at);
+            }
         }
     }
 }

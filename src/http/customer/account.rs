@@ -6,7 +6,7 @@ use crate::domain::member::MemberPatch;
 use crate::domain::session::Principal;
 use crate::http::AppState;
 use crate::http::admin::session::{
-    CheckedForm, MEMBER_COOKIE, clear_cookie_named, named_cookie, session_cookie_named,
+    CheckedForm, MEMBER_COOKIE, Subject, clear_cookie_named, named_cookie, session_cookie_named,
 };
 use crate::http::admin::{PageError, PageResult, refused_status, see_other};
 use crate::service::ServiceError;
@@ -46,21 +46,31 @@ pub async fn login(
 ) -> PageResult {
     let settings = state.loyalty.settings().await?;
     // Failures count against the member whichever identifier was typed (card number or email).
-    let key = match state.loyalty.login_member_id(&f.identifier).await? {
-        Some(id) => format!("member:{id}"),
-        None => format!("member:{}", f.identifier.trim().to_lowercase()),
-    };
+    let subject = Subject::Member(match state.loyalty.login_member_id(&f.identifier).await? {
+        Some(id) => id,
+        None => f.identifier.trim().to_lowercase(),
+    });
     let ip = Some(addr.ip());
-    if let Err(refused) = state.login_throttle.admit(&key, ip).await {
-        let page = view::login(&settings, &f.identifier, Some(&refused.message()));
-        return Ok(refused.respond(Page(page)));
-    }
-    let Some(member) = state
+    let attempt = match state.login_throttle.admit(&subject, ip).await {
+        Ok(a) => a,
+        Err(refused) => {
+            let page = view::login(&settings, &f.identifier, Some(&refused.message()));
+            return Ok(refused.respond(Page(page)));
+        }
+    };
+    let checked = match state
         .loyalty
         .customer_login(&f.identifier, f.password)
-        .await?
-    else {
-        state.login_throttle.failed(&key, ip);
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => {
+            state.login_throttle.release(attempt);
+            return Err(e.into());
+        }
+    };
+    // A failure was counted when the attempt was admitted; only a success gives it back.
+    let Some(member) = checked else {
         let page = view::login(
             &settings,
             &f.identifier,
@@ -68,7 +78,7 @@ pub async fn login(
         );
         return Ok((StatusCode::UNAUTHORIZED, Page(page)).into_response());
     };
-    state.login_throttle.succeeded(&key);
+    state.login_throttle.release(attempt);
     if let Some(old) = named_cookie(&headers, MEMBER_COOKIE) {
         state
             .loyalty
@@ -137,13 +147,18 @@ pub async fn details(State(state): State<AppState>, form: CustomerForm<DetailsFo
         Some(settings.consent_wording.clone()),
     );
     let member = form.staff.0.member.id.clone();
-    let actor = crate::domain::actor::Actor::System;
     let result = match patch {
-        Ok(p) => state.loyalty.update_member(member, p, actor).await,
+        Ok(p) => state.loyalty.update_own_details(member, p).await,
         Err(e) => Err(e.into()),
     };
     match result {
-        Ok(_) => Ok(see_other("/account")),
+        Ok((_, false)) => Ok(see_other("/account")),
+        Ok((_, true)) => {
+            // Worded so that it does not say whether the address belongs to someone else.
+            let note = "Your other details were saved. The email address was not changed: ask at the counter if you need to change it.";
+            let html = page(&state, &form.staff, None, None, Some(note)).await?;
+            Ok(Page(html).into_response())
+        }
         Err(ServiceError::Domain(e)) => {
             let html = page(&state, &form.staff, Some(&form.kept()), Some(&e), None).await?;
             Ok((refused_status(&e), Page(html)).into_response())

@@ -2,18 +2,18 @@
 
 use crate::domain::DomainError;
 use crate::domain::member::CustomerSecret;
-use crate::domain::throttle::Verdict;
 use crate::http::AppState;
-use crate::http::admin::session::{Staff, cookie_secret};
+use crate::http::admin::session::{MEMBER_COOKIE, Staff, Subject, cookie_secret, named_cookie};
 use crate::http::admin::{PageError, PageResult, form_token, refused_status, see_other};
-use crate::service::{CardLookup, ServiceError};
+use crate::service::{CardLookup, SecretProof, ServiceError};
 use crate::views::Page;
 use crate::views::customer::card::{self as view, StaffTill};
 use crate::views::customer::{self as views, SERVICE_WORKER};
 use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
+use std::net::SocketAddr;
 
 /// A note to show after a change.
 #[derive(Debug, serde::Deserialize)]
@@ -88,23 +88,18 @@ pub struct PasswordForm {
     #[serde(default)]
     confirm: String,
     current: Option<String>,
+    contact: Option<String>,
 }
 
-/// Sets the customer's password or PIN (the current one is needed to change it).
+/// Sets the customer's password or PIN: changing it needs the current one, a first one the email
+/// or phone number on file (or staff at the till). Wrong guesses count like failed log-ins.
 pub async fn set_password(
     State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(token): Path<String>,
     Form(f): Form<PasswordForm>,
 ) -> PageResult {
-    let key = format!("card:{token}");
-    if let Verdict::Refuse(_) = state.login_throttle.check(&key, None) {
-        let e = DomainError::invalid(
-            "current",
-            "too many wrong attempts; try again in 15 minutes",
-        );
-        return render(&state, &headers, &token, None, Some(&e)).await;
-    }
     let checked = CustomerSecret::parse(&f.password).and_then(|s| {
         if f.password == f.confirm {
             Ok(s)
@@ -112,31 +107,59 @@ pub async fn set_password(
             Err(DomainError::invalid("password", "the two entries differ"))
         }
     });
-    let result = match checked {
-        Ok(secret) => {
-            state
-                .loyalty
-                .set_customer_secret(token.clone(), f.current.clone(), secret)
-                .await
-        }
-        Err(e) => Err(e.into()),
+    let secret = match checked {
+        Ok(s) => s,
+        Err(e) => return render(&state, &headers, &token, None, Some(&e)).await,
     };
-    match result {
-        Ok(()) => Ok(see_other(&format!("/c/{token}?saved=1"))),
-        Err(ServiceError::Domain(e)) if !matches!(e, DomainError::NotFound(_)) => {
-            if matches!(
-                &e,
-                DomainError::Invalid {
-                    field: "current",
-                    ..
-                }
-            ) {
-                state.login_throttle.failed(&key, None);
-            }
+    let Some(member_id) = state.loyalty.card_member_id(&token).await? else {
+        return render(&state, &headers, &token, None, None).await;
+    };
+    let subject = Subject::Member(member_id);
+    let attempt = match state.login_throttle.admit(&subject, Some(addr.ip())).await {
+        Ok(a) => a,
+        Err(refused) => {
+            // Beside the new password: the one field the form always shows.
+            let e = DomainError::invalid("password", refused.message());
+            let mut res = render(&state, &headers, &token, None, Some(&e)).await?;
+            *res.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            return Ok(res);
+        }
+    };
+    let by_staff = match cookie_secret(&headers) {
+        Some(secret) => state.loyalty.staff_session(&secret).await?.is_some(),
+        None => false,
+    };
+    let keep = named_cookie(&headers, MEMBER_COOKIE)
+        .map(|secret| crate::crypto::sha256_hex(secret.as_bytes()));
+    let proof = SecretProof {
+        current: f.current.clone(),
+        contact: f.contact.clone(),
+        by_staff,
+    };
+    match state
+        .loyalty
+        .set_customer_secret(token.clone(), proof, secret, keep)
+        .await
+    {
+        Ok(()) => {
+            state.login_throttle.release(attempt);
+            Ok(see_other(&format!("/c/{token}?saved=1")))
+        }
+        // A wrong current PIN or contact stays counted as a failed attempt.
+        Err(ServiceError::Domain(e @ DomainError::Invalid { .. })) => {
+            drop(attempt);
             render(&state, &headers, &token, None, Some(&e)).await
         }
-        Err(ServiceError::Domain(_)) => render(&state, &headers, &token, None, None).await,
-        Err(e) => Err(e.into()),
+        Err(e) => {
+            state.login_throttle.release(attempt);
+            match e {
+                ServiceError::Domain(DomainError::NotFound(_)) => {
+                    render(&state, &headers, &token, None, None).await
+                }
+                ServiceError::Domain(e) => render(&state, &headers, &token, None, Some(&e)).await,
+                e => Err(e.into()),
+            }
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use crate::domain::card::{CardNumber, CardToken};
 use crate::domain::email::Email;
 use crate::domain::member::{NewMember, optional};
 use crate::domain::text::{PersonName, Phone};
-use crate::domain::throttle::{FailureLog, Policy, Verdict};
+use crate::domain::throttle::{self, FailureLog, Policy, Verdict};
 use crate::http::AppState;
 use crate::http::admin::{PageError, PageResult, refused_status, see_other};
 use crate::service::{ServiceError, is_join_switched_off};
@@ -18,6 +18,7 @@ use axum::Form;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -33,12 +34,27 @@ const JOINS_PER_HOUR: Policy = Policy {
 /// A person takes longer than this to fill the form; a robot does not.
 const MIN_FILL_MS: i64 = 2_000;
 
-/// The key that signs when a form was shown, and the count of joins per address.
+/// How long a shown form can be sent (and how long a used stamp is remembered).
+const STAMP_LIFETIME_MS: i64 = 86_400_000;
+
+/// The most used stamps remembered; with joins limited per address this is never reached by
+/// people, and a flood past it is turned away rather than allowed to grow memory.
+const MAX_USED_STAMPS: usize = 100_000;
+
+/// The key that signs when a form was shown, the stamps already used, and joins per address.
 #[derive(Clone)]
 pub struct JoinGuard {
     key: Arc<[u8; 32]>,
     joins: Arc<Mutex<FailureLog>>,
+    used: Arc<Mutex<HashMap<String, i64>>>,
     epoch: Instant,
+}
+
+/// A join counted against its address before the work is done; given back if nothing was made.
+#[must_use = "a join that made nothing must be given back"]
+struct Reserved {
+    ip: String,
+    at: u64,
 }
 
 impl JoinGuard {
@@ -47,44 +63,70 @@ impl JoinGuard {
         Ok(Self {
             key: Arc::new(crypto::random_bytes::<32>()?),
             joins: Arc::default(),
+            used: Arc::default(),
             epoch: Instant::now(),
         })
     }
 
-    fn stamp(&self) -> String {
+    /// A signed stamp of when the form was shown, unique to this showing.
+    fn stamp(&self) -> Result<String, PageError> {
         let ms = clock::now().unix_timestamp_nanos() / 1_000_000;
-        let sig = crypto::hmac_sha256_hex(self.key.as_ref(), ms.to_string().as_bytes());
-        format!("{ms}.{sig}")
+        let nonce = crypto::random_token::<12>().map_err(|e| PageError::Internal(e.to_string()))?;
+        let body = format!("{ms}.{nonce}");
+        let sig = crypto::hmac_sha256_hex(self.key.as_ref(), body.as_bytes());
+        Ok(format!("{body}.{sig}"))
     }
 
-    /// How long ago the form carrying `stamp` was shown, if the stamp is ours.
-    fn age_ms(&self, stamp: &str) -> Option<i64> {
-        let (ms, sig) = stamp.split_once('.')?;
-        let good = crypto::hmac_sha256_hex(self.key.as_ref(), ms.as_bytes());
+    /// Uses up `stamp` and says how long ago its form was shown: `None` if the stamp is not
+    /// ours, has expired, or was used already (each shown form can be sent once).
+    fn spend(&self, stamp: &str) -> Option<i64> {
+        let (body, sig) = stamp.rsplit_once('.')?;
+        let good = crypto::hmac_sha256_hex(self.key.as_ref(), body.as_bytes());
         if !crypto::constant_time_eq(sig, &good) {
             return None;
         }
+        let (ms, _nonce) = body.split_once('.')?;
         let shown: i64 = ms.parse().ok()?;
         let now = i64::try_from(clock::now().unix_timestamp_nanos() / 1_000_000).ok()?;
-        Some(now - shown)
+        let age = now - shown;
+        if !(0..STAMP_LIFETIME_MS).contains(&age) {
+            return None;
+        }
+        let mut used = self.used.lock().ok()?;
+        if used.len() >= MAX_USED_STAMPS {
+            used.retain(|_, shown| now - *shown < STAMP_LIFETIME_MS);
+            if used.len() >= MAX_USED_STAMPS {
+                return None;
+            }
+        }
+        if used.insert(body.to_owned(), shown).is_some() {
+            return None;
+        }
+        Some(age)
     }
 
     fn now_ms(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    fn allowed(&self, ip: &str) -> bool {
+    /// Counts a join against `ip` before it is attempted, so simultaneous joins each see the
+    /// others; `None` once the address has used its hour's joins.
+    fn reserve(&self, ip: &str) -> Option<Reserved> {
         let now = self.now_ms();
-        self.joins
-            .lock()
-            .map(|mut j| j.check(ip, now, JOINS_PER_HOUR) == Verdict::Allow)
-            .unwrap_or(true)
+        let mut joins = self.joins.lock().ok()?;
+        match throttle::reserve(&mut [(&mut *joins, ip, JOINS_PER_HOUR)], now) {
+            Verdict::Refuse(_) => None,
+            _ => Some(Reserved {
+                ip: ip.to_owned(),
+                at: now,
+            }),
+        }
     }
 
-    fn joined(&self, ip: &str) {
-        let now = self.now_ms();
+    /// Gives back a join that made no member.
+    fn release(&self, r: Reserved) {
         if let Ok(mut j) = self.joins.lock() {
-            j.fail(ip, now);
+            j.release(&r.ip, r.at);
         }
     }
 }
@@ -119,7 +161,7 @@ pub async fn form(State(state): State<AppState>, Query(q): Query<CardParam>) -> 
         &settings,
         &Kept::new(),
         None,
-        &state.join_guard.stamp(),
+        &state.join_guard.stamp()?,
         card.as_deref(),
     );
     Ok(Page(page).into_response())
@@ -188,17 +230,12 @@ pub async fn submit(
                 .map(|_| ("marketing_consent".to_owned(), "on".to_owned())),
         )
         .collect();
+    let stamp = state.join_guard.stamp()?;
     let refuse = |status: StatusCode, e: DomainError| {
-        let page = view::form(
-            &settings,
-            &kept,
-            Some(&e),
-            &state.join_guard.stamp(),
-            f.card.as_deref(),
-        );
+        let page = view::form(&settings, &kept, Some(&e), &stamp, f.card.as_deref());
         Ok((status, Page(page)).into_response())
     };
-    if !state.join_guard.allowed(&ip) {
+    let Some(reserved) = state.join_guard.reserve(&ip) else {
         return refuse(
             StatusCode::TOO_MANY_REQUESTS,
             DomainError::invalid(
@@ -206,10 +243,35 @@ pub async fn submit(
                 "too many sign-ups from this connection; please try again later or ask at the counter",
             ),
         );
+    };
+    let outcome = attempt(&state, &f, &settings, &refuse).await;
+    if !matches!(outcome, Ok(Joined::Member(_))) {
+        state.join_guard.release(reserved);
     }
-    let age = state.join_guard.age_ms(&f.started);
-    if !f.website.is_empty() || !age.is_some_and(|a| (MIN_FILL_MS..86_400_000).contains(&a)) {
-        return refuse(
+    match outcome? {
+        Joined::Member(token) => Ok(see_other(&format!("/c/{token}"))),
+        Joined::Refused(res) => Ok(res),
+    }
+}
+
+/// What one join attempt came to.
+enum Joined {
+    /// A member was made; their card token.
+    Member(String),
+    /// Nothing was made; the answer to show.
+    Refused(axum::response::Response),
+}
+
+async fn attempt(
+    state: &AppState,
+    f: &JoinForm,
+    settings: &crate::domain::settings::Settings,
+    refuse: &impl Fn(StatusCode, DomainError) -> PageResult,
+) -> Result<Joined, PageError> {
+    let refused = |status, e| refuse(status, e).map(Joined::Refused);
+    let age = state.join_guard.spend(&f.started);
+    if !f.website.is_empty() || age.is_none_or(|a| a < MIN_FILL_MS) {
+        return refused(
             StatusCode::UNPROCESSABLE_ENTITY,
             DomainError::invalid(
                 "join",
@@ -223,7 +285,7 @@ pub async fn submit(
         None => None,
     };
     if f.card.is_some() && blank.is_none() {
-        return refuse(
+        return refused(
             StatusCode::CONFLICT,
             DomainError::invalid(
                 "join",
@@ -231,19 +293,17 @@ pub async fn submit(
             ),
         );
     }
-    let new = match checked(&f, &settings.consent_wording, blank.map(|b| b.card_number)) {
+    let new = match checked(f, &settings.consent_wording, blank.map(|b| b.card_number)) {
         Ok(n) => n,
-        Err(e) => return refuse(refused_status(&e), e),
+        Err(e) => return refused(refused_status(&e), e),
     };
     match state.loyalty.join(new).await {
-        Ok(m) => {
-            state.join_guard.joined(&ip);
-            Ok(see_other(&format!("/c/{}", m.card_token.as_str())))
-        }
+        Ok(m) => Ok(Joined::Member(m.card_token.as_str().to_owned())),
         Err(ServiceError::Domain(e)) if is_join_switched_off(&e) => {
-            switched_off(&state).await?.ok_or(PageError::Refused(e))
+            let off = switched_off(state).await?.ok_or(PageError::Refused(e))?;
+            Ok(Joined::Refused(off))
         }
-        Err(ServiceError::Domain(e)) => refuse(refused_status(&e), e),
+        Err(ServiceError::Domain(e)) => refused(refused_status(&e), e),
         Err(e) => Err(e.into()),
     }
 }

@@ -137,6 +137,11 @@ pub fn view(
                         label for="current" { "Current password or PIN" }
                         input #current name="current" type="password" autocomplete="current-password" required;
                         (field_error(password_err, "current"))
+                    } @else if staff.is_none() {
+                        // The link alone must not be enough to take the card over.
+                        label for="contact" { "Your email address or phone number, as given when you joined" }
+                        input #contact name="contact" type="text" autocomplete="off" required;
+                        (field_error(password_err, "contact"))
                     }
                     label for="password" { "New password (10+ characters) or PIN (6–12 digits)" }
                     input #password name="password" type="password" autocomplete="new-password" required;
