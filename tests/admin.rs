@@ -1490,3 +1490,38 @@ async fn pages_send_security_headers_and_a_fingerprinted_stylesheet() {
     // The dashboard uses the same stylesheet.
     assert!(dash.text.contains(&href));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Security fixes: limits and validation at the till.
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn till_refuses_amounts_beyond_the_limits() {
+    let (_server, mut b, api) = owner_session().await;
+    api.patch("/settings", &json!({"points_per_unit": 1000}))
+        .await
+        .expect_status(200);
+    let m = api.create_member(&json!({"name": "Till Whale"})).await;
+    let id = id_of(&m);
+    let path = format!("/admin/members/{id}");
+    // Too large an amount, and an allowed amount that earns more than MAX_POINTS points.
+    for amount in ["92233720368547758.07", "10000000000.01", "10000000000"] {
+        let page = b.page(&path).await;
+        let p = b
+            .submit(
+                &form(&page, "earn-amount"),
+                &[("amount", amount), ("confirm", "yes")],
+            )
+            .await;
+        p.expect(422);
+        assert!(
+            !select(&p.text, |t| t.has_class("error")).is_empty(),
+            "{amount}: {}",
+            snippet(&p.text)
+        );
+        assert_eq!(api.balance(&id).await, 0, "{amount}");
+    }
+    assert!(api.all_transactions(&id, 10).await.is_empty());
+    let s = api.get("/stats").await.expect_status(200);
+    assert_eq!(s["points_issued"], 0, "{s}");
+}

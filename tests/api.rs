@@ -1370,3 +1370,66 @@ async fn huge_body_is_413() {
     );
     assert_eq!(api.balance(&id).await, 0);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Amounts and points have limits; totals never wrap.
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn purchase_amounts_and_their_points_are_capped() {
+    let server = TestServer::start();
+    let api = server.client();
+    api.patch("/settings", &json!({"points_per_unit": 1000}))
+        .await
+        .expect_status(200);
+    let a = api.create_member(&json!({"name": "Big Spender"})).await;
+    let b = api.create_member(&json!({"name": "Other Spender"})).await;
+    let (a, b) = (a["id"].as_str().unwrap(), b["id"].as_str().unwrap());
+
+    // The amount itself: 1 to 1e12 minor units.
+    for amount in [i64::MAX, 1_000_000_000_001, 0, -1] {
+        for m in [a, b] {
+            let r = api
+                .transaction(
+                    m,
+                    &fresh_key(),
+                    &json!({"kind": "earn", "amount_minor": amount}),
+                )
+                .await;
+            let p = r.expect_problem(422, "invalid_field");
+            assert!(
+                p["detail"].as_str().unwrap().contains("amount_minor"),
+                "{p}"
+            );
+        }
+    }
+    // A valid amount that would earn more than MAX_POINTS points under the rule.
+    let r = api
+        .transaction(
+            a,
+            &fresh_key(),
+            &json!({"kind": "earn", "amount_minor": 1_000_000_000_000i64}),
+        )
+        .await;
+    let p = r.expect_problem(422, "invalid_field");
+    assert!(p["detail"].as_str().unwrap().contains("points"), "{p}");
+    assert_eq!(api.balance(a).await, 0);
+    assert_eq!(api.balance(b).await, 0);
+
+    // The largest amount that stays within MAX_POINTS is taken.
+    let r = api
+        .transaction(
+            a,
+            &fresh_key(),
+            &json!({"kind": "earn", "amount_minor": 1_000_000_000i64}),
+        )
+        .await
+        .expect_status(201);
+    assert_eq!(r["balance"], 10_000_000_000i64);
+
+    let s = api.get("/stats").await.expect_status(200);
+    assert_eq!(s["points_issued"], 10_000_000_000i64, "{s}");
+    assert_eq!(s["points_outstanding"], 10_000_000_000i64, "{s}");
+    let out = common::ok(&server.cli(&["verify"]));
+    assert!(out.contains("ok"), "{out}");
+}

@@ -9,6 +9,9 @@ use time::OffsetDateTime;
 /// The largest number of points one entry or one reward may move.
 pub const MAX_POINTS: i64 = 1_000_000_000_000;
 
+/// The largest purchase amount, in minor units, one entry may earn points for.
+pub const MAX_AMOUNT_MINOR: i64 = 1_000_000_000_000;
+
 /// A SHA-256 link of the hash chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct EntryHash(pub [u8; 32]);

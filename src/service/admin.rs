@@ -239,8 +239,8 @@ impl Loyalty {
                 // Twelve whole weeks plus the current one, in the widest time zone.
                 let since = now - time::Duration::days(7 * 13 + 2);
                 let hours = storage::aggregates::hours_since(tx, since)?;
-                let daily = dashboard::daily(&hours, &zone, today, 30);
-                let weekly = dashboard::weekly(&hours, &zone, today, 12);
+                let daily = dashboard::daily(&hours, &zone, today, 30)?;
+                let weekly = dashboard::weekly(&hours, &zone, today, 12)?;
                 let cutoff =
                     dashboard::bucket_of((now - time::Duration::days(28)).unix_timestamp());
                 let recent: Vec<_> = hours
@@ -248,8 +248,11 @@ impl Loyalty {
                     .filter(|(h, _)| *h >= cutoff)
                     .cloned()
                     .collect();
-                let busiest = dashboard::busiest_hours(&recent, &zone);
-                let new_members_30d = daily.iter().map(|d| d.totals.members).sum();
+                let busiest = dashboard::busiest_hours(&recent, &zone)?;
+                let new_members_30d = daily
+                    .iter()
+                    .try_fold(0i64, |n, d| n.checked_add(d.totals.members))
+                    .ok_or(DomainError::Overflow)?;
                 let rewards = storage::rewards::list(tx)?;
                 let mut tallies: Vec<(String, RewardTally)> =
                     storage::aggregates::reward_tallies(tx)?

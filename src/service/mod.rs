@@ -366,15 +366,8 @@ impl Loyalty {
                         .into());
                     }
                     let money = Money::purchase(amount_minor, currency)?;
-                    let points = settings.earning.points_for(money)?;
-                    if points == 0 {
-                        return Err(DomainError::invalid(
-                            "amount_minor",
-                            "this amount earns no points under the earning rule",
-                        )
-                        .into());
-                    }
-                    (EntryKind::Earn, points, Some(money))
+                    let change = settings.earning.earn(money)?;
+                    (change.kind(), change.signed(), Some(money))
                 }
             };
             let posting = Posting {
@@ -742,7 +735,7 @@ fn stats_in(
         points_issued: t.earned,
         points_redeemed: t.redeemed,
         points_adjusted: t.adjusted,
-        points_outstanding: t.outstanding(),
+        points_outstanding: t.outstanding()?,
     })
 }
 

@@ -138,7 +138,7 @@ pub fn post(
     members::save(tx, &member)?;
 
     let mut totals = stats::load_for_update(tx)?;
-    totals.record(posting.kind, posting.points, posting.reverses.map(|r| r.1));
+    totals.record(posting.kind, posting.points, posting.reverses.map(|r| r.1))?;
     stats::save(tx, &totals)?;
     aggregates::entry_posted(
         tx,
@@ -326,11 +326,11 @@ fn walk_ledger(tx: &ReadTransaction) -> Result<Walk, StoreError> {
             Some(format!(
                 "entry {seq}: reverses an entry that does not come before it"
             ))
+        } else if let Err(msg) = add_to_member(sum, earned, &e, reversed) {
+            Some(format!("entry {seq}: {msg}"))
+        } else if let Err(err) = totals.record(e.kind, e.points, reversed) {
+            Some(format!("entry {seq}: the ledger's running totals {err}"))
         } else {
-            *sum += e.points;
-            if e.kind == EntryKind::Earn || reversed == Some(EntryKind::Earn) {
-                *earned += e.points;
-            }
             if *sum != e.balance_after {
                 Some(format!(
                     "entry {seq}: balance_after is {} but the member's entries add up to {sum}",
@@ -346,7 +346,6 @@ fn walk_ledger(tx: &ReadTransaction) -> Result<Walk, StoreError> {
             problem = found;
             break;
         }
-        totals.record(e.kind, e.points, reversed);
         prev_hash = e.hash;
     }
     tracing::debug!(
@@ -355,6 +354,42 @@ fn walk_ledger(tx: &ReadTransaction) -> Result<Walk, StoreError> {
         "verify: ledger walked"
     );
     Ok((entries, sums, totals, problem))
+}
+
+/// Adds an entry to its member's running balance and lifetime earned; a sum that leaves i64
+/// is damage (no real history gets there), never something to wrap.
+fn add_to_member(
+    sum: &mut i64,
+    earned: &mut i64,
+    e: &records::Checked,
+    reversed: Option<EntryKind>,
+) -> Result<(), String> {
+    *sum = sum
+        .checked_add(e.points)
+        .ok_or("the member's running balance overflows")?;
+    if e.kind == EntryKind::Earn || reversed == Some(EntryKind::Earn) {
+        *earned = earned
+            .checked_add(e.points)
+            .ok_or("the member's lifetime points overflow")?;
+    }
+    Ok(())
+}
+
+/// The hourly aggregates added up, or why they cannot be.
+fn hourly_sum(tx: &ReadTransaction) -> Result<Result<Totals, String>, StoreError> {
+    let table = tx.open_table(HOURLY)?;
+    let mut sum = Totals::default();
+    for row in table.iter()? {
+        let (k, v) = row?;
+        let hour: Totals = match codec::decode("hourly", v.value()) {
+            Ok(t) => t,
+            Err(e) => return Ok(Err(format!("hour {}: damaged, {e}", k.value()))),
+        };
+        if sum.add(&hour).is_err() {
+            return Ok(Err("the hourly totals overflow when added up".into()));
+        }
+    }
+    Ok(Ok(sum))
 }
 
 /// Every member's stored balance and lifetime points, or the first record that cannot be read.
@@ -449,7 +484,26 @@ pub fn verify(tx: &ReadTransaction) -> Result<Verification, StoreError> {
             problem = Some(format!(
                 "running totals {stored:?} differ from the ledger's {totals:?}"
             ));
+        } else if let Some(why) = totals.impossibility() {
+            problem = Some(format!("the ledger's totals are impossible: {why}"));
         }
+    }
+    if problem.is_none() {
+        problem = match hourly_sum(tx)? {
+            Err(why) => Some(why),
+            // Members are counted by the members table, not the ledger: compared above.
+            Ok(hours)
+                if Totals {
+                    members: totals.members,
+                    ..hours
+                } != totals =>
+            {
+                Some(format!(
+                    "the hourly totals add up to {hours:?} but the ledger's are {totals:?}"
+                ))
+            }
+            Ok(_) => None,
+        };
     }
     Ok(Verification {
         entries,

@@ -184,16 +184,15 @@ pub async fn earn(
         let settings = state.loyalty.settings().await?;
         let parsed =
             Money::parse_decimal(f.amount.as_deref().unwrap_or_default(), settings.currency)
-                .and_then(|m| settings.earning.points_for(m).map(|p| (m, p)))
-                .and_then(|(m, p)| {
-                    if p == 0 {
-                        Err(DomainError::invalid(
-                            "amount",
-                            "this amount earns no points under the earning rule",
-                        ))
-                    } else {
-                        Ok((m, p))
-                    }
+                .and_then(|m| {
+                    let change = settings.earning.earn(m).map_err(|e| match e {
+                        // The form's field is the typed amount, not minor units.
+                        DomainError::Invalid { message, .. } => {
+                            DomainError::invalid("amount", message)
+                        }
+                        other => other,
+                    })?;
+                    Ok((m, change.signed()))
                 });
         match parsed {
             Ok((money, points)) if f.confirm.as_deref() != Some("yes") => {
