@@ -1525,3 +1525,79 @@ async fn till_refuses_amounts_beyond_the_limits() {
     let s = api.get("/stats").await.expect_status(200);
     assert_eq!(s["points_issued"], 0, "{s}");
 }
+
+#[tokio::test]
+async fn an_erased_account_takes_no_entry_from_the_api_or_the_till() {
+    let (_server, mut b, api) = owner_session().await;
+    let m = api.create_member(&json!({"name": "Gone Soon"})).await;
+    let id = id_of(&m);
+    let path = format!("/admin/members/{id}");
+    api.earn(&id, 40).await;
+    b.post_form(&format!("{path}/erase"), &[])
+        .await
+        .expect_redirect(&path);
+    assert_eq!(api.member(&id).await["status"], "erased");
+    assert_eq!(api.balance(&id).await, 0);
+    let entries = api.all_transactions(&id, 100).await;
+    let expire = entries
+        .iter()
+        .find(|e| e["kind"] == "expire")
+        .expect("the closing expiry");
+    let expire_seq = expire["seq"].as_u64().unwrap().to_string();
+    let earn_seq = entries
+        .iter()
+        .find(|e| e["kind"] == "earn")
+        .expect("the earn")["seq"]
+        .as_u64()
+        .unwrap()
+        .to_string();
+
+    // API: reversing the expiry, an adjustment, an earn: all refused.
+    api.post_idem(
+        &format!("/transactions/{expire_seq}/reverse"),
+        &common::fresh_key(),
+        &json!({}),
+    )
+    .await
+    .expect_problem(409, "member_erased");
+    for body in [
+        json!({"kind": "adjust", "points": 40, "reason": "restore"}),
+        json!({"kind": "earn", "points": 5}),
+    ] {
+        api.transaction(&id, &common::fresh_key(), &body)
+            .await
+            .expect_problem(409, "member_erased");
+    }
+    assert_eq!(api.balance(&id).await, 0);
+
+    // The till: reverse the expiry, reverse the earn (its points were expired), adjust.
+    for seq in [&expire_seq, &earn_seq] {
+        let token = common::fresh_key();
+        let p = b
+            .post_form(
+                &format!("{path}/reverse"),
+                &[("seq", seq.as_str()), ("form_token", &token)],
+            )
+            .await;
+        assert!(
+            p.status == 409 || p.status == 422,
+            "reverse {seq}: {} {}",
+            p.status,
+            snippet(&p.text)
+        );
+    }
+    let token = common::fresh_key();
+    let p = b
+        .post_form(
+            &format!("{path}/adjust"),
+            &[
+                ("points", "40"),
+                ("reason", "put them back"),
+                ("form_token", &token),
+            ],
+        )
+        .await;
+    p.expect(409);
+    assert_eq!(api.balance(&id).await, 0);
+    assert_eq!(api.all_transactions(&id, 100).await.len(), entries.len());
+}

@@ -182,6 +182,8 @@ pub struct Account {
     pub lifetime_earned: i64,
     /// Blocked members cannot earn or redeem.
     pub blocked: bool,
+    /// Erased accounts are closed: they take no entry of any kind.
+    pub erased: bool,
 }
 
 impl Account {
@@ -196,6 +198,9 @@ impl Account {
     ) -> Result<Account, DomainError> {
         if points == 0 {
             return Err(DomainError::invalid("points", "must not be zero"));
+        }
+        if self.erased {
+            return Err(DomainError::MemberErased);
         }
         if self.blocked && matches!(kind, EntryKind::Earn | EntryKind::Redeem) {
             return Err(DomainError::MemberBlocked);
@@ -221,7 +226,7 @@ impl Account {
         Ok(Account {
             balance,
             lifetime_earned,
-            blocked: self.blocked,
+            ..*self
         })
     }
 }
@@ -266,6 +271,7 @@ mod tests {
             balance,
             lifetime_earned: balance,
             blocked: false,
+            erased: false,
         }
     }
 
@@ -340,6 +346,26 @@ mod tests {
             Err(DomainError::MemberBlocked)
         );
         assert!(a.apply(EntryKind::Adjust, -1, None).is_ok());
+    }
+
+    #[test]
+    fn erased_accounts_take_no_entry_at_all() {
+        let a = Account {
+            erased: true,
+            ..account(0)
+        };
+        for (kind, points, reversed) in [
+            (EntryKind::Earn, 5, None),
+            (EntryKind::Adjust, 5, None),
+            (EntryKind::Reversal, 5, Some(EntryKind::Expire)),
+            (EntryKind::Reversal, 5, Some(EntryKind::Redeem)),
+        ] {
+            assert_eq!(
+                a.apply(kind, points, reversed),
+                Err(DomainError::MemberErased),
+                "{kind:?}"
+            );
+        }
     }
 
     #[test]

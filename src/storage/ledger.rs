@@ -107,8 +107,9 @@ pub fn post(
     let account = Account {
         balance: member.balance,
         lifetime_earned: member.lifetime_earned,
-        // Erased accounts take no new points either; only their closing expiry.
-        blocked: member.status != MemberStatus::Active,
+        blocked: member.status == MemberStatus::Blocked,
+        // The closing expiry is posted before the status changes, so nothing passes this after.
+        erased: member.status == MemberStatus::Erased,
     }
     .apply(posting.kind, posting.points, posting.reverses.map(|r| r.1))?;
 
