@@ -1601,3 +1601,79 @@ async fn an_erased_account_takes_no_entry_from_the_api_or_the_till() {
     assert_eq!(api.balance(&id).await, 0);
     assert_eq!(api.all_transactions(&id, 100).await.len(), entries.len());
 }
+
+#[tokio::test]
+async fn till_reverse_checks_its_reason_like_every_other_entry() {
+    let (_server, mut b, api) = owner_session().await;
+    let m = api.create_member(&json!({"name": "Rita Reverse"})).await;
+    let id = id_of(&m);
+    let path = format!("/admin/members/{id}");
+    let seq = api.earn(&id, 25).await["entry"]["seq"]
+        .as_u64()
+        .unwrap()
+        .to_string();
+    let page = b.page(&path).await;
+    let reverse = select(&page, |t| t.name == "form" && t.has_class("reverse"))
+        .iter()
+        .map(|e| Form::from_elem(e, &path))
+        .find(|f| f.value("seq") == Some(seq.as_str()))
+        .expect("a form.reverse for the earn");
+    let huge = "x".repeat(900 * 1024);
+    for reason in [
+        "\u{1b}[2J\u{1b}[31mPWNED",
+        "nul\u{0}byte",
+        "txt.\u{202E}exe",
+        huge.as_str(),
+    ] {
+        let token = common::fresh_key();
+        let p = b
+            .submit(&reverse, &[("reason", reason), ("form_token", &token)])
+            .await;
+        p.expect(422);
+        let errors: Vec<String> = select(&p.text, |t| t.has_class("error"))
+            .iter()
+            .map(Elem::text)
+            .filter(|t| !t.is_empty())
+            .collect();
+        assert!(!errors.is_empty(), "a form error: {}", snippet(&p.text));
+        assert!(p.text.len() < 200 * 1024, "the reason is not echoed whole");
+        assert!(!p.text.contains('\u{202E}') && !p.text.contains('\u{1b}'));
+    }
+    assert_eq!(api.balance(&id).await, 25);
+    assert_eq!(
+        api.all_transactions(&id, 100).await.len(),
+        1,
+        "nothing written"
+    );
+    // A plain reason still works.
+    let p = b.submit(&reverse, &[("reason", "rang up twice")]).await;
+    p.expect(200);
+    assert_eq!(api.balance(&id).await, 0);
+}
+
+#[tokio::test]
+async fn an_import_row_with_a_hidden_character_in_the_name_is_an_error() {
+    let (_server, mut b, api) = owner_session().await;
+    let page = b.page("/admin/members/import").await;
+    let import = form(&page, "import");
+    let csv = "name,email,phone,card_number,balance\n\
+               Good Name,good@example.com,,,\n\
+               Evil\u{202E}gpj.exe,,,,\n\
+               Zero\u{200B}Width,,,,\n\
+               Bad Mail,x@x.com<script>,,,\n";
+    let p = b
+        .submit_file(&import, &[], "file", "m.csv", "text/csv", csv.as_bytes())
+        .await;
+    let preview = rows(&p.text, "import-preview");
+    let errors: Vec<String> = preview
+        .iter()
+        .filter(|r| r.tag.has_class("error"))
+        .map(Elem::text)
+        .collect();
+    assert_eq!(errors.len(), 3, "three bad rows: {}", snippet(&p.text));
+    assert!(
+        select(&p.text, |t| t.attr("id") == Some("import-confirm")).is_empty(),
+        "no confirm form"
+    );
+    assert_eq!(member_count(&api).await, 0);
+}

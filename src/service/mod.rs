@@ -14,7 +14,7 @@ use crate::domain::DomainError;
 use crate::domain::actor::Actor;
 use crate::domain::api_key::{self, ApiKeyRecord, Scope};
 use crate::domain::card::CardNumber;
-use crate::domain::ledger::{EntryKind, LedgerEntry, PointsChange};
+use crate::domain::ledger::{EntryKind, LedgerEntry, PointsChange, Reason};
 use crate::domain::member::{Member, MemberId, MemberPatch, MemberQuery, NewMember};
 use crate::domain::money::{Currency, Money};
 use crate::domain::reward::Reward;
@@ -79,7 +79,7 @@ pub struct PointsRequest {
     /// How many.
     pub amount: PointsAmount,
     /// Why.
-    pub reason: Option<String>,
+    pub reason: Option<Reason>,
     /// Outside reference.
     pub reference: Option<String>,
 }
@@ -403,7 +403,9 @@ impl Loyalty {
                 member_id: member,
                 kind: EntryKind::Redeem,
                 points: -reward.cost,
-                reason: Some(reward.name.clone()),
+                // The entry names the reward by id too; a name from before the stricter
+                // rule is left out rather than refusing the redemption.
+                reason: Reason::parse(&reward.name).ok(),
                 reference: None,
                 reward_id: Some(reward.id.clone()),
                 amount: None,
@@ -419,7 +421,7 @@ impl Loyalty {
     pub async fn reverse(
         &self,
         seq: u64,
-        reason: Option<String>,
+        reason: Option<Reason>,
         actor: Actor,
         keyed: Keyed,
     ) -> Result<KeyedAnswer> {
@@ -808,7 +810,7 @@ fn import_rows(
                 member_id: member.id.clone(),
                 kind: EntryKind::Adjust,
                 points: row.balance,
-                reason: Some("opening balance (import)".into()),
+                reason: Some(Reason::parse("opening balance (import)")?),
                 reference: None,
                 reward_id: None,
                 amount: None,

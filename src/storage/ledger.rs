@@ -6,7 +6,7 @@ use super::{StoreError, aggregates, audit, codec, records, stats};
 use crate::domain::DomainError;
 use crate::domain::actor::Actor;
 use crate::domain::ledger::{
-    Account, EntryBody, EntryHash, EntryKind, GENESIS_HASH, LedgerEntry, check_reversible,
+    Account, EntryBody, EntryHash, EntryKind, GENESIS_HASH, LedgerEntry, Reason, check_reversible,
 };
 use crate::domain::member::{Member, MemberId, MemberStatus};
 use crate::domain::money::Money;
@@ -26,7 +26,7 @@ pub struct Posting {
     /// Signed points.
     pub points: i64,
     /// Why.
-    pub reason: Option<String>,
+    pub reason: Option<Reason>,
     /// Outside reference.
     pub reference: Option<String>,
     /// Reward redeemed, if any.
@@ -121,7 +121,7 @@ pub fn post(
         kind: posting.kind,
         points: posting.points,
         balance_after: account.balance,
-        reason: posting.reason,
+        reason: posting.reason.map(Reason::into_string),
         source: actor.clone(),
         reference: posting.reference,
         idempotency_key: idempotency_key.map(str::to_owned),
@@ -158,7 +158,7 @@ pub fn post(
 pub fn reverse(
     tx: &WriteTransaction,
     seq: u64,
-    reason: Option<String>,
+    reason: Option<Reason>,
     actor: &Actor,
     idempotency_key: Option<&str>,
     now: OffsetDateTime,
