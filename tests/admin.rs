@@ -1677,3 +1677,69 @@ async fn an_import_row_with_a_hidden_character_in_the_name_is_an_error() {
     );
     assert_eq!(member_count(&api).await, 0);
 }
+
+#[tokio::test]
+async fn an_export_with_guarded_cells_imports_back_to_the_same_values() {
+    let (_server, mut b, api) = owner_session().await;
+    let people = [
+        ("=1+2", "+44 20 7946 0958"),
+        ("@SUM(A1)", "0201234567"),
+        ("-minus", ""),
+        ("'=quoted already", ""),
+        ("Ann Lee", "+15550199"),
+    ];
+    for (name, phone) in people {
+        let mut body = json!({ "name": name });
+        if !phone.is_empty() {
+            body["phone"] = json!(phone);
+        }
+        api.create_member(&body).await;
+    }
+    let before: BTreeMap<String, Option<String>> =
+        api.get("/members?limit=100").await.expect_status(200)["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["name"].as_str().unwrap().to_owned(),
+                    m["phone"].as_str().map(str::to_owned),
+                )
+            })
+            .collect();
+    let export = b.get("/admin/members/export.csv").await;
+    export.expect(200);
+    assert!(export.text.contains("'=1+2"), "{}", export.text);
+    assert!(export.text.contains("'+442079460958"), "{}", export.text);
+
+    // Into another shop: the same names and phones come out.
+    let (_other, mut b2, api2) = owner_session().await;
+    let page = b2.page("/admin/members/import").await;
+    let p = b2
+        .submit_file(
+            &form(&page, "import"),
+            &[],
+            "file",
+            "members.csv",
+            "text/csv",
+            export.text.as_bytes(),
+        )
+        .await;
+    p.expect(200);
+    b2.submit(&form(&p.text, "import-confirm"), &[])
+        .await
+        .expect(200);
+    let after: BTreeMap<String, Option<String>> =
+        api2.get("/members?limit=100").await.expect_status(200)["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["name"].as_str().unwrap().to_owned(),
+                    m["phone"].as_str().map(str::to_owned),
+                )
+            })
+            .collect();
+    assert_eq!(after, before);
+}
