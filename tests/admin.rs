@@ -1743,3 +1743,97 @@ async fn an_export_with_guarded_cells_imports_back_to_the_same_values() {
             .collect();
     assert_eq!(after, before);
 }
+
+#[tokio::test]
+async fn a_one_mebibyte_import_previews_on_a_small_page_and_imports_every_row() {
+    let (_server, mut b, api) = owner_session().await;
+    let page = b.page("/admin/members/import").await;
+    let import = form(&page, "import");
+    let limit = 1024 * 1024 - 4096;
+
+    // Every line bad: the counts, a bounded list of errors, no confirm form.
+    let mut bad = String::from("name,email,phone,card_number,balance\n");
+    let mut n = 0;
+    while bad.len() < limit {
+        n += 1;
+        bad.push_str(&format!(
+            "Bad Row {n:06} {},not-an-email,,,\n",
+            "x".repeat(60)
+        ));
+    }
+    let p = b
+        .submit_file(&import, &[], "file", "bad.csv", "text/csv", bad.as_bytes())
+        .await;
+    assert!(p.status == 200 || p.status == 422, "{}", p.status);
+    assert!(
+        p.text.len() < 300 * 1024,
+        "preview page is {} bytes",
+        p.text.len()
+    );
+    let summary = by_id(&p.text, "import-summary")
+        .expect("#import-summary")
+        .text();
+    assert!(summary.contains(&n.to_string()), "{summary}");
+    assert!(by_id(&p.text, "import-not-shown").is_some());
+    assert!(select(&p.text, |t| t.attr("id") == Some("import-confirm")).is_empty());
+
+    // Every line good: a small page, and the confirm imports all of them.
+    let mut good = String::from("name,email,phone,card_number,balance\n");
+    let mut n = 0;
+    while good.len() < limit {
+        n += 1;
+        good.push_str(&format!("Member {n:06} {},,,,1\n", "y".repeat(80)));
+    }
+    let p = b
+        .submit_file(
+            &import,
+            &[],
+            "file",
+            "good.csv",
+            "text/csv",
+            good.as_bytes(),
+        )
+        .await;
+    p.expect(200);
+    assert!(
+        p.text.len() < 300 * 1024,
+        "preview page is {} bytes",
+        p.text.len()
+    );
+    assert!(rows(&p.text, "import-preview").len() <= 400);
+    assert!(by_id(&p.text, "import-confirm").is_some());
+
+    // More lines than a preview shows: every one is imported (a smaller file, to stay quick).
+    let mut good = String::from("name,email,phone,card_number,balance\n");
+    let n = 450;
+    for i in 1..=n {
+        good.push_str(&format!("Member {i:06},,,,1\n"));
+    }
+    let p = b
+        .submit_file(
+            &import,
+            &[],
+            "file",
+            "good.csv",
+            "text/csv",
+            good.as_bytes(),
+        )
+        .await;
+    p.expect(200);
+    assert!(rows(&p.text, "import-preview").len() < n);
+    assert!(by_id(&p.text, "import-not-shown").is_some());
+    let done = b.submit(&form(&p.text, "import-confirm"), &[]).await;
+    done.expect(200);
+    let result = by_id(&done.text, "result").expect("#result").text();
+    assert!(
+        result.contains(&format!("Imported {n} members")),
+        "{result}"
+    );
+    let s = api.get("/stats").await.expect_status(200);
+    assert_eq!(s["members"], n, "{s}");
+    assert_eq!(s["points_outstanding"], n, "{s}");
+    // The same preview cannot be imported twice.
+    let again = b.submit(&form(&p.text, "import-confirm"), &[]).await;
+    assert_eq!(again.status, 422);
+    assert_eq!(api.get("/stats").await.expect_status(200)["members"], n);
+}
