@@ -329,8 +329,10 @@ fn walk_ledger(tx: &ReadTransaction) -> Result<Walk, StoreError> {
             ))
         } else if let Err(msg) = add_to_member(sum, earned, &e, reversed) {
             Some(format!("entry {seq}: {msg}"))
-        } else if let Err(err) = totals.record(e.kind, e.points, reversed) {
-            Some(format!("entry {seq}: the ledger's running totals {err}"))
+        } else if totals.record(e.kind, e.points, reversed).is_err() {
+            Some(format!(
+                "entry {seq}: the ledger's running totals overflow 64 bits"
+            ))
         } else {
             if *sum != e.balance_after {
                 Some(format!(
@@ -511,4 +513,102 @@ pub fn verify(tx: &ReadTransaction) -> Result<Verification, StoreError> {
         members: member_count,
         problem: problem.or(others),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
+    use super::*;
+    use crate::domain::member::NewMember;
+    use crate::storage::Store;
+
+    /// Appends an earn as code before the caps could: no rule checked, totals added wrapping.
+    fn force_earn(
+        tx: &WriteTransaction,
+        member: &MemberId,
+        points: i64,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut m = members::get_for_update(tx, member)?;
+        let (last_seq, prev) = last(&tx.open_table(LEDGER)?)?;
+        let body = EntryBody {
+            seq: last_seq + 1,
+            member_id: member.as_str().to_owned(),
+            kind: EntryKind::Earn,
+            points,
+            balance_after: m.balance.wrapping_add(points),
+            reason: None,
+            source: Actor::System,
+            reference: None,
+            idempotency_key: None,
+            reverses: None,
+            reward_id: None,
+            amount: None,
+            created_at: now,
+        };
+        append(tx, &LedgerEntry::seal(body, prev))?;
+        m.balance = m.balance.wrapping_add(points);
+        m.lifetime_earned = m.lifetime_earned.wrapping_add(points);
+        members::save(tx, &m)?;
+        let mut t = stats::load_for_update(tx)?;
+        t.earned = t.earned.wrapping_add(points);
+        t.transactions += 1;
+        stats::save(tx, &t)?;
+        let hour = crate::domain::dashboard::bucket_of(now.unix_timestamp());
+        let mut hourly = tx.open_table(HOURLY)?;
+        let mut h: Totals = codec::get(&hourly, "hourly", hour)?.unwrap_or_default();
+        h.earned = h.earned.wrapping_add(points);
+        h.transactions += 1;
+        hourly.insert(hour, codec::encode(&h)?.as_slice())?;
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn verify_names_totals_that_wrapped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        // What two earns of amount_minor = i64::MAX at 100 points per unit used to leave.
+        let points = 92_233_720_368_547_758 * 100;
+        store
+            .write(move |tx| {
+                let now = OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000);
+                for _ in 0..2 {
+                    let m = members::create(tx, NewMember::default(), &Actor::System, now)?;
+                    force_earn(tx, &m.id, points, now)?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let v = store.read(verify).await.unwrap();
+        let problem = v.problem.expect("verify finds the wrapped totals");
+        assert!(problem.contains("overflow"), "{problem}");
+    }
+
+    #[tokio::test]
+    async fn verify_names_hourly_totals_that_disagree_with_the_ledger() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .write(move |tx| {
+                let now = OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000);
+                let m = members::create(tx, NewMember::default(), &Actor::System, now)?;
+                force_earn(tx, &m.id, 10, now)?;
+                // One more hour that no entry stands behind.
+                let later = crate::domain::dashboard::bucket_of(now.unix_timestamp()) + 1;
+                let extra = Totals {
+                    earned: 5,
+                    transactions: 1,
+                    ..Totals::default()
+                };
+                tx.open_table(HOURLY)?
+                    .insert(later, codec::encode(&extra)?.as_slice())?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let v = store.read(verify).await.unwrap();
+        let problem = v.problem.expect("verify finds the extra hour");
+        assert!(problem.contains("hourly"), "{problem}");
+    }
 }
