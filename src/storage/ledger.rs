@@ -517,7 +517,7 @@ pub fn verify(tx: &ReadTransaction) -> Result<Verification, StoreError> {
 
 #[cfg(test)]
 mod tests {
-    #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
+    #![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
     use super::*;
     use crate::domain::member::NewMember;
     use crate::storage::Store;
