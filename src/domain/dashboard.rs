@@ -4,6 +4,7 @@
 //! is applied only here, so changing it re-buckets history without touching stored data.
 //! (Zones with half-hour offsets are placed by the start of each UTC hour.)
 
+use super::DomainError;
 use super::stats::Totals;
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -41,7 +42,12 @@ pub fn week_start(d: Date) -> Date {
 }
 
 /// One row per local day, oldest first, for the `days` days ending `today`.
-pub fn daily(buckets: &[(u64, Totals)], tz: &TimeZone, today: Date, days: i64) -> Vec<Period> {
+pub fn daily(
+    buckets: &[(u64, Totals)],
+    tz: &TimeZone,
+    today: Date,
+    days: i64,
+) -> Result<Vec<Period>, DomainError> {
     let first = days_before(today, days - 1);
     let mut rows: Vec<Period> = (0..days)
         .map(|i| Period {
@@ -58,14 +64,19 @@ pub fn daily(buckets: &[(u64, Totals)], tz: &TimeZone, today: Date, days: i64) -
         };
         let idx = span.get_days();
         if let Some(row) = usize::try_from(idx).ok().and_then(|i| rows.get_mut(i)) {
-            row.totals.add(totals);
+            row.totals.add(totals)?;
         }
     }
-    rows
+    Ok(rows)
 }
 
 /// One row per week (Monday to Sunday), oldest first, for the `weeks` weeks ending with `today`'s.
-pub fn weekly(buckets: &[(u64, Totals)], tz: &TimeZone, today: Date, weeks: i64) -> Vec<Period> {
+pub fn weekly(
+    buckets: &[(u64, Totals)],
+    tz: &TimeZone,
+    today: Date,
+    weeks: i64,
+) -> Result<Vec<Period>, DomainError> {
     let this_week = week_start(today);
     let mut rows: Vec<Period> = (0..weeks)
         .map(|i| Period {
@@ -83,14 +94,14 @@ pub fn weekly(buckets: &[(u64, Totals)], tz: &TimeZone, today: Date, weeks: i64)
         };
         let idx = span.get_days().div_euclid(7);
         if let Some(row) = usize::try_from(idx).ok().and_then(|i| rows.get_mut(i)) {
-            row.totals.add(totals);
+            row.totals.add(totals)?;
         }
     }
-    rows
+    Ok(rows)
 }
 
 /// Transactions per local hour of the day (0–23) over the given buckets.
-pub fn busiest_hours(buckets: &[(u64, Totals)], tz: &TimeZone) -> [i64; 24] {
+pub fn busiest_hours(buckets: &[(u64, Totals)], tz: &TimeZone) -> Result<[i64; 24], DomainError> {
     let mut hours = [0i64; 24];
     for (bucket, totals) in buckets {
         if let Some(at) = local(*bucket, tz)
@@ -98,10 +109,12 @@ pub fn busiest_hours(buckets: &[(u64, Totals)], tz: &TimeZone) -> [i64; 24] {
                 .ok()
                 .and_then(|h| hours.get_mut(h))
         {
-            *slot += totals.transactions;
+            *slot = slot
+                .checked_add(totals.transactions)
+                .ok_or(DomainError::Overflow)?;
         }
     }
-    hours
+    Ok(hours)
 }
 
 #[cfg(test)]
@@ -134,10 +147,10 @@ mod tests {
             (at(2026, 1, 1, 23), earned(5)),
             (at(2026, 1, 1, 10), earned(7)),
         ];
-        let days = daily(&buckets, &berlin, date(2026, 1, 2), 2);
+        let days = daily(&buckets, &berlin, date(2026, 1, 2), 2).unwrap();
         assert_eq!(days[0].start, date(2026, 1, 1));
         assert_eq!((days[0].totals.earned, days[1].totals.earned), (7, 5));
-        let utc = daily(&buckets, &TimeZone::UTC, date(2026, 1, 2), 2);
+        let utc = daily(&buckets, &TimeZone::UTC, date(2026, 1, 2), 2).unwrap();
         assert_eq!((utc[0].totals.earned, utc[1].totals.earned), (12, 0));
     }
 
@@ -150,7 +163,7 @@ mod tests {
             (at(2026, 1, 11, 23), earned(4)),
             (at(2025, 6, 1, 12), earned(100)),
         ];
-        let weeks = weekly(&buckets, &TimeZone::UTC, date(2026, 1, 7), 2);
+        let weeks = weekly(&buckets, &TimeZone::UTC, date(2026, 1, 7), 2).unwrap();
         assert_eq!(weeks[0].start, date(2025, 12, 29));
         assert_eq!(weeks[1].start, date(2026, 1, 5));
         assert_eq!((weeks[0].totals.earned, weeks[1].totals.earned), (1, 6));
@@ -163,7 +176,7 @@ mod tests {
             (at(2026, 7, 1, 16), earned(1)),
             (at(2026, 7, 2, 16), earned(1)),
         ];
-        let hours = busiest_hours(&buckets, &ny);
+        let hours = busiest_hours(&buckets, &ny).unwrap();
         assert_eq!(hours[12], 2, "16:00 UTC is noon in New York in summer");
         assert_eq!(hours.iter().sum::<i64>(), 2);
     }

@@ -1,6 +1,7 @@
 //! The earning rule: points for a purchase amount.
 
 use super::DomainError;
+use super::ledger::{EntryKind, MAX_POINTS, PointsChange};
 use super::money::Money;
 
 /// Points per whole currency unit, applied with integer arithmetic, rounding down.
@@ -26,6 +27,29 @@ impl EarningRule {
             .checked_mul(i64::from(self.points_per_unit))
             .ok_or(DomainError::Overflow)
     }
+
+    /// The earn entry for a purchase: at least one point and at most `MAX_POINTS`.
+    ///
+    /// The one rule the API, the till and webhooks share for earning by amount.
+    pub fn earn(&self, amount: Money) -> Result<PointsChange, DomainError> {
+        let too_many = || {
+            DomainError::invalid(
+                "amount_minor",
+                format!(
+                    "this amount earns more than {MAX_POINTS} points, the most one entry may add"
+                ),
+            )
+        };
+        match self.points_for(amount) {
+            Ok(0) => Err(DomainError::invalid(
+                "amount_minor",
+                "this amount earns no points under the earning rule",
+            )),
+            Ok(p) if p > MAX_POINTS => Err(too_many()),
+            Ok(p) => PointsChange::parse(EntryKind::Earn, p),
+            Err(_) => Err(too_many()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -49,15 +73,28 @@ mod tests {
     }
 
     #[test]
-    fn huge_amounts_overflow_cleanly() -> Result<(), DomainError> {
+    fn earning_is_capped_at_max_points() -> Result<(), DomainError> {
         let jpy = Currency::parse("JPY")?;
-        let rule = EarningRule {
+        let most = Money::purchase(crate::domain::ledger::MAX_AMOUNT_MINOR, jpy)?;
+        let one = EarningRule { points_per_unit: 1 };
+        assert_eq!(one.earn(most)?.signed(), MAX_POINTS);
+        let hundred = EarningRule {
+            points_per_unit: 100,
+        };
+        assert!(matches!(
+            hundred.earn(most),
+            Err(DomainError::Invalid {
+                field: "amount_minor",
+                ..
+            })
+        ));
+        let huge = EarningRule {
             points_per_unit: u32::MAX,
         };
-        assert_eq!(
-            rule.points_for(Money::purchase(i64::MAX, jpy)?),
-            Err(DomainError::Overflow)
-        );
+        assert!(huge.earn(most).is_err(), "overflow is refused, not wrapped");
+        let eur = Currency::parse("EUR")?;
+        assert!(one.earn(Money::purchase(99, eur)?).is_err(), "no points");
+        assert_eq!(one.earn(Money::purchase(1999, eur)?)?.signed(), 19);
         Ok(())
     }
 }

@@ -31,6 +31,9 @@ pub enum DomainError {
     /// The member is blocked and cannot earn or redeem.
     #[error("member is blocked")]
     MemberBlocked,
+    /// The member's account was erased: it is closed to every change of points.
+    #[error("this member's account was erased; its points cannot change")]
+    MemberErased,
     /// The reward is not active.
     #[error("reward is not active")]
     RewardInactive,
@@ -66,6 +69,7 @@ impl DomainError {
             Self::AlreadyReversed(_) => "already_reversed",
             Self::NotReversible(_) => "not_reversible",
             Self::MemberBlocked => "member_blocked",
+            Self::MemberErased => "member_erased",
             Self::RewardInactive => "reward_inactive",
             Self::Taken { .. } => "already_in_use",
             Self::IdempotencyMismatch => "idempotency_key_reused",

@@ -9,6 +9,9 @@ use time::OffsetDateTime;
 /// The largest number of points one entry or one reward may move.
 pub const MAX_POINTS: i64 = 1_000_000_000_000;
 
+/// The largest purchase amount, in minor units, one entry may earn points for.
+pub const MAX_AMOUNT_MINOR: i64 = 1_000_000_000_000;
+
 /// A SHA-256 link of the hash chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct EntryHash(pub [u8; 32]);
@@ -179,6 +182,8 @@ pub struct Account {
     pub lifetime_earned: i64,
     /// Blocked members cannot earn or redeem.
     pub blocked: bool,
+    /// Erased accounts are closed: they take no entry of any kind.
+    pub erased: bool,
 }
 
 impl Account {
@@ -193,6 +198,9 @@ impl Account {
     ) -> Result<Account, DomainError> {
         if points == 0 {
             return Err(DomainError::invalid("points", "must not be zero"));
+        }
+        if self.erased {
+            return Err(DomainError::MemberErased);
         }
         if self.blocked && matches!(kind, EntryKind::Earn | EntryKind::Redeem) {
             return Err(DomainError::MemberBlocked);
@@ -218,15 +226,39 @@ impl Account {
         Ok(Account {
             balance,
             lifetime_earned,
-            blocked: self.blocked,
+            ..*self
         })
     }
 }
 
-/// Parses an entry's reason (up to 500 characters); adjustments must have one.
-pub fn parse_reason(kind: EntryKind, raw: Option<&str>) -> Result<Option<String>, DomainError> {
+/// Why points moved, as a person typed it: what an entry's `reason` is made from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reason(String);
+
+impl Reason {
+    /// The longest reason, in characters.
+    pub const MAX_CHARS: usize = 500;
+
+    /// Parses a reason: 1 to 500 characters after trimming, no control or format characters.
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        super::text::clean("reason", raw, Self::MAX_CHARS).map(Self)
+    }
+
+    /// The reason as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The text, for the entry.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// Parses an entry's optional reason (see `Reason::parse`); adjustments must have one.
+pub fn parse_reason(kind: EntryKind, raw: Option<&str>) -> Result<Option<Reason>, DomainError> {
     match raw.map(str::trim).filter(|r| !r.is_empty()) {
-        Some(r) => super::text::clean("reason", r, 500).map(Some),
+        Some(r) => Reason::parse(r).map(Some),
         None if kind == EntryKind::Adjust => Err(DomainError::invalid(
             "reason",
             "an adjustment needs a reason",
@@ -263,6 +295,7 @@ mod tests {
             balance,
             lifetime_earned: balance,
             blocked: false,
+            erased: false,
         }
     }
 
@@ -340,6 +373,26 @@ mod tests {
     }
 
     #[test]
+    fn erased_accounts_take_no_entry_at_all() {
+        let a = Account {
+            erased: true,
+            ..account(0)
+        };
+        for (kind, points, reversed) in [
+            (EntryKind::Earn, 5, None),
+            (EntryKind::Adjust, 5, None),
+            (EntryKind::Reversal, 5, Some(EntryKind::Expire)),
+            (EntryKind::Reversal, 5, Some(EntryKind::Redeem)),
+        ] {
+            assert_eq!(
+                a.apply(kind, points, reversed),
+                Err(DomainError::MemberErased),
+                "{kind:?}"
+            );
+        }
+    }
+
+    #[test]
     fn overflow_is_an_error_not_a_wrap() {
         assert_eq!(
             account(i64::MAX).apply(EntryKind::Adjust, 1, None),
@@ -387,10 +440,30 @@ mod tests {
         assert!(parse_reason(EntryKind::Adjust, None).is_err());
         assert!(parse_reason(EntryKind::Adjust, Some("  ")).is_err());
         assert_eq!(
-            parse_reason(EntryKind::Adjust, Some(" typo ")),
+            parse_reason(EntryKind::Adjust, Some(" typo ")).map(|r| r.map(Reason::into_string)),
             Ok(Some("typo".into()))
         );
         assert_eq!(parse_reason(EntryKind::Earn, None), Ok(None));
+    }
+
+    #[test]
+    fn reasons_refuse_hidden_characters_and_huge_text() {
+        for bad in [
+            "\u{1b}[2J\u{1b}[31mPWNED",
+            "nul\u{0}byte",
+            "right\u{202E}txt.exe",
+            "zero\u{200B}width",
+            "joined\u{200D}text",
+        ] {
+            assert!(
+                parse_reason(EntryKind::Reversal, Some(bad)).is_err(),
+                "{bad:?}"
+            );
+        }
+        let huge = "x".repeat(900 * 1024);
+        assert!(parse_reason(EntryKind::Reversal, Some(&huge)).is_err());
+        assert!(Reason::parse(&"x".repeat(Reason::MAX_CHARS)).is_ok());
+        assert!(Reason::parse("Ελληνικά 中文 Türkçe").is_ok());
     }
 
     #[test]

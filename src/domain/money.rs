@@ -1,6 +1,7 @@
 //! Money as integer minor units with an ISO 4217 currency.
 
 use super::DomainError;
+use super::ledger::MAX_AMOUNT_MINOR;
 
 /// An ISO 4217 currency code (three upper-case letters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -63,12 +64,12 @@ pub struct Money {
 }
 
 impl Money {
-    /// Builds a purchase amount; it must be positive.
+    /// Builds a purchase amount: 1 to `MAX_AMOUNT_MINOR` minor units.
     pub fn purchase(amount_minor: i64, currency: Currency) -> Result<Self, DomainError> {
-        if amount_minor <= 0 {
+        if !(1..=MAX_AMOUNT_MINOR).contains(&amount_minor) {
             return Err(DomainError::invalid(
                 "amount_minor",
-                "must be greater than 0",
+                format!("must be between 1 and {MAX_AMOUNT_MINOR} (minor units)"),
             ));
         }
         Ok(Self {
@@ -105,9 +106,19 @@ impl Money {
             return Err(bad());
         }
         let padded = format!("{whole}{frac:0<exp$}");
-        let minor = padded.parse::<i64>().map_err(|_| DomainError::Overflow)?;
-        Money::purchase(minor, currency)
-            .map_err(|_| DomainError::invalid("amount", "must be greater than 0"))
+        let too_large = || {
+            let most = Money {
+                amount_minor: MAX_AMOUNT_MINOR,
+                currency,
+            };
+            DomainError::invalid("amount", format!("must be at most {}", most.to_decimal()))
+        };
+        let minor = padded.parse::<i64>().map_err(|_| too_large())?;
+        match minor {
+            0 => Err(DomainError::invalid("amount", "must be greater than 0")),
+            m if m > MAX_AMOUNT_MINOR => Err(too_large()),
+            m => Money::purchase(m, currency),
+        }
     }
 
     /// The amount as a decimal, e.g. `12.50`.
@@ -151,6 +162,9 @@ mod tests {
         );
         assert!(Money::purchase(0, eur).is_err());
         assert!(Money::purchase(-5, eur).is_err());
+        assert!(Money::purchase(MAX_AMOUNT_MINOR, eur).is_ok());
+        assert!(Money::purchase(MAX_AMOUNT_MINOR + 1, eur).is_err());
+        assert!(Money::purchase(i64::MAX, eur).is_err());
         Ok(())
     }
 
@@ -161,7 +175,22 @@ mod tests {
         assert_eq!(Money::parse_decimal("12,5", eur)?.amount_minor, 1250);
         assert_eq!(Money::parse_decimal(" 7 ", eur)?.amount_minor, 700);
         assert_eq!(Money::parse_decimal("12.50", eur)?.to_decimal(), "12.50");
-        for bad in ["", "1.234", "-3", "abc", "0", "1e3", "."] {
+        assert_eq!(
+            Money::parse_decimal("10000000000.00", eur)?.amount_minor,
+            MAX_AMOUNT_MINOR
+        );
+        for bad in [
+            "",
+            "1.234",
+            "-3",
+            "abc",
+            "0",
+            "1e3",
+            ".",
+            "10000000000.01",
+            "92233720368547758.07",
+            "99999999999999999999",
+        ] {
             assert!(Money::parse_decimal(bad, eur).is_err(), "{bad:?} accepted");
         }
         let jpy = Currency::parse("JPY")?;

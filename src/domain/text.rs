@@ -2,25 +2,95 @@
 
 use super::DomainError;
 
-/// Trims `raw` and checks its length and that it holds no control characters.
+/// Whether `c` is a Unicode format character (general category Cf): invisible characters
+/// that change how the text around them is shown (bidi overrides such as U+202E, zero-width
+/// spaces and joiners, the byte-order mark, tag characters).
+///
+/// The list is Cf as of Unicode 15.1; std has no general-category lookup.
+pub fn is_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{0600}'..='\u{0605}'
+            | '\u{061C}'
+            | '\u{06DD}'
+            | '\u{070F}'
+            | '\u{0890}'..='\u{0891}'
+            | '\u{08E2}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{110BD}'
+            | '\u{110CD}'
+            | '\u{13430}'..='\u{1343F}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0001}'
+            | '\u{E0020}'..='\u{E007F}'
+    )
+}
+
+/// Whether `c` may never appear inside free text: control characters (Cc), format characters
+/// (Cf) and the line and paragraph separators, none of which a person means to store.
+fn is_hidden(c: char) -> bool {
+    c.is_control() || is_format(c) || matches!(c, '\u{2028}' | '\u{2029}')
+}
+
+/// Trims `raw` and checks its length and that it holds no control or format characters.
+///
+/// The rule every free-text value (names, reasons, references, labels) is parsed with.
 pub fn clean(field: &'static str, raw: &str, max_chars: usize) -> Result<String, DomainError> {
+    clean_allowing(field, raw, max_chars, |_, _| false)
+}
+
+/// `clean`, but a format character for which `allowed(text, index)` says yes is kept.
+fn clean_allowing(
+    field: &'static str,
+    raw: &str,
+    max_chars: usize,
+    allowed: impl Fn(&[char], usize) -> bool,
+) -> Result<String, DomainError> {
+    // Counted before trimming so a huge value is refused without walking it twice.
+    if raw.len() > max_chars.saturating_mul(4).saturating_add(1024) {
+        return Err(too_long(field, max_chars));
+    }
     let s = raw.trim();
     if s.is_empty() {
         return Err(DomainError::invalid(field, "must not be empty"));
     }
-    if s.chars().count() > max_chars {
-        return Err(DomainError::invalid(
-            field,
-            format!("must be at most {max_chars} characters"),
-        ));
+    let chars: Vec<char> = s.chars().collect();
+    if chars.len() > max_chars {
+        return Err(too_long(field, max_chars));
     }
-    if s.chars().any(char::is_control) {
+    let hidden = chars
+        .iter()
+        .enumerate()
+        .any(|(i, &c)| is_hidden(c) && !(is_format(c) && allowed(&chars, i)));
+    if hidden {
         return Err(DomainError::invalid(
             field,
-            "must not contain control characters",
+            "must not contain control or invisible formatting characters",
         ));
     }
     Ok(s.to_owned())
+}
+
+fn too_long(field: &'static str, max_chars: usize) -> DomainError {
+    DomainError::invalid(field, format!("must be at most {max_chars} characters"))
+}
+
+/// Zero-width (non-)joiners shape Persian, Indic and other scripts and join emoji; in a name
+/// they are kept only between two visible characters, where they cannot hide or reorder text.
+fn joiner_between_letters(chars: &[char], i: usize) -> bool {
+    let visible = |c: Option<&char>| c.is_some_and(|&c| !is_hidden(c) && !c.is_whitespace());
+    matches!(chars.get(i), Some('\u{200C}' | '\u{200D}'))
+        && i > 0
+        && visible(chars.get(i - 1))
+        && visible(chars.get(i + 1))
 }
 
 /// A person's name as shown on the card and in search.
@@ -29,9 +99,10 @@ pub fn clean(field: &'static str, raw: &str, max_chars: usize) -> Result<String,
 pub struct PersonName(String);
 
 impl PersonName {
-    /// Parses a name: 1 to 100 characters after trimming.
+    /// Parses a name: 1 to 100 characters after trimming, no control or format characters
+    /// except a zero-width (non-)joiner between two visible characters.
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
-        clean("name", raw, 100).map(Self)
+        clean_allowing("name", raw, 100, joiner_between_letters).map(Self)
     }
 
     /// The name as text.
@@ -92,6 +163,66 @@ mod tests {
         assert!(PersonName::parse("   ").is_err());
         assert!(PersonName::parse(&"x".repeat(101)).is_err());
         assert!(PersonName::parse("a\u{0}b").is_err());
+    }
+
+    #[test]
+    fn names_in_any_script_pass() {
+        for name in [
+            "Αλέξανδρος Παπαδόπουλος",
+            "王小明",
+            "Çağla Şenoğlu",
+            "İlker Işık",
+            "José María O'Neil-García",
+            "محمد علی",
+            "Zoë d'Arc",
+            // ZWNJ inside a Persian name, ZWJ inside an emoji sequence.
+            "می\u{200C}خواهم",
+            "Ann \u{1F469}\u{200D}\u{1F373}",
+        ] {
+            assert_eq!(
+                PersonName::parse(name).map(|n| n.0),
+                Ok(name.to_owned()),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn names_refuse_control_and_format_characters() {
+        for bad in [
+            "a\u{1b}[31mb",
+            "a\u{7f}b",
+            "a\u{85}b",
+            "Ann\nSmith",
+            "Ann\tSmith",
+            "evil\u{202E}gpj.exe",
+            "a\u{202A}b",
+            "a\u{2066}b",
+            "a\u{2069}b",
+            "a\u{200B}b",
+            "a\u{200E}b",
+            "a\u{200F}b",
+            "\u{FEFF}Ann",
+            "a\u{00AD}b",
+            "a\u{2028}b",
+            "a\u{E0041}b",
+            // Joiners alone, at an edge or beside a space.
+            "\u{200D}",
+            "Ann\u{200D}",
+            "\u{200C}Ann",
+            "Ann \u{200D}Lee",
+        ] {
+            assert!(PersonName::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn free_text_refuses_format_characters_and_huge_values() {
+        assert!(clean("reason", "a\u{200D}b", 500).is_err(), "no joiner");
+        assert!(clean("reason", "a\u{0}b", 500).is_err());
+        assert!(clean("reason", &"x".repeat(900 * 1024), 500).is_err());
+        assert!(clean("reason", &"é".repeat(500), 500).is_ok());
+        assert!(clean("reason", &"é".repeat(501), 500).is_err());
     }
 
     #[test]

@@ -90,6 +90,7 @@ impl From<DomainError> for ApiError {
             | DomainError::AlreadyReversed(_)
             | DomainError::NotReversible(_)
             | DomainError::MemberBlocked
+            | DomainError::MemberErased
             | DomainError::RewardInactive
             | DomainError::Taken { .. } => StatusCode::CONFLICT,
         };

@@ -34,6 +34,8 @@ pub struct AppState {
     pub tls_status: crate::tls::StatusCell,
     /// Signs join forms and counts joins per address.
     pub join_guard: super::customer::join::JoinGuard,
+    /// Import files previewed and waiting to be confirmed.
+    pub pending_imports: admin::PendingImports,
     openapi: Arc<String>,
 }
 
@@ -52,6 +54,7 @@ pub fn build(
         secure_cookies: base_url.starts_with("https://"),
         login_throttle: LoginThrottle::default(),
         join_guard,
+        pending_imports: admin::PendingImports::default(),
         backup_status,
         tls_status,
         base_url,

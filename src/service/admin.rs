@@ -76,16 +76,66 @@ pub struct PreviewLine {
 }
 
 /// What an import would do, checked against the file and the database; nothing is written.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Every line is checked, but only a bounded number is kept to show, so the page stays small
+/// however large the file: the first `PREVIEW_LINES` lines, then further lines with errors
+/// until `PREVIEW_ERRORS` errors are shown.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImportPreview {
-    /// Every data line.
+    /// The lines kept to show, in file order.
     pub lines: Vec<PreviewLine>,
+    /// Data lines in the file.
+    pub total: usize,
+    /// Lines that cannot be imported.
+    pub errors: usize,
+    /// The first line that cannot be imported.
+    pub first_error: Option<PreviewLine>,
+    /// Lines with errors among `lines`.
+    shown_errors: usize,
 }
+
+/// Lines shown from the top of a previewed file.
+pub const PREVIEW_LINES: usize = 200;
+/// Error lines shown at most in a preview (those among the first lines included).
+pub const PREVIEW_ERRORS: usize = 200;
+/// Characters of a member summary or an error message shown for one line.
+const PREVIEW_TEXT_CHARS: usize = 300;
 
 impl ImportPreview {
     /// How many lines cannot be imported.
     pub fn errors(&self) -> usize {
-        self.lines.iter().filter(|l| l.error.is_some()).count()
+        self.errors
+    }
+
+    /// How many lines are not shown.
+    pub fn not_shown(&self) -> usize {
+        self.total.saturating_sub(self.lines.len())
+    }
+
+    /// Counts `line` and keeps it if the bounds allow.
+    fn push(&mut self, mut line: PreviewLine) {
+        line.summary = shorten(line.summary);
+        line.error = line.error.map(shorten);
+        self.total += 1;
+        let is_error = line.error.is_some();
+        if is_error {
+            self.errors += 1;
+            if self.first_error.is_none() {
+                self.first_error = Some(line.clone());
+            }
+        }
+        if self.lines.len() < PREVIEW_LINES || (is_error && self.shown_errors < PREVIEW_ERRORS) {
+            self.shown_errors += usize::from(is_error);
+            self.lines.push(line);
+        }
+    }
+}
+
+/// A line's text cut to what a preview shows (a cell can be as long as the whole file).
+fn shorten(s: String) -> String {
+    match s.char_indices().nth(PREVIEW_TEXT_CHARS) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s,
     }
 }
 
@@ -222,8 +272,8 @@ impl Loyalty {
                 // Twelve whole weeks plus the current one, in the widest time zone.
                 let since = now - time::Duration::days(7 * 13 + 2);
                 let hours = storage::aggregates::hours_since(tx, since)?;
-                let daily = dashboard::daily(&hours, &zone, today, 30);
-                let weekly = dashboard::weekly(&hours, &zone, today, 12);
+                let daily = dashboard::daily(&hours, &zone, today, 30)?;
+                let weekly = dashboard::weekly(&hours, &zone, today, 12)?;
                 let cutoff =
                     dashboard::bucket_of((now - time::Duration::days(28)).unix_timestamp());
                 let recent: Vec<_> = hours
@@ -231,8 +281,11 @@ impl Loyalty {
                     .filter(|(h, _)| *h >= cutoff)
                     .cloned()
                     .collect();
-                let busiest = dashboard::busiest_hours(&recent, &zone);
-                let new_members_30d = daily.iter().map(|d| d.totals.members).sum();
+                let busiest = dashboard::busiest_hours(&recent, &zone)?;
+                let new_members_30d = daily
+                    .iter()
+                    .try_fold(0i64, |n, d| n.checked_add(d.totals.members))
+                    .ok_or(DomainError::Overflow)?;
                 let rewards = storage::rewards::list(tx)?;
                 let mut tallies: Vec<(String, RewardTally)> =
                     storage::aggregates::reward_tallies(tx)?
@@ -333,7 +386,7 @@ impl Loyalty {
             .read(move |tx| {
                 let mut seen_emails = HashSet::new();
                 let mut seen_cards = HashSet::new();
-                let mut out = Vec::new();
+                let mut out = ImportPreview::default();
                 for line in lines {
                     out.push(match line {
                         Err(LineError { line, message }) => PreviewLine {
@@ -352,7 +405,7 @@ impl Loyalty {
                         }
                     });
                 }
-                Ok(ImportPreview { lines: out })
+                Ok(out)
             })
             .await?)
     }
@@ -360,7 +413,7 @@ impl Loyalty {
     /// Imports a file only if its preview has no errors.
     pub async fn import_checked(&self, text: String, actor: Actor) -> Result<usize> {
         let preview = self.preview_import(text.clone()).await?;
-        if let Some(bad) = preview.lines.iter().find(|l| l.error.is_some()) {
+        if let Some(bad) = &preview.first_error {
             return Err(ServiceError::Domain(DomainError::invalid(
                 "file",
                 format!(

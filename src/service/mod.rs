@@ -14,7 +14,7 @@ use crate::domain::DomainError;
 use crate::domain::actor::Actor;
 use crate::domain::api_key::{self, ApiKeyRecord, Scope};
 use crate::domain::card::CardNumber;
-use crate::domain::ledger::{EntryKind, LedgerEntry, PointsChange};
+use crate::domain::ledger::{EntryKind, LedgerEntry, PointsChange, Reason};
 use crate::domain::member::{Member, MemberId, MemberPatch, MemberQuery, NewMember};
 use crate::domain::money::{Currency, Money};
 use crate::domain::reward::Reward;
@@ -92,7 +92,7 @@ pub struct PointsRequest {
     /// How many.
     pub amount: PointsAmount,
     /// Why.
-    pub reason: Option<String>,
+    pub reason: Option<Reason>,
     /// Outside reference.
     pub reference: Option<String>,
 }
@@ -381,15 +381,8 @@ impl Loyalty {
                         .into());
                     }
                     let money = Money::purchase(amount_minor, currency)?;
-                    let points = settings.earning.points_for(money)?;
-                    if points == 0 {
-                        return Err(DomainError::invalid(
-                            "amount_minor",
-                            "this amount earns no points under the earning rule",
-                        )
-                        .into());
-                    }
-                    (EntryKind::Earn, points, Some(money))
+                    let change = settings.earning.earn(money)?;
+                    (change.kind(), change.signed(), Some(money))
                 }
             };
             let posting = Posting {
@@ -425,7 +418,9 @@ impl Loyalty {
                 member_id: member,
                 kind: EntryKind::Redeem,
                 points: -reward.cost,
-                reason: Some(reward.name.clone()),
+                // The entry names the reward by id too; a name from before the stricter
+                // rule is left out rather than refusing the redemption.
+                reason: Reason::parse(&reward.name).ok(),
                 reference: None,
                 reward_id: Some(reward.id.clone()),
                 amount: None,
@@ -441,7 +436,7 @@ impl Loyalty {
     pub async fn reverse(
         &self,
         seq: u64,
-        reason: Option<String>,
+        reason: Option<Reason>,
         actor: Actor,
         keyed: Keyed,
     ) -> Result<KeyedAnswer> {
@@ -761,7 +756,7 @@ fn stats_in(
         points_issued: t.earned,
         points_redeemed: t.redeemed,
         points_adjusted: t.adjusted,
-        points_outstanding: t.outstanding(),
+        points_outstanding: t.outstanding()?,
     })
 }
 
@@ -836,7 +831,7 @@ fn import_rows(
                 member_id: member.id.clone(),
                 kind: EntryKind::Adjust,
                 points: row.balance,
-                reason: Some("opening balance (import)".into()),
+                reason: Some(Reason::parse("opening balance (import)")?),
                 reference: None,
                 reward_id: None,
                 amount: None,

@@ -2,6 +2,7 @@
 
 use super::tables::{HOURLY, MEMBERS_BY_ACTIVITY, MEMBERS_BY_LIFETIME, REWARD_TALLY};
 use super::{StoreError, codec};
+use crate::domain::DomainError;
 use crate::domain::dashboard::bucket_of;
 use crate::domain::ledger::{EntryBody, EntryKind};
 use crate::domain::member::Member;
@@ -21,19 +22,22 @@ fn unix_ms(t: OffsetDateTime) -> i64 {
 fn bump_hour(
     tx: &WriteTransaction,
     at: OffsetDateTime,
-    f: impl FnOnce(&mut Totals),
+    f: impl FnOnce(&mut Totals) -> Result<(), DomainError>,
 ) -> Result<(), StoreError> {
     let mut table = tx.open_table(HOURLY)?;
     let hour = hour_of(at);
     let mut totals: Totals = codec::get(&table, "hourly", hour)?.unwrap_or_default();
-    f(&mut totals);
+    f(&mut totals)?;
     table.insert(hour, codec::encode(&totals)?.as_slice())?;
     Ok(())
 }
 
 /// Counts a new member in its hour.
 pub fn member_created(tx: &WriteTransaction, at: OffsetDateTime) -> Result<(), StoreError> {
-    bump_hour(tx, at, |t| t.members += 1)
+    bump_hour(tx, at, |t| {
+        t.members = t.members.checked_add(1).ok_or(DomainError::Overflow)?;
+        Ok(())
+    })
 }
 
 /// Counts an appended entry: its hour, its reward, and the member's place in the indexes.
@@ -64,7 +68,7 @@ pub fn entry_counted(
         let mut table = tx.open_table(REWARD_TALLY)?;
         let mut tally: RewardTally =
             codec::get(&table, "reward_tally", reward.as_str())?.unwrap_or_default();
-        tally.record(body.kind, body.points);
+        tally.record(body.kind, body.points)?;
         table.insert(reward.as_str(), codec::encode(&tally)?.as_slice())?;
     }
     Ok(())

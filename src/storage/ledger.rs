@@ -6,7 +6,7 @@ use super::{StoreError, aggregates, audit, codec, records, stats};
 use crate::domain::DomainError;
 use crate::domain::actor::Actor;
 use crate::domain::ledger::{
-    Account, EntryBody, EntryHash, EntryKind, GENESIS_HASH, LedgerEntry, check_reversible,
+    Account, EntryBody, EntryHash, EntryKind, GENESIS_HASH, LedgerEntry, Reason, check_reversible,
 };
 use crate::domain::member::{Member, MemberId, MemberStatus};
 use crate::domain::money::Money;
@@ -26,7 +26,7 @@ pub struct Posting {
     /// Signed points.
     pub points: i64,
     /// Why.
-    pub reason: Option<String>,
+    pub reason: Option<Reason>,
     /// Outside reference.
     pub reference: Option<String>,
     /// Reward redeemed, if any.
@@ -107,8 +107,9 @@ pub fn post(
     let account = Account {
         balance: member.balance,
         lifetime_earned: member.lifetime_earned,
-        // Erased accounts take no new points either; only their closing expiry.
-        blocked: member.status != MemberStatus::Active,
+        blocked: member.status == MemberStatus::Blocked,
+        // The closing expiry is posted before the status changes, so nothing passes this after.
+        erased: member.status == MemberStatus::Erased,
     }
     .apply(posting.kind, posting.points, posting.reverses.map(|r| r.1))?;
 
@@ -120,7 +121,7 @@ pub fn post(
         kind: posting.kind,
         points: posting.points,
         balance_after: account.balance,
-        reason: posting.reason,
+        reason: posting.reason.map(Reason::into_string),
         source: actor.clone(),
         reference: posting.reference,
         idempotency_key: idempotency_key.map(str::to_owned),
@@ -138,7 +139,7 @@ pub fn post(
     members::save(tx, &member)?;
 
     let mut totals = stats::load_for_update(tx)?;
-    totals.record(posting.kind, posting.points, posting.reverses.map(|r| r.1));
+    totals.record(posting.kind, posting.points, posting.reverses.map(|r| r.1))?;
     stats::save(tx, &totals)?;
     aggregates::entry_posted(
         tx,
@@ -157,7 +158,7 @@ pub fn post(
 pub fn reverse(
     tx: &WriteTransaction,
     seq: u64,
-    reason: Option<String>,
+    reason: Option<Reason>,
     actor: &Actor,
     idempotency_key: Option<&str>,
     now: OffsetDateTime,
@@ -326,11 +327,13 @@ fn walk_ledger(tx: &ReadTransaction) -> Result<Walk, StoreError> {
             Some(format!(
                 "entry {seq}: reverses an entry that does not come before it"
             ))
+        } else if let Err(msg) = add_to_member(sum, earned, &e, reversed) {
+            Some(format!("entry {seq}: {msg}"))
+        } else if totals.record(e.kind, e.points, reversed).is_err() {
+            Some(format!(
+                "entry {seq}: the ledger's running totals overflow 64 bits"
+            ))
         } else {
-            *sum += e.points;
-            if e.kind == EntryKind::Earn || reversed == Some(EntryKind::Earn) {
-                *earned += e.points;
-            }
             if *sum != e.balance_after {
                 Some(format!(
                     "entry {seq}: balance_after is {} but the member's entries add up to {sum}",
@@ -346,7 +349,6 @@ fn walk_ledger(tx: &ReadTransaction) -> Result<Walk, StoreError> {
             problem = found;
             break;
         }
-        totals.record(e.kind, e.points, reversed);
         prev_hash = e.hash;
     }
     tracing::debug!(
@@ -355,6 +357,42 @@ fn walk_ledger(tx: &ReadTransaction) -> Result<Walk, StoreError> {
         "verify: ledger walked"
     );
     Ok((entries, sums, totals, problem))
+}
+
+/// Adds an entry to its member's running balance and lifetime earned; a sum that leaves i64
+/// is damage (no real history gets there), never something to wrap.
+fn add_to_member(
+    sum: &mut i64,
+    earned: &mut i64,
+    e: &records::Checked,
+    reversed: Option<EntryKind>,
+) -> Result<(), String> {
+    *sum = sum
+        .checked_add(e.points)
+        .ok_or("the member's running balance overflows")?;
+    if e.kind == EntryKind::Earn || reversed == Some(EntryKind::Earn) {
+        *earned = earned
+            .checked_add(e.points)
+            .ok_or("the member's lifetime points overflow")?;
+    }
+    Ok(())
+}
+
+/// The hourly aggregates added up, or why they cannot be.
+fn hourly_sum(tx: &ReadTransaction) -> Result<Result<Totals, String>, StoreError> {
+    let table = tx.open_table(HOURLY)?;
+    let mut sum = Totals::default();
+    for row in table.iter()? {
+        let (k, v) = row?;
+        let hour: Totals = match codec::decode("hourly", v.value()) {
+            Ok(t) => t,
+            Err(e) => return Ok(Err(format!("hour {}: damaged, {e}", k.value()))),
+        };
+        if sum.add(&hour).is_err() {
+            return Ok(Err("the hourly totals overflow when added up".into()));
+        }
+    }
+    Ok(Ok(sum))
 }
 
 /// Every member's stored balance and lifetime points, or the first record that cannot be read.
@@ -449,11 +487,128 @@ pub fn verify(tx: &ReadTransaction) -> Result<Verification, StoreError> {
             problem = Some(format!(
                 "running totals {stored:?} differ from the ledger's {totals:?}"
             ));
+        } else if let Some(why) = totals.impossibility() {
+            problem = Some(format!("the ledger's totals are impossible: {why}"));
         }
+    }
+    if problem.is_none() {
+        problem = match hourly_sum(tx)? {
+            Err(why) => Some(why),
+            // Members are counted by the members table, not the ledger: compared above.
+            Ok(hours)
+                if Totals {
+                    members: totals.members,
+                    ..hours
+                } != totals =>
+            {
+                Some(format!(
+                    "the hourly totals add up to {hours:?} but the ledger's are {totals:?}"
+                ))
+            }
+            Ok(_) => None,
+        };
     }
     Ok(Verification {
         entries,
         members: member_count,
         problem: problem.or(others),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+    use super::*;
+    use crate::domain::member::NewMember;
+    use crate::storage::Store;
+
+    /// Appends an earn as code before the caps could: no rule checked, totals added wrapping.
+    fn force_earn(
+        tx: &WriteTransaction,
+        member: &MemberId,
+        points: i64,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut m = members::get_for_update(tx, member)?;
+        let (last_seq, prev) = last(&tx.open_table(LEDGER)?)?;
+        let body = EntryBody {
+            seq: last_seq + 1,
+            member_id: member.as_str().to_owned(),
+            kind: EntryKind::Earn,
+            points,
+            balance_after: m.balance.wrapping_add(points),
+            reason: None,
+            source: Actor::System,
+            reference: None,
+            idempotency_key: None,
+            reverses: None,
+            reward_id: None,
+            amount: None,
+            created_at: now,
+        };
+        append(tx, &LedgerEntry::seal(body, prev))?;
+        m.balance = m.balance.wrapping_add(points);
+        m.lifetime_earned = m.lifetime_earned.wrapping_add(points);
+        members::save(tx, &m)?;
+        let mut t = stats::load_for_update(tx)?;
+        t.earned = t.earned.wrapping_add(points);
+        t.transactions += 1;
+        stats::save(tx, &t)?;
+        let hour = crate::domain::dashboard::bucket_of(now.unix_timestamp());
+        let mut hourly = tx.open_table(HOURLY)?;
+        let mut h: Totals = codec::get(&hourly, "hourly", hour)?.unwrap_or_default();
+        h.earned = h.earned.wrapping_add(points);
+        h.transactions += 1;
+        hourly.insert(hour, codec::encode(&h)?.as_slice())?;
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn verify_names_totals_that_wrapped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        // What two earns of amount_minor = i64::MAX at 100 points per unit used to leave.
+        let points = 92_233_720_368_547_758 * 100;
+        store
+            .write(move |tx| {
+                let now = OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000);
+                for _ in 0..2 {
+                    let m = members::create(tx, NewMember::default(), &Actor::System, now)?;
+                    force_earn(tx, &m.id, points, now)?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let v = store.read(verify).await.unwrap();
+        let problem = v.problem.expect("verify finds the wrapped totals");
+        assert!(problem.contains("overflow"), "{problem}");
+    }
+
+    #[tokio::test]
+    async fn verify_names_hourly_totals_that_disagree_with_the_ledger() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .write(move |tx| {
+                let now = OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000);
+                let m = members::create(tx, NewMember::default(), &Actor::System, now)?;
+                force_earn(tx, &m.id, 10, now)?;
+                // One more hour that no entry stands behind.
+                let later = crate::domain::dashboard::bucket_of(now.unix_timestamp()) + 1;
+                let extra = Totals {
+                    earned: 5,
+                    transactions: 1,
+                    ..Totals::default()
+                };
+                tx.open_table(HOURLY)?
+                    .insert(later, codec::encode(&extra)?.as_slice())?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let v = store.read(verify).await.unwrap();
+        let problem = v.problem.expect("verify finds the extra hour");
+        assert!(problem.contains("hourly"), "{problem}");
+    }
 }

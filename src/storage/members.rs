@@ -396,7 +396,7 @@ pub fn erase(
             member_id: id.clone(),
             kind: crate::domain::ledger::EntryKind::Expire,
             points: -before.balance,
-            reason: Some("account erased".into()),
+            reason: Some(crate::domain::ledger::Reason::parse("account erased")?),
             reference: None,
             reward_id: None,
             amount: None,

@@ -91,7 +91,7 @@ pub fn apply_entry(tx: &WriteTransaction, e: &LedgerEntry) -> Result<(), StoreEr
     drop(ledger);
     super::ledger::append(tx, e)?;
     let mut totals = stats::load_for_update(tx)?;
-    totals.record(b.kind, b.points, reversed);
+    totals.record(b.kind, b.points, reversed)?;
     stats::save(tx, &totals)?;
     aggregates::entry_counted(tx, b, reversed)
 }

@@ -95,7 +95,7 @@ pub fn migrate_to_v2(tx: &WriteTransaction) -> Result<(), StoreError> {
         let (_, v) = row?;
         let entry = legacy(v.value())?;
         let reversed = entry.body.reverses.and_then(|s| kinds.get(&s).copied());
-        totals.record(entry.body.kind, entry.body.points, reversed);
+        totals.record(entry.body.kind, entry.body.points, reversed)?;
         kinds.insert(entry.body.seq, entry.body.kind);
     }
     drop(ledger);
@@ -133,17 +133,17 @@ pub fn migrate_to_v3(tx: &WriteTransaction) -> Result<(), StoreError> {
         let b = &e.body;
         let original = b.reverses.and_then(|s| originals.get(&s).cloned());
         let reversed = original.as_ref().map(|o| o.0);
-        totals.record(b.kind, b.points, reversed);
+        totals.record(b.kind, b.points, reversed)?;
         hours
             .entry(bucket_of(b.created_at.unix_timestamp()))
             .or_default()
-            .record(b.kind, b.points, reversed);
+            .record(b.kind, b.points, reversed)?;
         // Reversals written before v3 do not name the reward; the original does.
         let reward = b.reward_id.clone().or_else(|| original.and_then(|o| o.1));
         if let Some(r) = reward
             && (b.kind == EntryKind::Redeem || reversed == Some(EntryKind::Redeem))
         {
-            tallies.entry(r).or_default().record(b.kind, b.points);
+            tallies.entry(r).or_default().record(b.kind, b.points)?;
         }
         originals.insert(b.seq, (b.kind, b.reward_id.clone()));
     }

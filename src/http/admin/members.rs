@@ -17,8 +17,65 @@ use crate::views::admin::{Chrome, Kept, Problem};
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::header;
 use axum::response::IntoResponse;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 const PAGE_SIZE: usize = 50;
+
+/// Files waiting after a preview for the confirm button, kept here so the preview page need
+/// not carry the whole file back and forth.
+///
+/// At most `MAX_PENDING` files (each within the body limit) for `PENDING_FOR`: the oldest is
+/// dropped first, and a dropped file is simply uploaded again.
+#[derive(Clone, Default)]
+pub struct PendingImports(Arc<Mutex<VecDeque<PendingImport>>>);
+
+struct PendingImport {
+    id: String,
+    staff: String,
+    at: Instant,
+    csv: String,
+}
+
+const MAX_PENDING: usize = 4;
+const PENDING_FOR: Duration = Duration::from_secs(30 * 60);
+
+impl PendingImports {
+    /// Keeps `csv` for `staff` and returns the id the confirm form sends back.
+    fn put(&self, staff: &str, csv: String) -> Result<String, PageError> {
+        let id = form_token()?;
+        let mut q = self.lock()?;
+        q.retain(|p| p.at.elapsed() < PENDING_FOR && p.staff != staff);
+        while q.len() >= MAX_PENDING {
+            q.pop_front();
+        }
+        q.push_back(PendingImport {
+            id: id.clone(),
+            staff: staff.to_owned(),
+            at: Instant::now(),
+            csv,
+        });
+        Ok(id)
+    }
+
+    /// Takes the file `staff` previewed as `id`, once.
+    fn take(&self, staff: &str, id: &str) -> Result<Option<String>, PageError> {
+        let mut q = self.lock()?;
+        let found = q.iter().position(|p| {
+            p.staff == staff
+                && p.at.elapsed() < PENDING_FOR
+                && crate::crypto::constant_time_eq(&p.id, id)
+        });
+        Ok(found.and_then(|i| q.remove(i)).map(|p| p.csv))
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, VecDeque<PendingImport>>, PageError> {
+        self.0
+            .lock()
+            .map_err(|_| PageError::Internal("pending imports poisoned".into()))
+    }
+}
 const HISTORY_SIZE: usize = 20;
 
 /// The search box's query.
@@ -344,8 +401,16 @@ pub async fn import_preview(
                 .into_response());
         }
     };
+    let staff_name = staff.0.user.username.as_str().to_owned();
     match state.loyalty.preview_import(text.clone()).await {
-        Ok(p) => Ok(Page(view::import_preview(&chrome, &p, &text)).into_response()),
+        Ok(p) => {
+            let pending = if p.errors() == 0 && p.total > 0 {
+                Some(state.pending_imports.put(&staff_name, text)?)
+            } else {
+                None
+            };
+            Ok(Page(view::import_preview(&chrome, &p, pending.as_deref())).into_response())
+        }
         Err(ServiceError::Domain(e)) => Ok((
             refused_status(&e),
             Page(view::import_form(&chrome, Some(&e))),
@@ -355,10 +420,11 @@ pub async fn import_preview(
     }
 }
 
-/// What the confirm form sends back.
+/// What the confirm form sends back: the id of the previewed file.
 #[derive(Debug, serde::Deserialize)]
 pub struct ImportConfirm {
-    csv: String,
+    #[serde(default)]
+    import_id: String,
 }
 
 /// Imports a previewed file: every line, or none.
@@ -367,9 +433,21 @@ pub async fn import_confirm(
     form: AdminForm<ImportConfirm>,
 ) -> PageResult {
     let chrome = form.staff.chrome(&state).await?;
+    let staff = form.staff.0.user.username.as_str();
+    let Some(csv) = state.pending_imports.take(staff, &form.value.import_id)? else {
+        let e = DomainError::invalid(
+            "file",
+            "this preview has expired or was imported already; upload the file again",
+        );
+        return Ok((
+            refused_status(&e),
+            Page(view::import_form(&chrome, Some(&e))),
+        )
+            .into_response());
+    };
     match state
         .loyalty
-        .import_checked(form.value.csv.clone(), form.staff.0.actor())
+        .import_checked(csv, form.staff.0.actor())
         .await
     {
         Ok(n) => Ok(Page(view::imported(&chrome, n)).into_response()),

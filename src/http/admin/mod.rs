@@ -11,6 +11,8 @@ mod settings;
 mod staff;
 mod till;
 
+pub use members::PendingImports;
+
 use super::AppState;
 use crate::domain::DomainError;
 use crate::http::error::ApiError;

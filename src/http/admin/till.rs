@@ -184,16 +184,15 @@ pub async fn earn(
         let settings = state.loyalty.settings().await?;
         let parsed =
             Money::parse_decimal(f.amount.as_deref().unwrap_or_default(), settings.currency)
-                .and_then(|m| settings.earning.points_for(m).map(|p| (m, p)))
-                .and_then(|(m, p)| {
-                    if p == 0 {
-                        Err(DomainError::invalid(
-                            "amount",
-                            "this amount earns no points under the earning rule",
-                        ))
-                    } else {
-                        Ok((m, p))
-                    }
+                .and_then(|m| {
+                    let change = settings.earning.earn(m).map_err(|e| match e {
+                        // The form's field is the typed amount, not minor units.
+                        DomainError::Invalid { message, .. } => {
+                            DomainError::invalid("amount", message)
+                        }
+                        other => other,
+                    })?;
+                    Ok((m, change.signed()))
                 });
         match parsed {
             Ok((money, points)) if f.confirm.as_deref() != Some("yes") => {
@@ -281,18 +280,20 @@ pub async fn reverse(
     let id = member_id(&id)?;
     let f = &form.value;
     let k = keyed(&form, &f.form_token)?;
-    let reason = f.reason.clone().filter(|r| !r.trim().is_empty());
     // Only entries of the member whose page this is: a stale page cannot reverse someone else's.
     let history = state.loyalty.entry(f.seq).await?;
-    let result = if history.body.member_id != id.as_str() {
-        Err(DomainError::NotFound("entry").into())
-    } else {
-        once(|| {
-            state
-                .loyalty
-                .reverse(f.seq, reason.clone(), form.staff.0.actor(), k.clone())
-        })
-        .await
+    let reason = crate::domain::ledger::parse_reason(EntryKind::Reversal, f.reason.as_deref());
+    let result = match reason {
+        _ if history.body.member_id != id.as_str() => Err(DomainError::NotFound("entry").into()),
+        Err(e) => Err(e.into()),
+        Ok(reason) => {
+            once(|| {
+                state
+                    .loyalty
+                    .reverse(f.seq, reason.clone(), form.staff.0.actor(), k.clone())
+            })
+            .await
+        }
     };
     answer(&state, &form, id, "reverse", result).await
 }

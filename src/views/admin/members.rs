@@ -417,8 +417,9 @@ pub fn import_form(chrome: &Chrome, err: Option<&DomainError>) -> Markup {
 }
 
 /// What an import would do; the confirm button appears only when every line is good.
-pub fn import_preview(chrome: &Chrome, preview: &ImportPreview, csv: &str) -> Markup {
+pub fn import_preview(chrome: &Chrome, preview: &ImportPreview, import_id: Option<&str>) -> Markup {
     let errors = preview.errors();
+    let not_shown = preview.not_shown();
     page(
         "Import preview",
         chrome,
@@ -426,9 +427,16 @@ pub fn import_preview(chrome: &Chrome, preview: &ImportPreview, csv: &str) -> Ma
         html! {
             h1 { "Import preview" }
             p #import-summary {
-                (preview.lines.len()) " lines; "
-                @if errors == 0 { span.ok { "all can be imported." } }
-                @else { span.error { (errors) " with problems. Fix them and upload the file again; nothing was saved." } }
+                (preview.total) " lines: " (preview.total - errors) " can be imported, " (errors) " cannot. "
+                @if errors == 0 { span.ok { "All can be imported." } }
+                @else { span.error { "Fix the lines with problems and upload the file again; nothing was saved." } }
+            }
+            @if not_shown > 0 {
+                p #import-not-shown {
+                    "Showing " (preview.lines.len()) " lines (the first ones, then every problem up to a limit); "
+                    (not_shown) " more are not shown but were checked"
+                    @if import_id.is_some() { " and will be imported" } "."
+                }
             }
             div.table-wrap { table #import-preview {
                 thead { tr { th scope="col" { "Line" } th scope="col" { "Member" } th scope="col" { "Problem" } } }
@@ -438,11 +446,11 @@ pub fn import_preview(chrome: &Chrome, preview: &ImportPreview, csv: &str) -> Ma
                     }
                 } }
             } }
-            @if errors == 0 && !preview.lines.is_empty() {
+            @if let Some(id) = import_id {
                 form #import-confirm method="post" action="/admin/members/import/confirm" {
                     (csrf(chrome))
-                    input type="hidden" name="csv" value=(csv);
-                    button type="submit" { "Import " (preview.lines.len()) " members" }
+                    input type="hidden" name="import_id" value=(id);
+                    button type="submit" { "Import " (preview.total) " members" }
                 }
             }
             p { a href="/admin/members/import" { "Upload another file" } }
