@@ -1078,6 +1078,99 @@ async fn unknown_members_are_404() {
     }
 }
 
+/// Whether a member answer carries the card secret, in either field.
+fn has_card_secret(m: &Value) -> bool {
+    m.get("card_token").is_some() || m.get("card_url").is_some()
+}
+
+#[tokio::test]
+async fn card_tokens_only_for_keys_with_cards_read() {
+    let server = TestServer::start();
+    let without = &["members:read", "members:write", "points:write"];
+    let plain = server.client_with(&server.api_key_with("shop", without));
+
+    // Create, get, by-card, list and patch answers: no token without cards:read.
+    let m = plain
+        .post("/members", &json!({"name": "Tokenless"}))
+        .await
+        .expect_status(201);
+    assert!(
+        !has_card_secret(&m),
+        "create gave a members:write key the card: {m}"
+    );
+    let id = m["id"].as_str().unwrap().to_owned();
+    let card = m["card_number"].as_str().unwrap().to_owned();
+    for path in [format!("/members/{id}"), format!("/members/by-card/{card}")] {
+        let got = plain.get(&path).await.expect_status(200);
+        assert!(!has_card_secret(&got), "{path} gave the card away: {got}");
+    }
+    let list = plain.get("/members").await.expect_status(200);
+    let listed = items(&list);
+    assert!(!listed.is_empty());
+    assert!(
+        listed.iter().all(|m| !has_card_secret(m)),
+        "the list gave the card away: {list}"
+    );
+    let patched = plain
+        .patch(
+            &format!("/members/{id}"),
+            &json!({"name": "Still Tokenless"}),
+        )
+        .await
+        .expect_status(200);
+    assert!(
+        !has_card_secret(&patched),
+        "patch gave the card away: {patched}"
+    );
+
+    // The same member through a key with cards:read: token and URL, and they open the card page.
+    let mut with_scopes = without.to_vec();
+    with_scopes.push("cards:read");
+    let till = server.client_with(&server.api_key_with("till", &with_scopes));
+    let got = till.get(&format!("/members/{id}")).await.expect_status(200);
+    let token = got["card_token"].as_str().unwrap().to_owned();
+    assert!(
+        got["card_url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/c/{token}")),
+        "{got}"
+    );
+    let listed = items(&till.get("/members").await.expect_status(200));
+    assert!(
+        listed.iter().all(|m| m["card_token"].is_string()),
+        "{listed:?}"
+    );
+    let made = till
+        .post("/members", &json!({"name": "Printed"}))
+        .await
+        .expect_status(201);
+    assert!(made["card_token"].is_string(), "{made}");
+    let page = reqwest::get(server.url(&format!("/c/{token}")))
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200, "the card link works");
+
+    // The scope is in the document, with the fields that depend on it.
+    let doc = plain
+        .send(plain.client.get(plain.url("/api/v1/openapi.json")))
+        .await
+        .expect_status(200);
+    let text = doc.to_string();
+    assert!(
+        doc["components"]["securitySchemes"]["bearer"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("cards:read"),
+        "{text}"
+    );
+    let token_doc =
+        doc["components"]["schemas"]["MemberView"]["properties"]["card_token"]["description"]
+            .as_str()
+            .unwrap();
+    assert!(token_doc.contains("cards:read"), "{token_doc}");
+}
+
 #[tokio::test]
 async fn authentication_and_scopes() {
     let server = TestServer::start();

@@ -50,6 +50,11 @@ impl AuthFailures {
 pub struct ApiClient(pub ApiKeyRecord);
 
 impl ApiClient {
+    /// Whether the key has `scope`, for answers that show more to some keys than to others.
+    pub fn allows(&self, scope: Scope) -> bool {
+        self.0.allows(scope)
+    }
+
     /// Refuses with 403 unless the key has `scope`.
     pub fn require(&self, scope: Scope) -> Result<&Self, ApiError> {
         if self.0.allows(scope) {

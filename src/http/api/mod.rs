@@ -8,6 +8,7 @@ mod settings;
 
 use super::AppState;
 use super::error::{ApiError, Problem};
+use crate::domain::api_key::Scope;
 use crate::service::KeyedAnswer;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode};
@@ -31,7 +32,7 @@ Earning by amount: points = whole currency units of `amount_minor` (rounded down
 from the settings, in integer arithmetic. With 1 point per unit, 19.99 EUR (1999) earns 19 points."
     ),
     modifiers(&BearerAuth),
-    components(schemas(Problem))
+    components(schemas(Problem, Scope))
 )]
 struct ApiDoc;
 
@@ -39,11 +40,30 @@ struct BearerAuth;
 
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let scopes: String = Scope::ALL
+            .iter()
+            .map(|s| format!("\n- `{}`: {}", s.as_str(), s.description()))
+            .collect();
+        let text = format!(
+            "An API key (`fty_...`). Each operation says which scope it needs; a key without it \
+gets 403. Scopes:{scopes}\n\n`cards:read` only adds `card_token` and `card_url` to member answers \
+(reading members still needs `members:read`, changing them `members:write`); no other scope implies it."
+        );
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(text.clone()))
+                    .build(),
+            ),
         );
+        let info = &mut openapi.info;
+        info.description = Some(format!(
+            "{}\n\n## Scopes\n\n{text}",
+            info.description.as_deref().unwrap_or_default()
+        ));
     }
 }
 
