@@ -90,10 +90,11 @@ impl FromRequestParts<AppState> for ApiClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim);
-        let key = match presented {
-            Some(p) => state.loyalty.authenticate(p).await?,
-            None => None,
+        let Some(presented) = presented else {
+            // No key guesses nothing, so it is not counted as a failed authentication.
+            return Err(ApiError::unauthorized());
         };
+        let key = state.loyalty.authenticate(presented).await?;
         match (key, ip) {
             (Some(k), _) => Ok(ApiClient(k)),
             // A client that keeps failing is slowed to 429; one with a good key is never held up by it.
@@ -229,6 +230,8 @@ async fn read_json<T: DeserializeOwned>(
             ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}"))
         })?
     };
+    let mut value = value;
+    integral_numbers_as_integers(&mut value);
     let canonical = format!("{method}\n{path}\n{value}");
     let fingerprint = crypto::sha256_hex(canonical.as_bytes());
     let parsed = T::deserialize(&value).map_err(|e| ApiError::invalid(e.to_string()))?;
@@ -236,6 +239,27 @@ async fn read_json<T: DeserializeOwned>(
         value: parsed,
         fingerprint,
     })
+}
+
+/// Rewrites numbers such as `5.0` as `5`: JSON does not tell them apart, so neither does the API
+/// (an integer field takes either, and a retry that spells the number differently is the same request).
+fn integral_numbers_as_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && f.abs() < 9.0e15
+            {
+                // Below 2^53 every integral f64 converts to i64 exactly.
+                let whole = f as i64;
+                *value = Value::from(whole);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_numbers_as_integers),
+        Value::Object(map) => map.values_mut().for_each(integral_numbers_as_integers),
+        _ => {}
+    }
 }
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {

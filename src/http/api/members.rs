@@ -118,15 +118,18 @@ pub struct MemberPage {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateMember {
-    /// Full name.
+    /// Full name, up to 100 characters; blank means none.
+    #[schema(max_length = 100)]
     pub name: Option<String>,
-    /// Email, unique.
+    /// Email, unique, up to 254 bytes; blank means none.
+    #[schema(max_length = 254)]
     pub email: Option<String>,
-    /// Phone.
+    /// Phone: 5 to 20 digits, an optional leading `+`, spaces, dots, dashes and brackets; blank means none.
     pub phone: Option<String>,
     /// Whether the member agreed to marketing.
     pub marketing_consent: Option<bool>,
-    /// A pre-printed card's number (12 digits, Luhn); a new one is made if absent.
+    /// A pre-printed card's number (12 digits, the last a Luhn check digit; spaces and dashes
+    /// are ignored); a new one is made if absent or blank.
     pub card_number: Option<String>,
 }
 
@@ -134,15 +137,15 @@ pub struct CreateMember {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMember {
-    /// New name, or null.
+    /// New name (up to 100 characters), or null or blank to clear it.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 100)]
     pub name: Option<Option<String>>,
-    /// New email, or null.
+    /// New email (up to 254 bytes), or null or blank to clear it.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 254)]
     pub email: Option<Option<String>>,
-    /// New phone, or null.
+    /// New phone (5 to 20 digits), or null or blank to clear it.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub phone: Option<Option<String>>,
