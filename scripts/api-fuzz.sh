@@ -79,7 +79,7 @@ started=$SECONDS
 FEALTY_FUZZ_KEY="$key" PYTHONPATH="scripts${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_HOOKS=api_fuzz_hooks \
   schemathesis --config-file scripts/schemathesis.toml run "$url/api/v1/openapi.json" \
   --checks all \
-  --max-examples 20 \
+  --max-examples 30 \
   --seed 1 \
   --workers 2 \
   --request-timeout 10 \

@@ -1172,6 +1172,58 @@ async fn card_tokens_only_for_keys_with_cards_read() {
 }
 
 #[tokio::test]
+async fn a_missing_key_is_401_every_time_and_wrong_keys_are_slowed() {
+    let server = TestServer::start();
+    let api = server.client();
+    // A forgotten header guesses nothing, so it never earns the client a 429.
+    for _ in 0..30 {
+        let r = api.send(api.client.get(api.url("/members"))).await;
+        r.expect_problem(401, "unauthorized");
+    }
+    let bad = api.with_key("fty_000000000000_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    let mut statuses = Vec::new();
+    for _ in 0..25 {
+        statuses.push(bad.get("/members").await.status);
+    }
+    assert!(
+        statuses.contains(&429),
+        "wrong keys are slowed: {statuses:?}"
+    );
+    api.get("/members").await.expect_status(200);
+}
+
+#[tokio::test]
+async fn integral_numbers_are_integers_however_spelled() {
+    let server = TestServer::start();
+    let api = server.client();
+    let id = api.create_member(&json!({"name": "Floaty"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key = fresh_key();
+    let first = api
+        .send(
+            api.request(Method::POST, &format!("/members/{id}/transactions"))
+                .header("Idempotency-Key", &key)
+                .header("Content-Type", "application/json")
+                .body(r#"{"kind": "earn", "points": 5.0}"#),
+        )
+        .await
+        .expect_status(201);
+    assert_eq!(first["entry"]["points"], 5);
+    // The same number spelled as an integer is the same request: a replay, not a conflict.
+    let again = api
+        .transaction(&id, &key, &json!({"kind": "earn", "points": 5}))
+        .await;
+    assert_eq!(again.status, 201, "{}", again.text);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    api.transaction(&id, &fresh_key(), &json!({"kind": "earn", "points": 5.5}))
+        .await
+        .expect_problem(422, "invalid_field");
+    assert_eq!(api.balance(&id).await, 5);
+}
+
+#[tokio::test]
 async fn authentication_and_scopes() {
     let server = TestServer::start();
     let key = server.api_key();
@@ -1276,6 +1328,80 @@ async fn errors_are_problem_json() {
     assert_eq!(api.get("/readyz").await.status, 200);
     let r = api.send(api.client.get(api.url("/healthz"))).await;
     assert_eq!(r.status, 200, "healthz needs no key");
+}
+
+#[tokio::test]
+async fn openapi_states_the_limits_the_server_enforces() {
+    let server = TestServer::start();
+    let api = Api::new(&server.url(""), "");
+    let doc = api
+        .send(api.client.get(api.url("/api/v1/openapi.json")))
+        .await
+        .expect_status(200);
+    let schemas = &doc["components"]["schemas"];
+    let max = 1_000_000_000_000_i64;
+    let shapes = schemas["TransactionRequest"]["oneOf"].as_array().unwrap();
+    assert_eq!(
+        shapes.len(),
+        5,
+        "earn by points or amount, redeem, adjust up or down"
+    );
+    let prop = |schema: &str, field: &str| schemas[schema]["properties"][field].clone();
+    for (schema, field, lo, hi) in [
+        ("EarnPoints", "points", 1, max),
+        ("EarnAmount", "amount_minor", 1, max),
+        ("RedeemPoints", "points", 1, max),
+        ("AdjustUp", "points", 1, max),
+        ("AdjustDown", "points", -max, -1),
+        ("CreateReward", "cost", 1, max),
+        ("UpdateSettings", "points_per_unit", 0, 10_000),
+    ] {
+        let p = prop(schema, field);
+        assert_eq!(
+            (int(&p["minimum"]), int(&p["maximum"])),
+            (lo, hi),
+            "{schema}.{field}: {p}"
+        );
+    }
+    for (schema, field, len) in [
+        ("CreateMember", "name", 100),
+        ("CreateMember", "email", 254),
+        ("EarnPoints", "reason", 500),
+        ("EarnPoints", "reference", 200),
+        ("AdjustDown", "reason", 500),
+        ("ReverseRequest", "reason", 500),
+        ("CreateReward", "name", 100),
+        ("UpdateSettings", "business_name", 80),
+    ] {
+        let p = prop(schema, field);
+        assert_eq!(int(&p["maxLength"]), len, "{schema}.{field}: {p}");
+        let pattern = p["pattern"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{schema}.{field}: {p}"));
+        assert!(
+            pattern.contains(r"\u0000-\u001F"),
+            "no control characters: {pattern}"
+        );
+    }
+    assert_eq!(
+        schemas["AdjustUp"]["required"],
+        json!(["kind", "points", "reason"])
+    );
+    let transactions = &doc["paths"]["/api/v1/members/{id}/transactions"]["post"];
+    let key = transactions["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "Idempotency-Key")
+        .unwrap();
+    assert_eq!(key["required"], true);
+    assert_eq!(key["schema"]["maxLength"], 255);
+    assert_eq!(key["schema"]["pattern"], "^[!-~]{1,255}$");
+    let zones = prop("UpdateSettings", "time_zone")["enum"].clone();
+    assert!(
+        zones.as_array().unwrap().contains(&json!("Europe/London")),
+        "{zones}"
+    );
 }
 
 #[tokio::test]
