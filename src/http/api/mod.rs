@@ -200,30 +200,40 @@ const TEXT_FIELDS: &[(&str, &str, Text)] = &[
 /// text patterns, the Idempotency-Key's shape, the statuses a client may set, the time zones.
 fn document_constraints(doc: serde_json::Value) -> serde_json::Value {
     let mut doc = doc;
-    let schemas = &mut doc["components"]["schemas"];
-    for (schema, property, text) in TEXT_FIELDS {
-        let field = &mut schemas[*schema]["properties"][*property];
-        if field.is_object() {
-            field["pattern"] = text.pattern().into();
-        } else {
-            tracing::error!(
-                schema,
-                property,
-                "a documented text field is not in the document"
-            );
+    let mut set = |pointer: &str, key: &str, value: serde_json::Value| match doc
+        .pointer_mut(pointer)
+        .and_then(|v| v.as_object_mut())
+    {
+        Some(field) => {
+            field.insert(key.to_owned(), value);
         }
+        None => tracing::error!(pointer, "a constrained field is not in the API document"),
+    };
+    for (schema, property, text) in TEXT_FIELDS {
+        let pointer = format!("/components/schemas/{schema}/properties/{property}");
+        set(&pointer, "pattern", text.pattern().into());
     }
-    // Erasing is its own step, not a status a client may set.
-    schemas["UpdateMember"]["properties"]["status"] = serde_json::json!({
-        "type": ["string", "null"],
-        "enum": ["active", "blocked", null],
-        "description": "Block or unblock (erasing is a separate step)."
-    });
     let zones: Vec<String> = jiff::tz::db()
         .available()
         .map(|name| name.as_str().to_owned())
         .collect();
-    schemas["UpdateSettings"]["properties"]["time_zone"]["enum"] = zones.into();
+    let time_zone = "/components/schemas/UpdateSettings/properties/time_zone";
+    set(time_zone, "enum", zones.into());
+    // Erasing is its own step, not a status a client may set.
+    let status = "/components/schemas/UpdateMember/properties/status";
+    match doc.pointer_mut(status) {
+        Some(field) => {
+            *field = serde_json::json!({
+                "type": ["string", "null"],
+                "enum": ["active", "blocked", null],
+                "description": "Block or unblock (erasing is a separate step)."
+            });
+        }
+        None => tracing::error!(
+            pointer = status,
+            "a constrained field is not in the API document"
+        ),
+    }
     let key = serde_json::json!({
         "type": "string",
         "minLength": 1,
@@ -310,4 +320,28 @@ fn keyed_response(answer: KeyedAnswer) -> Response {
             .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_constrained_text_field_is_in_the_document() {
+        let (_, doc) = router();
+        let doc = serde_json::to_value(&doc).unwrap_or_default();
+        for (schema, property, text) in TEXT_FIELDS {
+            let pointer = format!("/components/schemas/{schema}/properties/{property}/pattern");
+            assert_eq!(
+                doc.pointer(&pointer).and_then(|p| p.as_str()),
+                Some(text.pattern().as_str()),
+                "{schema}.{property}"
+            );
+        }
+        let status = doc.pointer("/components/schemas/UpdateMember/properties/status/oneOf");
+        assert!(
+            status.is_none(),
+            "the status is replaced, not added to: {status:?}"
+        );
+    }
 }
