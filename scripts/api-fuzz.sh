@@ -77,7 +77,7 @@ PY
 # refusals of earning by amount that depend on the settings. The text patterns name the format
 # characters of the Basic Multilingual Plane only (see NOT_TEXT in src/http/api/mod.rs).
 started=$SECONDS
-FEALTY_FUZZ_KEY="$key" PYTHONPATH="scripts${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_HOOKS=api_fuzz_hooks \
+FEALTY_FUZZ_KEY="$key" PYTHONDONTWRITEBYTECODE=1 PYTHONPATH="scripts${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_HOOKS=api_fuzz_hooks \
   schemathesis --config-file scripts/schemathesis.toml run "$url/api/v1/openapi.json" \
   --checks all \
   --max-examples 30 \

@@ -10,7 +10,7 @@ use crate::domain::money::Currency;
 use crate::http::AppState;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{ApiClient, ApiQuery, IdemKey, JsonBody, OptionalJsonBody};
-use crate::service::{PointsAmount, PointsRequest, ServiceError};
+use crate::service::{PointsAmount, PointsRequest};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::Response;
@@ -407,9 +407,9 @@ pub async fn reverse(
         (status = 201, description = "Redeemed (or the stored answer to a retry)", body = OutcomeJson),
         (status = 400, description = "Unreadable body or missing Idempotency-Key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Key lacks points:write", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such member", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such member or reward", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Insufficient points, reward inactive, member blocked", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "No such reward, or the key was used with another body", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid field, or the key was used with another body", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -423,16 +423,9 @@ pub async fn redeem(
     client.require(Scope::PointsWrite)?;
     let id = MemberId::parse(&id)?;
     let keyed = body.keyed(&client, key);
-    // A 404 is about the URL (the member); a reward named in the body that does not exist is a bad field.
     let answer = state
         .loyalty
         .redeem_reward(id, body.value.reward_id, client.actor(), keyed)
-        .await
-        .map_err(|e| match e {
-            ServiceError::Domain(DomainError::NotFound("reward")) => ServiceError::Domain(
-                DomainError::invalid("reward_id", "that reward does not exist"),
-            ),
-            other => other,
-        })?;
+        .await?;
     Ok(keyed_response(answer))
 }
