@@ -40,7 +40,7 @@ if [ -n "$missing" ]; then
   fi
   if need apt-get && { [ "$(id -u)" -eq 0 ] || [ ${#as_root[@]} -gt 0 ]; }; then
     echo "== apt-get install $missing"
-    # shellcheck disable=SC2086 # one word per package
+    # shellcheck disable=SC2086,SC2015 # one word per package; a failed install is reported below
     "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q &&
       "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing ||
       true
@@ -70,6 +70,31 @@ if ! need moto_server; then
   fi
 fi
 
+# The supply-chain check (deny.toml) and the API fuzzing against the OpenAPI document
+# (scripts/api-fuzz.sh) need cargo-deny and schemathesis.
+if ! cargo deny --version >/dev/null 2>&1; then
+  echo "== cargo install --locked cargo-deny"
+  cargo install --locked cargo-deny
+fi
+if ! need schemathesis; then
+  if need python3; then
+    echo "== python3 -m pip install schemathesis"
+    python3 -m pip install --quiet schemathesis ||
+      python3 -m pip install --quiet --break-system-packages schemathesis || true
+    if need pyenv; then pyenv rehash || true; fi
+    PATH="$PATH:$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$(python3 -m site --user-base)/bin"
+    export PATH
+    hash -r
+  fi
+  if ! need schemathesis; then
+    echo "error: the API fuzzing needs schemathesis, and python3 -m pip install schemathesis could not provide it" >&2
+    exit 1
+  fi
+fi
+
+echo "== cargo deny (bans, licences, sources; advisories are a manual step, see deny.toml)"
+cargo deny --locked check bans licenses sources
+
 echo "== scripts/check-deploy.sh"
 scripts/check-deploy.sh
 
@@ -81,6 +106,9 @@ cargo clippy --locked --all-targets -- -D warnings
 
 echo "== cargo test"
 cargo test --locked --lib --bins --tests
+
+echo "== scripts/api-fuzz.sh"
+scripts/api-fuzz.sh
 
 # The provisioning script, run for real in a throw-away Debian root (needs root and the Debian mirror).
 echo "== scripts/test-provision.sh"

@@ -1400,6 +1400,12 @@ async fn owner_manages_staff_accounts_and_api_keys() {
 
     // An API key made on the page is shown once and works with its scopes.
     let page = owner.page("/admin/keys").await;
+    // Card tokens are a scope of their own, offered but not ticked by default.
+    let card_box = tags(&page)
+        .into_iter()
+        .find(|t| t.attr("value") == Some("cards:read"))
+        .expect("a cards:read checkbox");
+    assert!(!card_box.has_attr("checked"), "cards:read is opt-in");
     let p = owner
         .submit(
             &form_by_action(&page, "/admin/keys").expect("the new key form"),

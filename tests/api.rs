@@ -1078,6 +1078,151 @@ async fn unknown_members_are_404() {
     }
 }
 
+/// Whether a member answer carries the card secret, in either field.
+fn has_card_secret(m: &Value) -> bool {
+    m.get("card_token").is_some() || m.get("card_url").is_some()
+}
+
+#[tokio::test]
+async fn card_tokens_only_for_keys_with_cards_read() {
+    let server = TestServer::start();
+    let without = &["members:read", "members:write", "points:write"];
+    let plain = server.client_with(&server.api_key_with("shop", without));
+
+    // Create, get, by-card, list and patch answers: no token without cards:read.
+    let m = plain
+        .post("/members", &json!({"name": "Tokenless"}))
+        .await
+        .expect_status(201);
+    assert!(
+        !has_card_secret(&m),
+        "create gave a members:write key the card: {m}"
+    );
+    let id = m["id"].as_str().unwrap().to_owned();
+    let card = m["card_number"].as_str().unwrap().to_owned();
+    for path in [format!("/members/{id}"), format!("/members/by-card/{card}")] {
+        let got = plain.get(&path).await.expect_status(200);
+        assert!(!has_card_secret(&got), "{path} gave the card away: {got}");
+    }
+    let list = plain.get("/members").await.expect_status(200);
+    let listed = items(&list);
+    assert!(!listed.is_empty());
+    assert!(
+        listed.iter().all(|m| !has_card_secret(m)),
+        "the list gave the card away: {list}"
+    );
+    let patched = plain
+        .patch(
+            &format!("/members/{id}"),
+            &json!({"name": "Still Tokenless"}),
+        )
+        .await
+        .expect_status(200);
+    assert!(
+        !has_card_secret(&patched),
+        "patch gave the card away: {patched}"
+    );
+
+    // The same member through a key with cards:read: token and URL, and they open the card page.
+    let mut with_scopes = without.to_vec();
+    with_scopes.push("cards:read");
+    let till = server.client_with(&server.api_key_with("till", &with_scopes));
+    let got = till.get(&format!("/members/{id}")).await.expect_status(200);
+    let token = got["card_token"].as_str().unwrap().to_owned();
+    assert!(
+        got["card_url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/c/{token}")),
+        "{got}"
+    );
+    let listed = items(&till.get("/members").await.expect_status(200));
+    assert!(
+        listed.iter().all(|m| m["card_token"].is_string()),
+        "{listed:?}"
+    );
+    let made = till
+        .post("/members", &json!({"name": "Printed"}))
+        .await
+        .expect_status(201);
+    assert!(made["card_token"].is_string(), "{made}");
+    let page = reqwest::get(server.url(&format!("/c/{token}")))
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200, "the card link works");
+
+    // The scope is in the document, with the fields that depend on it.
+    let doc = plain
+        .send(plain.client.get(plain.url("/api/v1/openapi.json")))
+        .await
+        .expect_status(200);
+    let text = doc.to_string();
+    assert!(
+        doc["components"]["securitySchemes"]["bearer"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("cards:read"),
+        "{text}"
+    );
+    let token_doc =
+        doc["components"]["schemas"]["MemberView"]["properties"]["card_token"]["description"]
+            .as_str()
+            .unwrap();
+    assert!(token_doc.contains("cards:read"), "{token_doc}");
+}
+
+#[tokio::test]
+async fn a_missing_key_is_401_every_time_and_wrong_keys_are_slowed() {
+    let server = TestServer::start();
+    let api = server.client();
+    // A forgotten header guesses nothing, so it never earns the client a 429.
+    for _ in 0..30 {
+        let r = api.send(api.client.get(api.url("/members"))).await;
+        r.expect_problem(401, "unauthorized");
+    }
+    let bad = api.with_key("fty_000000000000_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    let mut statuses = Vec::new();
+    for _ in 0..25 {
+        statuses.push(bad.get("/members").await.status);
+    }
+    assert!(
+        statuses.contains(&429),
+        "wrong keys are slowed: {statuses:?}"
+    );
+    api.get("/members").await.expect_status(200);
+}
+
+#[tokio::test]
+async fn integral_numbers_are_integers_however_spelled() {
+    let server = TestServer::start();
+    let api = server.client();
+    let id = api.create_member(&json!({"name": "Floaty"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key = fresh_key();
+    let first = api
+        .send(
+            api.request(Method::POST, &format!("/members/{id}/transactions"))
+                .header("Idempotency-Key", &key)
+                .header("Content-Type", "application/json")
+                .body(r#"{"kind": "earn", "points": 5.0}"#),
+        )
+        .await
+        .expect_status(201);
+    assert_eq!(first["entry"]["points"], 5);
+    // The same number spelled as an integer is the same request: a replay, not a conflict.
+    let again = api
+        .transaction(&id, &key, &json!({"kind": "earn", "points": 5}))
+        .await;
+    assert_eq!(again.status, 201, "{}", again.text);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    api.transaction(&id, &fresh_key(), &json!({"kind": "earn", "points": 5.5}))
+        .await
+        .expect_problem(422, "invalid_field");
+    assert_eq!(api.balance(&id).await, 5);
+}
+
 #[tokio::test]
 async fn authentication_and_scopes() {
     let server = TestServer::start();
@@ -1183,6 +1328,80 @@ async fn errors_are_problem_json() {
     assert_eq!(api.get("/readyz").await.status, 200);
     let r = api.send(api.client.get(api.url("/healthz"))).await;
     assert_eq!(r.status, 200, "healthz needs no key");
+}
+
+#[tokio::test]
+async fn openapi_states_the_limits_the_server_enforces() {
+    let server = TestServer::start();
+    let api = Api::new(&server.url(""), "");
+    let doc = api
+        .send(api.client.get(api.url("/api/v1/openapi.json")))
+        .await
+        .expect_status(200);
+    let schemas = &doc["components"]["schemas"];
+    let max = 1_000_000_000_000_i64;
+    let shapes = schemas["TransactionRequest"]["oneOf"].as_array().unwrap();
+    assert_eq!(
+        shapes.len(),
+        5,
+        "earn by points or amount, redeem, adjust up or down"
+    );
+    let prop = |schema: &str, field: &str| schemas[schema]["properties"][field].clone();
+    for (schema, field, lo, hi) in [
+        ("EarnPoints", "points", 1, max),
+        ("EarnAmount", "amount_minor", 1, max),
+        ("RedeemPoints", "points", 1, max),
+        ("AdjustUp", "points", 1, max),
+        ("AdjustDown", "points", -max, -1),
+        ("CreateReward", "cost", 1, max),
+        ("UpdateSettings", "points_per_unit", 0, 10_000),
+    ] {
+        let p = prop(schema, field);
+        assert_eq!(
+            (int(&p["minimum"]), int(&p["maximum"])),
+            (lo, hi),
+            "{schema}.{field}: {p}"
+        );
+    }
+    for (schema, field, len) in [
+        ("CreateMember", "name", 100),
+        ("CreateMember", "email", 254),
+        ("EarnPoints", "reason", 500),
+        ("EarnPoints", "reference", 200),
+        ("AdjustDown", "reason", 500),
+        ("ReverseRequest", "reason", 500),
+        ("CreateReward", "name", 100),
+        ("UpdateSettings", "business_name", 80),
+    ] {
+        let p = prop(schema, field);
+        assert_eq!(int(&p["maxLength"]), len, "{schema}.{field}: {p}");
+        let pattern = p["pattern"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{schema}.{field}: {p}"));
+        assert!(
+            pattern.contains(r"\u0000-\u001F"),
+            "no control characters: {pattern}"
+        );
+    }
+    assert_eq!(
+        schemas["AdjustUp"]["required"],
+        json!(["kind", "points", "reason"])
+    );
+    let transactions = &doc["paths"]["/api/v1/members/{id}/transactions"]["post"];
+    let key = transactions["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "Idempotency-Key")
+        .unwrap();
+    assert_eq!(key["required"], true);
+    assert_eq!(key["schema"]["maxLength"], 255);
+    assert_eq!(key["schema"]["pattern"], "^[!-~]{1,255}$");
+    let zones = prop("UpdateSettings", "time_zone")["enum"].clone();
+    assert!(
+        zones.as_array().unwrap().contains(&json!("Europe/London")),
+        "{zones}"
+    );
 }
 
 #[tokio::test]

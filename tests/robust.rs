@@ -386,3 +386,147 @@ async fn a_damaged_file_is_refused_in_one_line_and_its_bytes_are_kept() {
         "the damaged file was changed and no copy of it was kept"
     );
 }
+
+/// One earn whose answer a writer is waiting for: its key is also its reference.
+#[derive(Debug, Clone)]
+struct Earn {
+    member: String,
+    reference: String,
+    points: i64,
+}
+
+impl Earn {
+    async fn send(&self, api: &Api) -> Result<common::Resp, reqwest::Error> {
+        let req = api
+            .request(
+                reqwest::Method::POST,
+                &format!("/members/{}/transactions", self.member),
+            )
+            .header("Idempotency-Key", &self.reference)
+            .json(&json!({"kind": "earn", "points": self.points, "reference": self.reference}));
+        Api::try_send(req).await
+    }
+}
+
+/// Earns on `member` until the server goes away; returns the acknowledged earns and the one
+/// whose answer was lost (it may or may not have been written).
+async fn write_until_killed(api: Api, member: String, tag: String) -> (Vec<Earn>, Option<Earn>) {
+    let mut acked = Vec::new();
+    for n in 0u64.. {
+        let earn = Earn {
+            member: member.clone(),
+            reference: format!("{tag}-{n}"),
+            points: 1 + (n % 7) as i64,
+        };
+        match earn.send(&api).await {
+            Ok(r) if r.status == 201 => acked.push(earn),
+            Ok(r) => panic!("{} for {earn:?}: {}", r.status, r.text),
+            // Killed before or during the answer (a status line without its body is no answer).
+            Err(_) => return (acked, Some(earn)),
+        }
+    }
+    unreachable!("the loop only ends by returning")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_loop_under_concurrent_writers_loses_and_doubles_nothing() {
+    const KILLS: usize = 20;
+    const WRITERS: usize = 4;
+    let started = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = TestServer::start_in(dir.path());
+    let key = server.api_key();
+    let api = Api::new(&server.url(""), &key);
+    let mut members = Vec::new();
+    for w in 0..WRITERS {
+        let m = api
+            .create_member(&json!({"name": format!("Writer {w}")}))
+            .await;
+        members.push(m["id"].as_str().unwrap().to_owned());
+    }
+
+    let mut acked: Vec<Earn> = Vec::new();
+    let mut unanswered: Vec<Earn> = Vec::new();
+    for round in 0..=KILLS {
+        // The port is new after every restart.
+        let api = Api::new(&server.url(""), &key);
+        // A client retries what a crash left unanswered with the same key: written once either way.
+        for earn in unanswered.drain(..) {
+            let r = earn.send(&api).await.expect("retry after the restart");
+            assert_eq!(r.status, 201, "retry of {earn:?}: {}", r.text);
+            acked.push(earn);
+        }
+        if round == KILLS {
+            break;
+        }
+        let writers: Vec<_> = members
+            .iter()
+            .enumerate()
+            .map(|(w, m)| {
+                tokio::spawn(write_until_killed(
+                    api.clone(),
+                    m.clone(),
+                    format!("r{round}-w{w}"),
+                ))
+            })
+            .collect();
+        // Kill at a different moment each round, mid-batch as often as not.
+        tokio::time::sleep(Duration::from_millis(80 + 23 * (round as u64 % 7))).await;
+        server.kill9();
+        for w in writers {
+            let (done, lost) = w.await.unwrap();
+            acked.extend(done);
+            unanswered.extend(lost);
+        }
+        server.restart();
+    }
+
+    // Every acknowledged earn is in the ledger exactly once, and nothing else is.
+    let api = Api::new(&server.url(""), &key);
+    let mut total = 0usize;
+    for member in &members {
+        let entries = api.all_transactions(member, 100).await;
+        let mut seen = std::collections::HashMap::new();
+        let mut sum = 0i64;
+        for e in &entries {
+            sum += e["points"].as_i64().unwrap();
+            let reference = e["reference"].as_str().unwrap().to_owned();
+            *seen.entry(reference).or_insert(0usize) += 1;
+        }
+        let mine: Vec<&Earn> = acked.iter().filter(|e| &e.member == member).collect();
+        for earn in &mine {
+            assert_eq!(
+                seen.get(&earn.reference),
+                Some(&1),
+                "{earn:?} should be in the ledger exactly once"
+            );
+        }
+        assert_eq!(
+            entries.len(),
+            mine.len(),
+            "entries no client was told about"
+        );
+        let expected: i64 = mine.iter().map(|e| e.points).sum();
+        assert_eq!(sum, expected, "the ledger's sum for {member}");
+        assert_eq!(api.balance(member).await, sum, "balance = ledger sum");
+        total += entries.len();
+    }
+    assert!(
+        total >= KILLS * WRITERS,
+        "too few writes to mean much: {total}"
+    );
+
+    let status = server.stop().expect("the server stopped");
+    assert!(status.success(), "{status}");
+    let verified = common::ok(&server.cli(&["verify"]));
+    eprintln!(
+        "crash loop: {KILLS} kills, {total} entries, {:?}; verify: {}",
+        started.elapsed(),
+        verified.trim()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(90),
+        "the crash loop took {:?}",
+        started.elapsed()
+    );
+}

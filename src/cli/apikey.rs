@@ -14,7 +14,7 @@ pub enum ApikeyCmd {
         /// A name for people, e.g. "Shopify".
         #[arg(long)]
         name: String,
-        /// A scope (repeatable): members:read, members:write, points:write, rewards:write, settings:write. None: all.
+        /// A scope (repeatable): members:read, members:write, points:write, rewards:write, settings:write, cards:read (card tokens and URLs in member answers). None: all.
         #[arg(long = "scope")]
         scopes: Vec<String>,
     },

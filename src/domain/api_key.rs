@@ -31,16 +31,20 @@ pub enum Scope {
     /// Change the business settings.
     #[serde(rename = "settings:write")]
     SettingsWrite,
+    /// See members' card tokens and card URLs, which open their card pages (for a till that prints or links cards).
+    #[serde(rename = "cards:read")]
+    CardsRead,
 }
 
 impl Scope {
     /// Every scope, in order.
-    pub const ALL: [Scope; 5] = [
+    pub const ALL: [Scope; 6] = [
         Scope::MembersRead,
         Scope::MembersWrite,
         Scope::PointsWrite,
         Scope::RewardsWrite,
         Scope::SettingsWrite,
+        Scope::CardsRead,
     ];
 
     /// The scope's name, as in requests and on the command line.
@@ -51,6 +55,21 @@ impl Scope {
             Scope::PointsWrite => "points:write",
             Scope::RewardsWrite => "rewards:write",
             Scope::SettingsWrite => "settings:write",
+            Scope::CardsRead => "cards:read",
+        }
+    }
+
+    /// What the scope allows, for people choosing scopes.
+    pub fn description(&self) -> &'static str {
+        match self {
+            Scope::MembersRead => "read members, their history and the stats",
+            Scope::MembersWrite => "create and change members",
+            Scope::PointsWrite => "add, redeem, adjust and reverse points",
+            Scope::RewardsWrite => "change the rewards catalogue",
+            Scope::SettingsWrite => "change the business settings",
+            Scope::CardsRead => {
+                "see members' card tokens and card URLs, which open their card pages"
+            }
         }
     }
 

@@ -52,6 +52,11 @@ impl AuthFailures {
 pub struct ApiClient(pub ApiKeyRecord);
 
 impl ApiClient {
+    /// Whether the key has `scope`, for answers that show more to some keys than to others.
+    pub fn allows(&self, scope: Scope) -> bool {
+        self.0.allows(scope)
+    }
+
     /// Refuses with 403 unless the key has `scope`.
     pub fn require(&self, scope: Scope) -> Result<&Self, ApiError> {
         if self.0.allows(scope) {
@@ -232,6 +237,8 @@ async fn read_json<T: DeserializeOwned>(
             ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}"))
         })?
     };
+    let mut value = value;
+    integral_numbers_as_integers(&mut value);
     let canonical = format!("{method}\n{path}\n{value}");
     let fingerprint = crypto::sha256_hex(canonical.as_bytes());
     let parsed = T::deserialize(&value).map_err(|e| ApiError::invalid(e.to_string()))?;
@@ -239,6 +246,27 @@ async fn read_json<T: DeserializeOwned>(
         value: parsed,
         fingerprint,
     })
+}
+
+/// Rewrites numbers such as `5.0` as `5`: JSON does not tell them apart, so neither does the API
+/// (an integer field takes either, and a retry that spells the number differently is the same request).
+fn integral_numbers_as_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && f.abs() < 9.0e15
+            {
+                // Below 2^53 every integral f64 converts to i64 exactly.
+                let whole = f as i64;
+                *value = Value::from(whole);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_numbers_as_integers),
+        Value::Object(map) => map.values_mut().for_each(integral_numbers_as_integers),
+        _ => {}
+    }
 }
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {

@@ -14,22 +14,94 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Deserializer, Serialize};
+use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
-/// A member as the API shows it: the stored member plus their card URL.
+/// A member as the API shows it.
+///
+/// The card token opens the member's card page, so it and the card URL are sent only to keys
+/// with the `cards:read` scope; for other keys both fields are absent.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MemberView {
-    /// The member.
-    #[serde(flatten)]
-    pub member: Member,
-    /// The card page (the QR code's link).
-    pub card_url: String,
+    /// ULID.
+    #[schema(value_type = String, example = "01JD2Z3Q8M6V4T0X9K1N5R7B2C")]
+    pub id: MemberId,
+    /// The human card number (12 digits, Luhn check digit last).
+    #[schema(value_type = String, example = "412345678904")]
+    pub card_number: CardNumber,
+    /// The secret in the card URL; present only for keys with the `cards:read` scope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub card_token: Option<String>,
+    /// The card page (the QR code's link); present only for keys with the `cards:read` scope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub card_url: Option<String>,
+    /// Full name.
+    #[schema(value_type = Option<String>)]
+    pub name: Option<PersonName>,
+    /// Normalised (lower-case) email, unique.
+    #[schema(value_type = Option<String>)]
+    pub email: Option<Email>,
+    /// Phone, `+` and digits.
+    #[schema(value_type = Option<String>)]
+    pub phone: Option<Phone>,
+    /// When marketing consent was given, if it was.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub marketing_consent_at: Option<OffsetDateTime>,
+    /// The exact consent sentence the member agreed to, when they agreed on a page that showed one.
+    pub marketing_consent_text: Option<String>,
+    /// When the member asked for their account to be erased (an owner confirms).
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub erasure_requested_at: Option<OffsetDateTime>,
+    /// Active, blocked or erased.
+    pub status: MemberStatus,
+    /// Current points; always the sum of the member's ledger entries.
+    pub balance: i64,
+    /// Points earned over the member's lifetime (earn entries, less reversed ones).
+    pub lifetime_earned: i64,
+    /// When the member joined.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    /// When the member's details last changed.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: OffsetDateTime,
+    /// When points last moved on the card.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_activity_at: Option<OffsetDateTime>,
 }
 
 impl MemberView {
-    pub(super) fn new(state: &AppState, member: Member) -> Self {
-        let card_url = format!("{}/c/{}", state.base_url, member.card_token.as_str());
-        Self { member, card_url }
+    /// The member as `client` may see it: with the card token and URL only under `cards:read`.
+    pub(super) fn new(state: &AppState, client: &ApiClient, member: Member) -> Self {
+        let (card_token, card_url) = if client.allows(Scope::CardsRead) {
+            let token = member.card_token.as_str().to_owned();
+            let url = format!("{}/c/{token}", state.base_url);
+            (Some(token), Some(url))
+        } else {
+            (None, None)
+        };
+        Self {
+            id: member.id,
+            card_number: member.card_number,
+            card_token,
+            card_url,
+            name: member.name,
+            email: member.email,
+            phone: member.phone,
+            marketing_consent_at: member.marketing_consent_at,
+            marketing_consent_text: member.marketing_consent_text,
+            erasure_requested_at: member.erasure_requested_at,
+            status: member.status,
+            balance: member.balance,
+            lifetime_earned: member.lifetime_earned,
+            created_at: member.created_at,
+            updated_at: member.updated_at,
+            last_activity_at: member.last_activity_at,
+        }
     }
 }
 
@@ -46,15 +118,18 @@ pub struct MemberPage {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateMember {
-    /// Full name.
+    /// Full name, up to 100 characters; blank means none.
+    #[schema(max_length = 100)]
     pub name: Option<String>,
-    /// Email, unique.
+    /// Email, unique, up to 254 bytes; blank means none.
+    #[schema(max_length = 254)]
     pub email: Option<String>,
-    /// Phone.
+    /// Phone: 5 to 20 digits, an optional leading `+`, spaces, dots, dashes and brackets; blank means none.
     pub phone: Option<String>,
     /// Whether the member agreed to marketing.
     pub marketing_consent: Option<bool>,
-    /// A pre-printed card's number (12 digits, Luhn); a new one is made if absent.
+    /// A pre-printed card's number (12 digits, the last a Luhn check digit; spaces and dashes
+    /// are ignored); a new one is made if absent or blank.
     pub card_number: Option<String>,
 }
 
@@ -62,15 +137,15 @@ pub struct CreateMember {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMember {
-    /// New name, or null.
+    /// New name (up to 100 characters), or null or blank to clear it.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 100)]
     pub name: Option<Option<String>>,
-    /// New email, or null.
+    /// New email (up to 254 bytes), or null or blank to clear it.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 254)]
     pub email: Option<Option<String>>,
-    /// New phone, or null.
+    /// New phone (5 to 20 digits), or null or blank to clear it.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub phone: Option<Option<String>>,
@@ -147,7 +222,10 @@ pub async fn create(
         marketing_consent_text: None,
     };
     let member = state.loyalty.create_member(new, client.actor()).await?;
-    Ok((StatusCode::CREATED, Json(MemberView::new(&state, member))))
+    Ok((
+        StatusCode::CREATED,
+        Json(MemberView::new(&state, &client, member)),
+    ))
 }
 
 /// List or search members.
@@ -176,7 +254,7 @@ pub async fn list(
         items: page
             .items
             .into_iter()
-            .map(|m| MemberView::new(&state, m))
+            .map(|m| MemberView::new(&state, &client, m))
             .collect(),
         next_cursor: encode_cursor(page.next),
     }))
@@ -200,7 +278,7 @@ pub async fn get(
 ) -> Result<Json<MemberView>, ApiError> {
     client.require(Scope::MembersRead)?;
     let member = state.loyalty.member(MemberId::parse(&id)?).await?;
-    Ok(Json(MemberView::new(&state, member)))
+    Ok(Json(MemberView::new(&state, &client, member)))
 }
 
 /// Change a member's details, block or unblock.
@@ -237,7 +315,7 @@ pub async fn update(
         .loyalty
         .update_member(id, patch, client.actor())
         .await?;
-    Ok(Json(MemberView::new(&state, member)))
+    Ok(Json(MemberView::new(&state, &client, member)))
 }
 
 /// Find a member by the number on their card (what a scanner types).
@@ -266,5 +344,5 @@ pub async fn by_card(
         )
     })?;
     let member = state.loyalty.member_by_card(card).await?;
-    Ok(Json(MemberView::new(&state, member)))
+    Ok(Json(MemberView::new(&state, &client, member)))
 }

@@ -8,6 +8,7 @@ mod settings;
 
 use super::AppState;
 use super::error::{ApiError, Problem};
+use crate::domain::api_key::Scope;
 use crate::service::KeyedAnswer;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode};
@@ -31,7 +32,7 @@ Earning by amount: points = whole currency units of `amount_minor` (rounded down
 from the settings, in integer arithmetic. With 1 point per unit, 19.99 EUR (1999) earns 19 points."
     ),
     modifiers(&BearerAuth),
-    components(schemas(Problem))
+    components(schemas(Problem, Scope))
 )]
 struct ApiDoc;
 
@@ -39,11 +40,30 @@ struct BearerAuth;
 
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let scopes: String = Scope::ALL
+            .iter()
+            .map(|s| format!("\n- `{}`: {}", s.as_str(), s.description()))
+            .collect();
+        let text = format!(
+            "An API key (`fty_...`). Each operation says which scope it needs; a key without it \
+gets 403. Scopes:{scopes}\n\n`cards:read` only adds `card_token` and `card_url` to member answers \
+(reading members still needs `members:read`, changing them `members:write`); no other scope implies it."
+        );
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(text.clone()))
+                    .build(),
+            ),
         );
+        let info = &mut openapi.info;
+        info.description = Some(format!(
+            "{}\n\n## Scopes\n\n{text}",
+            info.description.as_deref().unwrap_or_default()
+        ));
     }
 }
 
@@ -106,6 +126,135 @@ fn document_common(openapi: &mut utoipa::openapi::OpenApi) {
     }
 }
 
+/// What no text field takes: control characters (Cc) and the Unicode format characters (Cf) of
+/// the Basic Multilingual Plane. (The few Cf characters beyond it, such as tag characters, are
+/// refused too, but a pattern that names them is not read alike by every regex engine.)
+const NOT_TEXT: &str = r"\u0000-\u001F\u007F-\u009F\u00AD\u0600-\u0605\u061C\u06DD\u070F\u0890\u0891\u08E2\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF\uFFF9-\uFFFB";
+/// White space, which the server trims from both ends of a text field.
+const SPACE: &str = r" \u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000";
+
+/// How a text field's characters are constrained in the document.
+#[derive(Clone, Copy)]
+enum Text {
+    /// Any text without control or format characters; blank means none.
+    Optional,
+    /// Like `Optional`, with at least one character that is not white space.
+    Required,
+    /// An email address (one `@`, a dotted domain, no spaces); blank means none.
+    Email,
+    /// A phone number: an optional `+`, 5 to 20 digits, spaces, dots, dashes, brackets; blank means none.
+    Phone,
+    /// A card number: 12 digits, spaces and dashes ignored; blank means a new card.
+    CardNumber,
+    /// A three-letter currency code.
+    Currency,
+}
+
+impl Text {
+    fn pattern(self) -> String {
+        match self {
+            Text::Optional => format!("^[^{NOT_TEXT}]*$"),
+            Text::Required => {
+                format!("^[^{NOT_TEXT}]*[^{NOT_TEXT}{SPACE}][^{NOT_TEXT}]*$")
+            }
+            Text::Email => {
+                let part = format!("[^@.{NOT_TEXT}{SPACE}]+");
+                format!("^( *|[^@{NOT_TEXT}{SPACE}]+@{part}(\\.{part})+)$")
+            }
+            Text::Phone => r"^( *|\+?[ .()\-]*([0-9][ .()\-]*){5,20})$".to_owned(),
+            Text::CardNumber => r"^( *|[ \-]*([0-9][ \-]*){12})$".to_owned(),
+            Text::Currency => "^[A-Za-z]{3}$".to_owned(),
+        }
+    }
+}
+
+/// The character rules of each text field in a request body: (schema, property, rule).
+/// Lengths and numeric ranges sit on the fields themselves.
+const TEXT_FIELDS: &[(&str, &str, Text)] = &[
+    ("CreateMember", "name", Text::Optional),
+    ("CreateMember", "email", Text::Email),
+    ("CreateMember", "phone", Text::Phone),
+    ("CreateMember", "card_number", Text::CardNumber),
+    ("UpdateMember", "name", Text::Optional),
+    ("UpdateMember", "email", Text::Email),
+    ("UpdateMember", "phone", Text::Phone),
+    ("EarnPoints", "reason", Text::Optional),
+    ("EarnPoints", "reference", Text::Optional),
+    ("EarnAmount", "reason", Text::Optional),
+    ("EarnAmount", "reference", Text::Optional),
+    ("EarnAmount", "currency", Text::Currency),
+    ("RedeemPoints", "reason", Text::Optional),
+    ("RedeemPoints", "reference", Text::Optional),
+    ("AdjustUp", "reason", Text::Required),
+    ("AdjustUp", "reference", Text::Optional),
+    ("AdjustDown", "reason", Text::Required),
+    ("AdjustDown", "reference", Text::Optional),
+    ("ReverseRequest", "reason", Text::Optional),
+    ("CreateReward", "name", Text::Required),
+    ("UpdateReward", "name", Text::Required),
+    ("UpdateSettings", "business_name", Text::Required),
+    ("UpdateSettings", "currency", Text::Currency),
+];
+
+/// Writes into the document the rules the server checks that field attributes cannot state:
+/// text patterns, the Idempotency-Key's shape, the statuses a client may set, the time zones.
+fn document_constraints(doc: serde_json::Value) -> serde_json::Value {
+    let mut doc = doc;
+    let mut set = |pointer: &str, key: &str, value: serde_json::Value| match doc
+        .pointer_mut(pointer)
+        .and_then(|v| v.as_object_mut())
+    {
+        Some(field) => {
+            field.insert(key.to_owned(), value);
+        }
+        None => tracing::error!(pointer, "a constrained field is not in the API document"),
+    };
+    for (schema, property, text) in TEXT_FIELDS {
+        let pointer = format!("/components/schemas/{schema}/properties/{property}");
+        set(&pointer, "pattern", text.pattern().into());
+    }
+    let zones: Vec<String> = jiff::tz::db()
+        .available()
+        .map(|name| name.as_str().to_owned())
+        .collect();
+    let time_zone = "/components/schemas/UpdateSettings/properties/time_zone";
+    set(time_zone, "enum", zones.into());
+    // Erasing is its own step, not a status a client may set.
+    let status = "/components/schemas/UpdateMember/properties/status";
+    match doc.pointer_mut(status) {
+        Some(field) => {
+            *field = serde_json::json!({
+                "type": ["string", "null"],
+                "enum": ["active", "blocked", null],
+                "description": "Block or unblock (erasing is a separate step)."
+            });
+        }
+        None => tracing::error!(
+            pointer = status,
+            "a constrained field is not in the API document"
+        ),
+    }
+    let key = serde_json::json!({
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 255,
+        "pattern": "^[!-~]{1,255}$"
+    });
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for op in paths.values_mut().filter_map(|p| p.as_object_mut()) {
+            for params in op
+                .values_mut()
+                .filter_map(|o| o["parameters"].as_array_mut())
+            {
+                for p in params.iter_mut().filter(|p| p["name"] == "Idempotency-Key") {
+                    p["schema"] = key.clone();
+                }
+            }
+        }
+    }
+    doc
+}
+
 /// The API routes and the OpenAPI document describing exactly them.
 pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -122,6 +271,13 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(super::health::status))
         .split_for_parts();
     document_common(&mut doc);
+    let doc = serde_json::to_value(&doc)
+        .map(document_constraints)
+        .and_then(serde_json::from_value)
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "could not add the constraints to the API document");
+            doc
+        });
     (router, doc)
 }
 
@@ -165,4 +321,28 @@ fn keyed_response(answer: KeyedAnswer) -> Response {
             .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_constrained_text_field_is_in_the_document() {
+        let (_, doc) = router();
+        let doc = serde_json::to_value(&doc).unwrap_or_default();
+        for (schema, property, text) in TEXT_FIELDS {
+            let pointer = format!("/components/schemas/{schema}/properties/{property}/pattern");
+            assert_eq!(
+                doc.pointer(&pointer).and_then(|p| p.as_str()),
+                Some(text.pattern().as_str()),
+                "{schema}.{property}"
+            );
+        }
+        let status = doc.pointer("/components/schemas/UpdateMember/properties/status/oneOf");
+        assert!(
+            status.is_none(),
+            "the status is replaced, not added to: {status:?}"
+        );
+    }
 }

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 /// The kinds of change a client may ask for.
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RequestKind {
     /// Add points.
@@ -30,7 +30,7 @@ pub enum RequestKind {
 }
 
 /// A point change: give `points`, or (for earn) `amount_minor` to apply the earning rule — never both.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TransactionRequest {
     /// What kind of change.
@@ -89,6 +89,164 @@ impl TransactionRequest {
     }
 }
 
+/// How the document describes a point change: exactly one of these shapes. The handler reads
+/// the looser [`TransactionRequest`] so that a wrong shape gets a message naming the field.
+#[derive(ToSchema)]
+#[schema(as = TransactionRequest)]
+#[serde(untagged)]
+#[expect(
+    dead_code,
+    reason = "only describes the request body in the OpenAPI document"
+)]
+enum TransactionShape {
+    /// Earn a number of points.
+    EarnPoints(EarnPoints),
+    /// Earn by a purchase amount, through the earning rule.
+    EarnAmount(EarnAmount),
+    /// Redeem a number of points.
+    Redeem(RedeemPoints),
+    /// Add points by hand, with a reason.
+    AdjustUp(AdjustUp),
+    /// Take points away by hand, with a reason.
+    AdjustDown(AdjustDown),
+}
+
+/// `earn` on its own.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[expect(
+    dead_code,
+    reason = "only describes the request body in the OpenAPI document"
+)]
+enum EarnKind {
+    Earn,
+}
+
+/// `redeem` on its own.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[expect(
+    dead_code,
+    reason = "only describes the request body in the OpenAPI document"
+)]
+enum RedeemKind {
+    Redeem,
+}
+
+/// `adjust` on its own.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[expect(
+    dead_code,
+    reason = "only describes the request body in the OpenAPI document"
+)]
+enum AdjustKind {
+    Adjust,
+}
+
+/// Earn `points`.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[expect(
+    dead_code,
+    reason = "only describes the request body in the OpenAPI document"
+)]
+struct EarnPoints {
+    kind: EarnKind,
+    /// Points to add.
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_i64)]
+    points: i64,
+    /// Why (optional; blank means none); up to 500 characters.
+    #[schema(max_length = 500)]
+    reason: Option<String>,
+    /// An outside reference such as an order id (optional; blank means none); up to 200 characters.
+    #[schema(max_length = 200)]
+    reference: Option<String>,
+}
+
+/// Earn for a purchase: points follow from `amount_minor` and the earning rule.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[expect(
+    dead_code,
+    reason = "only describes the request body in the OpenAPI document"
+)]
+struct EarnAmount {
+    kind: EarnKind,
+    /// Purchase amount in minor units (cents).
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_i64)]
+    amount_minor: i64,
+    /// The purchase's ISO 4217 currency; must be the business's (the default).
+    #[schema(pattern = "^[A-Za-z]{3}$")]
+    currency: Option<String>,
+    /// Why (optional; blank means none); up to 500 characters.
+    #[schema(max_length = 500)]
+    reason: Option<String>,
+    /// An outside reference such as an order id (optional; blank means none); up to 200 characters.
+    #[schema(max_length = 200)]
+    reference: Option<String>,
+}
+
+/// Redeem `points`.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[expect(
+    dead_code,
+    reason = "only describes the request body in the OpenAPI document"
+)]
+struct RedeemPoints {
+    kind: RedeemKind,
+    /// Points to take; refused with 409 if the balance is smaller.
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_i64)]
+    points: i64,
+    /// Why (optional; blank means none); up to 500 characters.
+    #[schema(max_length = 500)]
+    reason: Option<String>,
+    /// An outside reference such as an order id (optional; blank means none); up to 200 characters.
+    #[schema(max_length = 200)]
+    reference: Option<String>,
+}
+
+/// Adjust upwards.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[expect(
+    dead_code,
+    reason = "only describes the request body in the OpenAPI document"
+)]
+struct AdjustUp {
+    kind: AdjustKind,
+    /// Points to add.
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_i64)]
+    points: i64,
+    /// Why (required); up to 500 characters.
+    #[schema(min_length = 1, max_length = 500)]
+    reason: String,
+    /// An outside reference (optional; blank means none); up to 200 characters.
+    #[schema(max_length = 200)]
+    reference: Option<String>,
+}
+
+/// Adjust downwards.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[expect(
+    dead_code,
+    reason = "only describes the request body in the OpenAPI document"
+)]
+struct AdjustDown {
+    kind: AdjustKind,
+    /// Points to take; refused with 409 if the balance is smaller.
+    #[schema(minimum = -1_000_000_000_000_i64, maximum = -1)]
+    points: i64,
+    /// Why (required); up to 500 characters.
+    #[schema(min_length = 1, max_length = 500)]
+    reason: String,
+    /// An outside reference (optional; blank means none); up to 200 characters.
+    #[schema(max_length = 200)]
+    reference: Option<String>,
+}
+
 /// A reward to redeem.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -101,7 +259,8 @@ pub struct RedemptionRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReverseRequest {
-    /// Why.
+    /// Why (optional; blank means none); up to 500 characters.
+    #[schema(max_length = 500)]
     pub reason: Option<String>,
 }
 
@@ -133,7 +292,7 @@ pub struct HistoryQuery {
         ("id" = String, Path, description = "Member id (ULID)"),
         ("Idempotency-Key" = String, Header, description = "1 to 255 visible ASCII characters, unique per change"),
     ),
-    request_body = TransactionRequest,
+    request_body = TransactionShape,
     responses(
         (status = 201, description = "Appended (or the stored answer to a retry)", body = OutcomeJson),
         (status = 400, description = "Unreadable body or missing Idempotency-Key", body = Problem, content_type = "application/problem+json"),

@@ -23,9 +23,11 @@ pub struct RewardList {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateReward {
-    /// What the customer gets.
+    /// What the customer gets, 1 to 100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
-    /// Points it costs (positive).
+    /// Points it costs.
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_i64)]
     pub cost: i64,
 }
 
@@ -33,9 +35,11 @@ pub struct CreateReward {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateReward {
-    /// New name.
+    /// New name, 1 to 100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
     /// New cost.
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_i64)]
     pub cost: Option<i64>,
     /// Activate or deactivate.
     pub active: Option<bool>,

@@ -40,11 +40,13 @@ impl From<Settings> for SettingsView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateSettings {
-    /// New business name.
+    /// New business name, 1 to 80 characters.
+    #[schema(min_length = 1, max_length = 80)]
     pub business_name: Option<String>,
-    /// New currency.
+    /// New ISO 4217 currency code.
     pub currency: Option<String>,
     /// New points per currency unit, 0 to 10000.
+    #[schema(minimum = 0, maximum = 10_000)]
     pub points_per_unit: Option<i64>,
     /// New IANA time zone, e.g. `Europe/Berlin`.
     pub time_zone: Option<String>,

@@ -114,8 +114,9 @@ pub fn keys(
                     (field_error(err, "name"))
                     fieldset {
                         legend { "Scopes" }
+                        // Card tokens open members' card pages, so a key gets them only when asked for.
                         @for s in Scope::ALL {
-                            label.check { input type="checkbox" name="scopes" value=(s.as_str()) checked; (s.as_str()) }
+                            label.check title=(s.description()) { input type="checkbox" name="scopes" value=(s.as_str()) checked[s != Scope::CardsRead]; (s.as_str()) }
                         }
                     }
                     (form_error(err, &["name"]))
