@@ -140,7 +140,7 @@ enum Text {
     Optional,
     /// Like `Optional`, with at least one character that is not white space.
     Required,
-    /// An email address (one `@`, a dotted domain, no spaces); blank means none.
+    /// An email address in ASCII (one `@`, a dotted domain, no spaces); blank means none.
     Email,
     /// A phone number: an optional `+`, 5 to 20 digits, spaces, dots, dashes, brackets; blank means none.
     Phone,
@@ -158,8 +158,11 @@ impl Text {
                 format!("^[^{NOT_TEXT}]*[^{NOT_TEXT}{SPACE}][^{NOT_TEXT}]*$")
             }
             Text::Email => {
-                let part = format!("[^@.{NOT_TEXT}{SPACE}]+");
-                format!("^( *|[^@{NOT_TEXT}{SPACE}]+@{part}(\\.{part})+)$")
+                // The whole of `Email::parse`: at most 64 characters before the `@`, dot-separated
+                // atoms of ASCII letters, digits and symbols, then two or more labels.
+                let atom = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+";
+                let label = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+                format!(r"^( *|(?=[^@]{{1,64}}@){atom}(\.{atom})*@{label}(\.{label})+)$")
             }
             Text::Phone => r"^( *|\+?[ .()\-]*([0-9][ .()\-]*){5,20})$".to_owned(),
             Text::CardNumber => r"^( *|[ \-]*([0-9][ \-]*){12})$".to_owned(),

@@ -298,7 +298,7 @@ pub struct HistoryQuery {
         (status = 400, description = "Unreadable body or missing Idempotency-Key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Key lacks points:write", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such member", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Insufficient points, member blocked, or the same key in flight", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Insufficient points, member blocked or erased (`member_erased`), or the same key in flight", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid field, or the key was used with another body", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -372,7 +372,7 @@ pub async fn history(
         (status = 400, description = "Unreadable body or missing Idempotency-Key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Key lacks points:write", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such entry", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Already reversed, a reversal, or the points are spent", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already reversed, a reversal, the points are spent, or the member is erased (`member_erased`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid field, or the key was used with another body", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -408,7 +408,7 @@ pub async fn reverse(
         (status = 400, description = "Unreadable body or missing Idempotency-Key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Key lacks points:write", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such member or reward", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Insufficient points, reward inactive, member blocked", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Insufficient points, reward inactive, member blocked or erased (`member_erased`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid field, or the key was used with another body", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
