@@ -502,6 +502,31 @@ async fn a_join_form_can_be_sent_only_once() {
     );
 }
 
+/// Only a join that made a member keeps its stamp: refused posts give it back, so a flood of
+/// them cannot fill the bounded set of used stamps and shut joining for everyone.
+#[tokio::test]
+async fn a_refused_join_gives_its_form_back() {
+    let server = TestServer::start();
+    let api = server.client();
+    let mut b = Browser::new(&server);
+    let f = b.join_form("/join").await;
+    tokio::time::sleep(HUMAN_PAUSE).await;
+    b.submit(
+        &f,
+        &[("name", "Una\u{202E}Bad"), ("email", "una@example.com")],
+    )
+    .await
+    .expect(422);
+    assert_eq!(member_count(&api).await, 0);
+    b.submit(&f, &[("name", "Una Good"), ("email", "una@example.com")])
+        .await
+        .expect(303);
+    b.submit(&f, &[("name", "Una Again"), ("email", "una2@example.com")])
+        .await
+        .expect(422);
+    assert_eq!(member_count(&api).await, 1);
+}
+
 #[tokio::test]
 async fn a_registered_email_is_not_revealed_by_join_or_the_account_page() {
     let (server, mut owner, api) = owner_session().await;

@@ -37,8 +37,9 @@ const MIN_FILL_MS: i64 = 2_000;
 /// How long a shown form can be sent (and how long a used stamp is remembered).
 const STAMP_LIFETIME_MS: i64 = 86_400_000;
 
-/// The most used stamps remembered; with joins limited per address this is never reached by
-/// people, and a flood past it is turned away rather than allowed to grow memory.
+/// The most used stamps remembered. Only joins that made a member keep their stamp (a refused
+/// one gives it back), and those are limited per address, so people never reach this; a flood
+/// past it is turned away rather than allowed to grow memory.
 const MAX_USED_STAMPS: usize = 100_000;
 
 /// The key that signs when a form was shown, the stamps already used, and joins per address.
@@ -50,11 +51,13 @@ pub struct JoinGuard {
     epoch: Instant,
 }
 
-/// A join counted against its address before the work is done; given back if nothing was made.
+/// A join counted against its address before the work is done, with the form stamp it spent;
+/// both are given back if nothing was made, so refused posts cannot fill the used stamps.
 #[must_use = "a join that made nothing must be given back"]
 struct Reserved {
     ip: String,
     at: u64,
+    stamp: Option<String>,
 }
 
 impl JoinGuard {
@@ -77,9 +80,10 @@ impl JoinGuard {
         Ok(format!("{body}.{sig}"))
     }
 
-    /// Uses up `stamp` and says how long ago its form was shown: `None` if the stamp is not
-    /// ours, has expired, or was used already (each shown form can be sent once).
-    fn spend(&self, stamp: &str) -> Option<i64> {
+    /// Uses up `stamp` for the join `reserved` and says how long ago its form was shown: `None`
+    /// if the stamp is not ours, has expired, or was used already (each shown form can be sent
+    /// once).
+    fn spend(&self, stamp: &str, reserved: &mut Reserved) -> Option<i64> {
         let (body, sig) = stamp.rsplit_once('.')?;
         let good = crypto::hmac_sha256_hex(self.key.as_ref(), body.as_bytes());
         if !crypto::constant_time_eq(sig, &good) {
@@ -102,6 +106,7 @@ impl JoinGuard {
         if used.insert(body.to_owned(), shown).is_some() {
             return None;
         }
+        reserved.stamp = Some(body.to_owned());
         Some(age)
     }
 
@@ -119,14 +124,18 @@ impl JoinGuard {
             _ => Some(Reserved {
                 ip: ip.to_owned(),
                 at: now,
+                stamp: None,
             }),
         }
     }
 
-    /// Gives back a join that made no member.
+    /// Gives back a join that made no member, and the stamp it spent.
     fn release(&self, r: Reserved) {
         if let Ok(mut j) = self.joins.lock() {
             j.release(&r.ip, r.at);
+        }
+        if let (Some(stamp), Ok(mut used)) = (r.stamp, self.used.lock()) {
+            used.remove(&stamp);
         }
     }
 }
@@ -235,7 +244,7 @@ pub async fn submit(
         let page = view::form(&settings, &kept, Some(&e), &stamp, f.card.as_deref());
         Ok((status, Page(page)).into_response())
     };
-    let Some(reserved) = state.join_guard.reserve(&ip) else {
+    let Some(mut reserved) = state.join_guard.reserve(&ip) else {
         return refuse(
             StatusCode::TOO_MANY_REQUESTS,
             DomainError::invalid(
@@ -244,7 +253,8 @@ pub async fn submit(
             ),
         );
     };
-    let outcome = attempt(&state, &f, &settings, &refuse).await;
+    let age = state.join_guard.spend(&f.started, &mut reserved);
+    let outcome = attempt(&state, &f, age, &settings, &refuse).await;
     if !matches!(outcome, Ok(Joined::Member(_))) {
         state.join_guard.release(reserved);
     }
@@ -265,11 +275,11 @@ enum Joined {
 async fn attempt(
     state: &AppState,
     f: &JoinForm,
+    age: Option<i64>,
     settings: &crate::domain::settings::Settings,
     refuse: &impl Fn(StatusCode, DomainError) -> PageResult,
 ) -> Result<Joined, PageError> {
     let refused = |status, e| refuse(status, e).map(Joined::Refused);
-    let age = state.join_guard.spend(&f.started);
     if !f.website.is_empty() || age.is_none_or(|a| a < MIN_FILL_MS) {
         return refused(
             StatusCode::UNPROCESSABLE_ENTITY,
