@@ -46,37 +46,29 @@ pub enum MemberStatus {
     Erased,
 }
 
-/// A stored member.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+/// A stored member. (The API's view of it, with its schema, is `http::api::members::MemberView`.)
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Member {
     /// ULID.
-    #[schema(value_type = String, example = "01JD2Z3Q8M6V4T0X9K1N5R7B2C")]
     pub id: MemberId,
     /// The human card number (12 digits, Luhn check digit last).
-    #[schema(value_type = String, example = "412345678904")]
     pub card_number: CardNumber,
     /// The secret in the card URL.
-    #[schema(value_type = String)]
     pub card_token: CardToken,
     /// Full name.
-    #[schema(value_type = Option<String>)]
     pub name: Option<PersonName>,
     /// Normalised (lower-case) email, unique.
-    #[schema(value_type = Option<String>)]
     pub email: Option<Email>,
     /// Phone, `+` and digits.
-    #[schema(value_type = Option<String>)]
     pub phone: Option<Phone>,
     /// When marketing consent was given, if it was.
     #[serde(with = "time::serde::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub marketing_consent_at: Option<OffsetDateTime>,
     /// The exact consent sentence the member agreed to, when they agreed on a page that showed one.
     #[serde(default)]
     pub marketing_consent_text: Option<String>,
     /// When the member asked for their account to be erased (an owner confirms).
     #[serde(default, with = "time::serde::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub erasure_requested_at: Option<OffsetDateTime>,
     /// Active, blocked or erased.
     pub status: MemberStatus,
@@ -86,15 +78,12 @@ pub struct Member {
     pub lifetime_earned: i64,
     /// When the member joined.
     #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
     /// When the member's details last changed.
     #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub updated_at: OffsetDateTime,
     /// When points last moved on the card.
     #[serde(with = "time::serde::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_activity_at: Option<OffsetDateTime>,
 }
 

@@ -264,6 +264,22 @@ mod tests {
         assert!(good.is_ok());
     }
 
+    /// Starts a job that keeps the writer busy for 300 ms (writing `busy`), and waits until it
+    /// runs, so the jobs sent next queue up behind it and run as one batch.
+    async fn hold_the_writer(store: &Store) -> tokio::task::JoinHandle<Result<(), StoreError>> {
+        let s = store.clone();
+        let busy = tokio::spawn(async move {
+            s.write(|tx| {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                tx.open_table(tables::META)?.insert("busy", 1)?;
+                Ok(())
+            })
+            .await
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        busy
+    }
+
     /// A job that writes and then refuses shares a batch (one durable commit) with jobs that
     /// succeed; none of its write is kept, all of theirs is. The refusal is tried in the middle
     /// of the batch and as its last job (whose commit would be the durable one).
@@ -273,19 +289,7 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let store = Store::open(dir.path()).unwrap();
             let before = store.commits();
-            // Holds the writer busy so the next three queue up behind it and run as one batch.
-            let busy = tokio::spawn({
-                let s = store.clone();
-                async move {
-                    s.write(|tx| {
-                        std::thread::sleep(std::time::Duration::from_millis(300));
-                        tx.open_table(tables::META)?.insert("busy", 1)?;
-                        Ok(())
-                    })
-                    .await
-                }
-            });
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let busy = hold_the_writer(&store).await;
             let put = |key: &'static str| {
                 store.write(move |tx| {
                     tx.open_table(tables::META)?.insert(key, 1)?;
@@ -348,18 +352,7 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let store = Store::open(dir.path()).unwrap();
             let before = store.commits();
-            let busy = tokio::spawn({
-                let s = store.clone();
-                async move {
-                    s.write(|tx| {
-                        std::thread::sleep(std::time::Duration::from_millis(300));
-                        tx.open_table(tables::META)?.insert("busy", 1)?;
-                        Ok(())
-                    })
-                    .await
-                }
-            });
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let busy = hold_the_writer(&store).await;
             let mut plan = vec![
                 ("g1", Good),
                 ("r1", Refuse),
@@ -457,17 +450,7 @@ mod tests {
         use Ends::{FileError, Good, Refuse};
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let busy = tokio::spawn({
-            let s = store.clone();
-            async move {
-                s.write(|_| {
-                    std::thread::sleep(std::time::Duration::from_millis(300));
-                    Ok(())
-                })
-                .await
-            }
-        });
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let busy = hold_the_writer(&store).await;
         let plan = [
             ("g1", Good),
             ("r1", Refuse),
