@@ -85,10 +85,7 @@ async fn sigterm_and_cli_commands_close_the_database_cleanly() {
     server.kill9();
     assert!(needs_repair(data), "a killed server should leave a repair");
     server.restart();
-    let repaired = server
-        .stderr_lines()
-        .into_iter()
-        .find(|l| l.contains("database repaired"));
+    let repaired = server.wait_for_stderr("database repaired", Duration::from_secs(10));
     let line = repaired
         .unwrap_or_else(|| panic!("no repair logged at start: {:?}", server.stderr_lines()));
     assert!(

@@ -189,6 +189,21 @@ impl TestServer {
         }
     }
 
+    /// Waits up to `timeout` for a stderr line containing `text`: the log is read by another
+    /// thread, so a line written before the server said it was listening may not be here yet.
+    pub fn wait_for_stderr(&self, text: &str, timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(l) = self.stderr_lines().into_iter().find(|l| l.contains(text)) {
+                return Some(l);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Whether the process is running.
     pub fn is_running(&self) -> bool {
         self.child.is_some()
