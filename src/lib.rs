@@ -12,6 +12,7 @@ pub mod member_csv;
 pub mod net;
 pub mod password;
 pub mod private_files;
+pub mod progress;
 pub mod redact;
 pub mod service;
 pub mod storage;
