@@ -11,7 +11,7 @@ use crate::domain::retention::Retention;
 use crate::storage::{self, Store, StoreError, schema, snapshot};
 use age::secrecy::SecretString;
 use format::{Encryption, Header};
-use redb::{Database, ReadableDatabase};
+use redb::ReadableDatabase;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use target::{Target, TargetSpec};
@@ -377,7 +377,9 @@ fn load_and_check(
     passphrase: Option<&SecretString>,
 ) -> Result<Header, BackupError> {
     let (header, body) = format::open_body(file, passphrase)?;
-    let db = Database::create(db_path).map_err(|e| BackupError::Db(e.to_string()))?;
+    let db = storage::open::builder()
+        .create(db_path)
+        .map_err(|e| BackupError::Db(e.to_string()))?;
     let mut lines = body.lines();
     loop {
         let tx = db

@@ -19,6 +19,22 @@ use std::process::ExitCode;
 pub struct Cli {
     #[command(subcommand)]
     command: Cmd,
+    /// The database's page cache (e.g. 64MiB, 256MiB): what the database may keep in memory
+    /// beside the program itself, whatever the size of the data.
+    #[arg(long, global = true, env = "FEALTY_CACHE_SIZE", default_value = "64MiB", value_parser = cache_size)]
+    cache_size: usize,
+}
+
+/// Reads `--cache-size`: a size with a unit, at least the smallest cache that works.
+fn cache_size(raw: &str) -> Result<usize, String> {
+    let bytes = crate::domain::size::parse_bytes(raw)
+        .and_then(|b| usize::try_from(b).ok())
+        .ok_or_else(|| format!("{raw:?} is not a size; use e.g. 64MiB or 256MiB"))?;
+    let min = crate::storage::open::MIN_CACHE_BYTES;
+    if bytes < min {
+        return Err(format!("at least {} MiB", min >> 20));
+    }
+    Ok(bytes)
 }
 
 /// Where the data lives; every subcommand takes it.
@@ -69,6 +85,7 @@ enum Cmd {
 impl Cli {
     /// Runs the chosen subcommand.
     pub fn run(self) -> ExitCode {
+        crate::storage::open::set_cache_size(self.cache_size);
         let result = match self.command {
             Cmd::Serve(args) => return serve::run(*args),
             Cmd::User { cmd } => user::command(cmd),

@@ -17,6 +17,7 @@ pub mod retention;
 pub mod reward;
 pub mod session;
 pub mod settings;
+pub mod size;
 pub mod staff;
 pub mod stats;
 pub mod text;

@@ -7,13 +7,34 @@ use std::cell::{Cell, RefCell};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// What the copy of a file kept before a rolling-back repair is called, beside the database.
 pub const BEFORE_REPAIR_FILE: &str = "fealty.redb.before-repair";
 
-/// redb's page cache; its default (1 GiB) would let memory grow with the data on a 1 GB box.
-const CACHE_BYTES: usize = 64 * 1024 * 1024;
+/// redb's page cache unless `--cache-size` says otherwise; redb's own default (1 GiB) would let
+/// memory grow with the data on a 1 GB box.
+pub const DEFAULT_CACHE_BYTES: usize = 64 * 1024 * 1024;
+/// The smallest cache accepted: below it every read goes to the disk.
+pub const MIN_CACHE_BYTES: usize = 4 * 1024 * 1024;
+
+/// The cache every database this process opens gets; set once at start from `--cache-size`.
+static CACHE_BYTES: AtomicUsize = AtomicUsize::new(DEFAULT_CACHE_BYTES);
+
+/// Sets the page cache for every database this process opens from now on (at least
+/// [`MIN_CACHE_BYTES`]).
+pub fn set_cache_size(bytes: usize) {
+    CACHE_BYTES.store(bytes.max(MIN_CACHE_BYTES), Ordering::Relaxed);
+}
+
+/// A redb builder with the process's cache size: the one way this program opens a file, so
+/// no open (a restore's new file, a migration, a bench) falls back to redb's default.
+pub fn builder() -> Builder {
+    let mut b = Builder::new();
+    b.set_cache_size(CACHE_BYTES.load(Ordering::Relaxed));
+    b
+}
 
 /// How the file was left by whoever had it open last.
 enum Last {
@@ -146,9 +167,8 @@ fn attempt_with(
     rollback: Rc<Cell<bool>>,
 ) -> Result<Database, Failure> {
     let seen = rollback.clone();
-    let mut builder = Builder::new();
+    let mut builder = builder();
     builder
-        .set_cache_size(CACHE_BYTES)
         .set_check_integrity_on_open(check)
         .set_repair_callback(move |session: &mut RepairSession| {
             // redb reports 0.3 just before it falls back from a newest commit that fails its
@@ -182,8 +202,7 @@ fn last_state(path: &Path, data_dir: &Path) -> Result<Last, StoreError> {
             )));
         }
     }
-    let mut builder = Builder::new();
-    builder.set_cache_size(CACHE_BYTES);
+    let builder = builder();
     // A read-only open writes nothing and refuses a file that needs a repair.
     match quietly(|| builder.open_read_only(path)) {
         Ok(Ok(db)) => {

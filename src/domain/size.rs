@@ -1,0 +1,35 @@
+//! Sizes typed by an operator: `64MiB`, `256M`, `1GiB`, `1048576`.
+
+/// Bytes in `raw`: digits, then an optional unit (`K`, `M`, `G`, with or without `iB`/`B`,
+/// all powers of 1024, as memory is counted), no unit meaning bytes; `None` when it is not such
+/// a size.
+pub fn parse_bytes(raw: &str) -> Option<u64> {
+    let raw = raw.trim();
+    let (num, unit) = raw.split_at(raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len()));
+    let n: u64 = num.parse().ok()?;
+    let per: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(per)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units_are_powers_of_1024() {
+        assert_eq!(parse_bytes("64MiB"), Some(64 << 20));
+        assert_eq!(parse_bytes(" 256M "), Some(256 << 20));
+        assert_eq!(parse_bytes("1gib"), Some(1 << 30));
+        assert_eq!(parse_bytes("512 KiB"), Some(512 << 10));
+        assert_eq!(parse_bytes("4096"), Some(4096));
+        assert_eq!(parse_bytes("64 apples"), None);
+        assert_eq!(parse_bytes("MiB"), None);
+        assert_eq!(parse_bytes("99999999999999G"), None);
+    }
+}
