@@ -12,7 +12,11 @@
 //! Needs root for the cgroup (v1 `memory.limit_in_bytes`, or v2 `memory.max`); without one it
 //! says so and measures without the limit.
 
-#![expect(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark fails loudly")]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a benchmark fails loudly"
+)]
 
 #[path = "seed.rs"]
 mod seed;

@@ -732,4 +732,11 @@ fn bad_arguments_are_one_line_errors() {
         &["apikey", "create", "--name", "x", "--scope", "all"],
     ));
     fails(&cli(d, &["apikey", "revoke", "nope"]));
+    // The database cache: a size with a unit, never below what works.
+    let small = fails(&cli(d, &["apikey", "list", "--cache-size", "1MiB"]));
+    assert!(small.contains("at least 4 MiB"), "{small}");
+    let word = fails(&cli(d, &["verify", "--cache-size", "lots"]));
+    assert!(word.contains("64MiB"), "{word}");
+    let listed = ok(&cli(d, &["apikey", "list", "--cache-size", "8MiB"]));
+    assert!(listed.contains("first"), "{listed}");
 }
