@@ -124,9 +124,18 @@ fn backup_config(args: &ServeArgs) -> Result<Option<app::BackupConfig>, String> 
     }))
 }
 
+/// Threads for blocking work (database reads, files): each holds a stack and, under glibc, may
+/// get its own allocator arena, so a flood of requests must queue for them rather than start
+/// hundreds (tokio's default allows 512).
+const BLOCKING_THREADS: usize = 32;
+
 /// Runs the server on a multi-threaded runtime.
 pub fn run(args: ServeArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(BLOCKING_THREADS)
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
