@@ -1,17 +1,19 @@
 //! Durable point transactions per second through the real binary, for 1, 32 and 64 clients,
 //! beside the same workload on SQLite, in the same run.
 //!
-//! Prints each rate next to a ceiling measured in the same run: how many small
-//! write+fsync cycles this disk does per second. One client cannot beat that
-//! ceiling (every answer waits for its own fsync); 32 clients can, by sharing
-//! commits (group commit). The SQLite baseline (bench/sqlite-baseline: WAL mode,
-//! `synchronous=FULL`, one transaction per request) gets the same load from the same
-//! generator; scripts/bench.sh builds it and names it in `FEALTY_SQLITE_BASELINE`.
+//! Each level of load first measures a ceiling: how many small write+fsync cycles this
+//! disk does per second. One client cannot beat that ceiling (every answer waits for its own
+//! fsync); 32 clients can, by sharing commits (group commit). Then each server takes the same
+//! load in turn, so every ratio compares measures taken seconds apart on a disk that others
+//! share. The SQLite baseline (bench/sqlite-baseline: WAL mode, `synchronous=FULL`, one
+//! transaction per request) is a package of its own; scripts/bench.sh builds it and names it
+//! in `FEALTY_SQLITE_BASELINE`.
 
 #![expect(clippy::unwrap_used, reason = "a benchmark fails loudly")]
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const SEQUENTIAL: usize = 1000;
@@ -28,11 +30,14 @@ const TARGET_MANY: f64 = 2.0;
 const TARGET_P99_MS: f64 = 25.0;
 const TARGET_VS_SQLITE: f64 = 5.0;
 
+/// How long each measure of the disk's ceiling takes.
+const CEILING_SECS: u64 = 2;
+
 fn fsyncs_per_second(dir: &std::path::Path) -> f64 {
     let mut f = std::fs::File::create(dir.join("fsync-probe")).unwrap();
     let start = Instant::now();
     let mut n = 0;
-    while start.elapsed() < Duration::from_secs(2) {
+    while start.elapsed() < Duration::from_secs(CEILING_SECS) {
         f.write_all(&[0u8; 512]).unwrap();
         f.sync_data().unwrap();
         n += 1;
@@ -58,6 +63,8 @@ impl Server {
                 break url.to_owned();
             }
         };
+        // The server writes to stdout after this too: drained, its pipe never breaks or fills.
+        std::thread::spawn(move || lines.for_each(drop));
         Server { child, base, key }
     }
 }
@@ -90,25 +97,15 @@ impl Run {
     }
 }
 
-/// The sequential run, then each concurrent one.
-struct Rates {
-    one: Run,
-    many: Vec<(usize, Run)>,
-}
-
-impl Rates {
-    fn runs(&self) -> impl Iterator<Item = (usize, Run)> + '_ {
-        std::iter::once((1, self.one)).chain(self.many.iter().copied())
-    }
-}
-
 /// Posts one earn and returns how long it took to be answered (durably).
-async fn earn(client: &reqwest::Client, server: (&str, &str), member: &str, tag: String) -> Duration {
-    let (base, key) = server;
+async fn earn(client: &reqwest::Client, server: &Server, member: &str, tag: String) -> Duration {
     let start = Instant::now();
     let res = client
-        .post(format!("{base}/api/v1/members/{member}/transactions"))
-        .bearer_auth(key)
+        .post(format!(
+            "{}/api/v1/members/{member}/transactions",
+            server.base
+        ))
+        .bearer_auth(&server.key)
         .header("Idempotency-Key", tag)
         .json(&serde_json::json!({ "kind": "earn", "points": 1 }))
         .send()
@@ -118,9 +115,8 @@ async fn earn(client: &reqwest::Client, server: (&str, &str), member: &str, tag:
     start.elapsed()
 }
 
-/// The workload: one client, then 32 and 64 clients each posting to their own member.
-async fn load(server: &Server) -> Rates {
-    let client = reqwest::Client::new();
+/// Makes the members the clients post to, one each.
+async fn members(client: &reqwest::Client, server: &Server) -> Vec<String> {
     let mut members = Vec::new();
     for _ in 0..CLIENTS {
         let m: serde_json::Value = client
@@ -135,45 +131,39 @@ async fn load(server: &Server) -> Rates {
             .unwrap();
         members.push(m["id"].as_str().unwrap().to_owned());
     }
-    let target = (server.base.as_str(), server.key.as_str());
+    members
+}
 
+/// `clients` clients, each posting `count` earns to its own member, one after another.
+async fn load(
+    client: &reqwest::Client,
+    server: &Arc<Server>,
+    members: &[String],
+    clients: usize,
+    count: usize,
+) -> Run {
     let start = Instant::now();
-    let mut latencies = Vec::with_capacity(SEQUENTIAL);
-    for i in 0..SEQUENTIAL {
-        latencies.push(earn(&client, target, &members[0], format!("s{i}")).await);
-    }
-    let one = Run::of(SEQUENTIAL, start.elapsed(), latencies);
-
-    let mut many = Vec::new();
-    for clients in RUNS {
-        let start = Instant::now();
-        let tasks: Vec<_> = members
-            .iter()
-            .take(clients)
-            .enumerate()
-            .map(|(c, m)| {
-                let (client, m) = (client.clone(), m.clone());
-                let (base, key) = (server.base.clone(), server.key.clone());
-                tokio::spawn(async move {
-                    let mut latencies = Vec::with_capacity(PER_CLIENT);
-                    for i in 0..PER_CLIENT {
-                        let tag = format!("r{clients}-c{c}-{i}");
-                        latencies.push(earn(&client, (&base, &key), &m, tag).await);
-                    }
-                    latencies
-                })
+    let tasks: Vec<_> = members
+        .iter()
+        .take(clients)
+        .enumerate()
+        .map(|(c, m)| {
+            let (client, server, m) = (client.clone(), server.clone(), m.clone());
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(count);
+                for i in 0..count {
+                    let tag = format!("r{clients}-c{c}-{i}");
+                    latencies.push(earn(&client, &server, &m, tag).await);
+                }
+                latencies
             })
-            .collect();
-        let mut latencies = Vec::with_capacity(clients * PER_CLIENT);
-        for t in tasks {
-            latencies.extend(t.await.unwrap());
-        }
-        many.push((
-            clients,
-            Run::of(clients * PER_CLIENT, start.elapsed(), latencies),
-        ));
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(clients * count);
+    for t in tasks {
+        latencies.extend(t.await.unwrap());
     }
-    Rates { one, many }
+    Run::of(clients * count, start.elapsed(), latencies)
 }
 
 fn fealty(bin: &str, data: &std::path::Path) -> Server {
@@ -201,62 +191,105 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// One level of load: the disk's ceiling just before, then each server's run in turn, so
+/// that every ratio compares measures taken a few seconds apart (the disk is shared).
+struct Level {
+    clients: usize,
+    ceiling: f64,
+    runs: Vec<Run>,
+}
+
 #[tokio::main]
 async fn main() {
-    // FEALTY_BENCH_BIN=path runs another build (an earlier release, say) for a comparison.
+    // FEALTY_BENCH_BIN=path runs another build (an earlier release, say) instead; with
+    // FEALTY_BENCH_COMPARE=path, that build runs too, in turn with this one.
     let bin = std::env::var("FEALTY_BENCH_BIN")
         .unwrap_or_else(|_| env!("CARGO_BIN_EXE_fealty").to_owned());
-    let baseline = std::env::var("FEALTY_SQLITE_BASELINE").ok();
     let dir = tempfile::tempdir().unwrap();
-    let ceiling = fsyncs_per_second(dir.path());
-
-    let ours = {
-        let server = fealty(&bin, &dir.path().join("fealty"));
-        load(&server).await
-    };
-    let theirs = match &baseline {
-        Some(bin) => {
-            let server = sqlite(bin, &dir.path().join("sqlite"));
-            Some(load(&server).await)
-        }
-        None => None,
-    };
-
-    println!("disk ceiling: {ceiling:.0} fsyncs/s (write+fsync of 512 bytes)");
-    println!("clients  fealty tx/s  x ceiling  p99 ms | sqlite tx/s  x ceiling  p99 ms | fealty / sqlite");
-    let theirs_runs: Vec<Option<Run>> = match &theirs {
-        Some(t) => t.runs().map(|(_, r)| Some(r)).collect(),
-        None => ours.runs().map(|_| None).collect(),
-    };
-    for ((clients, run), other) in ours.runs().zip(theirs_runs) {
-        let (sqlite, ratio) = match other {
-            Some(o) => (
-                format!("{:>11.0}  {:>9.2}  {:>6.1}", o.rate, o.rate / ceiling, ms(o.p99)),
-                format!("{:.2}", run.rate / o.rate),
-            ),
-            None => (format!("{:>29}", "not run"), "-".to_owned()),
-        };
-        println!(
-            "{clients:>7}  {:>11.0}  {:>9.2}  {:>6.1} | {sqlite} | {ratio}",
-            run.rate,
-            run.rate / ceiling,
-            ms(run.p99)
-        );
+    let mut servers = vec![("fealty", Arc::new(fealty(&bin, &dir.path().join("fealty"))))];
+    if let Ok(other) = std::env::var("FEALTY_BENCH_COMPARE") {
+        let server = fealty(&other, &dir.path().join("compare"));
+        servers.push(("compared build", Arc::new(server)));
     }
-    println!(
-        "target: 1 client {:.2} x ceiling (>= {TARGET_ONE}); 64 clients {:.2} x ceiling (>= {TARGET_MANY}) with p99 {:.1} ms (< {TARGET_P99_MS})",
-        ours.one.rate / ceiling,
-        ours.many.last().map_or(0.0, |(_, r)| r.rate / ceiling),
-        ours.many.last().map_or(0.0, |(_, r)| ms(r.p99)),
-    );
-    match (&theirs, ours.many.last()) {
-        (Some(t), Some((_, run))) => {
-            let base = t.many.last().map_or(f64::NAN, |(_, r)| r.rate);
-            println!(
-                "target: 64 clients fealty / sqlite {:.2} (>= {TARGET_VS_SQLITE})",
-                run.rate / base
-            );
+    let baseline = std::env::var("FEALTY_SQLITE_BASELINE").ok();
+    if let Some(bin) = &baseline {
+        servers.push(("sqlite", Arc::new(sqlite(bin, &dir.path().join("sqlite")))));
+    }
+    let client = reqwest::Client::new();
+    let mut members_of = Vec::new();
+    for (_, server) in &servers {
+        members_of.push(members(&client, server).await);
+    }
+
+    let mut levels = Vec::new();
+    for (clients, count) in [(1, SEQUENTIAL)]
+        .into_iter()
+        .chain(RUNS.map(|c| (c, PER_CLIENT)))
+    {
+        let ceiling = fsyncs_per_second(dir.path());
+        let mut runs = Vec::new();
+        for ((_, server), members) in servers.iter().zip(&members_of) {
+            runs.push(load(&client, server, members, clients, count).await);
         }
+        levels.push(Level {
+            clients,
+            ceiling,
+            runs,
+        });
+    }
+    drop(servers);
+
+    let names: Vec<&str> = ["fealty"]
+        .into_iter()
+        .chain(
+            std::env::var("FEALTY_BENCH_COMPARE")
+                .ok()
+                .map(|_| "compared build"),
+        )
+        .chain(baseline.as_ref().map(|_| "sqlite"))
+        .collect();
+    println!(
+        "each level: the disk ceiling (write+fsync of 512 bytes, {CEILING_SECS} s), then each server in turn"
+    );
+    let mut head = format!("{:>7}  {:>15}", "clients", "ceiling fsync/s");
+    for name in &names {
+        head.push_str(&format!(" | {name:>14} tx/s  x ceiling  p99 ms"));
+    }
+    if baseline.is_some() {
+        head.push_str(" | fealty / sqlite");
+    }
+    println!("{head}");
+    for level in &levels {
+        let mut row = format!("{:>7}  {:>15.0}", level.clients, level.ceiling);
+        for run in &level.runs {
+            row.push_str(&format!(
+                " | {:>19.0}  {:>9.2}  {:>6.1}",
+                run.rate,
+                run.rate / level.ceiling,
+                ms(run.p99)
+            ));
+        }
+        if let (Some(ours), Some(theirs)) = (level.runs.first(), level.runs.last())
+            && baseline.is_some()
+        {
+            row.push_str(&format!(" | {:>15.2}", ours.rate / theirs.rate));
+        }
+        println!("{row}");
+    }
+    let (first, last) = (&levels[0], &levels[levels.len() - 1]);
+    println!(
+        "target: 1 client {:.2} x ceiling (>= {TARGET_ONE}); {} clients {:.2} x ceiling (>= {TARGET_MANY}) with p99 {:.1} ms (< {TARGET_P99_MS})",
+        first.runs[0].rate / first.ceiling,
+        last.clients,
+        last.runs[0].rate / last.ceiling,
+        ms(last.runs[0].p99),
+    );
+    match (&baseline, last.runs.last()) {
+        (Some(_), Some(theirs)) => println!(
+            "target: {} clients fealty / sqlite {:.2} (>= {TARGET_VS_SQLITE})",
+            last.clients,
+            last.runs[0].rate / theirs.rate
+        ),
         _ => println!(
             "sqlite baseline not run: scripts/bench.sh builds it and sets FEALTY_SQLITE_BASELINE"
         ),
