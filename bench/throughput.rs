@@ -1,27 +1,43 @@
-//! Durable point transactions per second through the real binary, for 1, 32 and 64 clients.
+//! Durable point transactions per second through the real binary, for 1, 32 and 64 clients,
+//! beside the same workload on SQLite, in the same run.
 //!
-//! Prints each rate next to a ceiling measured in the same run: how many small
-//! write+fsync cycles this disk does per second. One client cannot beat that
-//! ceiling (every answer waits for its own fsync); 32 clients can, by sharing
-//! commits (group commit).
+//! Each level of load first measures a ceiling: how many small write+fsync cycles this
+//! disk does per second. One client cannot beat that ceiling (every answer waits for its own
+//! fsync); 32 clients can, by sharing commits (group commit). Then each server takes the same
+//! load in turn, so every ratio compares measures taken seconds apart on a disk that others
+//! share. The SQLite baseline (bench/sqlite-baseline: WAL mode, `synchronous=FULL`, one
+//! transaction per request) is a package of its own; scripts/bench.sh builds it and names it
+//! in `FEALTY_SQLITE_BASELINE`.
 
 #![expect(clippy::unwrap_used, reason = "a benchmark fails loudly")]
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const SEQUENTIAL: usize = 300;
+const SEQUENTIAL: usize = 1000;
 const CLIENTS: usize = 64;
 /// The concurrent runs: how many of the clients take part in each.
 const RUNS: [usize; 2] = [32, 64];
-const PER_CLIENT: usize = 60;
+const PER_CLIENT: usize = 150;
+/// The baseline accepts any key it is given; fealty makes its own.
+const BASELINE_KEY: &str = "bench-baseline-key";
+
+/// Targets from the issue that set them, printed beside the measures.
+const TARGET_ONE: f64 = 0.4;
+const TARGET_MANY: f64 = 2.0;
+const TARGET_P99_MS: f64 = 25.0;
+const TARGET_VS_SQLITE: f64 = 5.0;
+
+/// How long each measure of the disk's ceiling takes.
+const CEILING_SECS: u64 = 2;
 
 fn fsyncs_per_second(dir: &std::path::Path) -> f64 {
     let mut f = std::fs::File::create(dir.join("fsync-probe")).unwrap();
     let start = Instant::now();
     let mut n = 0;
-    while start.elapsed() < Duration::from_secs(2) {
+    while start.elapsed() < Duration::from_secs(CEILING_SECS) {
         f.write_all(&[0u8; 512]).unwrap();
         f.sync_data().unwrap();
         n += 1;
@@ -29,43 +45,83 @@ fn fsyncs_per_second(dir: &std::path::Path) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-#[tokio::main]
-async fn main() {
-    // FEALTY_BENCH_BIN=path runs another build (an earlier release, say) for a comparison.
-    let bin = std::env::var("FEALTY_BENCH_BIN")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_fealty").to_owned());
-    let bin = bin.as_str();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let ceiling = fsyncs_per_second(dir.path());
+/// A server under test, killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
+    key: String,
+}
 
-    let key = Command::new(bin)
-        .args(["apikey", "create", "--name", "bench", "--data"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    let key = String::from_utf8(key.stdout).unwrap().trim().to_owned();
-    let mut server = Command::new(bin)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(&data)
-        .env("FEALTY_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
-    let base = loop {
-        let line = lines.next().unwrap().unwrap();
-        if let Some(url) = line.strip_prefix("listening on ") {
-            break url.to_owned();
+impl Server {
+    /// Starts `cmd` and waits for its `listening on URL` line.
+    fn start(mut cmd: Command, key: String) -> Server {
+        let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let base = loop {
+            let line = lines.next().unwrap().unwrap();
+            if let Some(url) = line.strip_prefix("listening on ") {
+                break url.to_owned();
+            }
+        };
+        // The server writes to stdout after this too: drained, its pipe never breaks or fills.
+        std::thread::spawn(move || lines.for_each(drop));
+        Server { child, base, key }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One load: its rate and the 99th percentile of its request latencies.
+#[derive(Clone, Copy)]
+struct Run {
+    rate: f64,
+    p99: Duration,
+}
+
+impl Run {
+    fn of(count: usize, elapsed: Duration, mut latencies: Vec<Duration>) -> Run {
+        latencies.sort_unstable();
+        let p99 = latencies
+            .get((latencies.len() * 99).div_ceil(100).saturating_sub(1))
+            .copied()
+            .unwrap_or_default();
+        Run {
+            rate: count as f64 / elapsed.as_secs_f64(),
+            p99,
         }
-    };
+    }
+}
 
-    let client = reqwest::Client::new();
+/// Posts one earn and returns how long it took to be answered (durably).
+async fn earn(client: &reqwest::Client, server: &Server, member: &str, tag: String) -> Duration {
+    let start = Instant::now();
+    let res = client
+        .post(format!(
+            "{}/api/v1/members/{member}/transactions",
+            server.base
+        ))
+        .bearer_auth(&server.key)
+        .header("Idempotency-Key", tag)
+        .json(&serde_json::json!({ "kind": "earn", "points": 1 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    start.elapsed()
+}
+
+/// Makes the members the clients post to, one each.
+async fn members(client: &reqwest::Client, server: &Server) -> Vec<String> {
     let mut members = Vec::new();
     for _ in 0..CLIENTS {
         let m: serde_json::Value = client
-            .post(format!("{base}/api/v1/members"))
-            .bearer_auth(&key)
+            .post(format!("{}/api/v1/members", server.base))
+            .bearer_auth(&server.key)
             .json(&serde_json::json!({}))
             .send()
             .await
@@ -75,66 +131,167 @@ async fn main() {
             .unwrap();
         members.push(m["id"].as_str().unwrap().to_owned());
     }
-    let earn = {
-        let (base, key) = (base.clone(), key.clone());
-        move |client: reqwest::Client, member: String, tag: String| {
-            let (base, key) = (base.clone(), key.clone());
-            async move {
-                let res = client
-                    .post(format!("{base}/api/v1/members/{member}/transactions"))
-                    .bearer_auth(&key)
-                    .header("Idempotency-Key", tag)
-                    .json(&serde_json::json!({ "kind": "earn", "points": 1 }))
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(res.status(), 201);
-            }
-        }
-    };
+    members
+}
 
+/// `clients` clients, each posting `count` earns to its own member, one after another.
+async fn load(
+    client: &reqwest::Client,
+    server: &Arc<Server>,
+    members: &[String],
+    clients: usize,
+    count: usize,
+) -> Run {
     let start = Instant::now();
-    for i in 0..SEQUENTIAL {
-        earn(client.clone(), members[0].clone(), format!("s{i}")).await;
-    }
-    let one = SEQUENTIAL as f64 / start.elapsed().as_secs_f64();
-
-    let mut many = Vec::new();
-    for clients in RUNS {
-        let start = Instant::now();
-        let tasks: Vec<_> = members
-            .iter()
-            .take(clients)
-            .enumerate()
-            .map(|(c, m)| {
-                let (client, m, earn) = (client.clone(), m.clone(), earn.clone());
-                tokio::spawn(async move {
-                    for i in 0..PER_CLIENT {
-                        earn(client.clone(), m.clone(), format!("r{clients}-c{c}-{i}")).await;
-                    }
-                })
+    let tasks: Vec<_> = members
+        .iter()
+        .take(clients)
+        .enumerate()
+        .map(|(c, m)| {
+            let (client, server, m) = (client.clone(), server.clone(), m.clone());
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(count);
+                for i in 0..count {
+                    let tag = format!("r{clients}-c{c}-{i}");
+                    latencies.push(earn(&client, &server, &m, tag).await);
+                }
+                latencies
             })
-            .collect();
-        for t in tasks {
-            t.await.unwrap();
-        }
-        many.push((
-            clients,
-            (clients * PER_CLIENT) as f64 / start.elapsed().as_secs_f64(),
-        ));
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(clients * count);
+    for t in tasks {
+        latencies.extend(t.await.unwrap());
     }
-    server.kill().unwrap();
-    let _ = server.wait();
+    Run::of(clients * count, start.elapsed(), latencies)
+}
 
-    println!("disk ceiling: {ceiling:.0} fsyncs/s (write+fsync of 512 bytes)");
+fn fealty(bin: &str, data: &std::path::Path) -> Server {
+    let key = Command::new(bin)
+        .args(["apikey", "create", "--name", "bench", "--data"])
+        .arg(data)
+        .output()
+        .unwrap();
+    let key = String::from_utf8(key.stdout).unwrap().trim().to_owned();
+    let mut cmd = Command::new(bin);
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .env("FEALTY_LOG", "warn");
+    Server::start(cmd, key)
+}
+
+fn sqlite(bin: &str, data: &std::path::Path) -> Server {
+    let mut cmd = Command::new(bin);
+    cmd.args(["--listen", "127.0.0.1:0", "--key", BASELINE_KEY, "--data"])
+        .arg(data);
+    Server::start(cmd, BASELINE_KEY.to_owned())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// One level of load: the disk's ceiling just before, then each server's run in turn, so
+/// that every ratio compares measures taken a few seconds apart (the disk is shared).
+struct Level {
+    clients: usize,
+    ceiling: f64,
+    runs: Vec<Run>,
+}
+
+#[tokio::main]
+async fn main() {
+    // FEALTY_BENCH_BIN=path runs another build (an earlier release, say) instead; with
+    // FEALTY_BENCH_COMPARE=path, that build runs too, in turn with this one.
+    let bin = std::env::var("FEALTY_BENCH_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_fealty").to_owned());
+    let dir = tempfile::tempdir().unwrap();
+    let mut servers = vec![("fealty", Arc::new(fealty(&bin, &dir.path().join("fealty"))))];
+    if let Ok(other) = std::env::var("FEALTY_BENCH_COMPARE") {
+        let server = fealty(&other, &dir.path().join("compare"));
+        servers.push(("compared build", Arc::new(server)));
+    }
+    let baseline = std::env::var("FEALTY_SQLITE_BASELINE").ok();
+    if let Some(bin) = &baseline {
+        servers.push(("sqlite", Arc::new(sqlite(bin, &dir.path().join("sqlite")))));
+    }
+    let client = reqwest::Client::new();
+    let mut members_of = Vec::new();
+    for (_, server) in &servers {
+        members_of.push(members(&client, server).await);
+    }
+
+    let mut levels = Vec::new();
+    for (clients, count) in [(1, SEQUENTIAL)]
+        .into_iter()
+        .chain(RUNS.map(|c| (c, PER_CLIENT)))
+    {
+        let ceiling = fsyncs_per_second(dir.path());
+        let mut runs = Vec::new();
+        for ((_, server), members) in servers.iter().zip(&members_of) {
+            runs.push(load(&client, server, members, clients, count).await);
+        }
+        levels.push(Level {
+            clients,
+            ceiling,
+            runs,
+        });
+    }
+    drop(servers);
+
+    let names: Vec<&str> = ["fealty"]
+        .into_iter()
+        .chain(
+            std::env::var("FEALTY_BENCH_COMPARE")
+                .ok()
+                .map(|_| "compared build"),
+        )
+        .chain(baseline.as_ref().map(|_| "sqlite"))
+        .collect();
     println!(
-        "1 client:   {one:.0} durable transactions/s = {:.2} x ceiling",
-        one / ceiling
+        "each level: the disk ceiling (write+fsync of 512 bytes, {CEILING_SECS} s), then each server in turn"
     );
-    for (clients, rate) in many {
-        println!(
-            "{clients} clients: {rate:.0} durable transactions/s = {:.2} x ceiling (group commit)",
-            rate / ceiling
-        );
+    let mut head = format!("{:>7}  {:>15}", "clients", "ceiling fsync/s");
+    for name in &names {
+        head.push_str(&format!(" | {name:>14} tx/s  x ceiling  p99 ms"));
+    }
+    if baseline.is_some() {
+        head.push_str(" | fealty / sqlite");
+    }
+    println!("{head}");
+    for level in &levels {
+        let mut row = format!("{:>7}  {:>15.0}", level.clients, level.ceiling);
+        for run in &level.runs {
+            row.push_str(&format!(
+                " | {:>19.0}  {:>9.2}  {:>6.1}",
+                run.rate,
+                run.rate / level.ceiling,
+                ms(run.p99)
+            ));
+        }
+        if let (Some(ours), Some(theirs)) = (level.runs.first(), level.runs.last())
+            && baseline.is_some()
+        {
+            row.push_str(&format!(" | {:>15.2}", ours.rate / theirs.rate));
+        }
+        println!("{row}");
+    }
+    let (first, last) = (&levels[0], &levels[levels.len() - 1]);
+    println!(
+        "target: 1 client {:.2} x ceiling (>= {TARGET_ONE}); {} clients {:.2} x ceiling (>= {TARGET_MANY}) with p99 {:.1} ms (< {TARGET_P99_MS})",
+        first.runs[0].rate / first.ceiling,
+        last.clients,
+        last.runs[0].rate / last.ceiling,
+        ms(last.runs[0].p99),
+    );
+    match (&baseline, last.runs.last()) {
+        (Some(_), Some(theirs)) => println!(
+            "target: {} clients fealty / sqlite {:.2} (>= {TARGET_VS_SQLITE})",
+            last.clients,
+            last.runs[0].rate / theirs.rate
+        ),
+        _ => println!(
+            "sqlite baseline not run: scripts/bench.sh builds it and sets FEALTY_SQLITE_BASELINE"
+        ),
     }
 }

@@ -609,7 +609,7 @@ impl Loyalty {
         let hash = crypto::sha256_hex(secret.as_bytes());
         let key = self
             .store
-            .read(move |tx| storage::api_keys::get(tx, &id))
+            .read_point(move |tx| storage::api_keys::get(tx, &id))
             .await?;
         Ok(key.filter(|k| {
             k.revoked_at.is_none() && crypto::constant_time_eq(&k.secret_sha256, &hash)

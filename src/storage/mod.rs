@@ -176,6 +176,21 @@ impl Store {
         .map_err(|e| StoreError::Db(format!("read task failed: {e}")))?
     }
 
+    /// Like [`Store::read`], but on the calling thread: for a point read in a small table that
+    /// nearly every request makes first (its API key), where the hop to a blocking thread and
+    /// back costs more than the read. While the file is being opened again it waits through
+    /// [`Store::read`] instead, so an async thread is never held.
+    pub async fn read_point<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&ReadTransaction) -> Result<T, StoreError> + Send + 'static,
+    {
+        match self.core.snapshot_now()? {
+            Some(snapshot) => f(snapshot.tx()),
+            None => self.read(f).await,
+        }
+    }
+
     /// Runs `f` in the writer's next batch; answers once what it wrote is durable.
     ///
     /// Whatever `f` wrote is kept only if it returns `Ok`: an error (or a panic) discards it.

@@ -2,9 +2,16 @@
 //!
 //! Queued jobs run in batches, one shared write transaction for a batch, and one durable
 //! ([`Durability::Immediate`]) commit makes the batch durable with one fsync; only then is each
-//! job answered. A job that fails or is refused cannot leave a write behind: its transaction is
-//! aborted and the jobs before it run again in a new one (see [`Batch`]). Readers see the
-//! database as of the last durable commit, never a job that is not yet durable.
+//! job answered. That commit is redb's default one-phase commit: the batch's pages and the new
+//! commit slot are written, then one fsync. Every page carries a checksum, so after a crash the
+//! open (see [`open`]) falls back to the previous slot when the newest fails them: only a commit
+//! whose fsync never returned, so never answered, can be lost. Two-phase commit (and
+//! quick-repair, which implies it) would add a second fsync to every commit, to guard only
+//! against someone who controls the order in which pages reach the disk.
+//!
+//! A job that fails or is refused cannot leave a write behind: its transaction is aborted and
+//! the jobs before it run again in a new one (see [`Batch`]). Readers see the database as of
+//! the last durable commit, never a job that is not yet durable.
 //!
 //! When the file fails (a full disk, an I/O error), the handle is closed and the file opened
 //! again, so reads go on; writes are refused until a probe write succeeds. Every job records a
@@ -159,6 +166,16 @@ impl Core {
                         .0;
                 }
             }
+        }
+    }
+
+    /// The newest durable snapshot if the file is open now; `None` while it is being opened
+    /// again, for a caller that must not wait here.
+    pub(super) fn snapshot_now(&self) -> Result<Option<Arc<Snapshot>>, StoreError> {
+        match &*self.slot() {
+            Slot::Open { snapshot, .. } => Ok(Some(snapshot.clone())),
+            Slot::Closed => Err(StoreError::Closed),
+            Slot::Down(_) => Ok(None),
         }
     }
 
