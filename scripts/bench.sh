@@ -6,3 +6,4 @@ cargo bench --locked --bench throughput
 cargo bench --locked --bench dashboard
 cargo bench --locked --bench backup
 cargo bench --locked --bench storage
+cargo bench --locked --bench memory

@@ -394,7 +394,10 @@ pub fn send(data_dir: &Path, cmd: &Command, input: Option<&Path>) -> Option<Resu
                     std::io::stderr().write_all(&b)?;
                 }
                 Frame::Progress { pos, total, step } => {
-                    progress.step(&step);
+                    // A command that names no step keeps the caller's label ("verify").
+                    if !step.is_empty() {
+                        progress.step(&step);
+                    }
                     progress.set_total(total);
                     progress.set(pos);
                 }

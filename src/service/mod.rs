@@ -760,13 +760,13 @@ impl Loyalty {
         if let Some(len) = source.len() {
             progress.set_total(len);
         }
-        progress.step("checking");
+        progress.step("import: checking");
         let checked = source.clone();
         let check_progress = progress.clone();
         tokio::task::spawn_blocking(move || check_file(&checked, &check_progress))
             .await
             .map_err(internal)??;
-        progress.step("importing");
+        progress.step("import: writing");
         Ok(self
             .store
             .write(move |tx| import_rows(tx, &source, &actor, &progress))
