@@ -131,7 +131,7 @@ impl Source {
     }
 
     /// The file's size in bytes, for progress.
-    pub fn len(&self) -> Option<u64> {
+    pub fn size(&self) -> Option<u64> {
         match self {
             Source::File(path) => std::fs::metadata(path).ok().map(|m| m.len()),
             Source::Text(text) => Some(text.len() as u64),

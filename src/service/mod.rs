@@ -757,7 +757,7 @@ impl Loyalty {
     /// rows, so a duplicate inside the file is caught too) and writes it; the first refusal
     /// aborts the transaction, so nothing of the file is kept.
     pub async fn import(&self, source: Source, actor: Actor, progress: Progress) -> Result<usize> {
-        if let Some(len) = source.len() {
+        if let Some(len) = source.size() {
             progress.set_total(len);
         }
         progress.step("import: checking");
