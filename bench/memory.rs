@@ -157,6 +157,9 @@ async fn main() {
     let d = direct.to_str().unwrap();
     // Open once first: a repair or compaction on first open is not what is measured.
     run(&bin, &["verify", "--data", d], &out);
+    // What opening the database costs alone (mostly its page cache, `--cache-size`).
+    let (took, cli, _) = run(&bin, &["apikey", "list", "--data", d], &out);
+    line("open alone (apikey list)", took, cli, None);
     for format in ["json", "csv"] {
         let (took, cli, _) = run(&bin, &["export", "--format", format, "--data", d], &out);
         line(
