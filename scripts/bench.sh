@@ -11,4 +11,5 @@ FEALTY_SQLITE_BASELINE="$PWD/target/sqlite-baseline/release/sqlite-baseline" \
 cargo bench --locked --bench dashboard
 cargo bench --locked --bench backup
 cargo bench --locked --bench storage
+cargo bench --locked --bench memory
 cargo bench --locked --bench nanode

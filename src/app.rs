@@ -148,7 +148,11 @@ async fn run(
 
     let socket_path = config.data_dir.join(control::SOCKET_FILE);
     let control_listener = bind_control_socket(&socket_path)?;
-    let control_task = tokio::spawn(control::serve(control_listener, loyalty.clone()));
+    let control_task = tokio::spawn(control::serve(
+        control_listener,
+        loyalty.clone(),
+        config.data_dir.clone(),
+    ));
 
     println!("listening on {shown}");
     if let Some(token) = loyalty.issue_setup_token().await? {

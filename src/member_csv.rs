@@ -57,11 +57,20 @@ pub fn unguard(cell: &str) -> &str {
     }
 }
 
-/// Every member as CSV, with the header `EXPORT_COLUMNS`; every cell passes through `guard`.
-pub fn write(members: &[Member]) -> Result<String, csv::Error> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(EXPORT_COLUMNS)?;
-    for m in members {
+/// Members written as CSV one row at a time, with the header `EXPORT_COLUMNS`; every cell
+/// passes through `guard`.
+pub struct Export<W: std::io::Write>(csv::Writer<W>);
+
+impl<W: std::io::Write> Export<W> {
+    /// Writes the header to `out`.
+    pub fn new(out: W) -> Result<Self, csv::Error> {
+        let mut w = csv::Writer::from_writer(out);
+        w.write_record(EXPORT_COLUMNS)?;
+        Ok(Self(w))
+    }
+
+    /// Writes one member.
+    pub fn row(&mut self, m: &Member) -> Result<(), csv::Error> {
         let created = m
             .created_at
             .format(&time::format_description::well_known::Rfc3339)
@@ -81,10 +90,14 @@ pub fn write(members: &[Member]) -> Result<String, csv::Error> {
             &m.lifetime_earned.to_string(),
             &created,
         ];
-        w.write_record(cells.iter().map(|c| guard(c).into_owned()))?;
+        self.0
+            .write_record(cells.iter().map(|c| guard(c).into_owned()))
     }
-    let bytes = w.into_inner().map_err(|e| e.into_error())?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+
+    /// Flushes what is buffered and hands `out` back.
+    pub fn finish(self) -> Result<W, csv::Error> {
+        self.0.into_inner().map_err(|e| e.into_error().into())
+    }
 }
 
 /// A line that cannot be imported, and why.
@@ -96,57 +109,95 @@ pub struct LineError {
     pub message: String,
 }
 
-/// Every data line of the file, each parsed or refused; a bad header refuses the whole file.
-pub fn parse_lines(text: &str) -> Result<Vec<Result<ImportRow, LineError>>, DomainError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let headers = reader
-        .headers()
-        .map_err(|e| file_error(1, &e.to_string()))?
-        .clone();
-    if let Some(h) = headers.iter().find(|h| {
-        let h = h.to_ascii_lowercase();
-        !COLUMNS.contains(&h.as_str()) && !IGNORED.contains(&h.as_str())
-    }) {
-        return Err(file_error(
-            1,
-            &format!("unknown column {h:?}; expected {}", COLUMNS.join(",")),
-        ));
+/// Where an import file is read from; it can be opened again, so a file is checked in full
+/// before a row is written, and a write that has to run again reads it again.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A file on disk (the command line's, or one spooled from the control socket).
+    File(std::path::PathBuf),
+    /// An upload already in memory (bounded by the request body limit).
+    Text(std::sync::Arc<str>),
+}
+
+impl Source {
+    /// Opens the file from its start.
+    pub fn open(&self) -> Result<Box<dyn std::io::Read + Send>, DomainError> {
+        match self {
+            Source::File(path) => std::fs::File::open(path)
+                .map(|f| Box::new(std::io::BufReader::new(f)) as Box<dyn std::io::Read + Send>)
+                .map_err(|e| DomainError::invalid("file", format!("cannot read it: {e}"))),
+            Source::Text(text) => Ok(Box::new(std::io::Cursor::new(text.as_bytes().to_vec()))),
+        }
     }
-    let col = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
-    let [name, email, phone, card, balance] = COLUMNS.map(col);
-    let mut out = Vec::new();
-    for record in reader.records() {
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
-                out.push(Err(LineError {
-                    line,
-                    message: e.to_string(),
-                }));
-                continue;
-            }
-        };
+
+    /// The file's size in bytes, for progress.
+    pub fn size(&self) -> Option<u64> {
+        match self {
+            Source::File(path) => std::fs::metadata(path).ok().map(|m| m.len()),
+            Source::Text(text) => Some(text.len() as u64),
+        }
+    }
+}
+
+/// The data lines of an import file, each parsed or refused, read one at a time so a file of
+/// any size is checked in bounded memory.
+pub struct Lines<R: std::io::Read> {
+    records: csv::StringRecordsIntoIter<R>,
+    headers: usize,
+    columns: [Option<usize>; 5],
+}
+
+impl<R: std::io::Read> Lines<R> {
+    /// Reads the header; a bad header refuses the whole file.
+    pub fn new(input: R) -> Result<Self, DomainError> {
+        let mut reader = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .flexible(true)
+            .from_reader(input);
+        let headers = reader
+            .headers()
+            .map_err(|e| file_error(1, &e.to_string()))?
+            .clone();
+        if let Some(h) = headers.iter().find(|h| {
+            let h = h.to_ascii_lowercase();
+            !COLUMNS.contains(&h.as_str()) && !IGNORED.contains(&h.as_str())
+        }) {
+            return Err(file_error(
+                1,
+                &format!("unknown column {h:?}; expected {}", COLUMNS.join(",")),
+            ));
+        }
+        let col = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
+        Ok(Self {
+            columns: COLUMNS.map(col),
+            headers: headers.len(),
+            records: reader.into_records(),
+        })
+    }
+
+    /// Bytes read so far, for progress.
+    pub fn bytes_read(&self) -> u64 {
+        self.records.reader().position().byte()
+    }
+
+    fn row(&self, record: &csv::StringRecord) -> Result<ImportRow, LineError> {
         let line = record.position().map_or(0, |p| p.line());
-        if record.len() > headers.len() {
-            out.push(Err(LineError {
+        if record.len() > self.headers {
+            return Err(LineError {
                 line,
                 message: format!(
                     "{} fields, but the header has {}",
                     record.len(),
-                    headers.len()
+                    self.headers
                 ),
-            }));
-            continue;
+            });
         }
         let get = |c: Option<usize>| {
             c.and_then(|i| record.get(i))
                 .map(unguard)
                 .filter(|s| !s.is_empty())
         };
+        let [name, email, phone, card, balance] = self.columns;
         let row = (|| {
             let member = NewMember {
                 name: get(name).map(PersonName::parse).transpose()?,
@@ -175,20 +226,30 @@ pub fn parse_lines(text: &str) -> Result<Vec<Result<ImportRow, LineError>>, Doma
                 balance,
             })
         })();
-        out.push(row.map_err(|e| LineError {
+        row.map_err(|e| LineError {
             line,
             message: e.to_string(),
-        }));
+        })
     }
-    Ok(out)
 }
 
-/// Every row of the file, or the first line's problem.
-pub fn parse(text: &str) -> Result<Vec<ImportRow>, DomainError> {
-    parse_lines(text)?
-        .into_iter()
-        .map(|r| r.map_err(|e| file_error(e.line, &e.message)))
-        .collect()
+impl<R: std::io::Read> Iterator for Lines<R> {
+    type Item = Result<ImportRow, LineError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(match self.records.next()? {
+            Ok(record) => self.row(&record),
+            Err(e) => Err(LineError {
+                line: e.position().map_or(0, |p| p.line()),
+                message: e.to_string(),
+            }),
+        })
+    }
+}
+
+/// A line's problem as the error that refuses the whole file.
+pub fn refuse(e: LineError) -> DomainError {
+    file_error(e.line, &e.message)
 }
 
 fn file_error(line: u64, message: &str) -> DomainError {
@@ -203,12 +264,16 @@ mod tests {
     #[test]
     fn every_bad_line_is_reported_not_just_the_first() {
         let text = "name,email,balance\nAnn,ann@example.com,10\nBob,not-an-email,5\nCy,,-3\n";
-        let lines = parse_lines(text).unwrap();
+        let lines: Vec<_> = Lines::new(text.as_bytes()).unwrap().collect();
         assert_eq!(lines.len(), 3);
         assert!(lines[0].is_ok());
         assert_eq!(lines[1].as_ref().unwrap_err().line, 3);
         assert!(lines[2].as_ref().unwrap_err().message.contains("balance"));
-        assert!(parse(text).unwrap_err().to_string().contains("line 3"));
+        assert!(
+            refuse(lines[1].clone().unwrap_err())
+                .to_string()
+                .contains("line 3")
+        );
     }
 
     #[test]
@@ -244,7 +309,7 @@ mod tests {
 
     #[test]
     fn an_unknown_column_refuses_the_file() {
-        assert!(parse_lines("nom,email\n").is_err());
+        assert!(Lines::new("nom,email\n".as_bytes()).is_err());
     }
 
     #[test]
@@ -253,7 +318,10 @@ mod tests {
             "{}\n01JD2Z3Q8M6V4T0X9K1N5R7B2C,412345678905,Ann Lee,ann@example.com,,active,40,90,2026-01-01T00:00:00Z\n",
             EXPORT_COLUMNS.join(",")
         );
-        let rows = parse(&text).unwrap();
+        let rows: Vec<_> = Lines::new(text.as_bytes())
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
         assert_eq!(rows[0].balance, 40);
         assert_eq!(
             rows[0].member.card_number.as_ref().map(|c| c.as_str()),

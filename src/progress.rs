@@ -90,6 +90,16 @@ impl Progress {
         self.0.finish_and_clear();
     }
 
+    /// The count, the total (0 when unknown) and the step: what a server sends to the
+    /// terminal of the command that asked.
+    pub fn snapshot(&self) -> (u64, u64, String) {
+        (
+            self.0.position(),
+            self.0.length().unwrap_or(0),
+            self.0.message(),
+        )
+    }
+
     /// Whether anything is drawn.
     pub fn is_drawn(&self) -> bool {
         !self.0.is_hidden()

@@ -873,6 +873,12 @@ async fn members_export_and_import_as_csv() {
         "{:?}",
         p.header("content-disposition")
     );
+    // Streamed from one read transaction as it is read, not built whole first: no length known.
+    assert_eq!(
+        p.header("content-length"),
+        None,
+        "the export was built whole"
+    );
     let lines: Vec<&str> = p.text.lines().collect();
     assert_eq!(
         lines[0],

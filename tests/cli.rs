@@ -740,3 +740,140 @@ fn bad_arguments_are_one_line_errors() {
     let listed = ok(&cli(d, &["apikey", "list", "--cache-size", "8MiB"]));
     assert!(listed.contains("first"), "{listed}");
 }
+
+/// An import file of `rows` members, each with long details and an opening balance, so the
+/// export grows quickly with the rows.
+fn fat_import(dir: &Path, rows: usize) -> String {
+    let mut text = String::from("name,email,balance\n");
+    for i in 0..rows {
+        text.push_str(&format!(
+            "Member {i} {},m{i}.{}@{}.{}.example.com,{}\n",
+            "N".repeat(80),
+            "e".repeat(50),
+            "d".repeat(60),
+            "f".repeat(60),
+            1 + i % 900
+        ));
+    }
+    write_file(dir, "fat.csv", &text)
+}
+
+/// The control socket answers an export as a run of bounded stdout frames (kind `o`, a 4-byte
+/// length, the bytes) and then the exit frame (`x`), not as one reply line holding it all: a
+/// caller that stops reading holds the server back rather than making it buffer, and the bytes
+/// are those the command line writes.
+#[tokio::test]
+async fn the_control_socket_streams_an_export_in_bounded_frames() {
+    use std::io::{Read, Write};
+    let data = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let d = data.path();
+    let file = fat_import(files.path(), 3_000);
+    ok(&cli(d, &["import", &file]));
+    let server = TestServer::start_in(d);
+    let whole = server.cli(&["export", "--format", "json"]).stdout;
+    assert!(whole.len() > 1 << 20, "{} bytes", whole.len());
+
+    let mut socket =
+        std::os::unix::net::UnixStream::connect(d.join("control.sock")).expect("control socket");
+    socket
+        .write_all(b"{\"cmd\":\"export\",\"format\":\"json\"}\n")
+        .unwrap();
+    socket.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut read_frame = || {
+        let mut head = [0u8; 5];
+        socket.read_exact(&mut head).unwrap();
+        let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+        let mut body = vec![0u8; len];
+        socket.read_exact(&mut body).unwrap();
+        (head[0], body)
+    };
+    let first = read_frame();
+    // Not reading on for a while costs the server nothing: it waits, and still serves.
+    assert_eq!(server.client().get("/healthz").await.status, 200);
+    let mut out = Vec::new();
+    let mut stdout_frames = 0;
+    let mut frame = first;
+    loop {
+        match frame.0 {
+            b'o' => {
+                assert!(
+                    frame.1.len() <= 1 << 20,
+                    "a frame of {} bytes",
+                    frame.1.len()
+                );
+                out.extend_from_slice(&frame.1);
+                stdout_frames += 1;
+            }
+            b'p' | b'e' => {}
+            b'x' => {
+                assert_eq!(frame.1, 0i32.to_be_bytes(), "exit code 0");
+                break;
+            }
+            other => panic!("unknown frame kind {other}"),
+        }
+        frame = read_frame();
+    }
+    assert!(
+        stdout_frames > 1,
+        "the export came in {stdout_frames} frame(s)"
+    );
+    assert!(
+        out == whole,
+        "the streamed bytes differ from the command line's"
+    );
+}
+
+/// Runs `command` under a pseudo-terminal (util-linux `script`); what the terminal showed,
+/// whatever the command's exit code.
+fn on_a_terminal(command: &str) -> String {
+    let out = std::process::Command::new("script")
+        .args(["-qec", command, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script (util-linux) runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Long commands draw progress on a terminal (an export only when its data goes elsewhere), and
+/// off a terminal print their one result line and nothing on stderr; both directly and
+/// through a running server.
+#[test]
+fn long_commands_show_progress_on_a_terminal_and_stay_quiet_in_a_pipe() {
+    let data = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let d = data.path();
+    let ds = d.to_str().unwrap();
+    let file = fat_import(files.path(), 3_000);
+    let bin = env!("CARGO_BIN_EXE_fealty");
+    let exported = files.path().join("out.csv");
+    let ex = exported.to_str().unwrap();
+    for through_server in [false, true] {
+        let server = through_server.then(|| TestServer::start_in(d));
+        // Quiet off a terminal: the result line alone.
+        if !through_server {
+            let imported = cli(d, &["import", &file]);
+            assert_eq!(common::stdout(&imported), "imported 3000 members\n");
+            assert!(imported.stderr.is_empty(), "{imported:?}");
+        }
+        let verified = cli(d, &["verify"]);
+        assert_eq!(common::stdout(&verified).lines().count(), 1, "{verified:?}");
+        assert!(verified.stderr.is_empty(), "{verified:?}");
+        let csv_out = cli(d, &["export", "--format", "csv"]);
+        assert!(csv_out.stderr.is_empty(), "{csv_out:?}");
+
+        // On a terminal: the bar's text, then the same result line.
+        let shown = on_a_terminal(&format!("{bin} verify --data {ds}"));
+        assert!(shown.contains("verify ["), "{shown}");
+        assert!(shown.contains("ok: "), "{shown}");
+        let shown = on_a_terminal(&format!("{bin} export --format csv --data {ds} > {ex}"));
+        assert!(shown.contains("export ["), "{shown}");
+        let written = std::fs::read(&exported).unwrap();
+        assert_eq!(written, csv_out.stdout, "progress stays out of the data");
+        // Every row is taken already: the bar, then the refusal.
+        let shown = on_a_terminal(&format!("{bin} import --data {ds} {file}"));
+        assert!(shown.contains("import: checking ["), "{shown}");
+        assert!(shown.contains("already in use"), "{shown}");
+        drop(server);
+    }
+}

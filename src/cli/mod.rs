@@ -92,9 +92,10 @@ impl Cli {
             Cmd::Apikey { cmd } => Ok(apikey::command(cmd)),
             Cmd::Verify(data) => Ok((data, Command::Verify)),
             Cmd::Export { data, format } => Ok((data, Command::Export { format })),
-            Cmd::Import { data, file } => std::fs::read_to_string(&file)
-                .map(|csv| (data, Command::Import { csv }))
-                .map_err(|e| format!("cannot read {}: {e}", file.display())),
+            Cmd::Import { data, file } => match std::fs::File::open(&file) {
+                Ok(_) => return dispatch(&data, Command::Import, Some(file)),
+                Err(e) => Err(format!("cannot read {}: {e}", file.display())),
+            },
             Cmd::Backup(args) => match backup::backup(args) {
                 Ok(backup::Plan::Dispatch(data, cmd)) => Ok((data, cmd)),
                 Ok(backup::Plan::Printed(out)) => return printed(&out),
@@ -106,7 +107,7 @@ impl Cli {
             },
         };
         match result {
-            Ok((data, cmd)) => dispatch(&data, cmd),
+            Ok((data, cmd)) => dispatch(&data, cmd, None),
             Err(msg) => fail(&msg),
         }
     }
@@ -122,22 +123,29 @@ fn fail(msg: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// Runs a command through the running server's socket, or on the database directly when none runs.
-fn dispatch(data: &DataDir, cmd: Command) -> ExitCode {
-    let reply = match control::send(&data.data, &cmd) {
-        Some(Ok(reply)) => reply,
+/// Runs a command through the running server's socket, or on the database directly when none
+/// runs; `input` is an import's file.
+fn dispatch(data: &DataDir, cmd: Command, input: Option<PathBuf>) -> ExitCode {
+    let code = match control::send(&data.data, &cmd, input.as_deref()) {
+        Some(Ok(code)) => code,
         Some(Err(msg)) => return fail(&msg),
-        None => match run_direct(data, cmd) {
-            Ok(reply) => reply,
+        None => match run_direct(data, cmd, input) {
+            Ok(reply) => {
+                let _ = std::io::stdout().write_all(reply.stdout.as_bytes());
+                let _ = std::io::stderr().write_all(reply.stderr.as_bytes());
+                reply.code
+            }
             Err(msg) => return fail(&msg),
         },
     };
-    let _ = std::io::stdout().write_all(reply.stdout.as_bytes());
-    let _ = std::io::stderr().write_all(reply.stderr.as_bytes());
-    u8::try_from(reply.code).map_or(ExitCode::FAILURE, ExitCode::from)
+    u8::try_from(code).map_or(ExitCode::FAILURE, ExitCode::from)
 }
 
-fn run_direct(data: &DataDir, cmd: Command) -> Result<control::Reply, String> {
+fn run_direct(
+    data: &DataDir,
+    cmd: Command,
+    input: Option<PathBuf>,
+) -> Result<control::Reply, String> {
     if control::reads_only(&cmd) && !data.data.join(DB_FILE).exists() {
         return Err(format!(
             "no FealTY database in {} (pass --data or set FEALTY_DATA)",
@@ -150,7 +158,15 @@ fn run_direct(data: &DataDir, cmd: Command) -> Result<control::Reply, String> {
         .build()
         .map_err(|e| format!("cannot start: {e}"))?;
     let store = Store::open(&data.data).map_err(|e| e.to_string())?;
-    let reply = runtime.block_on(control::execute(&Loyalty::new(store.clone()), cmd));
+    let io = control::Io {
+        stdout: Box::new(std::io::BufWriter::with_capacity(
+            crate::pipe::CHUNK,
+            std::io::stdout(),
+        )),
+        progress: control::progress_for(&cmd),
+        input,
+    };
+    let reply = runtime.block_on(control::execute(&Loyalty::new(store.clone()), cmd, io));
     // The answer is durable already; a failed close only costs the next open a repair.
     if let Err(e) = store.close() {
         tracing::error!(error = %e, "the database was not closed cleanly");

@@ -9,5 +9,6 @@ pub mod health;
 pub mod origin;
 pub mod router;
 pub mod setup;
+pub mod stream;
 
 pub use router::AppState;

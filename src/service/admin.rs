@@ -12,7 +12,8 @@ use crate::domain::session::{Principal, Session};
 use crate::domain::settings::{LogoType, Settings};
 use crate::domain::staff::{Password, Role, StaffUser};
 use crate::domain::stats::RewardTally;
-use crate::member_csv::{self as import, LineError};
+use crate::member_csv::{self as import, LineError, Source};
+use crate::progress::Progress;
 use crate::storage::audit::AuditRecord;
 use crate::storage::members::Page;
 use crate::storage::{self, StoreError};
@@ -379,11 +380,13 @@ impl Loyalty {
     // ---- import ----
 
     /// Checks an import file line by line against itself and the database; writes nothing.
-    pub async fn preview_import(&self, text: String) -> Result<ImportPreview> {
-        let lines = import::parse_lines(&text)?;
-        Ok(self
-            .store
+    pub async fn preview_import(&self, source: Source) -> Result<ImportPreview> {
+        self.store
             .read(move |tx| {
+                let lines = match import::Lines::new(source.open()?) {
+                    Ok(lines) => lines,
+                    Err(e) => return Ok(Err(e)),
+                };
                 let mut seen_emails = HashSet::new();
                 let mut seen_cards = HashSet::new();
                 let mut out = ImportPreview::default();
@@ -405,14 +408,15 @@ impl Loyalty {
                         }
                     });
                 }
-                Ok(out)
+                Ok(Ok(out))
             })
-            .await?)
+            .await?
+            .map_err(ServiceError::Domain)
     }
 
     /// Imports a file only if its preview has no errors.
-    pub async fn import_checked(&self, text: String, actor: Actor) -> Result<usize> {
-        let preview = self.preview_import(text.clone()).await?;
+    pub async fn import_checked(&self, source: Source, actor: Actor) -> Result<usize> {
+        let preview = self.preview_import(source.clone()).await?;
         if let Some(bad) = &preview.first_error {
             return Err(ServiceError::Domain(DomainError::invalid(
                 "file",
@@ -423,7 +427,7 @@ impl Loyalty {
                 ),
             )));
         }
-        self.import(import::parse(&text)?, actor).await
+        self.import(source, actor, Progress::hidden()).await
     }
 }
 

@@ -20,7 +20,9 @@ use crate::domain::money::{Currency, Money};
 use crate::domain::reward::Reward;
 use crate::domain::settings::Settings;
 use crate::domain::staff::{Password, Role, StaffUser, Username};
+use crate::member_csv::{self, Source};
 use crate::password::PasswordPool;
+use crate::progress::Progress;
 use crate::storage::idempotency::{self, Keyed};
 use crate::storage::ledger::{Posting, Verification};
 use crate::storage::members::Page;
@@ -723,25 +725,63 @@ impl Loyalty {
     }
 
     /// Walks the hash chain and checks every balance.
-    pub async fn verify(&self) -> Result<Verification> {
-        Ok(self.store.read(storage::ledger::verify).await?)
-    }
-
-    /// Every member and entry, from one read transaction.
-    pub async fn export(&self) -> Result<(Vec<Member>, Vec<LedgerEntry>)> {
+    pub async fn verify(&self, progress: Progress) -> Result<Verification> {
         Ok(self
             .store
-            .read(|tx| Ok((storage::members::all(tx)?, storage::ledger::all(tx)?)))
+            .read(move |tx| storage::ledger::verify_with(tx, &progress))
             .await?)
     }
 
-    /// Imports members with opening balances: all rows or none.
-    pub async fn import(&self, rows: Vec<ImportRow>, actor: Actor) -> Result<usize> {
+    /// Writes the export to `out` from one read transaction, as it is read; returns the rows
+    /// written. `out` is written on a blocking thread, so it may block (back-pressure).
+    pub async fn export(
+        &self,
+        format: crate::export::Format,
+        out: Box<dyn std::io::Write + Send>,
+        progress: Progress,
+    ) -> Result<u64> {
+        self.store
+            .read(move |tx| Ok(crate::export::write(tx, format, out, &progress)))
+            .await?
+            .map_err(|e| match e {
+                crate::export::ExportError::Store(e) => e.into(),
+                other => ServiceError::Internal(other.to_string()),
+            })
+    }
+
+    /// Imports members with opening balances from a CSV file: all rows or none.
+    ///
+    /// The file is read twice and never held whole. First every line is parsed on a blocking
+    /// thread, outside the writer, so a malformed file costs no write. Then one write
+    /// transaction checks each row against the database (which by then holds the file's earlier
+    /// rows, so a duplicate inside the file is caught too) and writes it; the first refusal
+    /// aborts the transaction, so nothing of the file is kept.
+    pub async fn import(&self, source: Source, actor: Actor, progress: Progress) -> Result<usize> {
+        if let Some(len) = source.size() {
+            progress.set_total(len);
+        }
+        progress.step("import: checking");
+        let checked = source.clone();
+        let check_progress = progress.clone();
+        tokio::task::spawn_blocking(move || check_file(&checked, &check_progress))
+            .await
+            .map_err(internal)??;
+        progress.step("import: writing");
         Ok(self
             .store
-            .write(move |tx| import_rows(tx, rows, &actor))
+            .write(move |tx| import_rows(tx, &source, &actor, &progress))
             .await?)
     }
+}
+
+/// Parses every line of an import file; the first bad line refuses it.
+fn check_file(source: &Source, progress: &Progress) -> Result<()> {
+    let mut lines = member_csv::Lines::new(source.open()?)?;
+    while let Some(row) = lines.next() {
+        row.map_err(member_csv::refuse)?;
+        progress.set(lines.bytes_read());
+    }
+    Ok(())
 }
 
 fn stats_in(
@@ -788,44 +828,39 @@ async fn new_staff(
     })
 }
 
-/// Checks every row against the file and the database first, then writes them all.
+/// Checks each row of the file against the database and writes it, in one transaction.
 fn import_rows(
     tx: &WriteTransaction,
-    rows: Vec<ImportRow>,
+    source: &Source,
     actor: &Actor,
+    progress: &Progress,
 ) -> std::result::Result<usize, StoreError> {
     use crate::storage::tables::{MEMBERS_BY_CARD, MEMBERS_BY_EMAIL};
     use redb::ReadableTable;
-    let emails = tx.open_table(MEMBERS_BY_EMAIL)?;
-    let cards = tx.open_table(MEMBERS_BY_CARD)?;
-    let mut seen_emails = HashSet::new();
-    let mut seen_cards = HashSet::new();
-    for row in &rows {
+    let now = clock::now();
+    let mut count = 0;
+    progress.set(0);
+    let mut lines = member_csv::Lines::new(source.open()?)?;
+    while let Some(row) = lines.next() {
+        let row = row.map_err(member_csv::refuse)?;
         let line_err =
             |msg: String| DomainError::invalid("file", format!("line {}: {msg}", row.line));
+        // The indexes hold the file's earlier rows too: a duplicate inside the file is found here.
         if let Some(e) = &row.member.email
-            && (emails.get(e.as_str())?.is_some() || !seen_emails.insert(e.as_str().to_owned()))
+            && tx.open_table(MEMBERS_BY_EMAIL)?.get(e.as_str())?.is_some()
         {
             return Err(line_err(format!("email {} is already in use", e.as_str())).into());
         }
         if let Some(c) = &row.member.card_number
-            && (cards.get(c.as_str())?.is_some() || !seen_cards.insert(c.as_str().to_owned()))
+            && tx.open_table(MEMBERS_BY_CARD)?.get(c.as_str())?.is_some()
         {
             return Err(line_err(format!("card number {} is already in use", c.as_str())).into());
         }
-    }
-    drop(emails);
-    drop(cards);
-    let now = clock::now();
-    let count = rows.len();
-    for row in rows {
-        // Every rule was checked above; a refusal now means a bug, so roll the whole file back.
-        let poison = |e: StoreError| match e {
-            StoreError::Domain(d) => StoreError::Db(format!("line {}: {d}", row.line)),
+        let at_line = |e: StoreError| match e {
+            StoreError::Domain(d) => line_err(d.to_string()).into(),
             other => other,
         };
-        let member =
-            storage::members::create(tx, row.member.clone(), actor, now).map_err(poison)?;
+        let member = storage::members::create(tx, row.member, actor, now).map_err(at_line)?;
         if row.balance > 0 {
             let posting = Posting {
                 member_id: member.id.clone(),
@@ -837,8 +872,10 @@ fn import_rows(
                 amount: None,
                 reverses: None,
             };
-            storage::ledger::post(tx, posting, actor, None, now).map_err(poison)?;
+            storage::ledger::post(tx, posting, actor, None, now).map_err(at_line)?;
         }
+        count += 1;
+        progress.set(lines.bytes_read());
     }
     Ok(count)
 }

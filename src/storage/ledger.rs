@@ -11,8 +11,9 @@ use crate::domain::ledger::{
 use crate::domain::member::{Member, MemberId, MemberStatus};
 use crate::domain::money::Money;
 use crate::domain::stats::Totals;
+use crate::progress::Progress;
 use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata, WriteTransaction};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::ops::Bound;
 use time::OffsetDateTime;
 
@@ -239,18 +240,25 @@ pub fn entry_with_reversal(
     Ok(Some((e, rev)))
 }
 
-/// Every entry in order (for export).
-pub fn all(tx: &ReadTransaction) -> Result<Vec<LedgerEntry>, StoreError> {
-    let table = tx.open_table(LEDGER)?;
-    let mut out = Vec::with_capacity(table.len()? as usize);
+/// Hands every entry to `f` in order, one at a time (for export): memory stays flat.
+pub fn each<E: From<StoreError>>(
+    tx: &ReadTransaction,
+    mut f: impl FnMut(LedgerEntry) -> Result<(), E>,
+) -> Result<(), E> {
+    let table = tx.open_table(LEDGER).map_err(StoreError::from)?;
     let mut prev = GENESIS_HASH;
-    for row in table.iter()? {
-        let (k, v) = row?;
+    for row in table.iter().map_err(StoreError::from)? {
+        let (k, v) = row.map_err(StoreError::from)?;
         let e = records::decode_entry(k.value(), v.value(), prev)?;
         prev = e.hash;
-        out.push(e);
+        f(e)?;
     }
-    Ok(out)
+    Ok(())
+}
+
+/// How many entries the ledger holds.
+pub fn count(tx: &ReadTransaction) -> Result<u64, StoreError> {
+    Ok(tx.open_table(LEDGER)?.len()?)
 }
 
 /// The two numbers of a member record `verify` checks, read without the rest.
@@ -277,11 +285,17 @@ pub struct Verification {
 /// totals, and the first problem.
 type Walk = (u64, HashMap<u128, (i64, i64)>, Totals, Option<String>);
 
+/// Entries walked between two progress updates: rare enough to cost nothing.
+const PROGRESS_STRIDE: u64 = 4096;
+
 /// Walks the hash chain and checks every balance against the sum of its member's entries.
-fn walk_ledger(tx: &ReadTransaction) -> Result<Walk, StoreError> {
+fn walk_ledger(tx: &ReadTransaction, progress: &Progress) -> Result<Walk, StoreError> {
     let started = std::time::Instant::now();
     let ledger = tx.open_table(LEDGER)?;
-    let mut sums: HashMap<u128, (i64, i64)> = HashMap::new();
+    progress.set_total(ledger.len()?);
+    // Sized once for every member, so the map never doubles (and briefly holds both copies).
+    let members = usize::try_from(tx.open_table(MEMBERS)?.len()?).unwrap_or(0);
+    let mut sums: HashMap<u128, (i64, i64)> = HashMap::with_capacity(members);
     let mut totals = Totals::default();
     let mut prev_hash = GENESIS_HASH;
     let mut entries = 0;
@@ -307,6 +321,9 @@ fn walk_ledger(tx: &ReadTransaction) -> Result<Walk, StoreError> {
             }
         };
         entries += 1;
+        if entries % PROGRESS_STRIDE == 0 {
+            progress.inc(PROGRESS_STRIDE);
+        }
         // Reversals are rare: look the original up rather than keep every entry's kind.
         let reversed = match e.reverses {
             Some(original) if original < seq => entry(&ledger, original)?.map(|o| o.body.kind),
@@ -395,22 +412,28 @@ fn hourly_sum(tx: &ReadTransaction) -> Result<Result<Totals, String>, StoreError
     Ok(Ok(sum))
 }
 
-/// Every member's stored balance and lifetime points, or the first record that cannot be read.
-type MemberBalances = Result<(u64, BTreeMap<u128, (i64, i64)>), String>;
+/// Every member's stored balance and lifetime points, in id order (a ULID's text sorts as its
+/// number does), or the first record that cannot be read.
+type MemberBalances = Result<(u64, Vec<(u128, i64, i64)>), String>;
 
 fn member_balances(tx: &ReadTransaction) -> Result<MemberBalances, StoreError> {
     let started = std::time::Instant::now();
     let all_members = tx.open_table(MEMBERS)?;
     let count = all_members.len()?;
-    let mut by_id = BTreeMap::new();
+    // One flat 32-byte row per member, sorted by construction: no tree nodes to allocate.
+    let mut by_id = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
     for row in all_members.iter()? {
         let (k, v) = row?;
         match codec::decode::<Balances>("members", v.value()) {
             Ok(m) => {
-                by_id.insert(member_key(k.value())?, (m.balance, m.lifetime_earned));
+                by_id.push((member_key(k.value())?, m.balance, m.lifetime_earned));
             }
             Err(e) => return Ok(Err(format!("member {}: damaged, {e}", k.value()))),
         }
+    }
+    // Already sorted unless a key is not in canonical ULID form; then this sorts it.
+    if !by_id.is_sorted_by_key(|(id, _, _)| *id) {
+        by_id.sort_unstable_by_key(|(id, _, _)| *id);
     }
     tracing::debug!(
         ms = started.elapsed().as_millis() as u64,
@@ -440,10 +463,18 @@ fn other_tables(tx: &ReadTransaction) -> Option<String> {
 ///
 /// The ledger walk runs beside the rest (members, other tables) on a second thread, both in the
 /// same read transaction.
+///
+/// What it holds beside the read: per member one entry in a hash map of ledger sums and one
+/// 32-byte row of stored balances (about 70 bytes a member), nothing per entry.
 pub fn verify(tx: &ReadTransaction) -> Result<Verification, StoreError> {
+    verify_with(tx, &Progress::hidden())
+}
+
+/// `verify`, counting the entries walked on `progress`.
+pub fn verify_with(tx: &ReadTransaction, progress: &Progress) -> Result<Verification, StoreError> {
     let (walk, rest) = std::thread::scope(|s| {
         let rest = s.spawn(|| (member_balances(tx), other_tables(tx)));
-        let walk = walk_ledger(tx);
+        let walk = walk_ledger(tx, progress);
         let rest = rest
             .join()
             .map_err(|_| StoreError::Db("the verify thread panicked".into()));
@@ -462,7 +493,8 @@ pub fn verify(tx: &ReadTransaction) -> Result<Verification, StoreError> {
         }
     };
     if problem.is_none() {
-        problem = sums.keys().find(|id| !by_id.contains_key(*id)).map(|id| {
+        let known = |id: &u128| by_id.binary_search_by_key(id, |(k, _, _)| *k).is_ok();
+        problem = sums.keys().find(|id| !known(id)).map(|id| {
             format!(
                 "the ledger has entries for unknown member {}",
                 ulid::Ulid(*id)
@@ -470,7 +502,7 @@ pub fn verify(tx: &ReadTransaction) -> Result<Verification, StoreError> {
         });
     }
     if problem.is_none() {
-        problem = by_id.iter().find_map(|(id, (balance, lifetime))| {
+        problem = by_id.iter().find_map(|(id, balance, lifetime)| {
             let (sum, earned) = sums.get(id).copied().unwrap_or((0, 0));
             (*balance != sum || *lifetime != earned).then(|| {
                 format!(

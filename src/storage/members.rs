@@ -7,7 +7,7 @@ use crate::domain::actor::Actor;
 use crate::domain::card::{CardNumber, CardToken};
 use crate::domain::email::Email;
 use crate::domain::member::{Member, MemberId, MemberPatch, MemberQuery, MemberStatus, NewMember};
-use redb::{ReadTransaction, ReadableTable, WriteTransaction};
+use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata, WriteTransaction};
 use std::ops::Bound;
 use time::OffsetDateTime;
 
@@ -63,15 +63,22 @@ pub fn by_email(tx: &ReadTransaction, email: &Email) -> Result<Option<Member>, S
     via_index(tx, &tx.open_table(MEMBERS_BY_EMAIL)?, email.as_str())
 }
 
-/// Every member, oldest first (for export).
-pub fn all(tx: &ReadTransaction) -> Result<Vec<Member>, StoreError> {
-    let table = tx.open_table(MEMBERS)?;
-    let mut out = Vec::new();
-    for row in table.iter()? {
-        let (_, v) = row?;
-        out.push(codec::decode("members", v.value())?);
+/// Hands every member to `f`, oldest first, one at a time (for export): memory stays flat.
+pub fn each<E: From<StoreError>>(
+    tx: &ReadTransaction,
+    mut f: impl FnMut(Member) -> Result<(), E>,
+) -> Result<(), E> {
+    let table = tx.open_table(MEMBERS).map_err(StoreError::from)?;
+    for row in table.iter().map_err(StoreError::from)? {
+        let (_, v) = row.map_err(StoreError::from)?;
+        f(codec::decode("members", v.value())?)?;
     }
-    Ok(out)
+    Ok(())
+}
+
+/// How many members there are.
+pub fn count(tx: &ReadTransaction) -> Result<u64, StoreError> {
+    Ok(tx.open_table(MEMBERS)?.len()?)
 }
 
 /// Members matching `query`, in index order, starting after `after`.

@@ -19,6 +19,7 @@ use crate::domain::idempotency::IdempotencyRecord;
 use crate::domain::ledger::{EntryBody, EntryHash, EntryKind, GENESIS_HASH, LedgerEntry};
 use crate::domain::ledger_hash::HashInput;
 use crate::domain::money::{Currency, Money};
+use crate::progress::{Progress, Unit};
 use redb::{Database, ReadableTable, ReadableTableMetadata};
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -170,7 +171,7 @@ const AUDIT_NEW: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new(
 
 /// Converts the ledger into `LEDGER_NEW`, a chunk per transaction, carrying on after the last
 /// row already there; returns how many rows it converted.
-fn convert_ledger(db: &Database, total: u64) -> Result<u64, StoreError> {
+fn convert_ledger(db: &Database, total: u64, progress: &Progress) -> Result<u64, StoreError> {
     let mut converted = 0u64;
     loop {
         let tx = db.begin_write()?;
@@ -212,6 +213,7 @@ fn convert_ledger(db: &Database, total: u64) -> Result<u64, StoreError> {
         }
         drop(new);
         tx.commit()?;
+        progress.set(last);
         // Progress every 100,000 entries or so: a line per chunk would flood the journal.
         if last / 100_000 != (last - rows.len() as u64) / 100_000 || last >= total {
             tracing::info!(done = last, total, "migrating to schema 5: ledger entries");
@@ -236,7 +238,7 @@ fn swap_in(
 }
 
 /// Builds the history index keyed by the member id's 128 bits from the ledger.
-fn index_members(db: &Database) -> Result<(), StoreError> {
+fn index_members(db: &Database, progress: &Progress) -> Result<(), StoreError> {
     let mut from = 1u64;
     loop {
         let tx = db.begin_write()?;
@@ -262,6 +264,7 @@ fn index_members(db: &Database) -> Result<(), StoreError> {
         }
         drop(index);
         tx.commit()?;
+        progress.set(from - 1);
         if done {
             return Ok(());
         }
@@ -358,9 +361,14 @@ pub fn migrate(db: &Database) -> Result<(), StoreError> {
         tx.commit()?;
         n
     };
-    let converted = convert_ledger(db, total)?;
+    // On a terminal (an owner running `fealty serve` or a command by hand) the wait is shown.
+    let progress = Progress::new("schema 5: ledger", Some(total), Unit::Items);
+    let converted = convert_ledger(db, total, &progress)?;
     swap_in(db, LEDGER, LEDGER_NEW)?;
-    index_members(db)?;
+    progress.step("schema 5: index");
+    progress.set(0);
+    index_members(db, &progress)?;
+    progress.finish();
     convert_idempotency(db)?;
     convert_audit(db)?;
     swap_in(db, AUDIT, AUDIT_NEW)?;

@@ -10,6 +10,8 @@ use crate::domain::member::{
 };
 use crate::domain::text::{PersonName, Phone};
 use crate::http::AppState;
+use crate::member_csv::Source;
+use crate::progress::Progress;
 use crate::service::ServiceError;
 use crate::views::Page;
 use crate::views::admin::members::{self as view, MemberView, Outcome, TillTokens};
@@ -351,10 +353,15 @@ pub async fn show(
     Ok(Page(page).into_response())
 }
 
-/// Every member as CSV.
+/// Every member as CSV, streamed from one read transaction as it is read.
 pub async fn export(State(state): State<AppState>, _staff: Staff) -> PageResult {
-    let (members, _) = state.loyalty.export().await?;
-    let csv = crate::member_csv::write(&members).map_err(|e| PageError::Internal(e.to_string()))?;
+    let body = crate::http::stream::body(move |out| async move {
+        state
+            .loyalty
+            .export(crate::export::Format::Csv, out, Progress::hidden())
+            .await
+            .map(|_| ())
+    });
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
@@ -364,7 +371,7 @@ pub async fn export(State(state): State<AppState>, _staff: Staff) -> PageResult 
             ),
             (header::CACHE_CONTROL, "no-store"),
         ],
-        csv,
+        body,
     )
         .into_response())
 }
@@ -402,7 +409,11 @@ pub async fn import_preview(
         }
     };
     let staff_name = staff.0.user.username.as_str().to_owned();
-    match state.loyalty.preview_import(text.clone()).await {
+    match state
+        .loyalty
+        .preview_import(Source::Text(text.as_str().into()))
+        .await
+    {
         Ok(p) => {
             let pending = if p.errors() == 0 && p.total > 0 {
                 Some(state.pending_imports.put(&staff_name, text)?)
@@ -447,7 +458,7 @@ pub async fn import_confirm(
     };
     match state
         .loyalty
-        .import_checked(csv, form.staff.0.actor())
+        .import_checked(Source::Text(csv.into()), form.staff.0.actor())
         .await
     {
         Ok(n) => Ok(Page(view::imported(&chrome, n)).into_response()),
