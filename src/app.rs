@@ -148,7 +148,12 @@ async fn run(
 
     let socket_path = config.data_dir.join(control::SOCKET_FILE);
     let control_listener = bind_control_socket(&socket_path)?;
-    let control_task = tokio::spawn(control::serve(control_listener, loyalty.clone()));
+    let backup_status = crate::backup::schedule::StatusCell::default();
+    let control_task = tokio::spawn(control::serve(
+        control_listener,
+        loyalty.clone(),
+        backup_status.clone(),
+    ));
 
     println!("listening on {shown}");
     if let Some(token) = loyalty.issue_setup_token().await? {
@@ -156,7 +161,6 @@ async fn run(
     }
     tracing::info!(addr = %shown, data = %config.data_dir.display(), "serving");
 
-    let backup_status = crate::backup::schedule::StatusCell::default();
     let backup_task = config.backup.clone().map(|b| {
         crate::backup::schedule::start(
             loyalty.store().clone(),

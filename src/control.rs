@@ -208,17 +208,30 @@ async fn run(loyalty: &Loyalty, cmd: Command) -> Result<Reply, ServiceError> {
             let n = loyalty.import(rows, actor).await?;
             Reply::ok(format!("imported {n} members\n"))
         }
-        Command::Backup { target, passphrase } => {
-            let secret = passphrase.map(age::secrecy::SecretString::from);
-            match crate::backup::run(loyalty.store(), &target, secret).await {
-                Ok(m) => Reply::ok(format!(
-                    "backup {} {} bytes, {} members, {} entries, last seq {}\n",
-                    m.id, m.bytes, m.counts.members, m.counts.entries, m.counts.last_seq
-                )),
-                Err(e) => Reply::fail(e),
-            }
-        }
+        Command::Backup { target, passphrase } => backup(loyalty, target, passphrase, None).await,
     })
+}
+
+/// Makes a backup and says so. Made by the server (`served`), it shows in the server's backup
+/// status (`/api/v1/status`, the dashboard) and draws nothing; made directly, it draws progress.
+async fn backup(
+    loyalty: &Loyalty,
+    target: crate::backup::target::TargetSpec,
+    passphrase: Option<String>,
+    served: Option<&crate::backup::schedule::StatusCell>,
+) -> Reply {
+    let secret = passphrase.map(age::secrecy::SecretString::from);
+    let made = crate::backup::run(loyalty.store(), &target, secret, served.is_none()).await;
+    if let Some(status) = served {
+        status.record_manual(&target, &made);
+    }
+    match made {
+        Ok(m) => Reply::ok(format!(
+            "backup {} {} bytes, {} members, {} entries, last seq {}\n",
+            m.id, m.bytes, m.counts.members, m.counts.entries, m.counts.last_seq
+        )),
+        Err(e) => Reply::fail(e),
+    }
 }
 
 /// Whether a server listens on `data_dir`'s control socket.
@@ -226,13 +239,19 @@ pub fn server_running(data_dir: &Path) -> bool {
     std::os::unix::net::UnixStream::connect(data_dir.join(SOCKET_FILE)).is_ok()
 }
 
-/// Serves the control socket until the task is dropped.
-pub async fn serve(listener: tokio::net::UnixListener, loyalty: Loyalty) {
+/// Serves the control socket until the task is dropped; backups made through it are recorded in
+/// `backups`.
+pub async fn serve(
+    listener: tokio::net::UnixListener,
+    loyalty: Loyalty,
+    backups: crate::backup::schedule::StatusCell,
+) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         let loyalty = loyalty.clone();
+        let backups = backups.clone();
         tokio::spawn(async move {
             let (read, mut write) = stream.into_split();
             let mut line = String::new();
@@ -240,6 +259,9 @@ pub async fn serve(listener: tokio::net::UnixListener, loyalty: Loyalty) {
                 tokio::io::BufReader::new(tokio::io::AsyncReadExt::take(read, MAX_REQUEST));
             let reply = match reader.read_line(&mut line).await {
                 Ok(_) => match serde_json::from_str::<Command>(&line) {
+                    Ok(Command::Backup { target, passphrase }) => {
+                        backup(&loyalty, target, passphrase, Some(&backups)).await
+                    }
                     Ok(cmd) => execute(&loyalty, cmd).await,
                     Err(e) => Reply::fail(format!("bad control request: {e}")),
                 },

@@ -145,7 +145,15 @@ fn assert_restored(out: &Output, made: &Made) {
     );
 }
 
-/// `20261125T201530Z-000000000123`: UTC time (near now), then the last sequence.
+/// The time in a backup id: `20261125T201530.123Z` (or, made before milliseconds, `…30Z`).
+fn id_time(stamp: &str) -> Result<OffsetDateTime, time::error::Parse> {
+    let format = time::macros::format_description!(
+        "[year][month][day]T[hour][minute][second][optional [.[subsecond digits:3]]]Z"
+    );
+    time::PrimitiveDateTime::parse(stamp, &format).map(|t| t.assume_utc())
+}
+
+/// `20261125T201530.123Z-000000000123`: UTC time (near now), then the last sequence.
 fn check_id(id: &str, seq: u64) {
     let (stamp, tail) = id
         .split_once('-')
@@ -155,10 +163,8 @@ fn check_id(id: &str, seq: u64) {
         format!("{seq:012}"),
         "backup id {id:?} should end in the last seq {seq}"
     );
-    let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
-    let when = time::PrimitiveDateTime::parse(stamp, &format)
-        .unwrap_or_else(|e| panic!("backup id {id:?} does not start with a UTC time: {e}"))
-        .assume_utc();
+    let when = id_time(stamp)
+        .unwrap_or_else(|e| panic!("backup id {id:?} does not start with a UTC time: {e}"));
     let off = (OffsetDateTime::now_utc() - when).abs();
     assert!(
         off < time::Duration::minutes(10),
@@ -166,36 +172,58 @@ fn check_id(id: &str, seq: u64) {
     );
 }
 
-/// One `backup list` line: `<ID>\t<created RFC3339>\t<BYTES>\t<E>\t<last seq>`.
+/// One `backup list` line:
+/// `<kind>\t<ID>\t<created RFC3339>\t<BYTES>\t<entries>\t<last seq>\t<encryption>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Listed {
+    kind: String,
     id: String,
     created: OffsetDateTime,
     bytes: u64,
     entries: u64,
     seq: u64,
+    encryption: String,
 }
 
-fn parse_list(out: &str) -> Vec<Listed> {
-    out.lines()
-        .filter(|l| !l.trim().is_empty())
+const LIST_HEADER: &str = "kind\tid\tcreated\tbytes\tentries\tlast_seq\tencryption";
+
+/// Every line of `backup list` after its header (snapshots and segments).
+fn parse_list_all(out: &str) -> Vec<Listed> {
+    let mut lines = out.lines().filter(|l| !l.trim().is_empty());
+    assert_eq!(
+        lines.next(),
+        Some(LIST_HEADER),
+        "backup list opens with its header: {out:?}"
+    );
+    lines
+        .filter(|l| l.contains('\t'))
         .map(|l| {
             let f: Vec<&str> = l.split('\t').collect();
             assert_eq!(
                 f.len(),
-                5,
-                "backup list line is not 5 tab-separated fields: {l:?}"
+                7,
+                "backup list line is not 7 tab-separated fields: {l:?}"
             );
             Listed {
-                id: f[0].to_owned(),
-                created: OffsetDateTime::parse(f[1], &Rfc3339).unwrap_or_else(|e| {
-                    panic!("created {:?} is not RFC 3339 ({e}) in {l:?}", f[1])
+                kind: f[0].to_owned(),
+                id: f[1].to_owned(),
+                created: OffsetDateTime::parse(f[2], &Rfc3339).unwrap_or_else(|e| {
+                    panic!("created {:?} is not RFC 3339 ({e}) in {l:?}", f[2])
                 }),
-                bytes: num(f[2], l),
-                entries: num(f[3], l),
-                seq: num(f[4], l),
+                bytes: num(f[3], l),
+                entries: num(f[4], l),
+                seq: num(f[5], l),
+                encryption: f[6].to_owned(),
             }
         })
+        .collect()
+}
+
+/// The snapshots `backup list` shows.
+fn parse_list(out: &str) -> Vec<Listed> {
+    parse_list_all(out)
+        .into_iter()
+        .filter(|l| l.kind == "snapshot")
         .collect()
 }
 
@@ -397,8 +425,8 @@ fn split_backup(bytes: &[u8]) -> Parts {
     };
     assert_eq!(
         &bytes[..l1],
-        b"FEALTY-BACKUP 1\n",
-        "line 1 of a backup is `FEALTY-BACKUP 1`"
+        b"FEALTY-BACKUP 2\n",
+        "line 1 of a backup is `FEALTY-BACKUP 2`"
     );
     let header: Value = serde_json::from_slice(&bytes[l1..l2 - 1]).expect("line 2 is JSON");
     Parts {
@@ -987,7 +1015,7 @@ async fn damaged_backups_are_refused_and_nothing_is_written() {
     // The format as the contract describes it.
     let parts = split_backup(&good);
     let h = &parts.header;
-    assert_eq!(h["format_version"], 1, "{h}");
+    assert_eq!(h["format_version"], 2, "{h}");
     assert!(h["schema_version"].is_u64(), "{h}");
     assert_eq!(h["id"], made.id.as_str(), "{h}");
     assert!(
@@ -1696,10 +1724,8 @@ fn rfc3339(unix: i64) -> String {
 
 /// The creation time in a backup id (`20261125T201530Z-…`) as unix seconds.
 fn id_unix(id: &str) -> i64 {
-    let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
-    time::PrimitiveDateTime::parse(id.split_once('-').unwrap().0, &format)
+    id_time(id.split_once('-').unwrap().0)
         .unwrap()
-        .assume_utc()
         .unix_timestamp()
 }
 

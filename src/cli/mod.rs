@@ -6,6 +6,7 @@ mod serve;
 mod user;
 
 use crate::control::{self, Command};
+use crate::progress::{Progress, Unit};
 use crate::service::Loyalty;
 use crate::storage::{DB_FILE, Store};
 use clap::{Args, Parser, Subcommand};
@@ -124,7 +125,14 @@ fn fail(msg: &str) -> ExitCode {
 
 /// Runs a command through the running server's socket, or on the database directly when none runs.
 fn dispatch(data: &DataDir, cmd: Command) -> ExitCode {
-    let reply = match control::send(&data.data, &cmd) {
+    // The server draws nothing: while it makes a backup, the shell shows that it waits.
+    let waiting =
+        matches!(cmd, Command::Backup { .. }).then(|| Progress::new("backup", None, Unit::Items));
+    let sent = control::send(&data.data, &cmd);
+    if let Some(w) = waiting {
+        w.finish();
+    }
+    let reply = match sent {
         Some(Ok(reply)) => reply,
         Some(Err(msg)) => return fail(&msg),
         None => match run_direct(data, cmd) {
