@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::pages::{Browser, PASSWORD, add_user, text};
 use common::{Api, TestServer, fails, fealty_env, fresh_key, ok};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -2121,4 +2122,266 @@ async fn the_format_v1_fixture_restores_and_verifies() {
         .collect();
     names.sort();
     assert_eq!(names, [("Cake", 40), ("Coffee", 25)]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ids, listing, status, flags
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn backups_made_back_to_back_each_keep_their_own_file() {
+    let src = stopped_data_dir("Quick", 2).await;
+    let store = tempdir();
+    let target = file_target(store.path());
+    // Second-resolution ids made several of these one file: the last overwrote the others.
+    let made: Vec<Made> = (0..5)
+        .map(|_| backup(src.path(), &target, &[], &[]))
+        .collect();
+    let ids: HashSet<&str> = made.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(ids.len(), 5, "every backup has its own id: {made:?}");
+    assert_eq!(backup_files(store.path()).len(), 5);
+    let listed = parse_list(&ok(&fealty_env(
+        &["backup", "list", "--from", &target],
+        &[],
+    )));
+    let newest_first: Vec<&str> = made.iter().rev().map(|m| m.id.as_str()).collect();
+    assert_eq!(
+        listed.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(),
+        newest_first
+    );
+}
+
+#[tokio::test]
+async fn ship_every_below_its_minimum_names_that_flag() {
+    let data = tempdir();
+    let store = tempdir();
+    let target = file_target(store.path());
+    for (flag, rest) in [
+        ("--ship-every", ["--backup-every", "1h"]),
+        ("--backup-every", ["--ship-every", "1m"]),
+    ] {
+        let mut args = vec!["serve", "--backup-to", &target, flag, "5s"];
+        args.extend_from_slice(&rest);
+        args.extend_from_slice(&["--data", s(data.path())]);
+        let line = error_line(&fealty_env(&args, &[]));
+        assert!(
+            line.contains(flag) && !line.contains(rest[0]),
+            "the error names {flag} only: {line}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_manual_backup_through_the_server_shows_in_its_status_and_dashboard() {
+    let server = TestServer::start();
+    add_user(&server, "olive", "owner");
+    let api = server.client();
+    let r = api.get("/api/v1/status").await.json();
+    assert!(r["backup"].is_null(), "no backups scheduled: {r}");
+    let m = api.create_member(&json!({"name": "Manual Mo"})).await;
+    api.earn(m["id"].as_str().unwrap(), 5).await;
+    let store = tempdir();
+    let target = file_target(store.path());
+    let made = parse_made(&ok(&server.cli(&["backup", "--to", &target])));
+    let b = readyz_backup(&api).await;
+    assert_eq!(b["last_id"], made.id.as_str(), "{b}");
+    assert_eq!(b["safe_seq"], made.seq, "{b}");
+    assert!(
+        b["last_error"].is_null() && b["last_success"].is_string(),
+        "{b}"
+    );
+    let mut browser = Browser::new(&server);
+    browser.login_ok("olive", PASSWORD).await;
+    let page = text(&browser.page("/admin").await);
+    assert!(
+        page.contains(&format!("Last backup to {target}")),
+        "the dashboard shows the manual backup: {page}"
+    );
+}
+
+#[tokio::test]
+async fn backup_list_shows_segments_and_encryption_and_a_lost_snapshot_is_reported() {
+    let data = tempdir();
+    let store = tempdir();
+    let target = file_target(store.path());
+    let server = TestServer::start_with(data.path(), &shipping(&target, &[]), &[]);
+    let api = server.client();
+    let m = api.create_member(&json!({"name": "Listed Lu"})).await;
+    let seq = seq_of(&api.earn(m["id"].as_str().unwrap(), 7).await);
+    wait_safe_seq(&api, seq).await;
+    let sealed = fealty_env(
+        &["backup", "--to", &target, "--data", s(data.path())],
+        &[("FEALTY_BACKUP_PASSPHRASE", "list passphrase")],
+    );
+    let sealed = parse_made(&ok(&sealed));
+
+    let out = ok(&fealty_env(&["backup", "list", "--from", &target], &[]));
+    let all = parse_list_all(&out);
+    let kinds: HashSet<(&str, &str)> = all
+        .iter()
+        .map(|l| (l.kind.as_str(), l.encryption.as_str()))
+        .collect();
+    assert!(kinds.contains(&("snapshot", "none")), "{out}");
+    assert!(kinds.contains(&("snapshot", "age-passphrase")), "{out}");
+    assert!(kinds.contains(&("segment", "none")), "{out}");
+    let seg = all.iter().find(|l| l.kind == "segment").unwrap();
+    assert_eq!(seg.seq, seq, "{out}");
+    assert_eq!(all[0].id, sealed.id, "newest first: {out}");
+
+    // The snapshots are lost (removed by hand): the segments alone restore nothing.
+    for name in backup_files(store.path()) {
+        std::fs::remove_file(store.path().join(name)).unwrap();
+    }
+    let seq = seq_of(&api.earn(m["id"].as_str().unwrap(), 3).await);
+    let deadline = Instant::now() + SHIP_WAIT;
+    let status = loop {
+        let b = readyz_backup(&api).await;
+        if b["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no restorable snapshot"))
+        {
+            break b;
+        }
+        assert!(Instant::now() < deadline, "the status never said so: {b}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(status["safe_seq"].as_u64() >= Some(seq), "{status}");
+    let out = ok(&fealty_env(&["backup", "list", "--from", &target], &[]));
+    assert!(parse_list(&out).is_empty(), "{out}");
+    assert!(out.contains("no restorable snapshot"), "{out}");
+    let empty = tempdir();
+    let line = error_line(&restore(&target, empty.path(), &[], &[]));
+    assert!(line.contains("no restorable snapshot"), "{line}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Progress, and the format read by hand
+// ---------------------------------------------------------------------------------------------
+
+/// Runs `fealty ARGS` under a pseudo-terminal (`script` from util-linux): everything it wrote
+/// to the terminal, stdout and stderr together.
+fn on_a_terminal(args: &[&str]) -> String {
+    let quoted: Vec<String> = std::iter::once(common::BIN)
+        .chain(args.iter().copied())
+        .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
+        .collect();
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", &quoted.join(" "), "/dev/null"])
+        .stdin(Stdio::null());
+    for (key, _) in std::env::vars_os() {
+        if let Some(k) = key.to_str()
+            && (k.starts_with("FEALTY_") || k.starts_with("AWS_"))
+        {
+            cmd.env_remove(k);
+        }
+    }
+    let out = cmd.output().expect("script (util-linux) runs");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn backup_and_restore_draw_progress_on_a_terminal_and_only_their_line_otherwise() {
+    let src = stopped_data_dir("Progress", 300).await;
+    let store = tempdir();
+    let target = file_target(store.path());
+
+    // Off a terminal (stderr is a pipe): one line on stdout, nothing on stderr.
+    let piped = fealty_env(&["backup", "--to", &target, "--data", s(src.path())], &[]);
+    assert!(
+        piped.stderr.is_empty(),
+        "{:?}",
+        String::from_utf8_lossy(&piped.stderr)
+    );
+    let made = parse_made(&ok(&piped));
+    let into = tempdir();
+    let piped = restore(&target, into.path(), &[], &[]);
+    assert!(
+        piped.stderr.is_empty(),
+        "{:?}",
+        String::from_utf8_lossy(&piped.stderr)
+    );
+    assert_restored(&piped, &made);
+
+    // On a terminal: the steps are drawn, then cleared, and the result line follows.
+    let drawn = on_a_terminal(&["backup", "--to", &target, "--data", s(src.path())]);
+    assert!(drawn.contains("rows"), "backup draws its rows: {drawn:?}");
+    assert!(
+        drawn.contains("backup 2"),
+        "then its result line: {drawn:?}"
+    );
+    let again = tempdir();
+    let drawn = on_a_terminal(&["restore", "--from", &target, "--data", s(again.path())]);
+    assert!(
+        drawn.contains("download") && drawn.contains("rows"),
+        "restore draws the download and the rows: {drawn:?}"
+    );
+    assert!(
+        drawn.contains("verified"),
+        "then its result line: {drawn:?}"
+    );
+}
+
+/// The recipe in docs/backup-format.md, run by bash on a backup the binary made.
+#[tokio::test]
+async fn the_documented_recipe_reads_a_backup_without_fealty() {
+    let src = stopped_data_dir("Recipe", 5).await;
+    let store = tempdir();
+    let made = backup(src.path(), &file_target(store.path()), &[], &[]);
+    let file = store.path().join(format!("fealty-{}.fbk", made.id));
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    let doc = std::fs::read_to_string(docs.join("backup-format.md")).unwrap();
+    // The recipe's shell block, without the encrypted variant (age asks on a terminal).
+    let recipe = doc
+        .split("## The recipe")
+        .nth(1)
+        .and_then(|r| r.split("```sh\n").nth(1))
+        .and_then(|r| r.split("```").next())
+        .expect("a sh block under `## The recipe`")
+        .lines()
+        .filter(|l| !l.starts_with("f=") && !l.starts_with("age "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let work = tempdir();
+    std::os::unix::fs::symlink(&docs, work.path().join("docs")).unwrap();
+    let out = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &recipe])
+        .current_dir(work.path())
+        .env("f", &file)
+        .output()
+        .expect("bash runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    // 1: the two digests agree.
+    assert_eq!(lines[0].len(), 64);
+    assert_eq!(lines[0], lines[1], "{text}");
+    // 2: the header.
+    assert_eq!(lines[2], "FEALTY-BACKUP 2");
+    let header: Value = serde_json::from_str(lines[3]).unwrap();
+    assert_eq!(header["id"], made.id.as_str());
+    // 5: the tables with their counts; 6: the members' rows match theirs.
+    let members_line = format!("{{\"table\":\"members\",\"rows\":{}}}", made.members);
+    assert!(lines.contains(&members_line.as_str()), "{text}");
+    let member_rows = std::fs::read_to_string(work.path().join("members.jsonl")).unwrap();
+    assert_eq!(member_rows.lines().count() as u64, made.members);
+    for row in member_rows.lines() {
+        let row: Value = serde_json::from_str(row).unwrap();
+        assert_eq!(row[0], row[1]["id"], "members are plain JSON: {row}");
+    }
+    assert!(lines.contains(&made.members.to_string().as_str()), "{text}");
+    // 7: the hash chain, ending in the header's last hash.
+    let last = lines.last().unwrap();
+    assert_eq!(
+        *last,
+        format!(
+            "ok: {} entries, chain intact, last hash {}",
+            made.entries,
+            header["last_hash"].as_str().unwrap()
+        )
+    );
 }
