@@ -108,15 +108,13 @@ static LAST_ID_MS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::
 /// process opens the database, and each backup takes longer than a millisecond.
 fn id_time(now: OffsetDateTime) -> OffsetDateTime {
     use std::sync::atomic::Ordering;
-    let ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
-    let prev = LAST_ID_MS.fetch_max(ms, Ordering::SeqCst);
-    let taken = if prev >= ms {
-        let next = prev + 1;
-        LAST_ID_MS.fetch_max(next, Ordering::SeqCst);
-        next
-    } else {
-        ms
-    };
+    let ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX - 1);
+    let next = |last: i64| last.max(ms - 1) + 1;
+    // One atomic step, so two backups started together still get two times.
+    let last = LAST_ID_MS
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| Some(next(last)))
+        .unwrap_or_else(|last| last);
+    let taken = next(last);
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(taken) * 1_000_000).unwrap_or(now)
 }
 
@@ -243,7 +241,7 @@ pub async fn list(spec: &TargetSpec) -> Result<Vec<Listed>, BackupError> {
         })
         .collect();
     // By time, not by id text: ids from before milliseconds (`…07Z-…`) sort after `…07.001Z-…`.
-    out.sort_by(|a, b| (b.created_at, b.last_seq).cmp(&(a.created_at, a.last_seq)));
+    out.sort_by_key(|b| std::cmp::Reverse((b.created_at, b.last_seq)));
     Ok(out)
 }
 
@@ -586,4 +584,23 @@ fn load_and_check(
     }
     header.counts = counts;
     Ok(header)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_made_in_the_same_millisecond_differ_and_old_ids_still_read() {
+        let now = crate::clock::now();
+        let a = make_id(id_time(now), 7);
+        let b = make_id(id_time(now), 7);
+        assert_ne!(a, b);
+        assert!(parse_id(&a).is_some_and(|(_, seq)| seq == 7), "{a}");
+        assert!(parse_id(&b).is_some_and(|(t, _)| t > now - time::Duration::seconds(1)));
+        assert_eq!(
+            parse_id("20261125T203207Z-000000000009").map(|(t, seq)| (t.unix_timestamp(), seq)),
+            Some((1_795_638_727, 9))
+        );
+    }
 }

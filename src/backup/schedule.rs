@@ -223,7 +223,12 @@ mod tests {
         assert_eq!(every("30m"), Ok(Duration::from_secs(1800)));
         assert_eq!(every("24h"), Ok(Duration::from_secs(86_400)));
         assert!(every("soon").is_err());
-        let short = parse_every("--ship-every", "5s").unwrap_err();
-        assert!(short.starts_with("--ship-every "), "{short}");
+        let short = parse_every("--ship-every", "5s");
+        assert!(
+            short
+                .as_ref()
+                .is_err_and(|e| e.starts_with("--ship-every ")),
+            "{short:?}"
+        );
     }
 }

@@ -26,11 +26,14 @@ pub fn each_changed_member(
     Ok(())
 }
 
+/// What [`each_entry_after`] calls with each entry and its stored record.
+pub type EntryVisitor<'a> = dyn FnMut(&LedgerEntry, &[u8]) -> Result<(), StoreError> + 'a;
+
 /// Calls `f` with each entry after sequence `after`, oldest first, and its stored record.
 pub fn each_entry_after(
     tx: &ReadTransaction,
     after: u64,
-    f: &mut dyn FnMut(&LedgerEntry, &[u8]) -> Result<(), StoreError>,
+    f: &mut EntryVisitor<'_>,
 ) -> Result<(), StoreError> {
     let table = tx.open_table(LEDGER)?;
     let mut prev = None;
