@@ -2418,13 +2418,20 @@ async fn the_format_v1_schema_5_fixture_restores_exactly_and_still_answers_its_r
     );
     let after = export(new.path());
     assert_eq!(ledger(&after), ledger(&before), "every entry as it was");
-    assert_eq!(members(&after), members(&before), "every member as they were");
+    assert_eq!(
+        members(&after),
+        members(&before),
+        "every member as they were"
+    );
 
     // Backed up again, the data goes through format 2 and comes back the same.
     let store = tempdir();
     let made = backup(new.path(), &file_target(store.path()), &[], &[]);
     let again = tempdir();
-    assert_restored(&restore(&file_target(store.path()), again.path(), &[], &[]), &made);
+    assert_restored(
+        &restore(&file_target(store.path()), again.path(), &[], &[]),
+        &made,
+    );
     assert_eq!(export(again.path()), after);
 
     // The idempotency records came along: a retry is answered with the first entry.
