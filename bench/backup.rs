@@ -10,7 +10,7 @@ mod seed;
 
 use fealty::storage;
 use seed::{ENTRIES, MEMBERS, seed};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn dir_size(dir: &std::path::Path) -> u64 {
@@ -22,21 +22,65 @@ fn dir_size(dir: &std::path::Path) -> u64 {
         .sum()
 }
 
-fn run(bin: &str, args: &[&str], env: &[(&str, &str)]) -> Duration {
+/// The target for the peak RSS of one backup or restore process.
+const RSS_TARGET_MB: f64 = 150.0;
+
+/// A process's peak resident set (VmHWM) in MiB, while it still runs.
+fn peak_rss_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// What one run of the binary cost.
+struct Ran {
+    took: Duration,
+    peak_mb: f64,
+}
+
+/// Runs the binary, sampling its peak RSS until it exits (VmHWM only grows, so the last
+/// sample misses at most the final few milliseconds).
+fn run(bin: &str, args: &[&str], env: &[(&str, &str)]) -> Ran {
     let start = Instant::now();
-    let out = Command::new(bin)
+    let child = Command::new(bin)
         .args(args)
         .envs(env.iter().copied())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    let pid = child.id();
+    let sampler = std::thread::spawn(move || {
+        let mut peak = 0.0f64;
+        while let Some(mb) = peak_rss_mb(pid) {
+            peak = peak.max(mb);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        peak
+    });
+    let out = child.wait_with_output().unwrap();
     let took = start.elapsed();
+    let peak_mb = sampler.join().unwrap();
     assert!(
         out.status.success(),
         "{args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     println!("  {}", String::from_utf8_lossy(&out.stdout).trim());
-    took
+    Ran { took, peak_mb }
+}
+
+fn rss(r: &Ran) -> String {
+    format!(
+        "peak RSS {:.0} MB (target {RSS_TARGET_MB:.0} MB: {})",
+        r.peak_mb,
+        if r.peak_mb <= RSS_TARGET_MB {
+            "met"
+        } else {
+            "MISSED"
+        }
+    )
 }
 
 #[tokio::main]
@@ -95,26 +139,30 @@ async fn main() {
         secs(copy)
     );
     println!(
-        "backup to a directory:            {:6.1} s = {:.1} x the copy; {:.1} MiB = {:.3} x the database file",
-        secs(backup),
-        secs(backup) / secs(copy),
+        "backup to a directory:            {:6.1} s = {:.1} x the copy; {:.1} MiB = {:.3} x the database file; {}",
+        secs(backup.took),
+        secs(backup.took) / secs(copy),
         plain_size as f64 / 1048576.0,
-        plain_size as f64 / db_size as f64
+        plain_size as f64 / db_size as f64,
+        rss(&backup)
     );
     println!(
-        "backup, encrypted (age):          {:6.1} s = {:.1} x the copy; {:.1} MiB",
-        secs(backup_enc),
-        secs(backup_enc) / secs(copy),
-        sealed_size as f64 / 1048576.0
+        "backup, encrypted (age):          {:6.1} s = {:.1} x the copy; {:.1} MiB; {}",
+        secs(backup_enc.took),
+        secs(backup_enc.took) / secs(copy),
+        sealed_size as f64 / 1048576.0,
+        rss(&backup_enc)
     );
     println!(
-        "restore (with full verification): {:6.1} s = {:.1} x the copy",
-        secs(restore),
-        secs(restore) / secs(copy)
+        "restore (with full verification): {:6.1} s = {:.1} x the copy; {}",
+        secs(restore.took),
+        secs(restore.took) / secs(copy),
+        rss(&restore)
     );
     println!(
-        "restore, encrypted:               {:6.1} s = {:.1} x the copy",
-        secs(restore_enc),
-        secs(restore_enc) / secs(copy)
+        "restore, encrypted:               {:6.1} s = {:.1} x the copy; {}",
+        secs(restore_enc.took),
+        secs(restore_enc.took) / secs(copy),
+        rss(&restore_enc)
     );
 }

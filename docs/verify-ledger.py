@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Re-verifies a FealTY ledger from `fealty export --format json`, with nothing but Python.
 
-Usage: python3 verify-ledger.py export.json
+Usage: python3 verify-ledger.py export.json | --backup backup.jsonl
+
+With --backup, it reads the decompressed body of a backup instead (docs/backup-format.md).
 
 Follows docs/ledger-hash.md: every entry's hash is SHA-256 over its hash input, which starts
 with the previous entry's hash, so an altered, removed or reordered entry breaks the chain.
@@ -75,15 +77,32 @@ def input_v2(prev, e):
     return out
 
 
-def main(path):
+def backup_ledger(path):
+    """The ledger rows' readable views, from a backup body's `ledger` section."""
+    table = None
     with open(path, encoding="utf-8") as f:
-        ledger = json.load(f)["ledger"]
+        for line in f:
+            row = json.loads(line)
+            if isinstance(row, dict):
+                table = row["table"]
+            elif table == "ledger":
+                yield row[1]
+
+
+def main(path, backup=False):
+    if backup:
+        ledger = backup_ledger(path)
+    else:
+        with open(path, encoding="utf-8") as f:
+            ledger = json.load(f)["ledger"]
     prev = bytes(32)
+    n = 0
     for n, e in enumerate(ledger, start=1):
         if e["seq"] != n:
             print(f"entry {e['seq']}: expected entry {n} here (missing or reordered)")
             return 1
-        if bytes.fromhex(e["prev_hash"]) != prev:
+        # A backup's rows do not repeat the previous hash: it is the previous row's.
+        if "prev_hash" in e and bytes.fromhex(e["prev_hash"]) != prev:
             print(f"entry {n}: prev_hash is not the previous entry's hash")
             return 1
         make = {1: input_v1, 2: input_v2}.get(e["hash_input"])
@@ -95,12 +114,15 @@ def main(path):
             print(f"entry {n}: hash does not match its content (altered)")
             return 1
         prev = digest
-    print(f"ok: {len(ledger)} entries, chain intact, last hash {prev.hex()}")
+    print(f"ok: {n} entries, chain intact, last hash {prev.hex()}")
     return 0
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
+    args = sys.argv[1:]
+    if len(args) == 2 and args[0] == "--backup":
+        sys.exit(main(args[1], backup=True))
+    if len(args) != 1:
         print(__doc__.strip().splitlines()[2], file=sys.stderr)
         sys.exit(2)
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main(args[0]))

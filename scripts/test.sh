@@ -23,10 +23,12 @@ done
 
 # The browser tests (tests/browser.rs, tests/customer_browser.rs) drive headless Chromium through
 # chromedriver, read QR codes and barcodes with zbarimg, and PDFs with pdfinfo and pdftoppm;
-# the TLS test (tests/tls.rs) runs Let's Encrypt's test CA, Pebble, and makes its CA with openssl.
+# the TLS test (tests/tls.rs) runs Let's Encrypt's test CA, Pebble, and makes its CA with openssl;
+# the backup tests (tests/backup.rs) run docs/backup-format.md's recipe with zstd (and age), and
+# draw progress on a pseudo-terminal made by util-linux's script.
 browser_tools=(chromium:chromium chromedriver:chromium-driver zbarimg:zbar-tools
   pdfinfo:poppler-utils pdftoppm:poppler-utils pebble:pebble pebble-challtestsrv:pebble
-  openssl:openssl)
+  openssl:openssl zstd:zstd age:age script:bsdutils)
 missing_packages() {
   for tool in "${browser_tools[@]}"; do
     need "${tool%%:*}" || echo "${tool#*:}"

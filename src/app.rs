@@ -148,10 +148,12 @@ async fn run(
 
     let socket_path = config.data_dir.join(control::SOCKET_FILE);
     let control_listener = bind_control_socket(&socket_path)?;
+    let backup_status = crate::backup::schedule::StatusCell::default();
     let control_task = tokio::spawn(control::serve(
         control_listener,
         loyalty.clone(),
         config.data_dir.clone(),
+        backup_status.clone(),
     ));
 
     println!("listening on {shown}");
@@ -160,7 +162,6 @@ async fn run(
     }
     tracing::info!(addr = %shown, data = %config.data_dir.display(), "serving");
 
-    let backup_status = crate::backup::schedule::StatusCell::default();
     let backup_task = config.backup.clone().map(|b| {
         crate::backup::schedule::start(
             loyalty.store().clone(),

@@ -8,6 +8,7 @@ pub mod segments;
 pub mod target;
 
 use crate::domain::retention::Retention;
+use crate::progress::{Progress, Unit};
 use crate::storage::{self, Store, StoreError, schema, snapshot};
 use age::secrecy::SecretString;
 use format::{Encryption, Header};
@@ -95,26 +96,48 @@ pub struct Listed {
 const PREFIX: &str = "fealty-";
 const SUFFIX: &str = ".fbk";
 
-fn object_name(id: &str) -> String {
+pub(crate) fn object_name(id: &str) -> String {
     format!("{PREFIX}{id}{SUFFIX}")
 }
 
-/// A backup id: UTC time and last sequence, so ids sort by time.
+/// The last backup time this process gave out, in Unix milliseconds.
+static LAST_ID_MS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// A time for a new backup id, a millisecond after the last one if the clock has not moved:
+/// two backups never share an id (and so never overwrite each other in the target). Only one
+/// process opens the database, and each backup takes longer than a millisecond.
+fn id_time(now: OffsetDateTime) -> OffsetDateTime {
+    use std::sync::atomic::Ordering;
+    let ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX - 1);
+    let next = |last: i64| last.max(ms - 1) + 1;
+    // One atomic step, so two backups started together still get two times.
+    let last = LAST_ID_MS
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| Some(next(last)))
+        .unwrap_or_else(|last| last);
+    let taken = next(last);
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(taken) * 1_000_000).unwrap_or(now)
+}
+
+/// A backup id: UTC time to the millisecond and last sequence, so ids sort by time.
 fn make_id(at: OffsetDateTime, last_seq: u64) -> String {
     format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z-{last_seq:012}",
+        "{:04}{:02}{:02}T{:02}{:02}{:02}.{:03}Z-{last_seq:012}",
         at.year(),
         u8::from(at.month()),
         at.day(),
         at.hour(),
         at.minute(),
-        at.second()
+        at.second(),
+        at.millisecond()
     )
 }
 
+/// Reads an id; ids made before milliseconds were added (`…T203207Z-…`) still read.
 fn parse_id(id: &str) -> Option<(OffsetDateTime, u64)> {
     let (stamp, seq) = id.split_once('-')?;
-    let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    let fmt = time::macros::format_description!(
+        "[year][month][day]T[hour][minute][second][optional [.[subsecond digits:3]]]Z"
+    );
     let at = time::PrimitiveDateTime::parse(stamp, &fmt)
         .ok()?
         .assume_utc();
@@ -126,11 +149,12 @@ pub async fn snapshot_file(
     store: &Store,
     path: PathBuf,
     passphrase: Option<SecretString>,
+    progress: Progress,
 ) -> Result<Made, BackupError> {
     store
         .read(move |tx| {
             let counts = snapshot::counts(tx)?;
-            let now = crate::clock::now();
+            let now = id_time(crate::clock::now());
             let header = Header {
                 format_version: format::FORMAT_VERSION,
                 schema_version: schema::CURRENT,
@@ -146,7 +170,8 @@ pub async fn snapshot_file(
             };
             let bytes = format::write(&path, &header, passphrase.as_ref(), |w| {
                 let mut w = std::io::BufWriter::new(w);
-                snapshot::write(tx, &mut w).map_err(|e| BackupError::Db(e.to_string()))?;
+                snapshot::write(tx, &mut w, &progress)
+                    .map_err(|e| BackupError::Db(e.to_string()))?;
                 std::io::Write::flush(&mut w).map_err(|e| BackupError::Io(e.to_string()))
             })
             .map_err(|e| StoreError::Db(e.to_string()))?;
@@ -160,20 +185,37 @@ pub async fn snapshot_file(
         .map_err(Into::into)
 }
 
-/// Backs `store` up to `spec`: snapshot to a temporary file beside the database, then upload.
+/// Backs `store` up to `spec`: snapshot to a temporary file beside the database (streamed
+/// through zstd and age, so memory stays flat), then upload in parts. `draw` shows progress.
 pub async fn run(
     store: &Store,
     spec: &TargetSpec,
     passphrase: Option<SecretString>,
+    draw: bool,
 ) -> Result<Made, BackupError> {
     let target = Target::open(spec)?;
     let tmp = tempfile::Builder::new()
         .prefix(".backup-")
         .tempfile_in(store.data_dir())
         .map_err(|e| BackupError::Io(format!("cannot make a temporary file: {e}")))?;
-    let made = snapshot_file(store, tmp.path().to_path_buf(), passphrase).await?;
-    target.upload(tmp.path(), &object_name(&made.id)).await?;
+    let rows = progress("rows", None, Unit::Items, draw);
+    let made = snapshot_file(store, tmp.path().to_path_buf(), passphrase, rows.clone()).await?;
+    rows.finish();
+    let sent = progress("upload", Some(made.bytes), Unit::Bytes, draw);
+    target
+        .upload(tmp.path(), &object_name(&made.id), &sent)
+        .await?;
+    sent.finish();
     Ok(made)
+}
+
+/// A progress bar when `draw` (a command run from a shell), else nothing.
+fn progress(what: &str, total: Option<u64>, unit: Unit, draw: bool) -> Progress {
+    if draw {
+        Progress::new(what, total, unit)
+    } else {
+        Progress::hidden()
+    }
 }
 
 /// The backups in `spec`, newest first.
@@ -198,7 +240,64 @@ pub async fn list(spec: &TargetSpec) -> Result<Vec<Listed>, BackupError> {
             })
         })
         .collect();
-    out.sort_by(|a, b| b.id.cmp(&a.id));
+    // By time, not by id text: ids from before milliseconds (`…07Z-…`) sort after `…07.001Z-…`.
+    out.sort_by_key(|b| std::cmp::Reverse((b.created_at, b.last_seq)));
+    Ok(out)
+}
+
+/// Whether a listed object is a snapshot (restorable by itself) or a segment (changes shipped
+/// after one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A whole snapshot.
+    Snapshot,
+    /// Changes shipped after a snapshot.
+    Segment,
+}
+
+/// One object in a destination, with what its header says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Described {
+    /// Snapshot or segment.
+    pub kind: Kind,
+    /// Its id (a segment's: first and last sequence, and the Unix time it was made).
+    pub id: String,
+    /// When it was made.
+    pub created_at: OffsetDateTime,
+    /// Its size.
+    pub bytes: u64,
+    /// Its header, if it could be read.
+    pub header: Option<Header>,
+}
+
+/// Every snapshot and segment in `spec`, newest first, each with its header (one short ranged
+/// read per object).
+pub async fn describe_all(spec: &TargetSpec) -> Result<Vec<Described>, BackupError> {
+    let target = Target::open(spec)?;
+    let mut out = Vec::new();
+    for o in target.list().await? {
+        let found = match o
+            .name
+            .strip_prefix(PREFIX)
+            .and_then(|n| n.strip_suffix(SUFFIX))
+        {
+            Some(id) => parse_id(id).map(|(at, _)| (Kind::Snapshot, id.to_owned(), at)),
+            None => segments::parse_object(&o.name).map(|(id, at)| (Kind::Segment, id, at)),
+        };
+        let Some((kind, id, created_at)) = found else {
+            continue;
+        };
+        // A header is a few hundred bytes.
+        let start = target.read_start(&o.name, o.size.min(4096)).await?;
+        out.push(Described {
+            kind,
+            id,
+            created_at,
+            bytes: o.size,
+            header: format::header_of_start(&start).ok(),
+        });
+    }
+    out.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
     Ok(out)
 }
 
@@ -294,20 +393,19 @@ pub async fn restore(
         Pick::Id(id) => all.iter().find(|b| &b.id == id),
         Pick::AtOrBefore(t) => all.iter().find(|b| b.created_at <= *t),
     }
-    .ok_or_else(|| {
-        BackupError::NotFound(format!(
-            "no backup in {} matches (not found)",
-            spec.describe()
-        ))
-    })?
-    .clone();
+    .cloned();
+    let Some(chosen) = chosen else {
+        return Err(not_found(spec, all.is_empty()).await);
+    };
     let download = tempfile::Builder::new()
         .prefix(".restore-")
         .tempfile()
         .map_err(|e| BackupError::Io(format!("cannot make a temporary file: {e}")))?;
+    let got = Progress::new("download", Some(chosen.bytes), Unit::Bytes);
     Target::open(spec)?
-        .download(&object_name(&chosen.id), download.path())
+        .download(&object_name(&chosen.id), download.path(), &got)
         .await?;
+    got.finish();
     // Changes shipped after the snapshot, up to the time asked for (none when an id is asked for).
     let until = match &pick {
         Pick::Id(_) => None,
@@ -322,12 +420,33 @@ pub async fn restore(
     let dir = data_dir.to_path_buf();
     let seg_files: Vec<PathBuf> = segs.iter().map(|s| s.path().to_path_buf()).collect();
     let restored = tokio::task::spawn_blocking(move || {
-        restore_file_with(&file, &seg_files, &dir, passphrase.as_ref())
+        let rows = Progress::new("rows", None, Unit::Items);
+        restore_file_with(&file, &seg_files, &dir, passphrase.as_ref(), &rows)
     })
     .await
     .map_err(|e| BackupError::Io(e.to_string()))?;
     drop(segs);
     restored
+}
+
+/// Why nothing matched: with no snapshot at all, says so, and whether segments are there.
+async fn not_found(spec: &TargetSpec, no_snapshot: bool) -> BackupError {
+    if !no_snapshot {
+        return BackupError::NotFound(format!(
+            "no backup in {} matches (not found)",
+            spec.describe()
+        ));
+    }
+    let segments = segments::count(spec).await.unwrap_or(0);
+    BackupError::NotFound(if segments > 0 {
+        format!(
+            "no restorable snapshot in {}: it holds {segments} shipped segments, which only \
+             continue a snapshot (not found)",
+            spec.describe()
+        )
+    } else {
+        format!("no backup in {} (not found)", spec.describe())
+    })
 }
 
 /// Restores a local backup file into `data_dir`: rows into a new file, migrations, then the
@@ -337,22 +456,24 @@ pub fn restore_file(
     data_dir: &Path,
     passphrase: Option<&SecretString>,
 ) -> Result<Restored, BackupError> {
-    restore_file_with(file, &[], data_dir, passphrase)
+    restore_file_with(file, &[], data_dir, passphrase, &Progress::hidden())
 }
 
-/// Like [`restore_file`], replaying shipped segments (in order) after the snapshot.
+/// Like [`restore_file`], replaying shipped segments (in order) after the snapshot; `rows`
+/// counts the rows loaded.
 pub fn restore_file_with(
     file: &Path,
     segments: &[PathBuf],
     data_dir: &Path,
     passphrase: Option<&SecretString>,
+    rows: &Progress,
 ) -> Result<Restored, BackupError> {
     let created = !data_dir.exists();
     crate::private_files::private_dir(data_dir)
         .map_err(|e| BackupError::Io(format!("cannot make {} private: {e}", data_dir.display())))?;
     let tmp = data_dir.join(DB_TMP);
     let _ = std::fs::remove_file(&tmp);
-    let result = load_and_check(file, segments, &tmp, passphrase);
+    let result = load_and_check(file, segments, &tmp, passphrase, rows);
     match result {
         Ok(header) => {
             std::fs::rename(&tmp, data_dir.join(storage::DB_FILE)).map_err(|e| {
@@ -370,36 +491,55 @@ pub fn restore_file_with(
     }
 }
 
+/// Rows per write transaction of a restore, and bytes: redb holds a transaction's dirty
+/// pages in memory until it commits, so both bound a restore's memory.
+const BATCH_ROWS: usize = 50_000;
+const BATCH_BYTES: usize = 8 * 1024 * 1024;
+
 fn load_and_check(
     file: &Path,
     segments: &[PathBuf],
     db_path: &Path,
     passphrase: Option<&SecretString>,
+    progress: &Progress,
 ) -> Result<Header, BackupError> {
     let (header, body) = format::open_body(file, passphrase)?;
     let db = storage::open::builder()
         .create(db_path)
         .map_err(|e| BackupError::Db(e.to_string()))?;
     let mut lines = body.lines();
+    let mut loader = snapshot::Loader::default();
+    let v1 = header.format_version == 1;
     loop {
         let tx = db
             .begin_write()
             .map_err(|e| BackupError::Db(e.to_string()))?;
-        let mut n = 0;
+        let (mut n, mut bytes) = (0, 0);
         for line in lines.by_ref() {
             let line = line
                 .map_err(|e| BackupError::Format(format!("body ends early or is damaged ({e})")))?;
-            snapshot::load_line(&tx, &line).map_err(|e| BackupError::Format(e.to_string()))?;
+            if v1 {
+                snapshot::load_line(&tx, &line)
+            } else {
+                loader.line(&tx, &line)
+            }
+            .map_err(|e| BackupError::Format(e.to_string()))?;
             n += 1;
-            if n == 50_000 {
+            bytes += line.len();
+            if n == BATCH_ROWS || bytes >= BATCH_BYTES {
                 break;
             }
         }
         tx.commit().map_err(|e| BackupError::Db(e.to_string()))?;
-        if n < 50_000 {
+        progress.inc(n as u64);
+        if n < BATCH_ROWS && bytes < BATCH_BYTES {
             break;
         }
     }
+    loader
+        .finish()
+        .map_err(|e| BackupError::Format(e.to_string()))?;
+    progress.step("verify");
     schema::migrate(&db)?;
     let tx = db
         .begin_write()
@@ -444,4 +584,23 @@ fn load_and_check(
     }
     header.counts = counts;
     Ok(header)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_made_in_the_same_millisecond_differ_and_old_ids_still_read() {
+        let now = crate::clock::now();
+        let a = make_id(id_time(now), 7);
+        let b = make_id(id_time(now), 7);
+        assert_ne!(a, b);
+        assert!(parse_id(&a).is_some_and(|(_, seq)| seq == 7), "{a}");
+        assert!(parse_id(&b).is_some_and(|(t, _)| t > now - time::Duration::seconds(1)));
+        assert_eq!(
+            parse_id("20261125T203207Z-000000000009").map(|(t, seq)| (t.unix_timestamp(), seq)),
+            Some((1_795_638_727, 9))
+        );
+    }
 }

@@ -42,15 +42,47 @@ impl StatusCell {
             f(st);
         }
     }
+
+    /// Records a backup made outside the schedule (`fealty backup` through the server), so
+    /// the status shows it even when no backups are scheduled.
+    pub fn record_manual(
+        &self,
+        target: &TargetSpec,
+        made: &Result<super::Made, super::BackupError>,
+    ) {
+        let Ok(mut s) = self.0.lock() else {
+            return;
+        };
+        let st = s.get_or_insert_with(|| Status {
+            target: target.describe(),
+            last_success: None,
+            last_id: None,
+            last_error: None,
+            safe_seq: None,
+        });
+        match made {
+            Ok(m) => {
+                st.target = target.describe();
+                st.last_success = Some(crate::clock::now());
+                st.last_id = Some(m.id.clone());
+                st.last_error = None;
+                st.safe_seq = Some(st.safe_seq.unwrap_or(0).max(m.counts.last_seq));
+            }
+            Err(e) if st.target == target.describe() => st.last_error = Some(e.to_string()),
+            // A failed backup to another place says nothing about the scheduled ones.
+            Err(_) => {}
+        }
+    }
 }
 
-/// Parses an interval such as `90s`, `30m`, `1h` or `24h` (at least 10 seconds).
-pub fn parse_every(raw: &str) -> Result<Duration, String> {
+/// Parses the interval given to `flag`, such as `90s`, `30m`, `1h` or `24h` (at least 10
+/// seconds); errors name the flag.
+pub fn parse_every(flag: &str, raw: &str) -> Result<Duration, String> {
     let raw = raw.trim();
     let secs = crate::domain::interval::parse_seconds(raw, 'h')
-        .ok_or_else(|| format!("{raw:?} is not an interval like 90s, 30m or 1h"))?;
+        .ok_or_else(|| format!("{flag} {raw:?} is not an interval like 90s, 30m or 1h"))?;
     if secs < 10 {
-        return Err("the backup interval must be at least 10s".into());
+        return Err(format!("{flag} must be at least 10s (got {raw})"));
     }
     Ok(Duration::from_secs(secs))
 }
@@ -78,7 +110,7 @@ pub fn start(
         let mut backoff = Duration::from_secs(5);
         loop {
             let started = crate::clock::now();
-            match super::run(&store, &spec, passphrase.clone()).await {
+            match super::run(&store, &spec, passphrase.clone(), false).await {
                 Ok(made) => {
                     tracing::info!(id = %made.id, bytes = made.bytes, target = %spec.describe(), "backup made");
                     status.update(|s| {
@@ -146,9 +178,13 @@ async fn ship_until_next(
                 if next.seq != mark.seq {
                     tracing::info!(to = next.seq, "ledger changes shipped");
                 }
+                let missing = snapshot_missing(spec, status).await;
+                if let Some(m) = &missing {
+                    tracing::error!(error = %m, "NO RESTORABLE SNAPSHOT");
+                }
                 status.update(|s| {
                     s.safe_seq = Some(next.seq);
-                    s.last_error = None;
+                    s.last_error = missing;
                 });
                 mark = next;
             }
@@ -160,16 +196,39 @@ async fn ship_until_next(
     }
 }
 
+/// Why the target cannot be restored from, if the snapshot the shipped changes continue is gone
+/// (removed by hand, or by a lifecycle rule): segments alone restore nothing.
+async fn snapshot_missing(spec: &TargetSpec, status: &StatusCell) -> Option<String> {
+    let id = status.get()?.last_id?;
+    let target = super::target::Target::open(spec).ok()?;
+    match target.exists(&super::object_name(&id)).await {
+        Ok(false) => Some(format!(
+            "no restorable snapshot in {}: the snapshot {id} is gone and shipped changes alone \
+             restore nothing; run `fealty backup --to {}` now",
+            spec.describe(),
+            spec.describe()
+        )),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn intervals_parse() {
-        assert_eq!(parse_every("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_every("30m"), Ok(Duration::from_secs(1800)));
-        assert_eq!(parse_every("24h"), Ok(Duration::from_secs(86_400)));
-        assert!(parse_every("5s").is_err());
-        assert!(parse_every("soon").is_err());
+        let every = |raw| parse_every("--backup-every", raw);
+        assert_eq!(every("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(every("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(every("24h"), Ok(Duration::from_secs(86_400)));
+        assert!(every("soon").is_err());
+        let short = parse_every("--ship-every", "5s");
+        assert!(
+            short
+                .as_ref()
+                .is_err_and(|e| e.starts_with("--ship-every ")),
+            "{short:?}"
+        );
     }
 }

@@ -6,7 +6,9 @@ use super::BackupError;
 use super::format::{self, Encryption, Header};
 use super::target::{Target, TargetSpec};
 use crate::domain::member::Member;
-use crate::storage::{Store, StoreError, replay, schema, snapshot::Counts};
+use crate::storage::snapshot::{self, Counts, Section};
+use crate::storage::tables::Cell;
+use crate::storage::{Store, StoreError, replay, schema};
 use age::secrecy::SecretString;
 use base64::Engine as _;
 use redb::Database;
@@ -47,10 +49,15 @@ fn parse_name(n: &str) -> Option<(u64, u64, OffsetDateTime)> {
     Some((from, to, at))
 }
 
-fn line(w: &mut dyn Write, v: &Value) -> Result<(), BackupError> {
-    serde_json::to_writer(&mut *w, v).map_err(|e| BackupError::Io(e.to_string()))?;
-    w.write_all(b"\n")
-        .map_err(|e| BackupError::Io(e.to_string()))
+/// The idempotency record an entry was made under, if it is still kept: (scope, key, record).
+fn idempotency_of(
+    tx: &redb::ReadTransaction,
+    e: &crate::domain::ledger::LedgerEntry,
+) -> Result<Option<(String, String, Vec<u8>)>, StoreError> {
+    let (Some(scope), Some(key)) = (scope_of(&e.body.source), &e.body.idempotency_key) else {
+        return Ok(None);
+    };
+    Ok(replay::idempotency_raw(tx, &scope, key)?.map(|raw| (scope, key.clone(), raw)))
 }
 
 fn scope_of(source: &crate::domain::actor::Actor) -> Option<String> {
@@ -79,26 +86,30 @@ pub async fn ship(
     let old_small = mark.small_hash.clone();
     let made = store
         .read(move |tx| {
-            let entries = replay::entries_after(tx, after)?;
-            let ids: HashSet<String> = entries.iter().map(|e| e.body.member_id.clone()).collect();
-            let members = replay::changed_members(tx, since, &ids)?;
+            // First pass: what the segment holds, so each section line can say its row count.
+            let mut ids = HashSet::new();
+            let (mut entries, mut idem, mut to, mut last_hash) = (0u64, 0u64, after, String::new());
+            replay::each_entry_after(tx, after, &mut |e, _| {
+                ids.insert(e.body.member_id.clone());
+                entries += 1;
+                to = e.body.seq;
+                last_hash = e.hash.to_hex();
+                if idempotency_of(tx, e)?.is_some() {
+                    idem += 1;
+                }
+                Ok(())
+            })?;
+            let mut members = 0u64;
+            replay::each_changed_member(tx, since, &ids, &mut |_| {
+                members += 1;
+                Ok(())
+            })?;
             let mut small = Vec::new();
-            crate::storage::snapshot::write_small(tx, &mut small)?;
+            snapshot::write_small(tx, &mut small)?;
             let small_hash = crate::crypto::sha256_hex(&small);
             let small_changed = small_hash != old_small;
-            if entries.is_empty() && members.is_empty() && !small_changed {
+            if entries == 0 && members == 0 && !small_changed {
                 return Ok(None);
-            }
-            let to = entries.last().map_or(after, |e| e.body.seq);
-            let last_hash = entries.last().map(|e| e.hash.to_hex()).unwrap_or_default();
-            let mut idem = Vec::new();
-            for e in &entries {
-                if let (Some(scope), Some(key)) =
-                    (scope_of(&e.body.source), &e.body.idempotency_key)
-                    && let Some(raw) = replay::idempotency_raw(tx, &scope, key)?
-                {
-                    idem.push((scope, key.clone(), raw));
-                }
             }
             let header = Header {
                 format_version: format::FORMAT_VERSION,
@@ -106,8 +117,8 @@ pub async fn ship(
                 id: name(after + 1, to, started),
                 created_at: started.format(&Rfc3339).unwrap_or_default(),
                 counts: Counts {
-                    members: members.len() as u64,
-                    entries: entries.len() as u64,
+                    members,
+                    entries,
                     last_seq: to,
                     last_hash,
                 },
@@ -118,26 +129,42 @@ pub async fn ship(
                 },
                 segment_from: Some(after + 1),
             };
+            // Second pass: the rows, written as they are read.
             format::write(&path, &header, passphrase.as_ref(), |w| {
-                for m in &members {
-                    line(w, &json!(["member", m]))?;
-                }
-                let b64 = base64::engine::general_purpose::STANDARD;
-                for e in &entries {
-                    let record = crate::storage::records::encode_entry(e)
-                        .map_err(|e| BackupError::Io(e.to_string()))?;
-                    line(w, &json!(["entry_record", e.body.seq, b64.encode(record)]))?;
-                }
-                for (scope, key, raw) in &idem {
-                    line(w, &json!(["idempotency", [scope, key], b64.encode(raw)]))?;
-                }
-                if small_changed {
-                    line(w, &json!(["small_tables"]))?;
-                    for row in String::from_utf8_lossy(&small).lines() {
-                        line(w, &json!(["row", row]))?;
+                let mut w = std::io::BufWriter::new(w);
+                let w = &mut w;
+                let mut body = || -> Result<(), StoreError> {
+                    snapshot::section(w, "members", members)?;
+                    replay::each_changed_member(tx, since, &ids, &mut |m| {
+                        let json =
+                            serde_json::to_vec(m).map_err(|e| StoreError::Db(e.to_string()))?;
+                        snapshot::row(w, "members", &json!(m.id), Cell::Bytes(&json))
+                    })?;
+                    snapshot::section(w, "ledger", entries)?;
+                    replay::each_entry_after(tx, after, &mut |e, raw| {
+                        snapshot::row(w, "ledger", &json!(e.body.seq), Cell::Bytes(raw))
+                    })?;
+                    snapshot::section(w, "idempotency", idem)?;
+                    replay::each_entry_after(
+                        tx,
+                        after,
+                        &mut |e, _| match idempotency_of(tx, e)? {
+                            Some((scope, key, raw)) => snapshot::row(
+                                w,
+                                "idempotency",
+                                &json!([scope, key]),
+                                Cell::Bytes(&raw),
+                            ),
+                            None => Ok(()),
+                        },
+                    )?;
+                    if small_changed {
+                        w.write_all(&small)
+                            .map_err(|e| StoreError::Db(e.to_string()))?;
                     }
-                }
-                Ok(())
+                    w.flush().map_err(|e| StoreError::Db(e.to_string()))
+                };
+                body().map_err(|e| BackupError::Io(e.to_string()))
             })
             .map_err(|e| StoreError::Db(e.to_string()))?;
             Ok(Some((header.id, to, small_hash)))
@@ -146,7 +173,9 @@ pub async fn ship(
     let Some((object, to, small_hash)) = made else {
         return Ok(mark);
     };
-    Target::open(spec)?.upload(tmp.path(), &object).await?;
+    Target::open(spec)?
+        .upload(tmp.path(), &object, &crate::progress::Progress::hidden())
+        .await?;
     // Re-ship members changed in the last few seconds: a change racing the read is not lost.
     Ok(Watermark {
         seq: to,
@@ -190,12 +219,31 @@ pub async fn fetch_after(
             .prefix(".segment-")
             .tempfile()
             .map_err(|e| BackupError::Io(e.to_string()))?;
-        target.download(&object, tmp.path()).await?;
+        target
+            .download(&object, tmp.path(), &crate::progress::Progress::hidden())
+            .await?;
         out.push(tmp);
         // A segment of member changes only holds no entries: `to` is `from - 1`.
         next = next.max(to + 1);
     }
     Ok(out)
+}
+
+/// A segment's object name without its prefix and suffix, and when it was made, if `name` is one.
+pub fn parse_object(name: &str) -> Option<(String, OffsetDateTime)> {
+    let (_, _, at) = parse_name(name)?;
+    let id = name.strip_prefix(PREFIX)?.strip_suffix(SUFFIX)?.to_owned();
+    Some((id, at))
+}
+
+/// How many segments `spec` holds.
+pub async fn count(spec: &TargetSpec) -> Result<usize, BackupError> {
+    Ok(Target::open(spec)?
+        .list()
+        .await?
+        .iter()
+        .filter(|o| parse_name(&o.name).is_some())
+        .count())
 }
 
 /// Removes segments made before `t` (the oldest snapshot kept): nothing can replay them any more.
@@ -228,13 +276,93 @@ fn bad(e: impl std::fmt::Display) -> BackupError {
     BackupError::Format(format!("a segment cannot be read: {e}"))
 }
 
-/// Applies one segment to a restored database; returns the last sequence it holds.
+/// Applies one segment to a restored database, row by row as it is read; returns the last
+/// sequence it holds.
 pub fn apply(
     db: &Database,
     file: &Path,
     passphrase: Option<&SecretString>,
 ) -> Result<u64, BackupError> {
     let (header, body) = format::open_body(file, passphrase)?;
+    if header.format_version == 1 {
+        return apply_v1(db, &header, body);
+    }
+    let db_err = |e: redb::Error| BackupError::Db(e.to_string());
+    let mut tx = db.begin_write().map_err(|e| db_err(e.into()))?;
+    let mut open: Option<Section> = None;
+    let (mut seen, mut in_tx) = (0u64, 0usize);
+    for l in body.lines() {
+        let l = l.map_err(bad)?;
+        if l.starts_with('{') {
+            close(open.as_ref(), seen)?;
+            let s: Section = serde_json::from_str(&l).map_err(bad)?;
+            match s.table.as_str() {
+                "members" | "ledger" | "idempotency" => {}
+                small => snapshot::clear_table(&tx, small).map_err(bad)?,
+            }
+            open = Some(s);
+            seen = 0;
+            continue;
+        }
+        let table = open
+            .as_ref()
+            .ok_or_else(|| bad("a row before any section"))?;
+        let row = snapshot::split_row(&l).map_err(bad)?;
+        apply_row(&tx, &table.table, &row)?;
+        seen += 1;
+        in_tx += 1;
+        // A long outage makes a long segment: commit in batches (the file is a restore's
+        // work in progress, thrown away whole if anything fails).
+        if in_tx == 50_000 {
+            tx.commit().map_err(|e| db_err(e.into()))?;
+            tx = db.begin_write().map_err(|e| db_err(e.into()))?;
+            in_tx = 0;
+        }
+    }
+    close(open.as_ref(), seen)?;
+    tx.commit().map_err(|e| db_err(e.into()))?;
+    Ok(header.counts.last_seq)
+}
+
+fn close(open: Option<&Section>, seen: u64) -> Result<(), BackupError> {
+    match open {
+        Some(s) if s.rows != seen => Err(bad(format!(
+            "section {} should hold {} rows, it has {seen}",
+            s.table, s.rows
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn apply_row(
+    tx: &redb::WriteTransaction,
+    table: &str,
+    row: &snapshot::Row<'_>,
+) -> Result<(), BackupError> {
+    match table {
+        "members" => {
+            let m: Member = serde_json::from_slice(row.bytes()).map_err(bad)?;
+            replay::apply_member(tx, &m)?;
+        }
+        "ledger" => {
+            let seq = row.key.as_u64().ok_or_else(|| bad("a ledger key"))?;
+            let (_, prev) = replay::last_entry(tx)?;
+            let e = crate::storage::records::decode_entry(seq, row.bytes(), prev)?;
+            replay::apply_entry(tx, &e).map_err(|e| BackupError::Verify(e.to_string()))?;
+        }
+        "idempotency" => {
+            let (Some(scope), Some(key)) = (row.key[0].as_str(), row.key[1].as_str()) else {
+                return Err(bad("an idempotency key"));
+            };
+            replay::apply_idempotency(tx, scope, key, row.bytes())?;
+        }
+        small => snapshot::load_row(tx, small, row).map_err(bad)?,
+    }
+    Ok(())
+}
+
+/// Applies a format-1 segment (lines `["member", …]`, `["entry_record", seq, base64]`, …).
+fn apply_v1(db: &Database, header: &Header, body: Box<dyn BufRead>) -> Result<u64, BackupError> {
     let mut members: Vec<Member> = Vec::new();
     // Shipped entries: storage records (schema 5 on) or JSON (segments made before).
     let mut entries: Vec<ShippedEntry> = Vec::new();
@@ -293,9 +421,9 @@ pub fn apply(
         replay::apply_idempotency(&tx, scope, key, raw)?;
     }
     if let Some(rows) = &small {
-        crate::storage::snapshot::clear_small(&tx)?;
+        snapshot::clear_small(&tx)?;
         for row in rows {
-            crate::storage::snapshot::load_line(&tx, row).map_err(bad)?;
+            snapshot::load_line(&tx, row).map_err(bad)?;
         }
     }
     tx.commit().map_err(|e| BackupError::Db(e.to_string()))?;

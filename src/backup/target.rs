@@ -213,14 +213,21 @@ impl Target {
         }
     }
 
-    /// Uploads a local file as `name`, in parts, so large backups never sit in memory.
-    pub async fn upload(&self, local: &Path, name: &str) -> Result<(), BackupError> {
+    /// Uploads a local file as `name`, in parts, so large backups never sit in memory; `sent`
+    /// counts the bytes.
+    pub async fn upload(
+        &self,
+        local: &Path,
+        name: &str,
+        sent: &crate::progress::Progress,
+    ) -> Result<(), BackupError> {
         let upload = self
             .store
             .put_multipart(&self.path(name))
             .await
             .map_err(store_err(&self.describe))?;
-        let mut w = WriteMultipart::new_with_chunk_size(upload, 8 * 1024 * 1024);
+        // S3's smallest part, two in flight: the upload holds about 15 MiB at most.
+        let mut w = WriteMultipart::new_with_chunk_size(upload, 5 * 1024 * 1024);
         let mut f = tokio::fs::File::open(local)
             .await
             .map_err(|e| BackupError::Io(format!("cannot read {}: {e}", local.display())))?;
@@ -233,17 +240,23 @@ impl Target {
             if n == 0 {
                 break;
             }
-            w.wait_for_capacity(4)
+            w.wait_for_capacity(2)
                 .await
                 .map_err(store_err(&self.describe))?;
             w.write(&buf[..n]);
+            sent.inc(n as u64);
         }
         w.finish().await.map_err(store_err(&self.describe))?;
         Ok(())
     }
 
-    /// Downloads `name` into a local file.
-    pub async fn download(&self, name: &str, local: &Path) -> Result<(), BackupError> {
+    /// Downloads `name` into a local file, chunk by chunk; `progress` counts the bytes.
+    pub async fn download(
+        &self,
+        name: &str,
+        local: &Path,
+        progress: &crate::progress::Progress,
+    ) -> Result<(), BackupError> {
         use futures_util::StreamExt;
         let got = self
             .store
@@ -259,6 +272,7 @@ impl Target {
             f.write_all(&chunk)
                 .await
                 .map_err(|e| BackupError::Io(e.to_string()))?;
+            progress.inc(chunk.len() as u64);
         }
         f.sync_all()
             .await
@@ -283,6 +297,25 @@ impl Target {
                 Some(Object { name, size: m.size })
             })
             .collect())
+    }
+
+    /// The first `len` bytes of `name` (no more than it holds).
+    pub async fn read_start(&self, name: &str, len: u64) -> Result<Vec<u8>, BackupError> {
+        let bytes = self
+            .store
+            .get_range(&self.path(name), 0..len)
+            .await
+            .map_err(store_err(&self.describe))?;
+        Ok(bytes.to_vec())
+    }
+
+    /// Whether `name` is there.
+    pub async fn exists(&self, name: &str) -> Result<bool, BackupError> {
+        match self.store.head(&self.path(name)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(store_err(&self.describe)(e)),
+        }
     }
 
     /// Removes `name`.

@@ -1,8 +1,9 @@
 //! `fealty backup`, `fealty backup list|prune` and `fealty restore`.
 
 use super::DataDir;
+use crate::backup::format::Encryption;
 use crate::backup::target::{S3Options, TargetSpec};
-use crate::backup::{self, Pick};
+use crate::backup::{self, Kind, Pick};
 use crate::control::Command;
 use crate::domain::retention::Retention;
 use age::secrecy::SecretString;
@@ -163,24 +164,46 @@ fn block_on<T>(f: impl std::future::Future<Output = T>) -> Result<T, String> {
         .map_err(|e| format!("cannot start: {e}"))
 }
 
+/// `backup list`: a header line, then one tab-separated line per snapshot or segment, newest
+/// first; a target with segments but no snapshot says that it cannot be restored.
+fn listing(all: &[backup::Described]) -> String {
+    let mut out = String::from("kind\tid\tcreated\tbytes\tentries\tlast_seq\tencryption\n");
+    for b in all {
+        let (entries, last_seq, encryption) = match &b.header {
+            Some(h) => (
+                h.counts.entries.to_string(),
+                h.counts.last_seq.to_string(),
+                match h.encryption {
+                    Encryption::None => "none",
+                    Encryption::AgePassphrase => "age-passphrase",
+                },
+            ),
+            None => ("?".into(), "?".into(), "unreadable"),
+        };
+        out.push_str(&format!(
+            "{}\t{}\t{}\t{}\t{entries}\t{last_seq}\t{encryption}\n",
+            match b.kind {
+                Kind::Snapshot => "snapshot",
+                Kind::Segment => "segment",
+            },
+            b.id,
+            b.created_at.format(&Rfc3339).unwrap_or_default(),
+            b.bytes,
+        ));
+    }
+    if !all.is_empty() && !all.iter().any(|b| b.kind == Kind::Snapshot) {
+        out.push_str("no restorable snapshot: segments only continue a snapshot\n");
+    }
+    out
+}
+
 /// Works out `fealty backup [list|prune]`.
 pub fn backup(args: BackupArgs) -> Result<Plan, String> {
     match args.sub {
         Some(BackupSub::List { from, s3 }) => {
             let spec = s3.target(&from)?;
-            let all = block_on(backup::list(&spec))?.map_err(|e| e.to_string())?;
-            let mut out = String::new();
-            for b in all {
-                out.push_str(&format!(
-                    "{}\t{}\t{}\t{}\t{}\n",
-                    b.id,
-                    b.created_at.format(&Rfc3339).unwrap_or_default(),
-                    b.bytes,
-                    b.last_seq,
-                    b.last_seq
-                ));
-            }
-            Ok(Plan::Printed(out))
+            let all = block_on(backup::describe_all(&spec))?.map_err(|e| e.to_string())?;
+            Ok(Plan::Printed(listing(&all)))
         }
         Some(BackupSub::Prune {
             from,

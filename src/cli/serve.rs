@@ -118,8 +118,8 @@ fn backup_config(args: &ServeArgs) -> Result<Option<app::BackupConfig>, String> 
     };
     Ok(Some(app::BackupConfig {
         target: args.s3.target(to)?,
-        every: crate::backup::schedule::parse_every(&args.backup_every)?,
-        ship_every: crate::backup::schedule::parse_every(&args.ship_every)?,
+        every: crate::backup::schedule::parse_every("--backup-every", &args.backup_every)?,
+        ship_every: crate::backup::schedule::parse_every("--ship-every", &args.ship_every)?,
         passphrase: args.secret.read()?,
     }))
 }

@@ -237,17 +237,30 @@ async fn run(loyalty: &Loyalty, cmd: Command, io: Io) -> Result<Reply, ServiceEr
                 .await?;
             Reply::ok(format!("imported {n} members\n"))
         }
-        Command::Backup { target, passphrase } => {
-            let secret = passphrase.map(age::secrecy::SecretString::from);
-            match crate::backup::run(loyalty.store(), &target, secret).await {
-                Ok(m) => Reply::ok(format!(
-                    "backup {} {} bytes, {} members, {} entries, last seq {}\n",
-                    m.id, m.bytes, m.counts.members, m.counts.entries, m.counts.last_seq
-                )),
-                Err(e) => Reply::fail(e),
-            }
-        }
+        Command::Backup { target, passphrase } => backup(loyalty, target, passphrase, None).await,
     })
+}
+
+/// Makes a backup and says so. Made by the server (`served`), it shows in the server's backup
+/// status (`/api/v1/status`, the dashboard) and draws nothing; made directly, it draws progress.
+async fn backup(
+    loyalty: &Loyalty,
+    target: crate::backup::target::TargetSpec,
+    passphrase: Option<String>,
+    served: Option<&crate::backup::schedule::StatusCell>,
+) -> Reply {
+    let secret = passphrase.map(age::secrecy::SecretString::from);
+    let made = crate::backup::run(loyalty.store(), &target, secret, served.is_none()).await;
+    if let Some(status) = served {
+        status.record_manual(&target, &made);
+    }
+    match made {
+        Ok(m) => Reply::ok(format!(
+            "backup {} {} bytes, {} members, {} entries, last seq {}\n",
+            m.id, m.bytes, m.counts.members, m.counts.entries, m.counts.last_seq
+        )),
+        Err(e) => Reply::fail(e),
+    }
 }
 
 /// Whether a server listens on `data_dir`'s control socket.
@@ -255,17 +268,24 @@ pub fn server_running(data_dir: &Path) -> bool {
     std::os::unix::net::UnixStream::connect(data_dir.join(SOCKET_FILE)).is_ok()
 }
 
-/// Serves the control socket until the task is dropped; an import's file is spooled in `spool`.
-pub async fn serve(listener: tokio::net::UnixListener, loyalty: Loyalty, spool: PathBuf) {
+/// Serves the control socket until the task is dropped; an import's file is spooled in `spool`,
+/// and backups made through it are recorded in `backups`.
+pub async fn serve(
+    listener: tokio::net::UnixListener,
+    loyalty: Loyalty,
+    spool: PathBuf,
+    backups: crate::backup::schedule::StatusCell,
+) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         let loyalty = loyalty.clone();
         let spool = spool.clone();
+        let backups = backups.clone();
         tokio::spawn(async move {
             // A caller that went away needs no answer.
-            let _ = answer(stream, &loyalty, &spool).await;
+            let _ = answer(stream, &loyalty, &spool, &backups).await;
         });
     }
 }
@@ -275,6 +295,7 @@ async fn answer(
     stream: tokio::net::UnixStream,
     loyalty: &Loyalty,
     spool: &Path,
+    backups: &crate::backup::schedule::StatusCell,
 ) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut reader = tokio::io::BufReader::new(read);
@@ -289,6 +310,10 @@ async fn answer(
             return send_reply(&mut write, Reply::fail(format!("bad control request: {e}"))).await;
         }
     };
+    if let Command::Backup { target, passphrase } = cmd {
+        let reply = backup(loyalty, target, passphrase, Some(backups)).await;
+        return send_reply(&mut write, reply).await;
+    }
     let input = match cmd {
         Command::Import => match spool_file(&mut reader, spool).await? {
             Ok(file) => Some(file),
@@ -374,7 +399,11 @@ async fn send_reply(
 pub fn send(data_dir: &Path, cmd: &Command, input: Option<&Path>) -> Option<Result<i32, String>> {
     let path: PathBuf = data_dir.join(SOCKET_FILE);
     let mut stream = std::os::unix::net::UnixStream::connect(&path).ok()?;
-    let progress = progress_for(cmd);
+    let progress = match cmd {
+        // The server draws nothing while it makes a backup: the shell shows that it waits.
+        Command::Backup { .. } => Progress::new("backup", None, Unit::Items),
+        _ => progress_for(cmd),
+    };
     let mut exchange = || -> std::io::Result<i32> {
         let mut req = serde_json::to_vec(cmd)?;
         req.push(b'\n');

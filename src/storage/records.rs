@@ -362,6 +362,52 @@ pub fn decode_audit(bytes: &[u8]) -> Result<AuditRow, StoreError> {
     }
 }
 
+/// A readable JSON view of a stored record, shown in backups beside its bytes; `key` is the
+/// row's key (the sequence of a ledger entry). Bytes it cannot read show as text, or null.
+pub fn readable(table: &str, key: &serde_json::Value, bytes: &[u8]) -> serde_json::Value {
+    use serde_json::json;
+    let view = match table {
+        "ledger" => key.as_u64().and_then(|seq| {
+            // The view names no previous hash: it is the previous line's `hash`.
+            let e = decode_entry(seq, bytes, EntryHash([0; 32])).ok()?;
+            let b = e.body;
+            Some(json!({
+                "seq": b.seq,
+                "member_id": b.member_id,
+                "kind": b.kind,
+                "points": b.points,
+                "balance_after": b.balance_after,
+                "reason": b.reason,
+                "source": b.source,
+                "reference": b.reference,
+                "idempotency_key": b.idempotency_key,
+                "reverses": b.reverses,
+                "reward_id": b.reward_id,
+                "amount": b.amount,
+                "created_at": b.created_at.format(&time::format_description::well_known::Rfc3339).ok(),
+                "hash": e.hash.to_hex(),
+                "hash_input": e.hash_input.number(),
+            }))
+        }),
+        "idempotency" => decode_idempotency(bytes).ok().map(|r| {
+            json!({
+                "fingerprint": r.fingerprint,
+                "status": r.status,
+                "seq": r.seq,
+                "created_at": r.created_at.format(&time::format_description::well_known::Rfc3339).ok(),
+            })
+        }),
+        "audit" => match decode_audit(bytes) {
+            Ok(AuditRow::Ledger(seq)) => Some(json!({ "ledger_seq": seq })),
+            _ => None,
+        },
+        _ => None,
+    };
+    view.unwrap_or_else(|| {
+        std::str::from_utf8(bytes).map_or(serde_json::Value::Null, serde_json::Value::from)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #![expect(clippy::unwrap_used, reason = "tests fail loudly")]

@@ -7,28 +7,35 @@ use crate::domain::ledger::LedgerEntry;
 use crate::domain::member::Member;
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
-/// Members created or changed since `since`, and the members named by `ids` (their entries moved them).
-pub fn changed_members(
+/// Calls `f` with each member created or changed since `since`, and each member named by `ids`
+/// (their entries moved them), one at a time.
+pub fn each_changed_member(
     tx: &ReadTransaction,
     since: time::OffsetDateTime,
     ids: &std::collections::HashSet<String>,
-) -> Result<Vec<Member>, StoreError> {
+    f: &mut dyn FnMut(&Member) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
     let table = tx.open_table(MEMBERS)?;
-    let mut out = Vec::new();
     for row in table.iter()? {
         let (k, v) = row?;
         let m: Member = codec::decode("members", v.value())?;
         if ids.contains(k.value()) || m.updated_at >= since || m.created_at >= since {
-            out.push(m);
+            f(&m)?;
         }
     }
-    Ok(out)
+    Ok(())
 }
 
-/// Entries after sequence `after`, oldest first.
-pub fn entries_after(tx: &ReadTransaction, after: u64) -> Result<Vec<LedgerEntry>, StoreError> {
+/// What [`each_entry_after`] calls with each entry and its stored record.
+pub type EntryVisitor<'a> = dyn FnMut(&LedgerEntry, &[u8]) -> Result<(), StoreError> + 'a;
+
+/// Calls `f` with each entry after sequence `after`, oldest first, and its stored record.
+pub fn each_entry_after(
+    tx: &ReadTransaction,
+    after: u64,
+    f: &mut EntryVisitor<'_>,
+) -> Result<(), StoreError> {
     let table = tx.open_table(LEDGER)?;
-    let mut out = Vec::new();
     let mut prev = None;
     for row in table.range(after + 1..)? {
         let (k, v) = row?;
@@ -39,9 +46,9 @@ pub fn entries_after(tx: &ReadTransaction, after: u64) -> Result<Vec<LedgerEntry
         };
         let e = super::records::decode_entry(seq, v.value(), prev_hash)?;
         prev = Some(e.hash);
-        out.push(e);
+        f(&e, v.value())?;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Writes a member record as shipped, with its indexes.

@@ -85,8 +85,16 @@ pub const WRITER_MARKS: TableDefinition<&str, u64> = TableDefinition::new("write
 pub const MEMBER_LEDGER_V4: TableDefinition<(&str, u64), ()> =
     TableDefinition::new("member_ledger");
 
-/// Where `dump` sends each row: key and value as JSON.
-pub type RowSink<'a> = dyn FnMut(Value, Value) -> Result<(), StoreError> + 'a;
+/// A stored value as `dump` hands it over: JSON already, or the stored bytes.
+pub enum Cell<'a> {
+    /// A typed value (text, number, nothing) as JSON.
+    Json(Value),
+    /// A byte value exactly as stored (JSON text, a record, or other bytes).
+    Bytes(&'a [u8]),
+}
+
+/// Where `dump` sends each row: the key as JSON and the value.
+pub type RowSink<'a> = dyn FnMut(Value, Cell<'_>) -> Result<(), StoreError> + 'a;
 
 /// Reads every row of a table and decodes its value; returns how many rows.
 pub type CheckRows = fn(&ReadTransaction) -> Result<u64, StoreError>;
@@ -105,10 +113,15 @@ pub struct Table {
     pub backed_up: bool,
     /// Creates the table if missing.
     pub create: fn(&WriteTransaction) -> Result<(), StoreError>,
-    /// Calls `emit(key, value)` for every row, as JSON.
+    /// How many rows it holds (0 when the file does not have it).
+    pub rows: fn(&ReadTransaction) -> Result<u64, StoreError>,
+    /// Calls `emit(key, value)` for every row.
     pub dump: fn(&ReadTransaction, &mut RowSink<'_>) -> Result<(), StoreError>,
-    /// Inserts one row given as JSON.
+    /// Inserts one row of a format-1 snapshot (byte values in base64).
     pub load: fn(&WriteTransaction, &Value, &Value) -> Result<(), StoreError>,
+    /// Inserts one row given its key as JSON and its value as stored bytes (byte columns) or
+    /// JSON text (the others).
+    pub load_raw: fn(&WriteTransaction, &Value, &[u8]) -> Result<(), StoreError>,
     /// Removes every row.
     pub clear: fn(&WriteTransaction) -> Result<(), StoreError>,
     /// Reads every row and decodes its value; names the first that cannot be read.
@@ -120,6 +133,19 @@ pub struct Table {
 pub trait Column: redb::Value + 'static {
     /// The JSON form of a stored value.
     fn to_json(v: Self::SelfType<'_>) -> Value;
+    /// The value as a snapshot carries it.
+    fn to_cell<'a>(v: Self::SelfType<'a>) -> Cell<'a> {
+        Cell::Json(Self::to_json(v))
+    }
+    /// Calls `f` with the stored form of a value given as JSON text (or, for byte columns, as
+    /// the stored bytes themselves).
+    fn with_raw<R>(
+        raw: &[u8],
+        f: impl for<'a> FnOnce(Self::SelfType<'a>) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let v: Value = serde_json::from_slice(raw).map_err(|e| bad(&e.to_string()))?;
+        Self::with_json(&v, f)
+    }
     /// Calls `f` with the stored form of a JSON value.
     fn with_json<R>(
         v: &Value,
@@ -159,6 +185,15 @@ impl Column for &'static str {
 impl Column for &'static [u8] {
     fn to_json(v: &[u8]) -> Value {
         Value::from(B64.encode(v))
+    }
+    fn to_cell<'a>(v: Self::SelfType<'a>) -> Cell<'a> {
+        Cell::Bytes(v)
+    }
+    fn with_raw<R>(
+        raw: &[u8],
+        f: impl for<'a> FnOnce(&'a [u8]) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        f(raw)
     }
     fn with_json<R>(
         v: &Value,
@@ -273,9 +308,35 @@ fn dump<K: Key + Column, V: Column>(
     };
     for row in table.iter()? {
         let (k, v) = row?;
-        emit(K::to_json(k.value()), V::to_json(v.value()))?;
+        emit(K::to_json(k.value()), V::to_cell(v.value()))?;
     }
     Ok(())
+}
+
+fn rows<K: Key + 'static, V: redb::Value + 'static>(
+    tx: &ReadTransaction,
+    def: TableDefinition<K, V>,
+) -> Result<u64, StoreError> {
+    match tx.open_table(def) {
+        Ok(t) => Ok(redb::ReadableTableMetadata::len(&t)?),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn load_raw<K: Key + Column, V: Column>(
+    tx: &WriteTransaction,
+    def: TableDefinition<K, V>,
+    k: &Value,
+    v: &[u8],
+) -> Result<(), StoreError> {
+    let mut table = tx.open_table(def)?;
+    K::with_json(k, |k| {
+        V::with_raw(v, |v| {
+            table.insert(k, v)?;
+            Ok(())
+        })
+    })
 }
 
 fn load<K: Key + Column, V: Column>(
@@ -365,8 +426,10 @@ macro_rules! table {
             since: $since,
             backed_up: $b,
             create: |tx| create(tx, $def),
+            rows: |tx| rows(tx, $def),
             dump: |tx, emit| dump(tx, $def, emit),
             load: |tx, k, v| load(tx, $def, k, v),
+            load_raw: |tx, k, v| load_raw(tx, $def, k, v),
             clear: |tx| clear(tx, $def),
             check: $check,
         }
