@@ -1978,6 +1978,44 @@ async fn restore_at_a_snapshot_id_or_a_time_between_segments() {
 }
 
 #[tokio::test]
+async fn a_manual_backup_between_shipped_segments_restores_everything_shipped_after_it() {
+    let data = stopped_data_dir("Straddle", 1).await;
+    let s0 = last_seq(&export(data.path()));
+    let ids: Vec<String> = members(&export(data.path())).iter().map(id_of).collect();
+    let store = tempdir();
+    let target = file_target(store.path());
+    let server = TestServer::start_with(data.path(), &shipping(&target, &[]), &[]);
+    let api = server.client();
+    wait_safe_seq(&api, s0).await;
+    // Just after a shipment, so the next one comes an interval later: an entry, a manual
+    // snapshot that holds it, another entry; shipping continues the scheduled snapshot, so its
+    // next segment straddles the manual one.
+    let e0 = seq_of(&api.earn(&ids[0], 1).await);
+    wait_safe_seq(&api, e0).await;
+    let e1 = seq_of(&api.earn(&ids[0], 2).await);
+    let made = parse_made(&ok(&server.cli(&["backup", "--to", &target])));
+    assert_eq!(made.seq, e1);
+    let e2 = seq_of(&api.earn(&ids[0], 3).await);
+    wait_safe_seq(&api, e2).await;
+    let source = export(data.path());
+    drop(server);
+    let segs = segment_files(store.path());
+    assert!(
+        segs.iter().any(|s| s.from <= e1 && s.to >= e2),
+        "a segment straddles the manual snapshot at seq {e1}: {segs:?}"
+    );
+
+    let all = tempdir();
+    let r = parse_restored(&ok(&restore(&target, all.path(), &[], &[])));
+    assert_eq!(
+        (r.id.as_str(), r.seq),
+        (made.id.as_str(), e2),
+        "the newest snapshot, then every entry shipped after it"
+    );
+    assert_eq!(export(all.path()), source);
+}
+
+#[tokio::test]
 async fn a_damaged_segment_fails_the_restore_and_nothing_is_written() {
     let data = stopped_data_dir("Dented", 2).await;
     let s0 = last_seq(&export(data.path()));
