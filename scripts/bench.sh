@@ -8,6 +8,8 @@ cargo build --release --locked --manifest-path bench/sqlite-baseline/Cargo.toml 
     --target-dir target/sqlite-baseline
 FEALTY_SQLITE_BASELINE="$PWD/target/sqlite-baseline/release/sqlite-baseline" \
     cargo bench --locked --bench throughput
+# Also prints the size of the release binary it measured, beside its target.
+cargo bench --locked --bench card
 cargo bench --locked --bench dashboard
 cargo bench --locked --bench backup
 cargo bench --locked --bench storage

@@ -1422,6 +1422,55 @@ async fn a_new_card_retires_the_old_link_and_number() {
     assert_eq!(digits(&text_of(&page, "card-number")), new_number);
 }
 
+/// The card's QR code and barcode on its page, checked against its link and number.
+fn card_codes(html: &str, url: &str, number: &str) -> (String, String) {
+    let qr = svg_markup(html, |t| t.attr("id") == Some("card-qr")).unwrap();
+    assert!(qr_encodes(qr, url), "QR code of {url}");
+    let bar = svg_markup(html, |t| t.attr("id") == Some("card-barcode")).unwrap();
+    assert!(barcode_encodes(bar, number), "barcode of {number}");
+    (qr.to_owned(), bar.to_owned())
+}
+
+#[tokio::test]
+async fn card_pages_show_their_own_codes_again_and_a_new_card_its_new_ones() {
+    let (server, mut owner, api) = owner_session().await;
+    let ada = api.create_member(&json!({"name": "Ada Cached"})).await;
+    let bob = api.create_member(&json!({"name": "Bob Cached"})).await;
+    let mut anon = Browser::new(&server);
+    // Each page twice: the codes are drawn once and kept, and each card keeps its own.
+    let mut shown = Vec::new();
+    for m in [&ada, &bob] {
+        let (path, number) = (card_path(m), str_of(m, "card_number"));
+        let first = card_codes(&anon.page(&path).await, &server.url(&path), number);
+        let again = card_codes(&anon.page(&path).await, &server.url(&path), number);
+        assert_eq!(first, again, "{path} shows the same codes each time");
+        shown.push(first);
+    }
+    assert_ne!(shown[0], shown[1], "two cards, two sets of codes");
+
+    // A lost card: the new link and number are drawn, never the old, cached codes.
+    let id = id_of(&ada);
+    let page = owner.page(&format!("/admin/members/{id}")).await;
+    owner
+        .submit(&form(&page, "new-card"), &[])
+        .await
+        .expect_redirect(&format!("/admin/members/{id}"));
+    let now = api.member(&id).await;
+    let (path, number) = (card_path(&now), str_of(&now, "card_number"));
+    assert_ne!(path, card_path(&ada), "a new token");
+    let new = card_codes(&anon.page(&path).await, &server.url(&path), number);
+    assert_ne!(new.0, shown[0].0, "the new card's QR code");
+    assert_ne!(new.1, shown[0].1, "the new card's barcode");
+    anon.get(&card_path(&ada)).await.expect_card_not_found();
+    let bob_path = card_path(&bob);
+    let bob_again = card_codes(
+        &anon.page(&bob_path).await,
+        &server.url(&bob_path),
+        str_of(&bob, "card_number"),
+    );
+    assert_eq!(bob_again, shown[1], "the other card is unchanged");
+}
+
 // ---------------------------------------------------------------------------------------------
 // 7. Printed cards.
 // ---------------------------------------------------------------------------------------------

@@ -36,6 +36,10 @@ pub struct AppState {
     pub join_guard: super::customer::join::JoinGuard,
     /// Import files previewed and waiting to be confirmed.
     pub pending_imports: admin::PendingImports,
+    /// Card pages' QR codes and barcodes, drawn once per card.
+    pub card_codes: crate::views::card_codes::CardCodes,
+    /// Home-screen icons in the business's colour, drawn once.
+    pub icons: crate::views::icon::Icons,
     openapi: Arc<String>,
 }
 
@@ -55,6 +59,8 @@ pub fn build(
         login_throttle: LoginThrottle::default(),
         join_guard,
         pending_imports: admin::PendingImports::default(),
+        card_codes: crate::views::card_codes::CardCodes::default(),
+        icons: crate::views::icon::Icons::default(),
         backup_status,
         tls_status,
         base_url,

@@ -45,11 +45,12 @@ async fn render(
     match state.loyalty.card(token).await? {
         CardLookup::Member(p) => {
             let url = format!("{}/c/{}", state.base_url, p.member.card_token.as_str());
+            let codes = state.card_codes.get(&url, &p.member.card_number);
             let staff = staff_till(state, headers).await?;
             let status = err.map_or(StatusCode::OK, refused_status);
             Ok((
                 status,
-                Page(view::view(&p, &url, staff.as_ref(), notice, err)),
+                Page(view::view(&p, &codes, staff.as_ref(), notice, err)),
             )
                 .into_response())
         }
@@ -214,7 +215,9 @@ pub async fn service_worker() -> PageResult {
 
 async fn icon(state: &AppState, size: u32) -> PageResult {
     let settings = state.loyalty.settings().await?;
-    let png = crate::views::icon::png(settings.brand_colour.as_str(), size)
+    let png = state
+        .icons
+        .get(settings.brand_colour.as_str(), size)
         .map_err(|e| PageError::Internal(e.to_string()))?;
     Ok((
         [

@@ -6,9 +6,9 @@ use crate::domain::ledger::EntryKind;
 use crate::domain::settings::Settings;
 use crate::service::CardPage;
 use crate::views::admin::{Chrome, field_error, local_time};
-use crate::views::codes::{barcode_svg, qr_svg};
+use crate::views::card_codes::DrawnCodes;
 use crate::views::thousands;
-use maud::{Markup, html};
+use maud::{Markup, PreEscaped, html};
 
 /// Tokens for the staff forms shown when staff open a card.
 #[derive(Debug, Clone)]
@@ -31,10 +31,10 @@ fn kind_text(k: EntryKind) -> &'static str {
     }
 }
 
-/// The card page.
+/// The card page, with the card's codes drawn beforehand.
 pub fn view(
     p: &CardPage,
-    card_url: &str,
+    codes: &DrawnCodes,
     staff: Option<&StaffTill>,
     notice: Option<&str>,
     password_err: Option<&crate::domain::DomainError>,
@@ -125,9 +125,9 @@ pub fn view(
             section.card.show-card {
                 h2 { "Your card" }
                 p.muted { "Show this at the counter." }
-                (qr_svg(card_url, Some("card-qr"), "qr", "QR code of your card"))
+                (PreEscaped(&codes.qr))
                 p.card-number #card-number { (m.card_number.as_str()) }
-                (barcode_svg(&m.card_number, Some("card-barcode"), "barcode"))
+                (PreEscaped(&codes.barcode))
             }
             section.card {
                 h2 { @if p.has_secret { "Change your password or PIN" } @else { "Set a password or PIN" } }
