@@ -9,7 +9,7 @@
 mod seed;
 
 use fealty::storage;
-use seed::{ENTRIES, MEMBERS, seed};
+use seed::{ENTRIES, MEMBERS};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -88,10 +88,8 @@ async fn main() {
     let bin = env!("CARGO_BIN_EXE_fealty");
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    let seeding = seed(&data).await;
-    // Let the seeding store's writer thread release the file.
-    std::thread::sleep(Duration::from_millis(500));
+    let (seeded, seeding) = seed::seeded(dir.path()).await;
+    seed::copy_data(&seeded, &data);
     let db = data.join(storage::DB_FILE);
     let db_size = std::fs::metadata(&db).unwrap().len();
 

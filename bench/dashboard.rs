@@ -12,7 +12,7 @@
 mod seed;
 
 use fealty::storage;
-use seed::{ENTRIES, MEMBERS, seed};
+use seed::{ENTRIES, MEMBERS};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -33,8 +33,8 @@ async fn main() {
     let bin = env!("CARGO_BIN_EXE_fealty");
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    let seeding = seed(&data).await;
+    let (seeded, seeding) = seed::seeded(dir.path()).await;
+    seed::copy_data(&seeded, &data);
     let size = std::fs::metadata(data.join(storage::DB_FILE))
         .unwrap()
         .len();

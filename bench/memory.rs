@@ -11,7 +11,7 @@
 mod seed;
 
 use fealty::storage;
-use seed::{ENTRIES, MEMBERS, seed};
+use seed::{ENTRIES, MEMBERS, copy_data};
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -117,30 +117,17 @@ fn serve(bin: &str, data: &str) -> Child {
     child
 }
 
-/// Copies the seeded data directory, so each path starts from the same data.
-fn copy_data(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    std::fs::copy(from.join(storage::DB_FILE), to.join(storage::DB_FILE)).unwrap();
-}
-
 #[tokio::main]
 async fn main() {
     let built = env!("CARGO_BIN_EXE_fealty").to_owned();
     let bin = std::env::var("FEALTY_BENCH_BIN").unwrap_or(built);
     let dir = tempfile::tempdir().unwrap();
-    let seeded = match std::env::var_os("FEALTY_BENCH_SEEDED") {
-        Some(d) => std::path::PathBuf::from(d),
-        None => dir.path().join("seeded"),
-    };
-    if !seeded.join(storage::DB_FILE).exists() {
-        std::fs::create_dir_all(&seeded).unwrap();
-        let took = seed(&seeded).await;
+    let (seeded, took) = seed::seeded(dir.path()).await;
+    if !took.is_zero() {
         println!(
             "seeded {MEMBERS} members and {ENTRIES} entries in {:.1} s",
             took.as_secs_f64()
         );
-        // Let the seeding store's writer thread release the file.
-        std::thread::sleep(Duration::from_millis(500));
     }
     println!(
         "binary {bin}; database {:.0} MB; {MEMBERS} members, {ENTRIES} entries; import files of {IMPORT_ROWS} rows",

@@ -9,6 +9,8 @@
 //! 3. All of them at once under the same load: nothing is killed, no till request fails, and
 //!    the cgroup's peak beside its limit.
 //!
+//! `FEALTY_BENCH_SEEDED=DIR` keeps the seeded data in DIR for the next run.
+//!
 //! Needs root for the cgroup (v1 `memory.limit_in_bytes`, or v2 `memory.max`); without one it
 //! says so and measures without the limit.
 
@@ -21,7 +23,7 @@
 #[path = "seed.rs"]
 mod seed;
 
-use seed::{ENTRIES, MEMBERS, seed};
+use seed::{ENTRIES, MEMBERS};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -382,16 +384,6 @@ async fn wrong_logins(base: &str) -> Vec<u16> {
     statuses
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_file() {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
-}
-
 fn mib(b: u64) -> f64 {
     b as f64 / MIB
 }
@@ -406,25 +398,8 @@ async fn main() {
         .unwrap_or_else(|_| env!("CARGO_BIN_EXE_fealty").to_owned());
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    // FEALTY_BENCH_SEED=DIR keeps the seeded data in DIR and copies it from there next time:
-    // seeding takes minutes, and the data is the same every run.
-    let kept = std::env::var_os("FEALTY_BENCH_SEED").map(PathBuf::from);
-    let seeding = match &kept {
-        Some(k) if k.join(fealty::storage::DB_FILE).exists() => {
-            let started = Instant::now();
-            copy_dir(k, &data);
-            started.elapsed()
-        }
-        _ => {
-            let took = seed(&data).await;
-            std::thread::sleep(Duration::from_millis(500));
-            if let Some(k) = &kept {
-                copy_dir(&data, k);
-            }
-            took
-        }
-    };
+    let (seeded, seeding) = seed::seeded(dir.path()).await;
+    seed::copy_data(&seeded, &data);
     let db_size = std::fs::metadata(data.join(fealty::storage::DB_FILE))
         .unwrap()
         .len();

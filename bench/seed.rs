@@ -139,3 +139,25 @@ pub async fn seed(data: &std::path::Path) -> Duration {
     drop(store);
     start.elapsed()
 }
+
+/// The seeded data directory: with `FEALTY_BENCH_SEEDED=DIR` it is kept in DIR (seeded there
+/// once, reused by later runs: seeding takes minutes and the data is the same every time),
+/// else seeded under `scratch`. Returns it and how long seeding took (zero when reused).
+pub async fn seeded(scratch: &std::path::Path) -> (std::path::PathBuf, Duration) {
+    let dir = std::env::var_os("FEALTY_BENCH_SEEDED")
+        .map_or_else(|| scratch.join("seeded"), std::path::PathBuf::from);
+    if dir.join(storage::DB_FILE).exists() {
+        return (dir, Duration::ZERO);
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    let took = seed(&dir).await;
+    // Let the seeding store's writer thread release the file.
+    std::thread::sleep(Duration::from_millis(500));
+    (dir, took)
+}
+
+/// Copies a seeded data directory's database, so each run starts from the same data.
+pub fn copy_data(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    std::fs::copy(from.join(storage::DB_FILE), to.join(storage::DB_FILE)).unwrap();
+}

@@ -18,7 +18,7 @@ use fealty::storage::records::{self, AuditRow};
 use fealty::storage::tables::{AUDIT, LEDGER, MEMBER_ENTRIES, MEMBER_LEDGER_V4, META};
 use fealty::storage::{self, audit};
 use redb::{ReadableDatabase, ReadableTable};
-use seed::{ENTRIES, MEMBERS, seed};
+use seed::{ENTRIES, MEMBERS};
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -232,17 +232,9 @@ async fn main() {
     let bin = env!("CARGO_BIN_EXE_fealty");
     let dir = tempfile::tempdir().unwrap();
     // FEALTY_BENCH_SEEDED=DIR keeps the seeded data directory there and reuses it next time.
-    let data = match std::env::var_os("FEALTY_BENCH_SEEDED") {
-        Some(d) => std::path::PathBuf::from(d),
-        None => dir.path().join("data"),
-    };
-    let seeding = if data.join(storage::DB_FILE).exists() {
-        Duration::ZERO
-    } else {
-        std::fs::create_dir_all(&data).unwrap();
-        seed(&data).await
-    };
-    std::thread::sleep(Duration::from_millis(500));
+    let (seeded, seeding) = seed::seeded(dir.path()).await;
+    let data = dir.path().join("data");
+    seed::copy_data(&seeded, &data);
     let db = data.join(storage::DB_FILE);
     let size = std::fs::metadata(&db).unwrap().len();
     let per_entry = size as f64 / ENTRIES as f64;
