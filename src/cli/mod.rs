@@ -19,9 +19,9 @@ use std::process::ExitCode;
 pub struct Cli {
     #[command(subcommand)]
     command: Cmd,
-    /// The database's page cache (e.g. 64MiB, 256MiB): what the database may keep in memory
+    /// The database's page cache (e.g. 32MiB, 256MiB): what the database may keep in memory
     /// beside the program itself, whatever the size of the data.
-    #[arg(long, global = true, env = "FEALTY_CACHE_SIZE", default_value = "64MiB", value_parser = cache_size)]
+    #[arg(long, global = true, env = "FEALTY_CACHE_SIZE", default_value = "32MiB", value_parser = cache_size)]
     cache_size: usize,
 }
 

@@ -14,8 +14,11 @@ use std::time::Instant;
 pub const BEFORE_REPAIR_FILE: &str = "fealty.redb.before-repair";
 
 /// redb's page cache unless `--cache-size` says otherwise; redb's own default (1 GiB) would let
-/// memory grow with the data on a 1 GB box.
-pub const DEFAULT_CACHE_BYTES: usize = 64 * 1024 * 1024;
+/// memory grow with the data on a 1 GB box. A process that reads the whole file holds about
+/// twice this at its peak (pages freed from the cache stay with the allocator), and the nanode
+/// benchmark measured 32 MiB as fast as 64 MiB for the till, with every long operation then
+/// within its memory target (bench/RESULTS.md).
+pub const DEFAULT_CACHE_BYTES: usize = 32 * 1024 * 1024;
 /// The smallest cache accepted: below it every read goes to the disk.
 pub const MIN_CACHE_BYTES: usize = 4 * 1024 * 1024;
 
