@@ -7,6 +7,8 @@
 
 #![expect(clippy::unwrap_used, reason = "a benchmark fails loudly")]
 
+#[path = "proc.rs"]
+mod proc;
 #[path = "seed.rs"]
 mod seed;
 
@@ -22,22 +24,6 @@ const TARGET_MB: f64 = 150.0;
 /// Rows in each import file.
 const IMPORT_ROWS: usize = 100_000;
 
-/// A process's peak resident memory so far, in bytes.
-fn peak(pid: u32) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace()
-        .nth(1)?
-        .parse::<u64>()
-        .ok()
-        .map(|kb| kb * 1024)
-}
-
-/// Starts a process's peak again from its present size (Linux: 5 in `clear_refs`).
-fn reset_peak(pid: u32) {
-    let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
-}
-
 /// Runs the binary with stdout to `out`, sampling its peak until it exits.
 fn run(bin: &str, args: &[&str], out: &Path) -> (Duration, u64, String) {
     let start = Instant::now();
@@ -47,11 +33,7 @@ fn run(bin: &str, args: &[&str], out: &Path) -> (Duration, u64, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut top = 0;
-    while child.try_wait().unwrap().is_none() {
-        top = top.max(peak(child.id()).unwrap_or(0));
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let (status, top) = proc::wait_sampling_peak(&mut child, Duration::from_millis(5));
     let took = start.elapsed();
     let mut err = String::new();
     child
@@ -60,7 +42,7 @@ fn run(bin: &str, args: &[&str], out: &Path) -> (Duration, u64, String) {
         .unwrap()
         .read_to_string(&mut err)
         .unwrap();
-    assert!(child.wait().unwrap().success(), "{args:?}: {err}");
+    assert!(status.success(), "{args:?}: {err}");
     (took, top, err)
 }
 
@@ -169,7 +151,7 @@ async fn main() {
     let d = online.to_str().unwrap();
     let mut server = serve(&bin, d);
     let pid = server.id();
-    println!("server started: {:.1} MB", mb(peak(pid).unwrap_or(0)));
+    println!("server started: {:.1} MB", mb(proc::vm_hwm(pid)));
     let file = dir.path().join("online.csv");
     import_file(&file, "online");
     let steps: [(&str, Vec<&str>); 4] = [
@@ -185,14 +167,14 @@ async fn main() {
         ("verify", vec!["verify", "--data", d]),
     ];
     for (what, args) in steps {
-        reset_peak(pid);
+        proc::reset_hwm(pid);
         let (took, cli, _) = run(&bin, &args, &out);
         let name = if what.starts_with("export") {
             format!("{what} ({:.0} MB)", size(&out))
         } else {
             what.to_owned()
         };
-        line(&name, took, cli, peak(pid));
+        line(&name, took, cli, Some(proc::vm_hwm(pid)));
     }
     let _ = rustix::process::kill_process(
         rustix::process::Pid::from_raw(i32::try_from(pid).unwrap()).unwrap(),

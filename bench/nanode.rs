@@ -20,9 +20,12 @@
     reason = "a benchmark fails loudly"
 )]
 
+#[path = "proc.rs"]
+mod proc;
 #[path = "seed.rs"]
 mod seed;
 
+use proc::{reset_hwm, vm_hwm, vm_rss};
 use seed::{ENTRIES, MEMBERS};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -151,36 +154,6 @@ impl Nanode {
     }
 }
 
-/// A process's peak resident memory so far (bytes), or 0 once it is gone.
-fn vm_hwm(pid: u32) -> u64 {
-    status_kb(pid, "VmHWM:")
-}
-
-/// A process's resident memory now (bytes): where the next peak starts from, since memory the
-/// allocator keeps for reuse after an operation stays resident.
-fn vm_rss(pid: u32) -> u64 {
-    status_kb(pid, "VmRSS:")
-}
-
-fn status_kb(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))?
-                .split_whitespace()
-                .nth(1)?
-                .parse::<u64>()
-                .ok()
-        })
-        .map_or(0, |kb| kb * 1024)
-}
-
-/// Starts the peak over from the current resident memory (root: `/proc/PID/clear_refs`).
-fn reset_hwm(pid: u32) {
-    let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
-}
-
 /// What a command did: its exit, output and peak memory.
 struct Ran {
     what: &'static str,
@@ -198,7 +171,6 @@ fn run_measured(what: &'static str, mut cmd: Command) -> Ran {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let pid = child.id();
     let stdout = child.stdout.take().unwrap();
     let stderr = child.stderr.take().unwrap();
     // Drained on their own threads: an export writes far more than a pipe holds.
@@ -218,14 +190,7 @@ fn run_measured(what: &'static str, mut cmd: Command) -> Ran {
         let _ = std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut s);
         s
     });
-    let mut peak = 0;
-    let status = loop {
-        peak = peak.max(vm_hwm(pid));
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let (status, peak) = proc::wait_sampling_peak(&mut child, Duration::from_millis(10));
     let (first, bytes) = out_reader.join().unwrap();
     let err = err_reader.join().unwrap();
     let out = if bytes > 4096 {

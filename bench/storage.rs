@@ -9,6 +9,8 @@
 
 #![expect(clippy::unwrap_used, reason = "a benchmark fails loudly")]
 
+#[path = "proc.rs"]
+mod proc;
 #[path = "seed.rs"]
 mod seed;
 
@@ -34,20 +36,7 @@ fn run_measured(bin: &str, args: &[&str]) -> (Duration, u64, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let status_path = format!("/proc/{}/status", child.id());
-    let mut peak_kb = 0;
-    while child.try_wait().unwrap().is_none() {
-        if let Ok(s) = std::fs::read_to_string(&status_path)
-            && let Some(line) = s.lines().find(|l| l.starts_with("VmHWM:"))
-        {
-            peak_kb = line
-                .split_whitespace()
-                .nth(1)
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(peak_kb);
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let (status, peak) = proc::wait_sampling_peak(&mut child, Duration::from_millis(10));
     let took = start.elapsed();
     let mut out = String::new();
     child
@@ -63,7 +52,7 @@ fn run_measured(bin: &str, args: &[&str]) -> (Duration, u64, String) {
         .unwrap()
         .read_to_string(&mut err)
         .unwrap();
-    assert!(child.wait().unwrap().success(), "{args:?}: {out}{err}");
+    assert!(status.success(), "{args:?}: {out}{err}");
     // What the process said about its phases: open, migration, compaction, the verify walk.
     for line in err.lines().filter(|l| {
         ["integrity", "migrated", "compact", "verify:", "repair"]
@@ -72,7 +61,7 @@ fn run_measured(bin: &str, args: &[&str]) -> (Duration, u64, String) {
     }) {
         println!("    | {}", plain(line));
     }
-    (took, peak_kb * 1024, out.trim().to_owned())
+    (took, peak, out.trim().to_owned())
 }
 
 /// A log line without terminal colour codes.
