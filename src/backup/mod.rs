@@ -186,36 +186,34 @@ pub async fn snapshot_file(
 }
 
 /// Backs `store` up to `spec`: snapshot to a temporary file beside the database (streamed
-/// through zstd and age, so memory stays flat), then upload in parts. `draw` shows progress.
+/// through zstd and age, so memory stays flat), then upload in parts; `progress` counts the
+/// rows, then the bytes sent.
 pub async fn run(
     store: &Store,
     spec: &TargetSpec,
     passphrase: Option<SecretString>,
-    draw: bool,
+    progress: &Progress,
 ) -> Result<Made, BackupError> {
     let target = Target::open(spec)?;
     let tmp = tempfile::Builder::new()
         .prefix(".backup-")
         .tempfile_in(store.data_dir())
         .map_err(|e| BackupError::Io(format!("cannot make a temporary file: {e}")))?;
-    let rows = progress("rows", None, Unit::Items, draw);
-    let made = snapshot_file(store, tmp.path().to_path_buf(), passphrase, rows.clone()).await?;
-    rows.finish();
-    let sent = progress("upload", Some(made.bytes), Unit::Bytes, draw);
+    progress.step("rows");
+    let made = snapshot_file(
+        store,
+        tmp.path().to_path_buf(),
+        passphrase,
+        progress.clone(),
+    )
+    .await?;
+    progress.step("upload");
+    progress.set(0);
+    progress.set_total(made.bytes);
     target
-        .upload(tmp.path(), &object_name(&made.id), &sent)
+        .upload(tmp.path(), &object_name(&made.id), progress)
         .await?;
-    sent.finish();
     Ok(made)
-}
-
-/// A progress bar when `draw` (a command run from a shell), else nothing.
-fn progress(what: &str, total: Option<u64>, unit: Unit, draw: bool) -> Progress {
-    if draw {
-        Progress::new(what, total, unit)
-    } else {
-        Progress::hidden()
-    }
 }
 
 /// The backups in `spec`, newest first.

@@ -110,7 +110,14 @@ pub fn start(
         let mut backoff = Duration::from_secs(5);
         loop {
             let started = crate::clock::now();
-            match super::run(&store, &spec, passphrase.clone(), false).await {
+            match super::run(
+                &store,
+                &spec,
+                passphrase.clone(),
+                &crate::progress::Progress::hidden(),
+            )
+            .await
+            {
                 Ok(made) => {
                     tracing::info!(id = %made.id, bytes = made.bytes, target = %spec.describe(), "backup made");
                     status.update(|s| {

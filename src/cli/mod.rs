@@ -165,6 +165,7 @@ fn run_direct(
         )),
         progress: control::progress_for(&cmd),
         input,
+        backups: None,
     };
     let reply = runtime.block_on(control::execute(&Loyalty::new(store.clone()), cmd, io));
     // The answer is durable already; a failed close only costs the next open a repair.

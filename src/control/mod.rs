@@ -85,6 +85,8 @@ pub struct Io {
     pub progress: Progress,
     /// The file an import reads.
     pub input: Option<PathBuf>,
+    /// The running server's backup status, which a backup made through it updates.
+    pub backups: Option<crate::backup::schedule::StatusCell>,
 }
 
 /// What a command printed beside its streamed output, and how it ended.
@@ -137,6 +139,7 @@ pub fn progress_for(cmd: &Command) -> Progress {
             Progress::new("export", Some(0), Unit::Items)
         }
         Command::Import => Progress::new("import", Some(0), Unit::Bytes),
+        Command::Backup { .. } => Progress::new("backup", None, Unit::Items),
         _ => Progress::hidden(),
     }
 }
@@ -237,20 +240,30 @@ async fn run(loyalty: &Loyalty, cmd: Command, io: Io) -> Result<Reply, ServiceEr
                 .await?;
             Reply::ok(format!("imported {n} members\n"))
         }
-        Command::Backup { target, passphrase } => backup(loyalty, target, passphrase, None).await,
+        Command::Backup { target, passphrase } => {
+            backup(
+                loyalty,
+                target,
+                passphrase,
+                io.backups.as_ref(),
+                &io.progress,
+            )
+            .await
+        }
     })
 }
 
 /// Makes a backup and says so. Made by the server (`served`), it shows in the server's backup
-/// status (`/api/v1/status`, the dashboard) and draws nothing; made directly, it draws progress.
+/// status (`/api/v1/status`, the dashboard).
 async fn backup(
     loyalty: &Loyalty,
     target: crate::backup::target::TargetSpec,
     passphrase: Option<String>,
     served: Option<&crate::backup::schedule::StatusCell>,
+    progress: &Progress,
 ) -> Reply {
     let secret = passphrase.map(age::secrecy::SecretString::from);
-    let made = crate::backup::run(loyalty.store(), &target, secret, served.is_none()).await;
+    let made = crate::backup::run(loyalty.store(), &target, secret, progress).await;
     if let Some(status) = served {
         status.record_manual(&target, &made);
     }
@@ -310,10 +323,6 @@ async fn answer(
             return send_reply(&mut write, Reply::fail(format!("bad control request: {e}"))).await;
         }
     };
-    if let Command::Backup { target, passphrase } = cmd {
-        let reply = backup(loyalty, target, passphrase, Some(backups)).await;
-        return send_reply(&mut write, reply).await;
-    }
     let input = match cmd {
         Command::Import => match spool_file(&mut reader, spool).await? {
             Ok(file) => Some(file),
@@ -327,6 +336,7 @@ async fn answer(
         stdout: Box::new(stdout),
         progress: progress.clone(),
         input: input.as_ref().map(|f| f.to_path_buf()),
+        backups: Some(backups.clone()),
     };
     let run = execute(loyalty, cmd, io);
     tokio::pin!(run);
@@ -399,11 +409,7 @@ async fn send_reply(
 pub fn send(data_dir: &Path, cmd: &Command, input: Option<&Path>) -> Option<Result<i32, String>> {
     let path: PathBuf = data_dir.join(SOCKET_FILE);
     let mut stream = std::os::unix::net::UnixStream::connect(&path).ok()?;
-    let progress = match cmd {
-        // The server draws nothing while it makes a backup: the shell shows that it waits.
-        Command::Backup { .. } => Progress::new("backup", None, Unit::Items),
-        _ => progress_for(cmd),
-    };
+    let progress = progress_for(cmd);
     let mut exchange = || -> std::io::Result<i32> {
         let mut req = serde_json::to_vec(cmd)?;
         req.push(b'\n');
