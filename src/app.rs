@@ -113,8 +113,7 @@ async fn run(
     let listener = match &config.tls {
         Some(_) => None,
         None => Some(
-            tokio::net::TcpListener::bind(config.listen)
-                .await
+            crate::net::bind(config.listen)
                 .map_err(io(format!("cannot listen on {}", config.listen)))?,
         ),
     };

@@ -14,8 +14,30 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
+
+/// Backlog of connections waiting to be accepted, as tokio's own `TcpListener::bind` uses.
+const BACKLOG: u32 = 1024;
+
+/// Listens on `addr`. The IPv6 wildcard `[::]` takes IPv4 connections too whatever the host's
+/// `net.ipv6.bindv6only` says, so one listener serves both the A and the AAAA record.
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv6() {
+        let socket = TcpSocket::new_v6()?;
+        if addr.ip().is_unspecified() {
+            rustix::net::sockopt::set_ipv6_v6only(&socket, false)?;
+        }
+        socket
+    } else {
+        TcpSocket::new_v4()?
+    };
+    // As `TcpListener::bind` does: a restart must not wait out the old sockets' TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
 
 /// The connection limits, settings of `fealty serve`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,5 +267,20 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Idle<T> {
             Poll::Ready(result) => Poll::Ready(result),
             Poll::Pending => this.poll_idle(cx),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_ipv6_wildcard_is_dual_stack_and_other_addresses_keep_their_family()
+    -> io::Result<()> {
+        let any6 = bind("[::]:0".parse().map_err(io::Error::other)?)?;
+        assert!(!rustix::net::sockopt::ipv6_v6only(&any6)?);
+        let v4 = bind("127.0.0.1:0".parse().map_err(io::Error::other)?)?;
+        assert!(v4.local_addr()?.is_ipv4());
+        Ok(())
     }
 }

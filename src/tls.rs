@@ -95,12 +95,10 @@ pub async fn serve(
     connections: &crate::net::Connections,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
-    let https_listener = tokio::net::TcpListener::bind(tls.https)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", tls.https))?;
-    let http_listener = tokio::net::TcpListener::bind(tls.http)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", tls.http))?;
+    let https_listener =
+        crate::net::bind(tls.https).map_err(|e| format!("cannot listen on {}: {e}", tls.https))?;
+    let http_listener =
+        crate::net::bind(tls.http).map_err(|e| format!("cannot listen on {}: {e}", tls.http))?;
     let cache = data_dir.join("acme");
     let mut config = AcmeConfig::new(tls.domains.clone())
         .contact_push(format!("mailto:{}", tls.email))

@@ -146,3 +146,21 @@ fn idle_connections_over_the_cap_are_shed_and_healthz_answers_once_they_are_gone
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// The AAAA record is only worth publishing if the server answers there: `[::]` takes both
+/// families on one listener (the service listens so, whatever the host's `bindv6only`).
+#[test]
+fn the_ipv6_wildcard_answers_on_ipv4_and_ipv6_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = TestServer::start_listening(dir.path(), "[::]:0");
+    let port: std::net::SocketAddr = server.addr().parse().unwrap();
+    let port = port.port();
+    for addr in [format!("127.0.0.1:{port}"), format!("[::1]:{port}")] {
+        let answer = healthz(&addr).unwrap_or_else(|| panic!("no answer at {addr}"));
+        assert!(
+            answer.starts_with("HTTP/1.1 200") && answer.ends_with("ok"),
+            "/healthz at {addr}: {answer}"
+        );
+    }
+    assert!(server.stop().is_some_and(|s| s.success()));
+}

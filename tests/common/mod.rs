@@ -41,6 +41,8 @@ pub struct TestServer {
     data: PathBuf,
     child: Option<Child>,
     addr: String,
+    /// The `--listen` address given (port 0: any free one).
+    listen: String,
     stdout: Arc<Mutex<Vec<String>>>,
     stderr: Arc<Mutex<Vec<String>>>,
     readers: Vec<JoinHandle<()>>,
@@ -57,11 +59,17 @@ impl TestServer {
 
     /// Starts a server on an existing data directory (which the caller keeps alive).
     pub fn start_in(dir: &Path) -> Self {
+        Self::start_listening(dir, "127.0.0.1:0")
+    }
+
+    /// Starts a server on an existing data directory, listening on `listen` (e.g. `[::]:0`).
+    pub fn start_listening(dir: &Path, listen: &str) -> Self {
         let mut server = Self {
             dir: None,
             data: dir.to_path_buf(),
             child: None,
             addr: String::new(),
+            listen: listen.to_owned(),
             stdout: Arc::default(),
             stderr: Arc::default(),
             readers: Vec::new(),
@@ -76,7 +84,7 @@ impl TestServer {
             .arg("serve")
             .arg("--data")
             .arg(&self.data)
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", &self.listen])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -102,8 +110,13 @@ impl TestServer {
             match rx.recv_timeout(left) {
                 Ok(line) => {
                     if let Some(addr) = line.trim().strip_prefix("listening on http://") {
+                        let bound: std::net::SocketAddr = addr
+                            .parse()
+                            .unwrap_or_else(|e| panic!("{line:?} has no address: {e}"));
+                        let asked: std::net::SocketAddr =
+                            self.listen.parse().expect("--listen address");
                         assert!(
-                            addr.starts_with("127.0.0.1:") && !addr.ends_with(":0"),
+                            bound.ip() == asked.ip() && bound.port() != 0,
                             "unexpected listening address in {line:?}"
                         );
                         return addr.to_owned();
@@ -754,6 +767,7 @@ impl TestServer {
             data: dir.to_path_buf(),
             child: None,
             addr: String::new(),
+            listen: "127.0.0.1:0".to_owned(),
             stdout: Arc::default(),
             stderr: Arc::default(),
             readers: Vec::new(),
