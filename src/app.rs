@@ -161,6 +161,9 @@ async fn run(
     }
     tracing::info!(addr = %shown, data = %config.data_dir.display(), "serving");
 
+    // Fired once the last request has been answered, so the last shipment holds every write
+    // that was acknowledged.
+    let (requests_done, last_ship) = tokio::sync::oneshot::channel::<()>();
     let backup_task = config.backup.clone().map(|b| {
         crate::backup::schedule::start(
             loyalty.store().clone(),
@@ -169,6 +172,9 @@ async fn run(
             b.ship_every,
             b.passphrase.map(age::secrecy::SecretString::from),
             backup_status.clone(),
+            async move {
+                let _ = last_ship.await;
+            },
         )
     });
     let sweep_task = crate::sweep::start(loyalty.clone(), config.keep_idempotency);
@@ -212,9 +218,14 @@ async fn run(
     let _ = control_task.await;
     sweep_task.abort();
     let _ = sweep_task.await;
-    if let Some(t) = backup_task {
-        t.abort();
-        let _ = t.await;
+    let _ = requests_done.send(());
+    if let Some(mut t) = backup_task {
+        // The task ships the last changes and ends; a little beyond its own bound, it is cut off.
+        let bound = crate::backup::schedule::FINAL_SHIP + Duration::from_secs(5);
+        if tokio::time::timeout(bound, &mut t).await.is_err() {
+            t.abort();
+            let _ = t.await;
+        }
     }
     let _ = std::fs::remove_file(&socket_path);
     served

@@ -2487,3 +2487,50 @@ async fn the_format_v1_schema_5_fixture_restores_exactly_and_still_answers_its_r
     assert_eq!(retry["entry"]["seq"], 1, "{retry}");
     assert_eq!(retry["entry"]["hash"], ada["hash"]);
 }
+
+/// A redeploy stops the server before its machine is deleted: what it acknowledged since the last
+/// shipment must be in the target when it has stopped, not an interval later.
+#[tokio::test]
+async fn a_stopped_server_has_shipped_every_change_it_acknowledged() {
+    let data = stopped_data_dir("Stopping", 1).await;
+    let s0 = last_seq(&export(data.path()));
+    let ids: Vec<String> = members(&export(data.path())).iter().map(id_of).collect();
+    let store = tempdir();
+    let target = file_target(store.path());
+    // Shipping is an hour away, so only the stop can ship the entries below.
+    let args = [
+        "--backup-to",
+        target.as_str(),
+        "--backup-every",
+        "1h",
+        "--ship-every",
+        "1h",
+    ];
+    let mut server = TestServer::start_with(data.path(), &args, &[]);
+    let api = server.client();
+    wait_safe_seq(&api, s0).await;
+    api.earn(&ids[0], 7).await;
+    let last = seq_of(&api.earn(&ids[0], 8).await);
+    assert!(
+        segment_files(store.path()).is_empty(),
+        "nothing shipped yet"
+    );
+
+    let status = server.stop().expect("the server stops");
+    assert!(status.success(), "clean exit: {status:?}");
+    let log = server.stderr_lines().join("\n");
+    assert!(
+        log.contains("last changes shipped at stop") && log.contains("database closed"),
+        "the log says the last changes were shipped and the database closed: {log}"
+    );
+    let segs = segment_files(store.path());
+    segment_ending_at(&segs, last);
+    let source = export(data.path());
+    let restored = tempdir();
+    let r = parse_restored(&ok(&restore(&target, restored.path(), &[], &[])));
+    assert_eq!(
+        r.seq, last,
+        "the restore reaches the last acknowledged entry"
+    );
+    assert_eq!(export(restored.path()), source);
+}

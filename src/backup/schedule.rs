@@ -87,8 +87,15 @@ pub fn parse_every(flag: &str, raw: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(secs))
 }
 
+/// How long the last shipment at stop may take: the service's stop timeout leaves room for it
+/// after the requests in flight have drained.
+pub const FINAL_SHIP: Duration = Duration::from_secs(60);
+
 /// Starts the backup timer: one backup now, then one every `every`, with the changes in between
-/// shipped every `ship_every`; failures retry sooner.
+/// shipped every `ship_every`; failures retry sooner. Once `stop` resolves (after the last
+/// request has been answered), a backup in progress is abandoned and the changes since the
+/// last safe point are shipped one last time, so a stopped server has everything it
+/// acknowledged in the target.
 pub fn start(
     store: Store,
     spec: TargetSpec,
@@ -96,6 +103,7 @@ pub fn start(
     ship_every: Duration,
     passphrase: Option<SecretString>,
     status: StatusCell,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> tokio::task::JoinHandle<()> {
     if let Ok(mut s) = status.0.lock() {
         *s = Some(Status {
@@ -107,17 +115,23 @@ pub fn start(
         });
     }
     tokio::spawn(async move {
+        let mut stop = std::pin::pin!(stop);
         let mut backoff = Duration::from_secs(5);
+        // Where shipping continues from: the last snapshot this task made, then each shipment.
+        let mut mark: Option<super::segments::Watermark> = None;
+        let hidden = crate::progress::Progress::hidden();
         loop {
             let started = crate::clock::now();
-            match super::run(
-                &store,
-                &spec,
-                passphrase.clone(),
-                &crate::progress::Progress::hidden(),
-            )
-            .await
-            {
+            let made = tokio::select! {
+                made = super::run(
+                    &store,
+                    &spec,
+                    passphrase.clone(),
+                    &hidden,
+                ) => made,
+                () = &mut stop => break,
+            };
+            match made {
                 Ok(made) => {
                     tracing::info!(id = %made.id, bytes = made.bytes, target = %spec.describe(), "backup made");
                     status.update(|s| {
@@ -130,56 +144,103 @@ pub fn start(
                         tracing::warn!(error = %e, "pruning old backups failed");
                     }
                     backoff = Duration::from_secs(5);
-                    ship_until_next(
+                    let shipping = mark.insert(super::segments::Watermark {
+                        seq: made.counts.last_seq,
+                        since: started,
+                        small_hash: String::new(),
+                    });
+                    let due = tokio::time::Instant::now() + every;
+                    let until = ShipUntil { due, ship_every };
+                    let stopped = ship_until_next(
                         &store,
                         &spec,
                         &passphrase,
                         &status,
-                        made.counts.last_seq,
-                        started,
-                        every,
-                        ship_every,
+                        shipping,
+                        until,
+                        &mut stop,
                     )
                     .await;
+                    if stopped {
+                        break;
+                    }
                 }
                 Err(e) => {
                     tracing::error!(error = %e, target = %spec.describe(), retry_in = ?backoff, "BACKUP FAILED");
                     status.update(|s| s.last_error = Some(e.to_string()));
-                    tokio::time::sleep(backoff.min(every)).await;
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff.min(every)) => {}
+                        () = &mut stop => break,
+                    }
                     backoff = (backoff * 2).min(Duration::from_secs(15 * 60));
                 }
             }
         }
+        match mark {
+            Some(mark) => ship_at_stop(&store, &spec, &passphrase, &status, mark).await,
+            None => tracing::warn!(
+                target = %spec.describe(),
+                "stopping before any backup was made: nothing to ship changes after"
+            ),
+        }
     })
 }
 
-/// Ships changes every `ship_every` until the next snapshot is due.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one call site; a struct would only rename them"
-)]
-async fn ship_until_next(
+/// The last shipment, at stop, bounded by [`FINAL_SHIP`].
+async fn ship_at_stop(
     store: &Store,
     spec: &TargetSpec,
     passphrase: &Option<SecretString>,
     status: &StatusCell,
-    seq: u64,
-    since: OffsetDateTime,
-    every: Duration,
-    ship_every: Duration,
+    mark: super::segments::Watermark,
 ) {
-    let due = tokio::time::Instant::now() + every;
-    let mut mark = super::segments::Watermark {
-        seq,
-        since,
-        small_hash: String::new(),
-    };
-    loop {
-        let left = due.saturating_duration_since(tokio::time::Instant::now());
-        if left.is_zero() {
-            return;
+    let shipped = tokio::time::timeout(
+        FINAL_SHIP,
+        super::segments::ship(store, spec, passphrase.clone(), mark),
+    )
+    .await;
+    match shipped {
+        Ok(Ok(next)) => {
+            tracing::info!(to = next.seq, target = %spec.describe(), "last changes shipped at stop");
+            status.update(|s| s.safe_seq = Some(next.seq));
         }
-        tokio::time::sleep(ship_every.min(left)).await;
+        Ok(Err(e)) => tracing::error!(error = %e, "SHIPPING THE LAST CHANGES AT STOP FAILED"),
+        Err(_) => tracing::error!(
+            within = ?FINAL_SHIP,
+            "SHIPPING THE LAST CHANGES AT STOP TIMED OUT"
+        ),
+    }
+}
+
+/// When shipping gives way to the next snapshot, and how often it ships until then.
+#[derive(Debug, Clone, Copy)]
+struct ShipUntil {
+    due: tokio::time::Instant,
+    ship_every: Duration,
+}
+
+/// Ships changes every `ship_every` until the next snapshot is due, moving `mark` along;
+/// true when `stop` came first.
+async fn ship_until_next<F: std::future::Future<Output = ()>>(
+    store: &Store,
+    spec: &TargetSpec,
+    passphrase: &Option<SecretString>,
+    status: &StatusCell,
+    mark: &mut super::segments::Watermark,
+    until: ShipUntil,
+    stop: &mut std::pin::Pin<&mut F>,
+) -> bool {
+    loop {
+        let left = until
+            .due
+            .saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(until.ship_every.min(left)) => {}
+            () = &mut *stop => return true,
+        }
         match super::segments::ship(store, spec, passphrase.clone(), mark.clone()).await {
             Ok(next) => {
                 if next.seq != mark.seq {
@@ -193,7 +254,7 @@ async fn ship_until_next(
                     s.safe_seq = Some(next.seq);
                     s.last_error = missing;
                 });
-                mark = next;
+                *mark = next;
             }
             Err(e) => {
                 tracing::error!(error = %e, "SHIPPING CHANGES FAILED; retrying");

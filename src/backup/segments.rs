@@ -49,6 +49,13 @@ fn parse_name(n: &str) -> Option<(u64, u64, OffsetDateTime)> {
     Some((from, to, at))
 }
 
+/// `t` to the whole second. Segment names carry their time to the second, so other times are
+/// compared at that grain: otherwise a segment shipped in the same second as its snapshot (a
+/// stop right after start-up) would look older than the snapshot and be skipped or pruned.
+fn to_second(t: OffsetDateTime) -> OffsetDateTime {
+    t.replace_nanosecond(0).unwrap_or(t)
+}
+
 /// The idempotency record an entry was made under, if it is still kept: (scope, key, record).
 fn idempotency_of(
     tx: &redb::ReadTransaction,
@@ -204,7 +211,8 @@ pub async fn fetch_after(
             let (from, to, at) = parse_name(&o.name)?;
             // A segment may straddle the snapshot (shipping continues an older snapshot when
             // a manual one was made between): it counts if anything in it comes after.
-            (at > snapshot_at && at <= until && to.max(from) > after).then_some((from, to, o.name))
+            (at >= to_second(snapshot_at) && at <= until && to.max(from) > after)
+                .then_some((from, to, o.name))
         })
         .collect();
     segs.sort();
@@ -258,7 +266,7 @@ pub async fn prune_before(
     let mut gone = Vec::new();
     for o in target.list().await? {
         if let Some((_, _, at)) = parse_name(&o.name)
-            && at < t
+            && at < to_second(t)
         {
             target.delete(&o.name).await?;
             gone.push(o.name);
