@@ -31,7 +31,7 @@ def unq(s):
 def clean(x):
     """The parsed tree without comments, markers and label quotes."""
     if isinstance(x, dict):
-        return {unq(k): clean(v) for k, v in x.items() if k not in ("__comments__", "__is_block__")}
+        return {unq(k): clean(v) for k, v in x.items() if k not in ("__comments__", "__inline_comments__", "__is_block__")}
     if isinstance(x, list):
         return [clean(v) for v in x]
     return unq(x)
@@ -87,6 +87,48 @@ def as_list(v):
     if v is None:
         return []
     return v if isinstance(v, list) else [v]
+
+
+def call_args(expr, fn):
+    """The top-level argument texts of the first call fn(...) in an expression, or None."""
+    s = str(expr)
+    m = re.search(r"\b%s\(" % re.escape(fn), s)
+    if not m:
+        return None
+    # A stack of what is open: brackets, '"' for a string, "${" for an interpolation in one.
+    args, stack, start, i = [], [], m.end(), m.end()
+    while i < len(s):
+        c = s[i]
+        if stack and stack[-1] == '"':
+            if c == "\\":
+                i += 1
+            elif s.startswith("${", i):
+                stack.append("${")
+                i += 1
+            elif c == '"':
+                stack.pop()
+        elif c == '"':
+            stack.append('"')
+        elif c in "([{":
+            stack.append(c)
+        elif c in ")]}":
+            if not stack:
+                args.append(s[start:i].strip())
+                return args
+            stack.pop()
+        elif c == "," and not stack:
+            args.append(s[start:i].strip())
+            start = i + 1
+        i += 1
+    return None
+
+
+def parse_expr(expr):
+    """One HCL expression (e.g. an object literal found by call_args) as a cleaned tree."""
+    try:
+        return clean(hcl2.loads(f"x = {expr}\n")).get("x")
+    except Exception:  # noqa: BLE001 - an expression python-hcl2 cannot read is reported by the caller
+        return None
 
 
 class Terraform:
