@@ -5,8 +5,8 @@
 # python-hcl2 and check resources, variables, outputs, pins and references), the
 # cloud-init template's YAML and its mount script, terraform fmt, packer fmt and a
 # syntax-only packer validate of both targets, and systemd-analyze verify on the unit.
-# A tool that is missing and cannot be installed here is skipped with a message;
-# shellcheck and python-hcl2 are installed when missing (apt-get, pip).
+# A tool that is missing and cannot be installed here is skipped with a message; two are
+# installed when missing: shellcheck (apt-get) and python-hcl2 (pip).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
