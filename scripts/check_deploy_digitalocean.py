@@ -165,6 +165,7 @@ for name, vol in volumes:
 for name, fw in firewalls:
     where = f"digitalocean_firewall.{name}"
     check("digitalocean_droplet." in text(fw.get("droplet_ids")), f"{where}: not applied to the droplet (droplet_ids)")
+    check("tags" not in fw, f"{where}: has tags (it would cover every droplet with those tags too)")
     rules = {}
     for rule in as_list(fw.get("inbound_rule")):
         check(rule.get("protocol") == "tcp", f"{where}: an inbound rule is not tcp")

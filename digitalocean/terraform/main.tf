@@ -113,9 +113,9 @@ resource "digitalocean_volume" "data" {
 resource "digitalocean_firewall" "fealty" {
   count = local.server_count
 
+  # By id, not by tag: a firewall with tags also covers every other droplet so tagged.
   name        = "${local.name}-fw"
   droplet_ids = [digitalocean_droplet.fealty[0].id]
-  tags        = ["fealty"]
 
   inbound_rule {
     protocol         = "tcp"
