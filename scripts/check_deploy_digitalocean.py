@@ -22,6 +22,42 @@ TEMPLATE_VARS = {"volume_device", "env", "passphrase"}
 ENV = {"FEALTY_DOMAIN", "FEALTY_ACME_EMAIL", "FEALTY_BACKUP_TO", "FEALTY_BACKUP_EVERY", "FEALTY_S3_ENDPOINT",
        "FEALTY_S3_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
 EVERYONE = ("0.0.0.0/0", "::/0")
+# The schemas of the types used (arguments and attributes together), as the providers'
+# sources have them (digitalocean 2.61.0, random 3.x), so that a misspelt name fails here
+# rather than at the first plan against the real API.
+SCHEMA = {
+    "digitalocean_droplet": {
+        "image", "name", "region", "size", "graceful_shutdown", "created_at", "urn", "disk", "vcpus", "memory",
+        "price_hourly", "price_monthly", "resize_disk", "status", "locked", "backups", "backup_policy", "ipv6",
+        "ipv6_address", "private_networking", "ipv4_address", "ipv4_address_private", "ssh_keys", "user_data",
+        "volume_ids", "monitoring", "droplet_agent", "vpc_uuid", "tags", "id", "timeouts"},
+    "digitalocean_volume": {
+        "region", "name", "urn", "size", "description", "snapshot_id", "initial_filesystem_type",
+        "initial_filesystem_label", "droplet_ids", "filesystem_type", "filesystem_label", "tags", "id"},
+    "digitalocean_ssh_key": {"name", "public_key", "fingerprint", "id"},
+    "digitalocean_firewall": {"name", "droplet_ids", "inbound_rule", "outbound_rule", "status", "created_at",
+                              "pending_changes", "tags", "id"},
+    "digitalocean_domain": {"name", "ip_address", "urn", "ttl", "id"},
+    "digitalocean_record": {"type", "domain", "name", "port", "priority", "weight", "ttl", "value", "fqdn", "flags",
+                            "tag", "id"},
+    "digitalocean_spaces_bucket": {"name", "urn", "region", "acl", "cors_rule", "versioning", "bucket_domain_name",
+                                   "endpoint", "lifecycle_rule", "force_destroy", "id"},
+    "digitalocean_spaces_key": {"name", "grant", "access_key", "secret_key", "created_at", "id"},
+    "data.digitalocean_domain": {"name", "urn", "ttl", "zone_file", "id"},
+    "random_id": {"byte_length", "prefix", "keepers", "b64_url", "b64_std", "hex", "dec", "id"},
+    "random_password": {"length", "special", "upper", "lower", "number", "numeric", "min_special", "min_upper", "min_lower",
+                        "min_numeric", "override_special", "keepers", "result", "bcrypt_hash", "id"},
+}
+NESTED = {
+    ("digitalocean_firewall", "inbound_rule"): {"protocol", "port_range", "source_addresses", "source_droplet_ids",
+                                                "source_load_balancer_uids", "source_kubernetes_ids", "source_tags"},
+    ("digitalocean_firewall", "outbound_rule"): {"protocol", "port_range", "destination_addresses",
+                                                 "destination_droplet_ids", "destination_load_balancer_uids",
+                                                 "destination_kubernetes_ids", "destination_tags"},
+    ("digitalocean_spaces_key", "grant"): {"bucket", "permission"},
+    ("digitalocean_droplet", "timeouts"): {"create", "update", "delete"},
+}
+META = {"count", "for_each", "depends_on", "lifecycle", "provider"}
 
 
 def version(s):
@@ -215,6 +251,25 @@ for name, key in keys:
         check(g.get("permission") in ("readwrite", "read"), f"digitalocean_spaces_key.{name}: grant.permission is not readwrite")
 
 tf.check_references(("digitalocean", "random"))
+
+# Every argument set and every attribute read is in the provider's schema.
+bodies = [(t, n, b) for (t, n), b in tf.resources.items()] + [(f"data.{t}", n, b) for (t, n), b in tf.datas.items()]
+for typ, name, body in bodies:
+    known = SCHEMA.get(typ)
+    if not check(known is not None, f"{typ}.{name}: a type this check does not know (add its schema to SCHEMA)"):
+        continue
+    for arg in set(body) - META:
+        check(arg in known, f"{typ}.{name}: {arg} is not an argument of {typ}")
+    for (ntyp, block), args in NESTED.items():
+        if ntyp == typ:
+            for nested in as_list(body.get(block)):
+                for arg in set(nested) - args:
+                    check(False, f"{typ}.{name}: {block} has no argument {arg}")
+for doc in tf.docs:
+    for m in re.finditer(r"(?<![\w.])(data\.)?((?:digitalocean|random)_[a-z_]+)\.[A-Za-z_][\w-]*(?:\[[^\]]*\])?\.([a-z_0-9]+)", text(doc)):
+        typ = (m.group(1) or "") + m.group(2)
+        if typ in SCHEMA:
+            check(m.group(3) in SCHEMA[typ], f"terraform: {typ} has no attribute {m.group(3)}")
 
 # ------------------------------------------------------------------ packer
 pk_dir = DO_DIR / "packer"

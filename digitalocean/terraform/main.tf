@@ -101,7 +101,7 @@ resource "digitalocean_volume" "data" {
   name        = var.volume_name
   region      = var.region
   size        = var.volume_size
-  description = "FealTY data for ${local.fqdn}"
+  description = "FealTY data (/var/lib/fealty)" # constant: a new description replaces the volume
   tags        = ["fealty"]
 
   lifecycle {
