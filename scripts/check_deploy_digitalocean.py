@@ -58,6 +58,12 @@ NESTED = {
     ("digitalocean_droplet", "timeouts"): {"create", "update", "delete"},
 }
 META = {"count", "for_each", "depends_on", "lifecycle", "provider"}
+# The digitalocean builder's own settings in plugin 1.4.0; the communicator adds ssh_*.
+BUILDER = {"api_token", "api_url", "http_retry_max", "http_retry_wait_max", "http_retry_wait_min", "region", "size",
+           "image", "private_networking", "monitoring", "droplet_agent", "snapshot_name", "snapshot_regions",
+           "wait_snapshot_transfer", "transfer_timeout", "state_timeout", "snapshot_timeout", "droplet_name",
+           "user_data", "user_data_file", "tags", "snapshot_tags", "vpc_uuid", "connect_with_private_ip", "ssh_key_id",
+           "communicator"}
 
 
 def version(s):
@@ -297,6 +303,8 @@ if check(srcs, "digitalocean/packer/fealty.pkr.hcl: no source \"digitalocean\"")
     check(src.get("ssh_username") == "root", "packer source digitalocean: ssh_username is not root")
     for key in ("region", "size", "snapshot_name"):
         check(src.get(key), f"packer source digitalocean: no {key}")
+    for key in src:
+        check(key in BUILDER or key.startswith("ssh_"), f"packer source digitalocean: {key} is not a setting of the builder")
 check(not (pk_dir / "provision.sh").exists(), "digitalocean/packer/provision.sh: use packer/provision.sh, do not copy it")
 builds = tpl.get("build", [])
 if check(builds, "digitalocean/packer/fealty.pkr.hcl: no build block"):
