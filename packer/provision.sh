@@ -307,13 +307,9 @@ id_of() { # id_of passwd|group NAME
 name_of() { # name_of passwd|group ID
   awk -F: -v i="$2" '$3 == i { print $1; exit }' "$root/etc/$1"
 }
-# pin_id passwd|group KIND: the fealty user or group has the pinned id, or can be given it.
-pin_id() {
-  local have taker
-  have="$(id_of "$1" fealty)"
-  if [ -n "$have" ] && [ "$have" != "$fealty_id" ]; then
-    die "the $2 fealty has id $have, not $fealty_id (the id every FealTY image gives it, so the data on a volume keeps its owner); stop fealty, run usermod -u $fealty_id fealty and groupmod -g $fealty_id fealty, then this again"
-  fi
+# pin_free passwd|group KIND: no other name holds the pinned id.
+pin_free() {
+  local taker
   taker="$(name_of "$1" "$fealty_id")"
   if [ -n "$taker" ] && [ "$taker" != fealty ]; then
     die "id $fealty_id, which FealTY pins for its $2 so the data on a volume keeps its owner, is taken by the $2 $taker here"
@@ -323,28 +319,42 @@ pin_id() {
 # 1. The binary.
 install_file 0755 "$binary" /usr/local/bin/fealty
 
-# 2. The system user with the pinned ids: no login shell, no home to log in to.
+# 2. The system user with the pinned ids: no login shell, no home to log in to. An install from
+# before the pin is moved to it; the data is given back at FealTY's next start (ExecStartPre).
 nologin=/usr/sbin/nologin
 [ -x "$root$nologin" ] || nologin=/sbin/nologin
 root_args=()
 [ -z "$root" ] || root_args=(--root "$root")
-pin_id group group
-pin_id passwd user
-if [ -z "$(id_of group fealty)" ]; then
+pin_free group group
+pin_free passwd user
+gid="$(id_of group fealty)"
+if [ -z "$gid" ]; then
   groupadd "${root_args[@]}" --system --gid "$fealty_id" fealty
   say "created group fealty ($fealty_id)"
   changed=1
+elif [ "$gid" != "$fealty_id" ]; then
+  groupmod "${root_args[@]}" --gid "$fealty_id" fealty
+  # groupmod leaves files with the old number: the settings must stay readable to the group.
+  find "$root/etc/fealty" -xdev -gid "$gid" -exec chgrp -h "$fealty_id" {} + 2>/dev/null || true
+  say "moved group fealty from $gid to $fealty_id"
+  changed=1
 fi
-if [ -z "$(id_of passwd fealty)" ]; then
+uid="$(id_of passwd fealty)"
+if [ -z "$uid" ]; then
   useradd "${root_args[@]}" --system --uid "$fealty_id" --gid "$fealty_id" --no-create-home \
     --home-dir /nonexistent --shell "$nologin" --comment "FealTY loyalty scheme" fealty
   say "created user fealty ($fealty_id)"
+  changed=1
+elif [ "$uid" != "$fealty_id" ] || [ "$(awk -F: '$1 == "fealty" { print $4 }' "$root/etc/passwd")" != "$fealty_id" ]; then
+  usermod "${root_args[@]}" --uid "$fealty_id" --gid "$fealty_id" fealty ||
+    die "could not move the user fealty to id $fealty_id (if FealTY runs: systemctl stop fealty, then run this again)"
+  say "moved user fealty from $uid to $fealty_id"
   changed=1
 fi
 uid="$(id_of passwd fealty)"
 gid="$(id_of group fealty)"
 if [ "$uid" != "$fealty_id" ] || [ "$gid" != "$fealty_id" ]; then
-  die "could not create the fealty user and group with id $fealty_id"
+  die "could not give the fealty user and group the id $fealty_id"
 fi
 
 # 3. Settings and data directories.

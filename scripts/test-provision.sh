@@ -333,6 +333,28 @@ if ! diff -u "$before" "$after" >"$root$stage/listing.diff"; then
 fi
 pass "second run changed nothing under /etc /usr/local /var/lib/fealty ($(wc -l <"$before") entries)"
 
+# --- an install from before the pin; the pinned id taken by another name ------------------------
+# A server provisioned before the ids were pinned: its fealty user and group have another number,
+# and so do its data and settings. Another group holding the pinned id stops the script, by name.
+old_id=4321
+in_root groupmod -g "$old_id" fealty
+in_root usermod -u "$old_id" -g "$old_id" fealty
+chown "$old_id:$old_id" "$root/var/lib/fealty"
+install -m 0640 -o 0 -g "$old_id" /dev/null "$root/etc/fealty/backup-passphrase"
+in_root groupadd -g "$pinned" intruder
+if provision "$root$stage/run3.log"; then fail "provision.sh stops when the pinned id is another group's"; fi
+grep -q "$pinned.*taken by the group intruder" "$root$stage/run3.log" ||
+  fail "provision.sh names the group holding the pinned id: $(tail -n 3 "$root$stage/run3.log")"
+pass "provision.sh stops when another group holds the pinned id: $(grep -o 'taken by the group intruder.*' "$root$stage/run3.log")"
+in_root groupdel intruder
+provision "$root$stage/run4.log" || fail "provision.sh moves an install from before the pin: $(tail -n 5 "$root$stage/run4.log")"
+got="$(in_root getent passwd fealty | cut -d: -f3,4):$(in_root getent group fealty | cut -d: -f3)"
+[ "$got" = "$pinned:$pinned:$pinned" ] || fail "the fealty user and group are moved to $pinned (uid:gid:group id is $got)"
+got="$(stat -c '%u:%g' "$root/var/lib/fealty") $(stat -c '%g' "$root/etc/fealty/backup-passphrase")"
+[ "$got" = "$pinned:$pinned $pinned" ] || fail "the data directory and the settings follow the move (they are: $got)"
+rm -f "$root/etc/fealty/backup-passphrase"
+pass "provision.sh moves an install from before the pin to $pinned, with its data directory and settings"
+
 # --- the installed binary answers on [::1] and 127.0.0.1 -----------------------------------------
 # As the unit runs it: the fealty user, the data in a directory of its own, listening on [::]
 # (a free port, so nothing on this machine is in the way), and a clean exit on SIGTERM.
