@@ -59,8 +59,8 @@ Description=FealTY loyalty scheme
 Wants=network-online.target
 After=network-online.target
 # The data volume first, so nothing is ever written to the root disk under it. Not
-# RequiresMountsFor=: the fstab line's mount gives up after 90s, and a late volume would then
-# fail this unit for good, while fealty-volume.service keeps trying (and this start waits).
+# RequiresMountsFor=: the fstab line's mount gives up after 90s and would fail this unit for
+# good; fealty-volume.service keeps trying, and starts this unit once the volume is mounted.
 Requires=fealty-volume.service
 After=fealty-volume.service
 ConditionPathExists=/etc/fealty/fealty.env
@@ -137,6 +137,10 @@ StartLimitIntervalSec=0
 Type=oneshot
 RemainAfterExit=yes
 ExecStart=/usr/local/sbin/fealty-mount-volume
+# A start of fealty.service that waited for a try that failed has itself failed ("dependency"),
+# and systemd does not start it again when a later try succeeds: this unit starts it instead.
+# (A stop of fealty.service by hand is left alone: this runs only when the volume is mounted.)
+ExecStartPost=-/usr/bin/systemctl --no-block start fealty.service
 Restart=on-failure
 RestartSec=15s
 # The script waits up to 120s for the device; mkfs on a new volume takes seconds more.

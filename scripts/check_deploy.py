@@ -388,7 +388,10 @@ if unit:
 unit_lines(pk_dir / "fealty-volume.service", (
     "Type=oneshot", "RemainAfterExit=yes", "ExecStart=/usr/local/sbin/fealty-mount-volume",
     "ConditionPathExists=/etc/fealty/volume-device", "Restart=on-failure", "StartLimitIntervalSec=0",
-    "After=cloud-init.service local-fs.target"))
+    "After=cloud-init.service local-fs.target",
+    # systemd fails a waiting start of fealty.service for good when a try fails, and does not
+    # start it again after a later success: the volume unit must.
+    "ExecStartPost=-/usr/bin/systemctl --no-block start fealty.service"))
 volume_unit = (pk_dir / "fealty-volume.service").read_text() if (pk_dir / "fealty-volume.service").is_file() else ""
 check(re.search(r"^RestartSec=\d+", volume_unit, re.M), "packer/fealty-volume.service: no RestartSec")
 

@@ -263,7 +263,8 @@ volume_unit="$root/etc/systemd/system/fealty-volume.service"
 [ -f "$volume_unit" ] || fail "/etc/systemd/system/fealty-volume.service exists"
 for option in '^Type=oneshot[[:space:]]*$' '^RemainAfterExit=yes[[:space:]]*$' \
   '^ExecStart=/usr/local/sbin/fealty-mount-volume[[:space:]]*$' '^Restart=on-failure[[:space:]]*$' \
-  '^RestartSec=[0-9]+' '^StartLimitIntervalSec=0[[:space:]]*$' '^ConditionPathExists=/etc/fealty/volume-device[[:space:]]*$'; do
+  '^RestartSec=[0-9]+' '^StartLimitIntervalSec=0[[:space:]]*$' '^ConditionPathExists=/etc/fealty/volume-device[[:space:]]*$' \
+  '^ExecStartPost=-?/usr/bin/systemctl --no-block start fealty\.service[[:space:]]*$'; do
   grep -Eq "$option" "$volume_unit" || fail "volume unit has a line /$option/ (unit follows)$(printf '\n%s' "$(cat "$volume_unit")")"
   pass "volume unit has $(grep -E "$option" "$volume_unit" | head -n 1)"
 done
