@@ -1,5 +1,6 @@
-# Builds a private Linode image: Debian 12, the fealty release binary, a hardened
-# systemd unit and unattended security upgrades (see provision.sh). Used by
+# Builds a private Linode image: Debian 12, the fealty release binary, the fealty user,
+# its hardened systemd unit and the data volume's unit, and unattended security upgrades
+# (see provision.sh). Used by
 # scripts/deploy.sh; by hand:
 #
 #   cargo build --release
@@ -51,8 +52,14 @@ source "linode" "fealty" {
 build {
   sources = ["source.linode.fealty"]
 
+  # The build server runs cloud-init at its first boot (apt among it): wait until it is done,
+  # or provision.sh's apt meets the dpkg lock. A non-zero status ("done, with warnings" in
+  # newer versions) is shown in the build output and the build goes on.
   provisioner "shell" {
-    inline = ["mkdir -p /tmp/fealty-install"]
+    inline = [
+      "cloud-init status --wait --long || echo \"cloud-init finished with status $?; going on\"",
+      "mkdir -p /tmp/fealty-install",
+    ]
   }
 
   provisioner "file" {
@@ -65,6 +72,10 @@ build {
       "chmod 0755 /tmp/fealty-install/provision.sh",
       "/tmp/fealty-install/provision.sh /tmp/fealty-install/fealty",
       "rm -rf /tmp/fealty-install",
+      # Every instance made from this image makes its own machine id at first boot (systemd
+      # fills an empty /etc/machine-id; D-Bus then reads that one), so none share it.
+      "truncate -s 0 /etc/machine-id",
+      "rm -f /var/lib/dbus/machine-id",
       # Let cloud-init run again on every instance made from this image.
       "cloud-init clean --logs || true",
     ]

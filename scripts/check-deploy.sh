@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Static checks of the deploy files, offline and in seconds: shellcheck and bash -n on
-# every shell script, scripts/check_deploy.py and scripts/check_deploy_digitalocean.py
-# (parse every .tf and .pkr.hcl file of the Linode and DigitalOcean targets with
-# python-hcl2 and check resources, variables, outputs, pins and references), the
-# cloud-init template's YAML and its mount script, terraform fmt, packer fmt and a
-# syntax-only packer validate of both targets, and systemd-analyze verify on the unit.
-# A tool that is missing and cannot be installed here is skipped with a message; two are
-# installed when missing: shellcheck (apt-get) and python-hcl2 (pip).
+# every shell script (and the image's volume mount script), scripts/check_deploy.py and
+# scripts/check_deploy_digitalocean.py (parse every .tf and .pkr.hcl file of the Linode and
+# DigitalOcean targets with python-hcl2 and check resources, variables, outputs, pins,
+# references and the units), scripts/check_cloud_init.py (renders the cloud-init template with
+# terraform and checks every file it writes survives byte for byte), terraform fmt, packer fmt
+# and a syntax-only packer validate of both targets, and systemd-analyze verify on both units.
+# A tool that is missing and cannot be installed here is skipped with a message; the linter,
+# python-hcl2, PyYAML and terraform are installed when missing (apt-get, pip).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,7 +34,7 @@ fi
 
 mapfile -t scripts < <(find . -name '*.sh' -not -path './target/*' -not -path './.git/*' -not -path './node_modules/*' | sort)
 # The deploy scripts must be clean at every severity; the others at warning and above.
-deploy_scripts=(./packer/provision.sh ./scripts/deploy.sh ./scripts/destroy.sh ./scripts/check-deploy.sh)
+deploy_scripts=(./packer/provision.sh ./packer/fealty-mount-volume ./scripts/deploy.sh ./scripts/destroy.sh ./scripts/check-deploy.sh)
 echo "== shellcheck (${#scripts[@]} scripts)"
 for f in "${deploy_scripts[@]}"; do
   [ -f "$f" ] || fail "$f is missing"
@@ -44,15 +45,20 @@ echo "== bash -n"
 for f in "${scripts[@]}"; do
   bash -n "$f"
 done
+sh -n packer/fealty-mount-volume
 
 # --- python-hcl2 checks ------------------------------------------------------------------------
 need python3 || fail "python3 is needed for scripts/check_deploy.py and scripts/check_deploy_digitalocean.py"
-if ! python3 -c 'import hcl2' 2>/dev/null; then
-  echo "== python3 -m pip install python-hcl2"
-  python3 -m pip install --quiet python-hcl2 ||
-    python3 -m pip install --quiet --break-system-packages python-hcl2 || true
-  python3 -c 'import hcl2' 2>/dev/null || fail "python-hcl2 is missing and pip could not install it"
-fi
+# pip_need MODULE PACKAGE
+pip_need() {
+  python3 -c "import $1" 2>/dev/null && return 0
+  echo "== python3 -m pip install $2"
+  python3 -m pip install --quiet "$2" ||
+    python3 -m pip install --quiet --break-system-packages "$2" || true
+  python3 -c "import $1" 2>/dev/null || fail "$2 is missing and pip could not install it"
+}
+pip_need hcl2 python-hcl2
+pip_need yaml PyYAML
 echo "== scripts/check_deploy.py"
 python3 scripts/check_deploy.py
 echo "== scripts/check_deploy_digitalocean.py"
@@ -62,50 +68,11 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
 # --- the cloud-init template -------------------------------------------------------------------
-tpl=terraform/cloud-init.yaml.tftpl
-echo "== $tpl: the mount script (sh -n, shellcheck)"
-python3 - "$tpl" "$tmp/mount.sh" <<'PY'
-import sys
-lines = open(sys.argv[1]).read().splitlines()
-start = next(i for i, l in enumerate(lines) if l.strip() == "- path: /usr/local/sbin/fealty-mount-volume")
-body = next(i for i in range(start, len(lines)) if lines[i].strip() == "content: |") + 1
-indent = len(lines[body]) - len(lines[body].lstrip())
-out = []
-for l in lines[body:]:
-    if l.strip() and len(l) - len(l.lstrip()) < indent:
-        break
-    out.append(l[indent:])
-open(sys.argv[2], "w").write("\n".join(out).replace("${volume_label}", "fealty-data") + "\n")
-PY
-sh -n "$tmp/mount.sh"
-shellcheck -s sh "$tmp/mount.sh"
-
 if need terraform; then
-  echo "== $tpl: rendered with terraform console, parsed as YAML"
-  mkdir "$tmp/render"
-  printf '%s\n' "templatefile(\"$(pwd)/$tpl\", { volume_label = \"fealty-data\", env = { FEALTY_DOMAIN = \"rewards.example.com\", AWS_SECRET_ACCESS_KEY = \"a/b+c\\\"d\" } })" |
-    (cd "$tmp/render" && TF_CLI_CONFIG_FILE=/dev/null terraform console 2>/dev/null) >"$tmp/rendered"
-  python3 - "$tmp/rendered" <<'PY'
-import sys
-text = open(sys.argv[1]).read()
-assert text.startswith("<<EOT\n"), "terraform console did not render the template"
-text = text[len("<<EOT\n"):].rsplit("EOT", 1)[0]
-try:
-    import yaml
-except ImportError:
-    print("-- skipped: YAML parse (no PyYAML)")
-    sys.exit(0)
-doc = yaml.safe_load(text)
-assert text.startswith("#cloud-config")
-files = {f["path"]: f for f in doc["write_files"]}
-env = files["/etc/fealty/fealty.env.pending"]["content"]
-assert 'FEALTY_DOMAIN="rewards.example.com"' in env, env
-assert 'AWS_SECRET_ACCESS_KEY="a/b+c\\"d"' in env, env
-assert doc["runcmd"] == [["/usr/local/sbin/fealty-mount-volume"]], doc["runcmd"]
-print("rendered user data is valid YAML with the env file and the mount script")
-PY
+  echo "== scripts/check_cloud_init.py (terraform/cloud-init.yaml.tftpl rendered with terraform console)"
+  python3 scripts/check_cloud_init.py
 else
-  skip "rendering the template (no terraform)"
+  skip "rendering the cloud-init template (no terraform)"
 fi
 
 # --- formatters and validators that work offline -----------------------------------------------
@@ -129,10 +96,15 @@ else
 fi
 
 if need systemd-analyze; then
-  echo "== systemd-analyze verify packer/fealty.service"
-  # verify wants the ExecStart binary to exist here: check a copy that runs /bin/true.
-  sed 's|/usr/local/bin/fealty|/bin/true|' packer/fealty.service >"$tmp/fealty.service"
-  systemd-analyze verify "$tmp/fealty.service"
+  echo "== systemd-analyze verify packer/fealty.service packer/fealty-volume.service"
+  # verify wants the programs the units run to exist here: check copies that run /bin/true,
+  # side by side so fealty.service's Requires=fealty-volume.service resolves.
+  mkdir "$tmp/units"
+  for u in fealty.service fealty-volume.service; do
+    sed -e 's|/usr/local/bin/fealty|/bin/true|' -e 's|/usr/local/sbin/fealty-mount-volume|/bin/true|' \
+      "packer/$u" >"$tmp/units/$u"
+  done
+  SYSTEMD_UNIT_PATH="$tmp/units:" systemd-analyze verify "$tmp/units/fealty.service" "$tmp/units/fealty-volume.service"
 else
   skip "systemd-analyze verify (no systemd-analyze)"
 fi

@@ -116,10 +116,20 @@ check(tpl_calls, "linode_instance: user_data is not made with templatefile(\"${p
 expand = tf.expand
 
 env_want = ["FEALTY_DOMAIN", "FEALTY_ACME_EMAIL", "FEALTY_BACKUP_TO", "FEALTY_S3_ENDPOINT", "FEALTY_S3_REGION",
-            "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "FEALTY_BACKUP_PASSPHRASE"]
-inst_text = text(instances)
+            "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+# The settings may come through locals (merge({...}, local.backup_env)).
+inst_text = expand(text(instances))
 for name in env_want:
     check(name in inst_text, f"linode_instance: the user data does not set {name}")
+# The template's variables, as the shared contract fixes them.
+for name in ("volume_device", "env", "passphrase"):
+    check(re.search(rf"\b{name}\b'?\s*[:=]", text(instances)), f"linode_instance: templatefile() is not given {name}")
+check("local.passphrase" in text(instances), "linode_instance: the template's passphrase is not local.passphrase")
+check("scsi-0Linode_Volume_${var.volume_label}" in text(instances),
+      "linode_instance: volume_device is not /dev/disk/by-id/scsi-0Linode_Volume_${var.volume_label}")
+# The passphrase goes to a file of its own, byte for byte; never into the environment file.
+check(not re.search(r"FEALTY_BACKUP_PASSPHRASE(?!_FILE)\b", inst_text),
+      "linode_instance: FEALTY_BACKUP_PASSPHRASE is in the environment (pass it as the template's passphrase)")
 m = re.search(r"FEALTY_S3_ENDPOINT'?\s*[:=]\s*'?([^,}'\s]+)", inst_text)
 if check(m, "linode_instance: FEALTY_S3_ENDPOINT not found in the user data"):
     full = expand(m.group(1))
@@ -139,15 +149,17 @@ for tpl in tpl_calls:
         continue
     s = p.read_text()
     check(s.startswith("#cloud-config"), f"terraform/{tpl} does not start with #cloud-config")
-    check("/dev/disk/by-id/scsi-0Linode_Volume_${volume_label}" in s, f"terraform/{tpl}: the volume is not found by its by-id path")
-    check("blkid" in s and "mkfs" in s, f"terraform/{tpl}: no blkid check before mkfs")
-    check(s.find("blkid") < s.find("mkfs"), f"terraform/{tpl}: mkfs comes before the blkid check")
-    check("/etc/fealty/fealty.env" in s, f"terraform/{tpl}: /etc/fealty/fealty.env is not written")
-    check("systemctl restart fealty" in s, f"terraform/{tpl}: fealty is not restarted")
-    check("/var/lib/fealty" in s, f"terraform/{tpl}: the volume is not mounted at /var/lib/fealty")
-    given = set(re.findall(r'\\*"?(\w+)\\*"?\s*[:=]', text(instances))) | {"name", "value"}
-    for ref in re.findall(r"\$\{\s*(?:jsonencode\()?([A-Za-z_]\w*)", s):
-        check(ref in given, f"terraform/{tpl}: ${{{ref}}} is not passed by templatefile()")
+    check("${volume_device}" in s and "/etc/fealty/volume-device" in s,
+          f"terraform/{tpl}: the volume's device is not written to /etc/fealty/volume-device")
+    check("mkfs" not in s, f"terraform/{tpl}: formats the volume itself (the image's fealty-volume.service does, and retries)")
+    check("jsonencode" not in s, f"terraform/{tpl}: jsonencode turns & < > into \\u escapes that nothing decodes")
+    for path in ("/etc/fealty/fealty.env", "/etc/fealty/backup-passphrase"):
+        check(re.search(rf"- path: {re.escape(path)}\n(\s+\w+: .*\n)*?\s+encoding: b64\n", s),
+              f"terraform/{tpl}: {path} is not written with encoding: b64")
+    check("FEALTY_BACKUP_PASSPHRASE_FILE=/etc/fealty/backup-passphrase" in s,
+          f"terraform/{tpl}: the env file does not name the passphrase file")
+    check("fealty.service" in s, f"terraform/{tpl}: fealty.service is not started")
+    # Every variable the template reads is given: scripts/check_cloud_init.py renders it with terraform.
 
 # ------------------------------------------------------------------ packer
 pk_dir = ROOT / "packer"
@@ -183,29 +195,88 @@ if check(builds, "packer/fealty.pkr.hcl: no build block"):
           "packer build: the file provisioner does not upload target/release/fealty")
     check("provision.sh" in text(provs.get("file")) and "provision.sh" in text(provs.get("shell")),
           "packer build: provision.sh is not uploaded and run")
+    order = [(kind, body) for p in b.get("provisioner", []) for kind, body in p.items()]
+    first = order[0] if order else ("", {})
+    check(first[0] == "shell" and "cloud-init status --wait" in str((first[1].get("inline") or [""])[0]),
+          "packer build: the first provisioner does not wait for cloud-init (cloud-init status --wait), so apt may meet the dpkg lock")
+    last_shell = text([body for kind, body in order if kind == "shell"][-1:])
+    for cmd in ("truncate -s 0 /etc/machine-id", "rm -f /var/lib/dbus/machine-id", "cloud-init clean"):
+        check(cmd in last_shell, f"packer build: the last shell provisioner does not run {cmd} (instances would share it)")
     pps = [body for pp in b.get("post-processor", []) for kind, body in pp.items() if kind == "manifest"]
     check(pps and "manifest.json" in text(pps), "packer build: no manifest post-processor writing manifest.json")
     check(all(f"source.linode.{n}" in text(b.get("sources")) for _, n, _ in srcs), "packer build: does not use the linode source")
 check_packer_references(tpl, "packer")
 
-# ------------------------------------------------------------------ the unit
-unit_path = pk_dir / "fealty.service"
-if check(unit_path.is_file(), "packer/fealty.service is missing"):
-    unit = unit_path.read_text()
-    for line in ("User=fealty", "NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes",
-                 "AmbientCapabilities=CAP_NET_BIND_SERVICE", "CapabilityBoundingSet=CAP_NET_BIND_SERVICE",
-                 "ReadWritePaths=/var/lib/fealty", "EnvironmentFile=-/etc/fealty/fealty.env", "Restart=on-failure"):
-        check(re.search(rf"^{re.escape(line)}\s*$", unit, re.M), f"packer/fealty.service: no line {line}")
+# ------------------------------------------------------------------ the units
+def unit_lines(path, want):
+    """The unit's text, each line of want checked to be there as a whole line."""
+    if not check(path.is_file(), f"packer/{path.name} is missing"):
+        return ""
+    unit = path.read_text()
+    for line in want:
+        check(re.search(rf"^{re.escape(line)}\s*$", unit, re.M), f"packer/{path.name}: no line {line}")
+    return unit
+
+
+def size_mib(raw):
+    m = re.fullmatch(r"(\d+)([KMG]?)", raw.strip())
+    return int(m.group(1)) * {"K": 1 / 1024, "M": 1, "G": 1024, "": 1 / 1048576}[m.group(2)] if m else None
+
+
+unit = unit_lines(pk_dir / "fealty.service", (
+    "User=fealty", "NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes",
+    "AmbientCapabilities=CAP_NET_BIND_SERVICE", "CapabilityBoundingSet=CAP_NET_BIND_SERVICE",
+    "ReadWritePaths=/var/lib/fealty", "EnvironmentFile=-/etc/fealty/fealty.env", "Restart=on-failure",
+    # Never on the root disk: the volume's unit first, and it alone decides when the volume is there.
+    "Requires=fealty-volume.service", "After=fealty-volume.service",
+    "ExecStartPre=+/usr/local/sbin/fealty-mount-volume --fix-ownership"))
+if unit:
     check(re.search(r"^ExecStart=/usr/local/bin/fealty serve --data /var/lib/fealty\b", unit, re.M),
           "packer/fealty.service: ExecStart is not /usr/local/bin/fealty serve --data /var/lib/fealty")
+    # Dual-stack: Terraform publishes an AAAA record and the firewall opens ::/0.
+    execstart = " ".join(re.findall(r"^ExecStart=(.*)$", unit, re.M))
+    for flag, port in (("--https-listen", 443), ("--http-listen", 80)):
+        check(f"{flag} [::]:{port}" in execstart,
+              f"packer/fealty.service: ExecStart does not pass {flag} [::]:{port} (IPv6 visitors would be refused)")
+    check("0.0.0.0" not in execstart, "packer/fealty.service: ExecStart listens on 0.0.0.0 (IPv4 only)")
+    check(not re.search(r"^RequiresMountsFor=", unit, re.M),
+          "packer/fealty.service: RequiresMountsFor= fails the unit for good when the volume is late")
     nofile = re.findall(r"^LimitNOFILE=(\d+)\s*$", unit, re.M)
     check(len(nofile) == 1 and int(nofile[0]) > 2048,
           "packer/fealty.service: LimitNOFILE must be set above the default connection cap (2048)")
+    # A Nanode has 1 GiB; FealTY peaks near 300 MiB. Room above the peak, and room for the OS below the wall.
+    high = size_mib((re.findall(r"^MemoryHigh=(\S+)\s*$", unit, re.M) or [""])[0])
+    hard = size_mib((re.findall(r"^MemoryMax=(\S+)\s*$", unit, re.M) or [""])[0])
+    check(high is not None and hard is not None and 400 <= high < hard <= 768,
+          f"packer/fealty.service: want 400M <= MemoryHigh < MemoryMax <= 768M (a 1 GB Nanode), got {high} and {hard} MiB")
+    stop = re.findall(r"^TimeoutStopSec=(\d+)s?\s*$", unit, re.M)
+    check(len(stop) == 1 and int(stop[0]) >= 60,
+          "packer/fealty.service: TimeoutStopSec must give the last backup segment time to ship (60s or more)")
     rw = re.findall(r"^ReadWritePaths=(.*)$", unit, re.M)
     check(rw == ["/var/lib/fealty"], f"packer/fealty.service: writable paths are {rw}, want only /var/lib/fealty")
-    printed = subprocess.run(["bash", str(pk_dir / "provision.sh"), "--print-unit"], capture_output=True, text=True)
-    check(printed.returncode == 0 and printed.stdout == unit,
-          "packer/fealty.service differs from the unit provision.sh writes (provision.sh --print-unit)")
+
+unit_lines(pk_dir / "fealty-volume.service", (
+    "Type=oneshot", "RemainAfterExit=yes", "ExecStart=/usr/local/sbin/fealty-mount-volume",
+    "ConditionPathExists=/etc/fealty/volume-device", "Restart=on-failure", "StartLimitIntervalSec=0",
+    "After=cloud-init.service local-fs.target",
+    # systemd fails a waiting start of fealty.service for good when a try fails, and does not
+    # start it again after a later success: the volume unit must.
+    "ExecStartPost=-/usr/bin/systemctl --no-block start fealty.service"))
+volume_unit = (pk_dir / "fealty-volume.service").read_text() if (pk_dir / "fealty-volume.service").is_file() else ""
+check(re.search(r"^RestartSec=\d+", volume_unit, re.M), "packer/fealty-volume.service: no RestartSec")
+
+mount_path = pk_dir / "fealty-mount-volume"
+if check(mount_path.is_file(), "packer/fealty-mount-volume is missing"):
+    script = mount_path.read_text()
+    check("/etc/fealty/volume-device" in script, "packer/fealty-mount-volume: does not read /etc/fealty/volume-device")
+    check("blkid" in script and "mkfs" in script and script.find("blkid -p") < script.find("mkfs"),
+          "packer/fealty-mount-volume: no blkid -p check before mkfs")
+    check("nofail" in script, "packer/fealty-mount-volume: the fstab line has no nofail (a missing volume would stop the boot)")
+
+for name in ("fealty.service", "fealty-volume.service", "fealty-mount-volume"):
+    printed = subprocess.run(["bash", str(pk_dir / "provision.sh"), "--print", name], capture_output=True, text=True)
+    check((pk_dir / name).is_file() and printed.returncode == 0 and printed.stdout == (pk_dir / name).read_text(),
+          f"packer/{name} differs from the one provision.sh writes (provision.sh --print {name})")
 
 report("check_deploy", f"{len(tf_files)} .tf files, {len(resources)} resources, {len(variables)} variables, "
-       f"{len(outputs)} outputs; packer template and plugins; unit")
+       f"{len(outputs)} outputs; packer template and plugins; units and the volume's mount script")

@@ -39,21 +39,17 @@ resource "linode_instance" "fealty" {
   booted          = true
   tags            = ["fealty"]
 
-  # cloud-init (enabled in the image) mounts the volume and writes /etc/fealty/fealty.env.
+  # cloud-init (enabled in the image) names the volume's device, writes the settings and the
+  # backup passphrase under /etc/fealty; the image's units mount the volume and start FealTY.
   metadata {
     user_data = base64encode(templatefile("${path.module}/cloud-init.yaml.tftpl", {
-      volume_label = var.volume_label
-      env = {
-        FEALTY_DOMAIN            = local.fqdn
-        FEALTY_ACME_EMAIL        = var.acme_email
-        FEALTY_BACKUP_TO         = local.backup_to
-        FEALTY_BACKUP_EVERY      = var.backup_every
-        FEALTY_S3_ENDPOINT       = local.s3_endpoint
-        FEALTY_S3_REGION         = local.s3_region
-        AWS_ACCESS_KEY_ID        = linode_object_storage_key.backups.access_key
-        AWS_SECRET_ACCESS_KEY    = linode_object_storage_key.backups.secret_key
-        FEALTY_BACKUP_PASSPHRASE = local.passphrase
-      }
+      volume_device = "/dev/disk/by-id/scsi-0Linode_Volume_${var.volume_label}"
+      env = merge({
+        FEALTY_DOMAIN       = local.fqdn
+        FEALTY_ACME_EMAIL   = var.acme_email
+        FEALTY_BACKUP_EVERY = var.backup_every
+      }, local.backup_env)
+      passphrase = local.passphrase
     }))
   }
 }

@@ -999,6 +999,45 @@ async fn encrypted_backups_hide_the_data_and_need_the_passphrase() {
     assert_verifies(new.path(), made.entries, made.members);
 }
 
+/// The server image hands the passphrase over as a file named in FEALTY_BACKUP_PASSPHRASE_FILE,
+/// written byte for byte: characters a template or JSON would escape must survive as given.
+#[tokio::test]
+async fn the_passphrase_file_can_be_named_in_the_environment() {
+    let passphrase = "a&b<c>d\"e\\f$g'h \\u0026";
+    let src = stopped_data_dir("Envfile", 2).await;
+    let secrets = tempdir();
+    let pass_file = secrets.path().join("backup-passphrase");
+    std::fs::write(&pass_file, passphrase).unwrap();
+    let store = tempdir();
+    let target = file_target(store.path());
+
+    let made = backup(
+        src.path(),
+        &target,
+        &[],
+        &[("FEALTY_BACKUP_PASSPHRASE_FILE", s(&pass_file))],
+    );
+    let bytes = std::fs::read(store.path().join(format!("fealty-{}.fbk", made.id))).unwrap();
+    assert_eq!(
+        split_backup(&bytes).header["encryption"],
+        "age-passphrase",
+        "a backup with FEALTY_BACKUP_PASSPHRASE_FILE set is not encrypted"
+    );
+
+    // The very bytes of the file open it, typed as the owner kept them.
+    let new = tempdir();
+    assert_restored(
+        &restore(
+            &target,
+            new.path(),
+            &[],
+            &[("FEALTY_BACKUP_PASSPHRASE", passphrase)],
+        ),
+        &made,
+    );
+    assert_eq!(export(new.path()), export(src.path()));
+}
+
 // ---------------------------------------------------------------------------------------------
 // 4. Damaged backups
 // ---------------------------------------------------------------------------------------------

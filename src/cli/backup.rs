@@ -54,7 +54,7 @@ impl S3Args {
 #[derive(Debug, Clone, Args)]
 pub struct PassphraseArgs {
     /// Read the passphrase from the first line of this file (encrypts backups with age).
-    #[arg(long)]
+    #[arg(long, env = "FEALTY_BACKUP_PASSPHRASE_FILE")]
     pub passphrase_file: Option<PathBuf>,
     /// The passphrase itself (from the environment only).
     #[arg(
