@@ -111,6 +111,10 @@ RestrictSUIDSGID=yes
 LockPersonality=yes
 SystemCallArchitectures=native
 RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX
+# The cloud's metadata service gives the user data (S3 keys, the backup passphrase) to any local
+# process that asks (Linode and DigitalOcean: 169.254.169.254, Linode also over IPv6); FealTY
+# never needs it, so a flaw in it cannot read them there.
+IPAddressDeny=169.254.169.254 fd00:a9fe:a9fe::1
 
 # Ports 80 and 443 without root, and no other privilege.
 AmbientCapabilities=CAP_NET_BIND_SERVICE

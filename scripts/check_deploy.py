@@ -227,6 +227,7 @@ unit = unit_lines(pk_dir / "fealty.service", (
     "User=fealty", "NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes",
     "AmbientCapabilities=CAP_NET_BIND_SERVICE", "CapabilityBoundingSet=CAP_NET_BIND_SERVICE",
     "ReadWritePaths=/var/lib/fealty", "EnvironmentFile=-/etc/fealty/fealty.env", "Restart=on-failure",
+    "IPAddressDeny=169.254.169.254 fd00:a9fe:a9fe::1",
     # Never on the root disk: the volume's unit first, and it alone decides when the volume is there.
     "Requires=fealty-volume.service", "After=fealty-volume.service",
     "ExecStartPre=+/usr/local/sbin/fealty-mount-volume --fix-ownership"))
