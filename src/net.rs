@@ -2,7 +2,8 @@
 //! idle clients cannot hold the file descriptors the server needs to answer others: a deadline
 //! for a request's header (HTTP/1 applies it to the wait for the next request on a kept-alive
 //! connection too), one for the TLS handshake, an idle timeout (no byte either way) and a cap
-//! on open connections, beyond which new ones are closed at once.
+//! on open connections, beyond which new ones are closed at once. Every listener is bound here
+//! too, so the IPv6 wildcard means both address families everywhere.
 
 use axum_server::accept::Accept;
 use hyper_util::rt::TokioTimer;
@@ -23,7 +24,27 @@ const BACKLOG: u32 = 1024;
 
 /// Listens on `addr`. The IPv6 wildcard `[::]` takes IPv4 connections too whatever the host's
 /// `net.ipv6.bindv6only` says, so one listener serves both the A and the AAAA record.
+/// On a host without IPv6 (disabled in the kernel) the wildcard falls back to `0.0.0.0`.
 pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    match bind_exactly(addr) {
+        Err(e) if addr.is_ipv6() && addr.ip().is_unspecified() && no_ipv6(&e) => {
+            let v4 = SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, addr.port()));
+            tracing::warn!(%addr, fallback = %v4, "this host has no IPv6: listening on IPv4 only");
+            bind_exactly(v4)
+        }
+        other => other,
+    }
+}
+
+/// Whether `e` says the host cannot do IPv6 at all.
+fn no_ipv6(e: &io::Error) -> bool {
+    e.raw_os_error().is_some_and(|code| {
+        code == rustix::io::Errno::AFNOSUPPORT.raw_os_error()
+            || code == rustix::io::Errno::ADDRNOTAVAIL.raw_os_error()
+    })
+}
+
+fn bind_exactly(addr: SocketAddr) -> io::Result<TcpListener> {
     let socket = if addr.is_ipv6() {
         let socket = TcpSocket::new_v6()?;
         if addr.ip().is_unspecified() {

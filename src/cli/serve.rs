@@ -49,11 +49,11 @@ pub struct ServeArgs {
     /// Trust this PEM CA certificate when talking to the ACME directory.
     #[arg(long)]
     acme_ca_cert: Option<std::path::PathBuf>,
-    /// Where HTTPS listens when --domain is given.
-    #[arg(long, default_value = "0.0.0.0:443")]
+    /// Where HTTPS listens when --domain is given ([::] takes IPv4 too).
+    #[arg(long, default_value = "[::]:443")]
     https_listen: SocketAddr,
-    /// Where the HTTP-to-HTTPS redirect listens when --domain is given.
-    #[arg(long, default_value = "0.0.0.0:80")]
+    /// Where the HTTP-to-HTTPS redirect listens when --domain is given ([::] takes IPv4 too).
+    #[arg(long, default_value = "[::]:80")]
     http_listen: SocketAddr,
     /// How long a client may take to send a request's header (and, on a kept-alive connection,
     /// to start the next request) before the connection is closed.
