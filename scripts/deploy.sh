@@ -129,6 +129,7 @@ fi
 # for the Linode bucket, offer Object Storage.
 wanted=(Metadata)
 [ -n "$backup_to" ] || wanted+=("Object Storage")
+wanted_text="${wanted[0]}${wanted[1]:+ and ${wanted[1]}}"
 case "$region" in
   *[!a-z0-9-]* | "") die "FEALTY_REGION=$region is not a Linode region id such as nl-ams" ;;
 esac
@@ -138,7 +139,7 @@ for capability in "${wanted[@]}"; do
     good="$(linode_get "regions?page_size=500" |
       json '[r["id"] for r in d["data"] if r.get("status", "ok") == "ok" and all(c in r.get("capabilities", []) for c in sys.argv[2:])]' \
         "${wanted[@]}" | tr '\n' ' ')"
-    die "the region $region does not offer $capability; regions that offer ${wanted[*]}: ${good:-none found}(set FEALTY_REGION)"
+    die "the region $region does not offer $capability; regions that offer $wanted_text: ${good:-none found }(set FEALTY_REGION)"
   fi
 done
 
