@@ -458,6 +458,17 @@ extra_env=()
 [ ! -s "$FAKE/calls.log" ] || fail "calls: $(calls)"
 pass
 
+case="FEALTY_CREATE_DOMAIN=1 with the zone kept by destroy.sh --everything is refused before the build"
+world
+echo '{"data": [{"id": 1, "domain": "example.com"}]}' >"$FAKE/api/domains_page_size=500"
+extra_env=(FEALTY_CREATE_DOMAIN=1)
+run deploy.sh
+extra_env=()
+{ [ "$rc" = 1 ] && grep -q "example.com is already in Linode's DNS manager: run again without FEALTY_CREATE_DOMAIN" <<<"$out"; } ||
+  fail "exit $rc: $out"
+! has_call cargo || fail "built: $(calls)"
+pass
+
 if [ "$failures" -gt 0 ]; then
   echo "test-deploy-scripts: $failures failure(s)" >&2
   exit 1
