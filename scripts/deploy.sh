@@ -39,8 +39,9 @@ r = eval(sys.argv[1])
 print("\n".join(map(str, r)) if isinstance(r, list) else r)' "$@"
 }
 
-# linode_get PATH: GET from the Linode API; dies with the API's own reason on an error.
-linode_get() {
+# linode PATH EXPR [ARG...]: GET from the Linode API and evaluate EXPR over the answer
+# (see json); dies with the API's own reason on an error.
+linode() {
   local out
   out="$(curl -sS --max-time 30 -H "Authorization: Bearer $LINODE_TOKEN" -w '\n%{http_code}' "$api/$1")" ||
     die "could not reach the Linode API ($api/$1)"
@@ -51,7 +52,8 @@ linode_get() {
     reason="$(json '"; ".join(e.get("reason", "") for e in d.get("errors", []))' <<<"$body" 2>/dev/null || true)"
     die "the Linode API answered $code for GET /v4/$1${reason:+: $reason}"
   fi
-  printf '%s\n' "$body"
+  shift
+  json "$@" <<<"$body"
 }
 
 # A value that goes into the server's systemd environment file.
@@ -133,11 +135,11 @@ wanted_text="${wanted[0]}${wanted[1]:+ and ${wanted[1]}}"
 case "$region" in
   *[!a-z0-9-]* | "") die "FEALTY_REGION=$region is not a Linode region id such as nl-ams" ;;
 esac
-capabilities="$(linode_get "regions/$region" | json 'd.get("capabilities", [])')"
+capabilities="$(linode "regions/$region" 'd.get("capabilities", [])')"
 for capability in "${wanted[@]}"; do
   if ! grep -qxF "$capability" <<<"$capabilities"; then
-    good="$(linode_get "regions?page_size=500" |
-      json '[r["id"] for r in d["data"] if r.get("status", "ok") == "ok" and all(c in r.get("capabilities", []) for c in sys.argv[2:])]' \
+    good="$(linode "regions?page_size=500" \
+      '[r["id"] for r in d["data"] if r.get("status", "ok") == "ok" and all(c in r.get("capabilities", []) for c in sys.argv[2:])]' \
         "${wanted[@]}" | tr '\n' ' ')"
     die "the region $region does not offer $capability; regions that offer $wanted_text: ${good:-none found }(set FEALTY_REGION)"
   fi
@@ -156,9 +158,10 @@ state="$(terraform -chdir=terraform state list 2>/dev/null || true)"
 in_state() { grep -qxF "$1" <<<"$state"; }
 
 # destroy.sh --everything keeps a zone deploy.sh made: it cannot be made a second time.
-if [ "$create_domain" = true ] && ! in_state 'linode_domain.this[0]' &&
-  linode_get "domains?page_size=500" | json '[x["domain"] for x in d["data"]]' | grep -qxF "$FEALTY_DOMAIN"; then
-  die "FEALTY_CREATE_DOMAIN=1 but $FEALTY_DOMAIN is already in Linode's DNS manager: run again without FEALTY_CREATE_DOMAIN"
+if [ "$create_domain" = true ] && ! in_state 'linode_domain.this[0]'; then
+  zones="$(linode "domains?page_size=500" '[x["domain"] for x in d["data"]]')"
+  ! grep -qxF "$FEALTY_DOMAIN" <<<"$zones" ||
+    die "FEALTY_CREATE_DOMAIN=1 but $FEALTY_DOMAIN is already in Linode's DNS manager: run again without FEALTY_CREATE_DOMAIN"
 fi
 
 say "building the binary for the server (x86_64 Linux, glibc 2.36)"
@@ -245,7 +248,7 @@ say "FealTY answers at https://$fqdn"
 if [ "${FEALTY_KEEP_IMAGES:-0}" = 1 ]; then
   say "FEALTY_KEEP_IMAGES=1: keeping every fealty-* image"
 else
-  old_images="$(linode_get "images?page_size=500" | json '[i["id"] for i in sorted(
+  old_images="$(linode "images?page_size=500" '[i["id"] for i in sorted(
       (i for i in d["data"] if not i.get("is_public") and str(i.get("id", "")).startswith("private/")
        and re.fullmatch(r"fealty-[0-9]{8}-[0-9]{6}", i.get("label") or "")),
       key=lambda i: i["label"], reverse=True)[2:] if i["id"] != sys.argv[2]]' "$image_id")"

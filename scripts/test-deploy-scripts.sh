@@ -352,6 +352,15 @@ grep -q "the region xx-old does not offer Metadata; regions that offer Metadata 
 { ! has_call cargo && ! has_call packer && ! has_call terraform; } || fail "built or applied: $(calls)"
 pass
 
+case="deploy.sh refuses an unknown region with the API's reason"
+world
+extra_env=(FEALTY_REGION=xx-nope)
+run deploy.sh
+extra_env=()
+{ [ "$rc" = 1 ] && [ "$out" = "deploy: error: the Linode API answered 404 for GET /v4/regions/xx-nope: Not found" ]; } ||
+  fail "exit $rc: $out"
+pass
+
 case="deploy.sh refuses a region without Object Storage"
 world
 extra_env=(FEALTY_REGION=xx-nos3)
