@@ -34,7 +34,8 @@ fi
 
 mapfile -t scripts < <(find . -name '*.sh' -not -path './target/*' -not -path './.git/*' -not -path './node_modules/*' | sort)
 # The deploy scripts must be clean at every severity; the others at warning and above.
-deploy_scripts=(./packer/provision.sh ./packer/fealty-mount-volume ./scripts/deploy.sh ./scripts/destroy.sh ./scripts/check-deploy.sh)
+deploy_scripts=(./packer/provision.sh ./packer/fealty-mount-volume ./scripts/deploy.sh ./scripts/destroy.sh
+  ./scripts/check-deploy.sh ./scripts/build-release.sh ./scripts/test-deploy-scripts.sh)
 echo "== shellcheck (${#scripts[@]} scripts)"
 for f in "${deploy_scripts[@]}"; do
   [ -f "$f" ] || fail "$f is missing"

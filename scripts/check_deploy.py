@@ -26,6 +26,32 @@ linode = providers.get("linode", {})
 check(linode.get("source") == "linode/linode", "versions.tf: required_providers.linode.source is not linode/linode")
 check(bool(re.search(r"\d", str(linode.get("version", "")))), "versions.tf: the linode provider has no version constraint")
 versions_text = (tf_dir / "versions.tf").read_text() if (tf_dir / "versions.tf").is_file() else ""
+
+
+def pin_ok(constraint):
+    """The linode pin must exclude versions before 2.34 (no bucket s3_endpoint) and 3.x."""
+    low, high = None, None
+    for part in str(constraint).split(","):
+        m = re.fullmatch(r"\s*(~>|>=|>|<|<=|=)?\s*(\d+)(?:\.(\d+))?(?:\.\d+)?\s*", part)
+        if not m:
+            return False
+        op, major, minor = m.group(1) or "=", int(m.group(2)), int(m.group(3) or 0)
+        if op in (">=", "=") or (op == "~>" and m.group(3)):
+            low = (major, minor)
+        if op == "~>" and m.group(3):
+            high = (major + 1, 0)
+        elif op == "<":
+            high = (major, minor)
+        elif op == "=":
+            high = (major, minor + 1)
+    return low is not None and low >= (2, 34) and high is not None and high <= (3, 0)
+
+
+check(pin_ok(linode.get("version", "")),
+      f"versions.tf: the linode provider pin {linode.get('version')!r} must be >= 2.34 (bucket s3_endpoint) and < 3.0")
+check(".terraform.lock.hcl" in versions_text, "versions.tf: no word that the owner commits .terraform.lock.hcl after the first init")
+ignored = subprocess.run(["git", "-C", str(ROOT), "check-ignore", "-q", "terraform/.terraform.lock.hcl"], capture_output=True)
+check(ignored.returncode != 0, "terraform/.terraform.lock.hcl is ignored by git: the owner must be able to commit it")
 check(re.search(r'^\s*#\s*backend "s3"', versions_text, re.M), "versions.tf: no commented-out backend \"s3\" block documenting remote state")
 
 # Variables: described, typed; validated unless a plain switch.
@@ -40,12 +66,40 @@ check(variables.get("instance_type", {}).get("default") == "g6-nanode-1", "varia
 check(variables.get("hostname", {}).get("default") == "rewards", "variable hostname does not default to rewards")
 check(variables.get("create_domain", {}).get("default") is False, "variable create_domain does not default to false")
 
+# An external S3-compatible bucket. Its values end up in a systemd environment file: the
+# validations must refuse quotes, backslashes, dollar signs and line breaks.
+external = {
+    "backup_to": "s3://my-bucket/shop",
+    "s3_endpoint": "https://s3.us-west-004.backblazeb2.com",
+    "s3_region": "us-west-004",
+    "s3_access_key_id": "0040abcdef",
+    "s3_secret_access_key": "K004abc/def+ghi",
+}
+for name, good in external.items():
+    if not check(name in variables, f"variable {name} (an external backup bucket) is not declared"):
+        continue
+    body = variables[name]
+    check(body.get("default") == "", f"variable {name} does not default to empty (the Linode bucket)")
+    patterns = re.findall(r'regex\(\\*"((?:[^"\\]|\\.)*?)\\*",\s*var\.' + name, text(body.get("validation")))
+    if not check(patterns, f"variable {name}: no regex validation"):
+        continue
+    try:
+        pattern = re.compile(patterns[0].encode().decode("unicode_escape").replace("\\\\", "\\"))
+    except re.error as e:
+        check(False, f"variable {name}: its validation regex does not compile: {e}")
+        continue
+    check(pattern.search(good), f"variable {name}: its validation refuses {good!r}")
+    for bad in ('"', "\\", "$", "\n", "'", "`"):
+        check(not pattern.search(good[:-1] + bad + good[-1]), f"variable {name}: its validation lets {bad!r} through")
+check(variables.get("s3_secret_access_key", {}).get("sensitive") is True, "variable s3_secret_access_key is not sensitive")
+check(variables.get("backup_passphrase", {}).get("sensitive") is True, "variable backup_passphrase is not sensitive")
+
 for name in ("url", "ipv4", "bucket"):
     check(name in outputs, f"output {name} is not declared")
     check(str(outputs.get(name, {}).get("description", "")).strip(), f"output {name} has no description")
 
 
-of_type, need = tf.of_type, tf.need
+of_type, need, expand = tf.of_type, tf.need, tf.expand
 
 
 instances = need("linode_instance")
@@ -59,6 +113,11 @@ passwords = of_type("random_password")
 check(passwords or "backup_passphrase" in variables, "no random_password resource and no backup_passphrase variable")
 
 for name, inst in instances:
+    conditions = text(inst.get("lifecycle"))
+    check(re.search(r"length\(var\.ssh_keys\)\s*>\s*0", conditions + text(variables.get("ssh_keys", {}).get("validation"))),
+          f"linode_instance.{name}: nothing refuses an empty ssh_keys (nobody could log in to read the setup link)")
+    check("data.linode_region." in conditions and "Metadata" in conditions,
+          f"linode_instance.{name}: no precondition that the region offers Metadata (cloud-init user data)")
     check("var.image_id" in text(inst.get("image")), f"linode_instance.{name}: image is not var.image_id")
     check("var.instance_type" in text(inst.get("type")), f"linode_instance.{name}: type is not var.instance_type")
     md = one(inst, "metadata")
@@ -98,6 +157,14 @@ check("A" in kinds and "AAAA" in kinds, f"linode_domain_record: want A and AAAA,
 for name, rec in records:
     check("var.hostname" in text(rec.get("name")), f"linode_domain_record.{name}: name is not var.hostname")
 
+check(any(t == "linode_region" for t, _ in datas), "no data \"linode_region\" to check the region's capabilities")
+for name, body in [(f"linode_object_storage_bucket.{n}", b) for n, b in buckets] + [(f"linode_object_storage_key.{n}", b) for n, b in keys]:
+    check("var.backup_to" in expand(text(body.get("count"))), f"{name}: no count that drops it when backup_to names an external bucket")
+for name, body in buckets:
+    conditions = text(body.get("lifecycle"))
+    check("data.linode_region." in conditions and "Object Storage" in conditions,
+          f"linode_object_storage_bucket.{name}: no precondition that the region offers Object Storage")
+
 for name, key in keys:
     ba = as_list(key.get("bucket_access"))
     check(ba, f"linode_object_storage_key.{name}: no bucket_access (the key would reach every bucket)")
@@ -112,8 +179,6 @@ tf.check_references(("linode", "random"))
 tpl_calls = re.findall(r'templatefile\(\\*"\$\{path\.module\}/([^"\\]+)', text(instances))
 check(tpl_calls, "linode_instance: user_data is not made with templatefile(\"${path.module}/...\")")
 
-
-expand = tf.expand
 
 env_want = ["FEALTY_DOMAIN", "FEALTY_ACME_EMAIL", "FEALTY_BACKUP_TO", "FEALTY_S3_ENDPOINT", "FEALTY_S3_REGION",
             "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
@@ -133,12 +198,12 @@ check(not re.search(r"FEALTY_BACKUP_PASSPHRASE(?!_FILE)\b", inst_text),
 m = re.search(r"FEALTY_S3_ENDPOINT'?\s*[:=]\s*'?([^,}'\s]+)", inst_text)
 if check(m, "linode_instance: FEALTY_S3_ENDPOINT not found in the user data"):
     full = expand(m.group(1))
-    check(re.search(r"linode_object_storage_bucket\.\w+\.(s3_endpoint|hostname|endpoint)", full),
+    check(re.search(r"linode_object_storage_bucket\.\w+(\[0\])?\.(s3_endpoint|hostname|endpoint)", full),
           "FEALTY_S3_ENDPOINT does not come from the bucket's s3_endpoint/hostname/endpoint attribute")
     check("var.region" not in full, "FEALTY_S3_ENDPOINT is built from var.region (use the bucket's endpoint)")
 m = re.search(r"FEALTY_BACKUP_TO'?\s*[:=]\s*'?([^,}'\s]+)", inst_text)
 if m:
-    check(re.search(r"s3://\$\{linode_object_storage_bucket\.\w+\.label\}/fealty", expand(m.group(1))),
+    check(re.search(r"s3://\$\{linode_object_storage_bucket\.\w+(\[0\])?\.label\}/fealty", expand(m.group(1))),
           "FEALTY_BACKUP_TO is not s3://<bucket>/fealty")
 check("linodeobjects.com" not in "".join(text(d) for d in everything),
       "terraform: an Object Storage hostname is written out by hand (take it from the bucket)")

@@ -100,6 +100,9 @@ cargo deny --locked check bans licenses sources
 echo "== scripts/check-deploy.sh"
 scripts/check-deploy.sh
 
+echo "== scripts/test-deploy-scripts.sh (deploy.sh and destroy.sh against fakes)"
+scripts/test-deploy-scripts.sh
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -46,7 +46,7 @@ variable "image_id" {
 }
 
 variable "region" {
-  description = "Linode region for the server, the volume and the bucket, e.g. nl-ams or us-mia (it must offer Object Storage)."
+  description = "Linode region for the server, the volume and the bucket, e.g. nl-ams or us-mia. It must offer Metadata (cloud-init) and, unless backup_to is set, Object Storage."
   type        = string
   default     = "nl-ams"
 
@@ -84,7 +84,7 @@ variable "admin_cidr" {
 }
 
 variable "ssh_keys" {
-  description = "Public SSH keys for root on the server (deploy.sh reads the setup link over SSH)."
+  description = "Public SSH keys for root on the server: at least one (deploy.sh reads the setup link and stops FealTY over SSH; the server has no root password anyone knows)."
   type        = list(string)
   default     = []
 
@@ -147,5 +147,67 @@ variable "backup_every" {
   validation {
     condition     = can(regex("^[0-9]+[smh]$", var.backup_every))
     error_message = "Use a number and s, m or h, e.g. 1h."
+  }
+}
+
+# ---------------------------------------------------------------- an external backup bucket
+# Any S3-compatible bucket without a monthly minimum (Backblaze B2, Cloudflare R2) instead
+# of Linode Object Storage ($5 a month): set backup_to, and Terraform makes no Linode bucket
+# and no key. These values go into a systemd environment file: no quotes, backslashes,
+# dollar signs or line breaks.
+
+variable "backup_to" {
+  description = "An external backup target s3://bucket/prefix; empty makes a Linode Object Storage bucket and key for the backups."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.backup_to == "" || can(regex("^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9._/-]*)?$", var.backup_to))
+    error_message = "The backup target must look like s3://bucket/prefix (bucket: lower-case letters, digits, dots and dashes; prefix: letters, digits, dots, dashes, underscores and slashes)."
+  }
+}
+
+variable "s3_endpoint" {
+  description = "The external bucket's S3 endpoint, e.g. https://s3.us-west-004.backblazeb2.com or https://<account>.r2.cloudflarestorage.com (with backup_to)."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.s3_endpoint == "" || can(regex("^https://[A-Za-z0-9.-]+(:[0-9]+)?/?$", var.s3_endpoint))
+    error_message = "The S3 endpoint must be an https:// URL with a host name only, e.g. https://s3.us-west-004.backblazeb2.com."
+  }
+}
+
+variable "s3_region" {
+  description = "The external bucket's region for request signing, e.g. us-west-004 (B2) or auto (R2); empty lets FealTY use us-east-1."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9-]*$", var.s3_region))
+    error_message = "The S3 region must be letters, digits and dashes, e.g. us-west-004 or auto."
+  }
+}
+
+variable "s3_access_key_id" {
+  description = "Access key id for the external bucket (with backup_to)."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9+/=._-]*$", var.s3_access_key_id))
+    error_message = "The access key id may hold letters, digits and + / = . _ - only."
+  }
+}
+
+variable "s3_secret_access_key" {
+  description = "Secret access key for the external bucket (with backup_to)."
+  type        = string
+  default     = ""
+  sensitive   = true
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9+/=._-]*$", var.s3_secret_access_key))
+    error_message = "The secret access key may hold letters, digits and + / = . _ - only."
   }
 }

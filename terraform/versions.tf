@@ -1,10 +1,14 @@
+# After the first `terraform init`, commit terraform/.terraform.lock.hcl: it records the
+# exact provider versions and their checksums, so every later deploy (from any machine)
+# runs the same providers. `terraform init -upgrade` moves within the pins below.
 terraform {
   required_version = ">= 1.3"
 
   required_providers {
+    # 2.34 brought the bucket's s3_endpoint, which main.tf reads; 3.x may rename things.
     linode = {
       source  = "linode/linode"
-      version = "~> 2.30"
+      version = ">= 2.34, < 3.0"
     }
     random = {
       source  = "hashicorp/random"
