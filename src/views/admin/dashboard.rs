@@ -82,8 +82,15 @@ fn tls_status(t: Option<&crate::tls::Status>, zone: &jiff::tz::TimeZone) -> Mark
         return html! {};
     };
     html! {
-        @if let Some(e) = &t.last_error {
-            p.problem #tls-status role="alert" { "The HTTPS certificate could not be renewed: " (e) }
+        @if let Some(why) = &t.waiting_for_dns {
+            p.muted #tls-status { "Waiting for DNS before asking for the HTTPS certificate: " (why) "." }
+        } @else if let Some(e) = &t.last_error {
+            p.problem #tls-status role="alert" {
+                @if t.deployed_at.is_some() { "The HTTPS certificate could not be renewed: " }
+                @else { "The HTTPS certificate could not be obtained: " }
+                (e)
+                @if let Some(next) = t.next_attempt { ". The next attempt is at " (super::local_time(next, zone)) "." }
+            }
         } @else if let Some(at) = t.deployed_at {
             p.muted #tls-status { "HTTPS certificate in use since " (super::local_time(at, zone))
                 @if t.from_cache { " (from the cache)" } "; it renews by itself." }
