@@ -115,24 +115,18 @@ pub async fn serve(
         tls.nameservers.clone(),
         status.clone(),
     ));
-    let cache =
-        crate::acme::gate::GatedCache::new(DirCache::new(data_dir.join("acme")), gate.clone());
-    let mut config = AcmeConfig::new(tls.domains.clone())
-        .contact_push(format!("mailto:{}", tls.email))
-        .cache(cache);
-    config = match &tls.directory {
-        Directory::LetsEncrypt => config.directory_lets_encrypt(true),
-        Directory::Staging => config.directory_lets_encrypt(false),
-        Directory::Url(u) => config.directory(u),
-    };
-    if let Some(ca) = &tls.ca_cert {
-        config = config.client_tls_config(client_config(ca)?);
-    }
-    let state = config.state();
-    let acceptor = state.axum_acceptor(state.default_rustls_config());
+    let mut acme_state = acme_states(&tls, data_dir, gate)?;
+    let state = acme_state();
+    let acceptor = crate::acme::acceptor::CurrentAcceptor::new(crate::acme::acceptor_of(&state));
     // From the start, so the dashboard says a certificate is on its way.
     status.update(|_| {});
-    let acme_task = tokio::spawn(crate::acme::drive(state, status, gate, tls.retry_scale));
+    let acme_task = tokio::spawn(crate::acme::drive(
+        state,
+        acme_state,
+        acceptor.clone(),
+        status,
+        tls.retry_scale,
+    ));
 
     let https_port = tls.https.port();
     let domains = Arc::new(tls.domains.clone());
@@ -165,6 +159,37 @@ pub async fn serve(
     http_task.abort();
     acme_task.abort();
     served
+}
+
+/// Makes rustls-acme states for `tls`, each with the data directory's cache behind `gate`.
+fn acme_states(
+    tls: &TlsConfig,
+    data_dir: &Path,
+    gate: Arc<crate::acme::gate::DnsGate>,
+) -> Result<impl FnMut() -> crate::acme::State + Send + 'static, String> {
+    let client = tls.ca_cert.as_deref().map(client_config).transpose()?;
+    let cache_dir = data_dir.join("acme");
+    let (domains, email, directory) = (
+        tls.domains.clone(),
+        tls.email.clone(),
+        tls.directory.clone(),
+    );
+    Ok(move || {
+        let cache =
+            crate::acme::gate::GatedCache::new(DirCache::new(cache_dir.clone()), gate.clone());
+        let mut config = AcmeConfig::new(domains.clone())
+            .contact_push(format!("mailto:{email}"))
+            .cache(cache);
+        config = match &directory {
+            Directory::LetsEncrypt => config.directory_lets_encrypt(true),
+            Directory::Staging => config.directory_lets_encrypt(false),
+            Directory::Url(u) => config.directory(u),
+        };
+        if let Some(client) = &client {
+            config = config.client_tls_config(client.clone());
+        }
+        config.state()
+    })
 }
 
 /// The redirect names only a host this server has a certificate for: whatever else a client puts

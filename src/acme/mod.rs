@@ -1,38 +1,56 @@
 //! Ordering certificates without spending the CA's patience: wait until the DNS leads here
 //! before the first order, and space the orders after one fails.
 
+pub mod acceptor;
 pub mod dns;
 pub mod gate;
 pub mod readiness;
 pub mod retry;
 
 use crate::tls::StatusCell;
-use futures_util::{Stream, StreamExt as _};
-use gate::DnsGate;
-use rustls_acme::{EventError, EventOk, OrderError};
-use std::sync::Arc;
+use acceptor::CurrentAcceptor;
+use futures_util::StreamExt as _;
+use rustls_acme::{AcmeState, EventError, EventOk, OrderError};
 
-/// An event of rustls-acme's state with the data directory's cache.
-pub type Event = Result<EventOk, EventError<std::io::Error, std::io::Error>>;
+/// rustls-acme's state with the data directory's cache (behind the DNS gate).
+pub type State = AcmeState<std::io::Error, std::io::Error>;
+
+/// The acceptor serving `state`'s certificate and answering its challenges.
+pub fn acceptor_of(state: &State) -> rustls_acme::axum::AxumAcceptor {
+    state.axum_acceptor(state.default_rustls_config())
+}
 
 /// Runs the ACME state for as long as the server runs (or certificates are never renewed),
-/// recording what happens in `status`. After a failed order the state is not polled for the
-/// schedule's delay, which is always longer than rustls-acme's own first waits, and the DNS is
-/// checked again before the next order.
+/// recording what happens in `status`. After a failed order nothing is asked of the CA for the
+/// schedule's delay; then a `fresh` state takes over (reusing the cached account, and waiting
+/// for the DNS again before its order) and `acceptor` is pointed at it.
 pub async fn drive(
-    mut state: impl Stream<Item = Event> + Unpin,
+    first: State,
+    mut fresh: impl FnMut() -> State,
+    acceptor: CurrentAcceptor,
     status: StatusCell,
-    gate: Arc<DnsGate>,
     scale: retry::Scale,
 ) {
+    let mut state = first;
     let mut failures = 0u32;
+    // Whether a certificate is in use: then a fresh state takes over only once it has loaded
+    // it from the cache, so HTTPS never goes without one.
+    let mut serving = false;
+    let mut replace_after_next = false;
     while let Some(event) = state.next().await {
+        if replace_after_next {
+            acceptor.replace(acceptor_of(&state));
+            replace_after_next = false;
+        }
         match event {
             Ok(ok) => {
                 tracing::info!(event = ?ok, "certificate");
                 let cached = matches!(ok, EventOk::DeployedCachedCert);
-                if cached || matches!(ok, EventOk::DeployedNewCert) {
+                let new = matches!(ok, EventOk::DeployedNewCert);
+                // A fresh state deploying the certificate already in use changes nothing.
+                if new || (cached && !serving) {
                     failures = 0;
+                    serving = true;
                     status.update(|s| {
                         s.deployed_at = Some(crate::clock::now());
                         s.from_cache = cached;
@@ -57,8 +75,13 @@ pub async fn drive(
                         .map(|d| crate::clock::now() + d);
                 });
                 tokio::time::sleep(delay).await;
-                gate.wait().await;
                 status.update(|s| s.next_attempt = None);
+                state = fresh();
+                if serving {
+                    replace_after_next = true;
+                } else {
+                    acceptor.replace(acceptor_of(&state));
+                }
             }
             Err(err) => {
                 tracing::error!(error = %err, "CERTIFICATE ERROR");
