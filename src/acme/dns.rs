@@ -145,11 +145,16 @@ async fn system_resolver() -> Result<SocketAddr, String> {
     let conf = tokio::fs::read_to_string("/etc/resolv.conf")
         .await
         .map_err(|e| format!("cannot read /etc/resolv.conf: {e}"))?;
+    first_nameserver(&conf)
+        .map(|ip| SocketAddr::new(ip, 53))
+        .ok_or_else(|| "/etc/resolv.conf names no nameserver".to_owned())
+}
+
+/// The first `nameserver` line's address in a resolv.conf.
+fn first_nameserver(conf: &str) -> Option<IpAddr> {
     conf.lines()
         .filter_map(|l| l.trim().strip_prefix("nameserver"))
         .find_map(|rest| rest.trim().parse::<IpAddr>().ok())
-        .map(|ip| SocketAddr::new(ip, 53))
-        .ok_or_else(|| "/etc/resolv.conf names no nameserver".to_owned())
 }
 
 fn fqdn(name: &str) -> Result<Name, String> {
@@ -219,5 +224,12 @@ mod tests {
         assert!(is_local(IpAddr::from([127, 0, 0, 1])));
         assert!(!is_local(IpAddr::from([203, 0, 113, 9])));
         assert!(!is_local(IpAddr::from([0, 0, 0, 0])));
+    }
+
+    #[test]
+    fn the_first_usable_nameserver_line_is_the_resolver() {
+        let conf = "# generated\nsearch example.com\nnameserver fe80::1%eth0\nnameserver  192.0.2.53\nnameserver 192.0.2.54\n";
+        assert_eq!(first_nameserver(conf), Some(IpAddr::from([192, 0, 2, 53])));
+        assert_eq!(first_nameserver("search example.com\n"), None);
     }
 }

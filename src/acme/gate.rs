@@ -5,7 +5,7 @@ use super::dns::Nameservers;
 use super::readiness::{Decision, Readiness};
 use crate::tls::StatusCell;
 use rustls_acme::{AccountCache, CertCache};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// How often the nameservers are asked again while waiting.
@@ -38,11 +38,11 @@ impl DnsGate {
         let mut logged: Option<(Instant, String)> = None;
         loop {
             let findings = self.nameservers.ask(&self.names).await;
-            let decision = match self.readiness.lock() {
-                Ok(mut r) => r.decide(&findings, Instant::now()),
-                // Only a panic elsewhere poisons it; checking costs nothing then.
-                Err(_) => Decision::Ready,
-            };
+            let decision = self
+                .readiness
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .decide(&findings, Instant::now());
             let why = match decision {
                 Decision::Ready => {
                     if logged.is_some() {
