@@ -2,7 +2,7 @@
 //! the log and on the dashboard what it waits for.
 
 use super::dns::Nameservers;
-use super::readiness::{Decision, Readiness};
+use super::readiness::{Decision, FOREIGN_GRACE, Readiness};
 use crate::tls::StatusCell;
 use rustls_acme::{AccountCache, CertCache};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 /// How often the nameservers are asked again while waiting.
 const CHECK_EVERY: Duration = Duration::from_secs(5);
-/// The same reason is logged at most this often.
+/// What the gate waits for is logged at most this often.
 const LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// Waits until every name resolves to this machine at its nameservers.
@@ -35,7 +35,7 @@ impl DnsGate {
 
     /// Returns once an order may be placed.
     pub async fn wait(&self) {
-        let mut logged: Option<(Instant, String)> = None;
+        let mut logged: Option<Instant> = None;
         loop {
             let findings = self.nameservers.ask(&self.names).await;
             let decision = self
@@ -46,25 +46,23 @@ impl DnsGate {
             let why = match decision {
                 Decision::Ready => {
                     if logged.is_some() {
-                        tracing::info!("DNS is ready: {} lead here", self.names.join(", "));
+                        tracing::info!("DNS is ready for {}", self.names.join(", "));
                     }
                     break;
                 }
                 Decision::ReadyDespite(why) => {
                     tracing::warn!(
-                        "ordering a certificate anyway: {why} (for 10 minutes now; a server \
-                         behind NAT never sees its public address, so it may still be right)"
+                        "ordering a certificate anyway: {why} (for {} minutes now; a server \
+                         behind NAT never sees its public address, so it may still be right)",
+                        FOREIGN_GRACE.as_secs() / 60
                     );
                     break;
                 }
                 Decision::Wait(why) => why.to_string(),
             };
-            let due = logged
-                .as_ref()
-                .is_none_or(|(at, said)| *said != why || at.elapsed() >= LOG_EVERY);
-            if due {
+            if logged.is_none_or(|at| at.elapsed() >= LOG_EVERY) {
                 tracing::info!("waiting for DNS: {why}");
-                logged = Some((Instant::now(), why.clone()));
+                logged = Some(Instant::now());
             }
             self.status.update(|s| s.waiting_for_dns = Some(why));
             tokio::time::sleep(CHECK_EVERY).await;
