@@ -44,7 +44,7 @@ impl Nameservers {
                 }
                 Err(why) => findings.push(Finding {
                     name: name.clone(),
-                    server: "its nameservers".to_owned(),
+                    server: "this machine's resolver".to_owned(),
                     answer: Answer::Failed(why),
                 }),
             }
@@ -75,7 +75,7 @@ async fn addresses(server: SocketAddr, name: &str) -> Answer {
         match reply.metadata.response_code {
             ResponseCode::NoError => {}
             ResponseCode::NXDomain => return Answer::NoRecord,
-            other => return Answer::Failed(format!("it answered {other}")),
+            other => return Answer::Failed(format!("{server} answered {other}")),
         }
         for record in reply.answers {
             match record.data {
@@ -108,6 +108,12 @@ async fn authoritative(name: &str) -> Result<Vec<(String, SocketAddr)>, String> 
     for labels in (2..=full.num_labels()).rev() {
         let zone = full.trim_to(usize::from(labels));
         let reply = ask(resolver, &zone, RecordType::NS, true).await?;
+        let code = reply.metadata.response_code;
+        if !matches!(code, ResponseCode::NoError | ResponseCode::NXDomain) {
+            return Err(format!(
+                "the resolver {resolver} answered {code} when asked for the nameservers of {zone}"
+            ));
+        }
         let hosts: Vec<String> = reply
             .answers
             .iter()

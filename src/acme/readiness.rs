@@ -32,7 +32,7 @@ pub enum Answer {
     Alias(String),
     /// No A or AAAA record (the name is unknown, or has other records only).
     NoRecord,
-    /// The server could not be asked, or its answer was unusable.
+    /// The server could not be asked, or its answer was unusable (says which server).
     Failed(String),
 }
 
@@ -69,7 +69,7 @@ impl fmt::Display for Why {
                 write!(f, "{name} has no A/AAAA record at {server} yet")
             }
             Why::Unanswered { name, why } => {
-                write!(f, "no nameserver of {name} answered ({why})")
+                write!(f, "cannot ask the nameservers of {name}: {why}")
             }
             Why::Elsewhere { name, server, to } => {
                 write!(
@@ -155,7 +155,7 @@ fn judge_name(name: &str, findings: &[Finding]) -> Verdict {
     for f in findings.iter().filter(|f| f.name == name) {
         let to = match &f.answer {
             Answer::Failed(why) => {
-                failure.get_or_insert_with(|| format!("{}: {why}", f.server));
+                failure.get_or_insert_with(|| why.clone());
                 continue;
             }
             Answer::NoRecord => {
@@ -330,7 +330,7 @@ mod tests {
         };
         assert_eq!(
             why.to_string(),
-            "no nameserver of rewards.example.com answered (ns1: timed out)"
+            "cannot ask the nameservers of rewards.example.com: timed out"
         );
     }
 
