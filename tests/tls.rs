@@ -253,13 +253,19 @@ impl Ca {
 
     /// Makes the DNS server answer `ip` for `host`'s A record.
     async fn add_a(&self, host: &str, ip: &str) {
+        let body = serde_json::json!({ "host": format!("{host}."), "addresses": [ip] });
+        self.dns_api("add-a", body).await;
+    }
+
+    /// Calls the DNS server's management API.
+    async fn dns_api(&self, call: &str, body: serde_json::Value) {
         let res = reqwest::Client::new()
-            .post(format!("http://127.0.0.1:{}/add-a", self.dns_mgmt))
-            .json(&serde_json::json!({ "host": format!("{host}."), "addresses": [ip] }))
+            .post(format!("http://127.0.0.1:{}/{call}", self.dns_mgmt))
+            .json(&body)
             .send()
             .await
             .unwrap();
-        assert!(res.status().is_success(), "add-a: {}", res.status());
+        assert!(res.status().is_success(), "{call}: {}", res.status());
     }
 }
 
@@ -649,6 +655,19 @@ async fn the_first_order_waits_until_the_name_resolves_to_this_machine() {
     assert_eq!(res.status(), 200);
     assert!(fealty.log.lock().unwrap().contains("DNS is ready"));
     assert_eq!(ca.orders(), 1, "one order, once the name resolved");
+
+    // A cached certificate is served at once, whatever the DNS says.
+    drop(fealty);
+    ca.dns_api(
+        "clear-a",
+        serde_json::json!({ "host": format!("{DOMAIN}.") }),
+    )
+    .await;
+    let again = start_fealty(&dir.path().join("data"), dir.path(), &ca, https, http, &[]);
+    wait_for_log(&again.log, "DeployedCachedCert", 20).await;
+    let res = wait_for_certificate(&https_client(&root, https, http), https, &again).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(ca.orders(), 1, "no order after the restart");
 }
 
 #[tokio::test]
