@@ -1,5 +1,6 @@
 //! FealTY: a loyalty scheme in one binary.
 
+pub mod acme;
 pub mod app;
 pub mod backup;
 pub mod cli;

@@ -40,6 +40,10 @@ pub struct TlsConfig {
     pub https: SocketAddr,
     /// Where the HTTP redirect listens (80 in production).
     pub http: SocketAddr,
+    /// Whom to ask whether the names lead here before ordering.
+    pub nameservers: crate::acme::dns::Nameservers,
+    /// The retry schedule's factor (below 1 only in tests).
+    pub retry_scale: crate::acme::retry::Scale,
 }
 
 /// The certificate's state, for the dashboard and the log.
@@ -49,8 +53,12 @@ pub struct Status {
     pub deployed_at: Option<OffsetDateTime>,
     /// Whether that came from the cache.
     pub from_cache: bool,
-    /// The last error from the CA or the cache.
+    /// The last error from the CA or the cache, in plain words.
     pub last_error: Option<String>,
+    /// What the first order waits for, while the DNS does not lead here yet.
+    pub waiting_for_dns: Option<String>,
+    /// When the next order goes out, after one failed.
+    pub next_attempt: Option<OffsetDateTime>,
 }
 
 /// Shared certificate status.
@@ -63,7 +71,8 @@ impl StatusCell {
         self.0.lock().ok().and_then(|s| s.clone())
     }
 
-    fn update(&self, f: impl FnOnce(&mut Status)) {
+    /// Changes the status, creating it if TLS had none yet.
+    pub(crate) fn update(&self, f: impl FnOnce(&mut Status)) {
         if let Ok(mut s) = self.0.lock() {
             f(s.get_or_insert_with(Status::default));
         }
@@ -99,44 +108,23 @@ pub async fn serve(
         crate::net::bind(tls.https).map_err(|e| format!("cannot listen on {}: {e}", tls.https))?;
     let http_listener =
         crate::net::bind(tls.http).map_err(|e| format!("cannot listen on {}: {e}", tls.http))?;
-    let cache = data_dir.join("acme");
-    let mut config = AcmeConfig::new(tls.domains.clone())
-        .contact_push(format!("mailto:{}", tls.email))
-        .cache(DirCache::new(cache));
-    config = match &tls.directory {
-        Directory::LetsEncrypt => config.directory_lets_encrypt(true),
-        Directory::Staging => config.directory_lets_encrypt(false),
-        Directory::Url(u) => config.directory(u),
-    };
-    if let Some(ca) = &tls.ca_cert {
-        config = config.client_tls_config(client_config(ca)?);
-    }
-    let mut state = config.state();
-    let acceptor = state.axum_acceptor(state.default_rustls_config());
-    let events = status.clone();
-    // The event loop must keep running, or certificates are never renewed.
-    let acme_task = tokio::spawn(async move {
-        use futures_util::StreamExt;
-        while let Some(event) = state.next().await {
-            match event {
-                Ok(ok) => {
-                    tracing::info!(event = ?ok, "certificate");
-                    let cached = matches!(ok, rustls_acme::EventOk::DeployedCachedCert);
-                    if cached || matches!(ok, rustls_acme::EventOk::DeployedNewCert) {
-                        events.update(|s| {
-                            s.deployed_at = Some(crate::clock::now());
-                            s.from_cache = cached;
-                            s.last_error = None;
-                        });
-                    }
-                }
-                Err(err) => {
-                    tracing::error!(error = %err, "CERTIFICATE ERROR");
-                    events.update(|s| s.last_error = Some(err.to_string()));
-                }
-            }
-        }
-    });
+    let gate = Arc::new(crate::acme::gate::DnsGate::new(
+        tls.domains.clone(),
+        tls.nameservers.clone(),
+        status.clone(),
+    ));
+    let mut acme_state = acme_states(&tls, data_dir, gate)?;
+    let state = acme_state();
+    let acceptor = crate::acme::acceptor::CurrentAcceptor::new(crate::acme::acceptor_of(&state));
+    // From the start, so the dashboard says a certificate is on its way.
+    status.update(|_| {});
+    let acme_task = tokio::spawn(crate::acme::drive(
+        state,
+        acme_state,
+        acceptor.clone(),
+        status,
+        tls.retry_scale,
+    ));
 
     let https_port = tls.https.port();
     let domains = Arc::new(tls.domains.clone());
@@ -169,6 +157,37 @@ pub async fn serve(
     http_task.abort();
     acme_task.abort();
     served
+}
+
+/// Makes rustls-acme states for `tls`, each with the data directory's cache behind `gate`.
+fn acme_states(
+    tls: &TlsConfig,
+    data_dir: &Path,
+    gate: Arc<crate::acme::gate::DnsGate>,
+) -> Result<impl FnMut() -> crate::acme::State + Send + 'static, String> {
+    let client = tls.ca_cert.as_deref().map(client_config).transpose()?;
+    let cache_dir = data_dir.join("acme");
+    let (domains, email, directory) = (
+        tls.domains.clone(),
+        tls.email.clone(),
+        tls.directory.clone(),
+    );
+    Ok(move || {
+        let cache =
+            crate::acme::gate::GatedCache::new(DirCache::new(cache_dir.clone()), gate.clone());
+        let mut config = AcmeConfig::new(domains.clone())
+            .contact_push(format!("mailto:{email}"))
+            .cache(cache);
+        config = match &directory {
+            Directory::LetsEncrypt => config.directory_lets_encrypt(true),
+            Directory::Staging => config.directory_lets_encrypt(false),
+            Directory::Url(u) => config.directory(u),
+        };
+        if let Some(client) = &client {
+            config = config.client_tls_config(client.clone());
+        }
+        config.state()
+    })
 }
 
 /// The redirect names only a host this server has a certificate for: whatever else a client puts

@@ -130,34 +130,8 @@ fn wait_port(port: u16, what: &str) {
     }
 }
 
-/// The real binary serving HTTPS for `DOMAIN`; collects its log.
-struct Fealty {
-    _proc: Proc,
-    log: Arc<Mutex<String>>,
-}
-
-fn start_fealty(data: &Path, dir: &Path, acme: u16, https: u16, http: u16) -> Fealty {
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--domain",
-            DOMAIN,
-            "--acme-email",
-            "owner@shop.test",
-        ])
-        .args(["--acme-directory", &format!("https://127.0.0.1:{acme}/dir")])
-        .arg("--acme-ca-cert")
-        .arg(dir.join("ca.pem"))
-        .args(["--https-listen", &format!("127.0.0.1:{https}")])
-        .args(["--http-listen", &format!("127.0.0.1:{http}")])
-        // Short, so a silent client is let go quickly.
-        .env("FEALTY_HEADER_TIMEOUT", "2s")
-        .arg("--data")
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+/// A process's stdout and stderr, gathered as they come.
+fn collect_log(child: &mut Child) -> Arc<Mutex<String>> {
     let log = Arc::new(Mutex::new(String::new()));
     for stream in [
         Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
@@ -170,9 +144,195 @@ fn start_fealty(data: &Path, dir: &Path, acme: u16, https: u16, http: u16) -> Fe
             }
         });
     }
+    log
+}
+
+/// Waits until `log` contains `needle`, for at most `secs` seconds.
+async fn wait_for_log(log: &Mutex<String>, needle: &str, secs: u64) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !log.lock().unwrap().contains(needle) {
+        assert!(
+            Instant::now() < deadline,
+            "no {needle:?} within {secs} s: {}",
+            log.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Pebble, the ACME test CA, with `pebble-challtestsrv` as its DNS server; both on loopback.
+struct Ca {
+    acme: u16,
+    mgmt: u16,
+    dns: u16,
+    dns_mgmt: u16,
+    /// Pebble's log: one line per request it handles.
+    log: Arc<Mutex<String>>,
+    _procs: [Proc; 2],
+}
+
+impl Ca {
+    /// Validates TLS-ALPN-01 on `tls_port`; the DNS server answers `default_ipv4` (none if
+    /// empty) for every A question, and nothing for AAAA.
+    fn start(dir: &Path, tls_port: u16, default_ipv4: &str) -> Ca {
+        need("pebble");
+        need("pebble-challtestsrv");
+        need("openssl");
+        make_pebble_certs(dir);
+        let (acme, mgmt, dns, dns_mgmt) = (free_port(), free_port(), free_port(), free_port());
+        let config = serde_json::json!({ "pebble": {
+            "listenAddress": format!("127.0.0.1:{acme}"),
+            "managementListenAddress": format!("127.0.0.1:{mgmt}"),
+            "certificate": dir.join("cert.pem"),
+            "privateKey": dir.join("key.pem"),
+            "httpPort": free_port(),
+            "tlsPort": tls_port,
+            "ocspResponderURL": "",
+            "externalAccountBindingRequired": false
+        }});
+        std::fs::write(dir.join("pebble.json"), config.to_string()).unwrap();
+        let dns_server = Proc(
+            Command::new("pebble-challtestsrv")
+                .args(["-defaultIPv4", default_ipv4, "-defaultIPv6", ""])
+                .args(["-dns01", &format!("127.0.0.1:{dns}")])
+                .args(["-http01", "", "-https01", "", "-tlsalpn01", ""])
+                .args(["-management", &format!("127.0.0.1:{dns_mgmt}")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let mut pebble = Command::new("pebble")
+            .arg("-config")
+            .arg(dir.join("pebble.json"))
+            .args(["-dnsserver", &format!("127.0.0.1:{dns}")])
+            .env("PEBBLE_VA_NOSLEEP", "1")
+            .env("PEBBLE_WFE_NONCEREJECT", "0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = collect_log(&mut pebble);
+        wait_port(acme, "pebble");
+        wait_port(dns_mgmt, "pebble-challtestsrv");
+        Ca {
+            acme,
+            mgmt,
+            dns,
+            dns_mgmt,
+            log,
+            _procs: [dns_server, Proc(pebble)],
+        }
+    }
+
+    /// How many certificate orders Pebble has been sent.
+    fn orders(&self) -> usize {
+        self.log.lock().unwrap().matches("POST /order-plz").count()
+    }
+
+    /// Pebble's issuing root, to check the certificate FealTY serves.
+    async fn root(&self, dir: &Path) -> Vec<u8> {
+        let pebble_api = reqwest::Client::builder()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(
+                reqwest::Certificate::from_pem(&std::fs::read(dir.join("ca.pem")).unwrap())
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        pebble_api
+            .get(format!("https://127.0.0.1:{}/roots/0", self.mgmt))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+            .to_vec()
+    }
+
+    /// Makes the DNS server answer `ip` for `host`'s A record.
+    async fn add_a(&self, host: &str, ip: &str) {
+        let body = serde_json::json!({ "host": format!("{host}."), "addresses": [ip] });
+        self.dns_api("add-a", body).await;
+    }
+
+    /// Calls the DNS server's management API.
+    async fn dns_api(&self, call: &str, body: serde_json::Value) {
+        let res = reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{}/{call}", self.dns_mgmt))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success(), "{call}: {}", res.status());
+    }
+}
+
+/// The real binary serving HTTPS for `DOMAIN` with certificates from `ca`, asking `ca`'s DNS
+/// server whether the name leads here; collects its log.
+struct Fealty {
+    _proc: Proc,
+    log: Arc<Mutex<String>>,
+}
+
+fn start_fealty(data: &Path, dir: &Path, ca: &Ca, https: u16, http: u16, extra: &[&str]) -> Fealty {
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--domain",
+            DOMAIN,
+            "--acme-email",
+            "owner@shop.test",
+        ])
+        .args([
+            "--acme-directory",
+            &format!("https://127.0.0.1:{}/dir", ca.acme),
+        ])
+        .arg("--acme-ca-cert")
+        .arg(dir.join("ca.pem"))
+        .args(["--acme-dns-server", &format!("127.0.0.1:{}", ca.dns)])
+        .args(["--https-listen", &format!("127.0.0.1:{https}")])
+        .args(["--http-listen", &format!("127.0.0.1:{http}")])
+        .args(extra)
+        // Short, so a silent client is let go quickly.
+        .env("FEALTY_HEADER_TIMEOUT", "2s")
+        .arg("--data")
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = collect_log(&mut child);
     Fealty {
         _proc: Proc(child),
         log,
+    }
+}
+
+/// Asks for `/healthz` over HTTPS until a certificate `client` trusts is served.
+async fn wait_for_certificate(
+    client: &reqwest::Client,
+    https: u16,
+    fealty: &Fealty,
+) -> reqwest::Response {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match client
+            .get(format!("https://{DOMAIN}:{https}/healthz"))
+            .send()
+            .await
+        {
+            Ok(r) => return r,
+            Err(e) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "no valid certificate within 60 s: {e}; log: {}",
+                    fealty.log.lock().unwrap()
+                );
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
     }
 }
 
@@ -190,94 +350,21 @@ fn https_client(root_pem: &[u8], https: u16, http: u16) -> reqwest::Client {
 
 #[tokio::test]
 async fn certificates_come_from_the_acme_ca_are_cached_and_http_redirects() {
-    need("pebble");
-    need("pebble-challtestsrv");
-    need("openssl");
     let dir = tempfile::tempdir().unwrap();
-    make_pebble_certs(dir.path());
-    let (acme, mgmt, dns, chall_mgmt) = (free_port(), free_port(), free_port(), free_port());
     let (https, http) = (free_port(), free_port());
-    let config = serde_json::json!({ "pebble": {
-        "listenAddress": format!("127.0.0.1:{acme}"),
-        "managementListenAddress": format!("127.0.0.1:{mgmt}"),
-        "certificate": dir.path().join("cert.pem"),
-        "privateKey": dir.path().join("key.pem"),
-        "httpPort": free_port(),
-        // TLS-ALPN-01 is checked on the port FealTY serves HTTPS on.
-        "tlsPort": https,
-        "ocspResponderURL": "",
-        "externalAccountBindingRequired": false
-    }});
-    std::fs::write(dir.path().join("pebble.json"), config.to_string()).unwrap();
-    let _dns = Proc(
-        Command::new("pebble-challtestsrv")
-            .args(["-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""])
-            .args(["-dns01", &format!("127.0.0.1:{dns}")])
-            .args(["-http01", "", "-https01", "", "-tlsalpn01", ""])
-            .args(["-management", &format!("127.0.0.1:{chall_mgmt}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let _pebble = Proc(
-        Command::new("pebble")
-            .arg("-config")
-            .arg(dir.path().join("pebble.json"))
-            .args(["-dnsserver", &format!("127.0.0.1:{dns}")])
-            .env("PEBBLE_VA_NOSLEEP", "1")
-            .env("PEBBLE_WFE_NONCEREJECT", "0")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_port(acme, "pebble");
+    // TLS-ALPN-01 is checked on the port FealTY serves HTTPS on.
+    let ca = Ca::start(dir.path(), https, "127.0.0.1");
 
     // Made by someone else, readable by all: the keys must not be.
     let data = dir.path().join("data");
     std::fs::create_dir(&data).unwrap();
     std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let fealty = start_fealty(&data, dir.path(), acme, https, http);
+    let fealty = start_fealty(&data, dir.path(), &ca, https, http, &[]);
     wait_port(https, "fealty https");
 
-    // Pebble's issuing root, to check the certificate FealTY serves.
-    let pebble_api = reqwest::Client::builder()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(
-            reqwest::Certificate::from_pem(&std::fs::read(dir.path().join("ca.pem")).unwrap())
-                .unwrap(),
-        )
-        .build()
-        .unwrap();
-    let root = pebble_api
-        .get(format!("https://127.0.0.1:{mgmt}/roots/0"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let root = ca.root(dir.path()).await;
     let client = https_client(&root, https, http);
-
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let res = loop {
-        match client
-            .get(format!("https://{DOMAIN}:{https}/healthz"))
-            .send()
-            .await
-        {
-            Ok(r) => break r,
-            Err(e) => {
-                assert!(
-                    Instant::now() < deadline,
-                    "no valid certificate within 60 s: {e}; log: {}",
-                    fealty.log.lock().unwrap()
-                );
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            }
-        }
-    };
+    let res = wait_for_certificate(&client, https, &fealty).await;
     assert_eq!(res.status(), 200);
     let hsts = res
         .headers()
@@ -349,17 +436,9 @@ async fn certificates_come_from_the_acme_ca_are_cached_and_http_redirects() {
 
     // A restart uses the cached certificate and account instead of asking again.
     drop(fealty);
-    let again = start_fealty(&data, dir.path(), acme, https, http);
+    let again = start_fealty(&data, dir.path(), &ca, https, http, &[]);
     wait_port(https, "fealty https after restart");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !again.log.lock().unwrap().contains("DeployedCachedCert") {
-        assert!(
-            Instant::now() < deadline,
-            "no cached certificate: {}",
-            again.log.lock().unwrap()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_log(&again.log, "DeployedCachedCert", 20).await;
     // A new client: the old one's pooled connection died with the first server.
     let client = https_client(&root, https, http);
     let res = client
@@ -384,6 +463,9 @@ fn start_without_ca(data: &Path, https: u16, http: u16, envs: &[(&str, &str)]) -
             "--acme-directory",
             &format!("https://127.0.0.1:{}/dir", free_port()),
         ])
+        // Nothing answers there: the names never resolve, and no DNS server off this machine
+        // is asked.
+        .args(["--acme-dns-server", &format!("127.0.0.1:{}", free_port())])
         .args(["--https-listen", &format!("127.0.0.1:{https}")])
         .args(["--http-listen", &format!("127.0.0.1:{http}")])
         .envs(envs.iter().copied())
@@ -393,18 +475,7 @@ fn start_without_ca(data: &Path, https: u16, http: u16, envs: &[(&str, &str)]) -
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let log = Arc::new(Mutex::new(String::new()));
-    for stream in [
-        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-        Box::new(child.stderr.take().unwrap()),
-    ] {
-        let log = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                log.lock().unwrap().push_str(&(line + "\n"));
-            }
-        });
-    }
+    let log = collect_log(&mut child);
     wait_port(https, "fealty https");
     wait_port(http, "fealty http redirect");
     Fealty {
@@ -549,4 +620,108 @@ fn slow_and_surplus_connections_are_closed_on_the_https_and_redirect_listeners()
         format!("https://{DOMAIN}:{https}/p?q=1"),
         "the redirect answers again once the idle connections are gone"
     );
+}
+
+#[tokio::test]
+async fn the_first_order_waits_until_the_name_resolves_to_this_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let (https, http) = (free_port(), free_port());
+    // No A record for any name until the test adds one.
+    let ca = Ca::start(dir.path(), https, "");
+    let fealty = start_fealty(&dir.path().join("data"), dir.path(), &ca, https, http, &[]);
+    let waiting = format!(
+        "waiting for DNS: {DOMAIN} has no A/AAAA record at 127.0.0.1:{} yet",
+        ca.dns
+    );
+    wait_for_log(&fealty.log, &waiting, 30).await;
+    // The nameserver is asked every few seconds: several rounds, and still no order.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert_eq!(
+        ca.orders(),
+        0,
+        "an order went out before the name resolved; pebble: {}",
+        ca.log.lock().unwrap()
+    );
+    assert_eq!(
+        fealty.log.lock().unwrap().matches(&waiting).count(),
+        1,
+        "the same reason is logged at most once a minute: {}",
+        fealty.log.lock().unwrap()
+    );
+
+    ca.add_a(DOMAIN, "127.0.0.1").await;
+    let root = ca.root(dir.path()).await;
+    let res = wait_for_certificate(&https_client(&root, https, http), https, &fealty).await;
+    assert_eq!(res.status(), 200);
+    assert!(fealty.log.lock().unwrap().contains("DNS is ready"));
+    assert_eq!(ca.orders(), 1, "one order, once the name resolved");
+
+    // A cached certificate is served at once, whatever the DNS says.
+    drop(fealty);
+    ca.dns_api(
+        "clear-a",
+        serde_json::json!({ "host": format!("{DOMAIN}.") }),
+    )
+    .await;
+    let again = start_fealty(&dir.path().join("data"), dir.path(), &ca, https, http, &[]);
+    wait_for_log(&again.log, "DeployedCachedCert", 20).await;
+    let res = wait_for_certificate(&https_client(&root, https, http), https, &again).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(ca.orders(), 1, "no order after the restart");
+}
+
+#[tokio::test]
+async fn after_a_failed_order_the_next_waits_for_the_schedule_and_reuses_the_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let (https, http) = (free_port(), free_port());
+    // 127.0.0.2 is this machine's (all of 127/8 is loopback), so the DNS check passes, but
+    // FealTY listens on 127.0.0.1 only: Pebble's validation is refused, and the order fails.
+    let ca = Ca::start(dir.path(), https, "127.0.0.2");
+    // A tenth of the schedule: the first retry comes 6 s after the failure, not 1 s.
+    let fealty = start_fealty(
+        &dir.path().join("data"),
+        dir.path(),
+        &ca,
+        https,
+        http,
+        &["--acme-retry-scale", "0.1"],
+    );
+    wait_for_log(&fealty.log, "the next order in 6 s", 60).await;
+    assert_eq!(ca.orders(), 1, "pebble: {}", ca.log.lock().unwrap());
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        ca.orders(),
+        1,
+        "a second order within 4 s of the failure: {}",
+        fealty.log.lock().unwrap()
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ca.orders() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "no second order within 60 s: {}",
+            fealty.log.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The second failure waits five minutes (scaled: 30 s).
+    wait_for_log(&fealty.log, "the next order in 30 s", 60).await;
+    let log = fealty.log.lock().unwrap().clone();
+    assert!(
+        log.contains("could not confirm that this server answers for the name"),
+        "the failure is said in plain words: {log}"
+    );
+    // One account, made once and sent with every order.
+    let accounts = ca
+        .log
+        .lock()
+        .unwrap()
+        .matches("There are now 1 accounts")
+        .count();
+    assert!(
+        !ca.log.lock().unwrap().contains("There are now 2 accounts"),
+        "a second account was made: {}",
+        ca.log.lock().unwrap()
+    );
+    assert!(accounts >= 1, "pebble: {}", ca.log.lock().unwrap());
 }

@@ -1,6 +1,8 @@
 //! `fealty serve`.
 
 use super::DataDir;
+use crate::acme::dns::Nameservers;
+use crate::acme::retry::Scale;
 use crate::app::{self, Config};
 use clap::Args;
 use std::net::SocketAddr;
@@ -49,6 +51,13 @@ pub struct ServeArgs {
     /// Trust this PEM CA certificate when talking to the ACME directory.
     #[arg(long)]
     acme_ca_cert: Option<std::path::PathBuf>,
+    /// For tests: ask this DNS server (on loopback) whether the names lead here, instead of
+    /// the zone's own nameservers.
+    #[arg(long, hide = true)]
+    acme_dns_server: Option<SocketAddr>,
+    /// For tests: shorten the wait between failed certificate orders by this factor (0 to 1).
+    #[arg(long, hide = true)]
+    acme_retry_scale: Option<String>,
     /// Where HTTPS listens when --domain is given ([::] takes IPv4 too).
     #[arg(long, default_value = "[::]:443")]
     https_listen: SocketAddr,
@@ -109,6 +118,15 @@ fn tls_config(args: &ServeArgs) -> Result<Option<crate::tls::TlsConfig>, String>
         ca_cert: args.acme_ca_cert.clone(),
         https: args.https_listen,
         http: args.http_listen,
+        nameservers: args
+            .acme_dns_server
+            .map_or(Nameservers::Authoritative, Nameservers::Fixed),
+        retry_scale: args
+            .acme_retry_scale
+            .as_deref()
+            .map(Scale::parse)
+            .transpose()?
+            .unwrap_or_default(),
     }))
 }
 

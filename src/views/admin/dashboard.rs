@@ -82,8 +82,15 @@ fn tls_status(t: Option<&crate::tls::Status>, zone: &jiff::tz::TimeZone) -> Mark
         return html! {};
     };
     html! {
-        @if let Some(e) = &t.last_error {
-            p.problem #tls-status role="alert" { "The HTTPS certificate could not be renewed: " (e) }
+        @if let Some(why) = &t.waiting_for_dns {
+            p.muted #tls-status { "Waiting for DNS before asking for the HTTPS certificate: " (why) "." }
+        } @else if let Some(e) = &t.last_error {
+            p.problem #tls-status role="alert" {
+                @if t.deployed_at.is_some() { "The HTTPS certificate could not be renewed: " }
+                @else { "The HTTPS certificate could not be obtained: " }
+                (e)
+                @if let Some(next) = t.next_attempt { ". The next attempt is at " (super::local_time(next, zone)) "." }
+            }
         } @else if let Some(at) = t.deployed_at {
             p.muted #tls-status { "HTTPS certificate in use since " (super::local_time(at, zone))
                 @if t.from_cache { " (from the cache)" } "; it renews by itself." }
@@ -171,4 +178,45 @@ pub fn view(
             }
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tls::Status;
+
+    fn said(t: &Status) -> String {
+        tls_status(Some(t), &jiff::tz::TimeZone::UTC).into_string()
+    }
+
+    #[test]
+    fn the_certificate_status_says_what_it_waits_for_in_words() {
+        let waiting = Status {
+            waiting_for_dns: Some("rewards.example.com has no A/AAAA record at ns1 yet".into()),
+            ..Status::default()
+        };
+        assert!(
+            said(&waiting).contains(
+                "Waiting for DNS before asking for the HTTPS certificate: rewards.example.com \
+                 has no A/AAAA record at ns1 yet."
+            ),
+            "{}",
+            said(&waiting)
+        );
+
+        let failed = Status {
+            last_error: Some("the certificate authority could not confirm it".into()),
+            next_attempt: time::OffsetDateTime::from_unix_timestamp(1_800_000_000).ok(),
+            ..Status::default()
+        };
+        let text = said(&failed);
+        assert!(
+            text.contains("could not be obtained: the certificate authority could not confirm it"),
+            "{text}"
+        );
+        assert!(
+            text.contains("The next attempt is at 2027-01-15 08:00."),
+            "{text}"
+        );
+    }
 }

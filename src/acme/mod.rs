@@ -1,0 +1,105 @@
+//! Ordering certificates without spending the CA's patience: wait until the DNS leads here
+//! before the first order, and space the orders after one fails.
+
+pub mod acceptor;
+pub mod dns;
+pub mod gate;
+pub mod readiness;
+pub mod retry;
+
+use crate::tls::StatusCell;
+use acceptor::CurrentAcceptor;
+use futures_util::StreamExt as _;
+use rustls_acme::{AcmeState, EventError, EventOk, OrderError};
+
+/// rustls-acme's state with the data directory's cache (behind the DNS gate).
+pub type State = AcmeState<std::io::Error, std::io::Error>;
+
+/// The acceptor serving `state`'s certificate and answering its challenges.
+pub fn acceptor_of(state: &State) -> rustls_acme::axum::AxumAcceptor {
+    state.axum_acceptor(state.default_rustls_config())
+}
+
+/// Runs the ACME state for as long as the server runs (or certificates are never renewed),
+/// recording what happens in `status`. After a failed order nothing is asked of the CA for the
+/// schedule's delay; then a `fresh` state takes over (reusing the cached account, and waiting
+/// for the DNS again before its order) and `acceptor` is pointed at it.
+pub async fn drive(
+    first: State,
+    mut fresh: impl FnMut() -> State,
+    acceptor: CurrentAcceptor,
+    status: StatusCell,
+    scale: retry::Scale,
+) {
+    let mut state = first;
+    let mut failures = 0u32;
+    // Whether a certificate is in use: then a fresh state takes over only once it has loaded
+    // it from the cache, so HTTPS never goes without one.
+    let mut serving = false;
+    let mut replace_after_next = false;
+    while let Some(event) = state.next().await {
+        if replace_after_next {
+            acceptor.replace(acceptor_of(&state));
+            replace_after_next = false;
+        }
+        match event {
+            Ok(ok) => {
+                tracing::info!(event = ?ok, "certificate");
+                let cached = matches!(ok, EventOk::DeployedCachedCert);
+                let new = matches!(ok, EventOk::DeployedNewCert);
+                // A fresh state deploying the certificate already in use changes nothing.
+                if new || (cached && !serving) {
+                    failures = 0;
+                    serving = true;
+                    status.update(|s| {
+                        s.deployed_at = Some(crate::clock::now());
+                        s.from_cache = cached;
+                        s.last_error = None;
+                        s.next_attempt = None;
+                    });
+                }
+            }
+            Err(EventError::Order(err)) => {
+                failures = failures.saturating_add(1);
+                let delay = scale.apply(retry::delay_after(failures));
+                let said = describe(&err);
+                tracing::error!(
+                    error = %err,
+                    "CERTIFICATE ERROR: {said}; the next order in {} s",
+                    delay.as_secs()
+                );
+                status.update(|s| {
+                    s.last_error = Some(said);
+                    s.next_attempt = time::Duration::try_from(delay)
+                        .ok()
+                        .map(|d| crate::clock::now() + d);
+                });
+                tokio::time::sleep(delay).await;
+                status.update(|s| s.next_attempt = None);
+                state = fresh();
+                if serving {
+                    replace_after_next = true;
+                } else {
+                    acceptor.replace(acceptor_of(&state));
+                }
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "CERTIFICATE ERROR");
+                status.update(|s| s.last_error = Some(format!("the certificate cache: {err}")));
+            }
+        }
+    }
+}
+
+/// A failed order in words an owner can act on.
+fn describe(err: &OrderError) -> String {
+    match err {
+        OrderError::BadAuth(_) | OrderError::BadOrder(_) | OrderError::TooManyAttemptsAuth(_) => {
+            "the certificate authority could not confirm that this server answers for the name \
+             (check that the DNS points here and that port 443 is open)"
+                .to_owned()
+        }
+        OrderError::Acme(e) => format!("the certificate authority could not be asked: {e}"),
+        other => other.to_string(),
+    }
+}
