@@ -23,6 +23,8 @@ die() {
   exit 1
 }
 say() { echo "== $*"; }
+# remote IP COMMAND: runs COMMAND as root on the server, never asking anything.
+remote() { ssh -o StrictHostKeyChecking=accept-new -o ConnectTimeout=15 -o BatchMode=yes "root@$1" "$2"; }
 api=https://api.linode.com/v4
 
 for tool in packer terraform cargo curl ssh python3; do
@@ -221,7 +223,7 @@ if in_state 'linode_instance.fealty[0]'; then
 id="$(systemctl show -p InvocationID --value fealty.service)"
 systemctl stop fealty.service
 [ -n "$id" ] && journalctl _SYSTEMD_INVOCATION_ID="$id" -o cat --no-pager | grep -q "database closed"'
-    ssh -o StrictHostKeyChecking=accept-new -o ConnectTimeout=15 -o BatchMode=yes "root@$old_ip" "$stop" ||
+    remote "$old_ip" "$stop" ||
       die "could not stop FealTY cleanly on $old_ip (no \"database closed\" in journalctl -u fealty); nothing was replaced. Look with: ssh root@$old_ip journalctl -u fealty. If that server is dead, run again with FEALTY_SKIP_STOP=1"
     say "FealTY stopped cleanly on $old_ip"
   fi
@@ -231,17 +233,23 @@ say "terraform apply"
 terraform -chdir=terraform apply -input=false -auto-approve -var "image_id=$image_id" -var server=true
 ipv4="$(terraform -chdir=terraform output -raw ipv4)"
 
-say "waiting for https://$fqdn/healthz (DNS, boot, volume and certificate; up to 15 minutes)"
+# The first certificate waits until the domain's nameservers lead here, and a failed order
+# is retried after 1, 5, then 30 minutes: give it time, and say what the server waits for.
+say "waiting for https://$fqdn/healthz (boot, volume, DNS and certificate; usually minutes, up to 45)"
 ok=0
-for _ in $(seq 1 90); do
+for i in $(seq 1 270); do
   # --resolve: do not wait for DNS caches; the certificate is still checked for the name.
   if [ "$(curl -fsS --max-time 10 --resolve "$fqdn:443:$ipv4" "https://$fqdn/healthz" 2>/dev/null || true)" = ok ]; then
     ok=1
     break
   fi
+  if [ $((i % 30)) -eq 0 ]; then
+    said="$(remote "$ipv4" "journalctl -u fealty -o cat --no-pager | grep -E 'waiting for DNS|certificate|CERTIFICATE' | tail -n 1" 2>/dev/null || true)"
+    [ -z "$said" ] || echo "   the server says: $said"
+  fi
   sleep 10
 done
-[ "$ok" = 1 ] || die "https://$fqdn/healthz did not answer within 15 minutes; look with: ssh root@$ipv4 journalctl -u fealty -u cloud-final"
+[ "$ok" = 1 ] || die "https://$fqdn/healthz did not answer within 45 minutes; look with: ssh root@$ipv4 journalctl -u fealty -u fealty-volume -u cloud-final"
 say "FealTY answers at https://$fqdn"
 
 # Older images cost money ($0.10/GB a month): keep the newest two and the one in use.
@@ -260,7 +268,7 @@ else
 fi
 
 # The setup link is printed once, at the first start with an empty database.
-link="$(ssh -o StrictHostKeyChecking=accept-new -o ConnectTimeout=15 -o BatchMode=yes "root@$ipv4" \
+link="$(remote "$ipv4" \
   "journalctl -u fealty -o cat --no-pager | grep '^setup link: ' | tail -n 1" 2>/dev/null || true)"
 if [ -n "$link" ]; then
   echo "${link/setup link: /Open this one-time setup link to create the owner account: }"
