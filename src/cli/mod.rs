@@ -6,12 +6,14 @@ mod serve;
 mod user;
 
 use crate::control::{self, Command};
+use crate::logging::LogFormat;
 use crate::service::Loyalty;
 use crate::storage::{DB_FILE, Store};
 use clap::{Args, Parser, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use tracing_subscriber::filter::Targets;
 
 /// FealTY: a loyalty scheme in one binary.
 #[derive(Debug, Parser)]
@@ -23,6 +25,13 @@ pub struct Cli {
     /// beside the program itself, whatever the size of the data.
     #[arg(long, global = true, env = "FEALTY_CACHE_SIZE", default_value = "32MiB", value_parser = cache_size)]
     cache_size: usize,
+    /// Log lines as text (coloured only on a terminal) or json (one object a line).
+    #[arg(long, global = true, env = "FEALTY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// What to log: a level (warn) or target=level pairs; `info,fealty::access=debug` adds one
+    /// line per request. Default: info for serve, error for the other commands.
+    #[arg(long, global = true, env = "FEALTY_LOG", value_parser = crate::logging::parse_filter)]
+    log_level: Option<Targets>,
 }
 
 /// Reads `--cache-size`: a size with a unit, at least the smallest cache that works.
@@ -83,6 +92,14 @@ enum Cmd {
 }
 
 impl Cli {
+    /// Starts logging as the flags say.
+    pub fn start_logging(&self) {
+        let filter = self.log_level.clone().unwrap_or_else(|| {
+            crate::logging::default_filter(matches!(self.command, Cmd::Serve(_)))
+        });
+        crate::logging::init(self.log_format, filter);
+    }
+
     /// Runs the chosen subcommand.
     pub fn run(self) -> ExitCode {
         crate::storage::open::set_cache_size(self.cache_size);

@@ -1,5 +1,6 @@
 //! Everything HTTP: routes, extractors, the error mapping, and the areas (API, setup, health).
 
+pub mod access_log;
 pub mod admin;
 pub mod api;
 pub mod customer;

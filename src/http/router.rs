@@ -93,6 +93,7 @@ pub fn build(
         .layer(axum::middleware::map_response(
             super::error::ensure_retry_after,
         ))
+        .layer(axum::middleware::from_fn(super::access_log::log_request))
         .with_state(state))
 }
 
