@@ -59,23 +59,9 @@ fn run_measured(bin: &str, args: &[&str]) -> (Duration, u64, String) {
             .iter()
             .any(|w| l.contains(w))
     }) {
-        println!("    | {}", plain(line));
+        println!("    | {line}");
     }
     (took, peak, out.trim().to_owned())
-}
-
-/// A log line without terminal colour codes.
-fn plain(line: &str) -> String {
-    let mut out = String::new();
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            chars.by_ref().find(|c| *c == 'm');
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 fn mib(bytes: u64) -> f64 {

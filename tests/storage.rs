@@ -192,20 +192,6 @@ async fn audit_rows_of_point_changes_point_at_their_entries_and_read_as_before()
     assert!(reverse.actor.to_string().starts_with("api_key:"));
 }
 
-/// A log line without terminal colour codes.
-fn plain(line: &str) -> String {
-    let mut out = String::new();
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            chars.by_ref().find(|c| *c == 'm');
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// Waits until the server's log has a line containing `text`.
 fn wait_for_log(server: &TestServer, text: &str) -> String {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -213,8 +199,8 @@ fn wait_for_log(server: &TestServer, text: &str) -> String {
         if let Some(l) = server
             .stderr_lines()
             .iter()
-            .map(|l| plain(l))
             .find(|l| l.contains(text))
+            .cloned()
         {
             return l;
         }
