@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::pages::{Browser, COOKIE, snippet};
+use common::pages::{Browser, COOKIE, MEMBER_COOKIE, Page, form, snippet};
 use common::{Api, TestServer, fealty_env, fresh_key, ok};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -16,6 +16,7 @@ const REQUEST_LINES: (&str, &str) = ("FEALTY_LOG", "info,fealty::access=debug");
 const OWNER: &str = "quenby";
 const PASSWORD: &str = "Owner-Pass 7f3kq9";
 const WRONG_PASSWORD: &str = "Guessed-Pass 2m8zx4";
+const MEMBER_PASSWORD: &str = "Member-Pass 5hw2rc";
 const PASSPHRASE: &str = "Backup-Phrase vq83jd";
 
 /// A value that must not be in the log, and what it is (for the failure message).
@@ -29,6 +30,15 @@ fn secret(what: &'static str, value: impl Into<String>) -> Secret {
         what,
         value: value.into(),
     }
+}
+
+/// The value of the cookie `name` that `page` sets.
+fn cookie_value(page: &Page, name: &str) -> String {
+    let cookie = page
+        .set_cookie(name)
+        .unwrap_or_else(|| panic!("no {name} cookie"));
+    let pair = cookie.split(';').next().unwrap_or_default();
+    pair.split_once('=').unwrap().1.to_owned()
 }
 
 /// Everything a server logged on stdout and stderr, once it has stopped.
@@ -83,14 +93,7 @@ async fn a_day_at_the_shop(envs: &[(&str, &str)]) -> (Captured, Vec<Secret>) {
     let mut owner = Browser::new(&server);
     let p = owner.login(OWNER, PASSWORD).await;
     p.expect_redirect("/admin");
-    let cookie = p.set_cookie(COOKIE).expect("a session cookie");
-    let session = cookie
-        .split(';')
-        .next()
-        .and_then(|c| c.split_once('='))
-        .map(|(_, v)| v.to_owned())
-        .unwrap();
-    secrets.push(secret("session cookie", session));
+    secrets.push(secret("staff session cookie", cookie_value(&p, COOKIE)));
     owner.last.clear();
     owner.page("/admin").await;
 
@@ -148,11 +151,30 @@ async fn a_day_at_the_shop(envs: &[(&str, &str)]) -> (Captured, Vec<Secret>) {
         .get(&format!("/admin/members?q={}", common::encode(email)))
         .await;
     assert!(found.status < 400, "search: {}", snippet(&found.text));
-    let card = members[0]["card_token"].as_str().unwrap();
-    let page = reqwest::get(server.url(&format!("/c/{card}")))
-        .await
-        .unwrap();
-    assert_eq!(page.status(), 200);
+    let card = format!("/c/{}", members[0]["card_token"].as_str().unwrap());
+    let mut customer = Browser::new(&server);
+    let html = customer.page(&card).await;
+
+    // The member sets a password on the card page and logs in with it.
+    let set = customer
+        .submit(
+            &form(&html, "set-password"),
+            &[
+                ("contact", email),
+                ("password", MEMBER_PASSWORD),
+                ("confirm", MEMBER_PASSWORD),
+            ],
+        )
+        .await;
+    set.expect(303);
+    let p = customer.customer_login(email, MEMBER_PASSWORD).await;
+    assert_eq!(p.location(), Some("/account"), "{}", snippet(&p.text));
+    secrets.push(secret("member password", MEMBER_PASSWORD));
+    secrets.push(secret(
+        "member session cookie",
+        cookie_value(&p, MEMBER_COOKIE),
+    ));
+    customer.page("/account").await;
 
     // A backup now, with the passphrase, through the running server.
     let data = dir.path().to_str().unwrap();
@@ -246,6 +268,7 @@ async fn a_piped_log_has_no_escape_codes_nor_secrets_and_names_routes_not_paths(
     );
     has_request(&requests, "GET", "/c/{token}", "200");
     has_request(&requests, "GET", "/admin/members", "200");
+    has_request(&requests, "POST", "/login", "303");
 }
 
 #[tokio::test]
