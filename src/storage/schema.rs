@@ -15,6 +15,7 @@ pub const CURRENT: u64 = 5;
 /// The oldest version this build migrates from (every released one).
 pub const OLDEST: u64 = 1;
 
+/// The key in `meta` that holds the schema version.
 pub(crate) const VERSION_KEY: &str = "schema_version";
 
 /// Brings the database up to `CURRENT`, one step at a time; refuses a newer file. Returns the
