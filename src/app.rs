@@ -148,11 +148,25 @@ async fn run(
     let socket_path = config.data_dir.join(control::SOCKET_FILE);
     let control_listener = bind_control_socket(&socket_path)?;
     let backup_status = crate::backup::schedule::StatusCell::default();
+    let tls_status = crate::tls::StatusCell::default();
+    let served_state = control::status::Served {
+        started: crate::clock::now(),
+        backups: backup_status.clone(),
+        backup_every: config.backup.as_ref().map(|b| b.every),
+        tls: config.tls.as_ref().map(|_| tls_status.clone()),
+        listeners: match &config.tls {
+            Some(t) => vec![
+                format!("https://{}", t.https),
+                format!("http://{} (redirects to HTTPS)", t.http),
+            ],
+            None => vec![shown.clone()],
+        },
+    };
     let control_task = tokio::spawn(control::serve(
         control_listener,
         loyalty.clone(),
         config.data_dir.clone(),
-        backup_status.clone(),
+        served_state,
     ));
 
     println!("listening on {shown}");
@@ -178,7 +192,6 @@ async fn run(
         )
     });
     let sweep_task = crate::sweep::start(loyalty.clone(), config.keep_idempotency);
-    let tls_status = crate::tls::StatusCell::default();
     let app = http::router::build(loyalty, base_url, backup_status, tls_status.clone())
         .map_err(|e| AppError::Service(ServiceError::Internal(e.to_string())))?;
     let connections = crate::net::Connections::new(config.limits);

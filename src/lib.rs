@@ -22,4 +22,5 @@ pub mod service;
 pub mod storage;
 pub mod sweep;
 pub mod tls;
+pub mod version;
 pub mod views;

@@ -310,6 +310,24 @@ fn start_fealty(data: &Path, dir: &Path, ca: &Ca, https: u16, http: u16, extra: 
     }
 }
 
+/// `fealty status` through the server on `data`: its exit code and the line starting with
+/// `label`, and the whole screen.
+fn status_line(data: &Path, label: &str) -> (Option<i32>, String, String) {
+    let out = Command::new(BIN)
+        .args(["status", "--data"])
+        .arg(data)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix(label))
+        .unwrap_or_else(|| panic!("no {label:?} in {text:?}"))
+        .trim()
+        .to_owned();
+    (out.status.code(), line, text)
+}
+
 /// Asks for `/healthz` over HTTPS until a certificate `client` trusts is served.
 async fn wait_for_certificate(
     client: &reqwest::Client,
@@ -379,6 +397,18 @@ async fn certificates_come_from_the_acme_ca_are_cached_and_http_redirects() {
             .contains(&format!("listening on https://127.0.0.1:{https}"))
     );
     assert!(fealty.log.lock().unwrap().contains("DeployedNewCert"));
+    let (code, cert, screen) = status_line(&data, "certificate:");
+    assert!(cert.starts_with("in use since "), "{screen}");
+    let (_, listeners, _) = status_line(&data, "listeners:");
+    assert_eq!(
+        listeners,
+        format!("https://127.0.0.1:{https}, http://127.0.0.1:{http} (redirects to HTTPS)")
+    );
+    // No backups are scheduled here: that alone needs attention, the certificate does not.
+    assert_eq!(code, Some(1), "{screen}");
+    let attention = screen.split_once("needs attention:").unwrap().1;
+    assert!(attention.contains("no backups are scheduled"), "{screen}");
+    assert!(!attention.contains("certificate"), "{screen}");
     assert_owner_only(&data);
 
     // A client that completes the handshake and then says nothing is let go.
@@ -710,6 +740,17 @@ async fn after_a_failed_order_the_next_waits_for_the_schedule_and_reuses_the_acc
     assert!(
         log.contains("could not confirm that this server answers for the name"),
         "the failure is said in plain words: {log}"
+    );
+    let (code, cert, screen) = status_line(&dir.path().join("data"), "certificate:");
+    assert_eq!(code, Some(1), "{screen}");
+    assert!(cert.starts_with("none yet; next attempt "), "{screen}");
+    assert!(
+        screen.contains("  - the certificate: ") && screen.contains("could not confirm"),
+        "the error is named under needs attention: {screen}"
+    );
+    assert!(
+        screen.contains("  - no certificate is in use yet"),
+        "{screen}"
     );
     // One account, made once and sent with every order.
     let accounts = ca

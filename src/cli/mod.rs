@@ -17,7 +17,7 @@ use tracing_subscriber::filter::Targets;
 
 /// FealTY: a loyalty scheme in one binary.
 #[derive(Debug, Parser)]
-#[command(name = "fealty", version, about)]
+#[command(name = "fealty", version = crate::version::LINE.as_str(), about)]
 pub struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -89,6 +89,9 @@ enum Cmd {
     Backup(backup::BackupArgs),
     /// Restore a backup into a data directory, checking everything before it reports success.
     Restore(backup::RestoreArgs),
+    /// One screen: version, database, backups, certificate, listeners; exit 1 when something
+    /// needs attention (no server running, a failing or late backup, a certificate error).
+    Status(DataDir),
 }
 
 impl Cli {
@@ -108,6 +111,7 @@ impl Cli {
             Cmd::User { cmd } => user::command(cmd),
             Cmd::Apikey { cmd } => Ok(apikey::command(cmd)),
             Cmd::Verify(data) => Ok((data, Command::Verify)),
+            Cmd::Status(data) => Ok((data, Command::Status)),
             Cmd::Export { data, format } => Ok((data, Command::Export { format })),
             Cmd::Import { data, file } => match std::fs::File::open(&file) {
                 Ok(_) => return dispatch(&data, Command::Import, Some(file)),
@@ -169,6 +173,10 @@ fn run_direct(
             data.data.display()
         ));
     }
+    if let Command::Status = cmd {
+        // Read-only: a status must not migrate, repair or compact the file.
+        return Ok(control::status::from_file(&data.data));
+    }
     crate::app::prepare_data_dir(&data.data).map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -182,7 +190,7 @@ fn run_direct(
         )),
         progress: control::progress_for(&cmd),
         input,
-        backups: None,
+        server: None,
     };
     let reply = runtime.block_on(control::execute(&Loyalty::new(store.clone()), cmd, io));
     // The answer is durable already; a failed close only costs the next open a repair.

@@ -7,6 +7,7 @@
 //! the database opened directly, through the same `execute`, writing straight to stdout.
 
 pub mod frame;
+pub mod status;
 
 use crate::domain::actor::Actor;
 use crate::domain::api_key::Scope;
@@ -75,6 +76,8 @@ pub enum Command {
         /// Encrypt with this passphrase.
         passphrase: Option<String>,
     },
+    /// One screen of the server's state; exit 1 when something needs attention.
+    Status,
 }
 
 /// Where a command writes its data and progress, and the file it reads.
@@ -85,8 +88,8 @@ pub struct Io {
     pub progress: Progress,
     /// The file an import reads.
     pub input: Option<PathBuf>,
-    /// The running server's backup status, which a backup made through it updates.
-    pub backups: Option<crate::backup::schedule::StatusCell>,
+    /// The running server's state (its backup status, which a backup made through it updates).
+    pub server: Option<status::Served>,
 }
 
 /// What a command printed beside its streamed output, and how it ended.
@@ -127,6 +130,7 @@ pub fn reads_only(cmd: &Command) -> bool {
             | Command::Verify
             | Command::Export { .. }
             | Command::Backup { .. }
+            | Command::Status
     )
 }
 
@@ -245,11 +249,17 @@ async fn run(loyalty: &Loyalty, cmd: Command, io: Io) -> Result<Reply, ServiceEr
                 loyalty,
                 target,
                 passphrase,
-                io.backups.as_ref(),
+                io.server.as_ref().map(|s| &s.backups),
                 &io.progress,
             )
             .await
         }
+        Command::Status => match &io.server {
+            Some(served) => status::through_server(loyalty, served).await,
+            // Without a server the file is read without opening it for writing: `fealty status`
+            // does that before a database is opened (`status::from_file`).
+            None => Reply::fail("the status without a server is read from the file"),
+        },
     })
 }
 
@@ -282,12 +292,12 @@ pub fn server_running(data_dir: &Path) -> bool {
 }
 
 /// Serves the control socket until the task is dropped; an import's file is spooled in `spool`,
-/// and backups made through it are recorded in `backups`.
+/// and backups made through it are recorded in the `server`'s backup status.
 pub async fn serve(
     listener: tokio::net::UnixListener,
     loyalty: Loyalty,
     spool: PathBuf,
-    backups: crate::backup::schedule::StatusCell,
+    server: status::Served,
 ) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
@@ -295,10 +305,10 @@ pub async fn serve(
         };
         let loyalty = loyalty.clone();
         let spool = spool.clone();
-        let backups = backups.clone();
+        let server = server.clone();
         tokio::spawn(async move {
             // A caller that went away needs no answer.
-            let _ = answer(stream, &loyalty, &spool, &backups).await;
+            let _ = answer(stream, &loyalty, &spool, server).await;
         });
     }
 }
@@ -308,7 +318,7 @@ async fn answer(
     stream: tokio::net::UnixStream,
     loyalty: &Loyalty,
     spool: &Path,
-    backups: &crate::backup::schedule::StatusCell,
+    server: status::Served,
 ) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut reader = tokio::io::BufReader::new(read);
@@ -336,7 +346,7 @@ async fn answer(
         stdout: Box::new(stdout),
         progress: progress.clone(),
         input: input.as_ref().map(|f| f.to_path_buf()),
-        backups: Some(backups.clone()),
+        server: Some(server),
     };
     let run = execute(loyalty, cmd, io);
     tokio::pin!(run);

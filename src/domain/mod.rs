@@ -20,6 +20,7 @@ pub mod settings;
 pub mod size;
 pub mod staff;
 pub mod stats;
+pub mod status;
 pub mod text;
 pub mod throttle;
 

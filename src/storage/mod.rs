@@ -7,6 +7,7 @@ pub mod cards;
 mod codec;
 mod compact;
 pub mod idempotency;
+pub mod inspect;
 pub mod ledger;
 pub mod members;
 pub mod migrate_v5;

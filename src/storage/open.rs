@@ -271,7 +271,7 @@ thread_local! {
 ///
 /// A debug build of redb panics on some damage where a release build returns an error, and a
 /// refusal to start must stay one line.
-fn quietly<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+pub(crate) fn quietly<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     static HOOK: std::sync::Once = std::sync::Once::new();
     HOOK.call_once(|| {
         let previous = std::panic::take_hook();

@@ -12,7 +12,11 @@ use std::collections::HashMap;
 /// The version this build writes.
 pub const CURRENT: u64 = 5;
 
-const VERSION_KEY: &str = "schema_version";
+/// The oldest version this build migrates from (every released one).
+pub const OLDEST: u64 = 1;
+
+/// The key in `meta` that holds the schema version.
+pub(crate) const VERSION_KEY: &str = "schema_version";
 
 /// Brings the database up to `CURRENT`, one step at a time; refuses a newer file. Returns the
 /// version the file was at.

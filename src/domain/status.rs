@@ -1,0 +1,357 @@
+//! What `fealty status` judges: the facts it gathered, and which of them need the owner's
+//! attention (its exit code), kept apart from where the facts come from and how they are shown.
+
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// How close to its expiry a certificate needs attention.
+pub const CERTIFICATE_WARN: time::Duration = time::Duration::days(14);
+
+/// The facts `fealty status` judges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Facts {
+    /// When they were gathered.
+    pub now: OffsetDateTime,
+    /// When the running server started; `None` when no server runs.
+    pub server_started: Option<OffsetDateTime>,
+    /// The database file.
+    pub database: Database,
+    /// Backups, as the running server knows them (`None` without one).
+    pub backups: Option<Backups>,
+    /// The certificate, as the running server knows it (`None` without one).
+    pub certificate: Option<Certificate>,
+}
+
+/// The database file's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// Read: its schema and counts.
+    Read {
+        /// The schema version recorded in the file.
+        schema: u64,
+        /// Members.
+        members: u64,
+        /// Ledger entries.
+        entries: u64,
+        /// The last ledger sequence (0 for none).
+        last_seq: u64,
+    },
+    /// Not shut down cleanly: the next start repairs it.
+    NeedsRepair,
+    /// It could not be read (why, in plain words).
+    Unreadable(String),
+}
+
+/// Backups as the running server knows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backups {
+    /// How often a snapshot is made; `None` when no backups are scheduled.
+    pub every: Option<Duration>,
+    /// When the last backup succeeded.
+    pub last_success: Option<OffsetDateTime>,
+    /// The last failure, cleared by a success.
+    pub last_error: Option<String>,
+}
+
+/// The certificate as the running server knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Certificate {
+    /// The server speaks plain HTTP (TLS is ended elsewhere, or not at all).
+    Off,
+    /// The server gets its own certificates.
+    On {
+        /// When a certificate was last put in use.
+        deployed_at: Option<OffsetDateTime>,
+        /// When the certificate in use expires, once the server reads it.
+        expires_at: Option<OffsetDateTime>,
+        /// The last error, in plain words.
+        last_error: Option<String>,
+    },
+}
+
+/// One thing that needs the owner's attention.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Concern {
+    /// No server answers on the data directory.
+    ServerDown,
+    /// The file was not shut down cleanly.
+    DatabaseNeedsRepair,
+    /// The file could not be read.
+    DatabaseUnreadable(String),
+    /// No backups are scheduled: the data lives in one place.
+    NoBackups,
+    /// The last backup attempt failed.
+    BackupFailing(String),
+    /// No snapshot has been made although one was due.
+    NoSnapshot,
+    /// The last snapshot is older than twice the interval.
+    BackupStale {
+        /// Its age.
+        age: Duration,
+        /// The interval.
+        every: Duration,
+    },
+    /// The last certificate renewal or load failed.
+    CertificateError(String),
+    /// TLS is on but no certificate is in use.
+    NoCertificate,
+    /// The certificate expires soon, or has expired.
+    CertificateExpiring {
+        /// When.
+        at: OffsetDateTime,
+    },
+}
+
+impl std::fmt::Display for Concern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::ServerDown => write!(f, "no server is running: nothing is served or backed up"),
+            Self::DatabaseNeedsRepair => write!(
+                f,
+                "the database was not shut down cleanly; the next start repairs it"
+            ),
+            Self::DatabaseUnreadable(why) => write!(f, "the database cannot be read: {why}"),
+            Self::NoBackups => write!(
+                f,
+                "no backups are scheduled: the data is in one place only (serve --backup-to)"
+            ),
+            Self::BackupFailing(why) => write!(f, "backups are failing: {why}"),
+            Self::NoSnapshot => write!(f, "no backup has been made yet although one was due"),
+            Self::BackupStale { age, every } => write!(
+                f,
+                "the last backup is {} old, more than twice the interval ({})",
+                span(*age),
+                span(*every)
+            ),
+            Self::CertificateError(why) => write!(f, "the certificate: {why}"),
+            Self::NoCertificate => write!(f, "no certificate is in use yet: browsers get nothing"),
+            Self::CertificateExpiring { at } => write!(f, "the certificate expires at {at}"),
+        }
+    }
+}
+
+/// What needs attention, most serious first; empty when all is well.
+pub fn concerns(facts: &Facts) -> Vec<Concern> {
+    let mut out = Vec::new();
+    if facts.server_started.is_none() {
+        out.push(Concern::ServerDown);
+    }
+    match &facts.database {
+        Database::Read { .. } => {}
+        Database::NeedsRepair => out.push(Concern::DatabaseNeedsRepair),
+        Database::Unreadable(why) => out.push(Concern::DatabaseUnreadable(why.clone())),
+    }
+    if let (Some(b), Some(started)) = (&facts.backups, facts.server_started) {
+        out.extend(backup_concerns(b, started, facts.now));
+    }
+    if let Some(Certificate::On {
+        deployed_at,
+        expires_at,
+        last_error,
+    }) = &facts.certificate
+    {
+        if let Some(why) = last_error {
+            out.push(Concern::CertificateError(why.clone()));
+        }
+        if deployed_at.is_none() {
+            out.push(Concern::NoCertificate);
+        }
+        if let Some(at) = expires_at
+            && *at - facts.now < CERTIFICATE_WARN
+        {
+            out.push(Concern::CertificateExpiring { at: *at });
+        }
+    }
+    out
+}
+
+fn backup_concerns(b: &Backups, started: OffsetDateTime, now: OffsetDateTime) -> Vec<Concern> {
+    let mut out = Vec::new();
+    let Some(every) = b.every else {
+        out.push(Concern::NoBackups);
+        return out;
+    };
+    if let Some(why) = &b.last_error {
+        out.push(Concern::BackupFailing(why.clone()));
+    }
+    let due = every.saturating_mul(2);
+    match b.last_success {
+        Some(t) => {
+            let age = elapsed(t, now);
+            if age > due {
+                out.push(Concern::BackupStale { age, every });
+            }
+        }
+        // The first snapshot is made at start; a slow one is not yet a concern, a failed one is.
+        None if b.last_error.is_some() || elapsed(started, now) > due => {
+            out.push(Concern::NoSnapshot);
+        }
+        None => {}
+    }
+    out
+}
+
+/// The time from `then` to `now` (zero if `then` is later: clocks step).
+pub fn elapsed(then: OffsetDateTime, now: OffsetDateTime) -> Duration {
+    Duration::try_from(now - then).unwrap_or(Duration::ZERO)
+}
+
+/// A duration as people read it: `45s`, `12m`, `3h 5m`, `2d 4h`.
+pub fn span(d: Duration) -> String {
+    let s = d.as_secs();
+    let (big, small) = match s {
+        0..60 => return format!("{s}s"),
+        60..3600 => return format!("{}m", s / 60),
+        3600..86400 => ((s / 3600, 'h'), (s % 3600 / 60, 'm')),
+        _ => ((s / 86400, 'd'), (s % 86400 / 3600, 'h')),
+    };
+    match small {
+        (0, _) => format!("{}{}", big.0, big.1),
+        _ => format!("{}{} {}{}", big.0, big.1, small.0, small.1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::expect_used, reason = "tests fail loudly")]
+    use super::*;
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-12-02 03:00 UTC);
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn healthy() -> Facts {
+        Facts {
+            now: NOW,
+            server_started: Some(NOW - time::Duration::days(1)),
+            database: Database::Read {
+                schema: 5,
+                members: 3,
+                entries: 10,
+                last_seq: 10,
+            },
+            backups: Some(Backups {
+                every: Some(HOUR),
+                last_success: Some(NOW - time::Duration::minutes(30)),
+                last_error: None,
+            }),
+            certificate: Some(Certificate::On {
+                deployed_at: Some(NOW - time::Duration::days(3)),
+                expires_at: Some(NOW + time::Duration::days(60)),
+                last_error: None,
+            }),
+        }
+    }
+
+    fn backups(f: &mut Facts) -> &mut Backups {
+        f.backups.as_mut().expect("set in healthy()")
+    }
+
+    #[test]
+    fn a_healthy_server_needs_nothing() {
+        assert_eq!(concerns(&healthy()), vec![]);
+        let mut plain = healthy();
+        plain.certificate = Some(Certificate::Off);
+        assert_eq!(concerns(&plain), vec![]);
+    }
+
+    #[test]
+    fn no_server_is_a_concern_and_unknown_backups_are_not_guessed() {
+        let mut f = healthy();
+        f.server_started = None;
+        f.backups = None;
+        f.certificate = None;
+        assert_eq!(concerns(&f), vec![Concern::ServerDown]);
+    }
+
+    #[test]
+    fn a_database_that_needs_repair_is_a_concern() {
+        let mut f = healthy();
+        f.database = Database::NeedsRepair;
+        assert_eq!(concerns(&f), vec![Concern::DatabaseNeedsRepair]);
+    }
+
+    #[test]
+    fn a_failing_backup_is_named_with_its_error() {
+        let mut f = healthy();
+        backups(&mut f).last_error = Some("the target is not writable".into());
+        assert_eq!(
+            concerns(&f),
+            vec![Concern::BackupFailing("the target is not writable".into())]
+        );
+    }
+
+    #[test]
+    fn a_backup_older_than_twice_the_interval_is_stale() {
+        let mut f = healthy();
+        backups(&mut f).last_success = Some(NOW - time::Duration::minutes(119));
+        assert_eq!(concerns(&f), vec![]);
+        backups(&mut f).last_success = Some(NOW - time::Duration::minutes(121));
+        assert_eq!(
+            concerns(&f),
+            vec![Concern::BackupStale {
+                age: Duration::from_secs(121 * 60),
+                every: HOUR
+            }]
+        );
+    }
+
+    #[test]
+    fn no_snapshot_is_a_concern_once_one_was_due_or_failed() {
+        let mut f = healthy();
+        backups(&mut f).last_success = None;
+        f.server_started = Some(NOW - time::Duration::minutes(5));
+        assert_eq!(concerns(&f), vec![], "the first one is still being made");
+        f.server_started = Some(NOW - time::Duration::hours(3));
+        assert_eq!(concerns(&f), vec![Concern::NoSnapshot]);
+        f.server_started = Some(NOW - time::Duration::minutes(5));
+        backups(&mut f).last_error = Some("denied".into());
+        assert_eq!(
+            concerns(&f),
+            vec![Concern::BackupFailing("denied".into()), Concern::NoSnapshot]
+        );
+    }
+
+    #[test]
+    fn unscheduled_backups_are_a_concern() {
+        let mut f = healthy();
+        backups(&mut f).every = None;
+        assert_eq!(concerns(&f), vec![Concern::NoBackups]);
+    }
+
+    #[test]
+    fn certificate_errors_absence_and_expiry_are_concerns() {
+        let mut f = healthy();
+        f.certificate = Some(Certificate::On {
+            deployed_at: None,
+            expires_at: None,
+            last_error: Some("the CA refused the order".into()),
+        });
+        assert_eq!(
+            concerns(&f),
+            vec![
+                Concern::CertificateError("the CA refused the order".into()),
+                Concern::NoCertificate
+            ]
+        );
+        let soon = NOW + time::Duration::days(13);
+        f.certificate = Some(Certificate::On {
+            deployed_at: Some(NOW),
+            expires_at: Some(soon),
+            last_error: None,
+        });
+        assert_eq!(
+            concerns(&f),
+            vec![Concern::CertificateExpiring { at: soon }]
+        );
+    }
+
+    #[test]
+    fn spans_read_as_people_say_them() {
+        assert_eq!(span(Duration::from_secs(45)), "45s");
+        assert_eq!(span(Duration::from_secs(12 * 60 + 5)), "12m");
+        assert_eq!(span(Duration::from_secs(3 * 3600 + 5 * 60)), "3h 5m");
+        assert_eq!(span(Duration::from_secs(2 * 86400 + 4 * 3600)), "2d 4h");
+        assert_eq!(span(HOUR), "1h");
+    }
+}
