@@ -88,7 +88,7 @@ fn prune(dir: &Path) -> Result<(), BackupError> {
 mod tests {
     #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
     use super::*;
-    use crate::storage::tables::{LEDGER, META};
+    use crate::storage::tables::{LEDGER, MEMBERS, META};
     use redb::ReadableDatabase;
 
     fn names(dir: &Path) -> Vec<String> {
@@ -111,6 +111,7 @@ mod tests {
             .insert("schema_version", 4)
             .unwrap();
         tx.open_table(LEDGER).unwrap();
+        tx.open_table(MEMBERS).unwrap();
         tx.commit().unwrap();
         let m = Migration { from: 4, to: 5 };
         let mut made = Vec::new();
