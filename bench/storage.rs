@@ -4,8 +4,9 @@
 //! - database bytes per ledger entry, everything included (target: at most 300);
 //! - `fealty verify` through the binary, entries per second (target: at least 1,000,000),
 //!   beside reading the whole file once;
-//! - the in-place migration of the same data written in the schema-4 layout: time and peak
-//!   memory (VmHWM) of the process doing it, beside the file's size.
+//! - the in-place migration of the same data written in the schema-4 layout, after its safety
+//!   copy (a backup file of the schema-4 data): time and peak memory (VmHWM) of the process
+//!   doing it, beside the file's size and the peak of `verify` alone.
 
 #![expect(clippy::unwrap_used, reason = "a benchmark fails loudly")]
 
@@ -55,9 +56,16 @@ fn run_measured(bin: &str, args: &[&str]) -> (Duration, u64, String) {
     assert!(status.success(), "{args:?}: {out}{err}");
     // What the process said about its phases: open, migration, compaction, the verify walk.
     for line in err.lines().filter(|l| {
-        ["integrity", "migrated", "compact", "verify:", "repair"]
-            .iter()
-            .any(|w| l.contains(w))
+        [
+            "integrity",
+            "safety copy",
+            "migrated",
+            "compact",
+            "verify:",
+            "repair",
+        ]
+        .iter()
+        .any(|w| l.contains(w))
     }) {
         println!("    | {line}");
     }
@@ -255,7 +263,7 @@ async fn main() {
 
     let d = data.to_str().unwrap();
     let ceiling = read_file(&db);
-    let (took, peak, out) = run_measured(bin, &["verify", "--data", d]);
+    let (took, verify_peak, out) = run_measured(bin, &["verify", "--data", d]);
     let rate = ENTRIES as f64 / took.as_secs_f64();
     println!("fealty verify: {out}");
     println!(
@@ -265,7 +273,7 @@ async fn main() {
         rate / 1_000_000.0,
         ceiling.as_secs_f64(),
         took.as_secs_f64() / ceiling.as_secs_f64().max(1e-9),
-        mib(peak)
+        mib(verify_peak)
     );
 
     let old = dir.path().join("v4");
@@ -285,11 +293,29 @@ async fn main() {
     let after = std::fs::metadata(&v4).unwrap().len();
     println!("migration v4 -> v5 then verify: {out}");
     println!(
-        "  {:.1} s in all, peak memory {:.0} MiB (the file: {:.0} MiB before, {:.0} MiB after = {:.0} bytes per entry)",
+        "  {:.1} s in all, peak memory {:.0} MiB = {:.2}x of verify alone (the file: {:.0} MiB before, {:.0} MiB after = {:.0} bytes per entry)",
         took.as_secs_f64(),
         mib(peak),
+        peak as f64 / verify_peak as f64,
         mib(v4_size),
         mib(after),
         after as f64 / ENTRIES as f64
     );
+    let copies: Vec<(String, u64)> = std::fs::read_dir(old.join("safety"))
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().into_string().unwrap(),
+                e.metadata().unwrap().len(),
+            )
+        })
+        .collect();
+    for (name, bytes) in copies {
+        println!(
+            "  safety copy {name}: {:.1} MiB = {:.2}x of the schema-4 file",
+            mib(bytes),
+            bytes as f64 / v4_size as f64
+        );
+    }
 }

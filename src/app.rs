@@ -70,6 +70,26 @@ pub fn prepare_data_dir(dir: &Path) -> Result<(), AppError> {
         .map_err(io(format!("cannot make {} private", dir.display())))
 }
 
+/// Opens the store in `dir`; before migrating a file an older fealty left, a safety copy of it
+/// is written beside it (see [`crate::backup::safety`]), or the open stops with nothing changed.
+pub fn open_store(dir: &Path) -> Result<Store, StoreError> {
+    Store::open_guarded(dir, &|tx, m| {
+        let path =
+            crate::backup::safety::write(dir, tx, m).map_err(|e| StoreError::NoSafetyCopy {
+                from: m.from,
+                to: m.to,
+                reason: e.to_string(),
+            })?;
+        tracing::info!(
+            "safety copy before migrating schema {} → {}: {}",
+            m.from,
+            m.to,
+            path.display()
+        );
+        Ok(())
+    })
+}
+
 /// How long requests in flight may take to finish after a stop signal; then they are cut off.
 const DRAIN: Duration = Duration::from_secs(10);
 
@@ -84,7 +104,7 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
         signal.await;
         let _ = stop.send(true);
     });
-    let store = Store::open(&config.data_dir)?;
+    let store = open_store(&config.data_dir)?;
     let served = run(config, store.clone(), stopping).await;
     signals.abort();
     // Closing waits for the writer thread and running reads: a blocking wait.

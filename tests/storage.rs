@@ -261,3 +261,121 @@ async fn idempotency_records_answer_within_their_window_and_are_swept_after_it()
     assert!(!bad.status.success());
     assert!(common::stderr(&bad).contains("is not a window like 30d"));
 }
+
+/// The safety copies in `data`'s safety directory, by name.
+fn safety_copies(data: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(data.join("safety"))
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().into_string().unwrap())
+                .filter(|n| n.starts_with("fealty-") && n.ends_with(".fbk"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// The v4 fixture as a cleanly shut down v4 file: redb's repair (which changes no data) done,
+/// so that the next open writes nothing before it migrates.
+fn clean_v4_copy() -> tempfile::TempDir {
+    let dir = v4_copy();
+    drop(redb::Database::open(dir.path().join("data/fealty.redb")).unwrap());
+    dir
+}
+
+#[test]
+fn an_upgrade_writes_a_safety_copy_first_that_restores_to_the_data_before_the_migration() {
+    let dir = v4_copy();
+    let data = dir.path().join("data");
+
+    let mut server = TestServer::start_in(&data);
+    let logged = wait_for_log(&server, "safety copy before migrating schema 4 → 5: ");
+    server.stop();
+    let copies = safety_copies(&data);
+    assert_eq!(copies.len(), 1, "{copies:?}");
+    let copy = data.join("safety").join(&copies[0]);
+    assert!(
+        logged.ends_with(&copy.display().to_string()),
+        "the log names the copy: {logged}"
+    );
+    // It is a regular backup file of the file as it was: format 2, schema 4.
+    let text = std::fs::read(&copy).unwrap();
+    let mut lines = text.split(|b| *b == b'\n');
+    assert_eq!(lines.next(), Some(&b"FEALTY-BACKUP 2"[..]));
+    let header: Value = serde_json::from_slice(lines.next().unwrap()).unwrap();
+    assert_eq!(
+        (
+            &header["schema_version"],
+            &header["entries"],
+            &header["members"]
+        ),
+        (&json!(4), &json!(8), &json!(3))
+    );
+
+    // A current file opens without another copy.
+    let verified = common::ok(&common::cli(&data, &["verify"]));
+    assert_eq!(safety_copies(&data), copies);
+
+    // The copy restores, through the ordinary restore, to what v4 held: the same entries with
+    // their v4 hashes, members and chain, migrated as the original was.
+    let restored = dir.path().join("restored");
+    let from = format!("file:{}", data.join("safety").display());
+    let out = common::cli(&restored, &["restore", "--from", &from]);
+    assert!(
+        common::ok(&out).contains("8 entries"),
+        "{}",
+        common::stdout(&out)
+    );
+    let before: Value =
+        serde_json::from_slice(&std::fs::read(fixture().join("export-v4.json")).unwrap()).unwrap();
+    let back = export(&restored);
+    let (old, new) = (
+        before["ledger"].as_array().unwrap(),
+        back["ledger"].as_array().unwrap(),
+    );
+    assert_eq!(old.len(), new.len());
+    for (o, n) in old.iter().zip(new) {
+        for f in BODY_FIELDS {
+            assert_eq!(o[f], n[f], "entry {} field {f} after the restore", o["seq"]);
+        }
+    }
+    assert_eq!(before["members"], back["members"]);
+    assert_eq!(
+        back,
+        export(&data),
+        "the restored copy is the migrated original"
+    );
+    assert_eq!(
+        common::ok(&common::cli(&restored, &["verify"])),
+        verified,
+        "its chain verifies as the original's did"
+    );
+}
+
+#[test]
+fn a_safety_copy_that_cannot_be_written_stops_the_migration_and_leaves_the_file_as_it_was() {
+    let dir = clean_v4_copy();
+    let data = dir.path().join("data");
+    let file = data.join("fealty.redb");
+    let before = std::fs::read(&file).unwrap();
+    // A file where the safety directory should be: the copy cannot be made.
+    std::fs::write(data.join("safety"), b"in the way").unwrap();
+
+    let line = common::fails(&common::cli(&data, &["verify"]));
+    assert!(
+        line.contains(
+            "cannot write the safety copy before migrating the database from schema 4 to 5"
+        ) && line.contains("the database was not changed"),
+        "{line}"
+    );
+    assert!(
+        std::fs::read(&file).unwrap() == before,
+        "the file is byte for byte as it was"
+    );
+
+    // Once the way is clear, the migration runs after its copy.
+    std::fs::remove_file(data.join("safety")).unwrap();
+    let verified = common::ok(&common::cli(&data, &["verify"]));
+    assert!(verified.contains("8 entries, 3 members"), "{verified}");
+    assert_eq!(safety_copies(&data).len(), 1);
+}

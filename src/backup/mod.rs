@@ -3,6 +3,7 @@
 //! check everything before they report success.
 
 pub mod format;
+pub mod safety;
 pub mod schedule;
 pub mod segments;
 pub mod target;
@@ -153,36 +154,51 @@ pub async fn snapshot_file(
 ) -> Result<Made, BackupError> {
     store
         .read(move |tx| {
-            let counts = snapshot::counts(tx)?;
-            let now = id_time(crate::clock::now());
-            let header = Header {
-                format_version: format::FORMAT_VERSION,
-                schema_version: schema::CURRENT,
-                id: make_id(now, counts.last_seq),
-                created_at: now.format(&Rfc3339).unwrap_or_default(),
-                counts: counts.clone(),
-                encryption: if passphrase.is_some() {
-                    Encryption::AgePassphrase
-                } else {
-                    Encryption::None
-                },
-                segment_from: None,
-            };
-            let bytes = format::write(&path, &header, passphrase.as_ref(), |w| {
-                let mut w = std::io::BufWriter::new(w);
-                snapshot::write(tx, &mut w, &progress)
-                    .map_err(|e| BackupError::Db(e.to_string()))?;
-                std::io::Write::flush(&mut w).map_err(|e| BackupError::Io(e.to_string()))
-            })
-            .map_err(|e| StoreError::Db(e.to_string()))?;
-            Ok(Made {
-                id: header.id,
-                bytes,
-                counts,
-            })
+            Ok(write_snapshot(
+                tx,
+                &path,
+                schema::CURRENT,
+                passphrase.as_ref(),
+                &progress,
+            ))
         })
-        .await
-        .map_err(Into::into)
+        .await?
+}
+
+/// Writes the snapshot `tx` reads, in schema `schema_version`, to a local backup file; the
+/// rows stream through zstd (and age), so memory stays flat whatever the size of the data.
+pub fn write_snapshot(
+    tx: &redb::ReadTransaction,
+    path: &Path,
+    schema_version: u64,
+    passphrase: Option<&SecretString>,
+    progress: &Progress,
+) -> Result<Made, BackupError> {
+    let counts = snapshot::counts(tx)?;
+    let now = id_time(crate::clock::now());
+    let header = Header {
+        format_version: format::FORMAT_VERSION,
+        schema_version,
+        id: make_id(now, counts.last_seq),
+        created_at: now.format(&Rfc3339).unwrap_or_default(),
+        counts: counts.clone(),
+        encryption: if passphrase.is_some() {
+            Encryption::AgePassphrase
+        } else {
+            Encryption::None
+        },
+        segment_from: None,
+    };
+    let bytes = format::write(path, &header, passphrase, |w| {
+        let mut w = std::io::BufWriter::new(w);
+        snapshot::write(tx, &mut w, progress).map_err(|e| BackupError::Db(e.to_string()))?;
+        std::io::Write::flush(&mut w).map_err(|e| BackupError::Io(e.to_string()))
+    })?;
+    Ok(Made {
+        id: header.id,
+        bytes,
+        counts,
+    })
 }
 
 /// Backs `store` up to `spec`: snapshot to a temporary file beside the database (streamed

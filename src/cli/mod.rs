@@ -8,7 +8,7 @@ mod user;
 use crate::control::{self, Command};
 use crate::logging::LogFormat;
 use crate::service::Loyalty;
-use crate::storage::{DB_FILE, Store};
+use crate::storage::DB_FILE;
 use clap::{Args, Parser, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
@@ -182,7 +182,7 @@ fn run_direct(
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start: {e}"))?;
-    let store = Store::open(&data.data).map_err(|e| e.to_string())?;
+    let store = crate::app::open_store(&data.data).map_err(|e| e.to_string())?;
     let io = control::Io {
         stdout: Box::new(std::io::BufWriter::with_capacity(
             crate::pipe::CHUNK,

@@ -24,6 +24,9 @@ use redb::{Database, ReadableTable, ReadableTableMetadata};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
+/// The schema this step reaches: files below it hold JSON ledger rows.
+pub const VERSION: u64 = 5;
+
 /// Rows converted per transaction.
 const CHUNK: usize = 20_000;
 
@@ -119,6 +122,18 @@ pub fn legacy_entry(bytes: &[u8], prev_hash: EntryHash) -> Result<LedgerEntry, S
         hash: EntryHash::parse_hex(&e.hash).ok_or("the hash is not 64 hex digits")?,
         hash_input: HashInput::JsonV1,
     })
+}
+
+/// The last sequence and hash of a schema 1–4 ledger (0 and the genesis hash for none).
+pub fn legacy_last<T: ReadableTable<u64, &'static [u8]>>(
+    table: &T,
+) -> Result<(u64, EntryHash), StoreError> {
+    match table.last()? {
+        Some((k, v)) => legacy_entry(v.value(), GENESIS_HASH)
+            .map(|e| (k.value(), e.hash))
+            .map_err(|e| StoreError::Corrupt(format!("ledger entry {}: {e}", k.value()))),
+        None => Ok((0, GENESIS_HASH)),
+    }
 }
 
 #[derive(Deserialize)]

@@ -29,6 +29,10 @@ use redb::{ReadTransaction, WriteTransaction};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// What an open runs before a migration (the upgrade's safety copy).
+pub type BeforeMigration<'a> =
+    dyn Fn(&ReadTransaction, schema::Migration) -> Result<(), StoreError> + 'a;
+
 /// The database file's name inside the data directory.
 pub const DB_FILE: &str = "fealty.redb";
 
@@ -78,6 +82,18 @@ pub enum StoreError {
     /// Randomness failed.
     #[error("{0}")]
     Random(String),
+    /// The safety copy an upgrade makes before migrating could not be written; nothing changed.
+    #[error(
+        "cannot write the safety copy before migrating the database from schema {from} to {to} ({reason}); the database was not changed: make room or fix that, then start again"
+    )]
+    NoSafetyCopy {
+        /// The file's schema.
+        from: u64,
+        /// This build's schema.
+        to: u64,
+        /// Why the copy failed.
+        reason: String,
+    },
 }
 
 impl From<redb::Error> for StoreError {
@@ -147,7 +163,20 @@ impl Store {
     /// A file left by a crash is repaired (and the time it took logged); a damaged one is refused
     /// with [`StoreError::Damaged`]; see [`open::open_database`].
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
-        let mut db = open::open_database(data_dir)?;
+        Self::open_guarded(data_dir, &|_, _| Ok(()))
+    }
+
+    /// Like [`Store::open`], calling `before_migration` with a read of the file (nothing written
+    /// to it yet when it was shut down cleanly) when a migration is about to run; its error
+    /// stops the open before the migration.
+    pub fn open_guarded(
+        data_dir: &Path,
+        before_migration: &BeforeMigration<'_>,
+    ) -> Result<Store, StoreError> {
+        let mut db = open::open_database_with(data_dir, &mut |tx| match schema::pending(tx)? {
+            Some(m) => before_migration(tx, m),
+            None => Ok(()),
+        })?;
         schema::migrate(&db)?;
         // Free space is given back before anything else uses the file; a failure only costs space.
         if let Err(e) = compact::if_sparse(&mut db, &data_dir.join(DB_FILE)) {

@@ -2,7 +2,10 @@
 //! file before any repair that would roll a commit back, and a clear refusal of a damaged file.
 
 use super::{DB_FILE, StoreError};
-use redb::{Builder, Database, DatabaseError, RepairSession};
+use redb::{
+    Builder, Database, DatabaseError, ReadOnlyDatabase, ReadTransaction, ReadableDatabase,
+    RepairSession,
+};
 use std::cell::{Cell, RefCell};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -43,8 +46,9 @@ pub fn builder() -> Builder {
 enum Last {
     /// No file yet, or an empty one.
     New,
-    /// Shut down cleanly: redb trusts it, so the open checks it.
-    Clean,
+    /// Shut down cleanly: redb trusts it, so the open checks it. Opened read-only, nothing
+    /// written yet.
+    Clean(ReadOnlyDatabase),
     /// Not shut down cleanly (a crash or a kill): redb repairs it.
     Crashed,
     /// redb could not even read it read-only; the open says why, or refuses.
@@ -59,72 +63,102 @@ enum Last {
 /// kept in [`BEFORE_REPAIR_FILE`], and never on a file that was shut down cleanly: there the
 /// newest commit was complete, so a bad checksum is damage, and the open refuses.
 pub fn open_database(data_dir: &Path) -> Result<Database, StoreError> {
+    open_database_with(data_dir, &mut |_| Ok(()))
+}
+
+/// Like [`open_database`], handing `before_write` a read of the file first: of a file shut down
+/// cleanly before anything writes to it, so that an error from it leaves the file byte for byte
+/// as it was; of a file a crash left, after redb's repair (which changes no committed data).
+pub fn open_database_with(
+    data_dir: &Path,
+    before_write: &mut dyn FnMut(&ReadTransaction) -> Result<(), StoreError>,
+) -> Result<Database, StoreError> {
     let path = data_dir.join(DB_FILE);
-    let damaged = |detail: String| StoreError::Damaged {
+    let db = match last_state(&path, data_dir)? {
+        // A new file holds nothing to read.
+        Last::New => {
+            return attempt(&path, false, Policy::Repair).map_err(|e| classify(e, data_dir));
+        }
+        Last::Clean(read_only) => {
+            before_write(&read_only.begin_read()?)?;
+            drop(read_only);
+            return open_checked(&path, data_dir);
+        }
+        Last::Unreadable => open_checked(&path, data_dir)?,
+        Last::Crashed => open_repaired(&path, data_dir)?,
+    };
+    before_write(&db.begin_read()?)?;
+    Ok(db)
+}
+
+fn damaged(data_dir: &Path, detail: String) -> StoreError {
+    StoreError::Damaged {
         dir: data_dir.to_path_buf(),
         detail,
-    };
-    match last_state(&path, data_dir)? {
-        Last::New => attempt(&path, false, Policy::Repair).map_err(|e| classify(e, data_dir)),
-        Last::Clean | Last::Unreadable => {
-            let started = Instant::now();
-            match attempt(&path, true, Policy::RefuseRollback) {
-                Ok(db) => {
-                    tracing::info!(
-                        ms = started.elapsed().as_millis() as u64,
-                        "database integrity checked"
-                    );
-                    Ok(db)
-                }
-                Err(Failure::WouldRollBack) => {
-                    let kept = keep_copy(&path, data_dir);
-                    Err(damaged(format!(
-                        "its newest commit fails its checksums although it was shut down cleanly; {}",
-                        describe_copy(&kept)
-                    )))
-                }
-                Err(e) => Err(classify(e, data_dir)),
-            }
-        }
-        Last::Crashed => {
-            tracing::warn!(file = %path.display(), "the database was not shut down cleanly; repairing it");
-            let started = Instant::now();
-            let mut rolled_back = None;
-            let db = match attempt(&path, false, Policy::RefuseRollback) {
-                Ok(db) => db,
-                Err(Failure::WouldRollBack) => {
-                    // A crash during a commit leaves a torn newest commit that was never
-                    // acknowledged; redb falls back to the one before it, after a copy is kept.
-                    let kept = keep_copy(&path, data_dir).map_err(|e| {
-                        StoreError::Unavailable(format!(
-                            "it needs a repair that rolls its last, interrupted commit back, and a copy of the file could not be kept first ({e}); free some space and start again"
-                        ))
-                    })?;
-                    rolled_back = Some(kept.clone());
-                    attempt(&path, false, Policy::Repair).map_err(|e| match e {
-                        Failure::Db(DatabaseError::Storage(redb::StorageError::Corrupted(d))) => {
-                            damaged(format!(
-                                "{d}; the file as it was is kept in {}",
-                                kept.display()
-                            ))
-                        }
-                        other => classify(other, data_dir),
-                    })?
-                }
-                Err(e) => return Err(classify(e, data_dir)),
-            };
-            let ms = started.elapsed().as_millis() as u64;
-            match rolled_back {
-                None => tracing::warn!(ms, "database repaired"),
-                Some(kept) => tracing::warn!(
-                    ms,
-                    copy = %kept.display(),
-                    "database repaired by rolling back its last, interrupted commit; the file as it was is kept"
-                ),
-            }
+    }
+}
+
+/// Opens a file redb trusts, checking every page first; refuses one whose newest commit fails.
+fn open_checked(path: &Path, data_dir: &Path) -> Result<Database, StoreError> {
+    let started = Instant::now();
+    match attempt(path, true, Policy::RefuseRollback) {
+        Ok(db) => {
+            tracing::info!(
+                ms = started.elapsed().as_millis() as u64,
+                "database integrity checked"
+            );
             Ok(db)
         }
+        Err(Failure::WouldRollBack) => {
+            let kept = keep_copy(path, data_dir);
+            Err(damaged(
+                data_dir,
+                format!(
+                    "its newest commit fails its checksums although it was shut down cleanly; {}",
+                    describe_copy(&kept)
+                ),
+            ))
+        }
+        Err(e) => Err(classify(e, data_dir)),
     }
+}
+
+/// Opens a file a crash left, letting redb repair it (after a copy, if it rolls a commit back).
+fn open_repaired(path: &Path, data_dir: &Path) -> Result<Database, StoreError> {
+    tracing::warn!(file = %path.display(), "the database was not shut down cleanly; repairing it");
+    let started = Instant::now();
+    let mut rolled_back = None;
+    let db = match attempt(path, false, Policy::RefuseRollback) {
+        Ok(db) => db,
+        Err(Failure::WouldRollBack) => {
+            // A crash during a commit leaves a torn newest commit that was never
+            // acknowledged; redb falls back to the one before it, after a copy is kept.
+            let kept = keep_copy(path, data_dir).map_err(|e| {
+                    StoreError::Unavailable(format!(
+                        "it needs a repair that rolls its last, interrupted commit back, and a copy of the file could not be kept first ({e}); free some space and start again"
+                    ))
+                })?;
+            rolled_back = Some(kept.clone());
+            attempt(path, false, Policy::Repair).map_err(|e| match e {
+                Failure::Db(DatabaseError::Storage(redb::StorageError::Corrupted(d))) => damaged(
+                    data_dir,
+                    format!("{d}; the file as it was is kept in {}", kept.display()),
+                ),
+                other => classify(other, data_dir),
+            })?
+        }
+        Err(e) => return Err(classify(e, data_dir)),
+    };
+    let ms = started.elapsed().as_millis() as u64;
+    match rolled_back {
+        None => tracing::warn!(ms, "database repaired"),
+        Some(kept) => tracing::warn!(
+            ms,
+            copy = %kept.display(),
+            "database repaired by rolling back its last, interrupted commit; the file as it was is kept"
+        ),
+    }
+    Ok(db)
 }
 
 /// Whether the repair callback may let redb roll the newest commit back.
@@ -208,10 +242,7 @@ fn last_state(path: &Path, data_dir: &Path) -> Result<Last, StoreError> {
     let builder = builder();
     // A read-only open writes nothing and refuses a file that needs a repair.
     match quietly(|| builder.open_read_only(path)) {
-        Ok(Ok(db)) => {
-            drop(db);
-            Ok(Last::Clean)
-        }
+        Ok(Ok(db)) => Ok(Last::Clean(db)),
         Ok(Err(DatabaseError::RepairAborted)) => Ok(Last::Crashed),
         Ok(Err(DatabaseError::DatabaseAlreadyOpen)) => {
             Err(StoreError::InUse(data_dir.to_path_buf()))

@@ -6,7 +6,7 @@ use crate::domain::dashboard::bucket_of;
 use crate::domain::ledger::{EntryKind, GENESIS_HASH, LedgerEntry};
 use crate::domain::member::Member;
 use crate::domain::stats::{RewardTally, Totals};
-use redb::{Database, ReadableTable, ReadableTableMetadata, WriteTransaction};
+use redb::{Database, ReadTransaction, ReadableTable, ReadableTableMetadata, WriteTransaction};
 use std::collections::HashMap;
 
 /// The version this build writes.
@@ -63,6 +63,30 @@ fn unreachable_version(v: u64) -> Result<(), StoreError> {
     Err(StoreError::Db(format!(
         "no migration to schema version {v}"
     )))
+}
+
+/// A migration an open is about to run: from the file's schema to this build's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Migration {
+    /// The schema the file is in.
+    pub from: u64,
+    /// The schema this build writes.
+    pub to: u64,
+}
+
+/// The migration opening this file would run, if any (none for a new, current or newer file).
+pub fn pending(tx: &ReadTransaction) -> Result<Option<Migration>, StoreError> {
+    let from = version_read(tx)?;
+    Ok((from > 0 && from < CURRENT).then_some(Migration { from, to: CURRENT }))
+}
+
+/// The version recorded in a read of the file (0 for a new one).
+pub fn version_read(tx: &ReadTransaction) -> Result<u64, StoreError> {
+    match tx.open_table(META) {
+        Ok(t) => Ok(t.get(VERSION_KEY)?.map(|v| v.value()).unwrap_or(0)),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The version recorded in `tx` (0 for a new file).

@@ -13,8 +13,8 @@
 //! (`tables::REGISTRY`); sessions are left out on purpose: a restored server must not accept
 //! cookies issued by the old one.
 
-use super::StoreError;
 use super::tables::{self, Cell, LEDGER, MEMBERS, Table};
+use super::{StoreError, migrate_v5};
 use base64::Engine as _;
 use redb::{ReadTransaction, ReadableTableMetadata, WriteTransaction};
 use serde_json::Value;
@@ -33,10 +33,15 @@ pub struct Counts {
     pub last_hash: String,
 }
 
-/// The counts of the snapshot `tx` would write.
+/// The counts of the snapshot `tx` would write (of a file in any schema this build migrates).
 pub fn counts(tx: &ReadTransaction) -> Result<Counts, StoreError> {
     let ledger = tx.open_table(LEDGER)?;
-    let (last_seq, last_hash) = super::ledger::last(&ledger)?;
+    // A file about to be migrated (its safety copy) still holds schema 1–4's JSON rows.
+    let (last_seq, last_hash) = if super::schema::version_read(tx)? < migrate_v5::VERSION {
+        migrate_v5::legacy_last(&ledger)?
+    } else {
+        super::ledger::last(&ledger)?
+    };
     Ok(Counts {
         members: tx.open_table(MEMBERS)?.len()?,
         entries: ledger.len()?,
@@ -132,12 +137,26 @@ pub fn write_small(tx: &ReadTransaction, w: &mut impl Write) -> Result<(), Store
 }
 
 /// Writes every table that backups carry; `progress` counts rows.
+///
+/// A file not yet migrated (its safety copy) may still hold a retired table: it is carried too,
+/// so the copy restores to the file as it was; a current file has none, and none is written.
 pub fn write(
     tx: &ReadTransaction,
     w: &mut impl Write,
     progress: &crate::progress::Progress,
 ) -> Result<(), StoreError> {
-    let carried = || tables::REGISTRY.iter().filter(|t| t.backed_up);
+    let mut retired = Vec::new();
+    for t in tables::RETIRED.iter() {
+        if (t.rows)(tx)? > 0 {
+            retired.push(t);
+        }
+    }
+    let carried = || {
+        tables::REGISTRY
+            .iter()
+            .filter(|t| t.backed_up)
+            .chain(retired.iter().copied())
+    };
     let mut total = 0;
     for t in carried() {
         total += (t.rows)(tx)?;
