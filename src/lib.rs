@@ -11,6 +11,7 @@ pub mod domain;
 pub mod export;
 pub mod http;
 pub mod member_csv;
+pub mod metrics;
 pub mod net;
 pub mod password;
 pub mod pipe;
