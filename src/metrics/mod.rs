@@ -170,3 +170,38 @@ fn gauge(r: &mut Registry, name: &str, help: &str, unit: Option<Unit>, value: Op
         None => r.register(name, help, g),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
+    use super::{Metrics, Readings, RequestLabels, WriteStats};
+
+    #[test]
+    fn labels_keep_methods_and_routes_bounded() {
+        let odd = RequestLabels::new("BREW", None, 404);
+        assert_eq!((odd.method, odd.route.as_str()), ("other", "unmatched"));
+        let known = RequestLabels::new("PATCH", Some("/api/v1/members/{id}"), 200);
+        assert_eq!(known.method, "PATCH");
+    }
+
+    #[test]
+    fn unknown_figures_are_left_out() {
+        let m = Metrics::new(WriteStats::default());
+        let text = m.render(&Readings::default()).unwrap();
+        assert!(!text.contains("fealty_members"), "{text}");
+        assert!(!text.contains("fealty_backup_"), "{text}");
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        let text = m
+            .render(&Readings {
+                members: Some(3),
+                shipped_lag: Some(0),
+                ..Readings::default()
+            })
+            .unwrap();
+        assert!(text.contains("\nfealty_members 3"), "{text}");
+        assert!(
+            text.contains("\nfealty_backup_shipped_lag_entries 0"),
+            "{text}"
+        );
+    }
+}
