@@ -83,7 +83,7 @@ impl Metrics {
         );
         r.register_with_unit(
             "write_duration",
-            "Time from a database write's submission to its durable answer",
+            "Time from a kept database write's submission to its durable answer",
             Unit::Seconds,
             self.writes.latency.clone(),
         );

@@ -7,7 +7,7 @@ use std::time::Duration;
 /// The writer's figures; clones share them (the writer records, a scrape reads).
 #[derive(Debug, Clone)]
 pub struct WriteStats {
-    /// Seconds from a write's submission to its durable answer, queueing included.
+    /// Seconds from a kept write's submission to its durable answer, queueing included.
     pub latency: Histogram,
     /// Jobs per durable commit.
     pub batch_size: Histogram,
@@ -40,7 +40,7 @@ impl WriteStats {
             .dec_by(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
-    /// Records one write answered after `took`.
+    /// Records one write kept and answered after `took`.
     pub fn answered(&self, took: Duration) {
         self.latency.observe(took.as_secs_f64());
     }

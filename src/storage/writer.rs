@@ -322,10 +322,13 @@ impl Writer {
             }
         }
         // The writer answers every job it takes, unless redb panicked under it.
-        let answered = rx.await;
-        self.core.stats.answered(submitted.elapsed());
+        let answered = rx
+            .await
+            .map_err(|_| StoreError::Db("the database writer failed during this write".into()))?;
+        if answered.is_ok() {
+            self.core.stats.answered(submitted.elapsed());
+        }
         answered
-            .map_err(|_| StoreError::Db("the database writer failed during this write".into()))?
     }
 
     /// Stops taking jobs, lets the writer finish the queued ones, and closes the database.
