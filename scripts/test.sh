@@ -72,6 +72,17 @@ if ! need moto_server; then
   fi
 fi
 
+# The metrics test (tests/metrics.rs) reads /metrics with the Prometheus Python client's parser.
+if need python3 && ! python3 -c 'import prometheus_client' >/dev/null 2>&1; then
+  echo "== python3 -m pip install prometheus_client"
+  python3 -m pip install --quiet prometheus_client ||
+    python3 -m pip install --quiet --break-system-packages prometheus_client || true
+fi
+if ! python3 -c 'import prometheus_client' >/dev/null 2>&1; then
+  echo "error: the metrics test needs python3 with prometheus_client, and python3 -m pip install prometheus_client could not provide it" >&2
+  exit 1
+fi
+
 # The supply-chain check (deny.toml) and the API fuzzing against the OpenAPI document
 # (scripts/api-fuzz.sh) need cargo-deny and schemathesis.
 if ! cargo deny --version >/dev/null 2>&1; then

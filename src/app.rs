@@ -49,6 +49,8 @@ pub struct Config {
     pub keep_idempotency: std::time::Duration,
     /// Timeouts and the cap on open connections, for every listener.
     pub limits: crate::net::Limits,
+    /// Serve `/metrics` to scrapers presenting this token; `None` leaves it out.
+    pub metrics_token: Option<crate::metrics::MetricsToken>,
 }
 
 /// Where and how often `serve` backs up.
@@ -212,8 +214,14 @@ async fn run(
         )
     });
     let sweep_task = crate::sweep::start(loyalty.clone(), config.keep_idempotency);
-    let app = http::router::build(loyalty, base_url, backup_status, tls_status.clone())
-        .map_err(|e| AppError::Service(ServiceError::Internal(e.to_string())))?;
+    let app = http::router::build(
+        loyalty,
+        base_url,
+        backup_status,
+        tls_status.clone(),
+        config.metrics_token.clone(),
+    )
+    .map_err(|e| AppError::Service(ServiceError::Internal(e.to_string())))?;
     let connections = crate::net::Connections::new(config.limits);
     let served = match (listener, config.tls) {
         (Some(listener), _) => {

@@ -12,6 +12,7 @@ pub mod export;
 pub mod http;
 pub mod logging;
 pub mod member_csv;
+pub mod metrics;
 pub mod net;
 pub mod password;
 pub mod pipe;

@@ -70,13 +70,7 @@ impl PassphraseArgs {
     /// The passphrase, if one was given.
     pub fn read(&self) -> Result<Option<String>, String> {
         if let Some(f) = &self.passphrase_file {
-            let text = std::fs::read_to_string(f)
-                .map_err(|e| format!("cannot read the passphrase file {}: {e}", f.display()))?;
-            let line = text.lines().next().unwrap_or_default().to_owned();
-            if line.is_empty() {
-                return Err(format!("the passphrase file {} is empty", f.display()));
-            }
-            return Ok(Some(line));
+            return super::secret_from_file(f, "passphrase").map(Some);
         }
         Ok(self.passphrase.clone().filter(|p| !p.is_empty()))
     }

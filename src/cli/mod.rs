@@ -134,6 +134,17 @@ impl Cli {
     }
 }
 
+/// The first line of the file holding a secret (`what` names it in errors); it must not be empty.
+fn secret_from_file(path: &std::path::Path, what: &str) -> Result<String, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the {what} file {}: {e}", path.display()))?;
+    let line = text.lines().next().unwrap_or_default().to_owned();
+    if line.is_empty() {
+        return Err(format!("the {what} file {} is empty", path.display()));
+    }
+    Ok(line)
+}
+
 fn printed(out: &str) -> ExitCode {
     let _ = std::io::stdout().write_all(out.as_bytes());
     ExitCode::SUCCESS

@@ -78,6 +78,26 @@ pub struct ServeArgs {
     /// the service's file limit well above this).
     #[arg(long, env = "FEALTY_MAX_CONNECTIONS", default_value_t = crate::net::Limits::default().max_connections)]
     max_connections: usize,
+    /// Serve Prometheus metrics at /metrics to scrapers that send this bearer token (at least
+    /// 20 characters); without a token /metrics is not served.
+    #[arg(long, env = "FEALTY_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
+    /// Read the metrics token from the first line of this file.
+    #[arg(
+        long,
+        env = "FEALTY_METRICS_TOKEN_FILE",
+        conflicts_with = "metrics_token"
+    )]
+    metrics_token_file: Option<std::path::PathBuf>,
+}
+
+fn metrics_token(args: &ServeArgs) -> Result<Option<crate::metrics::MetricsToken>, String> {
+    let raw = match (&args.metrics_token, &args.metrics_token_file) {
+        (_, Some(file)) => super::secret_from_file(file, "metrics token")?,
+        (Some(raw), None) => raw.clone(),
+        (None, None) => return Ok(None),
+    };
+    crate::metrics::MetricsToken::parse(&raw).map(Some)
 }
 
 fn limits(args: &ServeArgs) -> Result<crate::net::Limits, String> {
@@ -166,9 +186,10 @@ pub fn run(args: ServeArgs) -> ExitCode {
             tls_config(&args)?,
             crate::sweep::parse_window(&args.keep_idempotency)?,
             limits(&args)?,
+            metrics_token(&args)?,
         ))
     });
-    let (backup, tls, keep_idempotency, limits) = match parsed {
+    let (backup, tls, keep_idempotency, limits, metrics_token) = match parsed {
         Ok(all) => all,
         Err(e) => {
             eprintln!("error: {e}");
@@ -183,6 +204,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
         tls,
         keep_idempotency,
         limits,
+        metrics_token,
     };
     let result = runtime.block_on(app::serve(config));
     // The database is closed by now; a read still running on a blocking thread must not hold

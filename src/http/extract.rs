@@ -78,6 +78,15 @@ impl ApiClient {
     }
 }
 
+/// The credential in an `Authorization: Bearer …` header, if there is one.
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
 impl FromRequestParts<AppState> for ApiClient {
     type Rejection = ApiError;
 
@@ -86,12 +95,7 @@ impl FromRequestParts<AppState> for ApiClient {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
-        let presented = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
+        let presented = bearer(&parts.headers);
         // Only a credential that was presented and is wrong counts against the address: a
         // request without one is a plain 401 (a browser, a health probe, a forgotten header).
         let Some(presented) = presented else {

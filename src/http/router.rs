@@ -40,19 +40,27 @@ pub struct AppState {
     pub card_codes: crate::views::card_codes::CardCodes,
     /// Home-screen icons in the business's colour, drawn once.
     pub icons: crate::views::icon::Icons,
+    /// `/metrics`, when it is on.
+    pub metrics: Option<super::metrics::MetricsAccess>,
     openapi: Arc<String>,
 }
 
-/// The whole application for a server reachable at `base_url`.
+/// The whole application for a server reachable at `base_url`; with `metrics_token`,
+/// `/metrics` is served to those who present it (else it is not there at all).
 pub fn build(
     loyalty: Loyalty,
     base_url: String,
     backup_status: crate::backup::schedule::StatusCell,
     tls_status: crate::tls::StatusCell,
+    metrics_token: Option<crate::metrics::MetricsToken>,
 ) -> Result<Router, crate::crypto::RandomError> {
     let join_guard = customer::join::JoinGuard::new()?;
     // One call gives both the routes and the document that describes them.
     let (api, doc) = api::router();
+    let metrics = metrics_token.map(|token| super::metrics::MetricsAccess {
+        token,
+        metrics: crate::metrics::Metrics::new(loyalty.store().write_stats().clone()),
+    });
     let state = AppState {
         loyalty,
         secure_cookies: base_url.starts_with("https://"),
@@ -65,6 +73,7 @@ pub fn build(
         tls_status,
         base_url,
         auth_failures: AuthFailures::default(),
+        metrics: metrics.clone(),
         openapi: Arc::new(doc.to_pretty_json().unwrap_or_else(|_| "{}".to_owned())),
     };
     // Every page a browser posts to, with or without a session, is held to one origin rule.
@@ -73,13 +82,17 @@ pub fn build(
         .merge(customer::router())
         .route("/setup/{token}", get(setup::form).post(setup::submit))
         .layer(axum::middleware::from_fn(super::origin::same_origin_posts));
-    Ok(Router::new()
+    let mut routes = Router::new()
         .merge(api)
         .merge(pages)
         .route("/api/v1/openapi.json", get(openapi))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/assets/{file}", get(stylesheet))
+        .route("/assets/{file}", get(stylesheet));
+    if metrics.is_some() {
+        routes = routes.route("/metrics", get(super::metrics::scrape));
+    }
+    let app = routes
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -93,8 +106,17 @@ pub fn build(
         .layer(axum::middleware::map_response(
             super::error::ensure_retry_after,
         ))
-        .layer(axum::middleware::from_fn(super::access_log::log_request))
-        .with_state(state))
+        .layer(axum::middleware::from_fn(super::access_log::log_request));
+    // Outermost, so it counts the status the client gets; added per route, where the matched
+    // route is known.
+    let app = match metrics {
+        Some(access) => app.layer(axum::middleware::from_fn_with_state(
+            access.metrics,
+            super::metrics::count,
+        )),
+        None => app,
+    };
+    Ok(app.with_state(state))
 }
 
 async fn openapi(axum::extract::State(state): axum::extract::State<AppState>) -> Response {

@@ -252,6 +252,11 @@ impl Store {
     pub fn commits(&self) -> u64 {
         self.core.commits()
     }
+
+    /// The writer's latency, batch sizes and queue depth, shared with the metrics.
+    pub fn write_stats(&self) -> &crate::metrics::WriteStats {
+        self.core.stats()
+    }
 }
 
 #[cfg(test)]

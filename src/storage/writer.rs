@@ -19,6 +19,7 @@
 //! jobs were kept.
 
 use super::{StoreError, open};
+use crate::metrics::WriteStats;
 use redb::{Database, Durability, ReadTransaction, ReadableDatabase, WriteTransaction};
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -138,6 +139,7 @@ pub(super) struct Core {
     slot: Mutex<Slot>,
     changed: Condvar,
     commits: AtomicU64,
+    stats: WriteStats,
 }
 
 impl Core {
@@ -221,6 +223,11 @@ impl Core {
     pub(super) fn data_dir(&self) -> &std::path::Path {
         &self.data_dir
     }
+
+    /// Write latency, batch sizes and queue depth so far.
+    pub(super) fn stats(&self) -> &WriteStats {
+        &self.stats
+    }
 }
 
 /// Closes `db` once running reads let go of it (waiting at most `wait`).
@@ -269,6 +276,7 @@ impl Writer {
             slot: Mutex::new(Slot::Closed),
             changed: Condvar::new(),
             commits: AtomicU64::new(0),
+            stats: WriteStats::default(),
         });
         core.publish(db)?;
         let (queue, rx) = mpsc::channel();
@@ -297,21 +305,30 @@ impl Writer {
         F: FnOnce(&WriteTransaction) -> Result<T, StoreError> + Clone + Send + 'static,
     {
         let (answer, rx) = oneshot::channel();
+        let submitted = Instant::now();
         {
             let queue = self.queue.lock().map_err(|_| StoreError::Closed)?;
-            queue
-                .as_ref()
-                .ok_or(StoreError::Closed)?
-                .send(Box::new(FnJob {
-                    f: Some(f),
-                    result: None,
-                    answer,
-                }))
-                .map_err(|_| StoreError::Closed)?;
+            let queue = queue.as_ref().ok_or(StoreError::Closed)?;
+            // Counted before it is sent, so the writer never takes more than was counted.
+            self.core.stats.queued(1);
+            let sent = queue.send(Box::new(FnJob {
+                f: Some(f),
+                result: None,
+                answer,
+            }));
+            if sent.is_err() {
+                self.core.stats.taken(1);
+                return Err(StoreError::Closed);
+            }
         }
         // The writer answers every job it takes, unless redb panicked under it.
-        rx.await
-            .map_err(|_| StoreError::Db("the database writer failed during this write".into()))?
+        let answered = rx
+            .await
+            .map_err(|_| StoreError::Db("the database writer failed during this write".into()))?;
+        if answered.is_ok() {
+            self.core.stats.answered(submitted.elapsed());
+        }
+        answered
     }
 
     /// Stops taking jobs, lets the writer finish the queued ones, and closes the database.
@@ -397,6 +414,7 @@ impl Run {
                     Err(_) => break,
                 }
             }
+            self.core.stats.taken(jobs.len());
             if self
                 .down
                 .as_ref()
@@ -441,6 +459,7 @@ impl Run {
             match made {
                 Ok(()) => {
                     self.core.commits.fetch_add(1, Ordering::Relaxed);
+                    self.core.stats.committed(batch.committed.len());
                     if let Err(e) = self.core.publish(db.clone()) {
                         failure = Some(reason_of(&e));
                         // Durable already: these answers stand whatever happens next.
