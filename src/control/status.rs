@@ -43,6 +43,17 @@ struct Details {
 
 /// The status as the running server sees it.
 pub async fn through_server(loyalty: &Loyalty, served: &Served) -> Reply {
+    let (facts, details) = gather(loyalty, served).await;
+    render(&facts, &details)
+}
+
+/// The facts the running server judges (for `fealty status` and owner alerts alike), with what
+/// the screen shows beside them.
+pub async fn facts(loyalty: &Loyalty, served: &Served) -> Facts {
+    gather(loyalty, served).await.0
+}
+
+async fn gather(loyalty: &Loyalty, served: &Served) -> (Facts, Details) {
     let store = loyalty.store();
     let database = store
         .read(inspect::database)
@@ -77,7 +88,7 @@ pub async fn through_server(loyalty: &Loyalty, served: &Served) -> Reply {
         tls,
         listeners: Some(served.listeners.clone()),
     };
-    render(&facts, &details)
+    (facts, details)
 }
 
 /// The status with no server running: what the file gives, read without changing it.
