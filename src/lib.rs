@@ -7,6 +7,7 @@ pub mod cli;
 pub mod clock;
 pub mod control;
 pub mod crypto;
+pub mod disk;
 pub mod domain;
 pub mod export;
 pub mod http;

@@ -55,10 +55,14 @@ pub struct Status {
     pub from_cache: bool,
     /// The last error from the CA or the cache, in plain words.
     pub last_error: Option<String>,
+    /// When that error happened.
+    pub failed_at: Option<OffsetDateTime>,
     /// What the first order waits for, while the DNS does not lead here yet.
     pub waiting_for_dns: Option<String>,
     /// When the next order goes out, after one failed.
     pub next_attempt: Option<OffsetDateTime>,
+    /// When the certificate in use expires (its notAfter), once read.
+    pub expires_at: Option<OffsetDateTime>,
 }
 
 /// Shared certificate status.
@@ -113,7 +117,8 @@ pub async fn serve(
         tls.nameservers.clone(),
         status.clone(),
     ));
-    let mut acme_state = acme_states(&tls, data_dir, gate)?;
+    let seen = crate::acme::expiry::Seen::default();
+    let mut acme_state = acme_states(&tls, data_dir, gate, seen.clone())?;
     let state = acme_state();
     let acceptor = crate::acme::acceptor::CurrentAcceptor::new(crate::acme::acceptor_of(&state));
     // From the start, so the dashboard says a certificate is on its way.
@@ -123,6 +128,7 @@ pub async fn serve(
         acme_state,
         acceptor.clone(),
         status,
+        seen,
         tls.retry_scale,
     ));
 
@@ -164,6 +170,7 @@ fn acme_states(
     tls: &TlsConfig,
     data_dir: &Path,
     gate: Arc<crate::acme::gate::DnsGate>,
+    seen: crate::acme::expiry::Seen,
 ) -> Result<impl FnMut() -> crate::acme::State + Send + 'static, String> {
     let client = tls.ca_cert.as_deref().map(client_config).transpose()?;
     let cache_dir = data_dir.join("acme");
@@ -173,8 +180,11 @@ fn acme_states(
         tls.directory.clone(),
     );
     Ok(move || {
-        let cache =
-            crate::acme::gate::GatedCache::new(DirCache::new(cache_dir.clone()), gate.clone());
+        let cache = crate::acme::gate::GatedCache::new(
+            DirCache::new(cache_dir.clone()),
+            gate.clone(),
+            seen.clone(),
+        );
         let mut config = AcmeConfig::new(domains.clone())
             .contact_push(format!("mailto:{email}"))
             .cache(cache);

@@ -2,6 +2,7 @@
 //! the log and on the dashboard what it waits for.
 
 use super::dns::Nameservers;
+use super::expiry::Seen;
 use super::readiness::{Decision, FOREIGN_GRACE, Readiness};
 use crate::tls::StatusCell;
 use rustls_acme::{AccountCache, CertCache};
@@ -74,16 +75,18 @@ impl DnsGate {
 /// The certificate cache, with the DNS gate in front of the account: rustls-acme loads the
 /// account once per state, right before its first order (at once when no certificate is
 /// cached, at renewal time when one is), so waiting there holds back exactly the first order
-/// while a cached certificate is served from the start.
+/// while a cached certificate is served from the start. Every certificate loaded or stored
+/// has its expiry noted in `seen`.
 pub struct GatedCache<C> {
     inner: C,
     gate: Arc<DnsGate>,
+    seen: Seen,
 }
 
 impl<C> GatedCache<C> {
-    /// `inner`, its account load waiting for `gate`.
-    pub fn new(inner: C, gate: Arc<DnsGate>) -> Self {
-        Self { inner, gate }
+    /// `inner`, its account load waiting for `gate`, certificates' expiries noted in `seen`.
+    pub fn new(inner: C, gate: Arc<DnsGate>, seen: Seen) -> Self {
+        Self { inner, gate, seen }
     }
 }
 
@@ -96,7 +99,11 @@ impl<C: CertCache> CertCache for GatedCache<C> {
         domains: &[String],
         directory_url: &str,
     ) -> Result<Option<Vec<u8>>, Self::EC> {
-        self.inner.load_cert(domains, directory_url).await
+        let loaded = self.inner.load_cert(domains, directory_url).await;
+        if let Ok(Some(pem)) = &loaded {
+            self.seen.note(pem);
+        }
+        loaded
     }
 
     async fn store_cert(
@@ -105,6 +112,8 @@ impl<C: CertCache> CertCache for GatedCache<C> {
         directory_url: &str,
         cert: &[u8],
     ) -> Result<(), Self::EC> {
+        // Noted first: the certificate is in use already, whether or not it can be cached.
+        self.seen.note(cert);
         self.inner.store_cert(domains, directory_url, cert).await
     }
 }

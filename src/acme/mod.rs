@@ -3,6 +3,7 @@
 
 pub mod acceptor;
 pub mod dns;
+pub mod expiry;
 pub mod gate;
 pub mod readiness;
 pub mod retry;
@@ -23,12 +24,14 @@ pub fn acceptor_of(state: &State) -> rustls_acme::axum::AxumAcceptor {
 /// Runs the ACME state for as long as the server runs (or certificates are never renewed),
 /// recording what happens in `status`. After a failed order nothing is asked of the CA for the
 /// schedule's delay; then a `fresh` state takes over (reusing the cached account, and waiting
-/// for the DNS again before its order) and `acceptor` is pointed at it.
+/// for the DNS again before its order) and `acceptor` is pointed at it. The expiry of the
+/// certificate put in use comes from `seen`, which the states' cache fills.
 pub async fn drive(
     first: State,
     mut fresh: impl FnMut() -> State,
     acceptor: CurrentAcceptor,
     status: StatusCell,
+    seen: expiry::Seen,
     scale: retry::Scale,
 ) {
     let mut state = first;
@@ -55,9 +58,26 @@ pub async fn drive(
                         s.deployed_at = Some(crate::clock::now());
                         s.from_cache = cached;
                         s.last_error = None;
+                        s.failed_at = None;
                         s.next_attempt = None;
+                        // A new certificate reaches the cache (and `seen`) right after this.
+                        s.expires_at = if cached { seen.get() } else { None };
                     });
                 }
+                if matches!(ok, EventOk::CertCacheStore) {
+                    status.update(|s| s.expires_at = seen.get());
+                }
+            }
+            Err(EventError::CertCacheStore(err)) => {
+                tracing::error!(error = %err, "CERTIFICATE ERROR");
+                status.update(|s| {
+                    s.expires_at = seen.get();
+                    s.failed_at = Some(crate::clock::now());
+                    s.last_error = Some(format!(
+                        "the new certificate is in use but could not be saved in the data \
+                         directory ({err}); a restart may order it again"
+                    ));
+                });
             }
             Err(EventError::Order(err)) => {
                 failures = failures.saturating_add(1);
@@ -70,6 +90,7 @@ pub async fn drive(
                 );
                 status.update(|s| {
                     s.last_error = Some(said);
+                    s.failed_at = Some(crate::clock::now());
                     s.next_attempt = time::Duration::try_from(delay)
                         .ok()
                         .map(|d| crate::clock::now() + d);
@@ -85,7 +106,10 @@ pub async fn drive(
             }
             Err(err) => {
                 tracing::error!(error = %err, "CERTIFICATE ERROR");
-                status.update(|s| s.last_error = Some(format!("the certificate cache: {err}")));
+                status.update(|s| {
+                    s.last_error = Some(format!("the certificate cache: {err}"));
+                    s.failed_at = Some(crate::clock::now());
+                });
             }
         }
     }

@@ -3,8 +3,9 @@
 
 use super::Reply;
 use crate::domain::size::show_bytes;
+use crate::domain::disk::Space;
 use crate::domain::status::{
-    Backups, Certificate, Concern, Database, Facts, concerns, elapsed, span,
+    Backups, Certificate, Concern, Database, Facts, concerns, elapsed, most_serious, span, when,
 };
 use crate::service::Loyalty;
 use crate::storage::inspect;
@@ -12,7 +13,6 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 /// The exit code when something needs attention (usage errors exit 2).
 pub const NEEDS_ATTENTION: i32 = 1;
@@ -74,12 +74,11 @@ async fn gather(loyalty: &Loyalty, served: &Served) -> (Facts, Details) {
             None => Certificate::Off,
             Some(t) => Certificate::On {
                 deployed_at: t.deployed_at,
-                // The server does not read the certificate's expiry yet; once tls::Status
-                // carries it, it goes here and `concerns` warns 14 days ahead.
-                expires_at: None,
+                expires_at: t.expires_at,
                 last_error: t.last_error.clone(),
             },
         }),
+        disk: disk_space(store.data_dir()),
     };
     let details = Details {
         data_dir: store.data_dir().to_path_buf(),
@@ -99,6 +98,7 @@ pub fn from_file(data_dir: &Path) -> Reply {
         database: inspect::file(data_dir),
         backups: None,
         certificate: None,
+        disk: disk_space(data_dir),
     };
     let details = Details {
         data_dir: data_dir.to_path_buf(),
@@ -108,6 +108,13 @@ pub fn from_file(data_dir: &Path) -> Reply {
         listeners: None,
     };
     render(&facts, &details)
+}
+
+/// The data's disk, or `None` (said on the screen) when it cannot be read.
+fn disk_space(data_dir: &Path) -> Option<Space> {
+    crate::disk::space(data_dir)
+        .inspect_err(|e| tracing::warn!(error = %e, "cannot read the data directory's disk space"))
+        .ok()
 }
 
 fn render(facts: &Facts, d: &Details) -> Reply {
@@ -177,6 +184,18 @@ fn render(facts: &Facts, d: &Details) -> Reply {
             }
         }
     }
+    line(
+        "disk:",
+        match facts.disk {
+            Some(s) => format!(
+                "{} free of {} ({}%)",
+                show_bytes(s.free),
+                show_bytes(s.total),
+                s.free_percent()
+            ),
+            None => "unknown (its free space cannot be read)".into(),
+        },
+    );
     let safe = d.backup.as_ref().and_then(|b| b.safe_seq);
     line(
         "segment lag:",
@@ -241,6 +260,9 @@ fn certificate(facts: &Facts, tls: Option<&crate::tls::Status>) -> String {
                 None => "none yet".into(),
             };
             match expires_at {
+                Some(at) if *at <= facts.now => {
+                    text.push_str(&format!("; EXPIRED {}", when(*at)));
+                }
                 Some(at) => text.push_str(&format!("; expires {}", when(*at))),
                 None if deployed_at.is_some() => text.push_str("; expiry not read"),
                 None => {}
@@ -262,7 +284,7 @@ fn attention(out: &mut String, found: &[Concern]) {
         return;
     }
     out.push_str("\nneeds attention:\n");
-    for c in found {
+    for c in most_serious(found) {
         let _ = writeln!(out, "  - {c}");
     }
 }
@@ -273,9 +295,4 @@ fn count(n: u64, what: &str) -> String {
         (_, Some(stem)) => format!("{n} {stem}ies"),
         (_, None) => format!("{n} {what}s"),
     }
-}
-
-fn when(t: OffsetDateTime) -> String {
-    let t = t.replace_millisecond(0).unwrap_or(t);
-    t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
 }

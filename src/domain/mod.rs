@@ -4,6 +4,7 @@ pub mod actor;
 pub mod api_key;
 pub mod card;
 pub mod dashboard;
+pub mod disk;
 pub mod earning;
 pub mod email;
 pub mod error;

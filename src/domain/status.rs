@@ -1,8 +1,11 @@
 //! What `fealty status` judges: the facts it gathered, and which of them need the owner's
 //! attention (its exit code), kept apart from where the facts come from and how they are shown.
 
+use super::disk::{CRITICAL_PERCENT, LOW_PERCENT, Space};
+use super::size::show_bytes;
 use std::time::Duration;
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 /// How close to its expiry a certificate needs attention.
 pub const CERTIFICATE_WARN: time::Duration = time::Duration::days(14);
@@ -20,6 +23,8 @@ pub struct Facts {
     pub backups: Option<Backups>,
     /// The certificate, as the running server knows it (`None` without one).
     pub certificate: Option<Certificate>,
+    /// The space of the filesystem holding the data (`None` when it could not be read).
+    pub disk: Option<Space>,
 }
 
 /// The database file's state.
@@ -95,11 +100,22 @@ pub enum Concern {
     CertificateError(String),
     /// TLS is on but no certificate is in use.
     NoCertificate,
-    /// The certificate expires soon, or has expired.
+    /// The certificate expires within [`CERTIFICATE_WARN`] (or has expired: then
+    /// [`Concern::CertificateExpired`] is there too).
     CertificateExpiring {
         /// When.
         at: OffsetDateTime,
     },
+    /// The certificate in use has expired: browsers refuse the site.
+    CertificateExpired {
+        /// When it expired.
+        at: OffsetDateTime,
+    },
+    /// Less than [`LOW_PERCENT`] of the data's disk is free.
+    DiskLow(Space),
+    /// Less than [`CRITICAL_PERCENT`] of the data's disk is free ([`Concern::DiskLow`] is there
+    /// too): writes will soon fail.
+    DiskCritical(Space),
 }
 
 impl std::fmt::Display for Concern {
@@ -125,9 +141,60 @@ impl std::fmt::Display for Concern {
             ),
             Self::CertificateError(why) => write!(f, "the certificate: {why}"),
             Self::NoCertificate => write!(f, "no certificate is in use yet: browsers get nothing"),
-            Self::CertificateExpiring { at } => write!(f, "the certificate expires at {at}"),
+            Self::CertificateExpiring { at } => write!(
+                f,
+                "the certificate expires at {}, and has not been renewed yet",
+                when(*at)
+            ),
+            Self::CertificateExpired { at } => write!(
+                f,
+                "the certificate expired at {}: browsers refuse the site until a new one is in use",
+                when(*at)
+            ),
+            Self::DiskLow(space) => write!(
+                f,
+                "the disk holding the data has {} free of {} ({}%, under {LOW_PERCENT}%): \
+                 free some space or make the disk bigger",
+                show_bytes(space.free),
+                show_bytes(space.total),
+                space.free_percent()
+            ),
+            Self::DiskCritical(space) => write!(
+                f,
+                "the disk holding the data is almost full: {} free of {} ({}%, under \
+                 {CRITICAL_PERCENT}%); once it is full nothing can be saved",
+                show_bytes(space.free),
+                show_bytes(space.total),
+                space.free_percent()
+            ),
         }
     }
+}
+
+impl Concern {
+    /// Whether this is a more serious level of `other`'s condition (expired over expiring,
+    /// under 5% over under 15%), so that a screen need not say both.
+    fn outranks(&self, other: &Concern) -> bool {
+        matches!(
+            (self, other),
+            (Self::DiskCritical(_), Self::DiskLow(_))
+                | (Self::CertificateExpired { .. }, Self::CertificateExpiring { .. })
+        )
+    }
+}
+
+/// The concerns a person reads: each condition at its most serious level only. [`concerns`]
+/// keeps every level, so that an alert for "under 15%" does not clear when "under 5%" starts.
+pub fn most_serious(found: &[Concern]) -> Vec<&Concern> {
+    found
+        .iter()
+        .filter(|c| !found.iter().any(|o| o.outranks(c)))
+        .collect()
+}
+
+/// Whether the certificate in use has expired by `now`.
+pub fn certificate_expired(expires_at: Option<OffsetDateTime>, now: OffsetDateTime) -> bool {
+    expires_at.is_some_and(|at| at <= now)
 }
 
 /// What needs attention, most serious first; empty when all is well.
@@ -140,6 +207,14 @@ pub fn concerns(facts: &Facts) -> Vec<Concern> {
         Database::Read { .. } => {}
         Database::NeedsRepair => out.push(Concern::DatabaseNeedsRepair),
         Database::Unreadable(why) => out.push(Concern::DatabaseUnreadable(why.clone())),
+    }
+    if let Some(space) = facts.disk {
+        if space.under(CRITICAL_PERCENT) {
+            out.push(Concern::DiskCritical(space));
+        }
+        if space.under(LOW_PERCENT) {
+            out.push(Concern::DiskLow(space));
+        }
     }
     if let (Some(b), Some(started)) = (&facts.backups, facts.server_started) {
         out.extend(backup_concerns(b, started, facts.now));
@@ -155,6 +230,11 @@ pub fn concerns(facts: &Facts) -> Vec<Concern> {
         }
         if deployed_at.is_none() {
             out.push(Concern::NoCertificate);
+        }
+        if certificate_expired(*expires_at, facts.now)
+            && let Some(at) = expires_at
+        {
+            out.push(Concern::CertificateExpired { at: *at });
         }
         if let Some(at) = expires_at
             && *at - facts.now < CERTIFICATE_WARN
@@ -194,6 +274,12 @@ fn backup_concerns(b: &Backups, started: OffsetDateTime, now: OffsetDateTime) ->
 /// The time from `then` to `now` (zero if `then` is later: clocks step).
 pub fn elapsed(then: OffsetDateTime, now: OffsetDateTime) -> Duration {
     Duration::try_from(now - then).unwrap_or(Duration::ZERO)
+}
+
+/// A time as the screen and alerts show it: RFC 3339 in UTC, to the second.
+pub fn when(t: OffsetDateTime) -> String {
+    let t = t.replace_millisecond(0).unwrap_or(t);
+    t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
 }
 
 /// A duration as people read it: `45s`, `12m`, `3h 5m`, `2d 4h`.
@@ -239,6 +325,10 @@ mod tests {
                 deployed_at: Some(NOW - time::Duration::days(3)),
                 expires_at: Some(NOW + time::Duration::days(60)),
                 last_error: None,
+            }),
+            disk: Some(Space {
+                free: 600,
+                total: 1000,
             }),
         }
     }
@@ -344,6 +434,58 @@ mod tests {
             concerns(&f),
             vec![Concern::CertificateExpiring { at: soon }]
         );
+    }
+
+    #[test]
+    fn an_expired_certificate_is_said_plainly_and_keeps_the_warning() {
+        let mut f = healthy();
+        let past = NOW - time::Duration::hours(1);
+        f.certificate = Some(Certificate::On {
+            deployed_at: Some(NOW - time::Duration::days(80)),
+            expires_at: Some(past),
+            last_error: None,
+        });
+        let found = concerns(&f);
+        assert_eq!(
+            found,
+            vec![
+                Concern::CertificateExpired { at: past },
+                Concern::CertificateExpiring { at: past }
+            ]
+        );
+        assert_eq!(
+            most_serious(&found),
+            vec![&Concern::CertificateExpired { at: past }]
+        );
+        assert_eq!(
+            found[0].to_string(),
+            "the certificate expired at 2026-12-02T02:00:00Z: browsers refuse the site until a \
+             new one is in use"
+        );
+        assert!(certificate_expired(Some(NOW), NOW), "expired at the second");
+        assert!(!certificate_expired(Some(NOW + time::Duration::seconds(1)), NOW));
+        assert!(!certificate_expired(None, NOW), "an unread expiry is not guessed");
+    }
+
+    #[test]
+    fn the_disk_is_a_concern_under_15_and_again_under_5_percent() {
+        let mut f = healthy();
+        let at = |free| Space { free, total: 1000 };
+        f.disk = Some(at(150));
+        assert_eq!(concerns(&f), vec![]);
+        f.disk = Some(at(149));
+        assert_eq!(concerns(&f), vec![Concern::DiskLow(at(149))]);
+        f.disk = Some(at(49));
+        let found = concerns(&f);
+        assert_eq!(
+            found,
+            vec![Concern::DiskCritical(at(49)), Concern::DiskLow(at(49))],
+            "both levels hold, so the lesser one's alert does not clear"
+        );
+        assert_eq!(most_serious(&found), vec![&Concern::DiskCritical(at(49))]);
+        assert!(found[0].to_string().contains("almost full: 49 B free of 1000 B (4%, under 5%)"));
+        f.disk = None;
+        assert_eq!(concerns(&f), vec![], "an unread disk is not guessed");
     }
 
     #[test]

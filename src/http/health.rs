@@ -4,6 +4,7 @@
 use super::AppState;
 use super::error::ApiError;
 use super::extract::ApiClient;
+use crate::domain::status::certificate_expired;
 use crate::storage::StoreError;
 use axum::Json;
 use axum::extract::State;
@@ -18,8 +19,13 @@ pub async fn healthz() -> &'static str {
 }
 
 /// Ready or not, and nothing more: anyone can ask, so the reason and the backup details are for
-/// [`status`] and the dashboard.
+/// [`status`] and the dashboard. Not ready once the certificate in use has expired, since
+/// browsers then refuse the site however well the rest works.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    let expires_at = state.tls_status.get().and_then(|t| t.expires_at);
+    if certificate_expired(expires_at, crate::clock::now()) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    }
     match writable(&state).await {
         Ok(()) => (StatusCode::OK, "ready"),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),

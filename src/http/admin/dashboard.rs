@@ -13,5 +13,13 @@ pub async fn show(State(state): State<AppState>, staff: Staff) -> PageResult {
     let d = state.loyalty.dashboard().await?;
     let backup = state.backup_status.get();
     let tls = state.tls_status.get();
-    Ok(Page(dashboard::view(&chrome, &d, backup.as_ref(), tls.as_ref())).into_response())
+    // One system call; unknown (and then not shown) if the kernel will not say.
+    let disk = crate::disk::space(state.loyalty.store().data_dir()).ok();
+    let status = dashboard::Status {
+        backup: backup.as_ref(),
+        tls: tls.as_ref(),
+        disk,
+        now: crate::clock::now(),
+    };
+    Ok(Page(dashboard::view(&chrome, &d, &status)).into_response())
 }

@@ -1,8 +1,11 @@
 //! The owner's numbers at a glance.
 
 use super::{Chrome, Section, page};
-use crate::backup::schedule::Status;
+use crate::backup::schedule::Status as BackupStatus;
 use crate::domain::dashboard::Period;
+use crate::domain::disk::{CRITICAL_PERCENT, LOW_PERCENT, Space};
+use crate::domain::size::show_bytes;
+use crate::domain::status::{CERTIFICATE_WARN, certificate_expired};
 use crate::service::Dashboard;
 use crate::views::chart::{self, Series};
 use crate::views::thousands;
@@ -61,7 +64,7 @@ fn periods(id: &str, title: &str, head: &str, rows: &[Period], label_every: usiz
     }
 }
 
-fn backup_status(b: Option<&Status>, zone: &jiff::tz::TimeZone) -> Markup {
+fn backup_status(b: Option<&BackupStatus>, zone: &jiff::tz::TimeZone) -> Markup {
     let Some(b) = b else {
         return html! { p.problem #backup-status { "Backups are not scheduled: start the server with --backup-to." } };
     };
@@ -77,36 +80,83 @@ fn backup_status(b: Option<&Status>, zone: &jiff::tz::TimeZone) -> Markup {
     }
 }
 
-fn tls_status(t: Option<&crate::tls::Status>, zone: &jiff::tz::TimeZone) -> Markup {
+fn tls_status(
+    t: Option<&crate::tls::Status>,
+    now: time::OffsetDateTime,
+    zone: &jiff::tz::TimeZone,
+) -> Markup {
     let Some(t) = t else {
         return html! {};
     };
+    let at = |t| super::local_time(t, zone);
     html! {
         @if let Some(why) = &t.waiting_for_dns {
             p.muted #tls-status { "Waiting for DNS before asking for the HTTPS certificate: " (why) "." }
         } @else if let Some(e) = &t.last_error {
             p.problem #tls-status role="alert" {
-                @if t.deployed_at.is_some() { "The HTTPS certificate could not be renewed: " }
-                @else { "The HTTPS certificate could not be obtained: " }
-                (e)
-                @if let Some(next) = t.next_attempt { ". The next attempt is at " (super::local_time(next, zone)) "." }
+                @if t.deployed_at.is_some() { "The HTTPS certificate could not be renewed" }
+                @else { "The HTTPS certificate could not be obtained" }
+                @if let Some(failed) = t.failed_at { " at " (at(failed)) }
+                ": " (e) "."
+                @if let Some(next) = t.next_attempt { " The next attempt is at " (at(next)) "." }
             }
-        } @else if let Some(at) = t.deployed_at {
-            p.muted #tls-status { "HTTPS certificate in use since " (super::local_time(at, zone))
+        } @else if let Some(deployed) = t.deployed_at {
+            p.muted #tls-status { "HTTPS certificate in use since " (at(deployed))
                 @if t.from_cache { " (from the cache)" } "; it renews by itself." }
         } @else {
             p.muted #tls-status { "Getting the HTTPS certificate…" }
         }
+        @if let Some(expires) = t.expires_at {
+            @if certificate_expired(Some(expires), now) {
+                p.problem #tls-expiry role="alert" { "The HTTPS certificate expired at " (at(expires))
+                    ": browsers refuse the site until a new one is in use." }
+            } @else if expires - now < CERTIFICATE_WARN {
+                p.problem #tls-expiry role="alert" { "The HTTPS certificate expires at " (at(expires))
+                    " and has not been renewed yet." }
+            } @else {
+                p.muted #tls-expiry { "The HTTPS certificate is valid until " (at(expires)) "." }
+            }
+        }
     }
 }
 
+fn disk_status(disk: Option<Space>) -> Markup {
+    let Some(s) = disk else {
+        return html! {};
+    };
+    let space = format!(
+        "{} free of {} ({}%)",
+        show_bytes(s.free),
+        show_bytes(s.total),
+        s.free_percent()
+    );
+    html! {
+        @if s.under(CRITICAL_PERCENT) {
+            p.problem #disk-status role="alert" { "The disk holding the data is almost full: " (space)
+                ". Once it is full nothing can be saved: free some space or make the disk bigger now." }
+        } @else if s.under(LOW_PERCENT) {
+            p.problem #disk-status role="alert" { "The disk holding the data is getting full: " (space)
+                ". Free some space or make the disk bigger." }
+        } @else {
+            p.muted #disk-status { "Disk: " (space) "." }
+        }
+    }
+}
+
+/// What the dashboard says about the server beside the numbers.
+pub struct Status<'a> {
+    /// Scheduled backups, when configured.
+    pub backup: Option<&'a BackupStatus>,
+    /// The certificate, when the server gets its own.
+    pub tls: Option<&'a crate::tls::Status>,
+    /// The data's disk, when it could be read.
+    pub disk: Option<Space>,
+    /// The time the page is made.
+    pub now: time::OffsetDateTime,
+}
+
 /// The dashboard.
-pub fn view(
-    chrome: &Chrome,
-    d: &Dashboard,
-    backup: Option<&Status>,
-    tls: Option<&crate::tls::Status>,
-) -> Markup {
+pub fn view(chrome: &Chrome, d: &Dashboard, status: &Status<'_>) -> Markup {
     let s = &d.stats;
     let hour_labels: Vec<String> = (0..24).map(|h| format!("{h:02}:00")).collect();
     let hours = [Series {
@@ -121,8 +171,9 @@ pub fn view(
         html! {
             h1 { "Dashboard" }
             p.muted { "Times are in " (d.settings.time_zone.as_str()) "." }
-            (backup_status(backup, &d.settings.time_zone.zone()))
-            (tls_status(tls, &d.settings.time_zone.zone()))
+            (backup_status(status.backup, &d.settings.time_zone.zone()))
+            (tls_status(status.tls, status.now, &d.settings.time_zone.zone()))
+            (disk_status(status.disk))
             dl.stats {
                 (stat("stat-members", "Members", s.members))
                 (stat("stat-new-members", "New (30 days)", d.new_members_30d))
@@ -184,9 +235,12 @@ pub fn view(
 mod tests {
     use super::*;
     use crate::tls::Status;
+    use time::macros::datetime;
+
+    const NOW: time::OffsetDateTime = datetime!(2026-12-02 03:00 UTC);
 
     fn said(t: &Status) -> String {
-        tls_status(Some(t), &jiff::tz::TimeZone::UTC).into_string()
+        tls_status(Some(t), NOW, &jiff::tz::TimeZone::UTC).into_string()
     }
 
     #[test]
@@ -206,17 +260,56 @@ mod tests {
 
         let failed = Status {
             last_error: Some("the certificate authority could not confirm it".into()),
+            failed_at: Some(datetime!(2027-01-15 07:59 UTC)),
             next_attempt: time::OffsetDateTime::from_unix_timestamp(1_800_000_000).ok(),
             ..Status::default()
         };
         let text = said(&failed);
         assert!(
-            text.contains("could not be obtained: the certificate authority could not confirm it"),
+            text.contains(
+                "could not be obtained at 2027-01-15 07:59: the certificate authority could not \
+                 confirm it. The next attempt is at 2027-01-15 08:00."
+            ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_certificate_expiry_is_shown_and_warns_within_14_days() {
+        let valid_until = |at| Status {
+            deployed_at: Some(NOW - time::Duration::days(1)),
+            expires_at: Some(at),
+            ..Status::default()
+        };
+        let text = said(&valid_until(datetime!(2027-02-28 12:00 UTC)));
         assert!(
-            text.contains("The next attempt is at 2027-01-15 08:00."),
+            text.contains(r#"<p class="muted" id="tls-expiry">The HTTPS certificate is valid until 2027-02-28 12:00."#),
             "{text}"
         );
+        let text = said(&valid_until(NOW + time::Duration::days(13)));
+        assert!(
+            text.contains("role=\"alert\">The HTTPS certificate expires at 2026-12-15 03:00 and has not been renewed yet."),
+            "{text}"
+        );
+        let text = said(&valid_until(NOW - time::Duration::minutes(1)));
+        assert!(
+            text.contains("The HTTPS certificate expired at 2026-12-02 02:59: browsers refuse the site"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_disk_says_how_full_it_is_at_each_level() {
+        let said = |free| {
+            disk_status(Some(Space {
+                free,
+                total: 100 * 1024 * 1024,
+            }))
+            .into_string()
+        };
+        assert!(said(50 * 1024 * 1024).contains("Disk: 50.0 MiB free of 100.0 MiB (50%)."));
+        assert!(said(14 * 1024 * 1024).contains("getting full: 14.0 MiB free of 100.0 MiB (14%)"));
+        assert!(said(4 * 1024 * 1024).contains("almost full: 4.0 MiB free of 100.0 MiB (4%)"));
+        assert_eq!(disk_status(None).into_string(), "");
     }
 }
