@@ -140,8 +140,27 @@ impl Metrics {
             None,
             now.tls_renewal_failing.map(u64::from),
         );
-        // The certificate's expiry goes here (fealty_tls_certificate_expiry_timestamp_seconds)
-        // once the TLS status reads it from the certificate.
+        gauge(
+            &mut r,
+            "tls_certificate_expiry_timestamp",
+            "When the certificate in use expires (Unix time)",
+            Some(Unit::Seconds),
+            now.tls_expires_at,
+        );
+        gauge(
+            &mut r,
+            "data_disk_free",
+            "Free space on the data directory's filesystem",
+            Some(Unit::Bytes),
+            now.disk_free_bytes,
+        );
+        gauge(
+            &mut r,
+            "data_disk_size",
+            "Size of the data directory's filesystem",
+            Some(Unit::Bytes),
+            now.disk_size_bytes,
+        );
         // Named as every Prometheus client names it, so stock dashboards find it.
         let mut process = Registry::with_prefix("process");
         gauge(

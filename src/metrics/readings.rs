@@ -21,6 +21,12 @@ pub struct Readings {
     pub tls_deployed_at: Option<u64>,
     /// Whether the last certificate order or cache read failed.
     pub tls_renewal_failing: Option<bool>,
+    /// When the certificate in use expires (Unix seconds).
+    pub tls_expires_at: Option<u64>,
+    /// Bytes still free on the data directory's filesystem.
+    pub disk_free_bytes: Option<u64>,
+    /// The size of the data directory's filesystem in bytes.
+    pub disk_size_bytes: Option<u64>,
     /// The process's resident memory in bytes.
     pub resident_bytes: Option<u64>,
 }
@@ -38,6 +44,7 @@ impl Readings {
         let backup = backup.get();
         let tls = tls.get();
         let unix = |t: time::OffsetDateTime| u64::try_from(t.unix_timestamp()).ok();
+        let disk = crate::disk::space(store.data_dir()).ok();
         Ok(Readings {
             members: Some(counts.members),
             entries: Some(counts.entries),
@@ -53,6 +60,9 @@ impl Readings {
                 .map(|b| counts.last_seq.saturating_sub(b.safe_seq.unwrap_or(0))),
             tls_deployed_at: tls.as_ref().and_then(|t| t.deployed_at).and_then(unix),
             tls_renewal_failing: tls.as_ref().map(|t| t.last_error.is_some()),
+            tls_expires_at: tls.as_ref().and_then(|t| t.expires_at).and_then(unix),
+            disk_free_bytes: disk.map(|d| d.free),
+            disk_size_bytes: disk.map(|d| d.total),
             resident_bytes: super::process::resident_bytes(),
         })
     }
