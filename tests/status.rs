@@ -218,3 +218,146 @@ fn status_reports_a_database_left_by_a_crash_without_repairing_it() {
         "status repaired the file"
     );
 }
+
+/// A size-limited filesystem mounted for one test, unmounted when dropped (even on failure).
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (as `mount -o size=` reads it) on `dir`.
+    fn mount(dir: &Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(dir).unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "mount: {}", stderr(&out));
+        Tmpfs(dir.to_path_buf())
+    }
+
+    /// Bytes free on it.
+    fn free(&self) -> u64 {
+        let s = rustix::fs::statvfs(&self.0).unwrap();
+        s.f_bavail * s.f_frsize
+    }
+
+    /// Its size in bytes.
+    fn size(&self) -> u64 {
+        let s = rustix::fs::statvfs(&self.0).unwrap();
+        s.f_blocks * s.f_frsize
+    }
+
+    /// Writes to `file` on it until no more than `percent` of it is free.
+    fn fill_to(&self, file: &str, percent: u64) {
+        use std::io::Write as _;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.0.join(file))
+            .unwrap();
+        let chunk = vec![0x5a_u8; 64 * 1024];
+        while self.free() * 100 > self.size() * percent {
+            f.write_all(&chunk).unwrap();
+        }
+        f.sync_all().unwrap();
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let umount = |args: &[&str]| {
+            std::process::Command::new("umount")
+                .args(args)
+                .arg(&self.0)
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        // Lazily if something still holds it open, so the mount never outlives the test.
+        if !umount(&[]) {
+            umount(&["-l"]);
+        }
+    }
+}
+
+/// The lines under "needs attention:" in a status screen (none when all is well).
+fn attention(text: &str) -> Vec<&str> {
+    text.split_once("\nneeds attention:\n")
+        .map(|(_, rest)| rest.lines().collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_filling_disk_is_named_under_15_then_under_5_percent_and_clears_when_freed() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: mounting a size-limited filesystem needs root (CI runs as root)");
+        return;
+    }
+    use common::pages::{Browser, add_user, by_id};
+    let files = tempfile::tempdir().unwrap();
+    let disk = Tmpfs::mount(&files.path().join("disk"), "32m");
+    let data = files.path().join("disk").join("data");
+    let target = format!("file:{}", files.path().join("backups").display());
+    // Declared after the mount, so it stops before the mount goes.
+    let server = TestServer::start_with(
+        &data,
+        &["--backup-to", &target, "--backup-every", "1h"],
+        &[],
+    );
+    add_user(&server, "olive", "owner");
+    let mut browser = Browser::new(&server);
+    // Logged in while there is room for the session.
+    browser.login_ok("olive", common::pages::PASSWORD).await;
+    let mut dashboard_disk = async || {
+        let html = browser.page("/admin").await;
+        by_id(&html, "disk-status")
+            .unwrap_or_else(|| panic!("no #disk-status on the dashboard"))
+            .text()
+    };
+
+    let out = status_until(&data, "the first backup", |o| {
+        !field(&stdout(o), "backups:").ends_with("none made yet")
+    });
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let line = field(&text, "disk:");
+    assert!(line.contains(" free of 32.0 MiB ("), "{text}");
+    let said = dashboard_disk().await;
+    assert!(said.starts_with("Disk: ") && said.contains(" free of 32.0 MiB"), "{said}");
+
+    disk.fill_to("filler", 10);
+    let out = cli(&data, &["status"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert_eq!(attention(&text).len(), 1, "{text}");
+    assert!(
+        attention(&text)[0].starts_with("  - the disk holding the data has ")
+            && attention(&text)[0].contains(" free of 32.0 MiB (")
+            && attention(&text)[0].contains("%, under 15%)"),
+        "{text}"
+    );
+    let said = dashboard_disk().await;
+    assert!(said.contains("The disk holding the data is getting full: "), "{said}");
+
+    disk.fill_to("filler", 3);
+    let out = cli(&data, &["status"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert_eq!(
+        attention(&text).len(),
+        1,
+        "the more serious level is named alone: {text}"
+    );
+    assert!(
+        attention(&text)[0].starts_with("  - the disk holding the data is almost full: ")
+            && attention(&text)[0].contains("%, under 5%)"),
+        "{text}"
+    );
+    let said = dashboard_disk().await;
+    assert!(said.contains("The disk holding the data is almost full: "), "{said}");
+
+    std::fs::remove_file(files.path().join("disk").join("filler")).unwrap();
+    let out = cli(&data, &["status"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "freeing space clears it: {text}");
+    assert!(dashboard_disk().await.starts_with("Disk: "));
+}
