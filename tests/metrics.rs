@@ -233,7 +233,14 @@ async fn metrics_count_routes_and_show_the_data_and_backups() {
     assert!(batches >= 1.0 && written >= 5.0, "{text}");
     // Without TLS there is no certificate to speak of.
     assert!(value(&samples, "fealty_tls_renewal_failing", &[]).is_none());
-    assert!(value(&samples, "fealty_tls_certificate_expiry_timestamp_seconds", &[]).is_none());
+    assert!(
+        value(
+            &samples,
+            "fealty_tls_certificate_expiry_timestamp_seconds",
+            &[]
+        )
+        .is_none()
+    );
     let disk_size = value(&samples, "fealty_data_disk_size_bytes", &[]).unwrap();
     let disk_free = value(&samples, "fealty_data_disk_free_bytes", &[]).unwrap();
     assert!(disk_size > 0.0 && disk_free <= disk_size, "{text}");

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{TestServer, cli, fealty_env, ok, stderr, stdout};
+use common::{TestServer, Tmpfs, cli, fealty_env, ok, stderr, stdout};
 use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -65,8 +65,16 @@ fn version_names_the_storage_schema_and_backup_format_it_reads_and_writes() {
 
 #[test]
 fn status_through_a_server_with_a_healthy_backup_target_exits_0() {
-    let data = tempfile::tempdir().unwrap();
     let files = tempfile::tempdir().unwrap();
+    // On a filesystem of its own when it can be, so a full disk on the machine running the
+    // test is not what the status reports.
+    let _disk = common::is_root().then(|| Tmpfs::mount(&files.path().join("disk"), "64m"));
+    let data = tempfile::tempdir_in(if common::is_root() {
+        files.path().join("disk")
+    } else {
+        std::env::temp_dir()
+    })
+    .unwrap();
     let target = format!("file:{}", files.path().join("backups").display());
     ok(&cli(data.path(), &["import", &write_members(files.path())]));
     let server = TestServer::start_with(
@@ -219,66 +227,6 @@ fn status_reports_a_database_left_by_a_crash_without_repairing_it() {
     );
 }
 
-/// A size-limited filesystem mounted for one test, unmounted when dropped (even on failure).
-struct Tmpfs(std::path::PathBuf);
-
-impl Tmpfs {
-    /// Mounts a tmpfs of `size` (as `mount -o size=` reads it) on `dir`.
-    fn mount(dir: &Path, size: &str) -> Tmpfs {
-        std::fs::create_dir_all(dir).unwrap();
-        let out = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
-            .arg(dir)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "mount: {}", stderr(&out));
-        Tmpfs(dir.to_path_buf())
-    }
-
-    /// Bytes free on it.
-    fn free(&self) -> u64 {
-        let s = rustix::fs::statvfs(&self.0).unwrap();
-        s.f_bavail * s.f_frsize
-    }
-
-    /// Its size in bytes.
-    fn size(&self) -> u64 {
-        let s = rustix::fs::statvfs(&self.0).unwrap();
-        s.f_blocks * s.f_frsize
-    }
-
-    /// Writes to `file` on it until no more than `percent` of it is free.
-    fn fill_to(&self, file: &str, percent: u64) {
-        use std::io::Write as _;
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.0.join(file))
-            .unwrap();
-        let chunk = vec![0x5a_u8; 64 * 1024];
-        while self.free() * 100 > self.size() * percent {
-            f.write_all(&chunk).unwrap();
-        }
-        f.sync_all().unwrap();
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let umount = |args: &[&str]| {
-            std::process::Command::new("umount")
-                .args(args)
-                .arg(&self.0)
-                .status()
-                .is_ok_and(|s| s.success())
-        };
-        // Lazily if something still holds it open, so the mount never outlives the test.
-        if !umount(&[]) {
-            umount(&["-l"]);
-        }
-    }
-}
-
 /// The lines under "needs attention:" in a status screen (none when all is well).
 fn attention(text: &str) -> Vec<&str> {
     text.split_once("\nneeds attention:\n")
@@ -288,7 +236,7 @@ fn attention(text: &str) -> Vec<&str> {
 
 #[tokio::test]
 async fn a_filling_disk_is_named_under_15_then_under_5_percent_and_clears_when_freed() {
-    if !rustix::process::geteuid().is_root() {
+    if !common::is_root() {
         eprintln!("skipped: mounting a size-limited filesystem needs root (CI runs as root)");
         return;
     }
@@ -322,7 +270,10 @@ async fn a_filling_disk_is_named_under_15_then_under_5_percent_and_clears_when_f
     let line = field(&text, "disk:");
     assert!(line.contains(" free of 32.0 MiB ("), "{text}");
     let said = dashboard_disk().await;
-    assert!(said.starts_with("Disk: ") && said.contains(" free of 32.0 MiB"), "{said}");
+    assert!(
+        said.starts_with("Disk: ") && said.contains(" free of 32.0 MiB"),
+        "{said}"
+    );
 
     disk.fill_to("filler", 10);
     let out = cli(&data, &["status"]);
@@ -336,7 +287,10 @@ async fn a_filling_disk_is_named_under_15_then_under_5_percent_and_clears_when_f
         "{text}"
     );
     let said = dashboard_disk().await;
-    assert!(said.contains("The disk holding the data is getting full: "), "{said}");
+    assert!(
+        said.contains("The disk holding the data is getting full: "),
+        "{said}"
+    );
 
     disk.fill_to("filler", 3);
     let out = cli(&data, &["status"]);
@@ -353,11 +307,18 @@ async fn a_filling_disk_is_named_under_15_then_under_5_percent_and_clears_when_f
         "{text}"
     );
     let said = dashboard_disk().await;
-    assert!(said.contains("The disk holding the data is almost full: "), "{said}");
+    assert!(
+        said.contains("The disk holding the data is almost full: "),
+        "{said}"
+    );
 
     std::fs::remove_file(files.path().join("disk").join("filler")).unwrap();
     let out = cli(&data, &["status"]);
     let text = stdout(&out);
-    assert_eq!(out.status.code(), Some(0), "freeing space clears it: {text}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "freeing space clears it: {text}"
+    );
     assert!(dashboard_disk().await.starts_with("Disk: "));
 }

@@ -3,6 +3,9 @@
 //! server that answers 127.0.0.1 for every name.
 
 #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
+#![allow(clippy::expect_used, reason = "the shared helpers fail loudly")]
+
+mod common;
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -765,4 +768,298 @@ async fn after_a_failed_order_the_next_waits_for_the_schedule_and_reuses_the_acc
         ca.log.lock().unwrap()
     );
     assert!(accounts >= 1, "pebble: {}", ca.log.lock().unwrap());
+}
+
+/// rustls-acme's cache file for the certificate of `domains` from the ACME `directory`.
+fn cached_cert_file(domains: &[&str], directory: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    for d in domains {
+        h.update(d.as_bytes());
+        h.update([0]);
+    }
+    h.update(directory.as_bytes());
+    let hash = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(h.finalize());
+    format!("cached_cert_{hash}")
+}
+
+/// A P-256 key and a self-signed certificate for `DOMAIN` valid from `from` to `until`, as
+/// rustls-acme caches them: the key, then the certificate. `openssl ca` is the one command
+/// that sets both dates, so the certificate can be made already expired.
+fn certificate_for(dir: &Path, from: time::OffsetDateTime, until: time::OffsetDateTime) -> Vec<u8> {
+    let date = time::macros::format_description!("[year][month][day][hour][minute][second]Z");
+    let d = |f: &str| dir.join(f).to_str().unwrap().to_owned();
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("ca.cnf"),
+        format!(
+            "[ca]\ndefault_ca = c\n[c]\ndatabase = {}\nnew_certs_dir = {}\nserial = {}\n\
+             default_md = sha256\npolicy = p\nx509_extensions = ext\n[p]\ncommonName = supplied\n\
+             [ext]\nsubjectAltName = DNS:{DOMAIN}\n",
+            d("index.txt"),
+            d(""),
+            d("serial")
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("index.txt"), "").unwrap();
+    std::fs::write(dir.join("serial"), "01\n").unwrap();
+    run(Command::new("openssl").args([
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-out",
+        &d("key.pem"),
+    ]));
+    run(Command::new("openssl").args([
+        "req",
+        "-new",
+        "-key",
+        &d("key.pem"),
+        "-subj",
+        &format!("/CN={DOMAIN}"),
+        "-out",
+        &d("csr.pem"),
+    ]));
+    run(Command::new("openssl").args([
+        "ca",
+        "-batch",
+        "-notext",
+        "-selfsign",
+        "-config",
+        &d("ca.cnf"),
+        "-keyfile",
+        &d("key.pem"),
+        "-in",
+        &d("csr.pem"),
+        "-startdate",
+        &from.format(date).unwrap(),
+        "-enddate",
+        &until.format(date).unwrap(),
+        "-out",
+        &d("cert.pem"),
+    ]));
+    let mut pem = std::fs::read(dir.join("key.pem")).unwrap();
+    pem.extend(std::fs::read(dir.join("cert.pem")).unwrap());
+    pem
+}
+
+/// What an owner sees of a server started on a cached certificate that expires at `until`.
+struct Seen {
+    /// `fealty status`'s exit code, its certificate line and the whole screen.
+    code: Option<i32>,
+    certificate: String,
+    screen: String,
+    /// `/readyz`'s status code.
+    readyz: u16,
+    /// The dashboard's certificate lines.
+    dashboard: String,
+}
+
+/// Starts the real binary on a cached certificate valid from `from` to `until` (the CA and the
+/// DNS never answer, so nothing else is ever served) and looks at it the ways an owner can.
+async fn serve_cached_certificate(from: time::Duration, until: time::Duration) -> Seen {
+    need("openssl");
+    let dir = tempfile::tempdir().unwrap();
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap();
+    let pem = certificate_for(&dir.path().join("made"), now + from, now + until);
+    // On a filesystem of its own when it can be, so a full disk on the machine running the
+    // test is not what the status reports; unmounted after the server stops.
+    let _disk = common::is_root().then(|| common::Tmpfs::mount(&dir.path().join("disk"), "64m"));
+    let data = dir.path().join("disk").join("data");
+    let (https, http) = (free_port(), free_port());
+    let directory = format!("https://127.0.0.1:{}/dir", free_port());
+    let cache = data.join("acme");
+    std::fs::create_dir_all(&cache).unwrap();
+    for d in [&data, &cache] {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    let file = cache.join(cached_cert_file(&[DOMAIN], &directory));
+    std::fs::write(&file, &pem).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let backups = format!("file:{}", dir.path().join("backups").display());
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--domain",
+            DOMAIN,
+            "--acme-email",
+            "owner@shop.test",
+        ])
+        .args(["--acme-directory", &directory])
+        .args(["--acme-dns-server", &format!("127.0.0.1:{}", free_port())])
+        .args(["--https-listen", &format!("127.0.0.1:{https}")])
+        .args(["--http-listen", &format!("127.0.0.1:{http}")])
+        .args(["--backup-to", &backups, "--backup-every", "1h"])
+        .arg("--data")
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = collect_log(&mut child);
+    let _fealty = Proc(child);
+    wait_for_log(&log, "DeployedCachedCert", 30).await;
+
+    let client = reqwest::Client::builder()
+        // The test's own certificate, expired or not, is what is looked at, not judged.
+        .danger_accept_invalid_certs(true)
+        .resolve(DOMAIN, ([127, 0, 0, 1], https).into())
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let base = format!("https://{DOMAIN}:{https}");
+    let readyz = client
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
+
+    // The first backup is made at start; until it is, status has that to say too.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (code, certificate, screen) = loop {
+        let seen = status_line(&data, "certificate:");
+        if !seen.2.contains("none made yet") || Instant::now() > deadline {
+            break seen;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+
+    common::ok(&common::cli_stdin(
+        &data,
+        &[
+            "user",
+            "add",
+            "--username",
+            "olive",
+            "--role",
+            "owner",
+            "--password-stdin",
+        ],
+        &format!("{}\n", common::pages::PASSWORD),
+    ));
+    let mut browser = common::pages::Browser {
+        http: client,
+        base,
+        last: String::new(),
+    };
+    browser.login_ok("olive", common::pages::PASSWORD).await;
+    let html = browser.page("/admin").await;
+    let dashboard = ["tls-status", "tls-expiry"]
+        .iter()
+        .filter_map(|id| common::pages::by_id(&html, id))
+        .map(|e| e.text())
+        .collect::<Vec<_>>()
+        .join(" | ");
+    Seen {
+        code,
+        certificate,
+        screen,
+        readyz,
+        dashboard,
+    }
+}
+
+fn rfc3339(d: time::Duration) -> String {
+    let at = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap()
+        + d;
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+        .chars()
+        .take("2026-12-02T03".len())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_certificate_s_expiry_is_read_from_the_cache_and_shown() {
+    let seen = serve_cached_certificate(time::Duration::days(-1), time::Duration::days(60)).await;
+    let expiry = rfc3339(time::Duration::days(60));
+    assert!(
+        seen.certificate.starts_with("in use since ")
+            && seen.certificate.contains(" (from the cache); expires ")
+            && seen.certificate.contains(&expiry),
+        "{}",
+        seen.screen
+    );
+    // Not root: the data is on the machine's own disk, which may be full enough to be named.
+    let attention: Vec<&str> = seen
+        .screen
+        .split_once("\nneeds attention:\n")
+        .map(|(_, rest)| rest.lines().collect())
+        .unwrap_or_default();
+    assert!(
+        attention
+            .iter()
+            .all(|l| l.contains("the disk holding the data")),
+        "{}",
+        seen.screen
+    );
+    let expected = if attention.is_empty() { 0 } else { 1 };
+    assert_eq!(seen.code, Some(expected), "{}", seen.screen);
+    assert_eq!(seen.readyz, 200);
+    assert!(
+        seen.dashboard
+            .contains("The HTTPS certificate is valid until "),
+        "{}",
+        seen.dashboard
+    );
+}
+
+#[tokio::test]
+async fn a_certificate_expiring_within_14_days_needs_attention() {
+    let seen = serve_cached_certificate(time::Duration::days(-1), time::Duration::days(10)).await;
+    let expiry = rfc3339(time::Duration::days(10));
+    assert_eq!(seen.code, Some(1), "{}", seen.screen);
+    assert!(
+        seen.screen
+            .contains(&format!("  - the certificate expires at {expiry}"))
+            && seen.screen.contains("and has not been renewed yet"),
+        "{}",
+        seen.screen
+    );
+    assert_eq!(seen.readyz, 200, "still served and valid");
+    assert!(
+        seen.dashboard.contains("The HTTPS certificate expires at ")
+            && seen.dashboard.contains(" and has not been renewed yet."),
+        "{}",
+        seen.dashboard
+    );
+}
+
+#[tokio::test]
+async fn an_expired_certificate_makes_readyz_fail_and_is_said_plainly() {
+    let seen = serve_cached_certificate(time::Duration::days(-10), time::Duration::hours(-1)).await;
+    assert_eq!(seen.readyz, 503, "browsers refuse the site");
+    assert_eq!(seen.code, Some(1), "{}", seen.screen);
+    assert!(seen.certificate.contains("; EXPIRED "), "{}", seen.screen);
+    assert!(
+        seen.screen.contains("  - the certificate expired at ")
+            && seen
+                .screen
+                .contains("browsers refuse the site until a new one is in use"),
+        "{}",
+        seen.screen
+    );
+    assert!(
+        !seen.screen.contains("  - the certificate expires at "),
+        "the lesser warning is not said beside it: {}",
+        seen.screen
+    );
+    assert!(
+        seen.dashboard.contains("The HTTPS certificate expired at ")
+            && seen.dashboard.contains("browsers refuse the site"),
+        "{}",
+        seen.dashboard
+    );
 }

@@ -66,6 +66,10 @@ mod tests {
         seen.note(cached().as_bytes());
         assert!(seen.get().is_some());
         seen.note(b"garbage");
-        assert_eq!(seen.get(), None, "an unreadable certificate's expiry is unknown");
+        assert_eq!(
+            seen.get(),
+            None,
+            "an unreadable certificate's expiry is unknown"
+        );
     }
 }

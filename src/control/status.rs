@@ -2,8 +2,8 @@
 //! judged by [`concerns`], shown on one screen; exit 1 when something needs attention.
 
 use super::Reply;
-use crate::domain::size::show_bytes;
 use crate::domain::disk::Space;
+use crate::domain::size::show_bytes;
 use crate::domain::status::{
     Backups, Certificate, Concern, Database, Facts, concerns, elapsed, most_serious, span, when,
 };

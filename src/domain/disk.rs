@@ -47,13 +47,30 @@ mod tests {
         let big = u64::MAX / 100 * 100;
         assert!(!at(big / 100 * 15, big).under(LOW_PERCENT), "no overflow");
         assert!(at(big / 100 * 15 - 1, big).under(LOW_PERCENT));
-        assert!(!at(0, 0).under(LOW_PERCENT), "an empty filesystem is not judged");
+        assert!(
+            !at(0, 0).under(LOW_PERCENT),
+            "an empty filesystem is not judged"
+        );
     }
 
     #[test]
     fn free_percent_rounds_down() {
-        assert_eq!(Space { free: 149, total: 1000 }.free_percent(), 14);
-        assert_eq!(Space { free: 1000, total: 1000 }.free_percent(), 100);
+        assert_eq!(
+            Space {
+                free: 149,
+                total: 1000
+            }
+            .free_percent(),
+            14
+        );
+        assert_eq!(
+            Space {
+                free: 1000,
+                total: 1000
+            }
+            .free_percent(),
+            100
+        );
         assert_eq!(Space { free: 0, total: 0 }.free_percent(), 0);
     }
 }

@@ -178,7 +178,10 @@ impl Concern {
         matches!(
             (self, other),
             (Self::DiskCritical(_), Self::DiskLow(_))
-                | (Self::CertificateExpired { .. }, Self::CertificateExpiring { .. })
+                | (
+                    Self::CertificateExpired { .. },
+                    Self::CertificateExpiring { .. }
+                )
         )
     }
 }
@@ -463,8 +466,14 @@ mod tests {
              new one is in use"
         );
         assert!(certificate_expired(Some(NOW), NOW), "expired at the second");
-        assert!(!certificate_expired(Some(NOW + time::Duration::seconds(1)), NOW));
-        assert!(!certificate_expired(None, NOW), "an unread expiry is not guessed");
+        assert!(!certificate_expired(
+            Some(NOW + time::Duration::seconds(1)),
+            NOW
+        ));
+        assert!(
+            !certificate_expired(None, NOW),
+            "an unread expiry is not guessed"
+        );
     }
 
     #[test]
@@ -483,7 +492,11 @@ mod tests {
             "both levels hold, so the lesser one's alert does not clear"
         );
         assert_eq!(most_serious(&found), vec![&Concern::DiskCritical(at(49))]);
-        assert!(found[0].to_string().contains("almost full: 49 B free of 1000 B (4%, under 5%)"));
+        assert!(
+            found[0]
+                .to_string()
+                .contains("almost full: 49 B free of 1000 B (4%, under 5%)")
+        );
         f.disk = None;
         assert_eq!(concerns(&f), vec![], "an unread disk is not guessed");
     }

@@ -797,3 +797,74 @@ impl TestServer {
         server
     }
 }
+
+/// Whether the tests run as root (and so may mount filesystems).
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// A size-limited filesystem mounted for one test, unmounted when dropped (even on failure).
+pub struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (as `mount -o size=` reads it) on `dir`.
+    pub fn mount(dir: &Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(dir).unwrap();
+        let out = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "mount: {}", stderr(&out));
+        Tmpfs(dir.to_path_buf())
+    }
+
+    /// Bytes free on it.
+    pub fn free(&self) -> u64 {
+        let s = rustix::fs::statvfs(&self.0).unwrap();
+        s.f_bavail * s.f_frsize
+    }
+
+    /// Its size in bytes.
+    pub fn size(&self) -> u64 {
+        let s = rustix::fs::statvfs(&self.0).unwrap();
+        s.f_blocks * s.f_frsize
+    }
+
+    /// Writes to `file` on it until no more than `percent` of it is free.
+    pub fn fill_to(&self, file: &str, percent: u64) {
+        use std::io::Write as _;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.0.join(file))
+            .unwrap();
+        let chunk = vec![0x5a_u8; 64 * 1024];
+        while self.free() * 100 > self.size() * percent {
+            f.write_all(&chunk).unwrap();
+        }
+        f.sync_all().unwrap();
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let umount = |args: &[&str]| {
+            Command::new("umount")
+                .args(args)
+                .arg(&self.0)
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        // Lazily if something still holds it open, so the mount never outlives the test.
+        if !umount(&[]) {
+            umount(&["-l"]);
+        }
+    }
+}

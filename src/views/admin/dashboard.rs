@@ -293,7 +293,9 @@ mod tests {
         );
         let text = said(&valid_until(NOW - time::Duration::minutes(1)));
         assert!(
-            text.contains("The HTTPS certificate expired at 2026-12-02 02:59: browsers refuse the site"),
+            text.contains(
+                "The HTTPS certificate expired at 2026-12-02 02:59: browsers refuse the site"
+            ),
             "{text}"
         );
     }
