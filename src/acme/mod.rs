@@ -11,6 +11,7 @@ pub mod retry;
 use crate::tls::StatusCell;
 use acceptor::CurrentAcceptor;
 use futures_util::StreamExt as _;
+use rustls_acme::acme::AcmeError;
 use rustls_acme::{AcmeState, EventError, EventOk, OrderError};
 
 /// rustls-acme's state with the data directory's cache (behind the DNS gate).
@@ -115,7 +116,8 @@ pub async fn drive(
     }
 }
 
-/// A failed order in words an owner can act on.
+/// A failed order in words an owner can act on; the log keeps the error as rustls-acme gives
+/// it, whose text can hold raw dumps of the CA's objects and answers.
 fn describe(err: &OrderError) -> String {
     match err {
         OrderError::BadAuth(_) | OrderError::BadOrder(_) | OrderError::TooManyAttemptsAuth(_) => {
@@ -123,7 +125,50 @@ fn describe(err: &OrderError) -> String {
              (check that the DNS points here and that port 443 is open)"
                 .to_owned()
         }
-        OrderError::Acme(e) => format!("the certificate authority could not be asked: {e}"),
+        OrderError::ProcessingTimeout(_) => {
+            "the certificate authority took too long to issue the certificate".to_owned()
+        }
+        OrderError::Acme(e) => match io_cause(e) {
+            Some(io) => format!("the certificate authority cannot be reached: {io}"),
+            None if matches!(e, AcmeError::HttpRequest(_)) => {
+                "the certificate authority refused the request (its answer is in the log)"
+                    .to_owned()
+            }
+            None => format!("the certificate authority could not be asked: {e}"),
+        },
         other => other.to_string(),
+    }
+}
+
+/// The I/O error at the root of `err`, if that is what it comes down to.
+fn io_cause<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a std::io::Error> {
+    let mut cause = Some(err);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            return Some(io);
+        }
+        cause = c.source();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_ca_is_said_without_a_debug_dump() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let said = describe(&OrderError::Acme(AcmeError::Io(refused)));
+        assert_eq!(
+            said,
+            "the certificate authority cannot be reached: connection refused"
+        );
+        let said = describe(&OrderError::Acme(AcmeError::MissingHeader("replay-nonce")));
+        assert_eq!(
+            said,
+            "the certificate authority could not be asked: acme service response is missing \
+             replay-nonce header"
+        );
     }
 }
