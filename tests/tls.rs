@@ -400,8 +400,17 @@ async fn certificates_come_from_the_acme_ca_are_cached_and_http_redirects() {
             .contains(&format!("listening on https://127.0.0.1:{https}"))
     );
     assert!(fealty.log.lock().unwrap().contains("DeployedNewCert"));
-    let (code, cert, screen) = status_line(&data, "certificate:");
+    // The new certificate's expiry is read as it reaches the cache, right after it is in use.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (code, cert, screen) = loop {
+        let seen = status_line(&data, "certificate:");
+        if seen.1.contains("; expires ") || Instant::now() > deadline {
+            break seen;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert!(cert.starts_with("in use since "), "{screen}");
+    assert!(cert.contains("; expires 20"), "{screen}");
     let (_, listeners, _) = status_line(&data, "listeners:");
     assert_eq!(
         listeners,
@@ -847,6 +856,62 @@ fn certificate_for(dir: &Path, from: time::OffsetDateTime, until: time::OffsetDa
     pem
 }
 
+/// Puts `pem` in the data directory's certificate cache, where a server ordering from
+/// `directory` for `DOMAIN` finds it at start.
+fn place_cached_certificate(data: &Path, directory: &str, pem: &[u8]) {
+    let cache = data.join("acme");
+    std::fs::create_dir_all(&cache).unwrap();
+    for d in [data, &cache] {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    let file = cache.join(cached_cert_file(&[DOMAIN], directory));
+    std::fs::write(&file, pem).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// A browser for the server on `data` serving HTTPS on `https`, with an owner `olive` made
+/// (not yet logged in). It takes whatever certificate is served: the test's own, expired or
+/// not, is what is looked at, not judged.
+fn owner_browser(data: &Path, https: u16) -> common::pages::Browser {
+    common::ok(&common::cli_stdin(
+        data,
+        &[
+            "user",
+            "add",
+            "--username",
+            "olive",
+            "--role",
+            "owner",
+            "--password-stdin",
+        ],
+        &format!("{}\n", common::pages::PASSWORD),
+    ));
+    let http = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .resolve(DOMAIN, ([127, 0, 0, 1], https).into())
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    common::pages::Browser {
+        http,
+        base: format!("https://{DOMAIN}:{https}"),
+        last: String::new(),
+    }
+}
+
+/// The dashboard's certificate lines, joined by ` | `.
+async fn dashboard_certificate(browser: &mut common::pages::Browser) -> String {
+    let html = browser.page("/admin").await;
+    ["tls-status", "tls-expiry"]
+        .iter()
+        .filter_map(|id| common::pages::by_id(&html, id))
+        .map(|e| e.text())
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
 /// What an owner sees of a server started on a cached certificate that expires at `until`.
 struct Seen {
     /// `fealty status`'s exit code, its certificate line and the whole screen.
@@ -874,14 +939,7 @@ async fn serve_cached_certificate(from: time::Duration, until: time::Duration) -
     let data = dir.path().join("disk").join("data");
     let (https, http) = (free_port(), free_port());
     let directory = format!("https://127.0.0.1:{}/dir", free_port());
-    let cache = data.join("acme");
-    std::fs::create_dir_all(&cache).unwrap();
-    for d in [&data, &cache] {
-        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700)).unwrap();
-    }
-    let file = cache.join(cached_cert_file(&[DOMAIN], &directory));
-    std::fs::write(&file, &pem).unwrap();
-    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    place_cached_certificate(&data, &directory, &pem);
     let backups = format!("file:{}", dir.path().join("backups").display());
     let mut child = Command::new(BIN)
         .args([
@@ -906,18 +964,10 @@ async fn serve_cached_certificate(from: time::Duration, until: time::Duration) -
     let _fealty = Proc(child);
     wait_for_log(&log, "DeployedCachedCert", 30).await;
 
-    let client = reqwest::Client::builder()
-        // The test's own certificate, expired or not, is what is looked at, not judged.
-        .danger_accept_invalid_certs(true)
-        .resolve(DOMAIN, ([127, 0, 0, 1], https).into())
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
-    let base = format!("https://{DOMAIN}:{https}");
-    let readyz = client
-        .get(format!("{base}/readyz"))
+    let mut browser = owner_browser(&data, https);
+    let readyz = browser
+        .http
+        .get(browser.url("/readyz"))
         .send()
         .await
         .unwrap()
@@ -934,32 +984,8 @@ async fn serve_cached_certificate(from: time::Duration, until: time::Duration) -
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
 
-    common::ok(&common::cli_stdin(
-        &data,
-        &[
-            "user",
-            "add",
-            "--username",
-            "olive",
-            "--role",
-            "owner",
-            "--password-stdin",
-        ],
-        &format!("{}\n", common::pages::PASSWORD),
-    ));
-    let mut browser = common::pages::Browser {
-        http: client,
-        base,
-        last: String::new(),
-    };
     browser.login_ok("olive", common::pages::PASSWORD).await;
-    let html = browser.page("/admin").await;
-    let dashboard = ["tls-status", "tls-expiry"]
-        .iter()
-        .filter_map(|id| common::pages::by_id(&html, id))
-        .map(|e| e.text())
-        .collect::<Vec<_>>()
-        .join(" | ");
+    let dashboard = dashboard_certificate(&mut browser).await;
     Seen {
         code,
         certificate,
@@ -1061,5 +1087,65 @@ async fn an_expired_certificate_makes_readyz_fail_and_is_said_plainly() {
             && seen.dashboard.contains("browsers refuse the site"),
         "{}",
         seen.dashboard
+    );
+}
+
+#[tokio::test]
+async fn a_failed_renewal_shows_in_plain_words_with_its_time_and_the_next_attempt() {
+    need("pebble");
+    need("openssl");
+    let dir = tempfile::tempdir().unwrap();
+    let (https, http) = (free_port(), free_port());
+    // As in the failed-order test: the DNS check passes, Pebble's validation is refused.
+    let ca = Ca::start(dir.path(), https, "127.0.0.2");
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap();
+    // Two thirds of its life gone: due for renewal at once.
+    let pem = certificate_for(
+        &dir.path().join("made"),
+        now - time::Duration::days(10),
+        now + time::Duration::days(2),
+    );
+    let data = dir.path().join("data");
+    place_cached_certificate(&data, &format!("https://127.0.0.1:{}/dir", ca.acme), &pem);
+    let fealty = start_fealty(
+        &data,
+        dir.path(),
+        &ca,
+        https,
+        http,
+        &["--acme-retry-scale", "0.1"],
+    );
+    wait_for_log(&fealty.log, "DeployedCachedCert", 30).await;
+    wait_for_log(&fealty.log, "the next order in 6 s", 60).await;
+
+    let mut browser = owner_browser(&data, https);
+    browser.login_ok("olive", common::pages::PASSWORD).await;
+    // Between an order going out and its failure there is no next attempt to name.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let said = loop {
+        let said = dashboard_certificate(&mut browser).await;
+        if said.contains("The next attempt is at ") || Instant::now() > deadline {
+            break said;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let renewal = said.split(" | ").next().unwrap();
+    assert!(
+        renewal.starts_with("The HTTPS certificate could not be renewed at ")
+            && renewal.contains(": the certificate authority could not confirm that this server answers for the name")
+            && renewal.contains(". The next attempt is at "),
+        "{said}"
+    );
+    for dump in ["Auth {", "Invalid", "{", "\\"] {
+        assert!(
+            !renewal.contains(dump),
+            "a raw dump ({dump:?}) on the dashboard: {said}"
+        );
+    }
+    assert!(
+        said.contains("The HTTPS certificate expires at "),
+        "the certificate still in use and its expiry: {said}"
     );
 }
