@@ -1148,4 +1148,11 @@ async fn a_failed_renewal_shows_in_plain_words_with_its_time_and_the_next_attemp
         said.contains("The HTTPS certificate expires at "),
         "the certificate still in use and its expiry: {said}"
     );
+    let (code, _, screen) = status_line(&data, "certificate:");
+    assert_eq!(code, Some(1), "{screen}");
+    assert!(
+        screen.contains("\n             last error at 20")
+            && screen.contains(": the certificate authority could not confirm"),
+        "the error's time and words on the status screen: {screen}"
+    );
 }

@@ -76,6 +76,8 @@ async fn gather(loyalty: &Loyalty, served: &Served) -> (Facts, Details) {
                 deployed_at: t.deployed_at,
                 expires_at: t.expires_at,
                 last_error: t.last_error.clone(),
+                failed_at: t.failed_at,
+                next_attempt: t.next_attempt,
             },
         }),
         disk: disk_space(store.data_dir()),
@@ -211,10 +213,14 @@ fn render(facts: &Facts, d: &Details) -> Reply {
     line("certificate:", certificate(facts, d.tls.as_ref()));
     if let Some(Certificate::On {
         last_error: Some(e),
+        failed_at,
         ..
     }) = &facts.certificate
     {
-        line("", format!("last error: {e}"));
+        match failed_at {
+            Some(at) => line("", format!("last error at {}: {e}", when(*at))),
+            None => line("", format!("last error: {e}")),
+        }
     }
     line(
         "listeners:",

@@ -71,6 +71,10 @@ pub enum Certificate {
         expires_at: Option<OffsetDateTime>,
         /// The last error, in plain words.
         last_error: Option<String>,
+        /// When that error happened.
+        failed_at: Option<OffsetDateTime>,
+        /// When the next order goes out, after a failed one.
+        next_attempt: Option<OffsetDateTime>,
     },
 }
 
@@ -226,6 +230,7 @@ pub fn concerns(facts: &Facts) -> Vec<Concern> {
         deployed_at,
         expires_at,
         last_error,
+        ..
     }) = &facts.certificate
     {
         if let Some(why) = last_error {
@@ -328,6 +333,8 @@ mod tests {
                 deployed_at: Some(NOW - time::Duration::days(3)),
                 expires_at: Some(NOW + time::Duration::days(60)),
                 last_error: None,
+                failed_at: None,
+                next_attempt: None,
             }),
             disk: Some(Space {
                 free: 600,
@@ -419,6 +426,8 @@ mod tests {
             deployed_at: None,
             expires_at: None,
             last_error: Some("the CA refused the order".into()),
+            failed_at: None,
+            next_attempt: None,
         });
         assert_eq!(
             concerns(&f),
@@ -432,6 +441,8 @@ mod tests {
             deployed_at: Some(NOW),
             expires_at: Some(soon),
             last_error: None,
+            failed_at: None,
+            next_attempt: None,
         });
         assert_eq!(
             concerns(&f),
@@ -447,6 +458,8 @@ mod tests {
             deployed_at: Some(NOW - time::Duration::days(80)),
             expires_at: Some(past),
             last_error: None,
+            failed_at: None,
+            next_attempt: None,
         });
         let found = concerns(&f);
         assert_eq!(
