@@ -69,6 +69,7 @@ async fn gather(loyalty: &Loyalty, served: &Served) -> (Facts, Details) {
             every: served.backup_every,
             last_success: backup.as_ref().and_then(|b| b.last_success),
             last_error: backup.as_ref().and_then(|b| b.last_error.clone()),
+            shipping_failing_since: backup.as_ref().and_then(|b| b.shipping_failing_since),
         }),
         certificate: Some(match &tls {
             None => Certificate::Off,
