@@ -109,6 +109,25 @@ pub fn due(tx: &ReadTransaction, now: OffsetDateTime) -> Result<Vec<(u64, Messag
     Ok(out)
 }
 
+/// When the next pending delivery is due, if any is.
+pub fn next_due(tx: &ReadTransaction) -> Result<Option<OffsetDateTime>, StoreError> {
+    let table = match tx.open_table(ALERT_MESSAGES) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let mut next: Option<OffsetDateTime> = None;
+    for row in table.iter()? {
+        let (_, v) = row?;
+        let m: Message = codec::decode("alert_messages", v.value())?;
+        next = match (next, m.next_due()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    Ok(next)
+}
+
 /// Changes message `id` with `f`, if it is still kept.
 pub fn update(
     tx: &WriteTransaction,
