@@ -280,9 +280,11 @@ async fn a_dead_backup_target_alerts_once_by_email_and_webhook_and_resolves_once
         mail.contains("more than twice the interval") && mail.contains("the last error:"),
         "the alert says which condition and the last error: {mail}"
     );
-    wait_for(Duration::from_secs(10), "a started alert by webhook", || {
-        (hooks_with(&hook.bodies(), "started") > 0).then_some(())
-    })
+    wait_for(
+        Duration::from_secs(10),
+        "a started alert by webhook",
+        || (hooks_with(&hook.bodies(), "started") > 0).then_some(()),
+    )
     .await;
     let body = hook.bodies()[0].clone();
     assert_eq!(body["alert"], "backups", "{body}");
@@ -301,9 +303,11 @@ async fn a_dead_backup_target_alerts_once_by_email_and_webhook_and_resolves_once
         (subjects_with(&smtp.messages(), "resolved: backups") > 0).then_some(())
     })
     .await;
-    wait_for(Duration::from_secs(10), "a resolved alert by webhook", || {
-        (hooks_with(&hook.bodies(), "resolved") > 0).then_some(())
-    })
+    wait_for(
+        Duration::from_secs(10),
+        "a resolved alert by webhook",
+        || (hooks_with(&hook.bodies(), "resolved") > 0).then_some(()),
+    )
     .await;
     // A few more looks (one a second) must not send anything again.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -320,20 +324,44 @@ async fn a_dead_backup_target_alerts_once_by_email_and_webhook_and_resolves_once
     let list = b.page("/admin/alerts").await;
     let rows = rows(&list, "alerts");
     assert_eq!(rows.len(), 4, "{}", snippet(&list));
-    assert!(rows[0].text().contains("resolved: backups"), "{}", rows[0].text());
-    assert!(rows[3].text().contains("started: backups"), "{}", rows[3].text());
+    assert!(
+        rows[0].text().contains("resolved: backups"),
+        "{}",
+        rows[0].text()
+    );
+    assert!(
+        rows[3].text().contains("started: backups"),
+        "{}",
+        rows[3].text()
+    );
     for r in &rows {
-        assert_eq!(cell(r, "td", "status").as_deref(), Some("sent"), "{}", r.text());
+        assert_eq!(
+            cell(r, "td", "status").as_deref(),
+            Some("sent"),
+            "{}",
+            r.text()
+        );
     }
     assert_no_secret(&server, &mut b).await;
 }
 
 async fn assert_no_secret(server: &TestServer, b: &mut Browser) {
     let settings = b.page("/admin/settings").await;
-    assert!(!settings.contains(SMTP_PASSWORD), "the settings page shows the password");
-    assert!(settings.contains("127.0.0.1"), "the settings page names the mail server");
-    let log = [server.stdout_lines(), server.stderr_lines()].concat().join("\n");
-    assert!(!log.contains(SMTP_PASSWORD), "the log holds the SMTP password");
+    assert!(
+        !settings.contains(SMTP_PASSWORD),
+        "the settings page shows the password"
+    );
+    assert!(
+        settings.contains("127.0.0.1"),
+        "the settings page names the mail server"
+    );
+    let log = [server.stdout_lines(), server.stderr_lines()]
+        .concat()
+        .join("\n");
+    assert!(
+        !log.contains(SMTP_PASSWORD),
+        "the log holds the SMTP password"
+    );
     let status = server.cli(&["status"]);
     let out = String::from_utf8_lossy(&status.stdout);
     assert!(!out.contains(SMTP_PASSWORD), "{out}");
@@ -358,9 +386,24 @@ async fn the_test_button_reaches_both_channels_and_bad_settings_change_nothing()
 
     // Bad settings: a readable message beside the field, nothing stored.
     for (emails, webhook, field, says) in [
-        ("owner@example", "", "alert_emails", "is not a valid email address"),
-        ("owner@example.com", "ftp://example.com/x", "alert_webhook", "https://"),
-        ("owner@example.com", "javascript:alert(1)", "alert_webhook", "https://"),
+        (
+            "owner@example",
+            "",
+            "alert_emails",
+            "is not a valid email address",
+        ),
+        (
+            "owner@example.com",
+            "ftp://example.com/x",
+            "alert_webhook",
+            "https://",
+        ),
+        (
+            "owner@example.com",
+            "javascript:alert(1)",
+            "alert_webhook",
+            "https://",
+        ),
     ] {
         let p = set_alerts(&mut b, emails, webhook).await;
         assert_eq!(p.status, 422, "{emails} {webhook}: {}", snippet(&p.text));
@@ -411,7 +454,10 @@ async fn the_test_button_reaches_both_channels_and_bad_settings_change_nothing()
     let mut staff = Browser::new(&server);
     staff.login_ok("sam", PASSWORD).await;
     let p = staff
-        .post_form("/admin/settings/alerts", &[("alert_emails", "sam@example.com")])
+        .post_form(
+            "/admin/settings/alerts",
+            &[("alert_emails", "sam@example.com")],
+        )
         .await;
     assert_eq!(p.status, 403, "{}", snippet(&p.text));
     assert_eq!(staff.get("/admin/alerts").await.status, 403);

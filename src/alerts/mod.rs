@@ -79,7 +79,10 @@ pub fn describe(settings: &Settings, config: &AlertsConfig) -> String {
             .and_then(|r| r.split(['/', '?', '#']).next())
             .map(|h| h.rsplit('@').next().unwrap_or(h))
             .unwrap_or_default();
-        format!("webhook to {host} ({})", settings.alert_webhook_format.as_str())
+        format!(
+            "webhook to {host} ({})",
+            settings.alert_webhook_format.as_str()
+        )
     });
     match (email, hook) {
         (None, None) => "none configured (Settings → Alerts)".into(),
@@ -212,7 +215,9 @@ async fn deliver(
             };
             match &outcome {
                 Ok(()) => tracing::info!(id, channel = channel.as_str(), "owner alert delivered"),
-                Err(e) => tracing::warn!(id, channel = channel.as_str(), error = %e, "owner alert not delivered"),
+                Err(e) => {
+                    tracing::warn!(id, channel = channel.as_str(), error = %e, "owner alert not delivered")
+                }
             }
             let at = crate::clock::now();
             let err = outcome.err();

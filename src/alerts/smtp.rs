@@ -155,7 +155,12 @@ impl SmtpConfig {
             .send(email)
             .await
             .map(|_| ())
-            .map_err(|e| format!("the mail server {}:{} refused or failed: {e}", self.host, self.port))
+            .map_err(|e| {
+                format!(
+                    "the mail server {}:{} refused or failed: {e}",
+                    self.host, self.port
+                )
+            })
     }
 }
 
@@ -182,9 +187,21 @@ mod tests {
         let ok = SmtpConfig::new("127.0.0.1", None, Security::Plain, None, "a@example.com");
         assert!(ok.is_ok_and(|c| c.port == 25));
         assert!(SmtpConfig::new("::1", Some(2525), Security::Plain, None, "a@example.com").is_ok());
-        let far = SmtpConfig::new("mail.example.com", None, Security::Plain, None, "a@example.com");
+        let far = SmtpConfig::new(
+            "mail.example.com",
+            None,
+            Security::Plain,
+            None,
+            "a@example.com",
+        );
         assert!(far.is_err_and(|e| e.contains("only to a mail server on this machine")));
-        let tls = SmtpConfig::new("mail.example.com", None, Security::Tls, None, "a@example.com");
+        let tls = SmtpConfig::new(
+            "mail.example.com",
+            None,
+            Security::Tls,
+            None,
+            "a@example.com",
+        );
         assert!(tls.is_ok_and(|c| c.port == 465));
         assert!(SmtpConfig::new("m.example.com", None, Security::StartTls, None, "nope").is_err());
     }

@@ -37,10 +37,12 @@ pub async fn send(
             .header("content-type", "text/plain; charset=utf-8")
             .body(m.body.clone()),
     };
-    let resp = req
-        .send()
-        .await
-        .map_err(|e| format!("the webhook could not be reached: {}", chain(&e.without_url())))?;
+    let resp = req.send().await.map_err(|e| {
+        format!(
+            "the webhook could not be reached: {}",
+            chain(&e.without_url())
+        )
+    })?;
     let status = resp.status();
     if status.is_success() {
         Ok(())
@@ -51,7 +53,13 @@ pub async fn send(
 
 fn ascii(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { '?' })
+        .map(|c| {
+            if c.is_ascii() && !c.is_ascii_control() {
+                c
+            } else {
+                '?'
+            }
+        })
         .collect()
 }
 

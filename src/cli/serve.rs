@@ -103,7 +103,12 @@ pub struct ServeArgs {
     #[arg(long, env = "FEALTY_SMTP_USER")]
     smtp_user: Option<String>,
     /// The mail server password (from the environment only; or use --smtp-password-file).
-    #[arg(long, env = "FEALTY_SMTP_PASSWORD", hide = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "FEALTY_SMTP_PASSWORD",
+        hide = true,
+        hide_env_values = true
+    )]
     smtp_password: Option<String>,
     /// Read the mail server password from the first line of this file.
     #[arg(long, env = "FEALTY_SMTP_PASSWORD_FILE")]

@@ -617,7 +617,10 @@ mod tests {
         m.attempted(Channel::Webhook, NOW, None);
         m.attempted(Channel::Email, NOW, Some("refused".into()));
         assert_eq!(m.due(NOW), vec![]);
-        assert_eq!(m.due(NOW + time::Duration::seconds(30)), vec![Channel::Email]);
+        assert_eq!(
+            m.due(NOW + time::Duration::seconds(30)),
+            vec![Channel::Email]
+        );
         let mut at = NOW;
         while m.deliveries[0].state == State::Pending {
             at = m.next_due().expect("pending has a time");
@@ -625,7 +628,10 @@ mod tests {
         }
         assert_eq!(m.deliveries[0].state, State::GaveUp);
         assert!(at - NOW <= time::Duration::days(1), "gave up at {at}");
-        assert!(at - NOW > time::Duration::hours(22), "gave up early at {at}");
+        assert!(
+            at - NOW > time::Duration::hours(22),
+            "gave up early at {at}"
+        );
         assert_eq!(m.deliveries[1].state, State::Sent);
         assert_eq!(m.deliveries[1].attempts, 1);
     }

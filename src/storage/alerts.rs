@@ -6,7 +6,7 @@
 //! deliver again what the old server sent. The owner's recipients and webhook are settings,
 //! which are backed up.
 
-use super::tables::{ALERTS_ACTIVE, ALERT_MESSAGES};
+use super::tables::{ALERT_MESSAGES, ALERTS_ACTIVE};
 use super::{StoreError, codec};
 use crate::domain::alerts::{AlertKey, Change, Kind, Message};
 use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata, WriteTransaction};

@@ -89,7 +89,9 @@ async fn render(
         mail_server: mail_server(state),
         tested: flags.1,
     };
-    Ok(view::view(&chrome, &s, main.0, main.1, logo_err, flags.0, &a))
+    Ok(view::view(
+        &chrome, &s, main.0, main.1, logo_err, flags.0, &a,
+    ))
 }
 
 fn kept(s: &Settings) -> Kept {
@@ -190,7 +192,9 @@ pub async fn save(State(state): State<AppState>, form: AdminForm<SettingsForm>) 
     }
 }
 
-fn parse_alerts(f: &AlertsSettingsForm) -> Result<(Recipients, Option<WebhookUrl>, WebhookFormat), DomainError> {
+fn parse_alerts(
+    f: &AlertsSettingsForm,
+) -> Result<(Recipients, Option<WebhookUrl>, WebhookFormat), DomainError> {
     Ok((
         Recipients::parse(&f.alert_emails)?,
         WebhookUrl::parse(&f.alert_webhook)?,
