@@ -160,9 +160,8 @@ async fn look(
     config: &AlertsConfig,
 ) -> Result<(), crate::service::ServiceError> {
     let facts = crate::control::status::facts(loyalty, served).await;
-    let now_active = alerts::active(&facts);
     let before = loyalty.store().read(storage::alerts::active).await?;
-    let changes = alerts::changes(&before, &now_active);
+    let changes = alerts::changes_given(&before, &facts);
     if changes.is_empty() {
         return Ok(());
     }

@@ -183,6 +183,24 @@ pub fn changes(
     resolved.chain(started).collect()
 }
 
+/// What changed from the alerts `before` to what `facts` show, leaving out a clearing that the
+/// facts cannot yet vouch for: after a restart no backup has been made yet, which is no sign
+/// that backups work again, so a backup alert resolves only once one has succeeded.
+pub fn changes_given(before: &BTreeMap<AlertKey, String>, facts: &Facts) -> Vec<Change> {
+    let backed_up_since_start = facts
+        .backups
+        .as_ref()
+        .is_some_and(|b| b.last_success.is_some());
+    changes(before, &active(facts))
+        .into_iter()
+        .filter(|c| {
+            c.kind != Kind::Resolved
+                || backed_up_since_start
+                || !matches!(c.key, AlertKey::Backups | AlertKey::Shipping)
+        })
+        .collect()
+}
+
 /// Where a message goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -588,6 +606,20 @@ mod tests {
             }]
         );
         assert_eq!(changes(&back, &back), vec![]);
+    }
+
+    #[test]
+    fn a_restart_does_not_resolve_a_backup_alert_before_a_backup_succeeds() {
+        let stale = active(&facts(150, Some("refused")));
+        let mut restarted = facts(0, None);
+        restarted.server_started = Some(NOW);
+        if let Some(b) = restarted.backups.as_mut() {
+            b.last_success = None;
+        }
+        assert_eq!(changes_given(&stale, &restarted), vec![]);
+        let done = changes_given(&stale, &facts(0, None));
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].kind, Kind::Resolved);
     }
 
     #[test]
