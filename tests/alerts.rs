@@ -19,7 +19,9 @@ const SMTP_PASSWORD: &str = "smtp-Secret-pw-4711";
 
 /// Writes each message it receives to its own file in the directory given.
 const SMTP_SERVER: &str = r#"
-import os, sys
+import logging, os, sys, warnings
+warnings.simplefilter("ignore")
+logging.getLogger("mail.log").setLevel(logging.ERROR)
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
@@ -58,8 +60,6 @@ impl Smtp {
         let port = free_port();
         let mut child = Command::new("python3")
             .args(["-c", SMTP_SERVER, &port.to_string()])
-            // aiosmtpd warns about its own deprecated API on every log-in.
-            .env("PYTHONWARNINGS", "ignore")
             .arg(dir.path())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -184,6 +184,10 @@ fn serve(data: &Path, smtp: &Smtp, extra: &[&str]) -> TestServer {
 
 async fn owner(server: &TestServer) -> Browser {
     add_user(server, "olive", "owner");
+    logged_in(server).await
+}
+
+async fn logged_in(server: &TestServer) -> Browser {
     let mut b = Browser::new(server);
     b.login_ok("olive", PASSWORD).await;
     b
@@ -248,11 +252,8 @@ async fn a_dead_backup_target_alerts_once_by_email_and_webhook_and_resolves_once
     let target_dir = store.path().join("backups");
     std::fs::create_dir(&target_dir).unwrap();
     let target = format!("file:{}", target_dir.display());
-    let server = serve(
-        data.path(),
-        &smtp,
-        &["--backup-to", &target, "--backup-every", "10s"],
-    );
+    let args = ["--backup-to", &target, "--backup-every", "10s"];
+    let mut server = serve(data.path(), &smtp, &args);
     let mut b = owner(&server).await;
     set_alerts(&mut b, "owner@example.com", &hook.url)
         .await
@@ -295,6 +296,25 @@ async fn a_dead_backup_target_alerts_once_by_email_and_webhook_and_resolves_once
         "{body}"
     );
     assert_eq!(body["text"], body["content"], "{body}");
+
+    // A restart while it lasts neither clears it nor raises it again.
+    server.stop();
+    let server = serve(data.path(), &smtp, &args);
+    wait_for(
+        Duration::from_secs(20),
+        "a failed backup after the restart",
+        || {
+            let out = server.cli(&["status"]);
+            String::from_utf8_lossy(&out.stdout)
+                .contains("backups are failing")
+                .then_some(())
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(smtp.messages().len(), 1, "{:#?}", smtp.messages());
+    assert_eq!(hook.bodies().len(), 1, "{:#?}", hook.bodies());
+    let mut b = logged_in(&server).await;
 
     // It comes back.
     std::fs::remove_file(&target_dir).unwrap();
