@@ -215,7 +215,12 @@ async fn deliver(
             match &outcome {
                 Ok(()) => tracing::info!(id, channel = channel.as_str(), "owner alert delivered"),
                 Err(e) => {
-                    tracing::warn!(id, channel = channel.as_str(), error = %e, "owner alert not delivered")
+                    tracing::warn!(
+                        id,
+                        channel = channel.as_str(),
+                        error = %crate::redact::without_addresses(e),
+                        "owner alert not delivered (retried later; the error is on /admin/alerts)"
+                    );
                 }
             }
             let at = crate::clock::now();
