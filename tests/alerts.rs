@@ -469,6 +469,27 @@ async fn the_test_button_reaches_both_channels_and_bad_settings_change_nothing()
     assert_eq!(channels, ["email", "webhook"], "{}", snippet(&list));
     assert_eq!(smtp.messages().len(), 1);
 
+    // A webhook that cannot be reached: the failure is recorded and retried later.
+    let dead = format!("http://127.0.0.1:{}/hook", free_port());
+    set_alerts(&mut b, "owner@example.com", &dead)
+        .await
+        .expect(303);
+    let page = b.page("/admin/settings").await;
+    b.submit(&form(&page, "test-alert"), &[]).await.expect(303);
+    let failed = wait_for(Duration::from_secs(15), "the failed attempt listed", || {
+        let html = futures_block(&mut b, "/admin/alerts");
+        rows(&html, "alerts")
+            .iter()
+            .find(|r| {
+                cell(r, "td", "channel").as_deref() == Some("webhook")
+                    && cell(r, "td", "attempts").as_deref() == Some("1")
+                    && cell(r, "td", "status").as_deref() == Some("pending")
+            })
+            .map(|r| cell(r, "td", "error").unwrap_or_default())
+    })
+    .await;
+    assert!(failed.contains("could not be reached"), "{failed}");
+
     // A staff member cannot change where alerts go.
     add_user(&server, "sam", "staff");
     let mut staff = Browser::new(&server);
