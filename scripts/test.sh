@@ -83,6 +83,17 @@ if ! python3 -c 'import prometheus_client' >/dev/null 2>&1; then
   exit 1
 fi
 
+# The alerts test (tests/alerts.rs) receives alert emails with aiosmtpd's SMTP server.
+if need python3 && ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
+  echo "== python3 -m pip install aiosmtpd"
+  python3 -m pip install --quiet aiosmtpd ||
+    python3 -m pip install --quiet --break-system-packages aiosmtpd || true
+fi
+if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
+  echo "error: the alerts test needs python3 with aiosmtpd, and python3 -m pip install aiosmtpd could not provide it" >&2
+  exit 1
+fi
+
 # The supply-chain check (deny.toml) and the API fuzzing against the OpenAPI document
 # (scripts/api-fuzz.sh) need cargo-deny and schemathesis.
 if ! cargo deny --version >/dev/null 2>&1; then

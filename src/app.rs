@@ -51,6 +51,8 @@ pub struct Config {
     pub limits: crate::net::Limits,
     /// Serve `/metrics` to scrapers presenting this token; `None` leaves it out.
     pub metrics_token: Option<crate::metrics::MetricsToken>,
+    /// How owner alerts are sent.
+    pub alerts: crate::alerts::AlertsConfig,
 }
 
 /// Where and how often `serve` backs up.
@@ -176,6 +178,7 @@ async fn run(
         backups: backup_status.clone(),
         backup_every: config.backup.as_ref().map(|b| b.every),
         tls: config.tls.as_ref().map(|_| tls_status.clone()),
+        alerts: config.alerts.clone(),
         listeners: match &config.tls {
             Some(t) => vec![
                 format!("https://{}", t.https),
@@ -188,7 +191,7 @@ async fn run(
         control_listener,
         loyalty.clone(),
         config.data_dir.clone(),
-        served_state,
+        served_state.clone(),
     ));
 
     println!("listening on {shown}");
@@ -214,12 +217,20 @@ async fn run(
         )
     });
     let sweep_task = crate::sweep::start(loyalty.clone(), config.keep_idempotency);
+    let wake = crate::alerts::Wake::default();
+    let alerts_task = crate::alerts::start(
+        loyalty.clone(),
+        served_state,
+        config.alerts.clone(),
+        wake.clone(),
+    );
     let app = http::router::build(
         loyalty,
         base_url,
         backup_status,
         tls_status.clone(),
         config.metrics_token.clone(),
+        (config.alerts.clone(), wake),
     )
     .map_err(|e| AppError::Service(ServiceError::Internal(e.to_string())))?;
     let connections = crate::net::Connections::new(config.limits);
@@ -259,6 +270,9 @@ async fn run(
     let _ = control_task.await;
     sweep_task.abort();
     let _ = sweep_task.await;
+    // A delivery cut off here is still pending in the outbox and is sent after the restart.
+    alerts_task.abort();
+    let _ = alerts_task.await;
     let _ = requests_done.send(());
     if let Some(mut t) = backup_task {
         // The task ships the last changes and ends; a little beyond its own bound, it is cut off.

@@ -1,6 +1,7 @@
 //! FealTY: a loyalty scheme in one binary.
 
 pub mod acme;
+pub mod alerts;
 pub mod app;
 pub mod backup;
 pub mod cli;

@@ -20,9 +20,26 @@ pub fn without_userinfo(text: &str) -> String {
     out
 }
 
+/// `text` with every word holding an `@` (an email address, as a mail server's refusal may
+/// quote it) replaced by `[address]`: logs carry no personal data.
+pub fn without_addresses(text: &str) -> String {
+    text.split(' ')
+        .map(|w| if w.contains('@') { "[address]" } else { w })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
-    use super::without_userinfo;
+    use super::{without_addresses, without_userinfo};
+
+    #[test]
+    fn addresses_go_from_log_text() {
+        assert_eq!(
+            without_addresses("550 5.1.1 <owner@example.com>: Recipient address rejected"),
+            "550 5.1.1 [address] Recipient address rejected"
+        );
+    }
 
     #[test]
     fn userinfo_goes_and_the_rest_stays() {

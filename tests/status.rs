@@ -118,7 +118,10 @@ fn status_through_a_server_with_a_healthy_backup_target_exits_0() {
         field(&text, "listeners:"),
         format!("http://{}", server.addr())
     );
-    assert_eq!(field(&text, "alerts:"), "none configured");
+    assert_eq!(
+        field(&text, "alerts:"),
+        "none configured (Settings → Alerts)"
+    );
     assert!(text.trim_end().ends_with("all well"), "{text}");
     assert!(stderr(&out).is_empty(), "{}", stderr(&out));
 }

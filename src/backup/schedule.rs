@@ -23,6 +23,9 @@ pub struct Status {
     pub last_error: Option<String>,
     /// The last ledger sequence safely in the target (snapshot or shipped segment).
     pub safe_seq: Option<u64>,
+    /// Since when shipping changes has failed with no shipment or snapshot since.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub shipping_failing_since: Option<OffsetDateTime>,
 }
 
 /// Shared status, readable by the pages while the task updates it.
@@ -59,6 +62,7 @@ impl StatusCell {
             last_id: None,
             last_error: None,
             safe_seq: None,
+            shipping_failing_since: None,
         });
         match made {
             Ok(m) => {
@@ -67,6 +71,7 @@ impl StatusCell {
                 st.last_id = Some(m.id.clone());
                 st.last_error = None;
                 st.safe_seq = Some(st.safe_seq.unwrap_or(0).max(m.counts.last_seq));
+                st.shipping_failing_since = None;
             }
             Err(e) if st.target == target.describe() => st.last_error = Some(e.to_string()),
             // A failed backup to another place says nothing about the scheduled ones.
@@ -112,6 +117,7 @@ pub fn start(
             last_id: None,
             last_error: None,
             safe_seq: None,
+            shipping_failing_since: None,
         });
     }
     tokio::spawn(async move {
@@ -139,6 +145,7 @@ pub fn start(
                         s.last_id = Some(made.id.clone());
                         s.last_error = None;
                         s.safe_seq = Some(made.counts.last_seq);
+                        s.shipping_failing_since = None;
                     });
                     if let Err(e) = super::prune(&spec, Retention::default()).await {
                         tracing::warn!(error = %e, "pruning old backups failed");
@@ -253,12 +260,17 @@ async fn ship_until_next<F: std::future::Future<Output = ()>>(
                 status.update(|s| {
                     s.safe_seq = Some(next.seq);
                     s.last_error = missing;
+                    s.shipping_failing_since = None;
                 });
                 *mark = next;
             }
             Err(e) => {
                 tracing::error!(error = %e, "SHIPPING CHANGES FAILED; retrying");
-                status.update(|s| s.last_error = Some(e.to_string()));
+                status.update(|s| {
+                    s.last_error = Some(e.to_string());
+                    s.shipping_failing_since
+                        .get_or_insert_with(crate::clock::now);
+                });
             }
         }
     }

@@ -89,6 +89,77 @@ pub struct ServeArgs {
         conflicts_with = "metrics_token"
     )]
     metrics_token_file: Option<std::path::PathBuf>,
+    /// Send owner alerts by email through this mail server (the recipients are set on the
+    /// Settings page).
+    #[arg(long, env = "FEALTY_SMTP_HOST")]
+    smtp_host: Option<String>,
+    /// The mail server's port (default: 587 for starttls, 465 for tls, 25 for plain).
+    #[arg(long, env = "FEALTY_SMTP_PORT")]
+    smtp_port: Option<u16>,
+    /// starttls, tls, or plain (plain only to a mail server on this machine).
+    #[arg(long, env = "FEALTY_SMTP_SECURITY", default_value = "starttls")]
+    smtp_security: String,
+    /// The user to log in to the mail server as.
+    #[arg(long, env = "FEALTY_SMTP_USER")]
+    smtp_user: Option<String>,
+    /// The mail server password (from the environment only; or use --smtp-password-file).
+    #[arg(
+        long,
+        env = "FEALTY_SMTP_PASSWORD",
+        hide = true,
+        hide_env_values = true
+    )]
+    smtp_password: Option<String>,
+    /// Read the mail server password from the first line of this file.
+    #[arg(long, env = "FEALTY_SMTP_PASSWORD_FILE")]
+    smtp_password_file: Option<std::path::PathBuf>,
+    /// The sender address of alert emails.
+    #[arg(long, env = "FEALTY_SMTP_FROM")]
+    smtp_from: Option<String>,
+    /// For tests: how often the server's state is looked at for owner alerts (default 60s).
+    #[arg(long, hide = true)]
+    alerts_check_every: Option<String>,
+}
+
+fn alerts_config(args: &ServeArgs) -> Result<crate::alerts::AlertsConfig, String> {
+    use crate::alerts::smtp::{Password, Security, SmtpConfig};
+    let mut config = crate::alerts::AlertsConfig::default();
+    if let Some(raw) = &args.alerts_check_every {
+        config.check_every = crate::domain::interval::parse_seconds(raw, 's')
+            .filter(|s| *s > 0)
+            .map(std::time::Duration::from_secs)
+            .ok_or_else(|| format!("--alerts-check-every {raw:?} is not an interval like 5s"))?;
+    }
+    let Some(host) = &args.smtp_host else {
+        return Ok(config);
+    };
+    let password = match (&args.smtp_password_file, &args.smtp_password) {
+        (Some(f), _) => Some(super::secret_from_file(f, "SMTP password")?),
+        (None, p) => p.clone().filter(|p| !p.is_empty()),
+    };
+    let login = match (&args.smtp_user, password) {
+        (Some(u), Some(p)) => Some((u.clone(), Password::new(p))),
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(
+                "--smtp-user needs a password (FEALTY_SMTP_PASSWORD or --smtp-password-file)"
+                    .into(),
+            );
+        }
+        (None, Some(_)) => return Err("an SMTP password needs --smtp-user".into()),
+    };
+    let from = args
+        .smtp_from
+        .as_deref()
+        .ok_or("--smtp-host needs --smtp-from (the sender address of alert emails)")?;
+    config.smtp = Some(SmtpConfig::new(
+        host,
+        args.smtp_port,
+        Security::parse(&args.smtp_security)?,
+        login,
+        from,
+    )?);
+    Ok(config)
 }
 
 fn metrics_token(args: &ServeArgs) -> Result<Option<crate::metrics::MetricsToken>, String> {
@@ -187,9 +258,10 @@ pub fn run(args: ServeArgs) -> ExitCode {
             crate::sweep::parse_window(&args.keep_idempotency)?,
             limits(&args)?,
             metrics_token(&args)?,
+            alerts_config(&args)?,
         ))
     });
-    let (backup, tls, keep_idempotency, limits, metrics_token) = match parsed {
+    let (backup, tls, keep_idempotency, limits, metrics_token, alerts) = match parsed {
         Ok(all) => all,
         Err(e) => {
             eprintln!("error: {e}");
@@ -205,6 +277,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
         keep_idempotency,
         limits,
         metrics_token,
+        alerts,
     };
     let result = runtime.block_on(app::serve(config));
     // The database is closed by now; a read still running on a blocking thread must not hold

@@ -28,6 +28,8 @@ pub struct Served {
     pub backup_every: Option<Duration>,
     /// The certificate's status, when the server gets its own certificates.
     pub tls: Option<crate::tls::StatusCell>,
+    /// How owner alerts are sent.
+    pub alerts: crate::alerts::AlertsConfig,
     /// Where it listens, as URLs.
     pub listeners: Vec<String>,
 }
@@ -39,6 +41,7 @@ struct Details {
     backup: Option<crate::backup::schedule::Status>,
     tls: Option<crate::tls::Status>,
     listeners: Option<Vec<String>>,
+    alerts: Option<String>,
 }
 
 /// The status as the running server sees it.
@@ -69,6 +72,7 @@ async fn gather(loyalty: &Loyalty, served: &Served) -> (Facts, Details) {
             every: served.backup_every,
             last_success: backup.as_ref().and_then(|b| b.last_success),
             last_error: backup.as_ref().and_then(|b| b.last_error.clone()),
+            shipping_failing_since: backup.as_ref().and_then(|b| b.shipping_failing_since),
         }),
         certificate: Some(match &tls {
             None => Certificate::Off,
@@ -88,6 +92,10 @@ async fn gather(loyalty: &Loyalty, served: &Served) -> (Facts, Details) {
         backup,
         tls,
         listeners: Some(served.listeners.clone()),
+        alerts: Some(match loyalty.settings().await {
+            Ok(s) => crate::alerts::describe(&s, &served.alerts),
+            Err(e) => format!("unknown: {e}"),
+        }),
     };
     (facts, details)
 }
@@ -108,6 +116,7 @@ pub fn from_file(data_dir: &Path) -> Reply {
         backup: None,
         tls: None,
         listeners: None,
+        alerts: None,
     };
     render(&facts, &details)
 }
@@ -230,8 +239,12 @@ fn render(facts: &Facts, d: &Details) -> Reply {
             None => "none (no server running)".into(),
         },
     );
-    // Owner alerts are not built yet; this line names where they will show.
-    line("alerts:", "none configured".into());
+    line(
+        "alerts:",
+        d.alerts
+            .clone()
+            .unwrap_or_else(|| "unknown (no server running)".into()),
+    );
     let found = concerns(facts);
     attention(&mut out, &found);
     Reply {

@@ -1,6 +1,7 @@
 //! Pure rules and newtypes: no HTTP, no storage, no async.
 
 pub mod actor;
+pub mod alerts;
 pub mod api_key;
 pub mod card;
 pub mod dashboard;

@@ -29,6 +29,15 @@ pub struct Settings {
     /// The marketing consent sentence customers see; stored with each consent given.
     #[serde(default = "default_consent_wording")]
     pub consent_wording: String,
+    /// Who gets owner alerts by email.
+    #[serde(default)]
+    pub alert_emails: super::alerts::Recipients,
+    /// Where owner alerts are posted.
+    #[serde(default)]
+    pub alert_webhook: Option<super::alerts::WebhookUrl>,
+    /// What body the webhook gets.
+    #[serde(default)]
+    pub alert_webhook_format: super::alerts::WebhookFormat,
 }
 
 fn yes() -> bool {
@@ -62,6 +71,9 @@ impl Default for Settings {
             logo: None,
             self_signup: true,
             consent_wording: default_consent_wording(),
+            alert_emails: super::alerts::Recipients::default(),
+            alert_webhook: None,
+            alert_webhook_format: super::alerts::WebhookFormat::default(),
         }
     }
 }

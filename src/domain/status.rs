@@ -10,6 +10,10 @@ use time::format_description::well_known::Rfc3339;
 /// How close to its expiry a certificate needs attention.
 pub const CERTIFICATE_WARN: time::Duration = time::Duration::days(14);
 
+/// How long shipping changes may keep failing before it is a concern: a few failed shipments
+/// are a blip the next one makes good; this many minutes of them are changes at risk.
+pub const SHIPPING_STUCK: Duration = Duration::from_secs(10 * 60);
+
 /// The facts `fealty status` judges.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Facts {
@@ -56,6 +60,8 @@ pub struct Backups {
     pub last_success: Option<OffsetDateTime>,
     /// The last failure, cleared by a success.
     pub last_error: Option<String>,
+    /// Since when shipping changes has failed without a shipment (or snapshot) since.
+    pub shipping_failing_since: Option<OffsetDateTime>,
 }
 
 /// The certificate as the running server knows it.
@@ -100,6 +106,13 @@ pub enum Concern {
         /// The interval.
         every: Duration,
     },
+    /// Shipping changes has failed for more than [`SHIPPING_STUCK`].
+    ShippingStuck {
+        /// For how long.
+        for_: Duration,
+        /// The last error.
+        why: String,
+    },
     /// The last certificate renewal or load failed.
     CertificateError(String),
     /// TLS is on but no certificate is in use.
@@ -142,6 +155,11 @@ impl std::fmt::Display for Concern {
                 "the last backup is {} old, more than twice the interval ({})",
                 span(*age),
                 span(*every)
+            ),
+            Self::ShippingStuck { for_, why } => write!(
+                f,
+                "shipping changes to the backup target has failed for {}: {why}",
+                span(*for_)
             ),
             Self::CertificateError(why) => write!(f, "the certificate: {why}"),
             Self::NoCertificate => write!(f, "no certificate is in use yet: browsers get nothing"),
@@ -276,6 +294,15 @@ fn backup_concerns(b: &Backups, started: OffsetDateTime, now: OffsetDateTime) ->
         }
         None => {}
     }
+    if let (Some(since), Some(why)) = (b.shipping_failing_since, &b.last_error) {
+        let for_ = elapsed(since, now);
+        if for_ > SHIPPING_STUCK {
+            out.push(Concern::ShippingStuck {
+                for_,
+                why: why.clone(),
+            });
+        }
+    }
     out
 }
 
@@ -328,6 +355,7 @@ mod tests {
                 every: Some(HOUR),
                 last_success: Some(NOW - time::Duration::minutes(30)),
                 last_error: None,
+                shipping_failing_since: None,
             }),
             certificate: Some(Certificate::On {
                 deployed_at: Some(NOW - time::Duration::days(3)),
@@ -409,6 +437,25 @@ mod tests {
         assert_eq!(
             concerns(&f),
             vec![Concern::BackupFailing("denied".into()), Concern::NoSnapshot]
+        );
+    }
+
+    #[test]
+    fn shipping_is_stuck_after_ten_minutes_of_failures() {
+        let mut f = healthy();
+        backups(&mut f).last_error = Some("connection refused".into());
+        backups(&mut f).shipping_failing_since = Some(NOW - time::Duration::minutes(9));
+        assert_eq!(
+            concerns(&f),
+            vec![Concern::BackupFailing("connection refused".into())]
+        );
+        backups(&mut f).shipping_failing_since = Some(NOW - time::Duration::minutes(11));
+        assert_eq!(
+            concerns(&f)[1],
+            Concern::ShippingStuck {
+                for_: Duration::from_secs(11 * 60),
+                why: "connection refused".into()
+            }
         );
     }
 

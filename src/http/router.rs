@@ -42,6 +42,8 @@ pub struct AppState {
     pub icons: crate::views::icon::Icons,
     /// `/metrics`, when it is on.
     pub metrics: Option<super::metrics::MetricsAccess>,
+    /// How owner alerts are sent, and the task to wake when one is queued.
+    pub alerts: (crate::alerts::AlertsConfig, crate::alerts::Wake),
     openapi: Arc<String>,
 }
 
@@ -53,6 +55,7 @@ pub fn build(
     backup_status: crate::backup::schedule::StatusCell,
     tls_status: crate::tls::StatusCell,
     metrics_token: Option<crate::metrics::MetricsToken>,
+    alerts: (crate::alerts::AlertsConfig, crate::alerts::Wake),
 ) -> Result<Router, crate::crypto::RandomError> {
     let join_guard = customer::join::JoinGuard::new()?;
     // One call gives both the routes and the document that describes them.
@@ -74,6 +77,7 @@ pub fn build(
         base_url,
         auth_failures: AuthFailures::default(),
         metrics: metrics.clone(),
+        alerts,
         openapi: Arc::new(doc.to_pretty_json().unwrap_or_else(|_| "{}".to_owned())),
     };
     // Every page a browser posts to, with or without a session, is held to one origin rule.

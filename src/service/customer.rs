@@ -49,7 +49,7 @@ pub enum CardLookup {
     /// A member's card.
     Member(Box<CardPage>),
     /// A printed card no one has claimed yet.
-    Blank(BlankCard, Settings),
+    Blank(BlankCard, Box<Settings>),
     /// Nothing (never issued, replaced, or erased).
     NotFound,
 }
@@ -92,7 +92,7 @@ impl Loyalty {
                     })));
                 }
                 Ok(match storage::cards::blank(tx, &token)? {
-                    Some(b) => CardLookup::Blank(b, settings),
+                    Some(b) => CardLookup::Blank(b, Box::new(settings)),
                     None => CardLookup::NotFound,
                 })
             })

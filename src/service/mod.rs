@@ -164,6 +164,19 @@ pub struct SettingsPatch {
     pub consent_wording: Option<String>,
 }
 
+/// The settings as the audit records them: whether a webhook is set, not its URL (which may
+/// hold a token).
+fn audited_settings(s: &Settings) -> serde_json::Value {
+    let mut v = serde_json::to_value(s).unwrap_or_default();
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert(
+            "alert_webhook".into(),
+            serde_json::Value::Bool(s.alert_webhook.is_some()),
+        );
+    }
+    v
+}
+
 /// A checked change to a reward.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RewardPatch {
@@ -542,11 +555,57 @@ impl Loyalty {
                     &actor,
                     "settings.update",
                     "settings",
-                    serde_json::to_value(&s).unwrap_or_default(),
+                    audited_settings(&s),
                     clock::now(),
                 )?;
                 Ok(s)
             })
+            .await?)
+    }
+
+    /// Sets where owner alerts go.
+    pub async fn update_alert_settings(
+        &self,
+        to: crate::domain::alerts::Recipients,
+        webhook: Option<crate::domain::alerts::WebhookUrl>,
+        format: crate::domain::alerts::WebhookFormat,
+        actor: Actor,
+    ) -> Result<Settings> {
+        Ok(self
+            .store
+            .write(move |tx| {
+                let mut s = storage::settings::load_for_update(tx)?;
+                s.alert_emails = to;
+                s.alert_webhook = webhook;
+                s.alert_webhook_format = format;
+                storage::settings::save(tx, &s)?;
+                // The webhook URL may hold a token: the audit says only whether one is set.
+                storage::audit::record(
+                    tx,
+                    &actor,
+                    "settings.alerts",
+                    "settings",
+                    serde_json::json!({
+                        "alert_emails": s.alert_emails.joined(),
+                        "alert_webhook": s.alert_webhook.is_some(),
+                        "alert_webhook_format": s.alert_webhook_format.as_str(),
+                    }),
+                    clock::now(),
+                )?;
+                Ok(s)
+            })
+            .await?)
+    }
+
+    /// Owner alerts queued and sent, newest first: up to `limit` older than `before`.
+    pub async fn alert_messages(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, crate::domain::alerts::Message)>> {
+        Ok(self
+            .store
+            .read(move |tx| storage::alerts::page(tx, before, limit))
             .await?)
     }
 

@@ -1,6 +1,7 @@
 //! Storage: one redb file, one writer task, read transactions for everyone else.
 
 pub mod aggregates;
+pub mod alerts;
 pub mod api_keys;
 pub mod audit;
 pub mod cards;

@@ -80,6 +80,13 @@ pub const BLANK_BY_CARD: TableDefinition<&str, &str> = TableDefinition::new("bla
 /// failed write the reopened file tells which jobs were kept (schema v5).
 pub const WRITER_MARKS: TableDefinition<&str, u64> = TableDefinition::new("writer_marks");
 
+/// Alert key → when it started and its words: the owner alerts active at the last look
+/// (schema v5, added later: a file without it has none).
+pub const ALERTS_ACTIVE: TableDefinition<&str, &[u8]> = TableDefinition::new("alerts_active");
+/// Id → `Message` JSON: owner alerts queued and sent, each with its deliveries (schema v5,
+/// added later).
+pub const ALERT_MESSAGES: TableDefinition<u64, &[u8]> = TableDefinition::new("alert_messages");
+
 /// Retired in schema v5: (member id text, sequence) → (); replaced by `MEMBER_ENTRIES`. Kept
 /// so that snapshots of schema 1–4 still load, before their migration removes it.
 pub const MEMBER_LEDGER_V4: TableDefinition<(&str, u64), ()> =
@@ -464,6 +471,8 @@ pub static REGISTRY: LazyLock<Vec<Table>> = LazyLock::new(|| {
         table!(BLANK_CARDS, "printed blank cards", since 4, backed_up true, check json),
         table!(BLANK_BY_CARD, "blank card number → token", since 4, backed_up true, check any),
         table!(WRITER_MARKS, "the writer's last job mark", since 5, backed_up true, check any),
+        table!(ALERTS_ACTIVE, "owner alerts active", since 5, backed_up false, check any),
+        table!(ALERT_MESSAGES, "owner alerts queued and sent", since 5, backed_up false, check any),
     ]
 });
 

@@ -3,6 +3,7 @@
 use super::session::{AdminForm, Owner, Staff, multipart_file};
 use super::{PageError, PageResult, refused_status, see_other};
 use crate::domain::DomainError;
+use crate::domain::alerts::{Recipients, WebhookFormat, WebhookUrl};
 use crate::domain::money::Currency;
 use crate::domain::settings::{self, Colour, Settings, TimeZoneName};
 use crate::http::AppState;
@@ -31,10 +32,66 @@ pub struct SettingsForm {
     consent_wording: String,
 }
 
-/// Whether to say the last save worked.
+/// Whether to say the last save worked, or that a test alert was queued.
 #[derive(Debug, serde::Deserialize)]
 pub struct Saved {
     saved: Option<String>,
+    tested: Option<String>,
+}
+
+/// What the alerts form sends.
+#[derive(Debug, serde::Deserialize)]
+pub struct AlertsSettingsForm {
+    #[serde(default)]
+    alert_emails: String,
+    #[serde(default)]
+    alert_webhook: String,
+    #[serde(default)]
+    alert_webhook_format: String,
+}
+
+fn alerts_kept(s: &Settings) -> Kept {
+    let mut k = Kept::new();
+    k.insert("alert_emails".into(), s.alert_emails.joined());
+    k.insert(
+        "alert_webhook".into(),
+        s.alert_webhook
+            .as_ref()
+            .map(|u| u.as_str().to_owned())
+            .unwrap_or_default(),
+    );
+    k.insert(
+        "alert_webhook_format".into(),
+        s.alert_webhook_format.as_str().to_owned(),
+    );
+    k
+}
+
+fn mail_server(state: &AppState) -> Option<String> {
+    state.alerts.0.smtp.as_ref().map(|s| s.describe())
+}
+
+/// Renders the settings page with the alerts form as given.
+async fn render(
+    state: &AppState,
+    staff: &Staff,
+    main: (&Kept, Option<&DomainError>),
+    logo_err: Option<&DomainError>,
+    alerts: (Option<&Kept>, Option<&DomainError>),
+    flags: (bool, bool),
+) -> Result<maud::Markup, PageError> {
+    let chrome = staff.chrome(state).await?;
+    let s = state.loyalty.settings().await?;
+    let own_alerts = alerts_kept(&s);
+    let a = view::AlertsForm {
+        values: alerts.0.unwrap_or(&own_alerts),
+        err: alerts.1,
+        mail_server: mail_server(state),
+        tested: flags.1,
+    };
+    Ok(view::view(
+        &chrome, &s, main.0, main.1, logo_err, flags.0, &a,
+    ))
 }
 
 fn kept(s: &Settings) -> Kept {
@@ -60,17 +117,18 @@ pub async fn show(
     owner: Owner,
     Query(q): Query<Saved>,
 ) -> PageResult {
-    let chrome = Staff::from(owner).chrome(&state).await?;
+    let staff = Staff::from(owner);
     let s = state.loyalty.settings().await?;
-    Ok(Page(view::view(
-        &chrome,
-        &s,
-        &kept(&s),
+    let page = render(
+        &state,
+        &staff,
+        (&kept(&s), None),
         None,
-        None,
-        q.saved.is_some(),
-    ))
-    .into_response())
+        (None, None),
+        (q.saved.is_some(), q.tested.is_some()),
+    )
+    .await?;
+    Ok(Page(page).into_response())
 }
 
 fn parse(f: &SettingsForm) -> Result<SettingsPatch, DomainError> {
@@ -119,13 +177,108 @@ pub async fn save(State(state): State<AppState>, form: AdminForm<SettingsForm>) 
     match result {
         Ok(_) => Ok(see_other("/admin/settings?saved=1")),
         Err(ServiceError::Domain(e)) => {
-            let chrome = form.staff.chrome(&state).await?;
-            let s = state.loyalty.settings().await?;
-            let page = view::view(&chrome, &s, &form.kept(), Some(&e), None, false);
+            let page = render(
+                &state,
+                &form.staff,
+                (&form.kept(), Some(&e)),
+                None,
+                (None, None),
+                (false, false),
+            )
+            .await?;
             Ok((refused_status(&e), Page(page)).into_response())
         }
         Err(e) => Err(e.into()),
     }
+}
+
+fn parse_alerts(
+    f: &AlertsSettingsForm,
+) -> Result<(Recipients, Option<WebhookUrl>, WebhookFormat), DomainError> {
+    Ok((
+        Recipients::parse(&f.alert_emails)?,
+        WebhookUrl::parse(&f.alert_webhook)?,
+        WebhookFormat::parse(&f.alert_webhook_format)?,
+    ))
+}
+
+/// Saves where alerts go, or shows the form again with the problem beside its field.
+pub async fn save_alerts(
+    State(state): State<AppState>,
+    form: AdminForm<AlertsSettingsForm>,
+) -> PageResult {
+    owner_only(&form)?;
+    let result = match parse_alerts(&form.value) {
+        Ok((to, hook, format)) => {
+            state
+                .loyalty
+                .update_alert_settings(to, hook, format, form.staff.0.actor())
+                .await
+        }
+        Err(e) => Err(e.into()),
+    };
+    match result {
+        Ok(_) => Ok(see_other("/admin/settings?saved=1#alerts-settings")),
+        Err(ServiceError::Domain(e)) => {
+            let s = state.loyalty.settings().await?;
+            let page = render(
+                &state,
+                &form.staff,
+                (&kept(&s), None),
+                None,
+                (Some(&form.kept()), Some(&e)),
+                (false, false),
+            )
+            .await?;
+            Ok((refused_status(&e), Page(page)).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The test button's form: nothing but the CSRF token.
+#[derive(Debug, serde::Deserialize)]
+pub struct Empty {}
+
+/// Queues a test alert to every configured channel; the task delivers it.
+pub async fn test_alert(State(state): State<AppState>, form: AdminForm<Empty>) -> PageResult {
+    owner_only(&form)?;
+    crate::alerts::send_test(&state.loyalty, &state.alerts.0, &state.alerts.1).await?;
+    Ok(see_other("/admin/settings?tested=1#alerts-settings"))
+}
+
+/// Paging through the alerts sent.
+#[derive(Debug, serde::Deserialize)]
+pub struct Before {
+    before: Option<u64>,
+}
+
+/// How many messages a page of alerts shows.
+const ALERTS_PAGE: usize = 50;
+
+/// The alerts sent, newest first.
+pub async fn alerts_sent(
+    State(state): State<AppState>,
+    owner: Owner,
+    Query(q): Query<Before>,
+) -> PageResult {
+    let chrome = Staff::from(owner).chrome(&state).await?;
+    let mut messages = state
+        .loyalty
+        .alert_messages(q.before, ALERTS_PAGE + 1)
+        .await?;
+    let older = (messages.len() > ALERTS_PAGE).then(|| {
+        messages.truncate(ALERTS_PAGE);
+        messages.last().map(|(id, _)| *id)
+    });
+    let zone = state.loyalty.settings().await?.time_zone.zone();
+    Ok(Page(crate::views::admin::alerts::view(
+        &chrome,
+        &messages,
+        older.flatten(),
+        &zone,
+    ))
+    .into_response())
 }
 
 /// Replaces the logo after checking its size and type.
@@ -135,9 +288,16 @@ pub async fn logo(State(state): State<AppState>, owner: Owner, multipart: Multip
     match state.loyalty.set_logo(bytes, staff.0.actor()).await {
         Ok(_) => Ok(see_other("/admin/settings?saved=1")),
         Err(ServiceError::Domain(e)) => {
-            let chrome = staff.chrome(&state).await?;
             let s = state.loyalty.settings().await?;
-            let page = view::view(&chrome, &s, &kept(&s), None, Some(&e), false);
+            let page = render(
+                &state,
+                &staff,
+                (&kept(&s), None),
+                Some(&e),
+                (None, None),
+                (false, false),
+            )
+            .await?;
             Ok((refused_status(&e), Page(page)).into_response())
         }
         Err(e) => Err(e.into()),

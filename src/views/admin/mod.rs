@@ -1,5 +1,6 @@
 //! The admin pages' frame and the pieces their forms share.
 
+pub mod alerts;
 pub mod audit;
 pub mod cards;
 pub mod dashboard;

@@ -5,7 +5,19 @@ use crate::domain::DomainError;
 use crate::domain::settings::{MAX_LOGO_BYTES, Settings};
 use maud::{Markup, html};
 
-/// The settings form and the logo upload.
+/// The alerts form's state.
+pub struct AlertsForm<'a> {
+    /// What the form shows.
+    pub values: &'a Kept,
+    /// What was wrong with the last submission.
+    pub err: Option<&'a DomainError>,
+    /// The mail server from the server's flags (no secrets), if one is configured.
+    pub mail_server: Option<String>,
+    /// A test message was just queued.
+    pub tested: bool,
+}
+
+/// The settings form, the logo upload and where alerts go.
 pub fn view(
     chrome: &Chrome,
     settings: &Settings,
@@ -13,6 +25,7 @@ pub fn view(
     err: Option<&DomainError>,
     logo_err: Option<&DomainError>,
     saved: bool,
+    alerts: &AlertsForm<'_>,
 ) -> Markup {
     page(
         "Settings",
@@ -62,6 +75,45 @@ pub fn view(
                     button type="submit" { "Upload logo" }
                 }
             }
+            (alerts_section(chrome, alerts))
         },
     )
+}
+
+fn alerts_section(chrome: &Chrome, a: &AlertsForm<'_>) -> Markup {
+    let fields = ["alert_emails", "alert_webhook", "alert_webhook_format"];
+    let format = kept(a.values, "alert_webhook_format");
+    html! {
+        section.card #alerts-settings {
+            h2 { "Alerts" }
+            p.muted { "FealTY tells you when backups fail, the certificate is not renewed, the disk fills or the ledger needs a check: once when it starts and once when it is resolved. "
+                a href="/admin/alerts" { "Alerts sent" } }
+            @match &a.mail_server {
+                Some(server) => p #mail-server { "Email goes out through " (server) "." },
+                None => p.muted #mail-server { "No mail server is configured, so no email is sent: start the server with --smtp-host and --smtp-from (see the README), or use a webhook." },
+            }
+            @if a.tested { p.result #alert-tested role="status" { "A test alert is on its way; see " a href="/admin/alerts" { "Alerts sent" } "." } }
+            form #alerts method="post" action="/admin/settings/alerts" {
+                (csrf(chrome))
+                label for="alert_emails" { "Email alerts to (up to 5 addresses, separated by commas)" }
+                input #alert_emails name="alert_emails" value=(kept(a.values, "alert_emails"));
+                (field_error(a.err, "alert_emails"))
+                label for="alert_webhook" { "Webhook URL (ntfy topic, Slack or Discord incoming webhook, or your own)" }
+                input #alert_webhook name="alert_webhook" type="url" value=(kept(a.values, "alert_webhook"));
+                (field_error(a.err, "alert_webhook"))
+                label for="alert_webhook_format" { "Webhook body" }
+                select #alert_webhook_format name="alert_webhook_format" {
+                    option value="json" selected[format != "text"] { "JSON (Slack, Discord, most services)" }
+                    option value="text" selected[format == "text"] { "Plain text (ntfy)" }
+                }
+                (field_error(a.err, "alert_webhook_format"))
+                (form_error(a.err, &fields))
+                button type="submit" { "Save alert settings" }
+            }
+            form #test-alert method="post" action="/admin/alerts/test" {
+                (csrf(chrome))
+                button type="submit" { "Send a test alert" }
+            }
+        }
+    }
 }

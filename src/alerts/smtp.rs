@@ -1,0 +1,222 @@
+//! The email channel: alerts sent over SMTP with lettre (rustls).
+
+use crate::domain::alerts::Message;
+use crate::domain::email::Email;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use std::time::Duration;
+
+/// How the connection to the mail server is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    /// Plain connection upgraded with STARTTLS (usually port 587); refused without it.
+    StartTls,
+    /// TLS from the first byte (usually port 465).
+    Tls,
+    /// No encryption: only to a mail server on this machine (loopback).
+    Plain,
+}
+
+impl Security {
+    /// Parses `starttls`, `tls` or `plain`.
+    pub fn parse(raw: &str) -> Result<Security, String> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "starttls" => Ok(Self::StartTls),
+            "tls" => Ok(Self::Tls),
+            "plain" => Ok(Self::Plain),
+            _ => Err(format!(
+                "--smtp-security {raw:?} is not one of starttls, tls, plain"
+            )),
+        }
+    }
+
+    /// The port usual for it.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Self::StartTls => 587,
+            Self::Tls => 465,
+            Self::Plain => 25,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::StartTls => "STARTTLS",
+            Self::Tls => "TLS",
+            Self::Plain => "plain",
+        }
+    }
+}
+
+/// A password that never shows in logs or debug output.
+#[derive(Clone)]
+pub struct Password(String);
+
+impl Password {
+    /// Wraps a password.
+    pub fn new(p: String) -> Password {
+        Password(p)
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password([redacted])")
+    }
+}
+
+/// The mail server alerts are sent through.
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    /// Its host name.
+    pub host: String,
+    /// Its port.
+    pub port: u16,
+    /// How the connection is protected.
+    pub security: Security,
+    /// The user and password, if it wants a log-in.
+    pub login: Option<(String, Password)>,
+    /// The sender address.
+    pub from: Email,
+}
+
+impl SmtpConfig {
+    /// Checks the parts: plain connections only to loopback, a log-in needs both parts.
+    pub fn new(
+        host: &str,
+        port: Option<u16>,
+        security: Security,
+        login: Option<(String, Password)>,
+        from: &str,
+    ) -> Result<SmtpConfig, String> {
+        let host = host.trim().to_owned();
+        if host.is_empty() {
+            return Err("--smtp-host is empty".into());
+        }
+        if security == Security::Plain && !is_loopback(&host) {
+            return Err(format!(
+                "--smtp-security plain sends the password and alerts unencrypted: it is allowed \
+                 only to a mail server on this machine (localhost), not {host}"
+            ));
+        }
+        let from = Email::parse(from)
+            .map_err(|_| format!("--smtp-from {from:?} is not a valid email address"))?;
+        Ok(SmtpConfig {
+            port: port.unwrap_or(security.default_port()),
+            host,
+            security,
+            login,
+            from,
+        })
+    }
+
+    /// What `fealty status` shows (no secrets).
+    pub fn describe(&self) -> String {
+        format!(
+            "{}:{} ({}) from {}",
+            self.host,
+            self.port,
+            self.security.as_str(),
+            self.from.as_str()
+        )
+    }
+
+    /// Sends `m` to `to`; the error in plain words.
+    pub async fn send(&self, m: &Message, to: &[Email]) -> Result<(), String> {
+        if to.is_empty() {
+            return Err("no alert email address is set".into());
+        }
+        let mut builder = lettre::Message::builder()
+            .from(mailbox(&self.from)?)
+            .subject(m.subject.clone())
+            .header(lettre::message::header::ContentType::TEXT_PLAIN);
+        for t in to {
+            builder = builder.to(mailbox(t)?);
+        }
+        let email = builder
+            .body(m.body.clone())
+            .map_err(|e| format!("cannot write the email: {e}"))?;
+        let transport = match self.security {
+            Security::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&self.host),
+            Security::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&self.host),
+            Security::Plain => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
+                &self.host,
+            )),
+        }
+        .map_err(|e| format!("the mail server {}: {e}", self.host))?;
+        let mut transport = transport
+            .port(self.port)
+            .timeout(Some(Duration::from_secs(20)));
+        if let Some((user, Password(p))) = &self.login {
+            transport = transport.credentials(Credentials::new(user.clone(), p.clone()));
+        }
+        transport
+            .build()
+            .send(email)
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                format!(
+                    "the mail server {}:{} refused or failed: {e}",
+                    self.host, self.port
+                )
+            })
+    }
+}
+
+fn mailbox(e: &Email) -> Result<lettre::message::Mailbox, String> {
+    e.as_str()
+        .parse()
+        .map_err(|err| format!("the address {} cannot be used: {err}", e.as_str()))
+}
+
+fn is_loopback(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_only_to_loopback_and_ports_follow_the_mode() {
+        let ok = SmtpConfig::new("127.0.0.1", None, Security::Plain, None, "a@example.com");
+        assert!(ok.is_ok_and(|c| c.port == 25));
+        assert!(SmtpConfig::new("::1", Some(2525), Security::Plain, None, "a@example.com").is_ok());
+        let far = SmtpConfig::new(
+            "mail.example.com",
+            None,
+            Security::Plain,
+            None,
+            "a@example.com",
+        );
+        assert!(far.is_err_and(|e| e.contains("only to a mail server on this machine")));
+        let tls = SmtpConfig::new(
+            "mail.example.com",
+            None,
+            Security::Tls,
+            None,
+            "a@example.com",
+        );
+        assert!(tls.is_ok_and(|c| c.port == 465));
+        assert!(SmtpConfig::new("m.example.com", None, Security::StartTls, None, "nope").is_err());
+    }
+
+    #[test]
+    fn the_password_never_prints() {
+        let c = SmtpConfig::new(
+            "mail.example.com",
+            None,
+            Security::StartTls,
+            Some(("u".into(), Password::new("hunter2-secret".into()))),
+            "a@example.com",
+        );
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(c.is_ok_and(|c| !c.describe().contains("hunter2")));
+    }
+}

@@ -1,0 +1,724 @@
+//! Owner alerts' rules: which concerns are alerts, which started or cleared since the last look,
+//! the words of each message, where they go, and when a failed delivery is tried again.
+
+use super::DomainError;
+use super::email::Email;
+use super::status::{Concern, Facts, concerns};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// What an alert is about: stable while its details change, so a condition is alerted once
+/// when it starts and once when it clears.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AlertKey {
+    /// No good snapshot for more than twice the interval (or none at all).
+    Backups,
+    /// Shipping changes has been failing for more than ten minutes.
+    Shipping,
+    /// Getting or renewing the certificate failed.
+    CertificateRenewal,
+    /// The certificate expires within 14 days.
+    CertificateExpiry,
+    /// The database cannot be read, or needed repair.
+    Database,
+}
+
+impl AlertKey {
+    /// Every key.
+    pub const ALL: [AlertKey; 5] = [
+        Self::Backups,
+        Self::Shipping,
+        Self::CertificateRenewal,
+        Self::CertificateExpiry,
+        Self::Database,
+    ];
+
+    /// The stored name; never changes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Backups => "backups",
+            Self::Shipping => "shipping",
+            Self::CertificateRenewal => "certificate-renewal",
+            Self::CertificateExpiry => "certificate-expiry",
+            Self::Database => "database",
+        }
+    }
+
+    /// The key stored as `raw`, if it is one this version knows.
+    pub fn parse(raw: &str) -> Option<AlertKey> {
+        Self::ALL.into_iter().find(|k| k.as_str() == raw)
+    }
+
+    /// What it is about, in a few words (a subject line).
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Backups => "backups",
+            Self::Shipping => "shipping changes to the backup",
+            Self::CertificateRenewal => "the certificate's renewal",
+            Self::CertificateExpiry => "the certificate's expiry",
+            Self::Database => "the database",
+        }
+    }
+
+    /// What the owner can do about it.
+    pub fn advice(self) -> &'static str {
+        match self {
+            Self::Backups | Self::Shipping => {
+                "Check that the backup target is reachable and writable (disk space, bucket, \
+                 credentials); `fealty status` shows the last error. Until it works again, new \
+                 points live in one place only."
+            }
+            Self::CertificateRenewal => {
+                "Check that the domain's DNS still points at this server and that ports 80 and \
+                 443 are open; the server keeps retrying."
+            }
+            Self::CertificateExpiry => {
+                "The certificate is not being renewed: check the renewal error in `fealty \
+                 status`, then DNS and ports 80 and 443."
+            }
+            Self::Database => {
+                "Run `fealty verify`, and keep the last good backup safe until it passes."
+            }
+        }
+    }
+}
+
+impl Concern {
+    /// The alert this concern raises, if it is one: `None` for what the owner chose (no backups
+    /// scheduled), what the server cannot send (it is down), and passing states (a first
+    /// certificate being fetched, one backup failure the next attempt may mend).
+    pub fn alert(&self) -> Option<AlertKey> {
+        match self {
+            Concern::ServerDown
+            | Concern::NoBackups
+            | Concern::BackupFailing(_)
+            | Concern::NoCertificate => None,
+            Concern::DatabaseNeedsRepair | Concern::DatabaseUnreadable(_) => {
+                Some(AlertKey::Database)
+            }
+            Concern::NoSnapshot | Concern::BackupStale { .. } => Some(AlertKey::Backups),
+            Concern::ShippingStuck { .. } => Some(AlertKey::Shipping),
+            Concern::CertificateError(_) => Some(AlertKey::CertificateRenewal),
+            Concern::CertificateExpiring { .. } => Some(AlertKey::CertificateExpiry),
+        }
+    }
+}
+
+/// The alerts the facts raise, each with its words (the first concern of a key speaks for it).
+pub fn active(facts: &Facts) -> BTreeMap<AlertKey, String> {
+    let mut out = BTreeMap::new();
+    for c in concerns(facts) {
+        let Some(key) = c.alert() else { continue };
+        out.entry(key).or_insert_with(|| {
+            let mut words = c.to_string();
+            // A stale backup says why: the last error in plain words.
+            if key == AlertKey::Backups
+                && let Some(why) = facts.backups.as_ref().and_then(|b| b.last_error.as_ref())
+            {
+                words.push_str(&format!("; the last error: {why}"));
+            }
+            words
+        });
+    }
+    out
+}
+
+/// Started or resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// The condition began.
+    Started,
+    /// The condition cleared.
+    Resolved,
+    /// The owner asked for a test message.
+    Test,
+}
+
+impl Kind {
+    /// As a message says it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Started => "started",
+            Self::Resolved => "resolved",
+            Self::Test => "test",
+        }
+    }
+}
+
+/// One alert to send: a key that started (with its words) or cleared (with the words it had).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// Started or resolved.
+    pub kind: Kind,
+    /// Which alert.
+    pub key: AlertKey,
+    /// Its words when it started.
+    pub words: String,
+}
+
+/// What changed from the alerts `before` (as stored) to those active `now`: a key that stays
+/// active sends nothing, however its details move.
+pub fn changes(
+    before: &BTreeMap<AlertKey, String>,
+    now: &BTreeMap<AlertKey, String>,
+) -> Vec<Change> {
+    let started = now
+        .iter()
+        .filter(|(k, _)| !before.contains_key(k))
+        .map(|(k, w)| Change {
+            kind: Kind::Started,
+            key: *k,
+            words: w.clone(),
+        });
+    let resolved = before
+        .iter()
+        .filter(|(k, _)| !now.contains_key(k))
+        .map(|(k, w)| Change {
+            kind: Kind::Resolved,
+            key: *k,
+            words: w.clone(),
+        });
+    resolved.chain(started).collect()
+}
+
+/// What changed from the alerts `before` to what `facts` show, leaving out a clearing that the
+/// facts cannot yet vouch for: after a restart no backup has been made yet, which is no sign
+/// that backups work again, so a backup alert resolves only once one has succeeded.
+pub fn changes_given(before: &BTreeMap<AlertKey, String>, facts: &Facts) -> Vec<Change> {
+    let backed_up_since_start = facts
+        .backups
+        .as_ref()
+        .is_some_and(|b| b.last_success.is_some());
+    changes(before, &active(facts))
+        .into_iter()
+        .filter(|c| {
+            c.kind != Kind::Resolved
+                || backed_up_since_start
+                || !matches!(c.key, AlertKey::Backups | AlertKey::Shipping)
+        })
+        .collect()
+}
+
+/// Where a message goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// Email over SMTP to the owner's recipients.
+    Email,
+    /// An HTTP POST to the owner's webhook.
+    Webhook,
+}
+
+impl Channel {
+    /// As the list page shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Webhook => "webhook",
+        }
+    }
+}
+
+/// Where one channel's delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Not delivered yet; tried again at `next_at`.
+    Pending,
+    /// Delivered.
+    Sent,
+    /// Failed for [`GIVE_UP`]; no more attempts.
+    GaveUp,
+}
+
+impl State {
+    /// As the list page shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Sent => "sent",
+            Self::GaveUp => "gave up",
+        }
+    }
+}
+
+/// One channel's delivery of a message.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Delivery {
+    /// The channel.
+    pub channel: Channel,
+    /// Where it stands.
+    pub state: State,
+    /// Attempts made.
+    pub attempts: u32,
+    /// The last attempt's error, in plain words.
+    pub last_error: Option<String>,
+    /// When it is tried next (while pending).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub next_at: Option<OffsetDateTime>,
+    /// When it was delivered or given up.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub done_at: Option<OffsetDateTime>,
+}
+
+/// How long a delivery is retried before it is given up (and recorded as such).
+pub const GIVE_UP: Duration = Duration::from_secs(24 * 3600);
+
+/// The wait after `attempts` failed attempts (at least 1): 30 seconds, doubling, at most an hour.
+pub fn retry_after(attempts: u32) -> Duration {
+    let doublings = attempts.saturating_sub(1).min(7);
+    Duration::from_secs(30 << doublings).min(Duration::from_secs(3600))
+}
+
+/// A message to the owner, with each channel's delivery.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Message {
+    /// When it was queued.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created: OffsetDateTime,
+    /// Started, resolved or test.
+    pub kind: Kind,
+    /// The alert's stored key (none for a test).
+    pub key: Option<String>,
+    /// The subject line.
+    pub subject: String,
+    /// The text.
+    pub body: String,
+    /// One per channel configured when it was queued.
+    pub deliveries: Vec<Delivery>,
+}
+
+impl Message {
+    /// The message for an alert that started or cleared, to go to `channels`.
+    pub fn alert(
+        business: &str,
+        change: &Change,
+        now: OffsetDateTime,
+        channels: &[Channel],
+    ) -> Message {
+        let (subject, body) = match change.kind {
+            Kind::Resolved => (
+                format!("{business}: resolved: {}", change.key.title()),
+                format!(
+                    "resolved: {} is back to normal.\n\nIt had started with: {}",
+                    capital(change.key.title()),
+                    change.words
+                ),
+            ),
+            Kind::Started | Kind::Test => (
+                format!("{business}: started: {}", change.key.title()),
+                format!("started: {}\n\n{}", change.words, change.key.advice()),
+            ),
+        };
+        Self::new(now, change.kind, Some(change.key), subject, body, channels)
+    }
+
+    /// A test message, sent when the owner asks for one.
+    pub fn test(business: &str, now: OffsetDateTime, channels: &[Channel]) -> Message {
+        Self::new(
+            now,
+            Kind::Test,
+            None,
+            format!("{business}: test alert"),
+            "test: this is a test alert from FealTY. If you read this, alerts reach you here."
+                .into(),
+            channels,
+        )
+    }
+
+    fn new(
+        now: OffsetDateTime,
+        kind: Kind,
+        key: Option<AlertKey>,
+        subject: String,
+        body: String,
+        channels: &[Channel],
+    ) -> Message {
+        Message {
+            created: now,
+            kind,
+            key: key.map(|k| k.as_str().to_owned()),
+            subject,
+            body,
+            deliveries: channels
+                .iter()
+                .map(|c| Delivery {
+                    channel: *c,
+                    state: State::Pending,
+                    attempts: 0,
+                    last_error: None,
+                    next_at: Some(now),
+                    done_at: None,
+                })
+                .collect(),
+        }
+    }
+
+    /// The channels whose delivery is due at `now`.
+    pub fn due(&self, now: OffsetDateTime) -> Vec<Channel> {
+        self.deliveries
+            .iter()
+            .filter(|d| d.state == State::Pending && d.next_at.is_none_or(|t| t <= now))
+            .map(|d| d.channel)
+            .collect()
+    }
+
+    /// The earliest time a pending delivery is due.
+    pub fn next_due(&self) -> Option<OffsetDateTime> {
+        self.deliveries
+            .iter()
+            .filter(|d| d.state == State::Pending)
+            .filter_map(|d| d.next_at)
+            .min()
+    }
+
+    /// Records an attempt on `channel` at `now`: delivered, or failed with `error` (tried again
+    /// later, or given up once [`GIVE_UP`] has passed since the message was queued).
+    pub fn attempted(&mut self, channel: Channel, now: OffsetDateTime, error: Option<String>) {
+        let created = self.created;
+        let Some(d) = self.deliveries.iter_mut().find(|d| d.channel == channel) else {
+            return;
+        };
+        d.attempts = d.attempts.saturating_add(1);
+        match error {
+            None => {
+                d.state = State::Sent;
+                d.next_at = None;
+                d.done_at = Some(now);
+            }
+            Some(e) => {
+                d.last_error = Some(e);
+                let next = now + retry_after(d.attempts);
+                if next - created > GIVE_UP {
+                    d.state = State::GaveUp;
+                    d.next_at = None;
+                    d.done_at = Some(now);
+                } else {
+                    d.next_at = Some(next);
+                }
+            }
+        }
+    }
+}
+
+fn capital(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(first) => first.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// The owner's alert recipients: up to [`Recipients::MAX`] email addresses.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Recipients(Vec<Email>);
+
+impl Recipients {
+    /// The most addresses kept.
+    pub const MAX: usize = 5;
+
+    /// Parses addresses separated by commas, spaces or lines; empty means none.
+    pub fn parse(raw: &str) -> Result<Recipients, DomainError> {
+        let mut out: Vec<Email> = Vec::new();
+        for part in raw
+            .split(|c: char| c == ',' || c == ';' || c.is_whitespace())
+            .filter(|p| !p.is_empty())
+        {
+            let email = Email::parse(part).map_err(|_| {
+                DomainError::invalid(
+                    "alert_emails",
+                    format!("{:?} is not a valid email address", clip(part)),
+                )
+            })?;
+            if !out.contains(&email) {
+                out.push(email);
+            }
+        }
+        if out.len() > Self::MAX {
+            return Err(DomainError::invalid(
+                "alert_emails",
+                format!("at most {} addresses", Self::MAX),
+            ));
+        }
+        Ok(Recipients(out))
+    }
+
+    /// The addresses.
+    pub fn as_slice(&self) -> &[Email] {
+        &self.0
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// As the form shows them.
+    pub fn joined(&self) -> String {
+        let all: Vec<&str> = self.0.iter().map(Email::as_str).collect();
+        all.join(", ")
+    }
+}
+
+fn clip(s: &str) -> String {
+    s.chars().take(60).collect()
+}
+
+/// The owner's webhook: an `http://` or `https://` URL with a host, at most 2000 characters.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct WebhookUrl(String);
+
+impl WebhookUrl {
+    /// Parses a URL; empty means none.
+    pub fn parse(raw: &str) -> Result<Option<WebhookUrl>, DomainError> {
+        let s = raw.trim();
+        if s.is_empty() {
+            return Ok(None);
+        }
+        let bad = || {
+            DomainError::invalid(
+                "alert_webhook",
+                "must be a web address starting with https:// (or http://)",
+            )
+        };
+        let lower = s.to_ascii_lowercase();
+        let rest = lower
+            .strip_prefix("https://")
+            .or_else(|| lower.strip_prefix("http://"))
+            .ok_or_else(bad)?;
+        let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let host = host.rsplit('@').next().unwrap_or_default();
+        if s.len() > 2000
+            || host.is_empty()
+            || host.starts_with(':')
+            || s.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(bad());
+        }
+        Ok(Some(WebhookUrl(s.to_owned())))
+    }
+
+    /// The URL.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The body a webhook receives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookFormat {
+    /// JSON with `text` (Slack), `content` (Discord) and plain fields for anything else.
+    #[default]
+    Json,
+    /// The message as plain text with a `Title` header, as ntfy takes it.
+    Text,
+}
+
+impl WebhookFormat {
+    /// Parses the form's choice.
+    pub fn parse(raw: &str) -> Result<WebhookFormat, DomainError> {
+        match raw.trim() {
+            "" | "json" => Ok(Self::Json),
+            "text" => Ok(Self::Text),
+            _ => Err(DomainError::invalid(
+                "alert_webhook_format",
+                "must be json or text",
+            )),
+        }
+    }
+
+    /// As the form sends it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Json => "json",
+            Self::Text => "text",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::expect_used, reason = "tests fail loudly")]
+    use super::*;
+    use crate::domain::status::{Backups, Certificate, Database};
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-12-02 03:00 UTC);
+
+    fn facts(last_success_min: i64, error: Option<&str>) -> Facts {
+        Facts {
+            now: NOW,
+            server_started: Some(NOW - time::Duration::days(1)),
+            database: Database::Read {
+                schema: 5,
+                members: 0,
+                entries: 0,
+                last_seq: 0,
+            },
+            backups: Some(Backups {
+                every: Some(Duration::from_secs(3600)),
+                last_success: Some(NOW - time::Duration::minutes(last_success_min)),
+                last_error: error.map(str::to_owned),
+                shipping_failing_since: None,
+            }),
+            certificate: Some(Certificate::Off),
+        }
+    }
+
+    #[test]
+    fn one_failure_is_no_alert_but_a_stale_backup_is_with_its_last_error() {
+        assert!(active(&facts(30, Some("refused"))).is_empty());
+        let a = active(&facts(150, Some("the target is not a directory")));
+        let words = a.get(&AlertKey::Backups).expect("a backup alert");
+        assert!(words.contains("2h 30m old"), "{words}");
+        assert!(
+            words.ends_with("the last error: the target is not a directory"),
+            "{words}"
+        );
+    }
+
+    #[test]
+    fn a_condition_starts_once_and_resolves_once() {
+        let none = BTreeMap::new();
+        let stale = active(&facts(150, Some("refused")));
+        let first = changes(&none, &stale);
+        assert_eq!(first.len(), 1);
+        assert_eq!(
+            (first[0].kind, first[0].key),
+            (Kind::Started, AlertKey::Backups)
+        );
+        // Still stale, older, another error: nothing new.
+        let later = active(&facts(190, Some("timed out")));
+        assert_eq!(changes(&stale, &later), vec![]);
+        let back = active(&facts(1, None));
+        let cleared = changes(&stale, &back);
+        assert_eq!(
+            cleared,
+            vec![Change {
+                kind: Kind::Resolved,
+                key: AlertKey::Backups,
+                words: stale[&AlertKey::Backups].clone()
+            }]
+        );
+        assert_eq!(changes(&back, &back), vec![]);
+    }
+
+    #[test]
+    fn a_restart_does_not_resolve_a_backup_alert_before_a_backup_succeeds() {
+        let stale = active(&facts(150, Some("refused")));
+        let mut restarted = facts(0, None);
+        restarted.server_started = Some(NOW);
+        if let Some(b) = restarted.backups.as_mut() {
+            b.last_success = None;
+        }
+        assert_eq!(changes_given(&stale, &restarted), vec![]);
+        let done = changes_given(&stale, &facts(0, None));
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].kind, Kind::Resolved);
+    }
+
+    #[test]
+    fn server_down_and_unscheduled_backups_are_not_alerts() {
+        assert_eq!(Concern::ServerDown.alert(), None);
+        assert_eq!(Concern::NoBackups.alert(), None);
+        assert_eq!(
+            Concern::CertificateExpiring { at: NOW }.alert(),
+            Some(AlertKey::CertificateExpiry)
+        );
+    }
+
+    #[test]
+    fn keys_keep_their_stored_names() {
+        for k in AlertKey::ALL {
+            assert_eq!(AlertKey::parse(k.as_str()), Some(k));
+        }
+        assert_eq!(AlertKey::parse("disk"), None);
+    }
+
+    #[test]
+    fn retries_back_off_to_an_hour_and_give_up_after_a_day() {
+        let secs: Vec<u64> = (1..=9).map(|n| retry_after(n).as_secs()).collect();
+        assert_eq!(secs, [30, 60, 120, 240, 480, 960, 1920, 3600, 3600]);
+        let mut m = Message::test("Café", NOW, &[Channel::Email, Channel::Webhook]);
+        assert_eq!(m.due(NOW), vec![Channel::Email, Channel::Webhook]);
+        m.attempted(Channel::Webhook, NOW, None);
+        m.attempted(Channel::Email, NOW, Some("refused".into()));
+        assert_eq!(m.due(NOW), vec![]);
+        assert_eq!(
+            m.due(NOW + time::Duration::seconds(30)),
+            vec![Channel::Email]
+        );
+        let mut at = NOW;
+        while m.deliveries[0].state == State::Pending {
+            at = m.next_due().expect("pending has a time");
+            m.attempted(Channel::Email, at, Some("refused".into()));
+        }
+        assert_eq!(m.deliveries[0].state, State::GaveUp);
+        assert!(at - NOW <= time::Duration::days(1), "gave up at {at}");
+        assert!(
+            at - NOW > time::Duration::hours(22),
+            "gave up early at {at}"
+        );
+        assert_eq!(m.deliveries[1].state, State::Sent);
+        assert_eq!(m.deliveries[1].attempts, 1);
+    }
+
+    #[test]
+    fn messages_say_started_and_resolved_in_plain_words() {
+        let c = Change {
+            kind: Kind::Started,
+            key: AlertKey::Backups,
+            words: "no backup has been made yet".into(),
+        };
+        let m = Message::alert("Café Nord", &c, NOW, &[Channel::Email]);
+        assert_eq!(m.subject, "Café Nord: started: backups");
+        assert!(m.body.starts_with("started: no backup has been made yet"));
+        let r = Message::alert(
+            "Café Nord",
+            &Change {
+                kind: Kind::Resolved,
+                ..c
+            },
+            NOW,
+            &[],
+        );
+        assert_eq!(r.subject, "Café Nord: resolved: backups");
+        assert!(r.body.starts_with("resolved: Backups is back to normal."));
+    }
+
+    #[test]
+    fn recipients_and_webhooks_parse_or_say_why_not() {
+        let r = Recipients::parse(" Owner@Example.com, b@example.org\nowner@example.com ")
+            .expect("two addresses");
+        assert_eq!(r.joined(), "owner@example.com, b@example.org");
+        assert!(Recipients::parse("").expect("none").is_empty());
+        let e = Recipients::parse("a@example.com, not-an-address").expect_err("bad");
+        assert!(e.to_string().contains("not-an-address"), "{e}");
+        let many = "a@x.io b@x.io c@x.io d@x.io e@x.io f@x.io";
+        assert!(Recipients::parse(many).is_err());
+
+        assert_eq!(WebhookUrl::parse(" ").expect("none"), None);
+        for ok in [
+            "https://ntfy.sh/cafe-nord-alerts",
+            "http://127.0.0.1:8099/hook",
+            "https://hooks.slack.com/services/T0/B0/XX",
+        ] {
+            assert!(WebhookUrl::parse(ok).expect("ok").is_some(), "{ok}");
+        }
+        for bad in [
+            "ftp://example.com/x",
+            "javascript:alert(1)",
+            "https://",
+            "https:///path",
+            "https://exa mple.com",
+            "example.com/hook",
+        ] {
+            assert!(WebhookUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

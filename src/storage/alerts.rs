@@ -1,0 +1,163 @@
+//! Owner alerts: the set of active alerts, and the messages queued and sent (one table serves
+//! as outbox and log: a message is pending until each of its deliveries is sent or given up).
+//!
+//! Neither table is backed up: they describe this server's running state. A restored server
+//! starts with no active alerts and raises afresh whatever is wrong where it runs, and does not
+//! deliver again what the old server sent. The owner's recipients and webhook are settings,
+//! which are backed up.
+
+use super::tables::{ALERT_MESSAGES, ALERTS_ACTIVE};
+use super::{StoreError, codec};
+use crate::domain::alerts::{AlertKey, Change, Kind, Message};
+use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata, WriteTransaction};
+use std::collections::BTreeMap;
+use time::OffsetDateTime;
+
+/// How many messages are kept; the oldest go first.
+pub const KEEP: u64 = 300;
+
+/// An active alert as stored.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Active {
+    #[serde(with = "time::serde::rfc3339")]
+    since: OffsetDateTime,
+    words: String,
+}
+
+/// The alerts active at the last look, with their words (none in a file that never had any).
+pub fn active(tx: &ReadTransaction) -> Result<BTreeMap<AlertKey, String>, StoreError> {
+    let table = match tx.open_table(ALERTS_ACTIVE) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(BTreeMap::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut out = BTreeMap::new();
+    for row in table.iter()? {
+        let (k, v) = row?;
+        // A key a newer version stored is left for that version to clear.
+        if let Some(key) = AlertKey::parse(k.value()) {
+            let a: Active = codec::decode("alerts_active", v.value())?;
+            out.insert(key, a.words);
+        }
+    }
+    Ok(out)
+}
+
+/// Records what started and cleared, and queues their messages, in one transaction: a change
+/// is never recorded without its message, nor sent twice.
+pub fn apply(
+    tx: &WriteTransaction,
+    changes: &[Change],
+    messages: &[Message],
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    {
+        let mut table = tx.open_table(ALERTS_ACTIVE)?;
+        for c in changes {
+            match c.kind {
+                Kind::Started => {
+                    let a = Active {
+                        since: now,
+                        words: c.words.clone(),
+                    };
+                    table.insert(c.key.as_str(), codec::encode(&a)?.as_slice())?;
+                }
+                Kind::Resolved => {
+                    table.remove(c.key.as_str())?;
+                }
+                Kind::Test => {}
+            }
+        }
+    }
+    for m in messages {
+        enqueue(tx, m)?;
+    }
+    Ok(())
+}
+
+/// Queues a message; returns its id. The oldest messages beyond [`KEEP`] are dropped.
+pub fn enqueue(tx: &WriteTransaction, m: &Message) -> Result<u64, StoreError> {
+    let mut table = tx.open_table(ALERT_MESSAGES)?;
+    let id = match table.last()? {
+        Some((k, _)) => k.value() + 1,
+        None => 1,
+    };
+    table.insert(id, codec::encode(m)?.as_slice())?;
+    while table.len()? > KEEP {
+        if table.pop_first()?.is_none() {
+            break;
+        }
+    }
+    Ok(id)
+}
+
+/// The messages with a delivery due at `now`, oldest first.
+pub fn due(tx: &ReadTransaction, now: OffsetDateTime) -> Result<Vec<(u64, Message)>, StoreError> {
+    let table = match tx.open_table(ALERT_MESSAGES) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut out = Vec::new();
+    for row in table.iter()? {
+        let (k, v) = row?;
+        let m: Message = codec::decode("alert_messages", v.value())?;
+        if !m.due(now).is_empty() {
+            out.push((k.value(), m));
+        }
+    }
+    Ok(out)
+}
+
+/// When the next pending delivery is due, if any is.
+pub fn next_due(tx: &ReadTransaction) -> Result<Option<OffsetDateTime>, StoreError> {
+    let table = match tx.open_table(ALERT_MESSAGES) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let mut next: Option<OffsetDateTime> = None;
+    for row in table.iter()? {
+        let (_, v) = row?;
+        let m: Message = codec::decode("alert_messages", v.value())?;
+        next = match (next, m.next_due()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    Ok(next)
+}
+
+/// Changes message `id` with `f`, if it is still kept.
+pub fn update(
+    tx: &WriteTransaction,
+    id: u64,
+    f: impl FnOnce(&mut Message),
+) -> Result<(), StoreError> {
+    let mut table = tx.open_table(ALERT_MESSAGES)?;
+    let Some(mut m) = codec::get::<u64, Message, _>(&table, "alert_messages", id)? else {
+        return Ok(());
+    };
+    f(&mut m);
+    table.insert(id, codec::encode(&m)?.as_slice())?;
+    Ok(())
+}
+
+/// Up to `limit` messages older than `before` (all when `None`), newest first.
+pub fn page(
+    tx: &ReadTransaction,
+    before: Option<u64>,
+    limit: usize,
+) -> Result<Vec<(u64, Message)>, StoreError> {
+    let table = match tx.open_table(ALERT_MESSAGES) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut out = Vec::new();
+    for row in table.range(..before.unwrap_or(u64::MAX))?.rev().take(limit) {
+        let (k, v) = row?;
+        out.push((k.value(), codec::decode("alert_messages", v.value())?));
+    }
+    Ok(out)
+}

@@ -1,0 +1,510 @@
+//! Owner alerts, end to end: a real SMTP server (Python's aiosmtpd) and a webhook receiver on
+//! loopback get exactly one "started" when the backup target goes dead and one "resolved" when
+//! it comes back; the test button reaches both; bad settings are refused; no secret leaks.
+
+#![expect(clippy::expect_used, reason = "tests fail loudly")]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
+
+mod common;
+
+use common::TestServer;
+use common::pages::*;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const SMTP_PASSWORD: &str = "smtp-Secret-pw-4711";
+
+/// Writes each message it receives to its own file in the directory given.
+const SMTP_SERVER: &str = r#"
+import logging, os, sys, warnings
+warnings.simplefilter("ignore")
+logging.getLogger("mail.log").setLevel(logging.ERROR)
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+
+out = sys.argv[2]
+
+class Keep:
+    async def handle_DATA(self, server, session, envelope):
+        n = len([f for f in os.listdir(out) if f.endswith(".eml")])
+        path = os.path.join(out, "%04d.eml" % n)
+        with open(path + ".part", "wb") as f:
+            f.write(envelope.content)
+        os.rename(path + ".part", path)
+        return "250 OK"
+
+def accept(server, session, envelope, mechanism, auth_data):
+    return AuthResult(success=True)
+
+c = Controller(Keep(), hostname="127.0.0.1", port=int(sys.argv[1]),
+               authenticator=accept, auth_require_tls=False)
+c.start()
+print("ready", flush=True)
+sys.stdin.read()
+c.stop()
+"#;
+
+/// aiosmtpd on a free loopback port, stopped when dropped.
+struct Smtp {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Smtp {
+    fn start() -> Smtp {
+        let dir = tempfile::tempdir().expect("mail directory");
+        let port = free_port();
+        let mut child = Command::new("python3")
+            .args(["-c", SMTP_SERVER, &port.to_string()])
+            .arg(dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 with aiosmtpd (scripts/test.sh installs it)");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("aiosmtpd starts");
+        assert_eq!(line.trim(), "ready", "aiosmtpd did not start");
+        Smtp { child, port, dir }
+    }
+
+    /// Every message received so far, as text with quoted-printable soft breaks joined.
+    fn messages(&self) -> Vec<String> {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
+            .expect("mail directory")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+            .collect();
+        names.sort();
+        names
+            .iter()
+            .map(|p| {
+                String::from_utf8_lossy(&std::fs::read(p).expect("a message"))
+                    .replace("=\r\n", "")
+                    .replace("=\n", "")
+            })
+            .collect()
+    }
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        if let Some(stdin) = self.child.stdin.as_mut() {
+            let _ = stdin.write_all(b"");
+        }
+        drop(self.child.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// A loopback HTTP server keeping every body POSTed to /hook.
+struct Hook {
+    url: String,
+    bodies: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Hook {
+    async fn start() -> Hook {
+        let bodies: Arc<Mutex<Vec<String>>> = Arc::default();
+        let kept = Arc::clone(&bodies);
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |body: String| {
+                let kept = Arc::clone(&kept);
+                async move {
+                    kept.lock().unwrap().push(body);
+                    "ok"
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Hook { url, bodies, task }
+    }
+
+    fn bodies(&self) -> Vec<serde_json::Value> {
+        self.bodies
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|b| serde_json::from_str(b).expect("the webhook body is JSON"))
+            .collect()
+    }
+}
+
+impl Drop for Hook {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn serve(data: &Path, smtp: &Smtp, extra: &[&str]) -> TestServer {
+    let port = smtp.port.to_string();
+    let mut args = vec![
+        "--smtp-host",
+        "127.0.0.1",
+        "--smtp-port",
+        &port,
+        "--smtp-security",
+        "plain",
+        "--smtp-user",
+        "alerts",
+        "--smtp-from",
+        "fealty@example.com",
+        "--alerts-check-every",
+        "1s",
+    ];
+    args.extend_from_slice(extra);
+    TestServer::start_with(data, &args, &[("FEALTY_SMTP_PASSWORD", SMTP_PASSWORD)])
+}
+
+async fn owner(server: &TestServer) -> Browser {
+    add_user(server, "olive", "owner");
+    logged_in(server).await
+}
+
+async fn logged_in(server: &TestServer) -> Browser {
+    let mut b = Browser::new(server);
+    b.login_ok("olive", PASSWORD).await;
+    b
+}
+
+async fn set_alerts(b: &mut Browser, emails: &str, webhook: &str) -> Page {
+    let page = b.page("/admin/settings").await;
+    let f = form(&page, "alerts");
+    b.submit(
+        &f,
+        &[
+            ("alert_emails", emails),
+            ("alert_webhook", webhook),
+            ("alert_webhook_format", "json"),
+        ],
+    )
+    .await
+}
+
+/// Polls `f` every 100 ms until it gives a value, or panics after `timeout`.
+async fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what} within {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn subjects_with(mails: &[String], word: &str) -> usize {
+    mails
+        .iter()
+        .filter(|m| {
+            m.lines()
+                .any(|l| l.starts_with("Subject:") && l.contains(word))
+        })
+        .count()
+}
+
+fn hooks_with(bodies: &[serde_json::Value], event: &str) -> usize {
+    bodies.iter().filter(|b| b["event"] == event).count()
+}
+
+fn backup_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".fbk"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_backup_target_alerts_once_by_email_and_webhook_and_resolves_once() {
+    let smtp = Smtp::start();
+    let hook = Hook::start().await;
+    let data = tempfile::tempdir().unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let target_dir = store.path().join("backups");
+    std::fs::create_dir(&target_dir).unwrap();
+    let target = format!("file:{}", target_dir.display());
+    let args = ["--backup-to", &target, "--backup-every", "10s"];
+    let mut server = serve(data.path(), &smtp, &args);
+    let mut b = owner(&server).await;
+    set_alerts(&mut b, "owner@example.com", &hook.url)
+        .await
+        .expect(303);
+    wait_for(Duration::from_secs(20), "a first backup", || {
+        (backup_files(&target_dir) > 0).then_some(())
+    })
+    .await;
+
+    // The target dies: a file where the directory was.
+    let away = store.path().join("backups.away");
+    std::fs::rename(&target_dir, &away).unwrap();
+    std::fs::write(&target_dir, b"not a directory").unwrap();
+    let started = wait_for(Duration::from_secs(60), "a started alert by email", || {
+        let mails = smtp.messages();
+        (subjects_with(&mails, "started: backups") > 0).then_some(mails)
+    })
+    .await;
+    let mail = started
+        .iter()
+        .find(|m| m.contains("started: backups"))
+        .unwrap();
+    assert!(mail.contains("To: owner@example.com"), "{mail}");
+    assert!(
+        mail.contains("more than twice the interval") && mail.contains("the last error:"),
+        "the alert says which condition and the last error: {mail}"
+    );
+    wait_for(
+        Duration::from_secs(10),
+        "a started alert by webhook",
+        || (hooks_with(&hook.bodies(), "started") > 0).then_some(()),
+    )
+    .await;
+    let body = hook.bodies()[0].clone();
+    assert_eq!(body["alert"], "backups", "{body}");
+    assert!(
+        body["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("the last error:")),
+        "{body}"
+    );
+    assert_eq!(body["text"], body["content"], "{body}");
+
+    // A restart while it lasts neither clears it nor raises it again.
+    server.stop();
+    let server = serve(data.path(), &smtp, &args);
+    wait_for(
+        Duration::from_secs(20),
+        "a failed backup after the restart",
+        || {
+            let out = server.cli(&["status"]);
+            String::from_utf8_lossy(&out.stdout)
+                .contains("backups are failing")
+                .then_some(())
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(smtp.messages().len(), 1, "{:#?}", smtp.messages());
+    assert_eq!(hook.bodies().len(), 1, "{:#?}", hook.bodies());
+    let mut b = logged_in(&server).await;
+
+    // It comes back.
+    std::fs::remove_file(&target_dir).unwrap();
+    std::fs::rename(&away, &target_dir).unwrap();
+    wait_for(Duration::from_secs(60), "a resolved alert by email", || {
+        (subjects_with(&smtp.messages(), "resolved: backups") > 0).then_some(())
+    })
+    .await;
+    wait_for(
+        Duration::from_secs(10),
+        "a resolved alert by webhook",
+        || (hooks_with(&hook.bodies(), "resolved") > 0).then_some(()),
+    )
+    .await;
+    // A few more looks (one a second) must not send anything again.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mails = smtp.messages();
+    assert_eq!(subjects_with(&mails, "started:"), 1, "{mails:#?}");
+    assert_eq!(subjects_with(&mails, "resolved:"), 1, "{mails:#?}");
+    assert_eq!(mails.len(), 2, "{mails:#?}");
+    let bodies = hook.bodies();
+    assert_eq!(hooks_with(&bodies, "started"), 1, "{bodies:#?}");
+    assert_eq!(hooks_with(&bodies, "resolved"), 1, "{bodies:#?}");
+    assert_eq!(bodies.len(), 2, "{bodies:#?}");
+
+    // The list shows both, newest first, each delivered on both channels.
+    let list = b.page("/admin/alerts").await;
+    let rows = rows(&list, "alerts");
+    assert_eq!(rows.len(), 4, "{}", snippet(&list));
+    assert!(
+        rows[0].text().contains("resolved: backups"),
+        "{}",
+        rows[0].text()
+    );
+    assert!(
+        rows[3].text().contains("started: backups"),
+        "{}",
+        rows[3].text()
+    );
+    for r in &rows {
+        assert_eq!(
+            cell(r, "td", "status").as_deref(),
+            Some("sent"),
+            "{}",
+            r.text()
+        );
+    }
+    assert_no_secret(&server, &mut b).await;
+}
+
+async fn assert_no_secret(server: &TestServer, b: &mut Browser) {
+    let settings = b.page("/admin/settings").await;
+    assert!(
+        !settings.contains(SMTP_PASSWORD),
+        "the settings page shows the password"
+    );
+    assert!(
+        settings.contains("127.0.0.1"),
+        "the settings page names the mail server"
+    );
+    let log = [server.stdout_lines(), server.stderr_lines()]
+        .concat()
+        .join("\n");
+    assert!(
+        !log.contains(SMTP_PASSWORD),
+        "the log holds the SMTP password"
+    );
+    let status = server.cli(&["status"]);
+    let out = String::from_utf8_lossy(&status.stdout);
+    assert!(!out.contains(SMTP_PASSWORD), "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("alerts:"))
+        .expect("an alerts: line");
+    assert!(
+        line.contains("email to owner@example.com via 127.0.0.1:")
+            && line.contains("webhook to 127.0.0.1:"),
+        "{line}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_test_button_reaches_both_channels_and_bad_settings_change_nothing() {
+    let smtp = Smtp::start();
+    let hook = Hook::start().await;
+    let data = tempfile::tempdir().unwrap();
+    let server = serve(data.path(), &smtp, &[]);
+    let mut b = owner(&server).await;
+
+    // Bad settings: a readable message beside the field, nothing stored.
+    for (emails, webhook, field, says) in [
+        (
+            "owner@example",
+            "",
+            "alert_emails",
+            "is not a valid email address",
+        ),
+        (
+            "owner@example.com",
+            "ftp://example.com/x",
+            "alert_webhook",
+            "https://",
+        ),
+        (
+            "owner@example.com",
+            "javascript:alert(1)",
+            "alert_webhook",
+            "https://",
+        ),
+    ] {
+        let p = set_alerts(&mut b, emails, webhook).await;
+        assert_eq!(p.status, 422, "{emails} {webhook}: {}", snippet(&p.text));
+        let msg = by_id(&p.text, &format!("{field}-error"))
+            .unwrap_or_else(|| panic!("no message beside {field}: {}", snippet(&p.text)));
+        assert!(msg.text().contains(says), "{}", msg.text());
+        let again = b.page("/admin/settings").await;
+        let f = form(&again, "alerts");
+        assert_eq!(f.value("alert_emails"), Some(""), "nothing was stored");
+        assert_eq!(f.value("alert_webhook"), Some(""), "nothing was stored");
+    }
+
+    set_alerts(&mut b, "owner@example.com, second@example.org", &hook.url)
+        .await
+        .expect(303);
+    let page = b.page("/admin/settings").await;
+    let p = b.submit(&form(&page, "test-alert"), &[]).await;
+    p.expect(303);
+    let mails = wait_for(Duration::from_secs(15), "the test email", || {
+        let m = smtp.messages();
+        (!m.is_empty()).then_some(m)
+    })
+    .await;
+    assert!(mails[0].contains("test alert"), "{}", mails[0]);
+    assert!(mails[0].contains("second@example.org"), "{}", mails[0]);
+    wait_for(Duration::from_secs(15), "the test webhook", || {
+        (hooks_with(&hook.bodies(), "test") == 1).then_some(())
+    })
+    .await;
+    let list = wait_for(Duration::from_secs(10), "both shown as sent", || {
+        let html = futures_block(&mut b, "/admin/alerts");
+        let sent = rows(&html, "alerts")
+            .iter()
+            .filter(|r| cell(r, "td", "status").as_deref() == Some("sent"))
+            .count();
+        (sent == 2).then_some(html)
+    })
+    .await;
+    let channels: Vec<String> = rows(&list, "alerts")
+        .iter()
+        .filter_map(|r| cell(r, "td", "channel"))
+        .collect();
+    assert_eq!(channels, ["email", "webhook"], "{}", snippet(&list));
+    assert_eq!(smtp.messages().len(), 1);
+
+    // A webhook that cannot be reached: the failure is recorded and retried later.
+    let dead = format!("http://127.0.0.1:{}/hook", free_port());
+    set_alerts(&mut b, "owner@example.com", &dead)
+        .await
+        .expect(303);
+    let page = b.page("/admin/settings").await;
+    b.submit(&form(&page, "test-alert"), &[]).await.expect(303);
+    let failed = wait_for(Duration::from_secs(15), "the failed attempt listed", || {
+        let html = futures_block(&mut b, "/admin/alerts");
+        rows(&html, "alerts")
+            .iter()
+            .find(|r| {
+                cell(r, "td", "channel").as_deref() == Some("webhook")
+                    && cell(r, "td", "attempts").as_deref() == Some("1")
+                    && cell(r, "td", "status").as_deref() == Some("pending")
+            })
+            .map(|r| cell(r, "td", "error").unwrap_or_default())
+    })
+    .await;
+    assert!(failed.contains("could not be reached"), "{failed}");
+
+    // A staff member cannot change where alerts go.
+    add_user(&server, "sam", "staff");
+    let mut staff = Browser::new(&server);
+    staff.login_ok("sam", PASSWORD).await;
+    let p = staff
+        .post_form(
+            "/admin/settings/alerts",
+            &[("alert_emails", "sam@example.com")],
+        )
+        .await;
+    assert_eq!(p.status, 403, "{}", snippet(&p.text));
+    assert_eq!(staff.get("/admin/alerts").await.status, 403);
+}
+
+/// Reads a page from inside a synchronous poll.
+fn futures_block(b: &mut Browser, path: &str) -> String {
+    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(b.page(path)))
+}
