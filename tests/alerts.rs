@@ -7,12 +7,12 @@
 
 mod common;
 
-use common::TestServer;
+use common::hook::Hook;
 use common::pages::*;
+use common::{TestServer, Tmpfs};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const SMTP_PASSWORD: &str = "smtp-Secret-pw-4711";
@@ -117,48 +117,23 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A loopback HTTP server keeping every body POSTed to /hook.
-struct Hook {
-    url: String,
-    bodies: Arc<Mutex<Vec<String>>>,
-    task: tokio::task::JoinHandle<()>,
+/// A data directory on a filesystem of its own when the tests run as root, so a filling disk on
+/// the machine running them raises no disk alert these tests do not expect.
+struct DataDir {
+    // Unmounted before the directory under it is removed: fields drop in order.
+    _disk: Option<Tmpfs>,
+    files: tempfile::TempDir,
 }
 
-impl Hook {
-    async fn start() -> Hook {
-        let bodies: Arc<Mutex<Vec<String>>> = Arc::default();
-        let kept = Arc::clone(&bodies);
-        let app = axum::Router::new().route(
-            "/hook",
-            axum::routing::post(move |body: String| {
-                let kept = Arc::clone(&kept);
-                async move {
-                    kept.lock().unwrap().push(body);
-                    "ok"
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Hook { url, bodies, task }
+impl DataDir {
+    fn new() -> DataDir {
+        let files = tempfile::tempdir().unwrap();
+        let disk = common::is_root().then(|| Tmpfs::mount(&files.path().join("disk"), "64m"));
+        DataDir { _disk: disk, files }
     }
 
-    fn bodies(&self) -> Vec<serde_json::Value> {
-        self.bodies
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|b| serde_json::from_str(b).expect("the webhook body is JSON"))
-            .collect()
-    }
-}
-
-impl Drop for Hook {
-    fn drop(&mut self) {
-        self.task.abort();
+    fn path(&self) -> PathBuf {
+        self.files.path().join("disk")
     }
 }
 
@@ -247,13 +222,13 @@ fn backup_files(dir: &Path) -> usize {
 async fn a_dead_backup_target_alerts_once_by_email_and_webhook_and_resolves_once() {
     let smtp = Smtp::start();
     let hook = Hook::start().await;
-    let data = tempfile::tempdir().unwrap();
+    let data = DataDir::new();
     let store = tempfile::tempdir().unwrap();
     let target_dir = store.path().join("backups");
     std::fs::create_dir(&target_dir).unwrap();
     let target = format!("file:{}", target_dir.display());
     let args = ["--backup-to", &target, "--backup-every", "10s"];
-    let mut server = serve(data.path(), &smtp, &args);
+    let mut server = serve(&data.path(), &smtp, &args);
     let mut b = owner(&server).await;
     set_alerts(&mut b, "owner@example.com", &hook.url)
         .await
@@ -299,7 +274,7 @@ async fn a_dead_backup_target_alerts_once_by_email_and_webhook_and_resolves_once
 
     // A restart while it lasts neither clears it nor raises it again.
     server.stop();
-    let server = serve(data.path(), &smtp, &args);
+    let server = serve(&data.path(), &smtp, &args);
     wait_for(
         Duration::from_secs(20),
         "a failed backup after the restart",
@@ -400,8 +375,8 @@ async fn assert_no_secret(server: &TestServer, b: &mut Browser) {
 async fn the_test_button_reaches_both_channels_and_bad_settings_change_nothing() {
     let smtp = Smtp::start();
     let hook = Hook::start().await;
-    let data = tempfile::tempdir().unwrap();
-    let server = serve(data.path(), &smtp, &[]);
+    let data = DataDir::new();
+    let server = serve(&data.path(), &smtp, &[]);
     let mut b = owner(&server).await;
 
     // Bad settings: a readable message beside the field, nothing stored.
@@ -507,4 +482,70 @@ async fn the_test_button_reaches_both_channels_and_bad_settings_change_nothing()
 /// Reads a page from inside a synchronous poll.
 fn futures_block(b: &mut Browser, path: &str) -> String {
     tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(b.page(path)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filling_disk_alerts_under_15_then_again_under_5_percent_and_both_resolve_when_freed() {
+    if !common::is_root() {
+        eprintln!("skipped: a size-limited filesystem needs root to mount");
+        return;
+    }
+    let smtp = Smtp::start();
+    let hook = Hook::start().await;
+    let files = tempfile::tempdir().unwrap();
+    let disk = Tmpfs::mount(&files.path().join("disk"), "32m");
+    let server = serve(&files.path().join("disk").join("data"), &smtp, &[]);
+    let mut b = owner(&server).await;
+    set_alerts(&mut b, "owner@example.com", &hook.url)
+        .await
+        .expect(303);
+    let alerts = |event: &str| -> Vec<String> {
+        hook.bodies()
+            .iter()
+            .filter(|b| b["event"] == event)
+            .map(|b| b["alert"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+
+    disk.fill_to("filler", 10);
+    wait_for(Duration::from_secs(30), "an alert under 15% free", || {
+        (!alerts("started").is_empty()).then_some(())
+    })
+    .await;
+    assert_eq!(alerts("started"), ["disk-low"], "{:#?}", hook.bodies());
+    let said = hook.bodies()[0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(said.contains("the disk holding the data has "), "{said}");
+
+    disk.fill_to("filler", 3);
+    wait_for(
+        Duration::from_secs(30),
+        "a second alert under 5% free",
+        || (alerts("started").len() > 1).then_some(()),
+    )
+    .await;
+    assert_eq!(alerts("started"), ["disk-low", "disk-critical"]);
+
+    std::fs::remove_file(files.path().join("disk").join("filler")).unwrap();
+    wait_for(Duration::from_secs(30), "both resolved once freed", || {
+        (alerts("resolved").len() > 1).then_some(())
+    })
+    .await;
+    let mut resolved = alerts("resolved");
+    resolved.sort();
+    assert_eq!(resolved, ["disk-critical", "disk-low"]);
+    // A few more looks (one a second) send nothing again; the mail saw the same four.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(hook.bodies().len(), 4, "{:#?}", hook.bodies());
+    let mails = wait_for(Duration::from_secs(10), "four mails", || {
+        let m = smtp.messages();
+        (m.len() >= 4).then_some(m)
+    })
+    .await;
+    assert_eq!(mails.len(), 4, "{mails:#?}");
+    assert_eq!(subjects_with(&mails, "started:"), 2, "{mails:#?}");
+    assert_eq!(subjects_with(&mails, "resolved:"), 2, "{mails:#?}");
+    drop(server);
 }

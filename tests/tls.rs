@@ -922,11 +922,17 @@ struct Seen {
     readyz: u16,
     /// The dashboard's certificate lines.
     dashboard: String,
+    /// The certificate alerts a webhook received, in order.
+    alerts: Vec<String>,
 }
 
 /// Starts the real binary on a cached certificate valid from `from` to `until` (the CA and the
 /// DNS never answer, so nothing else is ever served) and looks at it the ways an owner can.
-async fn serve_cached_certificate(from: time::Duration, until: time::Duration) -> Seen {
+async fn serve_cached_certificate(
+    from: time::Duration,
+    until: time::Duration,
+    expected_alerts: usize,
+) -> Seen {
     need("openssl");
     let dir = tempfile::tempdir().unwrap();
     let now = time::OffsetDateTime::now_utc()
@@ -954,6 +960,7 @@ async fn serve_cached_certificate(from: time::Duration, until: time::Duration) -
         .args(["--https-listen", &format!("127.0.0.1:{https}")])
         .args(["--http-listen", &format!("127.0.0.1:{http}")])
         .args(["--backup-to", &backups, "--backup-every", "1h"])
+        .args(["--alerts-check-every", "1s"])
         .arg("--data")
         .arg(&data)
         .stdout(Stdio::piped())
@@ -986,13 +993,55 @@ async fn serve_cached_certificate(from: time::Duration, until: time::Duration) -
 
     browser.login_ok("olive", common::pages::PASSWORD).await;
     let dashboard = dashboard_certificate(&mut browser).await;
+    let alerts = certificate_alerts(&mut browser, expected_alerts).await;
     Seen {
         code,
         certificate,
         screen,
         readyz,
         dashboard,
+        alerts,
     }
+}
+
+/// Points the owner's alerts at a webhook receiver and collects the certificate alerts that
+/// start: once `expected` have come (or after a few seconds of nothing when none is expected,
+/// to show that none comes).
+async fn certificate_alerts(browser: &mut common::pages::Browser, expected: usize) -> Vec<String> {
+    use common::pages::form;
+    let hook = common::hook::Hook::start().await;
+    let page = browser.page("/admin/settings").await;
+    browser
+        .submit(
+            &form(&page, "alerts"),
+            &[
+                ("alert_emails", ""),
+                ("alert_webhook", &hook.url),
+                ("alert_webhook_format", "json"),
+            ],
+        )
+        .await
+        .expect(303);
+    let started = || -> Vec<String> {
+        hook.bodies()
+            .iter()
+            .filter(|b| b["event"] == "started")
+            .filter_map(|b| b["alert"].as_str().map(str::to_owned))
+            .filter(|a| a.starts_with("certificate"))
+            .collect()
+    };
+    let deadline = Instant::now()
+        + if expected == 0 {
+            Duration::from_secs(4)
+        } else {
+            Duration::from_secs(30)
+        };
+    while Instant::now() < deadline && (expected == 0 || started().len() < expected) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Another few looks must not repeat them.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    started()
 }
 
 fn rfc3339(d: time::Duration) -> String {
@@ -1009,8 +1058,14 @@ fn rfc3339(d: time::Duration) -> String {
 
 #[tokio::test]
 async fn the_certificate_s_expiry_is_read_from_the_cache_and_shown() {
-    let seen = serve_cached_certificate(time::Duration::days(-1), time::Duration::days(60)).await;
+    let seen =
+        serve_cached_certificate(time::Duration::days(-1), time::Duration::days(60), 0).await;
     let expiry = rfc3339(time::Duration::days(60));
+    assert_eq!(
+        seen.alerts,
+        Vec::<String>::new(),
+        "no alert for a good certificate"
+    );
     assert!(
         seen.certificate.starts_with("in use since ")
             && seen.certificate.contains(" (from the cache); expires ")
@@ -1044,7 +1099,8 @@ async fn the_certificate_s_expiry_is_read_from_the_cache_and_shown() {
 
 #[tokio::test]
 async fn a_certificate_expiring_within_14_days_needs_attention() {
-    let seen = serve_cached_certificate(time::Duration::days(-1), time::Duration::days(10)).await;
+    let seen =
+        serve_cached_certificate(time::Duration::days(-1), time::Duration::days(10), 1).await;
     let expiry = rfc3339(time::Duration::days(10));
     assert_eq!(seen.code, Some(1), "{}", seen.screen);
     assert!(
@@ -1055,6 +1111,7 @@ async fn a_certificate_expiring_within_14_days_needs_attention() {
         seen.screen
     );
     assert_eq!(seen.readyz, 200, "still served and valid");
+    assert_eq!(seen.alerts, ["certificate-expiry"], "one owner alert, once");
     assert!(
         seen.dashboard.contains("The HTTPS certificate expires at ")
             && seen.dashboard.contains(" and has not been renewed yet."),
@@ -1065,8 +1122,16 @@ async fn a_certificate_expiring_within_14_days_needs_attention() {
 
 #[tokio::test]
 async fn an_expired_certificate_makes_readyz_fail_and_is_said_plainly() {
-    let seen = serve_cached_certificate(time::Duration::days(-10), time::Duration::hours(-1)).await;
+    let seen =
+        serve_cached_certificate(time::Duration::days(-10), time::Duration::hours(-1), 2).await;
     assert_eq!(seen.readyz, 503, "browsers refuse the site");
+    let mut alerts = seen.alerts.clone();
+    alerts.sort();
+    assert_eq!(
+        alerts,
+        ["certificate-expired", "certificate-expiry"],
+        "the owner is told it has expired, once"
+    );
     assert_eq!(seen.code, Some(1), "{}", seen.screen);
     assert!(seen.certificate.contains("; EXPIRED "), "{}", seen.screen);
     assert!(

@@ -20,17 +20,26 @@ pub enum AlertKey {
     CertificateRenewal,
     /// The certificate expires within 14 days.
     CertificateExpiry,
+    /// The certificate has expired: browsers refuse the site.
+    CertificateExpired,
+    /// Less than 15% of the data's disk is free.
+    DiskLow,
+    /// Less than 5% of the data's disk is free.
+    DiskCritical,
     /// The database cannot be read, or needed repair.
     Database,
 }
 
 impl AlertKey {
     /// Every key.
-    pub const ALL: [AlertKey; 5] = [
+    pub const ALL: [AlertKey; 8] = [
         Self::Backups,
         Self::Shipping,
         Self::CertificateRenewal,
         Self::CertificateExpiry,
+        Self::CertificateExpired,
+        Self::DiskLow,
+        Self::DiskCritical,
         Self::Database,
     ];
 
@@ -41,6 +50,9 @@ impl AlertKey {
             Self::Shipping => "shipping",
             Self::CertificateRenewal => "certificate-renewal",
             Self::CertificateExpiry => "certificate-expiry",
+            Self::CertificateExpired => "certificate-expired",
+            Self::DiskLow => "disk-low",
+            Self::DiskCritical => "disk-critical",
             Self::Database => "database",
         }
     }
@@ -57,6 +69,9 @@ impl AlertKey {
             Self::Shipping => "shipping changes to the backup",
             Self::CertificateRenewal => "the certificate's renewal",
             Self::CertificateExpiry => "the certificate's expiry",
+            Self::CertificateExpired => "the certificate has expired",
+            Self::DiskLow => "disk space",
+            Self::DiskCritical => "disk almost full",
             Self::Database => "the database",
         }
     }
@@ -73,9 +88,17 @@ impl AlertKey {
                 "Check that the domain's DNS still points at this server and that ports 80 and \
                  443 are open; the server keeps retrying."
             }
-            Self::CertificateExpiry => {
+            Self::CertificateExpiry | Self::CertificateExpired => {
                 "The certificate is not being renewed: check the renewal error in `fealty \
                  status`, then DNS and ports 80 and 443."
+            }
+            Self::DiskLow => {
+                "Free some space on the disk that holds the data (old files, logs, a full \
+                 backup target on the same disk), or make the disk bigger."
+            }
+            Self::DiskCritical => {
+                "Free space now: once the disk is full no point can be saved. `fealty status` \
+                 shows how much is left."
             }
             Self::Database => {
                 "Run `fealty verify`, and keep the last good backup safe until it passes."
@@ -101,6 +124,9 @@ impl Concern {
             Concern::ShippingStuck { .. } => Some(AlertKey::Shipping),
             Concern::CertificateError(_) => Some(AlertKey::CertificateRenewal),
             Concern::CertificateExpiring { .. } => Some(AlertKey::CertificateExpiry),
+            Concern::CertificateExpired { .. } => Some(AlertKey::CertificateExpired),
+            Concern::DiskLow(_) => Some(AlertKey::DiskLow),
+            Concern::DiskCritical(_) => Some(AlertKey::DiskCritical),
         }
     }
 }
@@ -567,7 +593,43 @@ mod tests {
                 shipping_failing_since: None,
             }),
             certificate: Some(Certificate::Off),
+            disk: None,
         }
+    }
+
+    #[test]
+    fn a_filling_disk_alerts_at_15_then_again_at_5_percent_and_each_clears_on_its_own() {
+        use crate::domain::disk::Space;
+        let mut f = facts(10, None);
+        let none = active(&f);
+        f.disk = Some(Space {
+            free: 10,
+            total: 100,
+        });
+        let low = active(&f);
+        assert_eq!(
+            low.keys().copied().collect::<Vec<_>>(),
+            vec![AlertKey::DiskLow]
+        );
+        f.disk = Some(Space {
+            free: 4,
+            total: 100,
+        });
+        let critical = active(&f);
+        let started = changes(&low, &critical);
+        assert_eq!(started.len(), 1, "only the new level starts: {started:?}");
+        assert_eq!(
+            (started[0].kind, started[0].key),
+            (Kind::Started, AlertKey::DiskCritical)
+        );
+        let cleared = changes(&critical, &none);
+        assert_eq!(
+            cleared.iter().map(|c| (c.kind, c.key)).collect::<Vec<_>>(),
+            vec![
+                (Kind::Resolved, AlertKey::DiskLow),
+                (Kind::Resolved, AlertKey::DiskCritical)
+            ]
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod hook;
 pub mod pages;
 
 use std::io::{BufRead, BufReader, Read, Write};
