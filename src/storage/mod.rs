@@ -9,6 +9,7 @@ mod compact;
 pub mod idempotency;
 pub mod inspect;
 pub mod ledger;
+pub mod ledger_check;
 pub mod members;
 pub mod migrate_v5;
 pub mod open;
