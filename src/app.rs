@@ -51,6 +51,8 @@ pub struct Config {
     pub limits: crate::net::Limits,
     /// Serve `/metrics` to scrapers presenting this token; `None` leaves it out.
     pub metrics_token: Option<crate::metrics::MetricsToken>,
+    /// When the ledger is checked (daily at the quiet hour unless a test says otherwise).
+    pub verify_schedule: crate::domain::ledger_check::Schedule,
 }
 
 /// Where and how often `serve` backs up.
@@ -129,7 +131,13 @@ async fn run(
     store: Store,
     stopping: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), AppError> {
+    let repaired = store.repaired_at_open();
     let loyalty = Loyalty::new(store);
+    let started = crate::clock::now();
+    if repaired {
+        // Kept in the database, so a clean restart still shows it until a full check clears it.
+        loyalty.record_repair(started).await?;
+    }
 
     // With TLS the HTTPS and redirect listeners are bound by the TLS server itself.
     let listener = match &config.tls {
@@ -172,7 +180,7 @@ async fn run(
     let backup_status = crate::backup::schedule::StatusCell::default();
     let tls_status = crate::tls::StatusCell::default();
     let served_state = control::status::Served {
-        started: crate::clock::now(),
+        started,
         backups: backup_status.clone(),
         backup_every: config.backup.as_ref().map(|b| b.every),
         tls: config.tls.as_ref().map(|_| tls_status.clone()),
@@ -214,6 +222,7 @@ async fn run(
         )
     });
     let sweep_task = crate::sweep::start(loyalty.clone(), config.keep_idempotency);
+    let check_task = crate::ledger_schedule::start(loyalty.clone(), config.verify_schedule, started);
     let app = http::router::build(
         loyalty,
         base_url,
@@ -259,6 +268,8 @@ async fn run(
     let _ = control_task.await;
     sweep_task.abort();
     let _ = sweep_task.await;
+    check_task.abort();
+    let _ = check_task.await;
     let _ = requests_done.send(());
     if let Some(mut t) = backup_task {
         // The task ships the last changes and ends; a little beyond its own bound, it is cut off.

@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod domain;
 pub mod export;
 pub mod http;
+pub mod ledger_schedule;
 pub mod logging;
 pub mod member_csv;
 pub mod metrics;

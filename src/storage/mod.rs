@@ -156,6 +156,7 @@ pub fn new_ulid(now: time::OffsetDateTime) -> Result<ulid::Ulid, StoreError> {
 pub struct Store {
     core: Arc<writer::Core>,
     writer: Arc<writer::Writer>,
+    repaired: bool,
 }
 
 impl Store {
@@ -174,7 +175,7 @@ impl Store {
         data_dir: &Path,
         before_migration: &BeforeMigration<'_>,
     ) -> Result<Store, StoreError> {
-        let mut db = open::open_database_with(data_dir, &mut |tx| match schema::pending(tx)? {
+        let (mut db, repaired) = open::open_database_with(data_dir, &mut |tx| match schema::pending(tx)? {
             Some(m) => before_migration(tx, m),
             None => Ok(()),
         })?;
@@ -187,6 +188,7 @@ impl Store {
         Ok(Store {
             core,
             writer: Arc::new(writer),
+            repaired,
         })
     }
 
@@ -242,6 +244,11 @@ impl Store {
     /// and writes then fail with [`StoreError::Closed`]. Calling it again does nothing.
     pub fn close(&self) -> Result<(), StoreError> {
         self.writer.close()
+    }
+
+    /// Whether the open found the file not shut down cleanly (a crash or a kill) and repaired it.
+    pub fn repaired_at_open(&self) -> bool {
+        self.repaired
     }
 
     /// The data directory the database lives in.
