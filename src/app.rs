@@ -191,6 +191,7 @@ async fn run(
             ],
             None => vec![shown.clone()],
         },
+        verify_schedule: config.verify_schedule,
     };
     let control_task = tokio::spawn(control::serve(
         control_listener,

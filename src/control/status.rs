@@ -2,6 +2,7 @@
 //! judged by [`concerns`], shown on one screen; exit 1 when something needs attention.
 
 use super::Reply;
+use crate::domain::ledger_check::CheckKind;
 use crate::domain::size::show_bytes;
 use crate::domain::status::{
     Backups, Certificate, Concern, Database, Facts, concerns, elapsed, span,
@@ -30,6 +31,8 @@ pub struct Served {
     pub tls: Option<crate::tls::StatusCell>,
     /// Where it listens, as URLs.
     pub listeners: Vec<String>,
+    /// When it checks the ledger.
+    pub verify_schedule: crate::domain::ledger_check::Schedule,
 }
 
 /// What the screen shows beside the judged facts.
@@ -39,6 +42,8 @@ struct Details {
     backup: Option<crate::backup::schedule::Status>,
     tls: Option<crate::tls::Status>,
     listeners: Option<Vec<String>>,
+    /// When the next ledger check is due (a time already past: as soon as it can).
+    next_check: Option<OffsetDateTime>,
 }
 
 /// The status as the running server sees it.
@@ -59,6 +64,21 @@ async fn gather(loyalty: &Loyalty, served: &Served) -> (Facts, Details) {
         .read(inspect::database)
         .await
         .unwrap_or_else(|e| Database::Unreadable(e.to_string()));
+    let ledger_check = match loyalty.ledger_check_state().await {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!(error = %e, "the ledger checks' state cannot be read");
+            None
+        }
+    };
+    let next_check = match (&ledger_check, loyalty.settings().await) {
+        (Some(c), Ok(settings)) => Some(c.next_due(
+            served.verify_schedule,
+            served.started,
+            &settings.time_zone.zone(),
+        )),
+        _ => None,
+    };
     let backup = served.backups.get();
     let tls = served.tls.as_ref().map(|c| c.get().unwrap_or_default());
     let facts = Facts {
@@ -80,6 +100,7 @@ async fn gather(loyalty: &Loyalty, served: &Served) -> (Facts, Details) {
                 last_error: t.last_error.clone(),
             },
         }),
+        ledger_check,
     };
     let details = Details {
         data_dir: store.data_dir().to_path_buf(),
@@ -87,6 +108,7 @@ async fn gather(loyalty: &Loyalty, served: &Served) -> (Facts, Details) {
         backup,
         tls,
         listeners: Some(served.listeners.clone()),
+        next_check,
     };
     (facts, details)
 }
@@ -99,6 +121,7 @@ pub fn from_file(data_dir: &Path) -> Reply {
         database: inspect::file(data_dir),
         backups: None,
         certificate: None,
+        ledger_check: inspect::ledger_check(data_dir),
     };
     let details = Details {
         data_dir: data_dir.to_path_buf(),
@@ -106,6 +129,7 @@ pub fn from_file(data_dir: &Path) -> Reply {
         backup: None,
         tls: None,
         listeners: None,
+        next_check: None,
     };
     render(&facts, &details)
 }
@@ -189,6 +213,13 @@ fn render(facts: &Facts, d: &Details) -> Reply {
             (None, _) => "unknown".into(),
         },
     );
+    line("ledger:", ledger(facts, d.next_check));
+    if let Some(at) = facts.ledger_check.as_ref().and_then(|c| c.repaired_at) {
+        line(
+            "",
+            format!("repaired at start {}: not shut down cleanly", when(at)),
+        );
+    }
     line("certificate:", certificate(facts, d.tls.as_ref()));
     if let Some(Certificate::On {
         last_error: Some(e),
@@ -254,6 +285,40 @@ fn certificate(facts: &Facts, tls: Option<&crate::tls::Status>) -> String {
             text
         }
     }
+}
+
+/// The last scheduled check of the ledger and the next.
+fn ledger(facts: &Facts, next: Option<OffsetDateTime>) -> String {
+    let Some(check) = &facts.ledger_check else {
+        return "unknown".into();
+    };
+    let mut text = match &check.last_run {
+        None => "not checked yet".into(),
+        Some(r) => {
+            let what = match r.kind {
+                CheckKind::Full => "full check",
+                CheckKind::Incremental => "checked",
+            };
+            let outcome = match &r.problem {
+                None => "all intact".into(),
+                Some(p) => format!("FAILED: {p}"),
+            };
+            format!(
+                "{what} {}: {} up to entry {}, {outcome}",
+                when(r.started),
+                count(r.entries, "entry"),
+                r.to_seq
+            )
+        }
+    };
+    if let Some(next) = next {
+        if next <= facts.now {
+            text.push_str("; next now");
+        } else {
+            text.push_str(&format!("; next {}", when(next)));
+        }
+    }
+    text
 }
 
 fn attention(out: &mut String, found: &[Concern]) {

@@ -1,6 +1,7 @@
 //! What `fealty status` judges: the facts it gathered, and which of them need the owner's
 //! attention (its exit code), kept apart from where the facts come from and how they are shown.
 
+use super::ledger_check::CheckState;
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -20,6 +21,9 @@ pub struct Facts {
     pub backups: Option<Backups>,
     /// The certificate, as the running server knows it (`None` without one).
     pub certificate: Option<Certificate>,
+    /// The server's scheduled ledger checks and any repair a start needed, as the database
+    /// records them (`None` when they could not be read).
+    pub ledger_check: Option<CheckState>,
 }
 
 /// The database file's state.
@@ -100,6 +104,14 @@ pub enum Concern {
         /// When.
         at: OffsetDateTime,
     },
+    /// The last scheduled ledger check found damage (what, in plain words).
+    LedgerBroken(String),
+    /// A start found the file not shut down cleanly and repaired it; a full check that finds
+    /// everything intact clears this.
+    DatabaseRepaired {
+        /// When the repair was made.
+        at: OffsetDateTime,
+    },
 }
 
 impl std::fmt::Display for Concern {
@@ -126,6 +138,15 @@ impl std::fmt::Display for Concern {
             Self::CertificateError(why) => write!(f, "the certificate: {why}"),
             Self::NoCertificate => write!(f, "no certificate is in use yet: browsers get nothing"),
             Self::CertificateExpiring { at } => write!(f, "the certificate expires at {at}"),
+            Self::LedgerBroken(why) => write!(
+                f,
+                "the ledger check failed: {why}; run `fealty verify`, and restore from a backup made before the damage"
+            ),
+            Self::DatabaseRepaired { at } => write!(
+                f,
+                "the database was not shut down cleanly and was repaired at start ({}); the next full ledger check confirms nothing was lost",
+                at.replace_millisecond(0).unwrap_or(*at)
+            ),
         }
     }
 }
@@ -140,6 +161,14 @@ pub fn concerns(facts: &Facts) -> Vec<Concern> {
         Database::Read { .. } => {}
         Database::NeedsRepair => out.push(Concern::DatabaseNeedsRepair),
         Database::Unreadable(why) => out.push(Concern::DatabaseUnreadable(why.clone())),
+    }
+    if let Some(check) = &facts.ledger_check {
+        if let Some(why) = check.last_run.as_ref().and_then(|r| r.problem.clone()) {
+            out.push(Concern::LedgerBroken(why));
+        }
+        if let Some(at) = check.repaired_at {
+            out.push(Concern::DatabaseRepaired { at });
+        }
     }
     if let (Some(b), Some(started)) = (&facts.backups, facts.server_started) {
         out.extend(backup_concerns(b, started, facts.now));
@@ -240,6 +269,7 @@ mod tests {
                 expires_at: Some(NOW + time::Duration::days(60)),
                 last_error: None,
             }),
+            ledger_check: Some(CheckState::default()),
         }
     }
 
@@ -344,6 +374,38 @@ mod tests {
             concerns(&f),
             vec![Concern::CertificateExpiring { at: soon }]
         );
+    }
+
+    #[test]
+    fn a_failed_ledger_check_and_a_repair_at_start_are_concerns_until_cleared() {
+        use crate::domain::ledger_check::{CheckKind, CheckRun};
+        let mut f = healthy();
+        let run = |problem: Option<&str>| CheckRun {
+            started: NOW - time::Duration::hours(1),
+            kind: CheckKind::Full,
+            entries: 10,
+            after_seq: 0,
+            to_seq: 10,
+            problem: problem.map(str::to_owned),
+        };
+        let check = f.ledger_check.as_mut().expect("set in healthy()");
+        check.record(run(None), None);
+        assert_eq!(concerns(&f), vec![]);
+        let check = f.ledger_check.as_mut().expect("set in healthy()");
+        check.record(run(Some("entry 7: altered")), None);
+        let repaired = NOW - time::Duration::minutes(30);
+        check.repaired_at = Some(repaired);
+        let found = concerns(&f);
+        assert_eq!(
+            found,
+            vec![
+                Concern::LedgerBroken("entry 7: altered".into()),
+                Concern::DatabaseRepaired { at: repaired }
+            ]
+        );
+        assert!(found[0].to_string().contains("entry 7: altered"));
+        f.ledger_check = None;
+        assert_eq!(concerns(&f), vec![], "unknown checks are not guessed");
     }
 
     #[test]

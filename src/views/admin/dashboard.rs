@@ -3,6 +3,7 @@
 use super::{Chrome, Section, page};
 use crate::backup::schedule::Status;
 use crate::domain::dashboard::Period;
+use crate::domain::ledger_check::{CheckKind, CheckState};
 use crate::service::Dashboard;
 use crate::views::chart::{self, Series};
 use crate::views::thousands;
@@ -100,12 +101,47 @@ fn tls_status(t: Option<&crate::tls::Status>, zone: &jiff::tz::TimeZone) -> Mark
     }
 }
 
+/// The scheduled ledger check's last result, and a repair the last start needed.
+fn ledger_check(c: Option<&CheckState>, zone: &jiff::tz::TimeZone) -> Markup {
+    let Some(c) = c else {
+        return html! {};
+    };
+    html! {
+        @if let Some(at) = c.repaired_at {
+            p.problem #database-repaired role="alert" {
+                "The database was not shut down cleanly (a crash or a power cut) and was repaired when the server started, at "
+                (super::local_time(at, zone)) ". A full check of the ledger at the next 04:00 confirms nothing was lost."
+            }
+        }
+        @match &c.last_run {
+            None => p.muted #ledger-check { "The ledger is checked every night at 04:00; the first check has not run yet." },
+            Some(r) => {
+                @let what = match r.kind { CheckKind::Full => "fully checked", CheckKind::Incremental => "checked" };
+                @if let Some(p) = &r.problem {
+                    p.problem #ledger-check role="alert" {
+                        "The ledger check at " (super::local_time(r.started, zone)) " found damage: " (p)
+                        ". Run fealty verify, and restore from a backup made before the damage."
+                    }
+                } @else {
+                    p.result #ledger-check {
+                        "Ledger " (what) " " (super::local_time(r.started, zone)) ": "
+                        (thousands(i64::try_from(r.entries).unwrap_or(i64::MAX)))
+                        @if r.entries == 1 { " entry" } @else { " entries" }
+                        ", all intact."
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The dashboard.
 pub fn view(
     chrome: &Chrome,
     d: &Dashboard,
     backup: Option<&Status>,
     tls: Option<&crate::tls::Status>,
+    check: Option<&CheckState>,
 ) -> Markup {
     let s = &d.stats;
     let hour_labels: Vec<String> = (0..24).map(|h| format!("{h:02}:00")).collect();
@@ -123,6 +159,7 @@ pub fn view(
             p.muted { "Times are in " (d.settings.time_zone.as_str()) "." }
             (backup_status(backup, &d.settings.time_zone.zone()))
             (tls_status(tls, &d.settings.time_zone.zone()))
+            (ledger_check(check, &d.settings.time_zone.zone()))
             dl.stats {
                 (stat("stat-members", "Members", s.members))
                 (stat("stat-new-members", "New (30 days)", d.new_members_30d))
