@@ -303,11 +303,14 @@ fn ledger(facts: &Facts, next: Option<OffsetDateTime>) -> String {
                 None => "all intact".into(),
                 Some(p) => format!("FAILED: {p}"),
             };
+            let range = match r.entries {
+                0 => String::new(),
+                _ => format!(" ({} to {})", r.after_seq + 1, r.to_seq),
+            };
             format!(
-                "{what} {}: {} up to entry {}, {outcome}",
+                "{what} {}: {}{range}, {outcome}",
                 when(r.started),
                 count(r.entries, "entry"),
-                r.to_seq
             )
         }
     };
