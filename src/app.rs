@@ -223,7 +223,8 @@ async fn run(
         )
     });
     let sweep_task = crate::sweep::start(loyalty.clone(), config.keep_idempotency);
-    let check_task = crate::ledger_schedule::start(loyalty.clone(), config.verify_schedule, started);
+    let check_task =
+        crate::ledger_schedule::start(loyalty.clone(), config.verify_schedule, started);
     let app = http::router::build(
         loyalty,
         base_url,

@@ -194,7 +194,9 @@ async fn an_entry_tampered_after_the_last_check_fails_the_next_incremental_one()
     let b = backups.path().join("b");
     five_entries(data.path());
     let mut server = serve(data.path(), &b, SOON);
-    status_until(data.path(), "the first check", |o| o.contains("full check "));
+    status_until(data.path(), "the first check", |o| {
+        o.contains("full check ")
+    });
     server.stop().expect("stopped");
 
     // New entries 6 to 8, with no check in between.
@@ -215,8 +217,14 @@ async fn an_entry_tampered_after_the_last_check_fails_the_next_incremental_one()
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
     let ledger = field(&text, "ledger:");
-    assert!(ledger.starts_with("checked "), "an incremental check: {text}");
-    assert!(ledger.contains("1 entry (6 to 6), FAILED: entry 7: "), "{text}");
+    assert!(
+        ledger.starts_with("checked "),
+        "an incremental check: {text}"
+    );
+    assert!(
+        ledger.contains("1 entry (6 to 6), FAILED: entry 7: "),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -226,7 +234,9 @@ async fn a_killed_server_shows_the_repair_at_start_until_a_full_check_passes() {
     let b = backups.path().join("b");
     five_entries(data.path());
     let mut server = serve(data.path(), &b, SOON);
-    status_until(data.path(), "the first check", |o| o.contains("full check "));
+    status_until(data.path(), "the first check", |o| {
+        o.contains("full check ")
+    });
     server.stop().expect("stopped");
 
     let mut server = serve(data.path(), &b, LATER);
@@ -243,7 +253,10 @@ async fn a_killed_server_shows_the_repair_at_start_until_a_full_check_passes() {
             let body = serde_json::json!({"kind": "earn", "points": 1});
             loop {
                 let req = api
-                    .request(reqwest::Method::POST, &format!("/members/{id}/transactions"))
+                    .request(
+                        reqwest::Method::POST,
+                        &format!("/members/{id}/transactions"),
+                    )
                     .header("Idempotency-Key", common::fresh_key())
                     .json(&body);
                 match common::Api::try_send(req).await {
@@ -265,9 +278,8 @@ async fn a_killed_server_shows_the_repair_at_start_until_a_full_check_passes() {
     assert!(text.contains("\n             repaired at start "), "{text}");
     let concerns = attention(&text);
     assert!(
-        concerns.iter().any(|c| c.starts_with(
-            "- the database was not shut down cleanly and was repaired at start ("
-        )),
+        concerns.iter().any(|c| c
+            .starts_with("- the database was not shut down cleanly and was repaired at start (")),
         "{text}"
     );
     let (_, repaired) = dashboard(&server, true).await;

@@ -303,15 +303,16 @@ fn ledger(facts: &Facts, next: Option<OffsetDateTime>) -> String {
                 None => "all intact".into(),
                 Some(p) => format!("FAILED: {p}"),
             };
-            let range = match r.entries {
-                0 => String::new(),
-                _ => format!(" ({} to {})", r.after_seq + 1, r.to_seq),
+            let checked = match r.entries {
+                0 => format!("no new entries after entry {}", r.to_seq),
+                n => format!(
+                    "{} ({} to {})",
+                    count(n, "entry"),
+                    r.after_seq + 1,
+                    r.to_seq
+                ),
             };
-            format!(
-                "{what} {}: {}{range}, {outcome}",
-                when(r.started),
-                count(r.entries, "entry"),
-            )
+            format!("{what} {}: {checked}, {outcome}", when(r.started))
         }
     };
     if let Some(next) = next {

@@ -312,7 +312,10 @@ mod tests {
             let at = datetime!(2026-03-24 04:00 UTC) + time::Duration::days(day)
                 - time::Duration::hours(if day >= 5 { 1 } else { 0 });
             assert_eq!(s.next_kind(at, &tz), CheckKind::Incremental, "day {day}");
-            s.record(run(at, CheckKind::Incremental, None), verified(10 + day as u64));
+            s.record(
+                run(at, CheckKind::Incremental, None),
+                verified(10 + day as u64),
+            );
         }
         // Six days and 23 hours later by the clock, seven local days.
         let week = datetime!(2026-03-31 03:00 UTC);
@@ -324,7 +327,10 @@ mod tests {
         let tz = TimeZone::UTC;
         let mut s = CheckState::default();
         let t = datetime!(2026-12-01 04:00 UTC);
-        s.record(run(t, CheckKind::Full, Some("entry 3: altered")), verified(10));
+        s.record(
+            run(t, CheckKind::Full, Some("entry 3: altered")),
+            verified(10),
+        );
         assert_eq!(s.verified, None);
         assert_eq!(s.last_full, None);
         assert_eq!(
@@ -373,7 +379,11 @@ mod tests {
     fn the_state_reads_back_as_stored_and_from_an_empty_record() {
         let mut s = CheckState::default();
         s.record(
-            run(datetime!(2026-12-01 04:00 UTC), CheckKind::Incremental, None),
+            run(
+                datetime!(2026-12-01 04:00 UTC),
+                CheckKind::Incremental,
+                None,
+            ),
             verified(4),
         );
         s.repaired_at = Some(datetime!(2026-11-30 09:15 UTC));

@@ -624,8 +624,7 @@ pub fn verify_after(
                 match records::check_entry(seq, v.value(), prev_hash, &mut scratch) {
                     Err(err) => Some(format!("entry {seq}: damaged, {err}")),
                     Ok(e) => {
-                        let problem =
-                            check_one(&ledger, &index, &all_members, seq, expected, &e)?;
+                        let problem = check_one(&ledger, &index, &all_members, seq, expected, &e)?;
                         if problem.is_none() {
                             prev_hash = e.hash;
                             out.entries += 1;
@@ -682,11 +681,15 @@ fn check_one(
         None => 0,
         Some(p) => match ledger.get(p)? {
             None => return Ok(Some(format!("entry {p} is indexed but missing"))),
-            Some(v) => records::check_entry(p, v.value(), GENESIS_HASH, &mut Vec::new())?.balance_after,
+            Some(v) => {
+                records::check_entry(p, v.value(), GENESIS_HASH, &mut Vec::new())?.balance_after
+            }
         },
     };
     let Some(sum) = previous.checked_add(e.points) else {
-        return Ok(Some(format!("entry {seq}: the member's running balance overflows")));
+        return Ok(Some(format!(
+            "entry {seq}: the member's running balance overflows"
+        )));
     };
     if sum != e.balance_after {
         return Ok(Some(format!(
@@ -873,7 +876,10 @@ mod tests {
             .unwrap();
         assert_eq!((b.entries, b.reached.0, b.at_end), (6, 10, true));
         assert_eq!(b.problem, None);
-        let last = store.read(|tx| last(&tx.open_table(LEDGER)?)).await.unwrap();
+        let last = store
+            .read(|tx| last(&tx.open_table(LEDGER)?))
+            .await
+            .unwrap();
         assert_eq!(b.reached, last);
         let none = store
             .read(move |tx| verify_after(tx, 10, last.1, 100))

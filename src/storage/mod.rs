@@ -175,10 +175,11 @@ impl Store {
         data_dir: &Path,
         before_migration: &BeforeMigration<'_>,
     ) -> Result<Store, StoreError> {
-        let (mut db, repaired) = open::open_database_with(data_dir, &mut |tx| match schema::pending(tx)? {
-            Some(m) => before_migration(tx, m),
-            None => Ok(()),
-        })?;
+        let (mut db, repaired) =
+            open::open_database_with(data_dir, &mut |tx| match schema::pending(tx)? {
+                Some(m) => before_migration(tx, m),
+                None => Ok(()),
+            })?;
         schema::migrate(&db)?;
         // Free space is given back before anything else uses the file; a failure only costs space.
         if let Err(e) = compact::if_sparse(&mut db, &data_dir.join(DB_FILE)) {

@@ -78,8 +78,7 @@ pub fn open_database_with(
     let (db, repaired) = match last_state(&path, data_dir)? {
         // A new file holds nothing to read.
         Last::New => {
-            let db =
-                attempt(&path, false, Policy::Repair).map_err(|e| classify(e, data_dir))?;
+            let db = attempt(&path, false, Policy::Repair).map_err(|e| classify(e, data_dir))?;
             return Ok((db, false));
         }
         Last::Clean(read_only) => {
