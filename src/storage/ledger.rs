@@ -681,9 +681,7 @@ fn check_one(
         None => 0,
         Some(p) => match ledger.get(p)? {
             None => return Ok(Some(format!("entry {p} is indexed but missing"))),
-            Some(v) => {
-                records::check_entry(p, v.value(), GENESIS_HASH, &mut Vec::new())?.balance_after
-            }
+            Some(v) => records::balance_after(p, v.value())?,
         },
     };
     let Some(sum) = previous.checked_add(e.points) else {
