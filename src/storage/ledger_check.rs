@@ -24,3 +24,31 @@ pub fn update(
     table.insert(KEY, codec::encode(&state)?.as_slice())?;
     Ok(state)
 }
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
+    use super::*;
+    use crate::storage::Store;
+
+    #[tokio::test]
+    async fn the_state_is_kept_beside_the_settings_and_survives_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.read(load).await.unwrap(), CheckState::default());
+        let at = time::macros::datetime!(2026-12-02 04:00 UTC);
+        store
+            .write(move |tx| update(tx, |s| s.repaired_at = Some(at)))
+            .await
+            .unwrap();
+        let settings = store.read(crate::storage::settings::load).await.unwrap();
+        store.close().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.read(load).await.unwrap().repaired_at, Some(at));
+        assert_eq!(
+            store.read(crate::storage::settings::load).await.unwrap(),
+            settings,
+            "the settings themselves are untouched"
+        );
+    }
+}

@@ -256,4 +256,55 @@ mod tests {
             "{text}"
         );
     }
+
+    #[test]
+    fn the_ledger_check_says_what_it_found_in_words() {
+        use crate::domain::ledger_check::{CheckRun, CheckState};
+        let zone = jiff::tz::TimeZone::get("Europe/London").unwrap_or(jiff::tz::TimeZone::UTC);
+        let said = |c: &CheckState| ledger_check(Some(c), &zone).into_string();
+        let mut c = CheckState::default();
+        assert!(
+            said(&c).contains("the first check has not run yet"),
+            "{}",
+            said(&c)
+        );
+        let at = time::macros::datetime!(2026-07-02 03:00 UTC);
+        c.record(
+            CheckRun {
+                started: at,
+                kind: CheckKind::Incremental,
+                entries: 1234,
+                after_seq: 10,
+                to_seq: 1244,
+                problem: None,
+            },
+            None,
+        );
+        assert!(
+            said(&c).contains("Ledger checked 2026-07-02 04:00: 1\u{202f}234 entries, all intact."),
+            "{}",
+            said(&c)
+        );
+        c.repaired_at = Some(at);
+        c.record(
+            CheckRun {
+                started: at,
+                kind: CheckKind::Incremental,
+                entries: 0,
+                after_seq: 10,
+                to_seq: 10,
+                problem: Some("entry 11: zero points".into()),
+            },
+            None,
+        );
+        let text = said(&c);
+        assert!(
+            text.contains("found damage: entry 11: zero points."),
+            "{text}"
+        );
+        assert!(
+            text.contains("was repaired when the server started, at 2026-07-02 04:00."),
+            "{text}"
+        );
+    }
 }
