@@ -8,6 +8,9 @@ use time::OffsetDateTime;
 /// How close to its expiry a certificate needs attention.
 pub const CERTIFICATE_WARN: time::Duration = time::Duration::days(14);
 
+/// How long the server may run without a ledger check before that needs attention.
+pub const UNCHECKED: Duration = Duration::from_secs(2 * 86_400);
+
 /// The facts `fealty status` judges.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Facts {
@@ -106,6 +109,11 @@ pub enum Concern {
     },
     /// The last scheduled ledger check found damage (what, in plain words).
     LedgerBroken(String),
+    /// The scheduled ledger check has not run for two days although the server was up.
+    LedgerUnchecked {
+        /// When the last check ran (`None`: never).
+        last: Option<OffsetDateTime>,
+    },
     /// A start found the file not shut down cleanly and repaired it; a full check that finds
     /// everything intact clears this.
     DatabaseRepaired {
@@ -142,6 +150,15 @@ impl std::fmt::Display for Concern {
                 f,
                 "the ledger check failed: {why}; run `fealty verify`, and restore from a backup made before the damage"
             ),
+            Self::LedgerUnchecked { last: Some(at) } => write!(
+                f,
+                "the ledger has not been checked since {}; the server log says why",
+                at.replace_millisecond(0).unwrap_or(*at)
+            ),
+            Self::LedgerUnchecked { last: None } => write!(
+                f,
+                "the ledger has never been checked although the server has run for two days; the server log says why"
+            ),
             Self::DatabaseRepaired { at } => write!(
                 f,
                 "the database was not shut down cleanly and was repaired at start ({}); the next full ledger check confirms nothing was lost",
@@ -165,6 +182,14 @@ pub fn concerns(facts: &Facts) -> Vec<Concern> {
     if let Some(check) = &facts.ledger_check {
         if let Some(why) = check.last_run.as_ref().and_then(|r| r.problem.clone()) {
             out.push(Concern::LedgerBroken(why));
+        }
+        if let Some(started) = facts.server_started {
+            let last = check.last_run.as_ref().map(|r| r.started);
+            // A day between checks, and one more for a slow or delayed one.
+            let since = last.map_or(started, |l| l.max(started));
+            if elapsed(since, facts.now) > UNCHECKED {
+                out.push(Concern::LedgerUnchecked { last });
+            }
         }
         if let Some(at) = check.repaired_at {
             out.push(Concern::DatabaseRepaired { at });
@@ -406,6 +431,40 @@ mod tests {
         assert!(found[0].to_string().contains("entry 7: altered"));
         f.ledger_check = None;
         assert_eq!(concerns(&f), vec![], "unknown checks are not guessed");
+    }
+
+    #[test]
+    fn a_ledger_check_that_stops_running_is_a_concern_after_two_days() {
+        use crate::domain::ledger_check::{CheckKind, CheckRun};
+        let mut f = healthy();
+        f.server_started = Some(NOW - time::Duration::days(5));
+        assert_eq!(concerns(&f), vec![Concern::LedgerUnchecked { last: None }]);
+        let last = NOW - time::Duration::hours(47);
+        let check = f.ledger_check.as_mut().expect("set in healthy()");
+        check.record(
+            CheckRun {
+                started: last,
+                kind: CheckKind::Full,
+                entries: 1,
+                after_seq: 0,
+                to_seq: 1,
+                problem: None,
+            },
+            None,
+        );
+        assert_eq!(concerns(&f), vec![]);
+        let older = NOW - time::Duration::hours(49);
+        let check = f.ledger_check.as_mut().expect("set in healthy()");
+        if let Some(run) = check.last_run.as_mut() {
+            run.started = older;
+        }
+        assert_eq!(
+            concerns(&f),
+            vec![Concern::LedgerUnchecked { last: Some(older) }]
+        );
+        // A server up for less than two days has not missed one yet.
+        f.server_started = Some(NOW - time::Duration::hours(30));
+        assert_eq!(concerns(&f), vec![]);
     }
 
     #[test]
