@@ -131,13 +131,8 @@ async fn run(
     store: Store,
     stopping: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), AppError> {
-    let repaired = store.repaired_at_open();
     let loyalty = Loyalty::new(store);
     let started = crate::clock::now();
-    if repaired {
-        // Kept in the database, so a clean restart still shows it until a full check clears it.
-        loyalty.record_repair(started).await?;
-    }
 
     // With TLS the HTTPS and redirect listeners are bound by the TLS server itself.
     let listener = match &config.tls {

@@ -109,6 +109,36 @@ async fn dashboard(server: &TestServer, login: bool) -> (String, Option<String>)
     (check, repaired)
 }
 
+/// Starts a server, posts earns one after another and kills it (SIGKILL) while they come.
+async fn kill_mid_writes(data: &Path, backups: &Path) {
+    let mut server = serve(data, backups, LATER);
+    let api = server.client();
+    let id = api.create_member(&serde_json::json!({"name": "Hal"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let writer = tokio::spawn(async move {
+        let body = serde_json::json!({"kind": "earn", "points": 1});
+        loop {
+            let req = api
+                .request(
+                    reqwest::Method::POST,
+                    &format!("/members/{id}/transactions"),
+                )
+                .header("Idempotency-Key", common::fresh_key())
+                .json(&body);
+            match common::Api::try_send(req).await {
+                Ok(r) if r.status == 201 => {}
+                // Killed: the answer never came.
+                _ => break,
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.kill9();
+    let _ = tokio::time::timeout(WAIT, writer).await;
+}
+
 #[tokio::test]
 async fn the_scheduled_check_walks_everything_once_then_only_new_entries() {
     let data = tempfile::tempdir().unwrap();
@@ -239,37 +269,7 @@ async fn a_killed_server_shows_the_repair_at_start_until_a_full_check_passes() {
     });
     server.stop().expect("stopped");
 
-    let mut server = serve(data.path(), &b, LATER);
-    let api = server.client();
-    let id = api.create_member(&serde_json::json!({"name": "Hal"})).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    // Earns keep coming while the server is killed.
-    let writer = {
-        let api = api.clone();
-        let id = id.clone();
-        tokio::spawn(async move {
-            let body = serde_json::json!({"kind": "earn", "points": 1});
-            loop {
-                let req = api
-                    .request(
-                        reqwest::Method::POST,
-                        &format!("/members/{id}/transactions"),
-                    )
-                    .header("Idempotency-Key", common::fresh_key())
-                    .json(&body);
-                match common::Api::try_send(req).await {
-                    Ok(r) if r.status == 201 => {}
-                    // Killed: the answer never came.
-                    _ => break,
-                }
-            }
-        })
-    };
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    server.kill9();
-    let _ = tokio::time::timeout(WAIT, writer).await;
+    kill_mid_writes(data.path(), &b).await;
 
     let mut server = serve(data.path(), &b, LATER);
     let out = cli(data.path(), &["status"]);
@@ -298,4 +298,23 @@ async fn a_killed_server_shows_the_repair_at_start_until_a_full_check_passes() {
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(field(&text, "ledger:").contains("all intact"), "{text}");
+}
+
+#[tokio::test]
+async fn a_repair_made_by_a_command_run_without_a_server_is_kept_too() {
+    let data = tempfile::tempdir().unwrap();
+    let backups = tempfile::tempdir().unwrap();
+    five_entries(data.path());
+    kill_mid_writes(data.path(), &backups.path().join("b")).await;
+
+    // `fealty verify` with no server opens the file itself, and so repairs it.
+    ok(&cli(data.path(), &["verify"]));
+    let out = cli(data.path(), &["status"]);
+    let text = stdout(&out);
+    assert!(text.contains("\n             repaired at start "), "{text}");
+    assert!(
+        attention(&text).iter().any(|c| c
+            .starts_with("- the database was not shut down cleanly and was repaired at start (")),
+        "{text}"
+    );
 }

@@ -303,8 +303,11 @@ fn ledger(facts: &Facts, next: Option<OffsetDateTime>) -> String {
                 None => "all intact".into(),
                 Some(p) => format!("FAILED: {p}"),
             };
+            // A failed full pass stops at the damage; the ledger's end says nothing of it.
+            let full_failed = r.kind == CheckKind::Full && r.problem.is_some();
             let checked = match r.entries {
                 0 => format!("no new entries after entry {}", r.to_seq),
+                n if full_failed => count(n, "entry"),
                 n => format!(
                     "{} ({} to {})",
                     count(n, "entry"),

@@ -1,5 +1,5 @@
 //! The server's scheduled ledger check: one run, full or continuing from the last entry found
-//! intact, and the repair a start needed; both kept in the database.
+//! intact, its result kept in the database.
 
 use super::{Loyalty, Result};
 use crate::domain::ledger::{EntryHash, GENESIS_HASH};
@@ -14,14 +14,6 @@ impl Loyalty {
     /// What the scheduled checks have found so far.
     pub async fn ledger_check_state(&self) -> Result<CheckState> {
         Ok(self.store.read(storage::ledger_check::load).await?)
-    }
-
-    /// Records that this start found the file not shut down cleanly and repaired it.
-    pub async fn record_repair(&self, at: OffsetDateTime) -> Result<CheckState> {
-        Ok(self
-            .store
-            .write(move |tx| storage::ledger_check::update(tx, |s| s.repaired_at = Some(at)))
-            .await?)
     }
 
     /// Runs one check of the given kind, begun at `started`, and records its result.

@@ -156,13 +156,13 @@ pub fn new_ulid(now: time::OffsetDateTime) -> Result<ulid::Ulid, StoreError> {
 pub struct Store {
     core: Arc<writer::Core>,
     writer: Arc<writer::Writer>,
-    repaired: bool,
 }
 
 impl Store {
     /// Opens (or creates) the database in `data_dir`, runs migrations and starts the writer.
     ///
-    /// A file left by a crash is repaired (and the time it took logged); a damaged one is refused
+    /// A file left by a crash is repaired (the time it took logged, and the repair recorded for
+    /// the dashboard and `fealty status`); a damaged one is refused
     /// with [`StoreError::Damaged`]; see [`open::open_database`].
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
         Self::open_guarded(data_dir, &|_, _| Ok(()))
@@ -181,6 +181,13 @@ impl Store {
                 None => Ok(()),
             })?;
         schema::migrate(&db)?;
+        if repaired {
+            // Kept in the file, whoever repaired it (a server or a command run without one), so
+            // the next server and `fealty status` show it until a full ledger check clears it.
+            let tx = db.begin_write()?;
+            ledger_check::update(&tx, |s| s.repaired_at = Some(crate::clock::now()))?;
+            tx.commit()?;
+        }
         // Free space is given back before anything else uses the file; a failure only costs space.
         if let Err(e) = compact::if_sparse(&mut db, &data_dir.join(DB_FILE)) {
             tracing::warn!(error = %e, "the database could not be compacted; carrying on");
@@ -189,7 +196,6 @@ impl Store {
         Ok(Store {
             core,
             writer: Arc::new(writer),
-            repaired,
         })
     }
 
@@ -245,11 +251,6 @@ impl Store {
     /// and writes then fail with [`StoreError::Closed`]. Calling it again does nothing.
     pub fn close(&self) -> Result<(), StoreError> {
         self.writer.close()
-    }
-
-    /// Whether the open found the file not shut down cleanly (a crash or a kill) and repaired it.
-    pub fn repaired_at_open(&self) -> bool {
-        self.repaired
     }
 
     /// The data directory the database lives in.
