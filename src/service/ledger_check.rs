@@ -2,7 +2,7 @@
 //! intact, its result kept in the database.
 
 use super::{Loyalty, Result};
-use crate::domain::ledger::{EntryHash, GENESIS_HASH};
+use crate::domain::ledger::EntryHash;
 use crate::domain::ledger_check::{CheckKind, CheckRun, CheckState, Verified};
 use crate::storage::{self, ledger, tables::LEDGER};
 use time::OffsetDateTime;
@@ -95,6 +95,6 @@ impl Loyalty {
 fn verified(seq: u64, hash: EntryHash) -> Verified {
     Verified {
         seq,
-        hash: if seq == 0 { GENESIS_HASH } else { hash }.to_hex(),
+        hash: hash.to_hex(),
     }
 }
