@@ -109,6 +109,21 @@ async fn dashboard(server: &TestServer, login: bool) -> (String, Option<String>)
     (check, repaired)
 }
 
+/// A data directory with five entries that a server has checked once (a full pass) and then
+/// stopped cleanly; the backups' directory, kept alive, and the target in it.
+fn checked_once() -> (tempfile::TempDir, tempfile::TempDir, std::path::PathBuf) {
+    let data = tempfile::tempdir().unwrap();
+    let backups = tempfile::tempdir().unwrap();
+    let b = backups.path().join("b");
+    five_entries(data.path());
+    let mut server = serve(data.path(), &b, SOON);
+    status_until(data.path(), "the first check", |o| {
+        o.contains("full check ")
+    });
+    server.stop().expect("stopped");
+    (data, backups, b)
+}
+
 /// Starts a server, posts earns one after another and kills it (SIGKILL) while they come.
 async fn kill_mid_writes(data: &Path, backups: &Path) {
     let mut server = serve(data, backups, LATER);
@@ -219,15 +234,7 @@ async fn a_tampered_entry_fails_the_full_check_and_status_exits_1() {
 
 #[tokio::test]
 async fn an_entry_tampered_after_the_last_check_fails_the_next_incremental_one() {
-    let data = tempfile::tempdir().unwrap();
-    let backups = tempfile::tempdir().unwrap();
-    let b = backups.path().join("b");
-    five_entries(data.path());
-    let mut server = serve(data.path(), &b, SOON);
-    status_until(data.path(), "the first check", |o| {
-        o.contains("full check ")
-    });
-    server.stop().expect("stopped");
+    let (data, _backups, b) = checked_once();
 
     // New entries 6 to 8, with no check in between.
     let mut server = serve(data.path(), &b, LATER);
@@ -259,15 +266,7 @@ async fn an_entry_tampered_after_the_last_check_fails_the_next_incremental_one()
 
 #[tokio::test]
 async fn a_killed_server_shows_the_repair_at_start_until_a_full_check_passes() {
-    let data = tempfile::tempdir().unwrap();
-    let backups = tempfile::tempdir().unwrap();
-    let b = backups.path().join("b");
-    five_entries(data.path());
-    let mut server = serve(data.path(), &b, SOON);
-    status_until(data.path(), "the first check", |o| {
-        o.contains("full check ")
-    });
-    server.stop().expect("stopped");
+    let (data, _backups, b) = checked_once();
 
     kill_mid_writes(data.path(), &b).await;
 
