@@ -53,6 +53,8 @@ pub struct Config {
     pub metrics_token: Option<crate::metrics::MetricsToken>,
     /// How owner alerts are sent.
     pub alerts: crate::alerts::AlertsConfig,
+    /// When the ledger is checked (daily at the quiet hour unless a test says otherwise).
+    pub verify_schedule: crate::domain::ledger_check::Schedule,
 }
 
 /// Where and how often `serve` backs up.
@@ -132,6 +134,7 @@ async fn run(
     stopping: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), AppError> {
     let loyalty = Loyalty::new(store);
+    let started = crate::clock::now();
 
     // With TLS the HTTPS and redirect listeners are bound by the TLS server itself.
     let listener = match &config.tls {
@@ -174,7 +177,7 @@ async fn run(
     let backup_status = crate::backup::schedule::StatusCell::default();
     let tls_status = crate::tls::StatusCell::default();
     let served_state = control::status::Served {
-        started: crate::clock::now(),
+        started,
         backups: backup_status.clone(),
         backup_every: config.backup.as_ref().map(|b| b.every),
         tls: config.tls.as_ref().map(|_| tls_status.clone()),
@@ -186,6 +189,7 @@ async fn run(
             ],
             None => vec![shown.clone()],
         },
+        verify_schedule: config.verify_schedule,
     };
     let control_task = tokio::spawn(control::serve(
         control_listener,
@@ -224,6 +228,8 @@ async fn run(
         config.alerts.clone(),
         wake.clone(),
     );
+    let check_task =
+        crate::ledger_schedule::start(loyalty.clone(), config.verify_schedule, started);
     let app = http::router::build(
         loyalty,
         base_url,
@@ -273,6 +279,8 @@ async fn run(
     // A delivery cut off here is still pending in the outbox and is sent after the restart.
     alerts_task.abort();
     let _ = alerts_task.await;
+    check_task.abort();
+    let _ = check_task.await;
     let _ = requests_done.send(());
     if let Some(mut t) = backup_task {
         // The task ships the last changes and ends; a little beyond its own bound, it is cut off.

@@ -12,6 +12,7 @@ pub mod disk;
 pub mod domain;
 pub mod export;
 pub mod http;
+pub mod ledger_schedule;
 pub mod logging;
 pub mod member_csv;
 pub mod metrics;

@@ -320,7 +320,7 @@ async fn verify_names_a_tampered_entry() {
     server.stop();
 
     let target = seqs[2];
-    tamper(server.data_dir(), target);
+    common::tamper(server.data_dir(), target);
 
     let out = cli(server.data_dir(), &["verify"]);
     assert_eq!(
@@ -335,23 +335,6 @@ async fn verify_names_a_tampered_entry() {
         line.contains(&format!("entry {target}")),
         "verify should name entry {target}: {line:?}"
     );
-}
-
-/// Adds 1000 to the `points` of ledger entry `seq`, behind the hash chain's back.
-fn tamper(dir: &Path, seq: u64) {
-    let db = redb::Database::open(dir.join("fealty.redb")).expect("open the database");
-    let tx = db.begin_write().unwrap();
-    {
-        let mut table = tx.open_table(fealty::storage::tables::LEDGER).unwrap();
-        // The stored record keeps its hash; only the points change.
-        let mut entry = fealty::storage::ledger::entry(&table, seq)
-            .unwrap()
-            .expect("entry exists");
-        entry.body.points += 1000;
-        let bytes = fealty::storage::records::encode_entry(&entry).unwrap();
-        table.insert(seq, bytes.as_slice()).unwrap();
-    }
-    tx.commit().unwrap();
 }
 
 #[tokio::test]

@@ -58,6 +58,10 @@ pub struct ServeArgs {
     /// For tests: shorten the wait between failed certificate orders by this factor (0 to 1).
     #[arg(long, hide = true)]
     acme_retry_scale: Option<String>,
+    /// For tests: check the ledger every this long (e.g. 2s) instead of daily at 04:00 in the
+    /// business's time zone.
+    #[arg(long, hide = true)]
+    verify_every: Option<String>,
     /// Where HTTPS listens when --domain is given ([::] takes IPv4 too).
     #[arg(long, default_value = "[::]:443")]
     https_listen: SocketAddr,
@@ -259,15 +263,21 @@ pub fn run(args: ServeArgs) -> ExitCode {
             limits(&args)?,
             metrics_token(&args)?,
             alerts_config(&args)?,
+            args.verify_every
+                .as_deref()
+                .map(crate::ledger_schedule::parse_every)
+                .transpose()?
+                .unwrap_or(crate::domain::ledger_check::Schedule::Daily),
         ))
     });
-    let (backup, tls, keep_idempotency, limits, metrics_token, alerts) = match parsed {
-        Ok(all) => all,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let (backup, tls, keep_idempotency, limits, metrics_token, alerts, verify_schedule) =
+        match parsed {
+            Ok(all) => all,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
     let config = Config {
         data_dir: args.data.data,
         listen: args.listen,
@@ -278,6 +288,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
         limits,
         metrics_token,
         alerts,
+        verify_schedule,
     };
     let result = runtime.block_on(app::serve(config));
     // The database is closed by now; a read still running on a blocking thread must not hold

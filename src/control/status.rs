@@ -3,6 +3,7 @@
 
 use super::Reply;
 use crate::domain::disk::Space;
+use crate::domain::ledger_check::CheckKind;
 use crate::domain::size::show_bytes;
 use crate::domain::status::{
     Backups, Certificate, Concern, Database, Facts, concerns, elapsed, most_serious, span, when,
@@ -32,6 +33,8 @@ pub struct Served {
     pub alerts: crate::alerts::AlertsConfig,
     /// Where it listens, as URLs.
     pub listeners: Vec<String>,
+    /// When it checks the ledger.
+    pub verify_schedule: crate::domain::ledger_check::Schedule,
 }
 
 /// What the screen shows beside the judged facts.
@@ -42,6 +45,8 @@ struct Details {
     tls: Option<crate::tls::Status>,
     listeners: Option<Vec<String>>,
     alerts: Option<String>,
+    /// When the next ledger check is due (a time already past: as soon as it can).
+    next_check: Option<OffsetDateTime>,
 }
 
 /// The status as the running server sees it.
@@ -62,6 +67,21 @@ async fn gather(loyalty: &Loyalty, served: &Served) -> (Facts, Details) {
         .read(inspect::database)
         .await
         .unwrap_or_else(|e| Database::Unreadable(e.to_string()));
+    let ledger_check = match loyalty.ledger_check_state().await {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!(error = %e, "the ledger checks' state cannot be read");
+            None
+        }
+    };
+    let next_check = match (&ledger_check, loyalty.settings().await) {
+        (Some(c), Ok(settings)) => Some(c.next_due(
+            served.verify_schedule,
+            served.started,
+            &settings.time_zone.zone(),
+        )),
+        _ => None,
+    };
     let backup = served.backups.get();
     let tls = served.tls.as_ref().map(|c| c.get().unwrap_or_default());
     let facts = Facts {
@@ -85,6 +105,7 @@ async fn gather(loyalty: &Loyalty, served: &Served) -> (Facts, Details) {
             },
         }),
         disk: disk_space(store.data_dir()),
+        ledger_check,
     };
     let details = Details {
         data_dir: store.data_dir().to_path_buf(),
@@ -96,6 +117,7 @@ async fn gather(loyalty: &Loyalty, served: &Served) -> (Facts, Details) {
             Ok(s) => crate::alerts::describe(&s, &served.alerts),
             Err(e) => format!("unknown: {e}"),
         }),
+        next_check,
     };
     (facts, details)
 }
@@ -109,6 +131,7 @@ pub fn from_file(data_dir: &Path) -> Reply {
         backups: None,
         certificate: None,
         disk: disk_space(data_dir),
+        ledger_check: inspect::ledger_check(data_dir),
     };
     let details = Details {
         data_dir: data_dir.to_path_buf(),
@@ -117,6 +140,7 @@ pub fn from_file(data_dir: &Path) -> Reply {
         tls: None,
         listeners: None,
         alerts: None,
+        next_check: None,
     };
     render(&facts, &details)
 }
@@ -219,6 +243,13 @@ fn render(facts: &Facts, d: &Details) -> Reply {
             (None, _) => "unknown".into(),
         },
     );
+    line("ledger:", ledger(facts, d.next_check));
+    if let Some(at) = facts.ledger_check.as_ref().and_then(|c| c.repaired_at) {
+        line(
+            "",
+            format!("repaired at start {}: not shut down cleanly", when(at)),
+        );
+    }
     line("certificate:", certificate(facts, d.tls.as_ref()));
     if let Some(Certificate::On {
         last_error: Some(e),
@@ -295,6 +326,47 @@ fn certificate(facts: &Facts, tls: Option<&crate::tls::Status>) -> String {
             text
         }
     }
+}
+
+/// The last scheduled check of the ledger and the next.
+fn ledger(facts: &Facts, next: Option<OffsetDateTime>) -> String {
+    let Some(check) = &facts.ledger_check else {
+        return "unknown".into();
+    };
+    let mut text = match &check.last_run {
+        None => "not checked yet".into(),
+        Some(r) => {
+            let what = match r.kind {
+                CheckKind::Full => "full check",
+                CheckKind::Incremental => "checked",
+            };
+            let outcome = match &r.problem {
+                None => "all intact".into(),
+                Some(p) => format!("FAILED: {p}"),
+            };
+            // A failed full pass stops at the damage; the ledger's end says nothing of it.
+            let full_failed = r.kind == CheckKind::Full && r.problem.is_some();
+            let checked = match r.entries {
+                0 => format!("no new entries after entry {}", r.to_seq),
+                n if full_failed => count(n, "entry"),
+                n => format!(
+                    "{} ({} to {})",
+                    count(n, "entry"),
+                    r.after_seq + 1,
+                    r.to_seq
+                ),
+            };
+            format!("{what} {}: {checked}, {outcome}", when(r.started))
+        }
+    };
+    if let Some(next) = next {
+        if next <= facts.now {
+            text.push_str("; next now");
+        } else {
+            text.push_str(&format!("; next {}", when(next)));
+        }
+    }
+    text
 }
 
 fn attention(out: &mut String, found: &[Concern]) {

@@ -26,13 +26,17 @@ pub enum AlertKey {
     DiskLow,
     /// Less than 5% of the data's disk is free.
     DiskCritical,
+    /// The scheduled ledger check found damage.
+    Ledger,
+    /// The scheduled ledger check has not run for two days.
+    LedgerUnchecked,
     /// The database cannot be read, or needed repair.
     Database,
 }
 
 impl AlertKey {
     /// Every key.
-    pub const ALL: [AlertKey; 8] = [
+    pub const ALL: [AlertKey; 10] = [
         Self::Backups,
         Self::Shipping,
         Self::CertificateRenewal,
@@ -40,6 +44,8 @@ impl AlertKey {
         Self::CertificateExpired,
         Self::DiskLow,
         Self::DiskCritical,
+        Self::Ledger,
+        Self::LedgerUnchecked,
         Self::Database,
     ];
 
@@ -53,6 +59,8 @@ impl AlertKey {
             Self::CertificateExpired => "certificate-expired",
             Self::DiskLow => "disk-low",
             Self::DiskCritical => "disk-critical",
+            Self::Ledger => "ledger",
+            Self::LedgerUnchecked => "ledger-unchecked",
             Self::Database => "database",
         }
     }
@@ -72,6 +80,8 @@ impl AlertKey {
             Self::CertificateExpired => "the certificate has expired",
             Self::DiskLow => "disk space",
             Self::DiskCritical => "disk almost full",
+            Self::Ledger => "the ledger check",
+            Self::LedgerUnchecked => "the nightly ledger check",
             Self::Database => "the database",
         }
     }
@@ -100,6 +110,14 @@ impl AlertKey {
                 "Free space now: once the disk is full no point can be saved. `fealty status` \
                  shows how much is left."
             }
+            Self::Ledger => {
+                "Run `fealty verify` to see what is damaged, keep the backups made before the \
+                 damage, and restore from one (`fealty restore --at`) if points were altered."
+            }
+            Self::LedgerUnchecked => {
+                "The server log says why the nightly check did not run; `fealty verify` checks \
+                 the ledger now."
+            }
             Self::Database => {
                 "Run `fealty verify`, and keep the last good backup safe until it passes."
             }
@@ -127,6 +145,9 @@ impl Concern {
             Concern::CertificateExpired { .. } => Some(AlertKey::CertificateExpired),
             Concern::DiskLow(_) => Some(AlertKey::DiskLow),
             Concern::DiskCritical(_) => Some(AlertKey::DiskCritical),
+            Concern::LedgerBroken(_) => Some(AlertKey::Ledger),
+            Concern::LedgerUnchecked { .. } => Some(AlertKey::LedgerUnchecked),
+            Concern::DatabaseRepaired { .. } => Some(AlertKey::Database),
         }
     }
 }
@@ -594,6 +615,7 @@ mod tests {
             }),
             certificate: Some(Certificate::Off),
             disk: None,
+            ledger_check: None,
         }
     }
 

@@ -12,6 +12,7 @@ pub mod error;
 pub mod idempotency;
 pub mod interval;
 pub mod ledger;
+pub mod ledger_check;
 pub mod ledger_hash;
 pub mod member;
 pub mod money;

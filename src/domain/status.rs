@@ -2,6 +2,7 @@
 //! attention (its exit code), kept apart from where the facts come from and how they are shown.
 
 use super::disk::{CRITICAL_PERCENT, LOW_PERCENT, Space};
+use super::ledger_check::CheckState;
 use super::size::show_bytes;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -13,6 +14,8 @@ pub const CERTIFICATE_WARN: time::Duration = time::Duration::days(14);
 /// How long shipping changes may keep failing before it is a concern: a few failed shipments
 /// are a blip the next one makes good; this many minutes of them are changes at risk.
 pub const SHIPPING_STUCK: Duration = Duration::from_secs(10 * 60);
+/// How long the server may run without a ledger check before that needs attention.
+pub const UNCHECKED: Duration = Duration::from_secs(2 * 86_400);
 
 /// The facts `fealty status` judges.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +32,9 @@ pub struct Facts {
     pub certificate: Option<Certificate>,
     /// The space of the filesystem holding the data (`None` when it could not be read).
     pub disk: Option<Space>,
+    /// The server's scheduled ledger checks and any repair a start needed, as the database
+    /// records them (`None` when they could not be read).
+    pub ledger_check: Option<CheckState>,
 }
 
 /// The database file's state.
@@ -133,6 +139,19 @@ pub enum Concern {
     /// Less than [`CRITICAL_PERCENT`] of the data's disk is free ([`Concern::DiskLow`] is there
     /// too): writes will soon fail.
     DiskCritical(Space),
+    /// The last scheduled ledger check found damage (what, in plain words).
+    LedgerBroken(String),
+    /// The scheduled ledger check has not run for two days although the server was up.
+    LedgerUnchecked {
+        /// When the last check ran (`None`: never).
+        last: Option<OffsetDateTime>,
+    },
+    /// A start found the file not shut down cleanly and repaired it; a full check that finds
+    /// everything intact clears this.
+    DatabaseRepaired {
+        /// When the repair was made.
+        at: OffsetDateTime,
+    },
 }
 
 impl std::fmt::Display for Concern {
@@ -189,6 +208,24 @@ impl std::fmt::Display for Concern {
                 show_bytes(space.total),
                 space.free_percent()
             ),
+            Self::LedgerBroken(why) => write!(
+                f,
+                "the ledger check failed: {why}; run `fealty verify`, and restore from a backup made before the damage"
+            ),
+            Self::LedgerUnchecked { last: Some(at) } => write!(
+                f,
+                "the ledger has not been checked since {}; the server log says why",
+                at.replace_millisecond(0).unwrap_or(*at)
+            ),
+            Self::LedgerUnchecked { last: None } => write!(
+                f,
+                "the ledger has never been checked although the server has run for two days; the server log says why"
+            ),
+            Self::DatabaseRepaired { at } => write!(
+                f,
+                "the database was not shut down cleanly and was repaired at start ({}); the next full ledger check confirms nothing was lost",
+                at.replace_millisecond(0).unwrap_or(*at)
+            ),
         }
     }
 }
@@ -239,6 +276,22 @@ pub fn concerns(facts: &Facts) -> Vec<Concern> {
         }
         if space.under(LOW_PERCENT) {
             out.push(Concern::DiskLow(space));
+        }
+    }
+    if let Some(check) = &facts.ledger_check {
+        if let Some(why) = check.last_run.as_ref().and_then(|r| r.problem.clone()) {
+            out.push(Concern::LedgerBroken(why));
+        }
+        if let Some(started) = facts.server_started {
+            let last = check.last_run.as_ref().map(|r| r.started);
+            // A day between checks, and one more for a slow or delayed one.
+            let since = last.map_or(started, |l| l.max(started));
+            if elapsed(since, facts.now) > UNCHECKED {
+                out.push(Concern::LedgerUnchecked { last });
+            }
+        }
+        if let Some(at) = check.repaired_at {
+            out.push(Concern::DatabaseRepaired { at });
         }
     }
     if let (Some(b), Some(started)) = (&facts.backups, facts.server_started) {
@@ -368,6 +421,7 @@ mod tests {
                 free: 600,
                 total: 1000,
             }),
+            ledger_check: Some(CheckState::default()),
         }
     }
 
@@ -568,5 +622,71 @@ mod tests {
         assert_eq!(span(Duration::from_secs(3 * 3600 + 5 * 60)), "3h 5m");
         assert_eq!(span(Duration::from_secs(2 * 86400 + 4 * 3600)), "2d 4h");
         assert_eq!(span(HOUR), "1h");
+    }
+
+    #[test]
+    fn a_failed_ledger_check_and_a_repair_at_start_are_concerns_until_cleared() {
+        use crate::domain::ledger_check::{CheckKind, CheckRun};
+        let mut f = healthy();
+        let run = |problem: Option<&str>| CheckRun {
+            started: NOW - time::Duration::hours(1),
+            kind: CheckKind::Full,
+            entries: 10,
+            after_seq: 0,
+            to_seq: 10,
+            problem: problem.map(str::to_owned),
+        };
+        let check = f.ledger_check.as_mut().expect("set in healthy()");
+        check.record(run(None), None);
+        assert_eq!(concerns(&f), vec![]);
+        let check = f.ledger_check.as_mut().expect("set in healthy()");
+        check.record(run(Some("entry 7: altered")), None);
+        let repaired = NOW - time::Duration::minutes(30);
+        check.repaired_at = Some(repaired);
+        let found = concerns(&f);
+        assert_eq!(
+            found,
+            vec![
+                Concern::LedgerBroken("entry 7: altered".into()),
+                Concern::DatabaseRepaired { at: repaired }
+            ]
+        );
+        assert!(found[0].to_string().contains("entry 7: altered"));
+        f.ledger_check = None;
+        assert_eq!(concerns(&f), vec![], "unknown checks are not guessed");
+    }
+
+    #[test]
+    fn a_ledger_check_that_stops_running_is_a_concern_after_two_days() {
+        use crate::domain::ledger_check::{CheckKind, CheckRun};
+        let mut f = healthy();
+        f.server_started = Some(NOW - time::Duration::days(5));
+        assert_eq!(concerns(&f), vec![Concern::LedgerUnchecked { last: None }]);
+        let last = NOW - time::Duration::hours(47);
+        let check = f.ledger_check.as_mut().expect("set in healthy()");
+        check.record(
+            CheckRun {
+                started: last,
+                kind: CheckKind::Full,
+                entries: 1,
+                after_seq: 0,
+                to_seq: 1,
+                problem: None,
+            },
+            None,
+        );
+        assert_eq!(concerns(&f), vec![]);
+        let older = NOW - time::Duration::hours(49);
+        let check = f.ledger_check.as_mut().expect("set in healthy()");
+        if let Some(run) = check.last_run.as_mut() {
+            run.started = older;
+        }
+        assert_eq!(
+            concerns(&f),
+            vec![Concern::LedgerUnchecked { last: Some(older) }]
+        );
+        // A server up for less than two days has not missed one yet.
+        f.server_started = Some(NOW - time::Duration::hours(30));
+        assert_eq!(concerns(&f), vec![]);
     }
 }

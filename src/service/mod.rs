@@ -4,6 +4,7 @@
 
 mod admin;
 mod customer;
+mod ledger_check;
 
 pub use admin::{Dashboard, ImportPreview, PreviewLine, StaffSession};
 pub use customer::{CardLookup, CardPage, MemberSession, SecretProof, is_join_switched_off};

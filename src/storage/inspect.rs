@@ -4,6 +4,7 @@
 
 use super::tables::META;
 use super::{DB_FILE, StoreError};
+use crate::domain::ledger_check::CheckState;
 use crate::domain::status::Database;
 use redb::{DatabaseError, ReadTransaction, ReadableDatabase};
 use std::path::Path;
@@ -44,6 +45,22 @@ pub fn file(data_dir: &Path) -> Database {
         .map_err(StoreError::from)
         .and_then(|tx| database(&tx));
     read.unwrap_or_else(|e| Database::Unreadable(e.to_string()))
+}
+
+/// The scheduled ledger checks' state in the file in `data_dir`, opened read-only (`None` when
+/// it cannot be read).
+pub fn ledger_check(data_dir: &Path) -> Option<CheckState> {
+    let builder = super::open::builder();
+    let db = super::open::quietly(|| builder.open_read_only(data_dir.join(DB_FILE)))
+        .ok()?
+        .ok()?;
+    let tx = db.begin_read().ok()?;
+    match tx.open_table(super::tables::SETTINGS) {
+        Ok(_) => super::ledger_check::load(&tx).ok(),
+        // A new file: nothing checked yet.
+        Err(redb::TableError::TableDoesNotExist(_)) => Some(CheckState::default()),
+        Err(_) => None,
+    }
 }
 
 /// The database file's size in bytes (0 if it cannot be read).

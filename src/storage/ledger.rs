@@ -547,6 +547,179 @@ pub fn verify_with(tx: &ReadTransaction, progress: &Progress) -> Result<Verifica
     })
 }
 
+/// What a stretch of an incremental check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stretch {
+    /// Entries checked.
+    pub entries: u64,
+    /// The last entry found intact, and its hash (where it started when none was).
+    pub reached: (u64, EntryHash),
+    /// The first problem, if any.
+    pub problem: Option<String>,
+    /// Whether it stopped at the end of the ledger (rather than at `limit`).
+    pub at_end: bool,
+}
+
+/// Checks up to `limit` entries after entry `after`, which an earlier check found intact with
+/// hash `after_hash`: the entry is still there with that hash, and each one after it is in
+/// order, chained to the one before, not zero, reverses an earlier entry, and leaves its
+/// member's balance at the previous balance plus its points (not below zero); a member's last
+/// entry agrees with the member's stored balance.
+///
+/// Costs the entries checked and a few index reads each; holds nothing per entry, so it can be
+/// run in short read transactions one after another (entries are never changed once written).
+pub fn verify_after(
+    tx: &ReadTransaction,
+    after: u64,
+    after_hash: EntryHash,
+    limit: u64,
+) -> Result<Stretch, StoreError> {
+    let ledger = tx.open_table(LEDGER)?;
+    let index = tx.open_table(MEMBER_ENTRIES)?;
+    let all_members = tx.open_table(MEMBERS)?;
+    let mut scratch = Vec::with_capacity(256);
+    let mut out = Stretch {
+        entries: 0,
+        reached: (after, after_hash),
+        problem: None,
+        at_end: false,
+    };
+    if after > 0 {
+        let found = match ledger.get(after)? {
+            None => Some(format!("entry {after}, found intact before, is missing")),
+            // Its content is checked again, not only its stored hash: the chain after it
+            // holds only if it is unchanged.
+            Some(v) => {
+                let prev = prev_hash(&ledger, after)?;
+                match records::check_entry(after, v.value(), prev, &mut scratch) {
+                    Ok(e) if e.hash_ok && e.hash == after_hash => None,
+                    Ok(_) => Some(format!(
+                        "entry {after} has changed since it was found intact (altered)"
+                    )),
+                    Err(e) => Some(format!("entry {after}: damaged, {e}")),
+                }
+            }
+        };
+        if found.is_some() {
+            out.problem = found;
+            return Ok(out);
+        }
+    }
+    let mut prev_hash = after_hash;
+    let mut rows = ledger.range(after + 1..)?;
+    for expected in after + 1.. {
+        if out.entries == limit {
+            return Ok(out);
+        }
+        let Some(row) = rows.next() else {
+            out.at_end = true;
+            return Ok(out);
+        };
+        let found = match row {
+            Err(err) => Some(format!(
+                "entry {expected} or after: the ledger cannot be read ({err})"
+            )),
+            Ok((k, v)) => {
+                let seq = k.value();
+                match records::check_entry(seq, v.value(), prev_hash, &mut scratch) {
+                    Err(err) => Some(format!("entry {seq}: damaged, {err}")),
+                    Ok(e) => {
+                        let problem = check_one(&ledger, &index, &all_members, seq, expected, &e)?;
+                        if problem.is_none() {
+                            prev_hash = e.hash;
+                            out.entries += 1;
+                            out.reached = (seq, e.hash);
+                        }
+                        problem
+                    }
+                }
+            }
+        };
+        if found.is_some() {
+            out.problem = found;
+            return Ok(out);
+        }
+    }
+    Ok(out)
+}
+
+/// The checks of one entry an incremental check can make without the entries before it.
+fn check_one(
+    ledger: &redb::ReadOnlyTable<u64, &'static [u8]>,
+    index: &redb::ReadOnlyTable<(u128, u64), ()>,
+    all_members: &redb::ReadOnlyTable<&'static str, &'static [u8]>,
+    seq: u64,
+    expected: u64,
+    e: &records::Checked,
+) -> Result<Option<String>, StoreError> {
+    if seq != expected {
+        return Ok(Some(format!(
+            "entry {seq}: sequence out of order (expected {expected})"
+        )));
+    }
+    if !e.hash_ok {
+        return Ok(Some(format!(
+            "entry {seq}: hash does not match its content and the previous entry (altered)"
+        )));
+    }
+    if e.points == 0 {
+        return Ok(Some(format!("entry {seq}: zero points")));
+    }
+    if let Some(original) = e.reverses
+        && (original >= seq || ledger.get(original)?.is_none())
+    {
+        return Ok(Some(format!(
+            "entry {seq}: reverses an entry that does not come before it"
+        )));
+    }
+    let before = index
+        .range((e.member, 0)..(e.member, seq))?
+        .next_back()
+        .transpose()?
+        .map(|(k, _)| k.value().1);
+    let previous = match before {
+        None => 0,
+        Some(p) => match ledger.get(p)? {
+            None => return Ok(Some(format!("entry {p} is indexed but missing"))),
+            Some(v) => records::balance_after(p, v.value())?,
+        },
+    };
+    let Some(sum) = previous.checked_add(e.points) else {
+        return Ok(Some(format!(
+            "entry {seq}: the member's running balance overflows"
+        )));
+    };
+    if sum != e.balance_after {
+        return Ok(Some(format!(
+            "entry {seq}: balance_after is {} but the member's previous balance and this entry add up to {sum}",
+            e.balance_after
+        )));
+    }
+    if sum < 0 {
+        return Ok(Some(format!("entry {seq}: balance below zero")));
+    }
+    let is_last = index
+        .range((e.member, seq + 1)..=(e.member, u64::MAX))?
+        .next()
+        .is_none();
+    if is_last {
+        let id = ulid::Ulid(e.member).to_string();
+        let stored = match all_members.get(id.as_str())? {
+            None => return Ok(Some(format!("entry {seq}: for unknown member {id}"))),
+            Some(v) => match codec::decode::<Balances>("members", v.value()) {
+                Ok(b) => b.balance,
+                Err(err) => return Ok(Some(format!("member {id}: damaged, {err}"))),
+            },
+        };
+        if stored != sum {
+            return Ok(Some(format!(
+                "member {id}: balance {stored} but the ledger says {sum}"
+            )));
+        }
+    }
+    Ok(None)
+}
+
 #[cfg(test)]
 mod tests {
     #![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
@@ -642,5 +815,122 @@ mod tests {
         let v = store.read(verify).await.unwrap();
         let problem = v.problem.expect("verify finds the extra hour");
         assert!(problem.contains("hourly"), "{problem}");
+    }
+
+    fn earn(member: &MemberId, points: i64) -> Posting {
+        Posting {
+            member_id: member.clone(),
+            kind: EntryKind::Earn,
+            points,
+            reason: None,
+            reference: None,
+            reward_id: None,
+            amount: None,
+            reverses: None,
+        }
+    }
+
+    /// A store with two members and `n` earns, alternating between them.
+    async fn ledger_of(n: i64) -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .write(move |tx| {
+                let now = OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000);
+                let a = members::create(tx, NewMember::default(), &Actor::System, now)?;
+                let b = members::create(tx, NewMember::default(), &Actor::System, now)?;
+                for i in 0..n {
+                    let who = if i % 2 == 0 { &a.id } else { &b.id };
+                    post(tx, earn(who, i + 1), &Actor::System, None, now)?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+        (dir, store)
+    }
+
+    /// Overwrites entry `seq`'s points, keeping its stored hash.
+    fn alter(tx: &WriteTransaction, seq: u64) -> Result<(), StoreError> {
+        let mut table = tx.open_table(LEDGER)?;
+        let mut e = entry(&table, seq)?.expect("the entry");
+        e.body.points += 1000;
+        table.insert(seq, records::encode_entry(&e)?.as_slice())?;
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn an_incremental_check_walks_in_stretches_to_the_end() {
+        let (_dir, store) = ledger_of(10).await;
+        let a = store
+            .read(|tx| verify_after(tx, 0, GENESIS_HASH, 4))
+            .await
+            .unwrap();
+        assert_eq!((a.entries, a.reached.0, a.at_end), (4, 4, false));
+        assert_eq!(a.problem, None);
+        let b = store
+            .read(move |tx| verify_after(tx, a.reached.0, a.reached.1, 100))
+            .await
+            .unwrap();
+        assert_eq!((b.entries, b.reached.0, b.at_end), (6, 10, true));
+        assert_eq!(b.problem, None);
+        let last = store
+            .read(|tx| last(&tx.open_table(LEDGER)?))
+            .await
+            .unwrap();
+        assert_eq!(b.reached, last);
+        let none = store
+            .read(move |tx| verify_after(tx, 10, last.1, 100))
+            .await
+            .unwrap();
+        assert_eq!((none.entries, none.at_end, none.problem), (0, true, None));
+    }
+
+    #[tokio::test]
+    async fn an_incremental_check_names_an_altered_entry_after_its_start_and_at_it() {
+        let (_dir, store) = ledger_of(10).await;
+        let at6 = store
+            .read(|tx| verify_after(tx, 0, GENESIS_HASH, 6))
+            .await
+            .unwrap()
+            .reached;
+        store.write(|tx| alter(tx, 8)).await.unwrap();
+        let s = store
+            .read(move |tx| verify_after(tx, at6.0, at6.1, 100))
+            .await
+            .unwrap();
+        assert_eq!(s.entries, 1, "entry 7 is intact");
+        assert_eq!(s.reached.0, 7);
+        let p = s.problem.expect("entry 8 is named");
+        assert!(p.starts_with("entry 8: "), "{p}");
+
+        store.write(|tx| alter(tx, 6)).await.unwrap();
+        let s = store
+            .read(move |tx| verify_after(tx, at6.0, at6.1, 100))
+            .await
+            .unwrap();
+        let p = s.problem.expect("entry 6 is named");
+        assert!(p.starts_with("entry 6 has changed"), "{p}");
+    }
+
+    #[tokio::test]
+    async fn an_incremental_check_names_a_member_balance_that_disagrees() {
+        let (_dir, store) = ledger_of(4).await;
+        store
+            .write(|tx| {
+                let e = entry(&tx.open_table(LEDGER)?, 4)?.expect("entry 4");
+                let id = MemberId::parse(&e.body.member_id).expect("an id");
+                let mut m = members::get_for_update(tx, &id)?;
+                m.balance += 1;
+                members::save(tx, &m)
+            })
+            .await
+            .unwrap();
+        let s = store
+            .read(|tx| verify_after(tx, 0, GENESIS_HASH, 100))
+            .await
+            .unwrap();
+        let p = s.problem.expect("the balance is named");
+        assert!(p.contains("but the ledger says"), "{p}");
     }
 }

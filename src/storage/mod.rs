@@ -10,6 +10,7 @@ mod compact;
 pub mod idempotency;
 pub mod inspect;
 pub mod ledger;
+pub mod ledger_check;
 pub mod members;
 pub mod migrate_v5;
 pub mod open;
@@ -161,7 +162,8 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the database in `data_dir`, runs migrations and starts the writer.
     ///
-    /// A file left by a crash is repaired (and the time it took logged); a damaged one is refused
+    /// A file left by a crash is repaired (the time it took logged, and the repair recorded for
+    /// the dashboard and `fealty status`); a damaged one is refused
     /// with [`StoreError::Damaged`]; see [`open::open_database`].
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
         Self::open_guarded(data_dir, &|_, _| Ok(()))
@@ -174,11 +176,19 @@ impl Store {
         data_dir: &Path,
         before_migration: &BeforeMigration<'_>,
     ) -> Result<Store, StoreError> {
-        let mut db = open::open_database_with(data_dir, &mut |tx| match schema::pending(tx)? {
-            Some(m) => before_migration(tx, m),
-            None => Ok(()),
-        })?;
+        let (mut db, repaired) =
+            open::open_database_with(data_dir, &mut |tx| match schema::pending(tx)? {
+                Some(m) => before_migration(tx, m),
+                None => Ok(()),
+            })?;
         schema::migrate(&db)?;
+        if repaired {
+            // Kept in the file, whoever repaired it (a server or a command run without one), so
+            // the next server and `fealty status` show it until a full ledger check clears it.
+            let tx = db.begin_write()?;
+            ledger_check::update(&tx, |s| s.repaired_at = Some(crate::clock::now()))?;
+            tx.commit()?;
+        }
         // Free space is given back before anything else uses the file; a failure only costs space.
         if let Err(e) = compact::if_sparse(&mut db, &data_dir.join(DB_FILE)) {
             tracing::warn!(error = %e, "the database could not be compacted; carrying on");

@@ -63,32 +63,34 @@ enum Last {
 /// kept in [`BEFORE_REPAIR_FILE`], and never on a file that was shut down cleanly: there the
 /// newest commit was complete, so a bad checksum is damage, and the open refuses.
 pub fn open_database(data_dir: &Path) -> Result<Database, StoreError> {
-    open_database_with(data_dir, &mut |_| Ok(()))
+    open_database_with(data_dir, &mut |_| Ok(())).map(|(db, _)| db)
 }
 
 /// Like [`open_database`], handing `before_write` a read of the file first: of a file shut down
 /// cleanly before anything writes to it, so that an error from it leaves the file byte for byte
 /// as it was; of a file a crash left, after redb's repair (which changes no committed data).
+/// Also says whether a crash had left the file needing that repair.
 pub fn open_database_with(
     data_dir: &Path,
     before_write: &mut dyn FnMut(&ReadTransaction) -> Result<(), StoreError>,
-) -> Result<Database, StoreError> {
+) -> Result<(Database, bool), StoreError> {
     let path = data_dir.join(DB_FILE);
-    let db = match last_state(&path, data_dir)? {
+    let (db, repaired) = match last_state(&path, data_dir)? {
         // A new file holds nothing to read.
         Last::New => {
-            return attempt(&path, false, Policy::Repair).map_err(|e| classify(e, data_dir));
+            let db = attempt(&path, false, Policy::Repair).map_err(|e| classify(e, data_dir))?;
+            return Ok((db, false));
         }
         Last::Clean(read_only) => {
             before_write(&read_only.begin_read()?)?;
             drop(read_only);
-            return open_checked(&path, data_dir);
+            return Ok((open_checked(&path, data_dir)?, false));
         }
-        Last::Unreadable => open_checked(&path, data_dir)?,
-        Last::Crashed => open_repaired(&path, data_dir)?,
+        Last::Unreadable => (open_checked(&path, data_dir)?, false),
+        Last::Crashed => (open_repaired(&path, data_dir)?, true),
     };
     before_write(&db.begin_read()?)?;
-    Ok(db)
+    Ok((db, repaired))
 }
 
 fn damaged(data_dir: &Path, detail: String) -> StoreError {

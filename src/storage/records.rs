@@ -227,6 +227,18 @@ pub fn check_entry(
     })
 }
 
+/// Entry `seq`'s balance after it, read without hashing or copying anything.
+pub fn balance_after(seq: u64, bytes: &[u8]) -> Result<i64, StoreError> {
+    let bad = |what: &dyn std::fmt::Display| corrupt("ledger", format!("entry {seq}: {what}"));
+    match bytes.split_first() {
+        Some((&ENTRY_V1, rest)) => postcard::from_bytes::<EntryView<'_>>(rest)
+            .map(|v| v.balance_after)
+            .map_err(|e| bad(&e)),
+        Some((version, _)) => Err(bad(&format!("unknown record version {version}"))),
+        None => Err(bad(&"empty")),
+    }
+}
+
 /// Decodes entry `seq` from its stored bytes, given the previous entry's hash.
 pub fn decode_entry(
     seq: u64,

@@ -40,7 +40,8 @@ pub const IDEMPOTENCY: TableDefinition<(&str, &str), &[u8]> = TableDefinition::n
 /// Reward id → `Reward` JSON.
 pub const REWARDS: TableDefinition<&str, &[u8]> = TableDefinition::new("rewards");
 
-/// `"settings"` → `Settings` JSON; `"setup_token_sha256"` → hash of the one-time setup token.
+/// `"settings"` → `Settings` JSON; `"setup_token_sha256"` → hash of the one-time setup token;
+/// `"ledger_check"` → `CheckState` JSON, the server's scheduled ledger checks.
 pub const SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("settings");
 
 /// Username → `StaffUser` JSON.

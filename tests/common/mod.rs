@@ -869,3 +869,20 @@ impl Drop for Tmpfs {
         }
     }
 }
+
+/// Adds 1000 to the `points` of ledger entry `seq`, behind the hash chain's back.
+pub fn tamper(dir: &Path, seq: u64) {
+    let db = redb::Database::open(dir.join("fealty.redb")).expect("open the database");
+    let tx = db.begin_write().unwrap();
+    {
+        let mut table = tx.open_table(fealty::storage::tables::LEDGER).unwrap();
+        // The stored record keeps its hash; only the points change.
+        let mut entry = fealty::storage::ledger::entry(&table, seq)
+            .unwrap()
+            .expect("entry exists");
+        entry.body.points += 1000;
+        let bytes = fealty::storage::records::encode_entry(&entry).unwrap();
+        table.insert(seq, bytes.as_slice()).unwrap();
+    }
+    tx.commit().unwrap();
+}

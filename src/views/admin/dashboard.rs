@@ -4,6 +4,7 @@ use super::{Chrome, Section, page};
 use crate::backup::schedule::Status as BackupStatus;
 use crate::domain::dashboard::Period;
 use crate::domain::disk::{CRITICAL_PERCENT, LOW_PERCENT, Space};
+use crate::domain::ledger_check::{CheckKind, CheckState};
 use crate::domain::size::show_bytes;
 use crate::domain::status::{CERTIFICATE_WARN, certificate_expired};
 use crate::service::Dashboard;
@@ -143,6 +144,40 @@ fn disk_status(disk: Option<Space>) -> Markup {
     }
 }
 
+/// The scheduled ledger check's last result, and a repair the last start needed.
+fn ledger_check(c: Option<&CheckState>, zone: &jiff::tz::TimeZone) -> Markup {
+    let Some(c) = c else {
+        return html! {};
+    };
+    html! {
+        @if let Some(at) = c.repaired_at {
+            p.problem #database-repaired role="alert" {
+                "The database was not shut down cleanly (a crash or a power cut) and was repaired when the server started, at "
+                (super::local_time(at, zone)) ". A full check of the ledger at the next 04:00 confirms nothing was lost."
+            }
+        }
+        @match &c.last_run {
+            None => p.muted #ledger-check { "The ledger is checked every night at 04:00; the first check has not run yet." },
+            Some(r) => {
+                @let what = match r.kind { CheckKind::Full => "fully checked", CheckKind::Incremental => "checked" };
+                @if let Some(p) = &r.problem {
+                    p.problem #ledger-check role="alert" {
+                        "The ledger check at " (super::local_time(r.started, zone)) " found damage: " (p)
+                        ". Run fealty verify, and restore from a backup made before the damage."
+                    }
+                } @else {
+                    p.result #ledger-check {
+                        "Ledger " (what) " " (super::local_time(r.started, zone)) ": "
+                        (thousands(i64::try_from(r.entries).unwrap_or(i64::MAX)))
+                        @if r.entries == 1 { " entry" } @else { " entries" }
+                        ", all intact."
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// What the dashboard says about the server beside the numbers.
 pub struct Status<'a> {
     /// Scheduled backups, when configured.
@@ -151,6 +186,8 @@ pub struct Status<'a> {
     pub tls: Option<&'a crate::tls::Status>,
     /// The data's disk, when it could be read.
     pub disk: Option<Space>,
+    /// The scheduled ledger check's state, when it could be read.
+    pub check: Option<&'a CheckState>,
     /// The time the page is made.
     pub now: time::OffsetDateTime,
 }
@@ -174,6 +211,7 @@ pub fn view(chrome: &Chrome, d: &Dashboard, status: &Status<'_>) -> Markup {
             (backup_status(status.backup, &d.settings.time_zone.zone()))
             (tls_status(status.tls, status.now, &d.settings.time_zone.zone()))
             (disk_status(status.disk))
+            (ledger_check(status.check, &d.settings.time_zone.zone()))
             dl.stats {
                 (stat("stat-members", "Members", s.members))
                 (stat("stat-new-members", "New (30 days)", d.new_members_30d))
@@ -313,5 +351,56 @@ mod tests {
         assert!(said(14 * 1024 * 1024).contains("getting full: 14.0 MiB free of 100.0 MiB (14%)"));
         assert!(said(4 * 1024 * 1024).contains("almost full: 4.0 MiB free of 100.0 MiB (4%)"));
         assert_eq!(disk_status(None).into_string(), "");
+    }
+
+    #[test]
+    fn the_ledger_check_says_what_it_found_in_words() {
+        use crate::domain::ledger_check::{CheckRun, CheckState};
+        let zone = jiff::tz::TimeZone::get("Europe/London").unwrap_or(jiff::tz::TimeZone::UTC);
+        let said = |c: &CheckState| ledger_check(Some(c), &zone).into_string();
+        let mut c = CheckState::default();
+        assert!(
+            said(&c).contains("the first check has not run yet"),
+            "{}",
+            said(&c)
+        );
+        let at = time::macros::datetime!(2026-07-02 03:00 UTC);
+        c.record(
+            CheckRun {
+                started: at,
+                kind: CheckKind::Incremental,
+                entries: 1234,
+                after_seq: 10,
+                to_seq: 1244,
+                problem: None,
+            },
+            None,
+        );
+        assert!(
+            said(&c).contains("Ledger checked 2026-07-02 04:00: 1\u{202f}234 entries, all intact."),
+            "{}",
+            said(&c)
+        );
+        c.repaired_at = Some(at);
+        c.record(
+            CheckRun {
+                started: at,
+                kind: CheckKind::Incremental,
+                entries: 0,
+                after_seq: 10,
+                to_seq: 10,
+                problem: Some("entry 11: zero points".into()),
+            },
+            None,
+        );
+        let text = said(&c);
+        assert!(
+            text.contains("found damage: entry 11: zero points."),
+            "{text}"
+        );
+        assert!(
+            text.contains("was repaired when the server started, at 2026-07-02 04:00."),
+            "{text}"
+        );
     }
 }
