@@ -117,26 +117,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A data directory on a filesystem of its own when the tests run as root, so a filling disk on
-/// the machine running them raises no disk alert these tests do not expect.
-struct DataDir {
-    // Unmounted before the directory under it is removed: fields drop in order.
-    _disk: Option<Tmpfs>,
-    files: tempfile::TempDir,
-}
-
-impl DataDir {
-    fn new() -> DataDir {
-        let files = tempfile::tempdir().unwrap();
-        let disk = common::is_root().then(|| Tmpfs::mount(&files.path().join("disk"), "64m"));
-        DataDir { _disk: disk, files }
-    }
-
-    fn path(&self) -> PathBuf {
-        self.files.path().join("disk")
-    }
-}
-
 fn serve(data: &Path, smtp: &Smtp, extra: &[&str]) -> TestServer {
     let port = smtp.port.to_string();
     let mut args = vec![
@@ -222,13 +202,13 @@ fn backup_files(dir: &Path) -> usize {
 async fn a_dead_backup_target_alerts_once_by_email_and_webhook_and_resolves_once() {
     let smtp = Smtp::start();
     let hook = Hook::start().await;
-    let data = DataDir::new();
+    let data = common::OwnDisk::new();
     let store = tempfile::tempdir().unwrap();
     let target_dir = store.path().join("backups");
     std::fs::create_dir(&target_dir).unwrap();
     let target = format!("file:{}", target_dir.display());
     let args = ["--backup-to", &target, "--backup-every", "10s"];
-    let mut server = serve(&data.path(), &smtp, &args);
+    let mut server = serve(data.path(), &smtp, &args);
     let mut b = owner(&server).await;
     set_alerts(&mut b, "owner@example.com", &hook.url)
         .await
@@ -274,7 +254,7 @@ async fn a_dead_backup_target_alerts_once_by_email_and_webhook_and_resolves_once
 
     // A restart while it lasts neither clears it nor raises it again.
     server.stop();
-    let server = serve(&data.path(), &smtp, &args);
+    let server = serve(data.path(), &smtp, &args);
     wait_for(
         Duration::from_secs(20),
         "a failed backup after the restart",
@@ -375,8 +355,8 @@ async fn assert_no_secret(server: &TestServer, b: &mut Browser) {
 async fn the_test_button_reaches_both_channels_and_bad_settings_change_nothing() {
     let smtp = Smtp::start();
     let hook = Hook::start().await;
-    let data = DataDir::new();
-    let server = serve(&data.path(), &smtp, &[]);
+    let data = common::OwnDisk::new();
+    let server = serve(data.path(), &smtp, &[]);
     let mut b = owner(&server).await;
 
     // Bad settings: a readable message beside the field, nothing stored.

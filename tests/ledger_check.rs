@@ -111,8 +111,8 @@ async fn dashboard(server: &TestServer, login: bool) -> (String, Option<String>)
 
 /// A data directory with five entries that a server has checked once (a full pass) and then
 /// stopped cleanly; the backups' directory, kept alive, and the target in it.
-fn checked_once() -> (tempfile::TempDir, tempfile::TempDir, std::path::PathBuf) {
-    let data = tempfile::tempdir().unwrap();
+fn checked_once() -> (common::OwnDisk, tempfile::TempDir, std::path::PathBuf) {
+    let data = common::OwnDisk::new();
     let backups = tempfile::tempdir().unwrap();
     let b = backups.path().join("b");
     five_entries(data.path());
@@ -156,7 +156,7 @@ async fn kill_mid_writes(data: &Path, backups: &Path) {
 
 #[tokio::test]
 async fn the_scheduled_check_walks_everything_once_then_only_new_entries() {
-    let data = tempfile::tempdir().unwrap();
+    let data = common::OwnDisk::new();
     let backups = tempfile::tempdir().unwrap();
     five_entries(data.path());
     let server = serve(data.path(), &backups.path().join("b"), SOON);
@@ -209,7 +209,7 @@ async fn the_scheduled_check_walks_everything_once_then_only_new_entries() {
 
 #[tokio::test]
 async fn a_tampered_entry_fails_the_full_check_and_status_exits_1() {
-    let data = tempfile::tempdir().unwrap();
+    let data = common::OwnDisk::new();
     let backups = tempfile::tempdir().unwrap();
     five_entries(data.path());
     common::tamper(data.path(), 3);
@@ -301,7 +301,7 @@ async fn a_killed_server_shows_the_repair_at_start_until_a_full_check_passes() {
 
 #[tokio::test]
 async fn a_repair_made_by_a_command_run_without_a_server_is_kept_too() {
-    let data = tempfile::tempdir().unwrap();
+    let data = common::OwnDisk::new();
     let backups = tempfile::tempdir().unwrap();
     five_entries(data.path());
     kill_mid_writes(data.path(), &backups.path().join("b")).await;

@@ -1007,6 +1007,8 @@ async fn serve_cached_certificate(
 /// Points the owner's alerts at a webhook receiver and collects the certificate alerts that
 /// start: once `expected` have come (or after a few seconds of nothing when none is expected,
 /// to show that none comes).
+/// The server looked at its certificate before the webhook was set, so what arrives is the
+/// alert told to a channel added while it lasts.
 async fn certificate_alerts(browser: &mut common::pages::Browser, expected: usize) -> Vec<String> {
     use common::pages::form;
     let hook = common::hook::Hook::start().await;

@@ -160,17 +160,31 @@ async fn look(
     config: &AlertsConfig,
 ) -> Result<(), crate::service::ServiceError> {
     let facts = crate::control::status::facts(loyalty, served).await;
-    let before = loyalty.store().read(storage::alerts::active).await?;
-    let changes = alerts::changes_given(&before, &facts);
-    if changes.is_empty() {
-        return Ok(());
-    }
+    let (before, told) = loyalty
+        .store()
+        .read(|tx| Ok((storage::alerts::active(tx)?, storage::alerts::told(tx)?)))
+        .await?;
     let settings = loyalty.settings().await?;
     let to = channels(&settings, config);
-    let messages: Vec<Message> = changes
+    let changes = alerts::changes_given(&before, &facts);
+    let untold = alerts::untold(&before, &told, &changes, &to);
+    if changes.is_empty() && untold.is_empty() {
+        return Ok(());
+    }
+    let mut messages: Vec<Message> = changes
         .iter()
         .map(|c| Message::alert(&settings.business_name, c, facts.now, &to))
         .collect();
+    let mut changes = changes;
+    for (c, missing) in untold {
+        messages.push(Message::alert(
+            &settings.business_name,
+            &c,
+            facts.now,
+            &missing,
+        ));
+        changes.push(c);
+    }
     for c in &changes {
         tracing::warn!(alert = c.key.as_str(), change = c.kind.as_str(), words = %c.words, "owner alert");
     }

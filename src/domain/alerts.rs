@@ -248,6 +248,38 @@ pub fn changes_given(before: &BTreeMap<AlertKey, String>, facts: &Facts) -> Vec<
         .collect()
 }
 
+/// The alerts still active after `changes` that a channel configured now has not been told of,
+/// with the channels to tell: an owner who sets up email while the disk is already filling
+/// hears of it once, rather than only of the next alert. `told` is, for each active alert, the
+/// channels its "started" went to.
+pub fn untold(
+    before: &BTreeMap<AlertKey, String>,
+    told: &BTreeMap<AlertKey, Vec<Channel>>,
+    changes: &[Change],
+    channels: &[Channel],
+) -> Vec<(Change, Vec<Channel>)> {
+    before
+        .iter()
+        .filter(|(k, _)| !changes.iter().any(|c| c.key == **k))
+        .filter_map(|(key, words)| {
+            let had = told.get(key).map(Vec::as_slice).unwrap_or_default();
+            let missing: Vec<Channel> = channels
+                .iter()
+                .copied()
+                .filter(|c| !had.contains(c))
+                .collect();
+            (!missing.is_empty()).then(|| {
+                let change = Change {
+                    kind: Kind::Started,
+                    key: *key,
+                    words: words.clone(),
+                };
+                (change, missing)
+            })
+        })
+        .collect()
+}
+
 /// Where a message goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -617,6 +649,44 @@ mod tests {
             disk: None,
             ledger_check: None,
         }
+    }
+
+    #[test]
+    fn a_channel_added_while_an_alert_lasts_is_told_of_it_once() {
+        let before = BTreeMap::from([
+            (AlertKey::DiskLow, "the disk is filling".to_owned()),
+            (AlertKey::Backups, "no backup".to_owned()),
+        ]);
+        let nobody = BTreeMap::from([(AlertKey::DiskLow, vec![]), (AlertKey::Backups, vec![])]);
+        assert_eq!(
+            untold(&before, &nobody, &[], &[]),
+            vec![],
+            "no channel, no one to tell"
+        );
+        let resolving = [Change {
+            kind: Kind::Resolved,
+            key: AlertKey::Backups,
+            words: "no backup".into(),
+        }];
+        let told = untold(&before, &nobody, &resolving, &[Channel::Email]);
+        assert_eq!(
+            told,
+            vec![(
+                Change {
+                    kind: Kind::Started,
+                    key: AlertKey::DiskLow,
+                    words: "the disk is filling".into()
+                },
+                vec![Channel::Email]
+            )],
+            "one that resolves now is not announced as started"
+        );
+        let by_mail = BTreeMap::from([(AlertKey::DiskLow, vec![Channel::Email])]);
+        let before = BTreeMap::from([(AlertKey::DiskLow, "the disk is filling".to_owned())]);
+        assert_eq!(untold(&before, &by_mail, &[], &[Channel::Email]), vec![]);
+        let both = untold(&before, &by_mail, &[], &[Channel::Email, Channel::Webhook]);
+        assert_eq!(both.len(), 1);
+        assert_eq!(both[0].1, vec![Channel::Webhook], "only the new channel");
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use super::tables::{ALERT_MESSAGES, ALERTS_ACTIVE};
 use super::{StoreError, codec};
-use crate::domain::alerts::{AlertKey, Change, Kind, Message};
+use crate::domain::alerts::{AlertKey, Change, Channel, Kind, Message};
 use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata, WriteTransaction};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
@@ -22,10 +22,22 @@ struct Active {
     #[serde(with = "time::serde::rfc3339")]
     since: OffsetDateTime,
     words: String,
+    /// The channels told that it started.
+    #[serde(default)]
+    told: Vec<Channel>,
 }
 
 /// The alerts active at the last look, with their words (none in a file that never had any).
 pub fn active(tx: &ReadTransaction) -> Result<BTreeMap<AlertKey, String>, StoreError> {
+    Ok(stored(tx)?.into_iter().map(|(k, a)| (k, a.words)).collect())
+}
+
+/// The channels each active alert's "started" went to.
+pub fn told(tx: &ReadTransaction) -> Result<BTreeMap<AlertKey, Vec<Channel>>, StoreError> {
+    Ok(stored(tx)?.into_iter().map(|(k, a)| (k, a.told)).collect())
+}
+
+fn stored(tx: &ReadTransaction) -> Result<BTreeMap<AlertKey, Active>, StoreError> {
     let table = match tx.open_table(ALERTS_ACTIVE) {
         Ok(t) => t,
         Err(redb::TableError::TableDoesNotExist(_)) => return Ok(BTreeMap::new()),
@@ -36,15 +48,15 @@ pub fn active(tx: &ReadTransaction) -> Result<BTreeMap<AlertKey, String>, StoreE
         let (k, v) = row?;
         // A key a newer version stored is left for that version to clear.
         if let Some(key) = AlertKey::parse(k.value()) {
-            let a: Active = codec::decode("alerts_active", v.value())?;
-            out.insert(key, a.words);
+            out.insert(key, codec::decode("alerts_active", v.value())?);
         }
     }
     Ok(out)
 }
 
-/// Records what started and cleared, and queues their messages, in one transaction: a change
-/// is never recorded without its message, nor sent twice.
+/// Records what started and cleared (and which channels were told of alerts that last), and
+/// queues their messages, in one transaction: a change is never recorded without its message,
+/// nor sent twice. `messages[i]` is `changes[i]`'s message.
 pub fn apply(
     tx: &WriteTransaction,
     changes: &[Change],
@@ -53,12 +65,27 @@ pub fn apply(
 ) -> Result<(), StoreError> {
     {
         let mut table = tx.open_table(ALERTS_ACTIVE)?;
-        for c in changes {
+        for (c, m) in changes.iter().zip(messages) {
+            let to: Vec<Channel> = m.deliveries.iter().map(|d| d.channel).collect();
             match c.kind {
+                // Told again of one that lasts (a channel added since): its start stays.
                 Kind::Started => {
-                    let a = Active {
-                        since: now,
-                        words: c.words.clone(),
+                    let old =
+                        codec::get::<&str, Active, _>(&table, "alerts_active", c.key.as_str())?;
+                    let a = match old {
+                        Some(mut a) => {
+                            for ch in to {
+                                if !a.told.contains(&ch) {
+                                    a.told.push(ch);
+                                }
+                            }
+                            a
+                        }
+                        None => Active {
+                            since: now,
+                            words: c.words.clone(),
+                            told: to,
+                        },
                     };
                     table.insert(c.key.as_str(), codec::encode(&a)?.as_slice())?;
                 }

@@ -870,6 +870,36 @@ impl Drop for Tmpfs {
     }
 }
 
+/// A data directory on a filesystem of its own when the tests run as root, so a filling disk on
+/// the machine running them is not what a test that expects "all well" sees (nor an alert it
+/// counts).
+pub struct OwnDisk {
+    // Unmounted before the directory under it is removed: fields drop in order.
+    _disk: Option<Tmpfs>,
+    path: PathBuf,
+    _files: TempDir,
+}
+
+impl OwnDisk {
+    /// A fresh one (a 64 MiB tmpfs when root, else a plain temporary directory).
+    pub fn new() -> OwnDisk {
+        let files = tempfile::tempdir().unwrap();
+        let path = files.path().join("disk");
+        let disk = is_root().then(|| Tmpfs::mount(&path, "64m"));
+        std::fs::create_dir_all(&path).unwrap();
+        OwnDisk {
+            _disk: disk,
+            path,
+            _files: files,
+        }
+    }
+
+    /// The data directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
 /// Adds 1000 to the `points` of ledger entry `seq`, behind the hash chain's back.
 pub fn tamper(dir: &Path, seq: u64) {
     let db = redb::Database::open(dir.join("fealty.redb")).expect("open the database");
