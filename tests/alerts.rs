@@ -39,8 +39,23 @@ class Keep:
 def accept(server, session, envelope, mechanism, auth_data):
     return AuthResult(success=True)
 
-c = Controller(Keep(), hostname="127.0.0.1", port=int(sys.argv[1]),
-               authenticator=accept, auth_require_tls=False)
+mode = sys.argv[3] if len(sys.argv) > 3 else "plain"
+if mode == "plain":
+    c = Controller(Keep(), hostname="127.0.0.1", port=int(sys.argv[1]),
+                   authenticator=accept, auth_require_tls=False)
+else:
+    import ssl
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(sys.argv[4], sys.argv[5])
+    # Mail and the log-in only over TLS: a message that arrives went encrypted.
+    if mode == "starttls":
+        c = Controller(Keep(), hostname="127.0.0.1", port=int(sys.argv[1]),
+                       authenticator=accept, auth_require_tls=True,
+                       require_starttls=True, tls_context=ctx)
+    else:
+        # TLS from the first byte (aiosmtpd's auth_require_tls looks for STARTTLS only).
+        c = Controller(Keep(), hostname="127.0.0.1", port=int(sys.argv[1]),
+                       authenticator=accept, auth_require_tls=False, ssl_context=ctx)
 c.start()
 print("ready", flush=True)
 sys.stdin.read()
@@ -56,11 +71,17 @@ struct Smtp {
 
 impl Smtp {
     fn start() -> Smtp {
+        Self::start_with(&[])
+    }
+
+    /// With `["starttls" | "tls", cert, key]`: a mail server that takes mail only over TLS.
+    fn start_with(tls: &[&str]) -> Smtp {
         let dir = tempfile::tempdir().expect("mail directory");
         let port = free_port();
         let mut child = Command::new("python3")
             .args(["-c", SMTP_SERVER, &port.to_string()])
             .arg(dir.path())
+            .args(tls)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -124,8 +145,6 @@ fn serve(data: &Path, smtp: &Smtp, extra: &[&str]) -> TestServer {
         "127.0.0.1",
         "--smtp-port",
         &port,
-        "--smtp-security",
-        "plain",
         "--smtp-user",
         "alerts",
         "--smtp-from",
@@ -133,6 +152,9 @@ fn serve(data: &Path, smtp: &Smtp, extra: &[&str]) -> TestServer {
         "--alerts-check-every",
         "1s",
     ];
+    if !extra.contains(&"--smtp-security") {
+        args.extend(["--smtp-security", "plain"]);
+    }
     args.extend_from_slice(extra);
     TestServer::start_with(data, &args, &[("FEALTY_SMTP_PASSWORD", SMTP_PASSWORD)])
 }
@@ -528,4 +550,157 @@ async fn a_filling_disk_alerts_under_15_then_again_under_5_percent_and_both_reso
     assert_eq!(subjects_with(&mails, "started:"), 2, "{mails:#?}");
     assert_eq!(subjects_with(&mails, "resolved:"), 2, "{mails:#?}");
     drop(server);
+}
+
+/// A CA, and a certificate it signed for 127.0.0.1: `(ca.pem, cert.pem, key.pem)` in `dir`.
+fn mail_server_certificate(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let p = |f: &str| dir.join(f);
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            common::stderr(&out)
+        );
+    };
+    let s = |f: &str| p(f).to_str().unwrap().to_owned();
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        &s("ca.key"),
+        "-out",
+        &s("ca.pem"),
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Mail test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        &s("key.pem"),
+        "-out",
+        &s("csr.pem"),
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(p("ext.cnf"), "subjectAltName = IP:127.0.0.1\n").unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        &s("csr.pem"),
+        "-CA",
+        &s("ca.pem"),
+        "-CAkey",
+        &s("ca.key"),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        &s("ext.cnf"),
+        "-out",
+        &s("cert.pem"),
+    ]);
+    (p("ca.pem"), p("cert.pem"), p("key.pem"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_email_goes_over_starttls_and_tls_and_the_mail_server_s_certificate_is_checked() {
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = mail_server_certificate(certs.path());
+    let ca_flag = ca.to_str().unwrap().to_owned();
+    for mode in ["starttls", "tls"] {
+        let smtp = Smtp::start_with(&[mode, cert.to_str().unwrap(), key.to_str().unwrap()]);
+        // Trusting the mail server's CA: the test alert arrives, so it went over TLS.
+        let data = common::OwnDisk::new();
+        let server = serve(
+            data.path(),
+            &smtp,
+            &["--smtp-security", mode, "--smtp-ca-cert", &ca_flag],
+        );
+        let mut b = owner(&server).await;
+        set_alerts(&mut b, "owner@example.com", "")
+            .await
+            .expect(303);
+        let page = b.page("/admin/settings").await;
+        b.submit(&form(&page, "test-alert"), &[]).await.expect(303);
+        let mut mails = Vec::new();
+        for _ in 0..200 {
+            mails = smtp.messages();
+            if !mails.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(
+            !mails.is_empty(),
+            "{mode}: no test email over TLS within 20s; the list: {}",
+            rows(&futures_block(&mut b, "/admin/alerts"), "alerts")
+                .iter()
+                .map(|r| r.text())
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
+        assert!(mails[0].contains("test alert"), "{mode}: {}", mails[0]);
+        drop(server);
+
+        // Without it the certificate is not trusted: nothing is sent, and the list says why.
+        let data = common::OwnDisk::new();
+        let server = serve(data.path(), &smtp, &["--smtp-security", mode]);
+        let mut b = owner(&server).await;
+        set_alerts(&mut b, "owner@example.com", "")
+            .await
+            .expect(303);
+        let page = b.page("/admin/settings").await;
+        b.submit(&form(&page, "test-alert"), &[]).await.expect(303);
+        let row = wait_for(Duration::from_secs(20), "a failed attempt", || {
+            let html = futures_block(&mut b, "/admin/alerts");
+            rows(&html, "alerts")
+                .into_iter()
+                .find(|r| cell(r, "td", "attempts").is_some_and(|a| a != "0"))
+                .map(|r| r.text())
+        })
+        .await;
+        assert!(row.contains("pending"), "{mode}: {row}");
+        assert!(row.to_lowercase().contains("certificate"), "{mode}: {row}");
+        assert_eq!(smtp.messages().len(), 1, "{mode}: nothing more arrived");
+    }
+
+    // A file that is not a certificate is a one-line error at start.
+    let data = common::OwnDisk::new();
+    let out = Command::new(common::BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--smtp-host",
+            "127.0.0.1",
+        ])
+        .args(["--smtp-from", "fealty@example.com", "--smtp-ca-cert"])
+        .arg(&key)
+        .arg("--data")
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = common::stderr(&out);
+    assert!(
+        err.contains("--smtp-ca-cert is not a PEM certificate"),
+        "{err}"
+    );
 }

@@ -3,6 +3,7 @@
 use crate::domain::alerts::Message;
 use crate::domain::email::Email;
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use std::time::Duration;
 
@@ -78,6 +79,8 @@ pub struct SmtpConfig {
     pub login: Option<(String, Password)>,
     /// The sender address.
     pub from: Email,
+    /// A CA certificate (PEM) trusted beside the public ones, for a mail server with a private CA.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 impl SmtpConfig {
@@ -107,7 +110,33 @@ impl SmtpConfig {
             security,
             login,
             from,
+            ca_pem: None,
         })
+    }
+
+    /// Also trusts the CA certificate(s) in `pem` for the mail server's certificate.
+    pub fn trusting(mut self, pem: Vec<u8>) -> Result<SmtpConfig, String> {
+        // lettre skips other PEM sections silently: a key alone would trust nothing.
+        let has_certificate = pem
+            .windows(b"-----BEGIN CERTIFICATE-----".len())
+            .any(|w| w == b"-----BEGIN CERTIFICATE-----");
+        lettre::transport::smtp::client::Certificate::from_pem(&pem)
+            .ok()
+            .filter(|_| has_certificate)
+            .ok_or("--smtp-ca-cert is not a PEM certificate")?;
+        self.ca_pem = Some(pem);
+        Ok(self)
+    }
+
+    fn tls_parameters(&self) -> Result<TlsParameters, String> {
+        let mut b = TlsParameters::builder(self.host.clone());
+        if let Some(pem) = &self.ca_pem {
+            let ca = lettre::transport::smtp::client::Certificate::from_pem(pem)
+                .map_err(|e| format!("the mail server's CA certificate: {e}"))?;
+            b = b.add_root_certificate(ca);
+        }
+        b.build_rustls()
+            .map_err(|e| format!("the mail server {}: {e}", self.host))
     }
 
     /// What `fealty status` shows (no secrets).
@@ -136,15 +165,13 @@ impl SmtpConfig {
         let email = builder
             .body(m.body.clone())
             .map_err(|e| format!("cannot write the email: {e}"))?;
-        let transport = match self.security {
-            Security::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&self.host),
-            Security::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&self.host),
-            Security::Plain => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
-                &self.host,
-            )),
-        }
-        .map_err(|e| format!("the mail server {}: {e}", self.host))?;
-        let mut transport = transport
+        let tls = match self.security {
+            Security::Tls => Tls::Wrapper(self.tls_parameters()?),
+            Security::StartTls => Tls::Required(self.tls_parameters()?),
+            Security::Plain => Tls::None,
+        };
+        let mut transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&self.host)
+            .tls(tls)
             .port(self.port)
             .timeout(Some(Duration::from_secs(20)));
         if let Some((user, Password(p))) = &self.login {

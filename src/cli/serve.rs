@@ -120,6 +120,10 @@ pub struct ServeArgs {
     /// The sender address of alert emails.
     #[arg(long, env = "FEALTY_SMTP_FROM")]
     smtp_from: Option<String>,
+    /// A CA certificate (PEM) to trust for the mail server, beside the public ones (a mail
+    /// server with a certificate from a private CA).
+    #[arg(long, env = "FEALTY_SMTP_CA_CERT")]
+    smtp_ca_cert: Option<std::path::PathBuf>,
     /// For tests: how often the server's state is looked at for owner alerts (default 60s).
     #[arg(long, hide = true)]
     alerts_check_every: Option<String>,
@@ -156,13 +160,19 @@ fn alerts_config(args: &ServeArgs) -> Result<crate::alerts::AlertsConfig, String
         .smtp_from
         .as_deref()
         .ok_or("--smtp-host needs --smtp-from (the sender address of alert emails)")?;
-    config.smtp = Some(SmtpConfig::new(
+    let mut smtp = SmtpConfig::new(
         host,
         args.smtp_port,
         Security::parse(&args.smtp_security)?,
         login,
         from,
-    )?);
+    )?;
+    if let Some(path) = &args.smtp_ca_cert {
+        let pem = std::fs::read(path)
+            .map_err(|e| format!("cannot read --smtp-ca-cert {}: {e}", path.display()))?;
+        smtp = smtp.trusting(pem)?;
+    }
+    config.smtp = Some(smtp);
     Ok(config)
 }
 
