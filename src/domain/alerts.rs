@@ -3,7 +3,7 @@
 
 use super::DomainError;
 use super::email::Email;
-use super::status::{Concern, Facts, concerns};
+use super::status::{Certificate, Concern, Facts, concerns, when};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -165,6 +165,21 @@ pub fn active(facts: &Facts) -> BTreeMap<AlertKey, String> {
             {
                 words.push_str(&format!("; the last error: {why}"));
             }
+            // A failed renewal says when, and when it is tried again.
+            if key == AlertKey::CertificateRenewal
+                && let Some(Certificate::On {
+                    failed_at,
+                    next_attempt,
+                    ..
+                }) = &facts.certificate
+            {
+                if let Some(at) = failed_at {
+                    words.push_str(&format!(" (at {})", when(*at)));
+                }
+                if let Some(at) = next_attempt {
+                    words.push_str(&format!("; the next attempt is at {}", when(*at)));
+                }
+            }
             words
         });
     }
@@ -238,15 +253,27 @@ pub fn changes_given(before: &BTreeMap<AlertKey, String>, facts: &Facts) -> Vec<
         .backups
         .as_ref()
         .is_some_and(|b| b.last_success.is_some());
+    // A renewal error is known only from an attempt since the start; the first attempts come
+    // within [`RENEWAL_SETTLES`], so a silence shorter than that is no sign of a mended one.
+    let renewal_settled = facts
+        .server_started
+        .is_some_and(|t| super::status::elapsed(t, facts.now) >= RENEWAL_SETTLES);
     changes(before, &active(facts))
         .into_iter()
         .filter(|c| {
             c.kind != Kind::Resolved
-                || backed_up_since_start
-                || !matches!(c.key, AlertKey::Backups | AlertKey::Shipping)
+                || match c.key {
+                    AlertKey::Backups | AlertKey::Shipping => backed_up_since_start,
+                    AlertKey::CertificateRenewal => renewal_settled,
+                    _ => true,
+                }
         })
         .collect()
 }
+
+/// How long after a start a renewal alert carried over from before is kept without a new
+/// error: the certificate schedule tries again 1, 5 and 30 minutes after a failure.
+pub const RENEWAL_SETTLES: Duration = Duration::from_secs(3600);
 
 /// The alerts still active after `changes` that a channel configured now has not been told of,
 /// with the channels to tell: an owner who sets up email while the disk is already filling
@@ -649,6 +676,52 @@ mod tests {
             disk: None,
             ledger_check: None,
         }
+    }
+
+    #[test]
+    fn a_renewal_alert_outlives_a_restart_until_an_hour_without_errors() {
+        let mut f = facts(10, None);
+        f.certificate = Some(Certificate::On {
+            deployed_at: Some(NOW - time::Duration::days(30)),
+            expires_at: Some(NOW + time::Duration::days(20)),
+            last_error: None,
+            failed_at: None,
+            next_attempt: None,
+        });
+        let before = BTreeMap::from([(AlertKey::CertificateRenewal, "refused".to_owned())]);
+        f.server_started = Some(NOW - time::Duration::minutes(59));
+        assert_eq!(
+            changes_given(&before, &f),
+            vec![],
+            "just restarted: not mended yet"
+        );
+        f.server_started = Some(NOW - time::Duration::minutes(61));
+        let c = changes_given(&before, &f);
+        assert_eq!(c.len(), 1);
+        assert_eq!(
+            (c[0].kind, c[0].key),
+            (Kind::Resolved, AlertKey::CertificateRenewal)
+        );
+    }
+
+    #[test]
+    fn a_failed_renewal_says_when_and_when_it_is_tried_again() {
+        let mut f = facts(10, None);
+        f.certificate = Some(Certificate::On {
+            deployed_at: Some(NOW - time::Duration::days(30)),
+            expires_at: Some(NOW + time::Duration::days(60)),
+            last_error: Some("the CA could not reach this server on port 80".into()),
+            failed_at: Some(NOW - time::Duration::minutes(5)),
+            next_attempt: Some(NOW + time::Duration::minutes(25)),
+        });
+        let words = active(&f)
+            .remove(&AlertKey::CertificateRenewal)
+            .expect("an alert");
+        assert_eq!(
+            words,
+            "the certificate: the CA could not reach this server on port 80 \
+             (at 2026-12-02T02:55:00Z); the next attempt is at 2026-12-02T03:25:00Z"
+        );
     }
 
     #[test]
