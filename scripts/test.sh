@@ -72,27 +72,22 @@ if ! need moto_server; then
   fi
 fi
 
+# A Python module a test needs, installed with pip when missing: need_module MODULE WHAT-FOR.
+need_module() {
+  if need python3 && ! python3 -c "import $1" >/dev/null 2>&1; then
+    echo "== python3 -m pip install $1"
+    python3 -m pip install --quiet "$1" ||
+      python3 -m pip install --quiet --break-system-packages "$1" || true
+  fi
+  if ! python3 -c "import $1" >/dev/null 2>&1; then
+    echo "error: $2 needs python3 with $1, and python3 -m pip install $1 could not provide it" >&2
+    exit 1
+  fi
+}
 # The metrics test (tests/metrics.rs) reads /metrics with the Prometheus Python client's parser.
-if need python3 && ! python3 -c 'import prometheus_client' >/dev/null 2>&1; then
-  echo "== python3 -m pip install prometheus_client"
-  python3 -m pip install --quiet prometheus_client ||
-    python3 -m pip install --quiet --break-system-packages prometheus_client || true
-fi
-if ! python3 -c 'import prometheus_client' >/dev/null 2>&1; then
-  echo "error: the metrics test needs python3 with prometheus_client, and python3 -m pip install prometheus_client could not provide it" >&2
-  exit 1
-fi
-
+need_module prometheus_client "the metrics test"
 # The alerts test (tests/alerts.rs) receives alert emails with aiosmtpd's SMTP server.
-if need python3 && ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
-  echo "== python3 -m pip install aiosmtpd"
-  python3 -m pip install --quiet aiosmtpd ||
-    python3 -m pip install --quiet --break-system-packages aiosmtpd || true
-fi
-if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
-  echo "error: the alerts test needs python3 with aiosmtpd, and python3 -m pip install aiosmtpd could not provide it" >&2
-  exit 1
-fi
+need_module aiosmtpd "the alerts test"
 
 # The supply-chain check (deny.toml) and the API fuzzing against the OpenAPI document
 # (scripts/api-fuzz.sh) need cargo-deny and schemathesis.
