@@ -60,6 +60,7 @@ fn main_pages(member_id: &str) -> Vec<Page> {
         page("staff", "/admin/staff", "table#staff"),
         page("keys", "/admin/keys", "form[action=\"/admin/keys\"]"),
         page("audit", "/admin/audit", "table#audit"),
+        page("alerts", "/admin/alerts", "table#alerts"),
     ]
 }
 
