@@ -511,13 +511,7 @@ async fn a_filling_disk_alerts_under_15_then_again_under_5_percent_and_both_reso
     set_alerts(&mut b, "owner@example.com", &hook.url)
         .await
         .expect(303);
-    let alerts = |event: &str| -> Vec<String> {
-        hook.bodies()
-            .iter()
-            .filter(|b| b["event"] == event)
-            .map(|b| b["alert"].as_str().unwrap_or_default().to_owned())
-            .collect()
-    };
+    let alerts = |event: &str| hook.alerts(event);
 
     disk.fill_to("filler", 10);
     wait_for(Duration::from_secs(30), "an alert under 15% free", || {

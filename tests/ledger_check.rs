@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::hook::{Hook, send_alerts_to};
 use common::pages::{Browser, PASSWORD, add_user, by_id};
 use common::{TestServer, cli, ok, stderr, stdout};
 use std::path::Path;
@@ -36,7 +37,14 @@ fn five_entries(data: &Path) {
 /// `fealty serve` with a healthy backup target (so that only the ledger can need attention).
 fn serve(data: &Path, backups: &Path, extra: &[&str]) -> TestServer {
     let target = format!("file:{}", backups.display());
-    let mut args = vec!["--backup-to", target.as_str(), "--backup-every", "1h"];
+    let mut args = vec![
+        "--backup-to",
+        target.as_str(),
+        "--backup-every",
+        "1h",
+        "--alerts-check-every",
+        "1s",
+    ];
     args.extend_from_slice(extra);
     TestServer::start_with(data, &args, &[])
 }
@@ -94,13 +102,26 @@ fn run_of(ledger: &str) -> (String, u64, u64, u64) {
     (kind.to_owned(), n.parse().unwrap(), first, last)
 }
 
-/// The dashboard's ledger and repair lines, as the owner `olive` sees them.
-async fn dashboard(server: &TestServer, login: bool) -> (String, Option<String>) {
-    if login {
+/// A browser logged in as the owner `olive` (made first when `add`).
+async fn owner(server: &TestServer, add: bool) -> Browser {
+    if add {
         add_user(server, "olive", "owner");
     }
     let mut b = Browser::new(server);
     b.login_ok("olive", PASSWORD).await;
+    b
+}
+
+/// A webhook receiver the owner's alerts go to.
+async fn alerts_hook(server: &TestServer) -> Hook {
+    let hook = Hook::start().await;
+    send_alerts_to(&mut owner(server, false).await, &hook.url).await;
+    hook
+}
+
+/// The dashboard's ledger and repair lines, as the owner `olive` sees them.
+async fn dashboard(server: &TestServer, login: bool) -> (String, Option<String>) {
+    let mut b = owner(server, login).await;
     let html = b.page("/admin").await;
     let check = by_id(&html, "ledger-check")
         .unwrap_or_else(|| panic!("no #ledger-check on the dashboard"))
@@ -230,6 +251,22 @@ async fn a_tampered_entry_fails_the_full_check_and_status_exits_1() {
     );
     let (check, _) = dashboard(&server, true).await;
     assert!(check.contains("found damage: entry 3: "), "{check}");
+
+    // The owner is told, once: the alert started before the webhook was set, and a channel
+    // added while it lasts hears of it.
+    let hook = alerts_hook(&server).await;
+    let started = hook
+        .wait_alerts("started", 30, |a| a.contains(&"ledger".to_owned()))
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(hook.alerts("started"), ["ledger"], "{started:?}");
+    let body = &hook.bodies()[0];
+    assert!(
+        body["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("entry 3: ")),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -287,6 +324,11 @@ async fn a_killed_server_shows_the_repair_at_start_until_a_full_check_passes() {
         repaired.contains("was repaired when the server started"),
         "{repaired}"
     );
+    let hook = alerts_hook(&server).await;
+    let started = hook
+        .wait_alerts("started", 30, |a| a.contains(&"database".to_owned()))
+        .await;
+    assert_eq!(started, ["database"], "the owner is told of the repair");
 
     // A clean restart keeps it; the next full check that finds everything intact clears it.
     server.stop().expect("stopped");
@@ -297,6 +339,11 @@ async fn a_killed_server_shows_the_repair_at_start_until_a_full_check_passes() {
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(field(&text, "ledger:").contains("all intact"), "{text}");
+    let resolved = hook
+        .wait_alerts("resolved", 30, |a| a.contains(&"database".to_owned()))
+        .await;
+    assert_eq!(resolved, ["database"], "and told once it is cleared");
+    assert_eq!(hook.alerts("started"), ["database"], "not told twice");
 }
 
 #[tokio::test]

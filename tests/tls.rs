@@ -1010,40 +1010,24 @@ async fn serve_cached_certificate(
 /// The server looked at its certificate before the webhook was set, so what arrives is the
 /// alert told to a channel added while it lasts.
 async fn certificate_alerts(browser: &mut common::pages::Browser, expected: usize) -> Vec<String> {
-    use common::pages::form;
     let hook = common::hook::Hook::start().await;
-    let page = browser.page("/admin/settings").await;
-    browser
-        .submit(
-            &form(&page, "alerts"),
-            &[
-                ("alert_emails", ""),
-                ("alert_webhook", &hook.url),
-                ("alert_webhook_format", "json"),
-            ],
-        )
-        .await
-        .expect(303);
-    let started = || -> Vec<String> {
-        hook.bodies()
+    common::hook::send_alerts_to(browser, &hook.url).await;
+    let certificate = |alerts: &[String]| -> Vec<String> {
+        alerts
             .iter()
-            .filter(|b| b["event"] == "started")
-            .filter_map(|b| b["alert"].as_str().map(str::to_owned))
             .filter(|a| a.starts_with("certificate"))
+            .cloned()
             .collect()
     };
-    let deadline = Instant::now()
-        + if expected == 0 {
-            Duration::from_secs(4)
-        } else {
-            Duration::from_secs(30)
-        };
-    while Instant::now() < deadline && (expected == 0 || started().len() < expected) {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    // None expected: a few seconds of looks show that none comes.
+    let secs = if expected == 0 { 4 } else { 30 };
+    hook.wait_alerts("started", secs, |a| {
+        expected > 0 && certificate(a).len() >= expected
+    })
+    .await;
     // Another few looks must not repeat them.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    started()
+    certificate(&hook.alerts("started"))
 }
 
 fn rfc3339(d: time::Duration) -> String {

@@ -51,3 +51,48 @@ impl Drop for Hook {
         self.task.abort();
     }
 }
+
+impl Hook {
+    /// The alert keys of the bodies received for `event` (`started`, `resolved`), in order.
+    pub fn alerts(&self, event: &str) -> Vec<String> {
+        self.bodies()
+            .iter()
+            .filter(|b| b["event"] == event)
+            .filter_map(|b| b["alert"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// Waits up to `secs` until `done` holds for the alert keys received for `event`, and
+    /// returns them (as they are then, held or not).
+    pub async fn wait_alerts(
+        &self,
+        event: &str,
+        secs: u64,
+        done: impl Fn(&[String]) -> bool,
+    ) -> Vec<String> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let seen = self.alerts(event);
+            if done(&seen) || std::time::Instant::now() > deadline {
+                return seen;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Sends the owner's alerts to the webhook at `url` (Settings → Alerts, JSON, no email), as
+/// a logged-in owner.
+pub async fn send_alerts_to(b: &mut super::pages::Browser, url: &str) {
+    let page = b.page("/admin/settings").await;
+    b.submit(
+        &super::pages::form(&page, "alerts"),
+        &[
+            ("alert_emails", ""),
+            ("alert_webhook", url),
+            ("alert_webhook_format", "json"),
+        ],
+    )
+    .await
+    .expect(303);
+}
