@@ -1166,13 +1166,15 @@ async fn a_failed_renewal_shows_in_plain_words_with_its_time_and_the_next_attemp
         &ca,
         https,
         http,
-        &["--acme-retry-scale", "0.1"],
+        &["--acme-retry-scale", "0.1", "--alerts-check-every", "1s"],
     );
     wait_for_log(&fealty.log, "DeployedCachedCert", 30).await;
     wait_for_log(&fealty.log, "the next order in 6 s", 60).await;
 
     let mut browser = owner_browser(&data, https);
     browser.login_ok("olive", common::pages::PASSWORD).await;
+    let hook = common::hook::Hook::start().await;
+    common::hook::send_alerts_to(&mut browser, &hook.url).await;
     // Between an order going out and its failure there is no next attempt to name.
     let deadline = Instant::now() + Duration::from_secs(60);
     let said = loop {
@@ -1205,5 +1207,33 @@ async fn a_failed_renewal_shows_in_plain_words_with_its_time_and_the_next_attemp
         screen.contains("\n             last error at 20")
             && screen.contains(": the certificate authority could not confirm"),
         "the error's time and words on the status screen: {screen}"
+    );
+
+    // The owner is told once, in the same words, with when it failed and the next attempt,
+    // however many orders fail meanwhile.
+    let started = hook
+        .wait_alerts("started", 30, |a| {
+            a.iter().any(|k| k == "certificate-renewal")
+        })
+        .await;
+    assert!(
+        started.iter().any(|k| k == "certificate-renewal"),
+        "{started:?}"
+    );
+    // A second failed order, and a few more looks.
+    wait_for_log(&fealty.log, "the next order in 30 s", 60).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let renewals: Vec<serde_json::Value> = hook
+        .bodies()
+        .into_iter()
+        .filter(|b| b["alert"] == "certificate-renewal")
+        .collect();
+    assert_eq!(renewals.len(), 1, "{renewals:#?}");
+    let text = renewals[0]["text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("the certificate authority could not confirm")
+            && text.contains(" (at 20")
+            && text.contains("; the next attempt is at 20"),
+        "{text}"
     );
 }
