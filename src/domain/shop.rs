@@ -39,6 +39,49 @@ impl Provider {
     }
 }
 
+/// How the owner set up one shop's webhooks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Integration {
+    /// Whether deliveries are taken at all (404 otherwise).
+    pub enabled: bool,
+    /// The signing secret the shop shows; never shown back.
+    pub secret: Option<SigningSecret>,
+    /// Create a member for an order whose email no one has, instead of parking it.
+    #[serde(default)]
+    pub create_members: bool,
+}
+
+/// A shop's webhook signing secret: 8 to 255 visible ASCII characters.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct SigningSecret(String);
+
+impl SigningSecret {
+    /// Parses a secret as pasted (surrounding white space dropped).
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let s = raw.trim();
+        if (8..=255).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic()) {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(DomainError::invalid(
+                "secret",
+                "must be the shop's signing secret: 8 to 255 visible ASCII characters",
+            ))
+        }
+    }
+
+    /// The secret, to check a signature with.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SigningSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SigningSecret(..)")
+    }
+}
+
 /// The longest order or delivery id kept; longer ones are refused as not a real shop's.
 pub const MAX_ID_LEN: usize = 200;
 

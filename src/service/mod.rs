@@ -4,9 +4,11 @@
 
 mod admin;
 mod customer;
+mod hooks;
 mod ledger_check;
 
 pub use admin::{Dashboard, ImportPreview, PreviewLine, StaffSession};
+pub use hooks::IntegrationPatch;
 pub use customer::{CardLookup, CardPage, MemberSession, SecretProof, is_join_switched_off};
 
 use crate::clock;
