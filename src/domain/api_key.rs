@@ -75,9 +75,7 @@ impl Scope {
             Scope::CardsRead => {
                 "see members' card tokens and card URLs, which open their card pages"
             }
-            Scope::IntegrationsWrite => {
-                "set up shop webhooks and attach parked orders to members"
-            }
+            Scope::IntegrationsWrite => "set up shop webhooks and attach parked orders to members",
         }
     }
 

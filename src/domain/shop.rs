@@ -87,11 +87,15 @@ pub const MAX_ID_LEN: usize = 200;
 
 /// Checks an id a shop sent (order, delivery, event): 1 to 200 visible ASCII characters.
 pub fn parse_id(what: &'static str, raw: &str) -> Result<String, DomainError> {
-    let ok = !raw.is_empty() && raw.len() <= MAX_ID_LEN && raw.bytes().all(|b| b.is_ascii_graphic());
+    let ok =
+        !raw.is_empty() && raw.len() <= MAX_ID_LEN && raw.bytes().all(|b| b.is_ascii_graphic());
     if ok {
         Ok(raw.to_owned())
     } else {
-        Err(DomainError::invalid(what, "must be 1 to 200 visible ASCII characters"))
+        Err(DomainError::invalid(
+            what,
+            "must be 1 to 200 visible ASCII characters",
+        ))
     }
 }
 
@@ -151,8 +155,7 @@ pub fn decimal_minor(raw: &str, currency: Currency) -> Result<i64, DomainError> 
     let (whole, frac) = raw.split_once('.').unwrap_or((raw, ""));
     let exp = usize::try_from(currency.exponent()).map_err(|_| bad())?;
     let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if whole.is_empty() || !digits(whole) || !digits(frac) || frac.len() > exp || whole.len() > 15
-    {
+    if whole.is_empty() || !digits(whole) || !digits(frac) || frac.len() > exp || whole.len() > 15 {
         return Err(bad());
     }
     format!("{whole}{frac:0<exp$}").parse().map_err(|_| bad())
@@ -207,11 +210,7 @@ pub enum Match {
 
 /// Decides who gets an order: the member with its email if one is active; otherwise a new
 /// member when the owner asked for that and the email is usable; otherwise parked.
-pub fn decide(
-    email_ok: bool,
-    holder: Option<(String, bool)>,
-    create_members: bool,
-) -> Match {
+pub fn decide(email_ok: bool, holder: Option<(String, bool)>, create_members: bool) -> Match {
     match holder {
         Some((id, true)) => Match::Member(id),
         Some((_, false)) => Park("the member with this email is blocked or erased"),
@@ -239,7 +238,17 @@ mod tests {
         assert_eq!(decimal_minor("0.00", eur()), Ok(0));
         let jpy = Currency::parse("JPY").unwrap_or_else(|_| unreachable!());
         assert_eq!(decimal_minor("1500", jpy), Ok(1500));
-        for bad in ["", "-1.00", "1.234", "1,50", "1.2.3", " 1", ".5", "1e3", "9999999999999999"] {
+        for bad in [
+            "",
+            "-1.00",
+            "1.234",
+            "1,50",
+            "1.2.3",
+            " 1",
+            ".5",
+            "1e3",
+            "9999999999999999",
+        ] {
             assert!(decimal_minor(bad, eur()).is_err(), "{bad:?} accepted");
         }
         assert!(decimal_minor("1.5", jpy).is_err());
@@ -258,21 +267,54 @@ mod tests {
         assert_eq!(points_to_take_back(40, 4000, 1000, 20), 0);
         assert_eq!(points_to_take_back(0, 4000, 4000, 0), 0);
         assert_eq!(points_to_take_back(40, 0, 4000, 0), 0);
-        assert_eq!(points_to_take_back(i64::MAX, i64::MAX, i64::MAX, 0), i64::MAX);
+        assert_eq!(
+            points_to_take_back(i64::MAX, i64::MAX, i64::MAX, 0),
+            i64::MAX
+        );
     }
 
     #[test]
     fn take_back_stops_at_zero() {
-        assert_eq!(take_back(10, 50), TakeBack { taken: 10, shortfall: 0 });
-        assert_eq!(take_back(10, 4), TakeBack { taken: 4, shortfall: 6 });
-        assert_eq!(take_back(10, 0), TakeBack { taken: 0, shortfall: 10 });
-        assert_eq!(take_back(0, 5), TakeBack { taken: 0, shortfall: 0 });
+        assert_eq!(
+            take_back(10, 50),
+            TakeBack {
+                taken: 10,
+                shortfall: 0
+            }
+        );
+        assert_eq!(
+            take_back(10, 4),
+            TakeBack {
+                taken: 4,
+                shortfall: 6
+            }
+        );
+        assert_eq!(
+            take_back(10, 0),
+            TakeBack {
+                taken: 0,
+                shortfall: 10
+            }
+        );
+        assert_eq!(
+            take_back(0, 5),
+            TakeBack {
+                taken: 0,
+                shortfall: 0
+            }
+        );
     }
 
     #[test]
     fn matching() {
-        assert_eq!(decide(true, Some(("m".into(), true)), false), Match::Member("m".into()));
-        assert!(matches!(decide(true, Some(("m".into(), false)), true), Park(_)));
+        assert_eq!(
+            decide(true, Some(("m".into(), true)), false),
+            Match::Member("m".into())
+        );
+        assert!(matches!(
+            decide(true, Some(("m".into(), false)), true),
+            Park(_)
+        ));
         assert_eq!(decide(true, None, true), Match::Create);
         assert!(matches!(decide(true, None, false), Park(_)));
         assert!(matches!(decide(false, None, true), Park(_)));

@@ -69,6 +69,10 @@ mod tests {
             .unwrap_or_default();
         assert!(mac_matches("Jefe", b"what do ya want for nothing?", &tag));
         assert!(!mac_matches("Jefe", b"what do ya want for nothing!", &tag));
-        assert!(!mac_matches("Jefe", b"what do ya want for nothing?", &tag[..31]));
+        assert!(!mac_matches(
+            "Jefe",
+            b"what do ya want for nothing?",
+            &tag[..31]
+        ));
     }
 }

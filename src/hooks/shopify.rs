@@ -21,7 +21,11 @@ pub const WEBHOOK_ID: &str = "x-shopify-webhook-id";
 /// Checks the signature over the raw body.
 pub fn verify(secret: &str, signature: Option<&str>, body: &[u8]) -> Result<(), HookError> {
     let given = signature
-        .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s.trim()).ok())
+        .and_then(|s| {
+            base64::engine::general_purpose::STANDARD
+                .decode(s.trim())
+                .ok()
+        })
         .ok_or(HookError::BadSignature)?;
     if mac_matches(secret, body, &given) {
         Ok(())
@@ -80,8 +84,8 @@ fn paid(o: Order) -> ShopEvent {
     let Ok(currency) = Currency::parse(&o.currency) else {
         return ShopEvent::Ignored(format!("unknown currency {:?}", o.currency));
     };
-    let amount = decimal_minor(&o.total_price, currency)
-        .and_then(|minor| Money::purchase(minor, currency));
+    let amount =
+        decimal_minor(&o.total_price, currency).and_then(|minor| Money::purchase(minor, currency));
     let Ok(amount) = amount else {
         return ShopEvent::Ignored(format!("order total {:?}", o.total_price));
     };
@@ -132,7 +136,10 @@ mod tests {
     fn signature_is_base64_hmac_of_the_body() {
         // RFC 4231 case 2, in Shopify's encoding.
         let sig = "W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM=";
-        assert_eq!(verify("Jefe", Some(sig), b"what do ya want for nothing?"), Ok(()));
+        assert_eq!(
+            verify("Jefe", Some(sig), b"what do ya want for nothing?"),
+            Ok(())
+        );
         assert_eq!(
             verify("Jefe", Some(sig), b"what do ya want for nothing!"),
             Err(HookError::BadSignature)
@@ -142,13 +149,21 @@ mod tests {
             Err(HookError::BadSignature)
         );
         assert_eq!(verify("Jefe", None, b""), Err(HookError::BadSignature));
-        assert_eq!(verify("Jefe", Some("not base64!"), b""), Err(HookError::BadSignature));
+        assert_eq!(
+            verify("Jefe", Some("not base64!"), b""),
+            Err(HookError::BadSignature)
+        );
     }
 
     fn headers(topic: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
         h.insert(TOPIC, topic.parse().unwrap_or_else(|_| unreachable!()));
-        h.insert(WEBHOOK_ID, "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043".parse().unwrap_or_else(|_| unreachable!()));
+        h.insert(
+            WEBHOOK_ID,
+            "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043"
+                .parse()
+                .unwrap_or_else(|_| unreachable!()),
+        );
         h
     }
 
@@ -156,7 +171,9 @@ mod tests {
     fn paid_orders_and_refunds() {
         let body = br#"{"id":820982911946154508,"email":"Jon@Example.com","total_price":"254.98","currency":"USD"}"#;
         let d = parse(&headers("orders/paid"), body).unwrap_or_else(|e| panic!("{e}"));
-        let ShopEvent::Paid(o) = d.event else { panic!("not paid") };
+        let ShopEvent::Paid(o) = d.event else {
+            panic!("not paid")
+        };
         assert_eq!(o.order_id, "820982911946154508");
         assert_eq!(o.amount.amount_minor, 25498);
         assert_eq!(o.email.as_deref(), Some("Jon@Example.com"));

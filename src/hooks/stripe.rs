@@ -46,7 +46,11 @@ pub fn verify(
         .iter()
         .filter_map(|s| hex::decode(s).ok())
         .any(|given| mac_matches(secret, &signed, &given));
-    if ok { Ok(()) } else { Err(HookError::BadSignature) }
+    if ok {
+        Ok(())
+    } else {
+        Err(HookError::BadSignature)
+    }
 }
 
 #[derive(Deserialize)]
@@ -133,7 +137,10 @@ fn session(s: Session) -> ShopEvent {
     };
     ShopEvent::Paid(PaidOrder {
         order_id: s.payment_intent.unwrap_or(s.id),
-        email: s.customer_details.and_then(|d| d.email).or(s.customer_email),
+        email: s
+            .customer_details
+            .and_then(|d| d.email)
+            .or(s.customer_email),
         amount,
     })
 }
@@ -166,13 +173,25 @@ mod tests {
         assert_eq!(verify("whsec_test", Some(&h), BODY, 1_700_000_301), bad);
         assert_eq!(verify("whsec_test", Some(&h), BODY, 1_699_999_699), bad);
         assert_eq!(verify("whsec_other", Some(&h), BODY, 1_700_000_000), bad);
-        assert_eq!(verify("whsec_test", Some(&h), br#"{"id":"evt_2"}"#, 1_700_000_000), bad);
+        assert_eq!(
+            verify("whsec_test", Some(&h), br#"{"id":"evt_2"}"#, 1_700_000_000),
+            bad
+        );
         let several = format!("t=1700000000,v1={},v1={SIG},v0=abc", "00".repeat(32));
-        assert_eq!(verify("whsec_test", Some(&several), BODY, 1_700_000_000), Ok(()));
+        assert_eq!(
+            verify("whsec_test", Some(&several), BODY, 1_700_000_000),
+            Ok(())
+        );
         let v0_only = format!("t=1700000000,v0={SIG}");
-        assert_eq!(verify("whsec_test", Some(&v0_only), BODY, 1_700_000_000), bad);
+        assert_eq!(
+            verify("whsec_test", Some(&v0_only), BODY, 1_700_000_000),
+            bad
+        );
         let other_t = format!("t=1700000001,v1={SIG}");
-        assert_eq!(verify("whsec_test", Some(&other_t), BODY, 1_700_000_000), bad);
+        assert_eq!(
+            verify("whsec_test", Some(&other_t), BODY, 1_700_000_000),
+            bad
+        );
         assert_eq!(verify("whsec_test", None, BODY, 1_700_000_000), bad);
     }
 
@@ -204,6 +223,9 @@ mod tests {
         );
         let unpaid = br#"{"id":"evt_d","type":"checkout.session.completed","data":{"object":{
             "id":"cs_2","payment_status":"unpaid","amount_total":1999,"currency":"eur"}}}"#;
-        assert!(matches!(parse(unpaid).map(|d| d.event), Ok(ShopEvent::Ignored(_))));
+        assert!(matches!(
+            parse(unpaid).map(|d| d.event),
+            Ok(ShopEvent::Ignored(_))
+        ));
     }
 }

@@ -8,8 +8,8 @@ mod hooks;
 mod ledger_check;
 
 pub use admin::{Dashboard, ImportPreview, PreviewLine, StaffSession};
-pub use hooks::IntegrationPatch;
 pub use customer::{CardLookup, CardPage, MemberSession, SecretProof, is_join_switched_off};
+pub use hooks::IntegrationPatch;
 
 use crate::clock;
 use crate::crypto;

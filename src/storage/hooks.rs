@@ -220,7 +220,14 @@ fn paid(
                     ..NewMember::default()
                 };
                 let m = members::create(tx, new, &actor(provider), now)?;
-                award(tx, provider, &order.order_id, &mut rec, m.id.as_str().to_owned(), now)?
+                award(
+                    tx,
+                    provider,
+                    &order.order_id,
+                    &mut rec,
+                    m.id.as_str().to_owned(),
+                    now,
+                )?
             }
             (Match::Park(why), _) => park(&mut rec, why),
             // `decide` creates only for a usable email.
@@ -237,7 +244,8 @@ fn park(rec: &mut ShopOrder, why: &str) -> String {
 }
 
 fn member_id(id: &str) -> Result<MemberId, StoreError> {
-    MemberId::parse(id).map_err(|_| StoreError::Corrupt(format!("an index names bad member id {id}")))
+    MemberId::parse(id)
+        .map_err(|_| StoreError::Corrupt(format!("an index names bad member id {id}")))
 }
 
 fn actor(provider: Provider) -> Actor {
@@ -278,7 +286,10 @@ fn award(
     rec.earned = change.signed();
     let mut outcome = format!("{} points to member {member}", rec.earned);
     if rec.refunded_minor > 0 {
-        outcome = format!("{outcome}; {}", take_back(tx, provider, order_id, rec, now)?);
+        outcome = format!(
+            "{outcome}; {}",
+            take_back(tx, provider, order_id, rec, now)?
+        );
     }
     Ok(outcome)
 }
@@ -372,7 +383,9 @@ pub fn attach(
 ) -> Result<(ShopOrder, String), StoreError> {
     let mut rec = get_order(tx, provider, order_id)?.ok_or(DomainError::NotFound("order"))?;
     if rec.parked.is_none() {
-        return Err(DomainError::invalid("order_id", "this order is not waiting to be attached").into());
+        return Err(
+            DomainError::invalid("order_id", "this order is not waiting to be attached").into(),
+        );
     }
     let scheme = settings::load_for_update(tx)?;
     if rec.amount.currency != scheme.currency {
@@ -392,7 +405,14 @@ pub fn attach(
         MemberStatus::Blocked => return Err(DomainError::MemberBlocked.into()),
         _ => return Err(DomainError::MemberErased.into()),
     }
-    let outcome = award(tx, provider, order_id, &mut rec, member.as_str().to_owned(), now)?;
+    let outcome = award(
+        tx,
+        provider,
+        order_id,
+        &mut rec,
+        member.as_str().to_owned(),
+        now,
+    )?;
     save_order(tx, provider, order_id, &rec)?;
     audit::record(
         tx,
@@ -420,7 +440,9 @@ pub fn unmatched(tx: &ReadTransaction, limit: usize) -> Result<Vec<Unmatched>, S
         let Some(provider) = Provider::parse(p) else {
             continue;
         };
-        if let Some(order) = codec::get::<(&str, &str), ShopOrder, _>(&orders, "hook_orders", (p, order_id))? {
+        if let Some(order) =
+            codec::get::<(&str, &str), ShopOrder, _>(&orders, "hook_orders", (p, order_id))?
+        {
             out.push(Unmatched {
                 provider,
                 order_id: order_id.to_owned(),

@@ -100,7 +100,8 @@ pub const HOOK_DELIVERIES: TableDefinition<(&str, &str), &[u8]> =
 pub const HOOK_ORDERS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("hook_orders");
 /// (provider, order id) → (): orders parked until staff attach them to a member (schema v5,
 /// added later).
-pub const HOOK_UNMATCHED: TableDefinition<(&str, &str), ()> = TableDefinition::new("hook_unmatched");
+pub const HOOK_UNMATCHED: TableDefinition<(&str, &str), ()> =
+    TableDefinition::new("hook_unmatched");
 
 /// Retired in schema v5: (member id text, sequence) → (); replaced by `MEMBER_ENTRIES`. Kept
 /// so that snapshots of schema 1–4 still load, before their migration removes it.
