@@ -6,6 +6,7 @@
 mod common;
 
 use base64::Engine as _;
+use common::pages::{self, owner_session};
 use common::{Api, TestServer};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -501,4 +502,55 @@ async fn setting_up_a_shop_refuses_bad_input_and_changes_nothing() {
     let (status, _) =
         send(paid.request(&reqwest::Client::new(), &server.url(""), SHOPIFY_SECRET)).await;
     assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn the_owner_connects_a_shop_and_attaches_a_waiting_order_on_the_page() {
+    let (server, mut browser, api) = owner_session().await;
+    let base = server.url("");
+    let html = browser.page("/admin/integrations").await;
+    let url = pages::attr_by_id(&html, "shopify-url", "value").expect("the URL to paste");
+    assert_eq!(url, format!("{}/hooks/shopify", base.trim_end_matches('/')));
+    assert!(
+        pages::text(&html).contains("secret not set"),
+        "{}",
+        pages::snippet(&html)
+    );
+
+    // A secret too short is refused beside its field; nothing is stored.
+    let form = pages::form_by_action(&html, "/admin/integrations/shopify").expect("shopify form");
+    let refused = browser
+        .submit(&form, &[("secret", "short"), ("enabled", "on")])
+        .await;
+    refused.expect(422);
+    let page = browser
+        .submit(&form, &[("secret", SHOPIFY_SECRET), ("enabled", "on")])
+        .await;
+    let html = browser.follow(&page).await.text;
+    assert!(
+        pages::text(&html).contains("Status: on · secret set"),
+        "{}",
+        pages::text(&html)
+    );
+    assert!(
+        !html.contains(SHOPIFY_SECRET),
+        "the secret is never shown again"
+    );
+
+    let paid = shopify_paid(77, "nobody@example.com", "30.00", "EUR");
+    let (status, _) = send(paid.request(&reqwest::Client::new(), &base, SHOPIFY_SECRET)).await;
+    assert_eq!(status, 200);
+    let member = api.create_member(&json!({"name": "Walk-in"})).await;
+    let card = member["card_number"].as_str().unwrap();
+    let html = browser.page("/admin/integrations").await;
+    assert!(pages::text(&html).contains("nobody@example.com"));
+    let form = pages::form_by_action(&html, "/admin/integrations/attach").expect("attach form");
+    let done = browser.submit(&form, &[("card_number", card)]).await;
+    let html = browser.follow(&done).await.text;
+    assert!(
+        !pages::text(&html).contains("nobody@example.com"),
+        "attached orders leave the list"
+    );
+    assert_eq!(api.balance(member["id"].as_str().unwrap()).await, 30);
+    verify_passes(&server);
 }

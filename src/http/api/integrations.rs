@@ -127,6 +127,18 @@ pub struct Attached {
     pub outcome: String,
 }
 
+/// The shops, as the document names them.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[expect(
+    dead_code,
+    reason = "only describes the path parameter in the OpenAPI document"
+)]
+enum ProviderName {
+    Shopify,
+    Stripe,
+}
+
 fn provider(raw: &str) -> Result<Provider, ApiError> {
     Provider::parse(raw).ok_or_else(|| ApiError::not_found("shop"))
 }
@@ -134,7 +146,7 @@ fn provider(raw: &str) -> Result<Provider, ApiError> {
 /// Set up a shop's webhooks.
 #[utoipa::path(
     put, path = "/api/v1/integrations/{provider}", tag = "integrations",
-    params(("provider" = String, Path, description = "`shopify` or `stripe`")),
+    params(("provider" = ProviderName, Path, description = "`shopify` or `stripe`")),
     request_body = UpdateIntegration,
     responses(
         (status = 200, description = "The settings now, with the URL to paste into the shop", body = IntegrationView),
@@ -188,7 +200,7 @@ pub async fn unmatched(
 #[utoipa::path(
     post, path = "/api/v1/integrations/{provider}/orders/{order_id}/attach", tag = "integrations",
     params(
-        ("provider" = String, Path, description = "`shopify` or `stripe`"),
+        ("provider" = ProviderName, Path, description = "`shopify` or `stripe`"),
         ("order_id" = String, Path, description = "The shop's order id, as listed"),
     ),
     request_body = AttachOrder,
