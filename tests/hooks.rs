@@ -217,6 +217,12 @@ async fn shopify_paid_order_awards_once_and_refunds_take_back() {
         outcome.contains("53 points taken back, 250 already spent"),
         "{outcome}"
     );
+    let last = &entries(&api, id).await[0];
+    assert_eq!(last["points"], -53);
+    assert_eq!(
+        last["reason"],
+        "Refund of Shopify order 820982911946154508; 250 points were already spent"
+    );
 
     verify_passes(&server);
 }
@@ -433,6 +439,18 @@ async fn stripe_checkout_and_charge_award_once_and_refunds_are_cumulative() {
     .await;
     assert_eq!(api.balance(id).await, 0);
     assert_eq!(entries(&api, id).await.len(), 3);
+
+    // A body larger than any real delivery is refused before it is read, signed or not.
+    let huge = vec![b' '; 300 * 1024];
+    let (status, _) = send(stripe_request(
+        &http,
+        &base,
+        STRIPE_SECRET,
+        unix_now(),
+        &huge,
+    ))
+    .await;
+    assert_eq!(status, 413);
 
     verify_passes(&server);
 }

@@ -350,8 +350,11 @@ fn take_back(
     };
     let split = shop::take_back(due, balance);
     if split.taken > 0 {
-        let reason = Reason::parse(&format!("Refund of {} order {order_id}", provider.title()))
-            .map_err(StoreError::Domain)?;
+        let mut words = format!("Refund of {} order {order_id}", provider.title());
+        if split.shortfall > 0 {
+            words = format!("{words}; {} points were already spent", split.shortfall);
+        }
+        let reason = Reason::parse(&words).map_err(StoreError::Domain)?;
         let posting = ledger::Posting {
             member_id: id,
             kind: EntryKind::Adjust,
@@ -363,6 +366,21 @@ fn take_back(
             reverses: None,
         };
         ledger::post(tx, posting, &actor(provider), None, now)?;
+    }
+    if split.shortfall > 0 {
+        // For the owner to see in the audit log: points the shop refunded that stay spent.
+        audit::record(
+            tx,
+            &actor(provider),
+            "integration.shortfall",
+            &member,
+            serde_json::json!({
+                "provider": provider.as_str(),
+                "order_id": order_id,
+                "points": split.shortfall,
+            }),
+            now,
+        )?;
     }
     rec.taken_back += split.taken;
     rec.shortfall += split.shortfall;
