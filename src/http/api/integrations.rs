@@ -146,7 +146,7 @@ fn provider(raw: &str) -> Result<Provider, ApiError> {
 /// Set up a shop's webhooks.
 #[utoipa::path(
     put, path = "/api/v1/integrations/{provider}", tag = "integrations",
-    params(("provider" = ProviderName, Path, description = "`shopify` or `stripe`")),
+    params(("provider" = inline(ProviderName), Path, description = "`shopify` or `stripe`")),
     request_body = UpdateIntegration,
     responses(
         (status = 200, description = "The settings now, with the URL to paste into the shop", body = IntegrationView),
@@ -200,7 +200,7 @@ pub async fn unmatched(
 #[utoipa::path(
     post, path = "/api/v1/integrations/{provider}/orders/{order_id}/attach", tag = "integrations",
     params(
-        ("provider" = ProviderName, Path, description = "`shopify` or `stripe`"),
+        ("provider" = inline(ProviderName), Path, description = "`shopify` or `stripe`"),
         ("order_id" = String, Path, description = "The shop's order id, as listed"),
     ),
     request_body = AttachOrder,
