@@ -225,6 +225,22 @@ async fn shopify_paid_order_awards_once_and_refunds_take_back() {
     );
 
     verify_passes(&server);
+    // The documented script re-checks the chain, webhook sources included, from an export.
+    let exported = server.data_dir().join("export.json");
+    let json = common::ok(&server.cli(&["export", "--format", "json"]));
+    std::fs::write(&exported, json).unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/verify-ledger.py");
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(&exported)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test]
