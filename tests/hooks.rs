@@ -491,6 +491,7 @@ async fn a_retry_storm_awards_each_order_exactly_once() {
         .map(|n| shopify_paid(5000 + n, "storm@example.com", "10.00", "EUR"))
         .collect();
     let mut tasks = Vec::new();
+    let started = std::time::Instant::now();
     for _ in 0..3 {
         for d in &deliveries {
             let req = d.request(&http, &base, SHOPIFY_SECRET);
@@ -500,6 +501,11 @@ async fn a_retry_storm_awards_each_order_exactly_once() {
     for t in tasks {
         assert_eq!(t.await.unwrap(), 200);
     }
+    let took = started.elapsed();
+    eprintln!(
+        "retry storm: 300 signed deliveries in {took:?} ({:.0}/s, debug build)",
+        300.0 / took.as_secs_f64()
+    );
     assert_eq!(api.balance(&id).await, 1000);
     assert_eq!(entries(&api, &id).await.len(), 100);
     verify_passes(&server);
@@ -587,4 +593,48 @@ async fn the_owner_connects_a_shop_and_attaches_a_waiting_order_on_the_page() {
     );
     assert_eq!(api.balance(member["id"].as_str().unwrap()).await, 30);
     verify_passes(&server);
+}
+
+#[tokio::test]
+async fn deliveries_are_forgotten_after_the_window_and_their_orders_still_count_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let key = common::api_key(&data, "hooks", &[]);
+    let mut server = TestServer::start_with(&data, &[], &[]);
+    let api = server.client_with(&key);
+    enable(&api, "shopify", SHOPIFY_SECRET, false).await;
+    let m = api
+        .create_member(&json!({"email": "late@example.com"}))
+        .await;
+    let id = m["id"].as_str().unwrap().to_owned();
+    let paid = shopify_paid(31, "late@example.com", "8.00", "EUR");
+    let http = reqwest::Client::new();
+    assert_eq!(
+        send(paid.request(&http, &server.url(""), SHOPIFY_SECRET))
+            .await
+            .0,
+        200
+    );
+    server.stop();
+
+    // With a one-second window, the sweep at start forgets the delivery...
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let server = TestServer::start_with(&data, &["--keep-idempotency", "1s"], &[]);
+    let line = server
+        .wait_for_stderr("swept", std::time::Duration::from_secs(10))
+        .expect("a sweep at start");
+    assert!(line.contains("hook_deliveries=1"), "{line}");
+    // ... but a very late retry still finds its order counted.
+    let (status, body) = send(paid.request(&http, &server.url(""), SHOPIFY_SECRET)).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["duplicate"], false);
+    assert!(
+        body["outcome"]
+            .as_str()
+            .unwrap()
+            .contains("counted already"),
+        "{body}"
+    );
+    let api = server.client_with(&key);
+    assert_eq!(api.balance(&id).await, 8);
 }

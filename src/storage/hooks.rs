@@ -484,3 +484,48 @@ pub fn order(
     };
     codec::get(&table, "hook_orders", (provider.as_str(), order_id))
 }
+
+/// Most delivery records one sweep step reads or removes.
+pub const PRUNE_BATCH: usize = 1000;
+
+/// Up to [`PRUNE_BATCH`] deliveries taken before `cutoff`. Their orders stay, so a paid order
+/// retried later still awards nothing; shops stop retrying within days.
+pub fn expired_deliveries(
+    tx: &ReadTransaction,
+    cutoff: OffsetDateTime,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let table = match tx.open_table(HOOK_DELIVERIES) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut out = Vec::new();
+    for row in table.iter()? {
+        let (k, v) = row?;
+        let old = codec::decode::<DeliveryRecord>("hook_deliveries", v.value())
+            .map_or(true, |r| r.received_at < cutoff);
+        if old {
+            let (p, id) = k.value();
+            out.push((p.to_owned(), id.to_owned()));
+            if out.len() == PRUNE_BATCH {
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Removes the given delivery records; returns how many were there.
+pub fn remove_deliveries(
+    tx: &WriteTransaction,
+    keys: &[(String, String)],
+) -> Result<usize, StoreError> {
+    let mut table = tx.open_table(HOOK_DELIVERIES)?;
+    let mut n = 0;
+    for (p, id) in keys {
+        if table.remove((p.as_str(), id.as_str()))?.is_some() {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
