@@ -168,6 +168,21 @@ async fn shopify_paid_order_awards_once_and_refunds_take_back() {
     .await;
     assert_eq!(status, 401);
     assert_eq!(api.balance(id).await, 0);
+    // Signed but without a delivery id: 400, nothing stored (a later good delivery still counts).
+    let sig = base64::engine::general_purpose::STANDARD.encode(hmac(SHOPIFY_SECRET, &paid.body));
+    let (status, body) = send(
+        http.post(format!("{base}/hooks/shopify"))
+            .header("X-Shopify-Topic", "orders/paid")
+            .header("X-Shopify-Hmac-Sha256", sig)
+            .body(paid.body.clone()),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["code"]),
+        (400, &json!("unreadable_delivery")),
+        "{body}"
+    );
+    assert_eq!(api.balance(id).await, 0);
 
     // Signed: 403 points (1 per euro), once; the same delivery again changes nothing.
     let (status, body) = send(paid.request(&http, &base, SHOPIFY_SECRET)).await;
