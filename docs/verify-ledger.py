@@ -16,7 +16,7 @@ import sys
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 KINDS = {"earn": 1, "redeem": 2, "adjust": 3, "expire": 4, "reversal": 5}
-SOURCES = {"system": 0, "cli": 1, "staff": 2, "api_key": 3}
+SOURCES = {"system": 0, "cli": 1, "staff": 2, "api_key": 3, "webhook": 4}
 V1_FIELDS = ["seq", "member_id", "kind", "points", "balance_after", "reason", "source",
              "reference", "idempotency_key", "reverses", "reward_id", "amount", "created_at"]
 
@@ -66,6 +66,8 @@ def input_v2(prev, e):
         out += text(source["username"])
     elif source["type"] == "api_key":
         out += text(source["key_id"])
+    elif source["type"] == "webhook":
+        out += text(source["provider"])
     out += text(e["reason"]) + text(e["reference"]) + text(e["idempotency_key"])
     out += b"\x00" if e["reverses"] is None else b"\x01" + struct.pack(">Q", e["reverses"])
     out += text(e["reward_id"])

@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod disk;
 pub mod domain;
 pub mod export;
+pub mod hooks;
 pub mod http;
 pub mod ledger_schedule;
 pub mod logging;

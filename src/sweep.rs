@@ -27,6 +27,7 @@ pub fn start(loyalty: Loyalty, keep_idempotency: Duration) -> tokio::task::JoinH
                 Ok(r) => tracing::info!(
                     idempotency_records = r.idempotency,
                     sessions = r.sessions,
+                    hook_deliveries = r.deliveries,
                     "swept"
                 ),
                 Err(e) => tracing::error!(error = %e, "the sweep failed; it runs again tomorrow"),

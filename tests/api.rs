@@ -1449,7 +1449,7 @@ async fn openapi_lists_every_route() {
             (normalise(p), methods)
         })
         .collect();
-    let expected: [(&str, &[&str]); 10] = [
+    let expected: [(&str, &[&str]); 13] = [
         ("/members", &["get", "post"]),
         ("/members/{}", &["get", "patch"]),
         ("/members/by-card/{}", &["get"]),
@@ -1460,6 +1460,9 @@ async fn openapi_lists_every_route() {
         ("/rewards/{}", &["patch"]),
         ("/settings", &["get", "patch"]),
         ("/stats", &["get"]),
+        ("/integrations/{}", &["put"]),
+        ("/integrations/unmatched", &["get"]),
+        ("/integrations/{}/orders/{}/attach", &["post"]),
     ];
     for (path, methods) in expected {
         let Some(have) = found.get(path) else {

@@ -18,6 +18,11 @@ pub enum Actor {
     Cli,
     /// FealTY itself (setup, migrations, expiry).
     System,
+    /// A signed webhook from an online shop.
+    Webhook {
+        /// The shop's provider, e.g. `shopify`.
+        provider: String,
+    },
 }
 
 impl std::fmt::Display for Actor {
@@ -27,6 +32,7 @@ impl std::fmt::Display for Actor {
             Self::Staff { username } => write!(f, "staff:{username}"),
             Self::Cli => f.write_str("cli"),
             Self::System => f.write_str("system"),
+            Self::Webhook { provider } => write!(f, "webhook:{provider}"),
         }
     }
 }

@@ -34,17 +34,21 @@ pub enum Scope {
     /// See members' card tokens and card URLs, which open their card pages (for a till that prints or links cards).
     #[serde(rename = "cards:read")]
     CardsRead,
+    /// Set up shop webhooks and attach parked orders to members.
+    #[serde(rename = "integrations:write")]
+    IntegrationsWrite,
 }
 
 impl Scope {
     /// Every scope, in order.
-    pub const ALL: [Scope; 6] = [
+    pub const ALL: [Scope; 7] = [
         Scope::MembersRead,
         Scope::MembersWrite,
         Scope::PointsWrite,
         Scope::RewardsWrite,
         Scope::SettingsWrite,
         Scope::CardsRead,
+        Scope::IntegrationsWrite,
     ];
 
     /// The scope's name, as in requests and on the command line.
@@ -56,6 +60,7 @@ impl Scope {
             Scope::RewardsWrite => "rewards:write",
             Scope::SettingsWrite => "settings:write",
             Scope::CardsRead => "cards:read",
+            Scope::IntegrationsWrite => "integrations:write",
         }
     }
 
@@ -70,6 +75,7 @@ impl Scope {
             Scope::CardsRead => {
                 "see members' card tokens and card URLs, which open their card pages"
             }
+            Scope::IntegrationsWrite => "set up shop webhooks and attach parked orders to members",
         }
     }
 

@@ -90,6 +90,8 @@ enum ActorV1<'a> {
     Staff { username: &'a str },
     Cli,
     System,
+    // Schema 1–4 never wrote it; only so every source has a shape here.
+    Webhook { provider: &'a str },
 }
 
 #[derive(serde::Serialize)]
@@ -117,6 +119,7 @@ fn json_v1(prev: &[u8; 32], b: &EntryBody) -> Vec<u8> {
             Actor::Staff { username } => ActorV1::Staff { username },
             Actor::Cli => ActorV1::Cli,
             Actor::System => ActorV1::System,
+            Actor::Webhook { provider } => ActorV1::Webhook { provider },
         },
         reference: b.reference.as_deref(),
         idempotency_key: b.idempotency_key.as_deref(),
@@ -162,6 +165,8 @@ pub enum SourceRef<'a> {
     Staff(&'a str),
     /// An API key, by key id.
     ApiKey(&'a str),
+    /// A shop's webhook, by provider.
+    Webhook(&'a str),
 }
 
 /// The fields hash input 2 covers, borrowed: from an entry, or straight from a stored record
@@ -216,6 +221,7 @@ impl<'a> V2Fields<'a> {
                 Actor::Cli => SourceRef::Cli,
                 Actor::Staff { username } => SourceRef::Staff(username),
                 Actor::ApiKey { key_id } => SourceRef::ApiKey(key_id),
+                Actor::Webhook { provider } => SourceRef::Webhook(provider),
             },
             reason: b.reason.as_deref(),
             reference: b.reference.as_deref(),
@@ -246,6 +252,10 @@ impl<'a> V2Fields<'a> {
             SourceRef::ApiKey(key_id) => {
                 out.push(3);
                 put_text(out, Some(key_id));
+            }
+            SourceRef::Webhook(provider) => {
+                out.push(4);
+                put_text(out, Some(provider));
             }
         }
         put_text(out, self.reason);

@@ -20,6 +20,7 @@ pub mod retention;
 pub mod reward;
 pub mod session;
 pub mod settings;
+pub mod shop;
 pub mod size;
 pub mod staff;
 pub mod stats;

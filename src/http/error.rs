@@ -98,6 +98,19 @@ impl From<DomainError> for ApiError {
     }
 }
 
+impl From<crate::hooks::HookError> for ApiError {
+    fn from(e: crate::hooks::HookError) -> Self {
+        match e {
+            crate::hooks::HookError::BadSignature => {
+                Self::new(StatusCode::UNAUTHORIZED, "bad_signature", e.to_string())
+            }
+            crate::hooks::HookError::Unreadable(_) => {
+                Self::bad_request("unreadable_delivery", e.to_string())
+            }
+        }
+    }
+}
+
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         match e {

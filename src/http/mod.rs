@@ -7,6 +7,7 @@ pub mod customer;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod hooks;
 pub mod metrics;
 pub mod origin;
 pub mod router;

@@ -89,6 +89,7 @@ pub fn build(
     let mut routes = Router::new()
         .merge(api)
         .merge(pages)
+        .merge(super::hooks::router())
         .route("/api/v1/openapi.json", get(openapi))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

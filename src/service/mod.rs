@@ -4,10 +4,12 @@
 
 mod admin;
 mod customer;
+mod hooks;
 mod ledger_check;
 
 pub use admin::{Dashboard, ImportPreview, PreviewLine, StaffSession};
 pub use customer::{CardLookup, CardPage, MemberSession, SecretProof, is_join_switched_off};
+pub use hooks::IntegrationPatch;
 
 use crate::clock;
 use crate::crypto;
@@ -127,6 +129,8 @@ pub struct SweepReport {
     pub idempotency: usize,
     /// Expired sessions.
     pub sessions: usize,
+    /// Shop webhook deliveries past the window (their orders stay).
+    pub deliveries: usize,
 }
 
 /// Scheme-wide numbers.
@@ -781,6 +785,23 @@ impl Loyalty {
             .store
             .write(move |tx| storage::sessions::purge_expired(tx, now))
             .await?;
+        loop {
+            let keys = self
+                .store
+                .read(move |tx| storage::hooks::expired_deliveries(tx, cutoff))
+                .await?;
+            if keys.is_empty() {
+                break;
+            }
+            let full = keys.len() == storage::hooks::PRUNE_BATCH;
+            report.deliveries += self
+                .store
+                .write(move |tx| storage::hooks::remove_deliveries(tx, &keys))
+                .await?;
+            if !full {
+                break;
+            }
+        }
         Ok(report)
     }
 

@@ -27,6 +27,8 @@ enum SourceV1 {
     Cli,
     Staff(String),
     ApiKey(String),
+    /// Added after the others, so older records keep their variant numbers.
+    Webhook(String),
 }
 
 /// A ledger entry as stored (the sequence number is the key; the previous hash is the previous
@@ -100,6 +102,7 @@ pub fn encode_entry(e: &LedgerEntry) -> Result<Vec<u8>, StoreError> {
             Actor::Cli => SourceV1::Cli,
             Actor::Staff { username } => SourceV1::Staff(username.clone()),
             Actor::ApiKey { key_id } => SourceV1::ApiKey(key_id.clone()),
+            Actor::Webhook { provider } => SourceV1::Webhook(provider.clone()),
         },
         reason: b.reason.clone(),
         reference: b.reference.clone(),
@@ -128,6 +131,7 @@ enum SourceView<'a> {
     Cli,
     Staff(&'a str),
     ApiKey(&'a str),
+    Webhook(&'a str),
 }
 
 /// [`EntryV1`] read without copying: what `verify` walks a million of.
@@ -202,6 +206,7 @@ pub fn check_entry(
                     SourceView::Cli => SourceRef::Cli,
                     SourceView::Staff(u) => SourceRef::Staff(u),
                     SourceView::ApiKey(k) => SourceRef::ApiKey(k),
+                    SourceView::Webhook(p) => SourceRef::Webhook(p),
                 },
                 reason: v.reason,
                 reference: v.reference,
@@ -275,6 +280,7 @@ pub fn decode_entry(
                 SourceV1::Cli => Actor::Cli,
                 SourceV1::Staff(username) => Actor::Staff { username },
                 SourceV1::ApiKey(key_id) => Actor::ApiKey { key_id },
+                SourceV1::Webhook(provider) => Actor::Webhook { provider },
             },
             reference: r.reference,
             idempotency_key: r.idempotency_key,

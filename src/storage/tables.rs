@@ -88,6 +88,21 @@ pub const ALERTS_ACTIVE: TableDefinition<&str, &[u8]> = TableDefinition::new("al
 /// added later).
 pub const ALERT_MESSAGES: TableDefinition<u64, &[u8]> = TableDefinition::new("alert_messages");
 
+/// Provider name → `Integration` JSON: whether a shop's webhooks are taken, and the signing
+/// secret they are checked with (schema v5, added later: a file without it has none enabled).
+pub const HOOK_SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("hook_settings");
+/// (provider, delivery id) → `DeliveryRecord` JSON: every signed delivery taken, so a retried
+/// one applies nothing (schema v5, added later).
+pub const HOOK_DELIVERIES: TableDefinition<(&str, &str), &[u8]> =
+    TableDefinition::new("hook_deliveries");
+/// (provider, order id) → `ShopOrder` JSON: what an order earned and what refunds took back,
+/// so an order awards once (schema v5, added later).
+pub const HOOK_ORDERS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("hook_orders");
+/// (provider, order id) → (): orders parked until staff attach them to a member (schema v5,
+/// added later).
+pub const HOOK_UNMATCHED: TableDefinition<(&str, &str), ()> =
+    TableDefinition::new("hook_unmatched");
+
 /// Retired in schema v5: (member id text, sequence) → (); replaced by `MEMBER_ENTRIES`. Kept
 /// so that snapshots of schema 1–4 still load, before their migration removes it.
 pub const MEMBER_LEDGER_V4: TableDefinition<(&str, u64), ()> =
@@ -474,6 +489,10 @@ pub static REGISTRY: LazyLock<Vec<Table>> = LazyLock::new(|| {
         table!(WRITER_MARKS, "the writer's last job mark", since 5, backed_up true, check any),
         table!(ALERTS_ACTIVE, "owner alerts active", since 5, backed_up false, check any),
         table!(ALERT_MESSAGES, "owner alerts queued and sent", since 5, backed_up false, check any),
+        table!(HOOK_SETTINGS, "shop webhook settings", since 5, backed_up true, check json),
+        table!(HOOK_DELIVERIES, "shop webhook deliveries", since 5, backed_up true, check json),
+        table!(HOOK_ORDERS, "shop orders awarded", since 5, backed_up true, check json),
+        table!(HOOK_UNMATCHED, "shop orders parked", since 5, backed_up true, check any),
     ]
 });
 

@@ -4,6 +4,7 @@ mod audit;
 mod cards;
 mod catalogue;
 mod dashboard;
+mod integrations;
 mod login;
 mod members;
 pub mod session;
@@ -70,6 +71,9 @@ pub fn router() -> Router<AppState> {
         .route("/admin/settings/logo", post(settings::logo))
         .route("/admin/settings/alerts", post(settings::save_alerts))
         .route("/admin/alerts", get(settings::alerts_sent))
+        .route("/admin/integrations", get(integrations::show))
+        .route("/admin/integrations/attach", post(integrations::attach))
+        .route("/admin/integrations/{provider}", post(integrations::save))
         .route("/admin/alerts/test", post(settings::test_alert))
         .route("/brand/logo", get(settings::serve_logo))
         .route("/admin/staff", get(staff::list).post(staff::create))

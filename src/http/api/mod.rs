@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`, and its OpenAPI document generated from the same handlers.
 
 pub mod entry;
+pub mod integrations;
 mod members;
 mod points;
 mod rewards;
@@ -272,6 +273,9 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(settings::get, settings::update))
         .routes(routes!(settings::stats))
         .routes(routes!(super::health::status))
+        .routes(routes!(integrations::update))
+        .routes(routes!(integrations::unmatched))
+        .routes(routes!(integrations::attach))
         .split_for_parts();
     document_common(&mut doc);
     let doc = serde_json::to_value(&doc)

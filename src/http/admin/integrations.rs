@@ -1,0 +1,163 @@
+//! The online shops page (owner only): set up each shop's webhooks and attach waiting orders.
+
+use super::session::{AdminForm, Owner, Staff};
+use super::{PageError, PageResult, refused_status, see_other};
+use crate::domain::DomainError;
+use crate::domain::card::CardNumber;
+use crate::domain::shop::{Provider, SigningSecret};
+use crate::http::AppState;
+use crate::http::api::integrations::hook_url;
+use crate::service::{IntegrationPatch, ServiceError};
+use crate::views::Page;
+use crate::views::admin::integrations::{self as view, ShopRow};
+use axum::extract::{Path, Query, State};
+use axum::response::IntoResponse;
+
+/// What a shop's form sends.
+#[derive(Debug, serde::Deserialize)]
+pub struct ShopForm {
+    #[serde(default)]
+    secret: String,
+    enabled: Option<String>,
+    create_members: Option<String>,
+}
+
+/// What an attach form sends.
+#[derive(Debug, serde::Deserialize)]
+pub struct AttachForm {
+    #[serde(default)]
+    provider: String,
+    #[serde(default)]
+    order_id: String,
+    #[serde(default)]
+    card_number: String,
+}
+
+/// Whether to say the last save worked.
+#[derive(Debug, serde::Deserialize)]
+pub struct Saved {
+    saved: Option<String>,
+}
+
+async fn render(
+    state: &AppState,
+    staff: &Staff,
+    err: Option<(&str, &DomainError)>,
+    saved: bool,
+) -> Result<maud::Markup, PageError> {
+    let chrome = staff.chrome(state).await?;
+    let mut shops = Vec::new();
+    for provider in Provider::ALL {
+        shops.push(ShopRow {
+            provider,
+            settings: state.loyalty.integration(provider).await?,
+            url: hook_url(&state.base_url, provider),
+        });
+    }
+    let unmatched = state.loyalty.unmatched_orders(100).await?;
+    let zone = state.loyalty.settings().await?.time_zone.zone();
+    Ok(view::view(&chrome, &shops, &unmatched, err, saved, &zone))
+}
+
+/// The page.
+pub async fn show(
+    State(state): State<AppState>,
+    owner: Owner,
+    Query(q): Query<Saved>,
+) -> PageResult {
+    let page = render(&state, &Staff::from(owner), None, q.saved.is_some()).await?;
+    Ok(Page(page).into_response())
+}
+
+fn owner_only<T>(form: &AdminForm<T>) -> Result<(), PageError> {
+    if form.staff.0.is_owner() {
+        Ok(())
+    } else {
+        Err(PageError::Forbidden(
+            "Only an owner can set up online shops.",
+        ))
+    }
+}
+
+/// Saves one shop's settings, or shows the page again with the problem.
+pub async fn save(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    form: AdminForm<ShopForm>,
+) -> PageResult {
+    owner_only(&form)?;
+    let provider = Provider::parse(&name).ok_or(PageError::NotFound)?;
+    let f = &form.value;
+    let result = match (!f.secret.trim().is_empty())
+        .then(|| SigningSecret::parse(&f.secret))
+        .transpose()
+    {
+        Ok(secret) => {
+            let patch = IntegrationPatch {
+                enabled: Some(f.enabled.is_some()),
+                secret,
+                create_members: Some(f.create_members.is_some()),
+            };
+            state
+                .loyalty
+                .set_integration(provider, patch, form.staff.0.actor())
+                .await
+                .map(|_| ())
+        }
+        Err(e) => Err(e.into()),
+    };
+    refused_or(
+        &state,
+        &form.staff,
+        provider.as_str(),
+        result,
+        &format!("/admin/integrations?saved=1#shop-{}", provider.as_str()),
+    )
+    .await
+}
+
+/// Attaches a waiting order to the member holding a card, awarding its points.
+pub async fn attach(State(state): State<AppState>, form: AdminForm<AttachForm>) -> PageResult {
+    owner_only(&form)?;
+    let f = &form.value;
+    let provider = Provider::parse(&f.provider).ok_or(PageError::NotFound)?;
+    let result = match CardNumber::parse(&f.card_number) {
+        Ok(card) => match state.loyalty.member_by_card(card).await {
+            Ok(m) => state
+                .loyalty
+                .attach_order(provider, f.order_id.clone(), m.id, form.staff.0.actor())
+                .await
+                .map(|_| ()),
+            Err(ServiceError::Domain(DomainError::NotFound(_))) => {
+                Err(DomainError::invalid("card_number", "no member has this card number").into())
+            }
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e.into()),
+    };
+    refused_or(
+        &state,
+        &form.staff,
+        "attach",
+        result,
+        "/admin/integrations?saved=1#unmatched",
+    )
+    .await
+}
+
+async fn refused_or(
+    state: &AppState,
+    staff: &Staff,
+    form: &str,
+    result: Result<(), ServiceError>,
+    done: &str,
+) -> PageResult {
+    match result {
+        Ok(()) => Ok(see_other(done)),
+        Err(ServiceError::Domain(e)) => {
+            let page = render(state, staff, Some((form, &e)), false).await?;
+            Ok((refused_status(&e), Page(page)).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}

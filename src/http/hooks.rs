@@ -1,0 +1,58 @@
+//! `POST /hooks/{provider}`: signed deliveries from online shops. Checked against the raw body
+//! before anything is read or stored; applied in one write, then acknowledged.
+
+use super::AppState;
+use super::error::ApiError;
+use crate::clock;
+use crate::domain::shop::Provider;
+use crate::hooks;
+use crate::storage::hooks::Applied;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::HeaderMap;
+use axum::routing::post;
+
+/// The webhook routes, with their own (smaller) body limit.
+pub fn router() -> axum::Router<AppState> {
+    axum::Router::new()
+        .route("/hooks/{provider}", post(receive))
+        .layer(DefaultBodyLimit::max(hooks::MAX_BODY))
+}
+
+/// What a shop is told: a 2xx is all it reads; the words help whoever looks at its log.
+#[derive(serde::Serialize)]
+struct Ack {
+    /// What the delivery did, or that it came before.
+    outcome: String,
+    /// Whether this delivery was taken before (and so applied nothing now).
+    duplicate: bool,
+}
+
+async fn receive(
+    State(state): State<AppState>,
+    Path(provider): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Ack>, ApiError> {
+    let provider = Provider::parse(&provider).ok_or_else(|| ApiError::not_found("shop"))?;
+    let settings = state.loyalty.integration(provider).await?;
+    let secret = match (settings.enabled, settings.secret) {
+        (true, Some(secret)) => secret,
+        _ => return Err(ApiError::not_found("shop")),
+    };
+    let now = clock::now().unix_timestamp();
+    hooks::verify(provider, secret.expose(), &headers, &body, now)?;
+    let delivery = hooks::parse(provider, &headers, &body)?;
+    let ack = match state.loyalty.apply_delivery(provider, delivery).await? {
+        Applied::Duplicate => Ack {
+            outcome: "this delivery was taken before; nothing applied".into(),
+            duplicate: true,
+        },
+        Applied::Taken(outcome) => Ack {
+            outcome,
+            duplicate: false,
+        },
+    };
+    Ok(Json(ack))
+}
