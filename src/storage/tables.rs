@@ -88,6 +88,17 @@ pub const ALERTS_ACTIVE: TableDefinition<&str, &[u8]> = TableDefinition::new("al
 /// added later).
 pub const ALERT_MESSAGES: TableDefinition<u64, &[u8]> = TableDefinition::new("alert_messages");
 
+/// Endpoint id → `Endpoint` JSON: the owner's outbound event URLs with their signing secrets
+/// (schema v5, added later: a file without it has none).
+pub const WEBHOOK_ENDPOINTS: TableDefinition<&str, &[u8]> =
+    TableDefinition::new("webhook_endpoints");
+/// Id → `Delivery` JSON: outbound events queued and sent, one row per endpoint (schema v5,
+/// added later).
+pub const EVENT_DELIVERIES: TableDefinition<u64, &[u8]> = TableDefinition::new("event_deliveries");
+/// (next attempt in Unix ms, delivery id) → (): the pending deliveries by due time (schema v5,
+/// added later).
+pub const EVENT_DUE: TableDefinition<(u128, u64), ()> = TableDefinition::new("event_due");
+
 /// Retired in schema v5: (member id text, sequence) → (); replaced by `MEMBER_ENTRIES`. Kept
 /// so that snapshots of schema 1–4 still load, before their migration removes it.
 pub const MEMBER_LEDGER_V4: TableDefinition<(&str, u64), ()> =
@@ -474,6 +485,9 @@ pub static REGISTRY: LazyLock<Vec<Table>> = LazyLock::new(|| {
         table!(WRITER_MARKS, "the writer's last job mark", since 5, backed_up true, check any),
         table!(ALERTS_ACTIVE, "owner alerts active", since 5, backed_up false, check any),
         table!(ALERT_MESSAGES, "owner alerts queued and sent", since 5, backed_up false, check any),
+        table!(WEBHOOK_ENDPOINTS, "outbound event endpoints", since 5, backed_up true, check json),
+        table!(EVENT_DELIVERIES, "outbound events queued and sent", since 5, backed_up false, check json),
+        table!(EVENT_DUE, "outbound events by due time", since 5, backed_up false, check any),
     ]
 });
 
