@@ -61,6 +61,12 @@ def filter_failure(ctx, failure, case, response):
         # be refused on `currency` or `amount_minor`.
         if "amount_minor" in body and field in ("currency", "amount_minor"):
             return False
+    if failure.code == "ST202" and invalid and field == "url" and "url" in body:
+        # An owner registers at most 5 event endpoints, each address once; the run registers
+        # more than that, so a schema-valid address can be refused for the count or as a repeat.
+        detail = str(problem.get("detail", ""))
+        if "at most" in detail or "registered already" in detail:
+            return False
     if failure.code == "ST302" and response.status_code == 404:
         # A redemption naming an unknown reward is 404 (the reward is not found); the check
         # reads any 404 after creating the member as the member gone missing.

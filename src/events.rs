@@ -149,12 +149,12 @@ async fn send(
         .await
         .map_err(|e| {
             if e.is_timeout() {
-                format!(
-                    "no answer within {} seconds",
-                    ATTEMPT_TIMEOUT.as_secs()
-                )
+                format!("no answer within {} seconds", ATTEMPT_TIMEOUT.as_secs())
             } else {
-                format!("the endpoint could not be reached: {}", crate::alerts::webhook::chain(&e.without_url()))
+                format!(
+                    "the endpoint could not be reached: {}",
+                    crate::alerts::webhook::chain(&e.without_url())
+                )
             }
         })?;
     let status = resp.status();

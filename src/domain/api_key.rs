@@ -34,17 +34,21 @@ pub enum Scope {
     /// See members' card tokens and card URLs, which open their card pages (for a till that prints or links cards).
     #[serde(rename = "cards:read")]
     CardsRead,
+    /// List, register and remove the endpoints outbound events are posted to, and read their deliveries.
+    #[serde(rename = "webhooks:write")]
+    WebhooksWrite,
 }
 
 impl Scope {
     /// Every scope, in order.
-    pub const ALL: [Scope; 6] = [
+    pub const ALL: [Scope; 7] = [
         Scope::MembersRead,
         Scope::MembersWrite,
         Scope::PointsWrite,
         Scope::RewardsWrite,
         Scope::SettingsWrite,
         Scope::CardsRead,
+        Scope::WebhooksWrite,
     ];
 
     /// The scope's name, as in requests and on the command line.
@@ -56,6 +60,7 @@ impl Scope {
             Scope::RewardsWrite => "rewards:write",
             Scope::SettingsWrite => "settings:write",
             Scope::CardsRead => "cards:read",
+            Scope::WebhooksWrite => "webhooks:write",
         }
     }
 
@@ -69,6 +74,9 @@ impl Scope {
             Scope::SettingsWrite => "change the business settings",
             Scope::CardsRead => {
                 "see members' card tokens and card URLs, which open their card pages"
+            }
+            Scope::WebhooksWrite => {
+                "list, register and remove outbound event endpoints and read their deliveries"
             }
         }
     }

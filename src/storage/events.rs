@@ -122,14 +122,7 @@ pub fn remove_endpoint(
     if !removed {
         return Err(DomainError::NotFound("webhook endpoint").into());
     }
-    audit::record(
-        tx,
-        actor,
-        "webhook.delete",
-        id,
-        serde_json::json!({}),
-        now,
-    )
+    audit::record(tx, actor, "webhook.delete", id, serde_json::json!({}), now)
 }
 
 /// Queues `kind` with `data` for every endpoint, in the transaction of the change it

@@ -293,7 +293,12 @@ pub fn create(
         entry: None,
         reference: None,
     };
-    super::events::queue(tx, crate::domain::events::EventType::MemberCreated, &data, now)?;
+    super::events::queue(
+        tx,
+        crate::domain::events::EventType::MemberCreated,
+        &data,
+        now,
+    )?;
     Ok(member)
 }
 
