@@ -343,3 +343,85 @@ async fn a_bad_address_is_refused_and_changes_nothing() {
         .await
         .expect_problem(403, "forbidden");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owner_adds_an_address_and_sees_its_deliveries_on_the_admin_page() {
+    use common::pages::*;
+    let (_dir, server) = start();
+    add_user(&server, "olive", "owner");
+    add_user(&server, "sam", "staff");
+    let api = server.client();
+    let (url, seen) = receiver(1).await;
+
+    let mut staff = Browser::new(&server);
+    staff.login_ok("sam", PASSWORD).await;
+    staff.get("/admin/webhooks").await.expect(403);
+
+    let mut b = Browser::new(&server);
+    b.login_ok("olive", PASSWORD).await;
+    let html = b.page("/admin/webhooks").await;
+    assert!(by_id(&html, "no-endpoints").is_some(), "{}", snippet(&html));
+
+    // A bad address: the form again with the reason beside the field; nothing stored.
+    let f = form(&html, "new-webhook");
+    let refused = b.submit(&f, &[("url", "ftp://example.com/x")]).await;
+    refused.expect(422);
+    let err = by_id(&refused.text, "url-error").expect("the reason beside the field");
+    assert!(err.text().contains("https://"), "{}", err.text());
+    assert_eq!(
+        api.get("/webhooks").await.expect_status(200)["items"],
+        json!([])
+    );
+
+    let added = b.submit(&f, &[("url", url.as_str())]).await;
+    added.expect(200);
+    let secret = by_id(&added.text, "new-secret")
+        .expect("the secret, shown once")
+        .text()
+        .trim()
+        .to_owned();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    seen.lock().unwrap().secret = Some(secret.clone());
+    assert!(
+        !b.page("/admin/webhooks").await.contains(&secret),
+        "shown only once"
+    );
+
+    let member = api.create_member(&json!({ "name": "Cy" })).await;
+    api.earn(member["id"].as_str().unwrap(), 5).await;
+    let row = wait_for(
+        Duration::from_secs(20),
+        "the earn delivered on the page",
+        async || {
+            let html = b.page("/admin/webhooks").await;
+            let rows = select(&html, |t| t.name == "tr" && t.has_attr("data-event"));
+            rows.iter()
+                .map(|r| {
+                    (
+                        cell(r, "td", "event").unwrap_or_default(),
+                        cell(r, "td", "status").unwrap_or_default(),
+                        cell(r, "td", "attempts").unwrap_or_default(),
+                        cell(r, "td", "error").unwrap_or_default(),
+                    )
+                })
+                .find(|(e, s, _, _)| e == "points.earned" && s == "delivered")
+        },
+    )
+    .await;
+    assert_eq!(row.2, "2", "one failed attempt, then delivered: {row:?}");
+    assert!(row.3.contains("500"), "the failure is shown: {row:?}");
+
+    let html = b.page("/admin/webhooks").await;
+    let id = api.get("/webhooks").await.expect_status(200)["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let remove = form_by_action(&html, &format!("/admin/webhooks/{id}/remove")).expect("remove");
+    b.submit(&remove, &[])
+        .await
+        .expect_redirect("/admin/webhooks");
+    assert_eq!(
+        api.get("/webhooks").await.expect_status(200)["items"],
+        json!([])
+    );
+}
