@@ -27,13 +27,14 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 const CLI_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Every scope an API key can have.
-pub const ALL_SCOPES: [&str; 6] = [
+pub const ALL_SCOPES: [&str; 7] = [
     "members:read",
     "members:write",
     "points:write",
     "rewards:write",
     "settings:write",
     "cards:read",
+    "webhooks:write",
 ];
 
 /// A running `fealty serve` on a data directory; the process is killed on drop.

@@ -135,6 +135,14 @@ pub async fn list(
 }
 
 /// Register an endpoint (at most 5); the answer holds its signing secret, shown this once.
+///
+/// FealTY then POSTs `member.created`, `points.earned`, `points.redeemed` and `points.reversed`
+/// to it as JSON: `{"id", "type", "created_at", "data": {"member_id", "card_number", "points",
+/// "balance_after", "entry", "reference"}}`. The `FealTY-Signature` header is
+/// `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>" under the secret>`; the event id
+/// is also in `FealTY-Event-Id`, for the receiver to ignore a repeat. A delivery not answered
+/// with 2xx within 10 seconds is tried again with growing waits (30 s doubling, at most an
+/// hour) for a day.
 #[utoipa::path(
     post, path = "/api/v1/webhooks", tag = "webhooks",
     request_body = CreateWebhook,
