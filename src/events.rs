@@ -2,7 +2,7 @@
 //! endpoints, signed, and records each attempt. It never runs on a request path: a till's earn
 //! only writes the delivery into the outbox in its own transaction.
 
-use crate::domain::events::{self, Delivery, SIGNATURE_HEADER};
+use crate::domain::events::{self, Delivery, DeliveryState, SIGNATURE_HEADER};
 use crate::service::Loyalty;
 use crate::storage;
 use std::collections::HashMap;
@@ -25,11 +25,16 @@ impl Default for EventsConfig {
 
 /// How long one attempt may take before it counts as failed.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Most deliveries attempted at once (a hanging endpoint holds at most this many).
-const BATCH: usize = 16;
+/// Most attempts under way at once.
+const IN_FLIGHT: usize = 16;
+/// Most attempts under way at once to one endpoint, so one that hangs leaves room for others.
+const PER_ENDPOINT: usize = 4;
 /// How often the outbox is looked at when nothing is due sooner: a queued event waits at most
 /// this long (the look is one read of the due index's first row).
 const POLL: Duration = Duration::from_millis(500);
+
+/// What an attempt came to.
+type Attempt = (u64, Delivery, Result<(), String>);
 
 /// Starts the sender.
 pub fn start(loyalty: Loyalty, config: EventsConfig) -> tokio::task::JoinHandle<()> {
@@ -41,89 +46,123 @@ pub fn start(loyalty: Loyalty, config: EventsConfig) -> tokio::task::JoinHandle<
             .user_agent(concat!("FealTY/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_default();
+        let mut attempts: tokio::task::JoinSet<Attempt> = tokio::task::JoinSet::new();
+        // Delivery id → endpoint id of each attempt under way.
+        let mut under_way: HashMap<u64, String> = HashMap::new();
         loop {
-            let wait = match round(&loyalty, &config, &client).await {
+            let wait = match fill(&loyalty, &client, &mut attempts, &mut under_way).await {
                 Ok(wait) => wait,
                 Err(e) => {
-                    tracing::warn!(error = %e, "outbound events: delivering failed");
+                    tracing::warn!(error = %e, "outbound events: reading the outbox failed");
                     POLL
                 }
             };
-            tokio::time::sleep(wait).await;
+            tokio::select! {
+                Some(done) = attempts.join_next(), if !attempts.is_empty() => {
+                    if let Ok(done) = done {
+                        under_way.remove(&done.0);
+                        if let Err(e) = record(&loyalty, &config, done).await {
+                            tracing::warn!(error = %e, "outbound events: recording an attempt failed");
+                        }
+                    }
+                }
+                () = tokio::time::sleep(wait) => {}
+            }
         }
     })
 }
 
-/// Attempts every due delivery (up to [`BATCH`] at once); returns how long to wait.
-async fn round(
+/// Starts an attempt for each due delivery there is room for; returns how long to wait
+/// before looking again.
+async fn fill(
     loyalty: &Loyalty,
-    config: &EventsConfig,
     client: &reqwest::Client,
+    attempts: &mut tokio::task::JoinSet<Attempt>,
+    under_way: &mut HashMap<u64, String>,
 ) -> Result<Duration, storage::StoreError> {
     let now = crate::clock::now();
-    let (due, endpoints) = loyalty
+    // Each endpoint's due deliveries, a few more than may be under way, so one that hangs
+    // never hides another's.
+    let (due, endpoints, next) = loyalty
         .store()
         .read(move |tx| {
-            let due = storage::events::due(tx, now, BATCH)?;
-            let endpoints = if due.is_empty() {
-                Vec::new()
-            } else {
-                storage::events::endpoints(tx)?
-            };
-            Ok((due, endpoints))
+            let endpoints = storage::events::endpoints(tx)?;
+            let mut due = Vec::new();
+            let mut next: Option<u128> = None;
+            for e in &endpoints {
+                due.extend(storage::events::due(tx, &e.id, now, 2 * PER_ENDPOINT)?);
+                if let Some(at) = storage::events::next_due_ms(tx, &e.id)? {
+                    next = Some(next.map_or(at, |n| n.min(at)));
+                }
+            }
+            Ok((due, endpoints, next))
         })
         .await?;
-    if due.is_empty() {
-        let next = loyalty.store().read(storage::events::next_due_ms).await?;
-        let now_ms = u128::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
-        let wait = next.map_or(POLL, |at| {
-            Duration::from_millis(u64::try_from(at.saturating_sub(now_ms)).unwrap_or(u64::MAX))
-        });
-        return Ok(wait.min(POLL));
-    }
+    let now_ms = u128::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+    let wait = next.map_or(POLL, |at| {
+        Duration::from_millis(u64::try_from(at.saturating_sub(now_ms)).unwrap_or(u64::MAX))
+    });
     let endpoints: HashMap<String, storage::events::Endpoint> =
         endpoints.into_iter().map(|e| (e.id.clone(), e)).collect();
-    let mut set = tokio::task::JoinSet::new();
+    let mut waiting = false;
     for (id, d) in due {
-        let endpoint = endpoints.get(&d.endpoint).cloned();
+        if under_way.contains_key(&id) {
+            waiting = true;
+            continue;
+        }
+        if attempts.len() >= IN_FLIGHT
+            || under_way.values().filter(|e| **e == d.endpoint).count() >= PER_ENDPOINT
+        {
+            waiting = true;
+            continue;
+        }
+        let Some(endpoint) = endpoints.get(&d.endpoint).cloned() else {
+            continue;
+        };
         let client = client.clone();
-        set.spawn(async move {
-            let outcome = match endpoint {
-                Some(e) => Some(send(&client, &e, &d).await),
-                None => None,
-            };
+        under_way.insert(id, d.endpoint.clone());
+        attempts.spawn(async move {
+            let outcome = send(&client, &endpoint, &d).await;
             (id, d, outcome)
         });
     }
-    while let Some(done) = set.join_next().await {
-        let Ok((id, d, outcome)) = done else {
-            continue;
-        };
-        let at = crate::clock::now();
-        let first = config.retry_first;
-        match &outcome {
-            Some(Ok(())) => {
-                tracing::info!(event = %d.event_id, endpoint = %d.endpoint, "event delivered");
-            }
-            Some(Err(e)) => tracing::warn!(
-                event = %d.event_id,
-                endpoint = %d.endpoint,
-                error = %e,
-                "event not delivered (retried later; the error is on /admin/webhooks)"
-            ),
-            None => {}
-        }
-        loyalty
-            .store()
-            .write(move |tx| {
-                storage::events::update(tx, id, |d| match outcome {
-                    Some(result) => d.attempted(at, result.err(), first),
-                    None => d.give_up("the endpoint was removed"),
-                })
-            })
-            .await?;
+    if !waiting {
+        return Ok(wait.min(POLL));
     }
-    Ok(Duration::ZERO)
+    // Something due waits for room (or is under way): look again soon, or when one ends.
+    Ok(POLL)
+}
+
+/// Records an attempt's outcome.
+async fn record(
+    loyalty: &Loyalty,
+    config: &EventsConfig,
+    (id, d, outcome): Attempt,
+) -> Result<(), storage::StoreError> {
+    let at = crate::clock::now();
+    let first = config.retry_first;
+    match &outcome {
+        Ok(()) => {
+            tracing::info!(event = %d.event_id, endpoint = %d.endpoint, "event delivered");
+        }
+        Err(e) => tracing::warn!(
+            event = %d.event_id,
+            endpoint = %d.endpoint,
+            error = %e,
+            "event not delivered (retried later; the error is on /admin/webhooks)"
+        ),
+    }
+    loyalty
+        .store()
+        .write(move |tx| {
+            storage::events::update(tx, id, |d| {
+                // Given up meanwhile (its endpoint removed): it stays so.
+                if d.state == DeliveryState::Pending {
+                    d.attempted(at, outcome.clone().err(), first);
+                }
+            })
+        })
+        .await
 }
 
 /// Posts one delivery, signed; the error in plain words (never the URL, which may hold a

@@ -4,10 +4,10 @@
 //! it describes, so an acknowledged change always has its event and a rolled-back one never
 //! does. The outbox keeps every pending delivery (at most [`MAX_PENDING`]) and the last
 //! [`KEEP`] finished ones for the admin page; a due-time index lets the sender find the next
-//! due delivery without a scan. Endpoints are backed up (the owner set them); the outbox is
+//! due delivery, and a finished index the oldest to prune, without a scan. Endpoints are backed up (the owner set them); the outbox is
 //! not: a restored server does not send again what the old one sent.
 
-use super::tables::{EVENT_DELIVERIES, EVENT_DUE, WEBHOOK_ENDPOINTS};
+use super::tables::{EVENT_DELIVERIES, EVENT_DONE, EVENT_DUE, WEBHOOK_ENDPOINTS};
 use super::{StoreError, audit, codec};
 use crate::domain::DomainError;
 use crate::domain::actor::Actor;
@@ -48,9 +48,21 @@ impl std::fmt::Debug for Endpoint {
     }
 }
 
-/// A time as the due index's key: Unix milliseconds (none are before 1970 here).
-fn ms(t: OffsetDateTime) -> u128 {
-    u128::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
+/// A delivery's key in an endpoint's part of the due index: the due time in Unix
+/// milliseconds, then the id, as fixed-width digits so text order is time order.
+fn due_key(at: OffsetDateTime, id: u64) -> String {
+    let ms = u128::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+    format!("{ms:020}.{id:020}")
+}
+
+/// The id in a due key.
+fn id_of(key: &str) -> Option<u64> {
+    key.split_once('.').and_then(|(_, id)| id.parse().ok())
+}
+
+/// The due time in a due key, in Unix milliseconds.
+fn ms_of(key: &str) -> Option<u128> {
+    key.split_once('.').and_then(|(ms, _)| ms.parse().ok())
 }
 
 /// The endpoints, oldest first (none in a file that never had any).
@@ -122,6 +134,17 @@ pub fn remove_endpoint(
     if !removed {
         return Err(DomainError::NotFound("webhook endpoint").into());
     }
+    let pending: Vec<u64> = {
+        let due = tx.open_table(EVENT_DUE)?;
+        let mut ids = Vec::new();
+        for row in due.range((id, "")..=(id, "~"))? {
+            ids.extend(id_of(row?.0.value().1));
+        }
+        ids
+    };
+    for delivery in pending {
+        update(tx, delivery, |d| d.give_up("the endpoint was removed"))?;
+    }
     audit::record(tx, actor, "webhook.delete", id, serde_json::json!({}), now)
 }
 
@@ -148,23 +171,29 @@ pub fn queue(
     let body = events::body(&event_id, kind, now, data);
     for endpoint in ids {
         let d = Delivery::new(&endpoint, &event_id, kind, &body, now);
-        make_room(tx)?;
+        make_room(tx, &endpoint)?;
         let mut table = tx.open_table(EVENT_DELIVERIES)?;
         let id = table.last()?.map(|(k, _)| k.value() + 1).unwrap_or(1);
         table.insert(id, codec::encode(&d)?.as_slice())?;
-        tx.open_table(EVENT_DUE)?.insert((ms(now), id), ())?;
+        tx.open_table(EVENT_DUE)?
+            .insert((endpoint.as_str(), due_key(now, id).as_str()), ())?;
     }
     Ok(())
 }
 
-/// Gives up the delivery due soonest while [`MAX_PENDING`] wait.
-fn make_room(tx: &WriteTransaction) -> Result<(), StoreError> {
+/// While [`MAX_PENDING`] wait, gives up `endpoint`'s delivery due soonest: an endpoint that
+/// is down loses its oldest events, one that keeps up has next to none waiting.
+fn make_room(tx: &WriteTransaction, endpoint: &str) -> Result<(), StoreError> {
     let first = {
         let due = tx.open_table(EVENT_DUE)?;
         if due.len()? < MAX_PENDING {
             return Ok(());
         }
-        due.first()?.map(|(k, _)| k.value().1)
+        let mut rows = due.range((endpoint, "")..=(endpoint, "~"))?;
+        match rows.next() {
+            Some(row) => id_of(row?.0.value().1),
+            None => None,
+        }
     };
     if let Some(id) = first {
         update(tx, id, |d| d.give_up("the outbox was full"))?;
@@ -172,9 +201,10 @@ fn make_room(tx: &WriteTransaction) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Up to `limit` deliveries due at `now`, soonest first.
+/// Up to `limit` of `endpoint`'s deliveries due at `now`, soonest first.
 pub fn due(
     tx: &ReadTransaction,
+    endpoint: &str,
     now: OffsetDateTime,
     limit: usize,
 ) -> Result<Vec<(u64, Delivery)>, StoreError> {
@@ -184,9 +214,15 @@ pub fn due(
         | (_, Err(redb::TableError::TableDoesNotExist(_))) => return Ok(Vec::new()),
         (Err(e), _) | (_, Err(e)) => return Err(e.into()),
     };
+    let until = due_key(now, u64::MAX);
     let mut out = Vec::new();
-    for row in index.range(..(ms(now), u64::MAX))?.take(limit) {
-        let id = row?.0.value().1;
+    for row in index
+        .range((endpoint, "")..=(endpoint, until.as_str()))?
+        .take(limit)
+    {
+        let Some(id) = id_of(row?.0.value().1) else {
+            continue;
+        };
         if let Some(d) = codec::get::<u64, Delivery, _>(&table, "event_deliveries", id)? {
             out.push((id, d));
         }
@@ -194,12 +230,17 @@ pub fn due(
     Ok(out)
 }
 
-/// When the next pending delivery is due, in Unix milliseconds.
-pub fn next_due_ms(tx: &ReadTransaction) -> Result<Option<u128>, StoreError> {
-    match tx.open_table(EVENT_DUE) {
-        Ok(t) => Ok(t.first()?.map(|(k, _)| k.value().0)),
-        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
-        Err(e) => Err(e.into()),
+/// When `endpoint`'s next pending delivery is due, in Unix milliseconds.
+pub fn next_due_ms(tx: &ReadTransaction, endpoint: &str) -> Result<Option<u128>, StoreError> {
+    let index = match tx.open_table(EVENT_DUE) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let mut rows = index.range((endpoint, "")..=(endpoint, "~"))?;
+    match rows.next() {
+        Some(row) => Ok(ms_of(row?.0.value().1)),
+        None => Ok(None),
     }
 }
 
@@ -214,31 +255,24 @@ pub fn update(
         return Ok(());
     };
     let mut due = tx.open_table(EVENT_DUE)?;
+    let was_pending = d.state == DeliveryState::Pending;
     if let Some(at) = d.next_at {
-        due.remove((ms(at), id))?;
+        due.remove((d.endpoint.as_str(), due_key(at, id).as_str()))?;
     }
     f(&mut d);
     if let (DeliveryState::Pending, Some(at)) = (d.state, d.next_at) {
-        due.insert((ms(at), id), ())?;
+        due.insert((d.endpoint.as_str(), due_key(at, id).as_str()), ())?;
     }
+    let finished = was_pending && d.state != DeliveryState::Pending;
     table.insert(id, codec::encode(&d)?.as_slice())?;
-    // Prune the oldest finished deliveries beyond KEEP; pending ones stay.
-    let mut extra = table.len()?.saturating_sub(due.len()?).saturating_sub(KEEP);
-    if extra > 0 {
-        let mut drop = Vec::new();
-        for row in table.iter()? {
-            let (k, v) = row?;
-            let old: Delivery = codec::decode("event_deliveries", v.value())?;
-            if old.state != DeliveryState::Pending {
-                drop.push(k.value());
-                extra -= 1;
-                if extra == 0 {
-                    break;
-                }
-            }
-        }
-        for k in drop {
-            table.remove(k)?;
+    if finished {
+        let mut done = tx.open_table(EVENT_DONE)?;
+        done.insert(id, ())?;
+        while done.len()? > KEEP {
+            let Some((old, _)) = done.pop_first()? else {
+                break;
+            };
+            table.remove(old.value())?;
         }
     }
     Ok(())
@@ -267,4 +301,120 @@ pub fn recent(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
+    use super::*;
+    use crate::domain::member::NewMember;
+    use crate::storage::Store;
+    use std::time::Duration;
+
+    fn data() -> EventData {
+        EventData {
+            member_id: "m".into(),
+            card_number: "c".into(),
+            points: Some(1),
+            balance_after: 1,
+            entry: Some(1),
+            reference: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_outbox_keeps_pending_deliveries_and_the_last_finished_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let now = OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000);
+        // Nothing is queued while no endpoint is registered.
+        store
+            .write(move |tx| {
+                crate::storage::members::create(tx, NewMember::default(), &Actor::System, now)?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let url = EndpointUrl::parse("http://127.0.0.1:9/x").unwrap();
+        let ep = store
+            .write(move |tx| add_endpoint(tx, url, &Actor::System, now).map(|e| e.id))
+            .await
+            .unwrap();
+        let e = ep.clone();
+        assert!(
+            store
+                .read(move |tx| due(tx, &e, now, 10))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let n = KEEP + 40;
+        store
+            .write(move |tx| {
+                for _ in 0..n {
+                    queue(tx, EventType::PointsEarned, &data(), now)?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let e = ep.clone();
+        let pending = store
+            .read(move |tx| due(tx, &e, now, usize::MAX))
+            .await
+            .unwrap();
+        assert_eq!(pending.len() as u64, n);
+        // All but the last ten are delivered; ten fail and wait.
+        let ids: Vec<u64> = pending.iter().map(|(id, _)| *id).collect();
+        store
+            .write(move |tx| {
+                for (i, id) in ids.iter().enumerate() {
+                    let err = (i as u64 >= n - 10).then(|| "500".to_owned());
+                    update(tx, *id, |d| d.attempted(now, err, Duration::from_secs(30)))?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let e = ep.clone();
+        let (kept, waiting, later, next) = store
+            .read(move |tx| {
+                let kept = tx.open_table(EVENT_DELIVERIES)?.len()?;
+                let waiting = due(tx, &e, now, usize::MAX)?.len();
+                let later = due(tx, &e, now + time::Duration::minutes(1), usize::MAX)?;
+                Ok((kept, waiting, later, next_due_ms(tx, &e)?))
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            kept,
+            KEEP + 10,
+            "the last {KEEP} finished and every pending one"
+        );
+        assert_eq!(waiting, 0, "the failed ones wait for their next attempt");
+        assert_eq!(later.len(), 10);
+        assert!(later.iter().all(|(_, d)| d.attempts == 1));
+        let retry_ms =
+            u128::try_from((now + time::Duration::seconds(30)).unix_timestamp()).unwrap() * 1000;
+        assert_eq!(next, Some(retry_ms));
+
+        // Removing the endpoint gives up what waits for it.
+        let e = ep.clone();
+        store
+            .write(move |tx| remove_endpoint(tx, &e, &Actor::System, now))
+            .await
+            .unwrap();
+        let e = ep.clone();
+        let (next, kept) = store
+            .read(move |tx| {
+                Ok((
+                    next_due_ms(tx, &e)?,
+                    tx.open_table(EVENT_DELIVERIES)?.len()?,
+                ))
+            })
+            .await
+            .unwrap();
+        assert_eq!(next, None);
+        assert_eq!(kept, KEEP, "given up, they count as finished");
+    }
 }

@@ -378,7 +378,8 @@ mod tests {
                 "alerts_active",
                 "alert_messages",
                 "event_deliveries",
-                "event_due"
+                "event_due",
+                "event_done"
             ]
         );
     }
