@@ -59,11 +59,16 @@ pub fn start(loyalty: Loyalty, config: EventsConfig) -> tokio::task::JoinHandle<
             };
             tokio::select! {
                 Some(done) = attempts.join_next(), if !attempts.is_empty() => {
-                    if let Ok(done) = done {
-                        under_way.remove(&done.0);
-                        if let Err(e) = record(&loyalty, &config, done).await {
-                            tracing::warn!(error = %e, "outbound events: recording an attempt failed");
-                        }
+                    // Every attempt ended by now is recorded in one write.
+                    let mut ended: Vec<Attempt> = done.into_iter().collect();
+                    while let Some(more) = attempts.try_join_next() {
+                        ended.extend(more);
+                    }
+                    for a in &ended {
+                        under_way.remove(&a.0);
+                    }
+                    if let Err(e) = record(&loyalty, &config, ended).await {
+                        tracing::warn!(error = %e, "outbound events: recording attempts failed");
                     }
                 }
                 () = tokio::time::sleep(wait) => {}
@@ -133,34 +138,41 @@ async fn fill(
     Ok(POLL)
 }
 
-/// Records an attempt's outcome.
+/// Records how attempts ended, in one write.
 async fn record(
     loyalty: &Loyalty,
     config: &EventsConfig,
-    (id, d, outcome): Attempt,
+    ended: Vec<Attempt>,
 ) -> Result<(), storage::StoreError> {
     let at = crate::clock::now();
     let first = config.retry_first;
-    match &outcome {
-        Ok(()) => {
-            tracing::info!(event = %d.event_id, endpoint = %d.endpoint, "event delivered");
+    let mut outcomes = Vec::with_capacity(ended.len());
+    for (id, d, outcome) in ended {
+        match &outcome {
+            Ok(()) => {
+                tracing::info!(event = %d.event_id, endpoint = %d.endpoint, "event delivered");
+            }
+            Err(e) => tracing::warn!(
+                event = %d.event_id,
+                endpoint = %d.endpoint,
+                error = %e,
+                "event not delivered (retried later; the error is on /admin/webhooks)"
+            ),
         }
-        Err(e) => tracing::warn!(
-            event = %d.event_id,
-            endpoint = %d.endpoint,
-            error = %e,
-            "event not delivered (retried later; the error is on /admin/webhooks)"
-        ),
+        outcomes.push((id, outcome.err()));
     }
     loyalty
         .store()
         .write(move |tx| {
-            storage::events::update(tx, id, |d| {
-                // Given up meanwhile (its endpoint removed): it stays so.
-                if d.state == DeliveryState::Pending {
-                    d.attempted(at, outcome.clone().err(), first);
-                }
-            })
+            for (id, error) in outcomes {
+                storage::events::update(tx, id, |d| {
+                    // Given up meanwhile (its endpoint removed): it stays so.
+                    if d.state == DeliveryState::Pending {
+                        d.attempted(at, error, first);
+                    }
+                })?;
+            }
+            Ok(())
         })
         .await
 }
