@@ -1,6 +1,8 @@
 //! Outbound events, end to end: a receiver on loopback that fails the first attempts and checks
 //! every signature sees each event exactly once after the retries; a receiver that never
-//! answers does not slow earns; a bad address is refused and changes nothing.
+//! answers does not slow earns nor the other endpoints; a bad address is refused and changes
+//! nothing; an event waiting to be tried again survives a crash; the owner manages it all on
+//! the admin page.
 
 #![expect(clippy::expect_used, reason = "tests fail loudly")]
 #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
@@ -25,6 +27,8 @@ struct Seen {
     accepted: Vec<Value>,
     /// Requests whose signature did not check out.
     bad_signatures: u32,
+    /// Answer every request with 503 while set.
+    down: bool,
 }
 
 /// Checks `FealTY-Signature: t=..,v1=..` over `"{t}.{body}"`.
@@ -80,8 +84,12 @@ async fn receiver(fail_first: u32) -> (String, Arc<Mutex<Seen>>) {
                     headers.get("fealty-event-id").and_then(|h| h.to_str().ok()),
                     Some(id.as_str())
                 );
+                let down = s.down;
                 let n = s.attempts.entry(id.clone()).or_default();
                 *n += 1;
+                if down {
+                    return StatusCode::SERVICE_UNAVAILABLE;
+                }
                 if *n <= fail_first {
                     return StatusCode::INTERNAL_SERVER_ERROR;
                 }
@@ -443,4 +451,46 @@ async fn the_owner_adds_an_address_and_sees_its_deliveries_on_the_admin_page() {
         api.get("/webhooks").await.expect_status(200)["items"],
         json!([])
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_not_yet_delivered_survives_a_crash() {
+    let (dir, mut server) = start();
+    let api = server.client();
+    let (url, seen) = receiver(0).await;
+    let created = api
+        .post("/webhooks", &json!({ "url": url }))
+        .await
+        .expect_status(201);
+    {
+        let mut s = seen.lock().unwrap();
+        s.secret = created["secret"].as_str().map(str::to_owned);
+        s.down = true;
+    }
+    let member = api.create_member(&json!({ "name": "Di" })).await;
+    let id = member["id"].as_str().unwrap().to_owned();
+    api.earn(&id, 7).await;
+    wait_for(Duration::from_secs(10), "both events tried", async || {
+        (seen.lock().unwrap().attempts.len() == 2).then_some(())
+    })
+    .await;
+
+    // Killed while both wait to be tried again; the receiver comes back meanwhile.
+    server.kill9();
+    seen.lock().unwrap().down = false;
+    let server = TestServer::start_with(dir.path(), &["--events-retry-first", "1s"], &[]);
+    let api = server.client();
+    let accepted = wait_for(Duration::from_secs(20), "both delivered", async || {
+        let s = seen.lock().unwrap();
+        (s.accepted.len() == 2).then(|| s.accepted.clone())
+    })
+    .await;
+    let mut types: Vec<&str> = accepted
+        .iter()
+        .map(|v| v["type"].as_str().unwrap())
+        .collect();
+    types.sort_unstable();
+    assert_eq!(types, ["member.created", "points.earned"]);
+    assert_eq!(api.balance(&id).await, 7);
+    assert_eq!(seen.lock().unwrap().bad_signatures, 0);
 }
