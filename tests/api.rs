@@ -1449,7 +1449,7 @@ async fn openapi_lists_every_route() {
             (normalise(p), methods)
         })
         .collect();
-    let expected: [(&str, &[&str]); 10] = [
+    let expected: [(&str, &[&str]); 12] = [
         ("/members", &["get", "post"]),
         ("/members/{}", &["get", "patch"]),
         ("/members/by-card/{}", &["get"]),
@@ -1460,6 +1460,8 @@ async fn openapi_lists_every_route() {
         ("/rewards/{}", &["patch"]),
         ("/settings", &["get", "patch"]),
         ("/stats", &["get"]),
+        ("/webhooks", &["get", "post"]),
+        ("/webhooks/{}", &["delete"]),
     ];
     for (path, methods) in expected {
         let Some(have) = found.get(path) else {
