@@ -118,28 +118,7 @@ pub struct EndpointUrl(String);
 impl EndpointUrl {
     /// Parses a URL.
     pub fn parse(raw: &str) -> Result<EndpointUrl, DomainError> {
-        let s = raw.trim();
-        let bad = || {
-            DomainError::invalid(
-                "url",
-                "must be a web address starting with https:// (or http://)",
-            )
-        };
-        let lower = s.to_ascii_lowercase();
-        let rest = lower
-            .strip_prefix("https://")
-            .or_else(|| lower.strip_prefix("http://"))
-            .ok_or_else(bad)?;
-        let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-        let host = host.rsplit('@').next().unwrap_or_default();
-        if s.len() > 2000
-            || host.is_empty()
-            || host.starts_with(':')
-            || s.chars().any(|c| c.is_whitespace() || c.is_control())
-        {
-            return Err(bad());
-        }
-        Ok(EndpointUrl(s.to_owned()))
+        super::text::web_address("url", raw).map(EndpointUrl)
     }
 
     /// The URL.
