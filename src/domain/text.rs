@@ -150,6 +150,33 @@ impl Phone {
     }
 }
 
+/// A web address the server posts to, trimmed: `https://` or `http://`, a host, no spaces or
+/// control characters, at most 2000 characters. A refusal names `field`.
+pub fn web_address(field: &'static str, raw: &str) -> Result<String, DomainError> {
+    let s = raw.trim();
+    let bad = || {
+        DomainError::invalid(
+            field,
+            "must be a web address starting with https:// (or http://)",
+        )
+    };
+    let lower = s.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"))
+        .ok_or_else(bad)?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = host.rsplit('@').next().unwrap_or_default();
+    if s.len() > 2000
+        || host.is_empty()
+        || host.starts_with(':')
+        || s.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(bad());
+    }
+    Ok(s.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,31 +267,4 @@ mod tests {
         assert!(Phone::parse("call me").is_err());
         assert!(Phone::parse("123").is_err());
     }
-}
-
-/// A web address the server posts to, trimmed: `https://` or `http://`, a host, no spaces or
-/// control characters, at most 2000 characters. A refusal names `field`.
-pub fn web_address(field: &'static str, raw: &str) -> Result<String, DomainError> {
-    let s = raw.trim();
-    let bad = || {
-        DomainError::invalid(
-            field,
-            "must be a web address starting with https:// (or http://)",
-        )
-    };
-    let lower = s.to_ascii_lowercase();
-    let rest = lower
-        .strip_prefix("https://")
-        .or_else(|| lower.strip_prefix("http://"))
-        .ok_or_else(bad)?;
-    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = host.rsplit('@').next().unwrap_or_default();
-    if s.len() > 2000
-        || host.is_empty()
-        || host.starts_with(':')
-        || s.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
-        return Err(bad());
-    }
-    Ok(s.to_owned())
 }
