@@ -8,6 +8,7 @@ import schemathesis
 
 VALID_KEY = re.compile(r"[!-~]{1,255}")
 CARD = re.compile(r"[0-9 -]*")
+WEB_URL = re.compile(r"[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#@:][^\s/?#@]*([/?#]\S*)?")
 
 
 def luhn_digit(body):
@@ -30,6 +31,13 @@ def before_call(ctx, case, **kwargs):
     key = (case.headers or {}).get("Idempotency-Key")
     if isinstance(key, str) and VALID_KEY.fullmatch(key):
         case.headers["Idempotency-Key"] = f"fuzz-{uuid.uuid4()}"
+    # A registered event endpoint is posted to: keep the server's requests on loopback (port 9,
+    # where nothing listens) by pointing every well-formed address there; malformed ones stay.
+    body = case.body
+    path = getattr(case.operation, "path", "")
+    if path.endswith("/webhooks") and isinstance(body, dict) and isinstance(body.get("url"), str):
+        if WEB_URL.fullmatch(body["url"]):
+            body["url"] = f"http://127.0.0.1:9/fuzz-{uuid.uuid4()}"
     # The document cannot state a Luhn check digit: a well-formed card number gets a correct one.
     body = case.body
     if isinstance(body, dict) and isinstance(body.get("card_number"), str):
@@ -60,6 +68,12 @@ def filter_failure(ctx, failure, case, response):
         # unit, which other requests of the run change): a schema-valid amount or currency can
         # be refused on `currency` or `amount_minor`.
         if "amount_minor" in body and field in ("currency", "amount_minor"):
+            return False
+    if failure.code == "ST202" and invalid and field == "url" and "url" in body:
+        # An owner registers at most 5 event endpoints, each address once; the run registers
+        # more than that, so a schema-valid address can be refused for the count or as a repeat.
+        detail = str(problem.get("detail", ""))
+        if "at most" in detail or "registered already" in detail:
             return False
     if failure.code == "ST302" and response.status_code == 404:
         # A redemption naming an unknown reward is 404 (the reward is not found); the check

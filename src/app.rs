@@ -55,6 +55,8 @@ pub struct Config {
     pub alerts: crate::alerts::AlertsConfig,
     /// When the ledger is checked (daily at the quiet hour unless a test says otherwise).
     pub verify_schedule: crate::domain::ledger_check::Schedule,
+    /// How outbound events are retried.
+    pub events: crate::events::EventsConfig,
 }
 
 /// Where and how often `serve` backs up.
@@ -230,6 +232,7 @@ async fn run(
     );
     let check_task =
         crate::ledger_schedule::start(loyalty.clone(), config.verify_schedule, started);
+    let events_task = crate::events::start(loyalty.clone(), config.events.clone());
     let app = http::router::build(
         loyalty,
         base_url,
@@ -281,6 +284,9 @@ async fn run(
     let _ = alerts_task.await;
     check_task.abort();
     let _ = check_task.await;
+    // Likewise for outbound events: an attempt cut off is made again after the restart.
+    events_task.abort();
+    let _ = events_task.await;
     let _ = requests_done.send(());
     if let Some(mut t) = backup_task {
         // The task ships the last changes and ends; a little beyond its own bound, it is cut off.

@@ -1449,7 +1449,7 @@ async fn openapi_lists_every_route() {
             (normalise(p), methods)
         })
         .collect();
-    let expected: [(&str, &[&str]); 13] = [
+    let expected: [(&str, &[&str]); 15] = [
         ("/members", &["get", "post"]),
         ("/members/{}", &["get", "patch"]),
         ("/members/by-card/{}", &["get"]),
@@ -1463,6 +1463,8 @@ async fn openapi_lists_every_route() {
         ("/integrations/{}", &["put"]),
         ("/integrations/unmatched", &["get"]),
         ("/integrations/{}/orders/{}/attach", &["post"]),
+        ("/webhooks", &["get", "post"]),
+        ("/webhooks/{}", &["delete"]),
     ];
     for (path, methods) in expected {
         let Some(have) = found.get(path) else {

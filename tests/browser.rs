@@ -61,6 +61,7 @@ fn main_pages(member_id: &str) -> Vec<Page> {
         page("keys", "/admin/keys", "form[action=\"/admin/keys\"]"),
         page("audit", "/admin/audit", "table#audit"),
         page("alerts", "/admin/alerts", "table#alerts"),
+        page("webhooks", "/admin/webhooks", "form#new-webhook"),
     ]
 }
 
@@ -124,6 +125,13 @@ async fn walk_through(driver: &Driver, server: &TestServer) {
         &format!("{PASSWORD}\n"),
     ));
     let api = server.client();
+    // An event endpoint where nothing listens, so its page shows failed deliveries.
+    api.post(
+        "/webhooks",
+        &json!({ "url": "http://127.0.0.1:9/wp-json/loyalty-plugin/v1/fealty-events" }),
+    )
+    .await
+    .expect_status(201);
     let card = card_number(4_711_000_042);
     let member = api
         .create_member(&json!({

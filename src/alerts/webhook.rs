@@ -64,7 +64,7 @@ fn ascii(s: &str) -> String {
 }
 
 /// The error and its causes, as one line.
-fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut cause = e.source();
     while let Some(c) = cause {

@@ -127,6 +127,20 @@ pub struct ServeArgs {
     /// For tests: how often the server's state is looked at for owner alerts (default 60s).
     #[arg(long, hide = true)]
     alerts_check_every: Option<String>,
+    /// For tests: the wait after a first failed event delivery (default 30s; it doubles).
+    #[arg(long, hide = true)]
+    events_retry_first: Option<String>,
+}
+
+fn events_config(args: &ServeArgs) -> Result<crate::events::EventsConfig, String> {
+    let mut config = crate::events::EventsConfig::default();
+    if let Some(raw) = &args.events_retry_first {
+        config.retry_first = crate::domain::interval::parse_seconds(raw, 's')
+            .filter(|s| *s > 0)
+            .map(std::time::Duration::from_secs)
+            .ok_or_else(|| format!("--events-retry-first {raw:?} is not an interval like 5s"))?;
+    }
+    Ok(config)
 }
 
 fn alerts_config(args: &ServeArgs) -> Result<crate::alerts::AlertsConfig, String> {
@@ -278,9 +292,10 @@ pub fn run(args: ServeArgs) -> ExitCode {
                 .map(crate::ledger_schedule::parse_every)
                 .transpose()?
                 .unwrap_or(crate::domain::ledger_check::Schedule::Daily),
+            events_config(&args)?,
         ))
     });
-    let (backup, tls, keep_idempotency, limits, metrics_token, alerts, verify_schedule) =
+    let (backup, tls, keep_idempotency, limits, metrics_token, alerts, verify_schedule, events) =
         match parsed {
             Ok(all) => all,
             Err(e) => {
@@ -299,6 +314,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
         metrics_token,
         alerts,
         verify_schedule,
+        events,
     };
     let result = runtime.block_on(app::serve(config));
     // The database is closed by now; a read still running on a blocking thread must not hold

@@ -581,31 +581,10 @@ pub struct WebhookUrl(String);
 impl WebhookUrl {
     /// Parses a URL; empty means none.
     pub fn parse(raw: &str) -> Result<Option<WebhookUrl>, DomainError> {
-        let s = raw.trim();
-        if s.is_empty() {
+        if raw.trim().is_empty() {
             return Ok(None);
         }
-        let bad = || {
-            DomainError::invalid(
-                "alert_webhook",
-                "must be a web address starting with https:// (or http://)",
-            )
-        };
-        let lower = s.to_ascii_lowercase();
-        let rest = lower
-            .strip_prefix("https://")
-            .or_else(|| lower.strip_prefix("http://"))
-            .ok_or_else(bad)?;
-        let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-        let host = host.rsplit('@').next().unwrap_or_default();
-        if s.len() > 2000
-            || host.is_empty()
-            || host.starts_with(':')
-            || s.chars().any(|c| c.is_whitespace() || c.is_control())
-        {
-            return Err(bad());
-        }
-        Ok(Some(WebhookUrl(s.to_owned())))
+        super::text::web_address("alert_webhook", raw).map(|s| Some(WebhookUrl(s)))
     }
 
     /// The URL.

@@ -37,11 +37,14 @@ pub enum Scope {
     /// Set up shop webhooks and attach parked orders to members.
     #[serde(rename = "integrations:write")]
     IntegrationsWrite,
+    /// List, register and remove the endpoints outbound events are posted to, and read their deliveries.
+    #[serde(rename = "webhooks:write")]
+    WebhooksWrite,
 }
 
 impl Scope {
     /// Every scope, in order.
-    pub const ALL: [Scope; 7] = [
+    pub const ALL: [Scope; 8] = [
         Scope::MembersRead,
         Scope::MembersWrite,
         Scope::PointsWrite,
@@ -49,6 +52,7 @@ impl Scope {
         Scope::SettingsWrite,
         Scope::CardsRead,
         Scope::IntegrationsWrite,
+        Scope::WebhooksWrite,
     ];
 
     /// The scope's name, as in requests and on the command line.
@@ -61,6 +65,7 @@ impl Scope {
             Scope::SettingsWrite => "settings:write",
             Scope::CardsRead => "cards:read",
             Scope::IntegrationsWrite => "integrations:write",
+            Scope::WebhooksWrite => "webhooks:write",
         }
     }
 
@@ -76,6 +81,9 @@ impl Scope {
                 "see members' card tokens and card URLs, which open their card pages"
             }
             Scope::IntegrationsWrite => "set up shop webhooks and attach parked orders to members",
+            Scope::WebhooksWrite => {
+                "list, register and remove outbound event endpoints and read their deliveries"
+            }
         }
     }
 

@@ -1,4 +1,4 @@
-//! Small free-text values: names, reasons, references, phone numbers.
+//! Small free-text values: names, reasons, references, phone numbers, web addresses.
 
 use super::DomainError;
 
@@ -148,6 +148,33 @@ impl Phone {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// A web address the server posts to, trimmed: `https://` or `http://`, a host, no spaces or
+/// control characters, at most 2000 characters. A refusal names `field`.
+pub fn web_address(field: &'static str, raw: &str) -> Result<String, DomainError> {
+    let s = raw.trim();
+    let bad = || {
+        DomainError::invalid(
+            field,
+            "must be a web address starting with https:// (or http://)",
+        )
+    };
+    let lower = s.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"))
+        .ok_or_else(bad)?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = host.rsplit('@').next().unwrap_or_default();
+    if s.len() > 2000
+        || host.is_empty()
+        || host.starts_with(':')
+        || s.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(bad());
+    }
+    Ok(s.to_owned())
 }
 
 #[cfg(test)]

@@ -614,6 +614,57 @@ impl Loyalty {
             .await?)
     }
 
+    // ---- outbound events ----
+
+    /// The endpoints outbound events go to.
+    pub async fn webhook_endpoints(&self) -> Result<Vec<storage::events::Endpoint>> {
+        Ok(self.store.read(storage::events::endpoints).await?)
+    }
+
+    /// Registers an endpoint; the answer holds its secret, which is not shown again.
+    pub async fn add_webhook_endpoint(
+        &self,
+        url: crate::domain::events::EndpointUrl,
+        actor: Actor,
+    ) -> Result<storage::events::Endpoint> {
+        Ok(self
+            .store
+            .write(move |tx| storage::events::add_endpoint(tx, url, &actor, clock::now()))
+            .await?)
+    }
+
+    /// Removes an endpoint.
+    pub async fn remove_webhook_endpoint(&self, id: String, actor: Actor) -> Result<()> {
+        Ok(self
+            .store
+            .write(move |tx| storage::events::remove_endpoint(tx, &id, &actor, clock::now()))
+            .await?)
+    }
+
+    /// Each endpoint with up to `limit` of its latest deliveries, newest first.
+    pub async fn webhook_deliveries(
+        &self,
+        limit: usize,
+    ) -> Result<
+        Vec<(
+            storage::events::Endpoint,
+            Vec<crate::domain::events::Delivery>,
+        )>,
+    > {
+        Ok(self
+            .store
+            .read(move |tx| {
+                storage::events::endpoints(tx)?
+                    .into_iter()
+                    .map(|e| {
+                        let recent = storage::events::recent(tx, &e.id, limit)?;
+                        Ok((e, recent))
+                    })
+                    .collect()
+            })
+            .await?)
+    }
+
     /// Scheme-wide numbers, from running totals and indexes (no scans).
     pub async fn stats(&self) -> Result<Stats> {
         Ok(self.store.read(|tx| stats_in(tx, clock::now())).await?)

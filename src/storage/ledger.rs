@@ -152,6 +152,17 @@ pub fn post(
 
     // The entry already says who, what and when: the audit row only points at it.
     audit::record_entry(tx, seq)?;
+    if let Some(kind) = crate::domain::events::EventType::for_entry(posting.kind) {
+        let data = crate::domain::events::EventData {
+            member_id: member.id.as_str().to_owned(),
+            card_number: member.card_number.as_str().to_owned(),
+            points: Some(entry.body.points),
+            balance_after: entry.body.balance_after,
+            entry: Some(seq),
+            reference: entry.body.reference.clone(),
+        };
+        super::events::queue(tx, kind, &data, now)?;
+    }
     Ok((entry, member))
 }
 

@@ -285,6 +285,20 @@ pub fn create(
         serde_json::json!({ "card_number": member.card_number.as_str() }),
         now,
     )?;
+    let data = crate::domain::events::EventData {
+        member_id: id.to_owned(),
+        card_number: member.card_number.as_str().to_owned(),
+        points: None,
+        balance_after: 0,
+        entry: None,
+        reference: None,
+    };
+    super::events::queue(
+        tx,
+        crate::domain::events::EventType::MemberCreated,
+        &data,
+        now,
+    )?;
     Ok(member)
 }
 

@@ -373,7 +373,14 @@ mod tests {
             .collect();
         assert_eq!(
             not_backed_up,
-            ["sessions", "alerts_active", "alert_messages"]
+            [
+                "sessions",
+                "alerts_active",
+                "alert_messages",
+                "event_deliveries",
+                "event_due",
+                "event_done"
+            ]
         );
     }
 

@@ -102,6 +102,19 @@ pub const HOOK_ORDERS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::n
 /// added later).
 pub const HOOK_UNMATCHED: TableDefinition<(&str, &str), ()> =
     TableDefinition::new("hook_unmatched");
+/// Endpoint id → `Endpoint` JSON: the owner's outbound event URLs with their signing secrets
+/// (schema v5, added later: a file without it has none).
+pub const WEBHOOK_ENDPOINTS: TableDefinition<&str, &[u8]> =
+    TableDefinition::new("webhook_endpoints");
+/// Id → `Delivery` JSON: outbound events queued and sent, one row per endpoint (schema v5,
+/// added later).
+pub const EVENT_DELIVERIES: TableDefinition<u64, &[u8]> = TableDefinition::new("event_deliveries");
+/// (endpoint id, "{next attempt in Unix ms:020}.{delivery id:020}") → (): each endpoint's
+/// pending deliveries by due time (schema v5, added later).
+pub const EVENT_DUE: TableDefinition<(&str, &str), ()> = TableDefinition::new("event_due");
+/// Delivery id → (): the finished deliveries still kept, oldest first, so the oldest can be
+/// pruned without a scan (schema v5, added later).
+pub const EVENT_DONE: TableDefinition<u64, ()> = TableDefinition::new("event_done");
 
 /// Retired in schema v5: (member id text, sequence) → (); replaced by `MEMBER_ENTRIES`. Kept
 /// so that snapshots of schema 1–4 still load, before their migration removes it.
@@ -493,6 +506,10 @@ pub static REGISTRY: LazyLock<Vec<Table>> = LazyLock::new(|| {
         table!(HOOK_DELIVERIES, "shop webhook deliveries", since 5, backed_up true, check json),
         table!(HOOK_ORDERS, "shop orders awarded", since 5, backed_up true, check json),
         table!(HOOK_UNMATCHED, "shop orders parked", since 5, backed_up true, check any),
+        table!(WEBHOOK_ENDPOINTS, "outbound event endpoints", since 5, backed_up true, check json),
+        table!(EVENT_DELIVERIES, "outbound events queued and sent", since 5, backed_up false, check json),
+        table!(EVENT_DUE, "outbound events by due time", since 5, backed_up false, check any),
+        table!(EVENT_DONE, "outbound events finished", since 5, backed_up false, check any),
     ]
 });
 

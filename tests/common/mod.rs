@@ -27,7 +27,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 const CLI_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Every scope an API key can have.
-pub const ALL_SCOPES: [&str; 7] = [
+pub const ALL_SCOPES: [&str; 8] = [
     "members:read",
     "members:write",
     "points:write",
@@ -35,6 +35,7 @@ pub const ALL_SCOPES: [&str; 7] = [
     "settings:write",
     "cards:read",
     "integrations:write",
+    "webhooks:write",
 ];
 
 /// A running `fealty serve` on a data directory; the process is killed on drop.

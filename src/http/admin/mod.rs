@@ -11,6 +11,7 @@ pub mod session;
 mod settings;
 mod staff;
 mod till;
+mod webhooks;
 
 pub use members::PendingImports;
 
@@ -83,6 +84,11 @@ pub fn router() -> Router<AppState> {
         .route("/admin/keys", get(staff::keys).post(staff::create_key))
         .route("/admin/keys/{id}/revoke", post(staff::revoke_key))
         .route("/admin/audit", get(audit::show))
+        .route(
+            "/admin/webhooks",
+            get(webhooks::show).post(webhooks::create),
+        )
+        .route("/admin/webhooks/{id}/remove", post(webhooks::remove))
 }
 
 /// Why an admin request could not be served; each becomes a page (or a redirect to log-in).

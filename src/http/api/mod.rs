@@ -6,6 +6,7 @@ mod members;
 mod points;
 mod rewards;
 mod settings;
+mod webhooks;
 
 use super::AppState;
 use super::error::{ApiError, Problem};
@@ -149,6 +150,8 @@ enum Text {
     CardNumber,
     /// A three-letter currency code.
     Currency,
+    /// An http(s) address with a host (the server also takes a user part before the host).
+    Url,
 }
 
 impl Text {
@@ -168,6 +171,10 @@ impl Text {
             Text::Phone => r"^( *|\+?[ .()\-]*([0-9][ .()\-]*){5,20})$".to_owned(),
             Text::CardNumber => r"^( *|[ \-]*([0-9][ \-]*){12})$".to_owned(),
             Text::Currency => "^[A-Za-z]{3}$".to_owned(),
+            Text::Url => {
+                let host = format!("[^{NOT_TEXT}{SPACE}/?#@:][^{NOT_TEXT}{SPACE}/?#@]*");
+                format!("^[Hh][Tt][Tt][Pp][Ss]?://{host}([/?#][^{NOT_TEXT}{SPACE}]*)?$")
+            }
         }
     }
 }
@@ -198,6 +205,7 @@ const TEXT_FIELDS: &[(&str, &str, Text)] = &[
     ("UpdateReward", "name", Text::Required),
     ("UpdateSettings", "business_name", Text::Required),
     ("UpdateSettings", "currency", Text::Currency),
+    ("CreateWebhook", "url", Text::Url),
 ];
 
 /// Writes into the document the rules the server checks that field attributes cannot state:
@@ -272,6 +280,8 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(rewards::update))
         .routes(routes!(settings::get, settings::update))
         .routes(routes!(settings::stats))
+        .routes(routes!(webhooks::list, webhooks::create))
+        .routes(routes!(webhooks::remove))
         .routes(routes!(super::health::status))
         .routes(routes!(integrations::update))
         .routes(routes!(integrations::unmatched))

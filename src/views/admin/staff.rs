@@ -83,6 +83,7 @@ pub fn keys(
         Section::Keys,
         html! {
             h1 { "API keys" }
+            p.muted { "To have FealTY tell another tool when points change, see " a href="/admin/webhooks" { "Event webhooks" } "." }
             @if let Some(k) = new_key {
                 div.result role="status" {
                     p { strong { "Copy this key now: it is shown only once." } }
@@ -114,9 +115,10 @@ pub fn keys(
                     (field_error(err, "name"))
                     fieldset {
                         legend { "Scopes" }
-                        // Card tokens open members' card pages, so a key gets them only when asked for.
+                        // Card tokens open members' card pages, and an event webhook receives
+                        // every member's card number, so a key gets these only when asked for.
                         @for s in Scope::ALL {
-                            label.check title=(s.description()) { input type="checkbox" name="scopes" value=(s.as_str()) checked[s != Scope::CardsRead]; (s.as_str()) }
+                            label.check title=(s.description()) { input type="checkbox" name="scopes" value=(s.as_str()) checked[!matches!(s, Scope::CardsRead | Scope::WebhooksWrite)]; (s.as_str()) }
                         }
                     }
                     (form_error(err, &["name"]))
