@@ -11,17 +11,28 @@ pub enum Provider {
     Shopify,
     /// Stripe (`checkout.session.completed`, `charge.succeeded`, `charge.refunded`).
     Stripe,
+    /// Square (`payment.updated`, `refund.created`, `refund.updated`).
+    Square,
+    /// WooCommerce (`order.created`, `order.updated`).
+    WooCommerce,
 }
 
 impl Provider {
     /// Every provider, in the order pages list them.
-    pub const ALL: [Provider; 2] = [Provider::Shopify, Provider::Stripe];
+    pub const ALL: [Provider; 4] = [
+        Provider::Shopify,
+        Provider::Stripe,
+        Provider::Square,
+        Provider::WooCommerce,
+    ];
 
     /// The provider's name in URLs and records.
     pub fn as_str(self) -> &'static str {
         match self {
             Provider::Shopify => "shopify",
             Provider::Stripe => "stripe",
+            Provider::Square => "square",
+            Provider::WooCommerce => "woocommerce",
         }
     }
 
@@ -30,6 +41,8 @@ impl Provider {
         match self {
             Provider::Shopify => "Shopify",
             Provider::Stripe => "Stripe",
+            Provider::Square => "Square",
+            Provider::WooCommerce => "WooCommerce",
         }
     }
 
@@ -122,9 +135,11 @@ pub struct Refund {
 /// How a shop states a refund.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefundAmount {
-    /// This refund alone, in minor units (Shopify: one refund per delivery).
+    /// This refund alone, in minor units (Shopify: one refund per delivery; Square: one
+    /// refund, deduplicated by its id).
     This(i64),
-    /// Everything refunded so far, in minor units (Stripe's `amount_refunded`).
+    /// Everything refunded so far, in minor units (Stripe's `amount_refunded`; the sum of a
+    /// WooCommerce order's `refunds`).
     Total(i64),
 }
 
@@ -324,6 +339,8 @@ mod tests {
     fn ids_and_providers() {
         assert_eq!(Provider::parse("shopify"), Some(Provider::Shopify));
         assert_eq!(Provider::parse("Shopify"), None);
+        assert_eq!(Provider::parse("woocommerce"), Some(Provider::WooCommerce));
+        assert_eq!(Provider::parse("square"), Some(Provider::Square));
         assert!(parse_id("order_id", "820982911946154508").is_ok());
         assert!(parse_id("order_id", "").is_err());
         assert!(parse_id("order_id", "a b").is_err());

@@ -2,7 +2,9 @@
 //! the raw body and a parser from its JSON into one [`Delivery`].
 
 pub mod shopify;
+pub mod square;
 pub mod stripe;
+pub mod woocommerce;
 
 use crate::domain::shop::{Delivery, Provider};
 use axum::http::HeaderMap;
@@ -21,10 +23,12 @@ pub enum HookError {
     Unreadable(String),
 }
 
-/// Checks a delivery's signature as `provider` documents it; `now` is Unix seconds.
+/// Checks a delivery's signature as `provider` documents it; `url` is the address the shop
+/// posts to (Square signs it with the body), `now` is Unix seconds.
 pub fn verify(
     provider: Provider,
     secret: &str,
+    url: &str,
     headers: &HeaderMap,
     body: &[u8],
     now: i64,
@@ -32,6 +36,10 @@ pub fn verify(
     match provider {
         Provider::Shopify => shopify::verify(secret, header(headers, shopify::SIGNATURE), body),
         Provider::Stripe => stripe::verify(secret, header(headers, stripe::SIGNATURE), body, now),
+        Provider::Square => square::verify(secret, url, header(headers, square::SIGNATURE), body),
+        Provider::WooCommerce => {
+            woocommerce::verify(secret, header(headers, woocommerce::SIGNATURE), body)
+        }
     }
 }
 
@@ -40,7 +48,15 @@ pub fn parse(provider: Provider, headers: &HeaderMap, body: &[u8]) -> Result<Del
     match provider {
         Provider::Shopify => shopify::parse(headers, body),
         Provider::Stripe => stripe::parse(body),
+        Provider::Square => square::parse(body),
+        Provider::WooCommerce => woocommerce::parse(headers, body),
     }
+}
+
+/// Whether a delivery is a shop's unsigned "is this address alive?" check (WooCommerce's
+/// ping when a webhook is saved), to be answered 200 with nothing applied.
+pub fn is_ping(provider: Provider, headers: &HeaderMap, body: &[u8]) -> bool {
+    provider == Provider::WooCommerce && woocommerce::is_ping(headers, body)
 }
 
 /// A header's value as text, if present and visible ASCII.

@@ -2,6 +2,7 @@
 //! before anything is read or stored; applied in one write, then acknowledged.
 
 use super::AppState;
+use super::api::integrations::hook_url;
 use super::error::ApiError;
 use crate::clock;
 use crate::domain::shop::Provider;
@@ -36,13 +37,22 @@ async fn receive(
     body: Bytes,
 ) -> Result<Json<Ack>, ApiError> {
     let provider = Provider::parse(&provider).ok_or_else(|| ApiError::not_found("shop"))?;
+    // Answered even before the shop is switched on: WooCommerce pings when its webhook is
+    // saved, which is before the owner can paste the secret it shows into FealTY.
+    if hooks::is_ping(provider, &headers, &body) {
+        return Ok(Json(Ack {
+            outcome: "ping received; nothing applied".into(),
+            duplicate: false,
+        }));
+    }
     let settings = state.loyalty.integration(provider).await?;
     let secret = match (settings.enabled, settings.secret) {
         (true, Some(secret)) => secret,
         _ => return Err(ApiError::not_found("shop")),
     };
     let now = clock::now().unix_timestamp();
-    hooks::verify(provider, secret.expose(), &headers, &body, now)?;
+    let url = hook_url(&state.base_url, provider);
+    hooks::verify(provider, secret.expose(), &url, &headers, &body, now)?;
     let delivery = hooks::parse(provider, &headers, &body)?;
     let ack = match state.loyalty.apply_delivery(provider, delivery).await? {
         Applied::Duplicate => Ack {

@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 /// A shop's webhook settings; the secret is never shown, only whether one is set.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct IntegrationView {
-    /// `shopify` or `stripe`.
+    /// `shopify`, `stripe`, `square` or `woocommerce`.
     pub provider: String,
     /// Whether deliveries are taken.
     pub enabled: bool,
@@ -56,7 +56,8 @@ pub struct UpdateIntegration {
     /// Take this shop's deliveries (needs a secret, given now or before).
     pub enabled: Option<bool>,
     /// The signing secret the shop shows (Shopify: the app's client secret; Stripe: the
-    /// endpoint's `whsec_...`). Stored, never shown again.
+    /// endpoint's `whsec_...`; Square: the subscription's signature key; WooCommerce: the
+    /// webhook's secret). Stored, never shown again.
     #[schema(min_length = 8, max_length = 255, pattern = "^[ ]*[!-~]{8,255}[ ]*$")]
     pub secret: Option<String>,
     /// Create a member for an order whose email no member has, instead of parking it.
@@ -68,7 +69,7 @@ pub struct UpdateIntegration {
 pub struct UnmatchedOrder {
     /// The shop.
     pub provider: String,
-    /// The shop's order (Stripe: payment) id.
+    /// The shop's order (Stripe: payment; Square: order, else payment) id.
     pub order_id: String,
     /// The email it carried, if any.
     pub email: Option<String>,
@@ -137,6 +138,8 @@ pub struct Attached {
 enum ProviderName {
     Shopify,
     Stripe,
+    Square,
+    WooCommerce,
 }
 
 fn provider(raw: &str) -> Result<Provider, ApiError> {
@@ -146,7 +149,7 @@ fn provider(raw: &str) -> Result<Provider, ApiError> {
 /// Set up a shop's webhooks.
 #[utoipa::path(
     put, path = "/api/v1/integrations/{provider}", tag = "integrations",
-    params(("provider" = inline(ProviderName), Path, description = "`shopify` or `stripe`")),
+    params(("provider" = inline(ProviderName), Path, description = "`shopify`, `stripe`, `square` or `woocommerce`")),
     request_body = UpdateIntegration,
     responses(
         (status = 200, description = "The settings now, with the URL to paste into the shop", body = IntegrationView),
@@ -200,7 +203,7 @@ pub async fn unmatched(
 #[utoipa::path(
     post, path = "/api/v1/integrations/{provider}/orders/{order_id}/attach", tag = "integrations",
     params(
-        ("provider" = inline(ProviderName), Path, description = "`shopify` or `stripe`"),
+        ("provider" = inline(ProviderName), Path, description = "`shopify`, `stripe`, `square` or `woocommerce`"),
         ("order_id" = String, Path, description = "The shop's order id, as listed"),
     ),
     request_body = AttachOrder,

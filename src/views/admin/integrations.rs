@@ -30,6 +30,18 @@ fn where_to_paste(p: Provider) -> &'static str {
              checkout.session.completed, charge.succeeded and charge.refunded. The secret is the \
              endpoint's signing secret (whsec_…)."
         }
+        Provider::Square => {
+            "In Square's Developer Console: your application → Webhooks → Subscriptions → Add \
+             subscription with exactly this URL (Square signs it with each delivery), events \
+             payment.updated, refund.created and refund.updated. The secret is the subscription's \
+             signature key."
+        }
+        Provider::WooCommerce => {
+            "In WordPress: WooCommerce → Settings → Advanced → Webhooks → Add webhook, status \
+             Active, topic \"Order updated\" (and another for \"Order created\"), API version 3, \
+             with this delivery URL. The secret is the webhook's Secret field: copy it (or type \
+             your own) before saving."
+        }
     }
 }
 

@@ -34,7 +34,7 @@ pub fn view(
         html! {
             h1 { "Settings" }
             @if saved { p.result #result role="status" { "Saved." } }
-            p { "Selling online? Connect Shopify or Stripe under " a href="/admin/integrations" { "Online shops" } "." }
+            p { "Selling online? Connect Shopify, Stripe, Square or WooCommerce under " a href="/admin/integrations" { "Online shops" } "." }
             section.card {
                 form #settings method="post" action="/admin/settings" {
                     (csrf(chrome))
