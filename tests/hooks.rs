@@ -1,4 +1,5 @@
-//! Signed webhooks from Shopify and Stripe, against a real `fealty serve` process.
+//! Signed webhooks from Shopify, Stripe, Square and WooCommerce, against a real `fealty serve`
+//! process.
 
 #![expect(clippy::expect_used, reason = "tests fail loudly")]
 #![allow(clippy::unwrap_used)]
@@ -14,6 +15,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 const SHOPIFY_SECRET: &str = "shpss_0123456789abcdef0123456789abcdef";
 const STRIPE_SECRET: &str = "whsec_test_5f1d9c1a2b3c4d5e6f";
+const WOO_SECRET: &str = "Ek2r&j,P5sZ?Vh)Tq]n@W!c9x`LbY{Ue";
+const SQUARE_KEY: &str = "Ibxx_5AKakO-3qeNVR61Dw";
 
 fn fixture(name: &str) -> Value {
     let path = format!("{}/tests/fixtures/hooks/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -652,4 +655,313 @@ async fn deliveries_are_forgotten_after_the_window_and_their_orders_still_count_
     );
     let api = server.client_with(&key);
     assert_eq!(api.balance(&id).await, 8);
+}
+
+/// A WooCommerce delivery of order 727 from the fixture, as WooCommerce sends it.
+struct Woo {
+    topic: &'static str,
+    delivery_id: String,
+    body: Vec<u8>,
+}
+
+impl Woo {
+    fn request(&self, http: &reqwest::Client, base: &str, secret: &str) -> reqwest::RequestBuilder {
+        let sig = base64::engine::general_purpose::STANDARD.encode(hmac(secret, &self.body));
+        http.post(format!("{base}/hooks/woocommerce"))
+            .header("Content-Type", "application/json")
+            .header("User-Agent", "WooCommerce/8.2.1 Hookshot (WordPress/6.4.1)")
+            .header("X-WC-Webhook-Source", "https://shop.example.com/")
+            .header("X-WC-Webhook-Topic", self.topic)
+            .header("X-WC-Webhook-Resource", "order")
+            .header("X-WC-Webhook-Event", self.topic.trim_start_matches("order."))
+            .header("X-WC-Webhook-Signature", sig)
+            .header("X-WC-Webhook-ID", "12")
+            .header("X-WC-Webhook-Delivery-ID", &self.delivery_id)
+            .body(self.body.clone())
+    }
+}
+
+fn woo_order(delivery: &str, topic: &'static str, edit: impl FnOnce(&mut Value)) -> Woo {
+    let mut v = fixture("woocommerce-order-updated.json");
+    edit(&mut v);
+    Woo {
+        topic,
+        delivery_id: delivery.to_owned(),
+        body: serde_json::to_vec(&v).unwrap(),
+    }
+}
+
+fn woo_ping(http: &reqwest::Client, base: &str) -> reqwest::RequestBuilder {
+    http.post(format!("{base}/hooks/woocommerce"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header("User-Agent", "WooCommerce/8.2.1 Hookshot (WordPress/6.4.1)")
+        .body("webhook_id=12")
+}
+
+#[tokio::test]
+async fn woocommerce_ping_paid_order_once_and_refunds_from_order_updates() {
+    let server = TestServer::start();
+    let api = server.client();
+    let http = reqwest::Client::new();
+    let base = server.url("");
+    let member = api
+        .create_member(&json!({"name": "John", "email": "john.doe@example.com"}))
+        .await;
+    let id = member["id"].as_str().unwrap();
+
+    // Saving the webhook in WooCommerce pings before the owner can paste its secret here.
+    let (status, body) = send(woo_ping(&http, &base)).await;
+    assert_eq!(status, 200, "{body}");
+    let view = enable(&api, "woocommerce", WOO_SECRET, false).await;
+    assert_eq!(
+        view["url"],
+        format!("{}/hooks/woocommerce", base.trim_end_matches('/'))
+    );
+    let (status, _) = send(woo_ping(&http, &base)).await;
+    assert_eq!(status, 200);
+    // A ping-shaped body is no way around the signature for anything else.
+    let (status, _) = send(
+        woo_ping(&http, &base)
+            .header("X-WC-Webhook-Topic", "order.updated")
+            .header("X-WC-Webhook-Delivery-ID", "x")
+            .header("X-WC-Webhook-Signature", "AAAA"),
+    )
+    .await;
+    assert_eq!(status, 401);
+
+    // Created but not paid yet (bank transfer awaited): nothing.
+    let created = woo_order("d-created", "order.created", |v| {
+        v["status"] = json!("on-hold");
+        v["date_paid"] = Value::Null;
+    });
+    let (status, body) = send(created.request(&http, &base, WOO_SECRET)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["outcome"].as_str().unwrap().starts_with("ignored"), "{body}");
+
+    // Paid: a wrong secret, a tampered body, an unsigned JSON body are 401 and change nothing.
+    let paid = woo_order("d-paid", "order.updated", |_| {});
+    let (status, body) = send(paid.request(&http, &base, "not-the-woo-secret")).await;
+    assert_eq!((status, &body["code"]), (401, &json!("bad_signature")), "{body}");
+    let mut tampered = woo_order("d-tampered", "order.updated", |_| {});
+    let sig = base64::engine::general_purpose::STANDARD.encode(hmac(WOO_SECRET, &tampered.body));
+    tampered.body = String::from_utf8(tampered.body)
+        .unwrap()
+        .replace("\"29.35\"", "\"2935.00\"")
+        .into_bytes();
+    let (status, _) = send(
+        http.post(format!("{base}/hooks/woocommerce"))
+            .header("X-WC-Webhook-Topic", "order.updated")
+            .header("X-WC-Webhook-Delivery-ID", "d-tampered")
+            .header("X-WC-Webhook-Signature", sig)
+            .body(tampered.body),
+    )
+    .await;
+    assert_eq!(status, 401);
+    let (status, _) = send(
+        http.post(format!("{base}/hooks/woocommerce"))
+            .header("X-WC-Webhook-Topic", "order.updated")
+            .header("X-WC-Webhook-Delivery-ID", "d-unsigned")
+            .body(paid.body.clone()),
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert_eq!(api.balance(id).await, 0);
+
+    // Signed: 29 points on 29.35, once, whatever else WooCommerce sends about the order.
+    let (status, body) = send(paid.request(&http, &base, WOO_SECRET)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(api.balance(id).await, 29);
+    let (_, body) = send(paid.request(&http, &base, WOO_SECRET)).await;
+    assert_eq!(body["duplicate"], true, "{body}");
+    let completed = woo_order("d-completed", "order.updated", |v| {
+        v["status"] = json!("completed");
+    });
+    send(completed.request(&http, &base, WOO_SECRET)).await;
+    assert_eq!(api.balance(id).await, 29);
+    let list = entries(&api, id).await;
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["reference"], "727");
+    assert_eq!(
+        list[0]["source"],
+        json!({"type": "webhook", "provider": "woocommerce"})
+    );
+
+    // A 10.00 refund shows in the order's refunds: 9 of 29 points back (rounded down).
+    let refund = |delivery: &str, status: &'static str, refunds: Value| {
+        woo_order(delivery, "order.updated", move |v| {
+            v["status"] = json!(status);
+            v["refunds"] = refunds;
+        })
+    };
+    let partial = json!([{"id": 730, "reason": "Damaged", "total": "-10.00"}]);
+    let (status, body) =
+        send(refund("d-r1", "completed", partial.clone()).request(&http, &base, WOO_SECRET)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(api.balance(id).await, 20);
+    // Later updates still list the same refund: nothing more.
+    send(refund("d-r1-again", "completed", partial).request(&http, &base, WOO_SECRET)).await;
+    assert_eq!(api.balance(id).await, 20);
+    // Refunded in full: the rest goes back.
+    let all = json!([
+        {"id": 731, "reason": "", "total": "-19.35"},
+        {"id": 730, "reason": "Damaged", "total": "-10.00"}
+    ]);
+    let (_, body) = send(refund("d-r2", "refunded", all).request(&http, &base, WOO_SECRET)).await;
+    assert!(
+        body["outcome"].as_str().unwrap().contains("20 points taken back"),
+        "{body}"
+    );
+    assert_eq!(api.balance(id).await, 0);
+    assert_eq!(entries(&api, id).await.len(), 3);
+    verify_passes(&server);
+}
+
+fn square_event(name: &str, event_id: &str, edit: impl FnOnce(&mut Value)) -> Vec<u8> {
+    let mut v = fixture(name);
+    v["event_id"] = json!(event_id);
+    edit(&mut v);
+    serde_json::to_vec(&v).unwrap()
+}
+
+/// A Square delivery, signed as Square signs it: over `signed_url` followed by the body.
+fn square_request(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    signed_url: &str,
+    body: &[u8],
+) -> reqwest::RequestBuilder {
+    let mut signed = signed_url.as_bytes().to_vec();
+    signed.extend_from_slice(body);
+    let sig = base64::engine::general_purpose::STANDARD.encode(hmac(key, &signed));
+    http.post(format!("{base}/hooks/square"))
+        .header("Content-Type", "application/json")
+        .header("Square-Version", "2023-12-13")
+        .header("Square-Environment", "Sandbox")
+        .header("X-Square-Hmacsha256-Signature", sig)
+        .body(body.to_vec())
+}
+
+#[tokio::test]
+async fn square_signs_the_url_with_the_body_awards_once_and_refunds_take_back() {
+    let server = TestServer::start();
+    let api = server.client();
+    let http = reqwest::Client::new();
+    let base = server.url("");
+    let view = enable(&api, "square", SQUARE_KEY, false).await;
+    let url = view["url"].as_str().unwrap().to_owned();
+    assert_eq!(url, format!("{}/hooks/square", base.trim_end_matches('/')));
+    let member = api
+        .create_member(&json!({"email": "ada@example.com"}))
+        .await;
+    let id = member["id"].as_str().unwrap();
+
+    let paid = square_event("square-payment-updated.json", "evt-paid", |_| {});
+    // Signed over the body alone, over another URL, or with another key: 401, nothing applied.
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, SQUARE_KEY.as_bytes());
+    let body_only =
+        base64::engine::general_purpose::STANDARD.encode(ring::hmac::sign(&key, &paid).as_ref());
+    let (status, body) = send(
+        http.post(format!("{base}/hooks/square"))
+            .header("X-Square-Hmacsha256-Signature", body_only)
+            .body(paid.clone()),
+    )
+    .await;
+    assert_eq!((status, &body["code"]), (401, &json!("bad_signature")), "{body}");
+    let elsewhere = "https://loyalty.example.com/hooks/square";
+    let (status, _) = send(square_request(&http, &base, SQUARE_KEY, elsewhere, &paid)).await;
+    assert_eq!(status, 401);
+    let (status, _) =
+        send(square_request(&http, &base, "MCmhFRxGX82xMwg5FsaoQA", &url, &paid)).await;
+    assert_eq!(status, 401);
+    let mut tampered = paid.clone();
+    let sig_for = |b: &[u8]| {
+        let mut signed = url.as_bytes().to_vec();
+        signed.extend_from_slice(b);
+        base64::engine::general_purpose::STANDARD.encode(hmac(SQUARE_KEY, &signed))
+    };
+    let sig = sig_for(&paid);
+    tampered = String::from_utf8(tampered)
+        .unwrap()
+        .replace("2500", "250000")
+        .into_bytes();
+    let (status, _) = send(
+        http.post(format!("{base}/hooks/square"))
+            .header("X-Square-Hmacsha256-Signature", sig)
+            .body(tampered),
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert_eq!(api.balance(id).await, 0);
+
+    // Square's "send test event" is signed and answered, and awards nothing.
+    let test_event = br#"{"merchant_id":"MLEFBHHSJGVHD","type":"webhooks.test_notification","event_id":"ac3ac95b-f97d-458c-a6e6-18981597e05f","created_at":"2022-07-13T20:30:59.037339943Z","data":{"type":"webhooks","id":"bc368e64-01aa-407e-b46e-3231809b1129"}}"#;
+    let (status, body) = send(square_request(&http, &base, SQUARE_KEY, &url, test_event)).await;
+    assert_eq!(status, 200, "{body}");
+
+    // Completed: 25 points on 25.00, once; a later update of the same payment adds nothing.
+    let (status, body) = send(square_request(&http, &base, SQUARE_KEY, &url, &paid)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(api.balance(id).await, 25);
+    let (_, body) = send(square_request(&http, &base, SQUARE_KEY, &url, &paid)).await;
+    assert_eq!(body["duplicate"], true, "{body}");
+    let later = square_event("square-payment-updated.json", "evt-paid-v4", |v| {
+        v["data"]["object"]["payment"]["version"] = json!(4);
+    });
+    send(square_request(&http, &base, SQUARE_KEY, &url, &later)).await;
+    assert_eq!(api.balance(id).await, 25);
+    let list = entries(&api, id).await;
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["reference"], "03O3USaPaAaFnI6kkwB1JxGgBsUZY");
+
+    // A refund pending changes nothing; completed, 10.00 of 25.00 takes 10 points back, and
+    // the same refund updated again (another event) takes nothing more.
+    let pending = square_event("square-refund-updated.json", "evt-r-pending", |v| {
+        v["type"] = json!("refund.created");
+        v["data"]["object"]["refund"]["status"] = json!("PENDING");
+    });
+    send(square_request(&http, &base, SQUARE_KEY, &url, &pending)).await;
+    assert_eq!(api.balance(id).await, 25);
+    let done = square_event("square-refund-updated.json", "evt-r-done", |_| {});
+    let (status, body) = send(square_request(&http, &base, SQUARE_KEY, &url, &done)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(api.balance(id).await, 15);
+    let again = square_event("square-refund-updated.json", "evt-r-done-v11", |v| {
+        v["data"]["object"]["refund"]["version"] = json!(11);
+    });
+    let (_, body) = send(square_request(&http, &base, SQUARE_KEY, &url, &again)).await;
+    assert_eq!(body["duplicate"], true, "{body}");
+    assert_eq!(api.balance(id).await, 15);
+    // A second refund for the rest.
+    let rest = square_event("square-refund-updated.json", "evt-r2", |v| {
+        v["data"]["object"]["refund"]["id"] = json!("second-refund");
+        v["data"]["object"]["refund"]["amount_money"]["amount"] = json!(1500);
+    });
+    send(square_request(&http, &base, SQUARE_KEY, &url, &rest)).await;
+    assert_eq!(api.balance(id).await, 0);
+
+    // A payment no member's email matches is parked, then attached once.
+    let stranger = square_event("square-payment-updated.json", "evt-stranger", |v| {
+        let p = &mut v["data"]["object"]["payment"];
+        p["id"] = json!("stranger-payment");
+        p["order_id"] = Value::Null;
+        p["buyer_email_address"] = json!("stranger@example.com");
+    });
+    send(square_request(&http, &base, SQUARE_KEY, &url, &stranger)).await;
+    let list = api.get("/integrations/unmatched").await.expect_status(200);
+    assert_eq!(list["items"][0]["provider"], "square", "{list}");
+    assert_eq!(list["items"][0]["order_id"], "stranger-payment");
+    let later = api.create_member(&json!({"name": "Later"})).await;
+    let later_id = later["id"].as_str().unwrap();
+    let attach = api.request(
+        Method::POST,
+        "/integrations/square/orders/stranger-payment/attach",
+    );
+    let done = api
+        .send(attach.json(&json!({"member_id": later_id})))
+        .await
+        .expect_status(200);
+    assert_eq!(done["points"], 25);
+    assert_eq!(api.balance(later_id).await, 25);
+    verify_passes(&server);
 }
