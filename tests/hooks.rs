@@ -673,7 +673,10 @@ impl Woo {
             .header("X-WC-Webhook-Source", "https://shop.example.com/")
             .header("X-WC-Webhook-Topic", self.topic)
             .header("X-WC-Webhook-Resource", "order")
-            .header("X-WC-Webhook-Event", self.topic.trim_start_matches("order."))
+            .header(
+                "X-WC-Webhook-Event",
+                self.topic.trim_start_matches("order."),
+            )
             .header("X-WC-Webhook-Signature", sig)
             .header("X-WC-Webhook-ID", "12")
             .header("X-WC-Webhook-Delivery-ID", &self.delivery_id)
@@ -736,12 +739,19 @@ async fn woocommerce_ping_paid_order_once_and_refunds_from_order_updates() {
     });
     let (status, body) = send(created.request(&http, &base, WOO_SECRET)).await;
     assert_eq!(status, 200, "{body}");
-    assert!(body["outcome"].as_str().unwrap().starts_with("ignored"), "{body}");
+    assert!(
+        body["outcome"].as_str().unwrap().starts_with("ignored"),
+        "{body}"
+    );
 
     // Paid: a wrong secret, a tampered body, an unsigned JSON body are 401 and change nothing.
     let paid = woo_order("d-paid", "order.updated", |_| {});
     let (status, body) = send(paid.request(&http, &base, "not-the-woo-secret")).await;
-    assert_eq!((status, &body["code"]), (401, &json!("bad_signature")), "{body}");
+    assert_eq!(
+        (status, &body["code"]),
+        (401, &json!("bad_signature")),
+        "{body}"
+    );
     let mut tampered = woo_order("d-tampered", "order.updated", |_| {});
     let sig = base64::engine::general_purpose::STANDARD.encode(hmac(WOO_SECRET, &tampered.body));
     tampered.body = String::from_utf8(tampered.body)
@@ -808,7 +818,10 @@ async fn woocommerce_ping_paid_order_once_and_refunds_from_order_updates() {
     ]);
     let (_, body) = send(refund("d-r2", "refunded", all).request(&http, &base, WOO_SECRET)).await;
     assert!(
-        body["outcome"].as_str().unwrap().contains("20 points taken back"),
+        body["outcome"]
+            .as_str()
+            .unwrap()
+            .contains("20 points taken back"),
         "{body}"
     );
     assert_eq!(api.balance(id).await, 0);
@@ -867,12 +880,22 @@ async fn square_signs_the_url_with_the_body_awards_once_and_refunds_take_back() 
             .body(paid.clone()),
     )
     .await;
-    assert_eq!((status, &body["code"]), (401, &json!("bad_signature")), "{body}");
+    assert_eq!(
+        (status, &body["code"]),
+        (401, &json!("bad_signature")),
+        "{body}"
+    );
     let elsewhere = "https://loyalty.example.com/hooks/square";
     let (status, _) = send(square_request(&http, &base, SQUARE_KEY, elsewhere, &paid)).await;
     assert_eq!(status, 401);
-    let (status, _) =
-        send(square_request(&http, &base, "MCmhFRxGX82xMwg5FsaoQA", &url, &paid)).await;
+    let (status, _) = send(square_request(
+        &http,
+        &base,
+        "MCmhFRxGX82xMwg5FsaoQA",
+        &url,
+        &paid,
+    ))
+    .await;
     assert_eq!(status, 401);
     let mut tampered = paid.clone();
     let sig_for = |b: &[u8]| {

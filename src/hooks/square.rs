@@ -92,10 +92,7 @@ pub fn parse(body: &[u8]) -> Result<Delivery, HookError> {
     match e.kind.as_str() {
         "payment.created" | "payment.updated" => {
             let p = e.data.object.payment.ok_or_else(|| missing("payment"))?;
-            Ok(Delivery {
-                id,
-                event: paid(p),
-            })
+            Ok(Delivery { id, event: paid(p) })
         }
         "refund.created" | "refund.updated" => {
             let r = e.data.object.refund.ok_or_else(|| missing("refund"))?;
@@ -159,7 +156,12 @@ mod tests {
             bad
         );
         assert_eq!(
-            verify(KEY, URL, Some("1z2n3DEJJiUPKcPzQo1ftvbxGdw="), BODY.as_bytes()),
+            verify(
+                KEY,
+                URL,
+                Some("1z2n3DEJJiUPKcPzQo1ftvbxGdw="),
+                BODY.as_bytes()
+            ),
             bad
         );
         let other_body = BODY.replace("2022-07-13", "2022-06-13");
@@ -188,10 +190,7 @@ mod tests {
         let ShopEvent::Paid(o) = d.event else {
             panic!("not paid")
         };
-        assert_eq!(
-            (o.order_id.as_str(), o.amount.amount_minor),
-            ("o1", 1999)
-        );
+        assert_eq!((o.order_id.as_str(), o.amount.amount_minor), ("o1", 1999));
         assert_eq!(o.email.as_deref(), Some("a@example.com"));
         let approved = String::from_utf8_lossy(payment).replace("COMPLETED", "APPROVED");
         assert!(matches!(

@@ -139,7 +139,10 @@ mod tests {
         let msg = b"what do ya want for nothing?";
         assert_eq!(verify("Jefe", Some(sig), msg), Ok(()));
         let bad = Err(HookError::BadSignature);
-        assert_eq!(verify("Jefe", Some(sig), b"what do ya want for nothing!"), bad);
+        assert_eq!(
+            verify("Jefe", Some(sig), b"what do ya want for nothing!"),
+            bad
+        );
         assert_eq!(verify("jefe", Some(sig), msg), bad);
         assert_eq!(verify("Jefe", None, msg), bad);
         assert_eq!(verify("Jefe", Some("not base64!"), msg), bad);
@@ -186,10 +189,7 @@ mod tests {
         assert_eq!(o.amount.amount_minor, 2935);
         assert_eq!(o.amount.currency.as_str(), "EUR");
         assert_eq!(o.email.as_deref(), Some("john.doe@example.com"));
-        assert!(matches!(
-            event("order.created", paid),
-            ShopEvent::Paid(_)
-        ));
+        assert!(matches!(event("order.created", paid), ShopEvent::Paid(_)));
         let pending = r#"{"id":727,"status":"pending","currency":"EUR","total":"29.35",
             "date_paid":null,"billing":{"email":"john.doe@example.com"}}"#;
         assert!(matches!(
