@@ -1,7 +1,8 @@
 //! Square: `x-square-hmacsha256-signature` is the base64 HMAC-SHA256, keyed with the
 //! subscription's signature key, of the notification URL exactly as configured in Square
-//! followed by the raw body. `payment.updated` with the payment `COMPLETED` awards (keyed by
-//! the payment's `order_id`, or the payment id when it has none); `refund.created` and
+//! followed by the raw body. `payment.updated` with the payment `COMPLETED` awards, keyed by
+//! the payment's id: an order paid in several payments (a split bill) earns on each, and a
+//! refund names the payment it gives back from; `refund.created` and
 //! `refund.updated` with the refund `COMPLETED` take back that refund's amount. Amounts are
 //! minor units. The event's `event_id` is the delivery id, except for a completed refund,
 //! which is keyed by the refund's id so its later updates never take back twice.
@@ -71,7 +72,6 @@ struct Payment {
     id: String,
     status: String,
     amount_money: Amount,
-    order_id: Option<String>,
     buyer_email_address: Option<String>,
 }
 
@@ -80,7 +80,6 @@ struct SquareRefund {
     id: String,
     status: String,
     amount_money: Amount,
-    order_id: Option<String>,
     payment_id: String,
 }
 
@@ -106,7 +105,7 @@ pub fn parse(body: &[u8]) -> Result<Delivery, HookError> {
             Ok(Delivery {
                 id,
                 event: ShopEvent::Refunded(Refund {
-                    order_id: r.order_id.unwrap_or(r.payment_id),
+                    order_id: r.payment_id,
                     amount: RefundAmount::This(r.amount_money.amount),
                 }),
             })
@@ -128,7 +127,7 @@ fn paid(p: Payment) -> ShopEvent {
         return ShopEvent::Ignored("payment without a usable amount".into());
     };
     ShopEvent::Paid(PaidOrder {
-        order_id: p.order_id.unwrap_or(p.id),
+        order_id: p.id,
         email: p.buyer_email_address.filter(|e| !e.is_empty()),
         amount,
     })
@@ -190,7 +189,8 @@ mod tests {
         let ShopEvent::Paid(o) = d.event else {
             panic!("not paid")
         };
-        assert_eq!((o.order_id.as_str(), o.amount.amount_minor), ("o1", 1999));
+        // Keyed by the payment, not the order: a split bill earns on each payment.
+        assert_eq!((o.order_id.as_str(), o.amount.amount_minor), ("p1", 1999));
         assert_eq!(o.email.as_deref(), Some("a@example.com"));
         let approved = String::from_utf8_lossy(payment).replace("COMPLETED", "APPROVED");
         assert!(matches!(
@@ -205,7 +205,7 @@ mod tests {
         assert_eq!(
             d.event,
             ShopEvent::Refunded(Refund {
-                order_id: "o1".into(),
+                order_id: "p1".into(),
                 amount: RefundAmount::This(500)
             })
         );
