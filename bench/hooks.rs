@@ -14,11 +14,7 @@
 //!
 //! The server's peak RSS (VmHWM) is printed beside the target.
 
-#![expect(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "a benchmark fails loudly"
-)]
+#![expect(clippy::unwrap_used, reason = "a benchmark fails loudly")]
 
 #[path = "proc.rs"]
 mod proc;
