@@ -11,8 +11,12 @@
 
 #![expect(clippy::unwrap_used, reason = "a benchmark fails loudly")]
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
+#[path = "server.rs"]
+mod server;
+
+use server::Server;
+use std::io::Write;
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -43,37 +47,6 @@ fn fsyncs_per_second(dir: &std::path::Path) -> f64 {
         n += 1;
     }
     n as f64 / start.elapsed().as_secs_f64()
-}
-
-/// A server under test, killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-    key: String,
-}
-
-impl Server {
-    /// Starts `cmd` and waits for its `listening on URL` line.
-    fn start(mut cmd: Command, key: String) -> Server {
-        let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let base = loop {
-            let line = lines.next().unwrap().unwrap();
-            if let Some(url) = line.strip_prefix("listening on ") {
-                break url.to_owned();
-            }
-        };
-        // The server writes to stdout after this too: drained, its pipe never breaks or fills.
-        std::thread::spawn(move || lines.for_each(drop));
-        Server { child, base, key }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// One load: its rate and the 99th percentile of its request latencies.
@@ -166,20 +139,6 @@ async fn load(
     Run::of(clients * count, start.elapsed(), latencies)
 }
 
-fn fealty(bin: &str, data: &std::path::Path) -> Server {
-    let key = Command::new(bin)
-        .args(["apikey", "create", "--name", "bench", "--data"])
-        .arg(data)
-        .output()
-        .unwrap();
-    let key = String::from_utf8(key.stdout).unwrap().trim().to_owned();
-    let mut cmd = Command::new(bin);
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(data)
-        .env("FEALTY_LOG", "warn");
-    Server::start(cmd, key)
-}
-
 fn sqlite(bin: &str, data: &std::path::Path) -> Server {
     let mut cmd = Command::new(bin);
     cmd.args(["--listen", "127.0.0.1:0", "--key", BASELINE_KEY, "--data"])
@@ -206,9 +165,12 @@ async fn main() {
     let bin = std::env::var("FEALTY_BENCH_BIN")
         .unwrap_or_else(|_| env!("CARGO_BIN_EXE_fealty").to_owned());
     let dir = tempfile::tempdir().unwrap();
-    let mut servers = vec![("fealty", Arc::new(fealty(&bin, &dir.path().join("fealty"))))];
+    let mut servers = vec![(
+        "fealty",
+        Arc::new(Server::fealty(&bin, &dir.path().join("fealty"))),
+    )];
     if let Ok(other) = std::env::var("FEALTY_BENCH_COMPARE") {
-        let server = fealty(&other, &dir.path().join("compare"));
+        let server = Server::fealty(&other, &dir.path().join("compare"));
         servers.push(("compared build", Arc::new(server)));
     }
     let baseline = std::env::var("FEALTY_SQLITE_BASELINE").ok();

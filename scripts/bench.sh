@@ -14,4 +14,5 @@ cargo bench --locked --bench dashboard
 cargo bench --locked --bench backup
 cargo bench --locked --bench storage
 cargo bench --locked --bench memory
+cargo bench --locked --bench hooks
 cargo bench --locked --bench nanode
