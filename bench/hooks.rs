@@ -120,70 +120,46 @@ async fn earn_run(
     members: &[String],
     run: usize,
 ) -> f64 {
-    let start = Instant::now();
-    let deadline = start + Duration::from_secs(RUN_SECS);
-    let tasks: Vec<_> = members
-        .iter()
-        .enumerate()
-        .map(|(c, m)| {
-            let (client, server, m) = (client.clone(), server.clone(), m.clone());
-            tokio::spawn(async move {
-                let mut n = 0;
-                while n < PER_SENDER && Instant::now() < deadline {
-                    let res = api(
-                        &client,
-                        &server,
-                        reqwest::Method::POST,
-                        &format!("/members/{m}/transactions"),
-                    )
-                    .header("Idempotency-Key", format!("earn-{run}-{c}-{n}"))
-                    .json(&json!({ "kind": "earn", "points": 1 }))
-                    .send()
-                    .await
-                    .unwrap();
-                    assert_eq!(res.status(), 201);
-                    n += 1;
-                }
-                n
-            })
-        })
-        .collect();
-    let mut total = 0;
-    for t in tasks {
-        total += t.await.unwrap();
-    }
-    total as f64 / start.elapsed().as_secs_f64()
+    let (client, server, members) = (client.clone(), server.clone(), Arc::new(members.to_vec()));
+    let run_for = Duration::from_secs(RUN_SECS);
+    server::rate(members.len(), run_for, PER_SENDER, move |c, n| {
+        let (client, server, m) = (client.clone(), server.clone(), members[c].clone());
+        async move {
+            let res = api(
+                &client,
+                &server,
+                reqwest::Method::POST,
+                &format!("/members/{m}/transactions"),
+            )
+            .header("Idempotency-Key", format!("earn-{run}-{c}-{n}"))
+            .json(&json!({ "kind": "earn", "points": 1 }))
+            .send()
+            .await
+            .unwrap();
+            assert_eq!(res.status(), 201);
+        }
+    })
+    .await
 }
 
 /// `SENDERS` shops' senders, each posting signed deliveries of new orders by its own member's
 /// email, one after another, for `RUN_SECS`; the rate of accepted deliveries.
 async fn hook_run(client: &reqwest::Client, server: &Arc<Server>, fixture: &Arc<Value>) -> f64 {
-    let start = Instant::now();
-    let deadline = start + Duration::from_secs(RUN_SECS);
-    let tasks: Vec<_> = (0..SENDERS)
-        .map(|c| {
-            let (client, server, fixture) = (client.clone(), server.clone(), fixture.clone());
-            tokio::spawn(async move {
-                let email = format!("sender-{c}@example.com");
-                let mut n = 0;
-                while n < PER_SENDER && Instant::now() < deadline {
-                    let order = 1_000_000 * (c as u64 + 1) + n as u64;
-                    let d = paid(&fixture, order, &email, 12, format!("bench-{order}"));
-                    assert!(
-                        !send(&client, &server, &d).await,
-                        "a new order came back duplicate"
-                    );
-                    n += 1;
-                }
-                n
-            })
-        })
-        .collect();
-    let mut total = 0;
-    for t in tasks {
-        total += t.await.unwrap();
-    }
-    total as f64 / start.elapsed().as_secs_f64()
+    let (client, server, fixture) = (client.clone(), server.clone(), fixture.clone());
+    let run_for = Duration::from_secs(RUN_SECS);
+    server::rate(SENDERS, run_for, PER_SENDER, move |c, n| {
+        let (client, server, fixture) = (client.clone(), server.clone(), fixture.clone());
+        async move {
+            let email = format!("sender-{c}@example.com");
+            let order = 1_000_000 * (c as u64 + 1) + n as u64;
+            let d = paid(&fixture, order, &email, 12, format!("bench-{order}"));
+            assert!(
+                !send(&client, &server, &d).await,
+                "a new order came back duplicate"
+            );
+        }
+    })
+    .await
 }
 
 /// The storm's order `k`: its order id, member index and total in euros.

@@ -54,3 +54,38 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// Runs `workers` tasks, each calling `step(worker, round)` one round after another until it
+/// has made `per_worker` rounds or `run` has passed; the rounds made per second, all together.
+pub async fn rate<F, Fut>(
+    workers: usize,
+    run: std::time::Duration,
+    per_worker: usize,
+    step: F,
+) -> f64
+where
+    F: Fn(usize, usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let step = std::sync::Arc::new(step);
+    let start = std::time::Instant::now();
+    let deadline = start + run;
+    let tasks: Vec<_> = (0..workers)
+        .map(|w| {
+            let step = step.clone();
+            tokio::spawn(async move {
+                let mut n = 0;
+                while n < per_worker && std::time::Instant::now() < deadline {
+                    step(w, n).await;
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    total as f64 / start.elapsed().as_secs_f64()
+}
