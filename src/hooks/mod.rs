@@ -71,6 +71,23 @@ fn mac_matches(secret: &str, message: &[u8], expected: &[u8]) -> bool {
     ring::hmac::verify(&key, message, expected).is_ok()
 }
 
+/// Checks a base64 HMAC-SHA256 signature header (Shopify, WooCommerce, Square) over `message`.
+fn base64_mac(secret: &str, signature: Option<&str>, message: &[u8]) -> Result<(), HookError> {
+    use base64::Engine as _;
+    let given = signature
+        .and_then(|s| {
+            base64::engine::general_purpose::STANDARD
+                .decode(s.trim())
+                .ok()
+        })
+        .ok_or(HookError::BadSignature)?;
+    if mac_matches(secret, message, &given) {
+        Ok(())
+    } else {
+        Err(HookError::BadSignature)
+    }
+}
+
 fn unreadable(e: impl std::fmt::Display) -> HookError {
     HookError::Unreadable(e.to_string())
 }

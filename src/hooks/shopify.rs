@@ -2,13 +2,12 @@
 //! app's secret. `orders/paid` awards; `refunds/create` takes back; the delivery id is
 //! `X-Shopify-Webhook-Id`. Amounts are decimal strings in the order's currency.
 
-use super::{HookError, header, mac_matches, unreadable};
+use super::{HookError, header, unreadable};
 use crate::domain::money::{Currency, Money};
 use crate::domain::shop::{
     Delivery, PaidOrder, Refund, RefundAmount, ShopEvent, decimal_minor, parse_id,
 };
 use axum::http::HeaderMap;
-use base64::Engine as _;
 use serde::Deserialize;
 
 /// The signature header.
@@ -20,18 +19,7 @@ pub const WEBHOOK_ID: &str = "x-shopify-webhook-id";
 
 /// Checks the signature over the raw body.
 pub fn verify(secret: &str, signature: Option<&str>, body: &[u8]) -> Result<(), HookError> {
-    let given = signature
-        .and_then(|s| {
-            base64::engine::general_purpose::STANDARD
-                .decode(s.trim())
-                .ok()
-        })
-        .ok_or(HookError::BadSignature)?;
-    if mac_matches(secret, body, &given) {
-        Ok(())
-    } else {
-        Err(HookError::BadSignature)
-    }
+    super::base64_mac(secret, signature, body)
 }
 
 #[derive(Deserialize)]

@@ -6,13 +6,12 @@
 //! `total`s) or the status `refunded`; they count as the order's running refund total, so
 //! however many updates repeat them, the points go back once. Amounts are decimal strings.
 
-use super::{HookError, header, mac_matches, unreadable};
+use super::{HookError, header, unreadable};
 use crate::domain::money::{Currency, Money};
 use crate::domain::shop::{
     Delivery, PaidOrder, Refund, RefundAmount, ShopEvent, decimal_minor, parse_id,
 };
 use axum::http::HeaderMap;
-use base64::Engine as _;
 use serde::Deserialize;
 
 /// The signature header.
@@ -34,18 +33,7 @@ pub fn is_ping(headers: &HeaderMap, body: &[u8]) -> bool {
 
 /// Checks the signature over the raw body.
 pub fn verify(secret: &str, signature: Option<&str>, body: &[u8]) -> Result<(), HookError> {
-    let given = signature
-        .and_then(|s| {
-            base64::engine::general_purpose::STANDARD
-                .decode(s.trim())
-                .ok()
-        })
-        .ok_or(HookError::BadSignature)?;
-    if mac_matches(secret, body, &given) {
-        Ok(())
-    } else {
-        Err(HookError::BadSignature)
-    }
+    super::base64_mac(secret, signature, body)
 }
 
 #[derive(Deserialize)]
