@@ -77,7 +77,7 @@ impl Smtp {
     /// With `["starttls" | "tls", cert, key]`: a mail server that takes mail only over TLS.
     fn start_with(tls: &[&str]) -> Smtp {
         let dir = tempfile::tempdir().expect("mail directory");
-        let port = free_port();
+        let port = common::free_port();
         let mut child = Command::new("python3")
             .args(["-c", SMTP_SERVER, &port.to_string()])
             .arg(dir.path())
@@ -129,13 +129,6 @@ impl Drop for Smtp {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 fn serve(data: &Path, smtp: &Smtp, extra: &[&str]) -> TestServer {
@@ -469,7 +462,7 @@ async fn the_test_button_reaches_both_channels_and_bad_settings_change_nothing()
     assert_eq!(smtp.messages().len(), 1);
 
     // A webhook that cannot be reached: the failure is recorded and retried later.
-    let dead = format!("http://127.0.0.1:{}/hook", free_port());
+    let dead = format!("http://127.0.0.1:{}/hook", common::free_port());
     set_alerts(&mut b, "owner@example.com", &dead)
         .await
         .expect(303);

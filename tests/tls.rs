@@ -8,7 +8,6 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -41,14 +40,6 @@ fn assert_owner_only(dir: &Path) {
             assert_eq!(mode, 0o600, "{} is {mode:o}", entry.path().display());
         }
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn need(tool: &str) {
@@ -182,13 +173,18 @@ impl Ca {
         need("pebble-challtestsrv");
         need("openssl");
         make_pebble_certs(dir);
-        let (acme, mgmt, dns, dns_mgmt) = (free_port(), free_port(), free_port(), free_port());
+        let (acme, mgmt, dns, dns_mgmt) = (
+            common::free_port(),
+            common::free_port(),
+            common::free_port(),
+            common::free_port(),
+        );
         let config = serde_json::json!({ "pebble": {
             "listenAddress": format!("127.0.0.1:{acme}"),
             "managementListenAddress": format!("127.0.0.1:{mgmt}"),
             "certificate": dir.join("cert.pem"),
             "privateKey": dir.join("key.pem"),
-            "httpPort": free_port(),
+            "httpPort": common::free_port(),
             "tlsPort": tls_port,
             "ocspResponderURL": "",
             "externalAccountBindingRequired": false
@@ -372,7 +368,7 @@ fn https_client(root_pem: &[u8], https: u16, http: u16) -> reqwest::Client {
 #[tokio::test]
 async fn certificates_come_from_the_acme_ca_are_cached_and_http_redirects() {
     let dir = tempfile::tempdir().unwrap();
-    let (https, http) = (free_port(), free_port());
+    let (https, http) = (common::free_port(), common::free_port());
     // TLS-ALPN-01 is checked on the port FealTY serves HTTPS on.
     let ca = Ca::start(dir.path(), https, "127.0.0.1");
 
@@ -503,11 +499,14 @@ fn start_without_ca(data: &Path, https: u16, http: u16, envs: &[(&str, &str)]) -
         .args(["--acme-email", "owner@shop.test"])
         .args([
             "--acme-directory",
-            &format!("https://127.0.0.1:{}/dir", free_port()),
+            &format!("https://127.0.0.1:{}/dir", common::free_port()),
         ])
         // Nothing answers there: the names never resolve, and no DNS server off this machine
         // is asked.
-        .args(["--acme-dns-server", &format!("127.0.0.1:{}", free_port())])
+        .args([
+            "--acme-dns-server",
+            &format!("127.0.0.1:{}", common::free_port()),
+        ])
         .args(["--https-listen", &format!("127.0.0.1:{https}")])
         .args(["--http-listen", &format!("127.0.0.1:{http}")])
         .envs(envs.iter().copied())
@@ -552,7 +551,7 @@ fn redirect_location(http: u16, host: Option<&str>) -> String {
 #[test]
 fn the_redirect_names_only_a_configured_domain() {
     let dir = tempfile::tempdir().unwrap();
-    let (https, http) = (free_port(), free_port());
+    let (https, http) = (common::free_port(), common::free_port());
     let _fealty = start_without_ca(&dir.path().join("data"), https, http, &[]);
     let first = format!("https://{DOMAIN}:{https}/p?q=1");
     for host in [
@@ -608,7 +607,7 @@ fn slow_and_surplus_connections_are_closed_on_the_https_and_redirect_listeners()
     // Generous: the machine is shared; the timeouts below are 1–2 s.
     let within = Duration::from_secs(20);
     let dir = tempfile::tempdir().unwrap();
-    let (https, http) = (free_port(), free_port());
+    let (https, http) = (common::free_port(), common::free_port());
     let fealty = start_without_ca(
         &dir.path().join("data"),
         https,
@@ -667,7 +666,7 @@ fn slow_and_surplus_connections_are_closed_on_the_https_and_redirect_listeners()
 #[tokio::test]
 async fn the_first_order_waits_until_the_name_resolves_to_this_machine() {
     let dir = tempfile::tempdir().unwrap();
-    let (https, http) = (free_port(), free_port());
+    let (https, http) = (common::free_port(), common::free_port());
     // No A record for any name until the test adds one.
     let ca = Ca::start(dir.path(), https, "");
     let fealty = start_fealty(&dir.path().join("data"), dir.path(), &ca, https, http, &[]);
@@ -715,7 +714,7 @@ async fn the_first_order_waits_until_the_name_resolves_to_this_machine() {
 #[tokio::test]
 async fn after_a_failed_order_the_next_waits_for_the_schedule_and_reuses_the_account() {
     let dir = tempfile::tempdir().unwrap();
-    let (https, http) = (free_port(), free_port());
+    let (https, http) = (common::free_port(), common::free_port());
     // 127.0.0.2 is this machine's (all of 127/8 is loopback), so the DNS check passes, but
     // FealTY listens on 127.0.0.1 only: Pebble's validation is refused, and the order fails.
     let ca = Ca::start(dir.path(), https, "127.0.0.2");
@@ -943,8 +942,8 @@ async fn serve_cached_certificate(
     // test is not what the status reports; unmounted after the server stops.
     let _disk = common::is_root().then(|| common::Tmpfs::mount(&dir.path().join("disk"), "64m"));
     let data = dir.path().join("disk").join("data");
-    let (https, http) = (free_port(), free_port());
-    let directory = format!("https://127.0.0.1:{}/dir", free_port());
+    let (https, http) = (common::free_port(), common::free_port());
+    let directory = format!("https://127.0.0.1:{}/dir", common::free_port());
     place_cached_certificate(&data, &directory, &pem);
     let backups = format!("file:{}", dir.path().join("backups").display());
     let mut child = Command::new(BIN)
@@ -956,7 +955,10 @@ async fn serve_cached_certificate(
             "owner@shop.test",
         ])
         .args(["--acme-directory", &directory])
-        .args(["--acme-dns-server", &format!("127.0.0.1:{}", free_port())])
+        .args([
+            "--acme-dns-server",
+            &format!("127.0.0.1:{}", common::free_port()),
+        ])
         .args(["--https-listen", &format!("127.0.0.1:{https}")])
         .args(["--http-listen", &format!("127.0.0.1:{http}")])
         .args(["--backup-to", &backups, "--backup-every", "1h"])
@@ -1146,7 +1148,7 @@ async fn a_failed_renewal_shows_in_plain_words_with_its_time_and_the_next_attemp
     need("pebble");
     need("openssl");
     let dir = tempfile::tempdir().unwrap();
-    let (https, http) = (free_port(), free_port());
+    let (https, http) = (common::free_port(), common::free_port());
     // As in the failed-order test: the DNS check passes, Pebble's validation is refused.
     let ca = Ca::start(dir.path(), https, "127.0.0.2");
     let now = time::OffsetDateTime::now_utc()

@@ -801,6 +801,14 @@ impl TestServer {
     }
 }
 
+/// A loopback port free at the time of asking.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 /// Whether the tests run as root (and so may mount filesystems).
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()

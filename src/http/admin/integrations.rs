@@ -1,6 +1,6 @@
 //! The online shops page (owner only): set up each shop's webhooks and attach waiting orders.
 
-use super::session::{AdminForm, Owner, Staff};
+use super::session::{AdminForm, Owner, Staff, owner_only};
 use super::{PageError, PageResult, refused_status, see_other};
 use crate::domain::DomainError;
 use crate::domain::card::CardNumber;
@@ -69,15 +69,8 @@ pub async fn show(
     Ok(Page(page).into_response())
 }
 
-fn owner_only<T>(form: &AdminForm<T>) -> Result<(), PageError> {
-    if form.staff.0.is_owner() {
-        Ok(())
-    } else {
-        Err(PageError::Forbidden(
-            "Only an owner can set up online shops.",
-        ))
-    }
-}
+/// What a member of staff who is not an owner is told here.
+const OWNERS_ONLY: &str = "Only an owner can set up online shops.";
 
 /// Saves one shop's settings, or shows the page again with the problem.
 pub async fn save(
@@ -85,7 +78,7 @@ pub async fn save(
     Path(name): Path<String>,
     form: AdminForm<ShopForm>,
 ) -> PageResult {
-    owner_only(&form)?;
+    owner_only(&form, OWNERS_ONLY)?;
     let provider = Provider::parse(&name).ok_or(PageError::NotFound)?;
     let f = &form.value;
     let result = match (!f.secret.trim().is_empty())
@@ -118,7 +111,7 @@ pub async fn save(
 
 /// Attaches a waiting order to the member holding a card, awarding its points.
 pub async fn attach(State(state): State<AppState>, form: AdminForm<AttachForm>) -> PageResult {
-    owner_only(&form)?;
+    owner_only(&form, OWNERS_ONLY)?;
     let f = &form.value;
     let provider = Provider::parse(&f.provider).ok_or(PageError::NotFound)?;
     let result = match CardNumber::parse(&f.card_number) {

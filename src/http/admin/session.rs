@@ -141,6 +141,15 @@ impl From<Owner> for Staff {
 /// A form posted by a signed-in staff member, with its anti-CSRF token checked.
 pub type AdminForm<T> = CheckedForm<Staff, T>;
 
+/// Refuses with `refusal` unless an owner sent the form.
+pub fn owner_only<T>(form: &AdminForm<T>, refusal: &'static str) -> Result<(), PageError> {
+    if form.staff.0.is_owner() {
+        Ok(())
+    } else {
+        Err(PageError::Forbidden(refusal))
+    }
+}
+
 /// A form posted in a session (`S`: staff or customer), with its anti-CSRF token checked.
 pub struct CheckedForm<S, T> {
     /// Who sent it.

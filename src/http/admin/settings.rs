@@ -1,6 +1,6 @@
 //! The owner's settings and the logo.
 
-use super::session::{AdminForm, Owner, Staff, multipart_file};
+use super::session::{AdminForm, Owner, Staff, multipart_file, owner_only};
 use super::{PageError, PageResult, refused_status, see_other};
 use crate::domain::DomainError;
 use crate::domain::alerts::{Recipients, WebhookFormat, WebhookUrl};
@@ -152,19 +152,12 @@ fn parse(f: &SettingsForm) -> Result<SettingsPatch, DomainError> {
     })
 }
 
-fn owner_only<T>(form: &AdminForm<T>) -> Result<(), PageError> {
-    if form.staff.0.is_owner() {
-        Ok(())
-    } else {
-        Err(PageError::Forbidden(
-            "Only an owner can change the settings.",
-        ))
-    }
-}
+/// What a member of staff who is not an owner is told here.
+const OWNERS_ONLY: &str = "Only an owner can change the settings.";
 
 /// Saves the settings, or shows the form again with the problem beside its field.
 pub async fn save(State(state): State<AppState>, form: AdminForm<SettingsForm>) -> PageResult {
-    owner_only(&form)?;
+    owner_only(&form, OWNERS_ONLY)?;
     let result = match parse(&form.value) {
         Ok(patch) => {
             state
@@ -207,7 +200,7 @@ pub async fn save_alerts(
     State(state): State<AppState>,
     form: AdminForm<AlertsSettingsForm>,
 ) -> PageResult {
-    owner_only(&form)?;
+    owner_only(&form, OWNERS_ONLY)?;
     let result = match parse_alerts(&form.value) {
         Ok((to, hook, format)) => {
             state
@@ -242,7 +235,7 @@ pub struct Empty {}
 
 /// Queues a test alert to every configured channel; the task delivers it.
 pub async fn test_alert(State(state): State<AppState>, form: AdminForm<Empty>) -> PageResult {
-    owner_only(&form)?;
+    owner_only(&form, OWNERS_ONLY)?;
     crate::alerts::send_test(&state.loyalty, &state.alerts.0, &state.alerts.1).await?;
     Ok(see_other("/admin/settings?tested=1#alerts-settings"))
 }

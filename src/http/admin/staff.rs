@@ -1,6 +1,6 @@
 //! Staff accounts and API keys (owner only).
 
-use super::session::{AdminForm, Owner, Staff};
+use super::session::{AdminForm, Owner, Staff, owner_only};
 use super::{PageError, PageResult, refused_status, see_other};
 use crate::domain::DomainError;
 use crate::domain::api_key::Scope;
@@ -12,15 +12,8 @@ use crate::views::admin::{Kept, staff as view};
 use axum::extract::{Path, State};
 use axum::response::IntoResponse;
 
-fn owner_only<T>(form: &AdminForm<T>) -> Result<(), PageError> {
-    if form.staff.0.is_owner() {
-        Ok(())
-    } else {
-        Err(PageError::Forbidden(
-            "Only an owner can manage staff and API keys.",
-        ))
-    }
-}
+/// What a member of staff who is not an owner is told here.
+const OWNERS_ONLY: &str = "Only an owner can manage staff and API keys.";
 
 async fn staff_page(
     state: &AppState,
@@ -53,7 +46,7 @@ pub struct NewStaff {
 
 /// Adds an account.
 pub async fn create(State(state): State<AppState>, form: AdminForm<NewStaff>) -> PageResult {
-    owner_only(&form)?;
+    owner_only(&form, OWNERS_ONLY)?;
     let f = &form.value;
     let checked = Username::parse(&f.username).and_then(|u| {
         let role = Role::parse(&f.role)?;
@@ -94,7 +87,7 @@ async fn set_disabled(
     disabled: bool,
     form: &AdminForm<super::login::Empty>,
 ) -> PageResult {
-    owner_only(form)?;
+    owner_only(form, OWNERS_ONLY)?;
     let r = state
         .loyalty
         .set_staff_disabled(username, disabled, form.staff.0.actor())
@@ -133,7 +126,7 @@ pub async fn password(
     Path(username): Path<String>,
     form: AdminForm<NewPassword>,
 ) -> PageResult {
-    owner_only(&form)?;
+    owner_only(&form, OWNERS_ONLY)?;
     let r = match Password::parse(&form.value.password) {
         Ok(p) => state
             .loyalty
@@ -172,7 +165,7 @@ pub struct NewKey {
 
 /// Creates a key and shows it once.
 pub async fn create_key(State(state): State<AppState>, form: AdminForm<NewKey>) -> PageResult {
-    owner_only(&form)?;
+    owner_only(&form, OWNERS_ONLY)?;
     let scopes: Result<Vec<Scope>, DomainError> =
         form.all("scopes").iter().map(|s| Scope::parse(s)).collect();
     let result = match scopes {
@@ -206,7 +199,7 @@ pub async fn revoke_key(
     Path(id): Path<String>,
     form: AdminForm<super::login::Empty>,
 ) -> PageResult {
-    owner_only(&form)?;
+    owner_only(&form, OWNERS_ONLY)?;
     state
         .loyalty
         .revoke_api_key(id, form.staff.0.actor())

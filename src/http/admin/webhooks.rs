@@ -1,6 +1,6 @@
 //! Outbound event endpoints (owner only).
 
-use super::session::{AdminForm, Owner, Staff};
+use super::session::{AdminForm, Owner, Staff, owner_only};
 use super::{PageError, PageResult, refused_status, see_other};
 use crate::domain::DomainError;
 use crate::domain::events::EndpointUrl;
@@ -15,15 +15,8 @@ use axum::response::IntoResponse;
 /// How many deliveries each endpoint lists.
 const RECENT: usize = 20;
 
-fn owner_only<T>(form: &AdminForm<T>) -> Result<(), PageError> {
-    if form.staff.0.is_owner() {
-        Ok(())
-    } else {
-        Err(PageError::Forbidden(
-            "Only an owner can manage event webhooks.",
-        ))
-    }
-}
+/// What a member of staff who is not an owner is told here.
+const OWNERS_ONLY: &str = "Only an owner can manage event webhooks.";
 
 async fn render(
     state: &AppState,
@@ -53,7 +46,7 @@ pub struct NewEndpoint {
 
 /// Registers an endpoint and shows its secret once.
 pub async fn create(State(state): State<AppState>, form: AdminForm<NewEndpoint>) -> PageResult {
-    owner_only(&form)?;
+    owner_only(&form, OWNERS_ONLY)?;
     let result = match EndpointUrl::parse(&form.value.url) {
         Ok(url) => {
             state
@@ -83,7 +76,7 @@ pub async fn remove(
     Path(id): Path<String>,
     form: AdminForm<super::login::Empty>,
 ) -> PageResult {
-    owner_only(&form)?;
+    owner_only(&form, OWNERS_ONLY)?;
     state
         .loyalty
         .remove_webhook_endpoint(id, form.staff.0.actor())
