@@ -22,6 +22,11 @@ pub fn verify(secret: &str, signature: Option<&str>, body: &[u8]) -> Result<(), 
     super::base64_mac(secret, signature, body)
 }
 
+/// The signature header's value for `body`, as Shopify signs.
+pub fn sign(secret: &str, body: &[u8]) -> String {
+    super::base64_sign(secret, body)
+}
+
 #[derive(Deserialize)]
 struct Order {
     id: u64,

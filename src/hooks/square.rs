@@ -22,10 +22,20 @@ pub fn verify(
     signature: Option<&str>,
     body: &[u8],
 ) -> Result<(), HookError> {
+    super::base64_mac(secret, signature, &signed(url, body))
+}
+
+/// The signature header's value for `body` posted to `url`, as Square signs.
+pub fn sign(secret: &str, url: &str, body: &[u8]) -> String {
+    super::base64_sign(secret, &signed(url, body))
+}
+
+/// What Square signs: the notification URL, then the body.
+fn signed(url: &str, body: &[u8]) -> Vec<u8> {
     let mut signed = Vec::with_capacity(url.len() + body.len());
     signed.extend_from_slice(url.as_bytes());
     signed.extend_from_slice(body);
-    super::base64_mac(secret, signature, &signed)
+    signed
 }
 
 #[derive(Deserialize)]

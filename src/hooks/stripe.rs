@@ -37,10 +37,7 @@ pub fn verify(
     if when.abs_diff(now) > TOLERANCE.unsigned_abs() {
         return Err(HookError::BadSignature);
     }
-    let mut signed = Vec::with_capacity(t.len() + 1 + body.len());
-    signed.extend_from_slice(t.as_bytes());
-    signed.push(b'.');
-    signed.extend_from_slice(body);
+    let signed = signed(t, body);
     // Any one of several: Stripe signs with each active secret while one is being rolled.
     let ok = sigs
         .iter()
@@ -51,6 +48,21 @@ pub fn verify(
     } else {
         Err(HookError::BadSignature)
     }
+}
+
+/// The signature header's value for `body` signed at Unix time `now`, as Stripe signs.
+pub fn sign(secret: &str, body: &[u8], now: i64) -> String {
+    let t = now.to_string();
+    format!("t={t},v1={}", hex::encode(super::mac(secret, &signed(&t, body))))
+}
+
+/// What Stripe signs: the timestamp as sent, a dot, then the body.
+fn signed(t: &str, body: &[u8]) -> Vec<u8> {
+    let mut signed = Vec::with_capacity(t.len() + 1 + body.len());
+    signed.extend_from_slice(t.as_bytes());
+    signed.push(b'.');
+    signed.extend_from_slice(body);
+    signed
 }
 
 #[derive(Deserialize)]

@@ -6,7 +6,7 @@ use super::api::integrations::hook_url;
 use super::error::ApiError;
 use crate::clock;
 use crate::domain::shop::Provider;
-use crate::hooks;
+use crate::hooks::{self, HookError};
 use crate::storage::hooks::Applied;
 use axum::Json;
 use axum::body::Bytes;
@@ -50,15 +50,38 @@ async fn receive(
         (true, Some(secret)) => secret,
         _ => return Err(ApiError::not_found("shop")),
     };
-    let now = clock::now().unix_timestamp();
+    let now = clock::now();
     let url = hook_url(&state.base_url, provider);
-    hooks::verify(provider, secret.expose(), &url, &headers, &body, now)?;
-    let delivery = hooks::parse(provider, &headers, &body)?;
+    let delivery =
+        match hooks::check(provider, secret.expose(), &url, &headers, &body, now.unix_timestamp()) {
+            Ok(d) => d,
+            Err(e) => {
+                let err = ApiError::from(e.clone());
+                let words = match e {
+                    HookError::BadSignature => {
+                        "refused: the signature does not match — check the secret".to_owned()
+                    }
+                    HookError::Unreadable(why) => format!("refused: unreadable delivery: {why}"),
+                };
+                state
+                    .hook_attempts
+                    .record(provider, now, err.status.as_u16(), &words);
+                return Err(err);
+            }
+        };
     let ack = match state.loyalty.apply_delivery(provider, delivery).await? {
-        Applied::Duplicate => Ack {
-            outcome: "this delivery was taken before; nothing applied".into(),
-            duplicate: true,
-        },
+        Applied::Duplicate => {
+            state.hook_attempts.record(
+                provider,
+                now,
+                200,
+                "repeat of a delivery taken before; nothing applied",
+            );
+            Ack {
+                outcome: "this delivery was taken before; nothing applied".into(),
+                duplicate: true,
+            }
+        }
         Applied::Taken(outcome) => Ack {
             outcome,
             duplicate: false,

@@ -44,6 +44,8 @@ pub struct AppState {
     pub metrics: Option<super::metrics::MetricsAccess>,
     /// How owner alerts are sent, and the task to wake when one is queued.
     pub alerts: (crate::alerts::AlertsConfig, crate::alerts::Wake),
+    /// Shop deliveries refused or repeated lately, kept in memory for the Integrations page.
+    pub hook_attempts: crate::hooks::attempts::Attempts,
     openapi: Arc<String>,
 }
 
@@ -78,6 +80,7 @@ pub fn build(
         auth_failures: AuthFailures::default(),
         metrics: metrics.clone(),
         alerts,
+        hook_attempts: crate::hooks::attempts::Attempts::default(),
         openapi: Arc::new(doc.to_pretty_json().unwrap_or_else(|_| "{}".to_owned())),
     };
     // Every page a browser posts to, with or without a session, is held to one origin rule.

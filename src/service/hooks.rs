@@ -6,7 +6,7 @@ use crate::domain::DomainError;
 use crate::domain::actor::Actor;
 use crate::domain::member::MemberId;
 use crate::domain::shop::{Delivery, Integration, Provider, SigningSecret};
-use crate::storage::hooks::{self, Applied, ShopOrder, Unmatched};
+use crate::storage::hooks::{self, Applied, DeliveryRow, ShopOrder, Unmatched};
 
 /// A change to a provider's settings; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
@@ -67,6 +67,27 @@ impl Loyalty {
         Ok(self
             .store
             .write(move |tx| hooks::apply(tx, provider, delivery, clock::now()))
+            .await?)
+    }
+
+    /// What a delivery whose signature was checked would do, applied exactly as
+    /// [`Loyalty::apply_delivery`] does in a write that is then thrown away: nothing is kept.
+    pub async fn try_delivery(&self, provider: Provider, delivery: Delivery) -> Result<Applied> {
+        Ok(self
+            .store
+            .dry_run(move |tx| hooks::apply(tx, provider, delivery, clock::now()))
+            .await?)
+    }
+
+    /// Up to `limit` of a shop's deliveries taken, newest first.
+    pub async fn recent_deliveries(
+        &self,
+        provider: Provider,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRow>> {
+        Ok(self
+            .store
+            .read(move |tx| hooks::recent_deliveries(tx, provider, limit))
             .await?)
     }
 

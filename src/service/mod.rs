@@ -836,6 +836,7 @@ impl Loyalty {
             .store
             .write(move |tx| storage::sessions::purge_expired(tx, now))
             .await?;
+        self.index_old_deliveries().await?;
         loop {
             let keys = self
                 .store
@@ -854,6 +855,34 @@ impl Loyalty {
             }
         }
         Ok(report)
+    }
+
+    /// Gives deliveries taken before the time index existed their index rows, a batch per
+    /// write; a database that has them all costs two counts.
+    async fn index_old_deliveries(&self) -> Result<()> {
+        if !self.store.read(storage::hooks::index_incomplete).await? {
+            return Ok(());
+        }
+        let mut after = None;
+        loop {
+            let from = after.clone();
+            let keys = self
+                .store
+                .read(move |tx| storage::hooks::deliveries_to_index(tx, from))
+                .await?;
+            let Some((p, _, id)) = keys.last() else {
+                break;
+            };
+            after = Some((p.clone(), id.clone()));
+            let full = keys.len() == storage::hooks::PRUNE_BATCH;
+            self.store
+                .write(move |tx| storage::hooks::index_deliveries(tx, &keys))
+                .await?;
+            if !full {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// Walks the hash chain and checks every balance.

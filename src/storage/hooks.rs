@@ -3,7 +3,9 @@
 //! transaction, so a crash never keeps a delivery without its points or the other way round.
 
 use super::members;
-use super::tables::{HOOK_DELIVERIES, HOOK_ORDERS, HOOK_SETTINGS, HOOK_UNMATCHED};
+use super::tables::{
+    HOOK_DELIVERIES, HOOK_DELIVERY_TIMES, HOOK_ORDERS, HOOK_SETTINGS, HOOK_UNMATCHED,
+};
 use super::{StoreError, audit, codec, ledger, settings};
 use crate::domain::DomainError;
 use crate::domain::actor::Actor;
@@ -139,6 +141,8 @@ pub fn apply(
     };
     tx.open_table(HOOK_DELIVERIES)?
         .insert(key, codec::encode(&record)?.as_slice())?;
+    tx.open_table(HOOK_DELIVERY_TIMES)?
+        .insert((key.0, micros(now), key.1), ())?;
     Ok(Applied::Taken(outcome))
 }
 
@@ -485,47 +489,163 @@ pub fn order(
     codec::get(&table, "hook_orders", (provider.as_str(), order_id))
 }
 
+/// A time as the delivery index keys it: Unix microseconds (0 before 1970).
+fn micros(t: OffsetDateTime) -> u64 {
+    u64::try_from(t.unix_timestamp_nanos() / 1000).unwrap_or(0)
+}
+
+/// A delivery taken, as the Integrations page lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryRow {
+    /// The shop's delivery or event id.
+    pub id: String,
+    /// When it came.
+    pub received_at: OffsetDateTime,
+    /// What it did, in words.
+    pub outcome: String,
+}
+
+/// A delivery as the time index names it: (provider, Unix microseconds, delivery id).
+pub type DeliveryKey = (String, u64, String);
+
+fn open_read<K: redb::Key + 'static, V: redb::Value + 'static>(
+    tx: &ReadTransaction,
+    def: redb::TableDefinition<K, V>,
+) -> Result<Option<redb::ReadOnlyTable<K, V>>, StoreError> {
+    match tx.open_table(def) {
+        Ok(t) => Ok(Some(t)),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Up to `limit` of a shop's deliveries, newest first: a range read of the time index.
+pub fn recent_deliveries(
+    tx: &ReadTransaction,
+    provider: Provider,
+    limit: usize,
+) -> Result<Vec<DeliveryRow>, StoreError> {
+    let (Some(index), Some(records)) = (
+        open_read(tx, HOOK_DELIVERY_TIMES)?,
+        open_read(tx, HOOK_DELIVERIES)?,
+    ) else {
+        return Ok(Vec::new());
+    };
+    let p = provider.as_str();
+    let mut out = Vec::new();
+    for row in index.range((p, 0, "")..=(p, u64::MAX, ""))?.rev() {
+        if out.len() == limit {
+            break;
+        }
+        let (k, _) = row?;
+        let (_, _, id) = k.value();
+        // A record unreadable here is still listed, so the owner sees that something came.
+        let outcome = match records.get((p, id))? {
+            Some(v) => codec::decode::<DeliveryRecord>("hook_deliveries", v.value())
+                .map_or_else(|e| e.to_string(), |r| r.outcome),
+            None => continue,
+        };
+        let received_at = OffsetDateTime::from_unix_timestamp_nanos(
+            i128::from(k.value().1).saturating_mul(1000),
+        )
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        out.push(DeliveryRow {
+            id: id.to_owned(),
+            received_at,
+            outcome,
+        });
+    }
+    Ok(out)
+}
+
 /// Most delivery records one sweep step reads or removes.
 pub const PRUNE_BATCH: usize = 1000;
 
-/// Up to [`PRUNE_BATCH`] deliveries taken before `cutoff`. Their orders stay, so a paid order
-/// retried later still awards nothing; shops stop retrying within days.
+/// Up to [`PRUNE_BATCH`] deliveries taken before `cutoff`, read as ranges of the time index
+/// (oldest first per shop), never the whole table. Their orders stay, so a paid order retried
+/// later still awards nothing; shops stop retrying within days.
 pub fn expired_deliveries(
     tx: &ReadTransaction,
     cutoff: OffsetDateTime,
-) -> Result<Vec<(String, String)>, StoreError> {
-    let table = match tx.open_table(HOOK_DELIVERIES) {
-        Ok(t) => t,
-        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-        Err(e) => return Err(e.into()),
+) -> Result<Vec<DeliveryKey>, StoreError> {
+    let Some(index) = open_read(tx, HOOK_DELIVERY_TIMES)? else {
+        return Ok(Vec::new());
     };
+    let before = micros(cutoff);
     let mut out = Vec::new();
-    for row in table.iter()? {
-        let (k, v) = row?;
-        let old = codec::decode::<DeliveryRecord>("hook_deliveries", v.value())
-            .map_or(true, |r| r.received_at < cutoff);
-        if old {
-            let (p, id) = k.value();
-            out.push((p.to_owned(), id.to_owned()));
+    for p in Provider::ALL.map(Provider::as_str) {
+        for row in index.range((p, 0, "")..(p, before, ""))? {
             if out.len() == PRUNE_BATCH {
-                break;
+                return Ok(out);
             }
+            let (k, _) = row?;
+            let (p, at, id) = k.value();
+            out.push((p.to_owned(), at, id.to_owned()));
         }
     }
     Ok(out)
 }
 
-/// Removes the given delivery records; returns how many were there.
-pub fn remove_deliveries(
-    tx: &WriteTransaction,
-    keys: &[(String, String)],
-) -> Result<usize, StoreError> {
-    let mut table = tx.open_table(HOOK_DELIVERIES)?;
+/// Removes the given deliveries and their index rows; returns how many were there.
+pub fn remove_deliveries(tx: &WriteTransaction, keys: &[DeliveryKey]) -> Result<usize, StoreError> {
+    let mut records = tx.open_table(HOOK_DELIVERIES)?;
+    let mut index = tx.open_table(HOOK_DELIVERY_TIMES)?;
     let mut n = 0;
-    for (p, id) in keys {
-        if table.remove((p.as_str(), id.as_str()))?.is_some() {
+    for (p, at, id) in keys {
+        index.remove((p.as_str(), *at, id.as_str()))?;
+        if records.remove((p.as_str(), id.as_str()))?.is_some() {
             n += 1;
         }
     }
     Ok(n)
+}
+
+/// Whether some deliveries have no row in the time index: taken by a server from before the
+/// index, so the sweep would never find them. Two counts, no scan.
+pub fn index_incomplete(tx: &ReadTransaction) -> Result<bool, StoreError> {
+    let records = match open_read(tx, HOOK_DELIVERIES)? {
+        Some(t) => redb::ReadableTableMetadata::len(&t)?,
+        None => return Ok(false),
+    };
+    let indexed = match open_read(tx, HOOK_DELIVERY_TIMES)? {
+        Some(t) => redb::ReadableTableMetadata::len(&t)?,
+        None => 0,
+    };
+    Ok(indexed < records)
+}
+
+/// The next [`PRUNE_BATCH`] deliveries after `after` (all from the start without it), keyed
+/// for the time index; an unreadable record gets time 0, so the next sweep removes it.
+pub fn deliveries_to_index(
+    tx: &ReadTransaction,
+    after: Option<(String, String)>,
+) -> Result<Vec<DeliveryKey>, StoreError> {
+    let Some(records) = open_read(tx, HOOK_DELIVERIES)? else {
+        return Ok(Vec::new());
+    };
+    let rows = match &after {
+        Some((p, id)) => records.range((
+            std::ops::Bound::Excluded((p.as_str(), id.as_str())),
+            std::ops::Bound::Unbounded,
+        ))?,
+        None => records.range::<(&str, &str)>(..)?,
+    };
+    let mut out = Vec::new();
+    for row in rows.take(PRUNE_BATCH) {
+        let (k, v) = row?;
+        let (p, id) = k.value();
+        let at = codec::decode::<DeliveryRecord>("hook_deliveries", v.value())
+            .map_or(0, |r| micros(r.received_at));
+        out.push((p.to_owned(), at, id.to_owned()));
+    }
+    Ok(out)
+}
+
+/// Writes time index rows (writing one twice changes nothing).
+pub fn index_deliveries(tx: &WriteTransaction, keys: &[DeliveryKey]) -> Result<(), StoreError> {
+    let mut index = tx.open_table(HOOK_DELIVERY_TIMES)?;
+    for (p, at, id) in keys {
+        index.insert((p.as_str(), *at, id.as_str()), ())?;
+    }
+    Ok(())
 }

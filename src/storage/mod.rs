@@ -86,6 +86,9 @@ pub enum StoreError {
     /// Randomness failed.
     #[error("{0}")]
     Random(String),
+    /// A dry run ended as planned: its writes were thrown away ([`Store::dry_run`]).
+    #[error("a dry run's writes were thrown away")]
+    DryRun,
     /// The safety copy an upgrade makes before migrating could not be written; nothing changed.
     #[error(
         "cannot write the safety copy before migrating the database from schema {from} to {to} ({reason}); the database was not changed: make room or fix that, then start again"
@@ -246,6 +249,38 @@ impl Store {
         F: FnOnce(&WriteTransaction) -> Result<T, StoreError> + Clone + Send + 'static,
     {
         self.writer.submit(f).await
+    }
+
+    /// Runs `f` in the writer's next batch like [`Store::write`], then throws away everything
+    /// it wrote (its transaction is aborted): what a write would do, with nothing kept. `f`'s
+    /// own error is answered as it is.
+    pub async fn dry_run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&WriteTransaction) -> Result<T, StoreError> + Clone + Send + 'static,
+    {
+        let slot: Arc<std::sync::Mutex<Option<T>>> = Arc::default();
+        let kept = slot.clone();
+        let ran = self
+            .writer
+            .submit(move |tx| {
+                let value = f(tx)?;
+                if let Ok(mut s) = kept.lock() {
+                    *s = Some(value);
+                }
+                // An error is what makes the writer abort the transaction.
+                Err::<(), _>(StoreError::DryRun)
+            })
+            .await;
+        match ran {
+            Err(StoreError::DryRun) => slot
+                .lock()
+                .ok()
+                .and_then(|mut s| s.take())
+                .ok_or_else(|| StoreError::Db("a dry run gave no answer".into())),
+            Err(e) => Err(e),
+            Ok(()) => Err(StoreError::Db("a dry run was kept".into())),
+        }
     }
 
     /// Stops taking writes, finishes the queued ones and closes the file cleanly.

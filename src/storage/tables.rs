@@ -95,6 +95,11 @@ pub const HOOK_SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("ho
 /// one applies nothing (schema v5, added later).
 pub const HOOK_DELIVERIES: TableDefinition<(&str, &str), &[u8]> =
     TableDefinition::new("hook_deliveries");
+/// (provider, when it came in Unix microseconds, delivery id) → (): each shop's deliveries by
+/// time, for the newest on the page and the oldest in the sweep (schema v5, added later; the
+/// sweep fills it in for deliveries taken before it existed).
+pub const HOOK_DELIVERY_TIMES: TableDefinition<(&str, u64, &str), ()> =
+    TableDefinition::new("hook_delivery_times");
 /// (provider, order id) → `ShopOrder` JSON: what an order earned and what refunds took back,
 /// so an order awards once (schema v5, added later).
 pub const HOOK_ORDERS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("hook_orders");
@@ -308,6 +313,25 @@ impl Column for (i64, &'static str) {
     }
 }
 
+impl Column for (&'static str, u64, &'static str) {
+    fn to_json(v: (&str, u64, &str)) -> Value {
+        serde_json::json!([v.0, v.1, v.2])
+    }
+    fn with_json<R>(
+        v: &Value,
+        f: impl for<'a> FnOnce((&'a str, u64, &'a str)) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        match v.as_array().map(Vec::as_slice) {
+            Some([a, b, c]) => f((
+                text(a)?,
+                b.as_u64().ok_or_else(|| bad("expected a number"))?,
+                text(c)?,
+            )),
+            _ => Err(bad("expected a triple")),
+        }
+    }
+}
+
 /// Member ids appear as ULID text in snapshot lines.
 impl Column for (u128, u64) {
     fn to_json(v: (u128, u64)) -> Value {
@@ -504,6 +528,7 @@ pub static REGISTRY: LazyLock<Vec<Table>> = LazyLock::new(|| {
         table!(ALERT_MESSAGES, "owner alerts queued and sent", since 5, backed_up false, check any),
         table!(HOOK_SETTINGS, "shop webhook settings", since 5, backed_up true, check json),
         table!(HOOK_DELIVERIES, "shop webhook deliveries", since 5, backed_up true, check json),
+        table!(HOOK_DELIVERY_TIMES, "shop webhook deliveries by time", since 5, backed_up true, check any),
         table!(HOOK_ORDERS, "shop orders awarded", since 5, backed_up true, check json),
         table!(HOOK_UNMATCHED, "shop orders parked", since 5, backed_up true, check any),
         table!(WEBHOOK_ENDPOINTS, "outbound event endpoints", since 5, backed_up true, check json),

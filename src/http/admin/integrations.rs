@@ -4,10 +4,13 @@ use super::session::{AdminForm, Owner, Staff, owner_only};
 use super::{PageError, PageResult, refused_status, see_other};
 use crate::domain::DomainError;
 use crate::domain::card::CardNumber;
-use crate::domain::shop::{Provider, SigningSecret};
+use crate::clock;
+use crate::domain::shop::{Delivery, Provider, ShopEvent, SigningSecret};
+use crate::hooks::{self, attempts, sample};
 use crate::http::AppState;
 use crate::http::api::integrations::hook_url;
 use crate::service::{IntegrationPatch, ServiceError};
+use crate::storage::hooks::Applied;
 use crate::views::Page;
 use crate::views::admin::integrations::{self as view, ShopRow};
 use axum::extract::{Path, Query, State};
@@ -43,7 +46,7 @@ async fn render(
     state: &AppState,
     staff: &Staff,
     err: Option<(&str, &DomainError)>,
-    saved: bool,
+    notice: Option<&str>,
 ) -> Result<maud::Markup, PageError> {
     let chrome = staff.chrome(state).await?;
     let mut shops = Vec::new();
@@ -52,11 +55,16 @@ async fn render(
             provider,
             settings: state.loyalty.integration(provider).await?,
             url: hook_url(&state.base_url, provider),
+            deliveries: state
+                .loyalty
+                .recent_deliveries(provider, attempts::KEPT)
+                .await?,
+            attempts: state.hook_attempts.recent(provider),
         });
     }
     let unmatched = state.loyalty.unmatched_orders(100).await?;
     let zone = state.loyalty.settings().await?.time_zone.zone();
-    Ok(view::view(&chrome, &shops, &unmatched, err, saved, &zone))
+    Ok(view::view(&chrome, &shops, &unmatched, err, notice, &zone))
 }
 
 /// The page.
@@ -65,7 +73,8 @@ pub async fn show(
     owner: Owner,
     Query(q): Query<Saved>,
 ) -> PageResult {
-    let page = render(&state, &Staff::from(owner), None, q.saved.is_some()).await?;
+    let notice = q.saved.is_some().then_some("Saved.");
+    let page = render(&state, &Staff::from(owner), None, notice).await?;
     Ok(Page(page).into_response())
 }
 
@@ -138,6 +147,64 @@ pub async fn attach(State(state): State<AppState>, form: AdminForm<AttachForm>) 
     .await
 }
 
+/// Sends the shop's own test delivery, signed with the stored secret, through the same check
+/// and apply as a real one, in a write that is thrown away; the page says what it would do.
+pub async fn test(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    form: AdminForm<super::login::Empty>,
+) -> PageResult {
+    owner_only(&form, OWNERS_ONLY)?;
+    let provider = Provider::parse(&name).ok_or(PageError::NotFound)?;
+    let title = provider.title();
+    let settings = state.loyalty.integration(provider).await?;
+    let notice = match (settings.enabled, settings.secret) {
+        (_, None) => format!(
+            "{title} has no signing secret yet: paste the one {title} shows, then send a test."
+        ),
+        (false, Some(_)) => {
+            format!("{title} is switched off: tick \"Take this shop's orders\" first.")
+        }
+        (true, Some(secret)) => {
+            let url = hook_url(&state.base_url, provider);
+            let now = clock::now().unix_timestamp();
+            let s = sample::signed(provider, secret.expose(), &url, now);
+            match hooks::check(provider, secret.expose(), &url, &s.headers, s.body, now) {
+                Err(e) => format!("The test delivery was refused: {e}."),
+                Ok(delivery) => {
+                    let what = describe(&delivery);
+                    match state.loyalty.try_delivery(provider, delivery).await? {
+                        Applied::Duplicate => format!(
+                            "Signature checked. {what} — if it were real: taken before, nothing \
+                             applied. Nothing was stored."
+                        ),
+                        Applied::Taken(outcome) => format!(
+                            "Signature checked. {what} — if it were real: {outcome}. Nothing was stored."
+                        ),
+                    }
+                }
+            }
+        }
+    };
+    let page = render(&state, &form.staff, None, Some(&notice)).await?;
+    Ok(Page(page).into_response())
+}
+
+/// A test delivery in words: which order, whose, how much.
+fn describe(d: &Delivery) -> String {
+    match &d.event {
+        ShopEvent::Paid(o) => format!(
+            "Test order {} ({}, {} {})",
+            o.order_id,
+            o.email.as_deref().unwrap_or("no email"),
+            o.amount.to_decimal(),
+            o.amount.currency.as_str()
+        ),
+        ShopEvent::Refunded(r) => format!("Test refund of order {}", r.order_id),
+        ShopEvent::Ignored(_) => "Test delivery".to_owned(),
+    }
+}
+
 async fn refused_or(
     state: &AppState,
     staff: &Staff,
@@ -148,7 +215,7 @@ async fn refused_or(
     match result {
         Ok(()) => Ok(see_other(done)),
         Err(ServiceError::Domain(e)) => {
-            let page = render(state, staff, Some((form, &e)), false).await?;
+            let page = render(state, staff, Some((form, &e)), None).await?;
             Ok((refused_status(&e), Page(page)).into_response())
         }
         Err(e) => Err(e.into()),

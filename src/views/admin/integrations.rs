@@ -4,7 +4,8 @@
 use super::{Chrome, Section, csrf, field_error, form_error, local_time, page};
 use crate::domain::DomainError;
 use crate::domain::shop::{Integration, Provider};
-use crate::storage::hooks::Unmatched;
+use crate::hooks::attempts::{Attempt, KEPT};
+use crate::storage::hooks::{DeliveryRow, Unmatched};
 use maud::{Markup, html};
 
 /// One shop as the page shows it.
@@ -15,6 +16,38 @@ pub struct ShopRow {
     pub settings: Integration,
     /// The address to paste into the shop.
     pub url: String,
+    /// Its last deliveries taken, newest first.
+    pub deliveries: Vec<DeliveryRow>,
+    /// Its last deliveries refused or repeated (not stored), newest first.
+    pub attempts: Vec<Attempt>,
+}
+
+/// One line of a shop's delivery log.
+struct LogLine<'a> {
+    at: time::OffsetDateTime,
+    id: Option<&'a str>,
+    outcome: &'a str,
+    refused: bool,
+}
+
+/// Taken and not-stored deliveries in one list, newest first, at most [`KEPT`].
+fn log(s: &ShopRow) -> Vec<LogLine<'_>> {
+    let taken = s.deliveries.iter().map(|d| LogLine {
+        at: d.received_at,
+        id: Some(d.id.as_str()),
+        outcome: d.outcome.as_str(),
+        refused: false,
+    });
+    let other = s.attempts.iter().map(|a| LogLine {
+        at: a.at,
+        id: None,
+        outcome: a.outcome.as_str(),
+        refused: a.status >= 400,
+    });
+    let mut all: Vec<_> = taken.chain(other).collect();
+    all.sort_by(|a, b| b.at.cmp(&a.at));
+    all.truncate(KEPT);
+    all
 }
 
 /// What the shop owner pastes where, per shop.
@@ -51,7 +84,7 @@ pub fn view(
     shops: &[ShopRow],
     unmatched: &[Unmatched],
     err: Option<(&str, &DomainError)>,
-    saved: bool,
+    notice: Option<&str>,
     zone: &jiff::tz::TimeZone,
 ) -> Markup {
     let err_for = |form: &str| err.filter(|(f, _)| *f == form).map(|(_, e)| e);
@@ -61,7 +94,7 @@ pub fn view(
         Section::Settings,
         html! {
             h1 { "Online shops" }
-            @if saved { p.result #result role="status" { "Saved." } }
+            @if let Some(n) = notice { p.result #result role="status" { (n) } }
             p.muted { "Paid orders earn points by the earning rule; refunds take them back in proportion. \
                        Each delivery is checked against the shop's secret and counted once." }
             @for s in shops {
@@ -84,6 +117,25 @@ pub fn view(
                             "Make a new member for an email no member has (otherwise the order waits below)" }
                         (form_error(e, &["secret"]))
                         button type="submit" { "Save " (s.provider.title()) }
+                    }
+                    @if s.settings.enabled {
+                        form.inline method="post" action={ "/admin/integrations/" (id) "/test" } {
+                            (csrf(chrome))
+                            button.secondary type="submit" { "Send a test event" }
+                        }
+                    }
+                    h3 { "Last deliveries" }
+                    @let lines = log(s);
+                    @if lines.is_empty() { p.muted.deliveries { "None yet." } } @else {
+                        ul.deliveries id={ (id) "-deliveries" } {
+                            @for l in &lines {
+                                li.refused[l.refused] {
+                                    (local_time(l.at, zone)) " · " (l.outcome)
+                                    @if let Some(d) = l.id { " " span.muted { "(" (d) ")" } }
+                                }
+                            }
+                        }
+                        p.muted { "Refused and repeated deliveries are kept only until the server restarts." }
                     }
                 }
             }
