@@ -649,3 +649,105 @@ pub fn index_deliveries(tx: &WriteTransaction, keys: &[DeliveryKey]) -> Result<(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
+    use super::*;
+    use crate::storage::Store;
+
+    fn at(secs: i64) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_700_000_000 + secs).unwrap()
+    }
+
+    fn delivery(id: &str) -> Delivery {
+        Delivery {
+            id: id.to_owned(),
+            event: ShopEvent::Ignored("topic test".into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_sweep_reads_the_time_index_and_takes_only_the_old() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .write(|tx| {
+                apply(tx, Provider::Shopify, delivery("old-1"), at(0))?;
+                apply(tx, Provider::Stripe, delivery("old-2"), at(10))?;
+                apply(tx, Provider::Shopify, delivery("new-1"), at(100))?;
+                apply(tx, Provider::Shopify, delivery("new-2"), at(200))?;
+                // As a server from before the index kept it: a record with no index row.
+                let record = DeliveryRecord {
+                    received_at: at(5),
+                    outcome: "ignored: topic x".into(),
+                };
+                tx.open_table(HOOK_DELIVERIES)?.insert(
+                    ("square", "unindexed"),
+                    codec::encode(&record)?.as_slice(),
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+
+        let recent = store
+            .read(|tx| recent_deliveries(tx, Provider::Shopify, 2))
+            .await
+            .unwrap();
+        let ids: Vec<_> = recent.iter().map(|d| d.id.as_str()).collect();
+        assert_eq!(ids, ["new-2", "new-1"], "newest first, at most the limit");
+        assert_eq!(recent[0].received_at, at(200));
+        assert_eq!(recent[0].outcome, "ignored: topic test");
+
+        // Only the index is read: the record without an index row is not found...
+        let old = store
+            .read(move |tx| expired_deliveries(tx, at(50)))
+            .await
+            .unwrap();
+        let ids: Vec<_> = old.iter().map(|k| k.2.as_str()).collect();
+        assert_eq!(ids, ["old-1", "old-2"]);
+        assert!(store.read(index_incomplete).await.unwrap());
+        // ... until the index is filled in for it.
+        let keys = store
+            .read(|tx| deliveries_to_index(tx, None))
+            .await
+            .unwrap();
+        assert_eq!(keys.len(), 5);
+        store
+            .write(move |tx| index_deliveries(tx, &keys))
+            .await
+            .unwrap();
+        assert!(!store.read(index_incomplete).await.unwrap());
+        let old = store
+            .read(move |tx| expired_deliveries(tx, at(50)))
+            .await
+            .unwrap();
+        assert_eq!(old.len(), 3);
+        let removed = store
+            .write(move |tx| remove_deliveries(tx, &old))
+            .await
+            .unwrap();
+        assert_eq!(removed, 3);
+
+        let left = store
+            .read(|tx| {
+                let t = tx.open_table(HOOK_DELIVERIES)?;
+                let i = tx.open_table(HOOK_DELIVERY_TIMES)?;
+                Ok((
+                    redb::ReadableTableMetadata::len(&t)?,
+                    redb::ReadableTableMetadata::len(&i)?,
+                ))
+            })
+            .await
+            .unwrap();
+        assert_eq!(left, (2, 2), "the new ones and their index rows stay");
+        assert!(
+            store
+                .read(move |tx| expired_deliveries(tx, at(50)))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+}

@@ -348,6 +348,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_dry_run_answers_and_keeps_nothing_while_its_batch_keeps_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let before = store.write(|tx| {
+            tx.open_table(tables::META)?.insert("before", 1)?;
+            Ok(())
+        });
+        let dry = store.dry_run(|tx| {
+            tx.open_table(tables::META)?.insert("dry", 2)?;
+            Ok(redb::ReadableTable::get(&tx.open_table(tables::META)?, "dry")?.map(|v| v.value()))
+        });
+        let after = store.write(|tx| {
+            tx.open_table(tables::META)?.insert("after", 3)?;
+            Ok(())
+        });
+        let (before, dry, after) = tokio::join!(before, dry, after);
+        assert!(before.is_ok() && after.is_ok());
+        assert_eq!(dry.unwrap(), Some(2), "the dry run sees its own writes");
+        let kept = store
+            .read(|tx| {
+                let t = tx.open_table(tables::META)?;
+                Ok(["before", "dry", "after"].map(|k| t.get(k).ok().flatten().is_some()))
+            })
+            .await
+            .unwrap();
+        assert_eq!(kept, [true, false, true]);
+        let refused = store
+            .dry_run(|_tx| -> Result<(), StoreError> { Err(DomainError::NotFound("x").into()) })
+            .await;
+        assert!(matches!(refused, Err(StoreError::Domain(_))));
+    }
+
+    #[tokio::test]
     async fn a_refused_job_leaves_nothing_and_does_not_spoil_its_batch() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
