@@ -989,3 +989,126 @@ async fn square_signs_the_url_with_the_body_awards_once_and_refunds_take_back() 
     assert_eq!(api.balance(later_id).await, 25);
     verify_passes(&server);
 }
+
+/// What the shop deliveries on the page say, newest first.
+fn delivery_log(html: &str, provider: &str) -> Vec<String> {
+    pages::by_id(html, &format!("{provider}-deliveries"))
+        .map(|list| {
+            pages::select(list.inner, |t| t.name == "li")
+                .iter()
+                .map(pages::Elem::text)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Everything a test delivery could change, as the API and the page show it.
+async fn everything(api: &Api, browser: &mut pages::Browser) -> Vec<Value> {
+    let members = api.get("/members?limit=100").await.expect_status(200);
+    let mut entries = 0;
+    for m in members["items"].as_array().unwrap() {
+        entries += api.all_transactions(m["id"].as_str().unwrap(), 100).await.len();
+    }
+    let html = browser.page("/admin/integrations").await;
+    vec![
+        members,
+        json!(entries),
+        api.get("/stats").await.expect_status(200),
+        api.get("/integrations/unmatched").await.expect_status(200),
+        json!(delivery_log(&html, "shopify")),
+    ]
+}
+
+#[tokio::test]
+async fn the_page_lists_each_shops_last_deliveries_and_tries_a_test_event_without_keeping_it() {
+    let (mut server, mut browser, api) = owner_session().await;
+    let http = reqwest::Client::new();
+    let base = server.url("");
+    enable(&api, "shopify", SHOPIFY_SECRET, false).await;
+    let ann = api
+        .create_member(&json!({"name": "Ann", "email": "ann@example.com"}))
+        .await;
+
+    // Applied, the same delivery again, parked, and one signed with the wrong secret.
+    let paid = shopify_paid(5001, "ann@example.com", "20.00", "EUR");
+    assert_eq!(send(paid.request(&http, &base, SHOPIFY_SECRET)).await.0, 200);
+    assert_eq!(send(paid.request(&http, &base, SHOPIFY_SECRET)).await.0, 200);
+    let stranger = shopify_paid(5002, "nobody@example.com", "9.00", "EUR");
+    assert_eq!(
+        send(stranger.request(&http, &base, SHOPIFY_SECRET)).await.0,
+        200
+    );
+    let wrong = shopify_paid(5003, "ann@example.com", "5.00", "EUR");
+    assert_eq!(send(wrong.request(&http, &base, "shpss_wrong_secret")).await.0, 401);
+
+    let html = browser.page("/admin/integrations").await;
+    let log = delivery_log(&html, "shopify");
+    assert_eq!(log.len(), 4, "{log:?}");
+    assert!(
+        log[0].contains("refused: the signature does not match — check the secret"),
+        "{log:?}"
+    );
+    assert!(log[1].contains("parked: no member has this email address"), "{log:?}");
+    assert!(log[1].contains("paid-5002"), "{log:?}");
+    assert!(log[2].contains("repeat of a delivery taken before"), "{log:?}");
+    assert!(log[3].contains("20 points to member"), "{log:?}");
+    assert!(delivery_log(&html, "stripe").is_empty());
+
+    // The test event: Shopify's sample order for jon@example.com, whom no member has yet.
+    let before = everything(&api, &mut browser).await;
+    let html = browser.page("/admin/integrations").await;
+    let form =
+        pages::form_by_action(&html, "/admin/integrations/shopify/test").expect("test button");
+    assert!(
+        pages::form_by_action(&html, "/admin/integrations/stripe/test").is_none(),
+        "only enabled shops can be tested"
+    );
+    let page = browser.submit(&form, &[]).await;
+    page.expect(200);
+    let banner = pages::by_id(&page.text, "result").expect("a result banner").text();
+    assert!(banner.contains("Signature checked"), "{banner}");
+    assert!(banner.contains("jon@example.com"), "{banner}");
+    assert!(
+        banner.contains("parked: no member has this email address"),
+        "{banner}"
+    );
+    assert_eq!(everything(&api, &mut browser).await, before, "a test changes nothing");
+
+    // With Jon a member, the test says who would get the points, and still changes nothing.
+    let jon = api
+        .create_member(&json!({"name": "Jon", "email": "jon@example.com"}))
+        .await;
+    let jon_id = jon["id"].as_str().unwrap();
+    let before = everything(&api, &mut browser).await;
+    let page = browser.submit(&form, &[]).await;
+    let banner = pages::by_id(&page.text, "result").expect("a result banner").text();
+    assert!(
+        banner.contains(&format!("403 points to member {jon_id}")),
+        "{banner}"
+    );
+    assert_eq!(everything(&api, &mut browser).await, before, "a test changes nothing");
+    assert_eq!(api.balance(jon_id).await, 0);
+
+    // Staff cannot send one.
+    pages::add_user(&server, "sam", "staff");
+    let mut staff = pages::Browser::new(&server);
+    staff.login_ok("sam", pages::PASSWORD).await;
+    let token = staff.csrf().await;
+    staff
+        .post_raw("/admin/integrations/shopify/test", &[("csrf".into(), token)])
+        .await
+        .expect(403);
+
+    // A restart forgets the refused and repeated ones, never the deliveries taken.
+    server.restart();
+    let mut browser = pages::Browser::new(&server);
+    browser.login_ok("olive", pages::PASSWORD).await;
+    let html = browser.page("/admin/integrations").await;
+    let log = delivery_log(&html, "shopify");
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert!(log[0].contains("parked"), "{log:?}");
+    assert!(log[1].contains("20 points to member"), "{log:?}");
+    let api = server.client();
+    assert_eq!(api.balance(ann["id"].as_str().unwrap()).await, 20);
+    verify_passes(&server);
+}
