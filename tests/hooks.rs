@@ -1007,7 +1007,10 @@ async fn everything(api: &Api, browser: &mut pages::Browser) -> Vec<Value> {
     let members = api.get("/members?limit=100").await.expect_status(200);
     let mut entries = 0;
     for m in members["items"].as_array().unwrap() {
-        entries += api.all_transactions(m["id"].as_str().unwrap(), 100).await.len();
+        entries += api
+            .all_transactions(m["id"].as_str().unwrap(), 100)
+            .await
+            .len();
     }
     let html = browser.page("/admin/integrations").await;
     vec![
@@ -1031,15 +1034,26 @@ async fn the_page_lists_each_shops_last_deliveries_and_tries_a_test_event_withou
 
     // Applied, the same delivery again, parked, and one signed with the wrong secret.
     let paid = shopify_paid(5001, "ann@example.com", "20.00", "EUR");
-    assert_eq!(send(paid.request(&http, &base, SHOPIFY_SECRET)).await.0, 200);
-    assert_eq!(send(paid.request(&http, &base, SHOPIFY_SECRET)).await.0, 200);
+    assert_eq!(
+        send(paid.request(&http, &base, SHOPIFY_SECRET)).await.0,
+        200
+    );
+    assert_eq!(
+        send(paid.request(&http, &base, SHOPIFY_SECRET)).await.0,
+        200
+    );
     let stranger = shopify_paid(5002, "nobody@example.com", "9.00", "EUR");
     assert_eq!(
         send(stranger.request(&http, &base, SHOPIFY_SECRET)).await.0,
         200
     );
     let wrong = shopify_paid(5003, "ann@example.com", "5.00", "EUR");
-    assert_eq!(send(wrong.request(&http, &base, "shpss_wrong_secret")).await.0, 401);
+    assert_eq!(
+        send(wrong.request(&http, &base, "shpss_wrong_secret"))
+            .await
+            .0,
+        401
+    );
 
     let html = browser.page("/admin/integrations").await;
     let log = delivery_log(&html, "shopify");
@@ -1048,9 +1062,15 @@ async fn the_page_lists_each_shops_last_deliveries_and_tries_a_test_event_withou
         log[0].contains("refused: the signature does not match — check the secret"),
         "{log:?}"
     );
-    assert!(log[1].contains("parked: no member has this email address"), "{log:?}");
+    assert!(
+        log[1].contains("parked: no member has this email address"),
+        "{log:?}"
+    );
     assert!(log[1].contains("paid-5002"), "{log:?}");
-    assert!(log[2].contains("repeat of a delivery taken before"), "{log:?}");
+    assert!(
+        log[2].contains("repeat of a delivery taken before"),
+        "{log:?}"
+    );
     assert!(log[3].contains("20 points to member"), "{log:?}");
     assert!(delivery_log(&html, "stripe").is_empty());
 
@@ -1065,14 +1085,20 @@ async fn the_page_lists_each_shops_last_deliveries_and_tries_a_test_event_withou
     );
     let page = browser.submit(&form, &[]).await;
     page.expect(200);
-    let banner = pages::by_id(&page.text, "result").expect("a result banner").text();
+    let banner = pages::by_id(&page.text, "result")
+        .expect("a result banner")
+        .text();
     assert!(banner.contains("Signature checked"), "{banner}");
     assert!(banner.contains("jon@example.com"), "{banner}");
     assert!(
         banner.contains("parked: no member has this email address"),
         "{banner}"
     );
-    assert_eq!(everything(&api, &mut browser).await, before, "a test changes nothing");
+    assert_eq!(
+        everything(&api, &mut browser).await,
+        before,
+        "a test changes nothing"
+    );
 
     // With Jon a member, the test says who would get the points, and still changes nothing.
     let jon = api
@@ -1081,12 +1107,18 @@ async fn the_page_lists_each_shops_last_deliveries_and_tries_a_test_event_withou
     let jon_id = jon["id"].as_str().unwrap();
     let before = everything(&api, &mut browser).await;
     let page = browser.submit(&form, &[]).await;
-    let banner = pages::by_id(&page.text, "result").expect("a result banner").text();
+    let banner = pages::by_id(&page.text, "result")
+        .expect("a result banner")
+        .text();
     assert!(
         banner.contains(&format!("403 points to member {jon_id}")),
         "{banner}"
     );
-    assert_eq!(everything(&api, &mut browser).await, before, "a test changes nothing");
+    assert_eq!(
+        everything(&api, &mut browser).await,
+        before,
+        "a test changes nothing"
+    );
     assert_eq!(api.balance(jon_id).await, 0);
 
     // Staff cannot send one.
@@ -1095,7 +1127,10 @@ async fn the_page_lists_each_shops_last_deliveries_and_tries_a_test_event_withou
     staff.login_ok("sam", pages::PASSWORD).await;
     let token = staff.csrf().await;
     staff
-        .post_raw("/admin/integrations/shopify/test", &[("csrf".into(), token)])
+        .post_raw(
+            "/admin/integrations/shopify/test",
+            &[("csrf".into(), token)],
+        )
         .await
         .expect(403);
 

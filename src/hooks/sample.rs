@@ -87,7 +87,8 @@ mod tests {
                 matches!(d, Ok(ref d) if matches!(d.event, ShopEvent::Paid(_))),
                 "{p:?}: {d:?}"
             );
-            let wrong = super::super::check(p, "another-secret", url, &s.headers, s.body, 1_700_000_000);
+            let wrong =
+                super::super::check(p, "another-secret", url, &s.headers, s.body, 1_700_000_000);
             assert!(wrong.is_err(), "{p:?} accepted another secret");
         }
     }

@@ -53,7 +53,10 @@ pub fn verify(
 /// The signature header's value for `body` signed at Unix time `now`, as Stripe signs.
 pub fn sign(secret: &str, body: &[u8], now: i64) -> String {
     let t = now.to_string();
-    format!("t={t},v1={}", hex::encode(super::mac(secret, &signed(&t, body))))
+    format!(
+        "t={t},v1={}",
+        hex::encode(super::mac(secret, &signed(&t, body)))
+    )
 }
 
 /// What Stripe signs: the timestamp as sent, a dot, then the body.

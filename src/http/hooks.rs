@@ -52,23 +52,29 @@ async fn receive(
     };
     let now = clock::now();
     let url = hook_url(&state.base_url, provider);
-    let delivery =
-        match hooks::check(provider, secret.expose(), &url, &headers, &body, now.unix_timestamp()) {
-            Ok(d) => d,
-            Err(e) => {
-                let err = ApiError::from(e.clone());
-                let words = match e {
-                    HookError::BadSignature => {
-                        "refused: the signature does not match — check the secret".to_owned()
-                    }
-                    HookError::Unreadable(why) => format!("refused: unreadable delivery: {why}"),
-                };
-                state
-                    .hook_attempts
-                    .record(provider, now, err.status.as_u16(), &words);
-                return Err(err);
-            }
-        };
+    let delivery = match hooks::check(
+        provider,
+        secret.expose(),
+        &url,
+        &headers,
+        &body,
+        now.unix_timestamp(),
+    ) {
+        Ok(d) => d,
+        Err(e) => {
+            let err = ApiError::from(e.clone());
+            let words = match e {
+                HookError::BadSignature => {
+                    "refused: the signature does not match — check the secret".to_owned()
+                }
+                HookError::Unreadable(why) => format!("refused: unreadable delivery: {why}"),
+            };
+            state
+                .hook_attempts
+                .record(provider, now, err.status.as_u16(), &words);
+            return Err(err);
+        }
+    };
     let ack = match state.loyalty.apply_delivery(provider, delivery).await? {
         Applied::Duplicate => {
             state.hook_attempts.record(

@@ -545,10 +545,9 @@ pub fn recent_deliveries(
                 .map_or_else(|e| e.to_string(), |r| r.outcome),
             None => continue,
         };
-        let received_at = OffsetDateTime::from_unix_timestamp_nanos(
-            i128::from(k.value().1).saturating_mul(1000),
-        )
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let received_at =
+            OffsetDateTime::from_unix_timestamp_nanos(i128::from(k.value().1).saturating_mul(1000))
+                .unwrap_or(OffsetDateTime::UNIX_EPOCH);
         out.push(DeliveryRow {
             id: id.to_owned(),
             received_at,
@@ -682,10 +681,8 @@ mod tests {
                     received_at: at(5),
                     outcome: "ignored: topic x".into(),
                 };
-                tx.open_table(HOOK_DELIVERIES)?.insert(
-                    ("square", "unindexed"),
-                    codec::encode(&record)?.as_slice(),
-                )?;
+                tx.open_table(HOOK_DELIVERIES)?
+                    .insert(("square", "unindexed"), codec::encode(&record)?.as_slice())?;
                 Ok(())
             })
             .await

@@ -2,9 +2,9 @@
 
 use super::session::{AdminForm, Owner, Staff, owner_only};
 use super::{PageError, PageResult, refused_status, see_other};
+use crate::clock;
 use crate::domain::DomainError;
 use crate::domain::card::CardNumber;
-use crate::clock;
 use crate::domain::shop::{Delivery, Provider, ShopEvent, SigningSecret};
 use crate::hooks::{self, attempts, sample};
 use crate::http::AppState;

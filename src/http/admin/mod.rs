@@ -75,7 +75,10 @@ pub fn router() -> Router<AppState> {
         .route("/admin/integrations", get(integrations::show))
         .route("/admin/integrations/attach", post(integrations::attach))
         .route("/admin/integrations/{provider}", post(integrations::save))
-        .route("/admin/integrations/{provider}/test", post(integrations::test))
+        .route(
+            "/admin/integrations/{provider}/test",
+            post(integrations::test),
+        )
         .route("/admin/alerts/test", post(settings::test_alert))
         .route("/brand/logo", get(settings::serve_logo))
         .route("/admin/staff", get(staff::list).post(staff::create))

@@ -45,7 +45,7 @@ fn log(s: &ShopRow) -> Vec<LogLine<'_>> {
         refused: a.status >= 400,
     });
     let mut all: Vec<_> = taken.chain(other).collect();
-    all.sort_by(|a, b| b.at.cmp(&a.at));
+    all.sort_by_key(|l| std::cmp::Reverse(l.at));
     all.truncate(KEPT);
     all
 }
