@@ -1,6 +1,7 @@
 //! Signed webhooks from online shops: each provider is one module with a signature check over
 //! the raw body and a parser from its JSON into one [`Delivery`].
 
+pub mod etsy;
 pub mod shopify;
 pub mod square;
 pub mod stripe;
@@ -40,6 +41,8 @@ pub fn verify(
         Provider::WooCommerce => {
             woocommerce::verify(secret, header(headers, woocommerce::SIGNATURE), body)
         }
+        // Etsy posts nothing; `/hooks/etsy` is not served, and nothing signed is taken for it.
+        Provider::Etsy => Err(HookError::BadSignature),
     }
 }
 
@@ -50,6 +53,7 @@ pub fn parse(provider: Provider, headers: &HeaderMap, body: &[u8]) -> Result<Del
         Provider::Stripe => stripe::parse(body),
         Provider::Square => square::parse(body),
         Provider::WooCommerce => woocommerce::parse(headers, body),
+        Provider::Etsy => Err(unreadable("Etsy sends no webhooks")),
     }
 }
 
