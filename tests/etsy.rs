@@ -72,7 +72,8 @@ async fn receipts(
         return (StatusCode::FORBIDDEN, "bad key").into_response();
     }
     if h("authorization") != format!("Bearer {}", e.access) {
-        let body = json!({"error": "invalid_token", "error_description": "access token is expired"});
+        let body =
+            json!({"error": "invalid_token", "error_description": "access token is expired"});
         return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
     }
     if shop != SHOP_ID {
@@ -98,7 +99,12 @@ async fn receipts(
         )
     });
     let count = matching.len();
-    let page: Vec<Value> = matching.into_iter().skip(offset).take(limit).cloned().collect();
+    let page: Vec<Value> = matching
+        .into_iter()
+        .skip(offset)
+        .take(limit)
+        .cloned()
+        .collect();
     axum::Json(json!({"count": count, "results": page})).into_response()
 }
 
@@ -109,7 +115,8 @@ async fn token(State(etsy): State<Shared>, body: String) -> Response {
         && form.get("client_id").map(String::as_str) == Some(KEYSTRING)
         && form.get("refresh_token") == Some(&e.refresh);
     if !ok {
-        let body = json!({"error": "invalid_grant", "error_description": "refresh token is invalid"});
+        let body =
+            json!({"error": "invalid_grant", "error_description": "refresh token is invalid"});
         return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
     }
     e.refreshes += 1;
@@ -265,14 +272,18 @@ async fn receipts_award_once_across_pages_polls_refunds_and_restarts() {
             e.receipts
                 .push(receipt(2_000_000 + i, "jane@example.com", 200, updated));
         }
-        e.receipts.push(receipt(1_390_521_847, "Jane@Example.com", 4000, t0 + 50));
+        e.receipts
+            .push(receipt(1_390_521_847, "Jane@Example.com", 4000, t0 + 50));
         let mut unpaid = receipt(3_000_000, "jane@example.com", 9900, t0 + 51);
         unpaid["is_paid"] = json!(false);
         e.receipts.push(unpaid);
     });
     let view = put_etsy(&api, &connect()).await.expect_status(200);
     assert_eq!(view["enabled"], true);
-    assert_eq!((&view["api_key_set"], &view["tokens_set"]), (&json!(true), &json!(true)));
+    assert_eq!(
+        (&view["api_key_set"], &view["tokens_set"]),
+        (&json!(true), &json!(true))
+    );
     for secret in [SHARED_SECRET, FIRST_ACCESS, FIRST_REFRESH] {
         assert!(!view.to_string().contains(secret), "a secret shown: {view}");
     }
@@ -280,7 +291,11 @@ async fn receipts_award_once_across_pages_polls_refunds_and_restarts() {
     assert_eq!(balance, 105 * 2 + 40);
     let status = next_poll(&api).await;
     assert!(status["last_error"].is_null(), "{status}");
-    assert_eq!(api.balance(&jane).await, 250, "a second poll awards nothing more");
+    assert_eq!(
+        api.balance(&jane).await,
+        250,
+        "a second poll awards nothing more"
+    );
 
     // A receipt whose email no member has is parked, then attached once.
     etsy.with(|e| {
@@ -352,7 +367,10 @@ async fn receipts_award_once_across_pages_polls_refunds_and_restarts() {
     )
     .await;
     assert!(
-        status["last_error"].as_str().unwrap().contains("Etsy is failing (HTTP 503)"),
+        status["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("Etsy is failing (HTTP 503)"),
         "{status}"
     );
     assert!(!status["next_poll"].is_null(), "{status}");
@@ -366,8 +384,15 @@ async fn receipts_award_once_across_pages_polls_refunds_and_restarts() {
 
     // Neither the shared secret nor a token is ever logged.
     server.stop();
-    let logs = [server.stdout_lines(), server.stderr_lines()].concat().join("\n");
-    for secret in [SHARED_SECRET, FIRST_ACCESS, FIRST_REFRESH, "12345678.access-1"] {
+    let logs = [server.stdout_lines(), server.stderr_lines()]
+        .concat()
+        .join("\n");
+    for secret in [
+        SHARED_SECRET,
+        FIRST_ACCESS,
+        FIRST_REFRESH,
+        "12345678.access-1",
+    ] {
         assert!(!logs.contains(secret), "{secret} logged");
     }
     common::ok(&server.cli(&["verify"]));
