@@ -57,6 +57,8 @@ pub struct Config {
     pub verify_schedule: crate::domain::ledger_check::Schedule,
     /// How outbound events are retried.
     pub events: crate::events::EventsConfig,
+    /// Where Etsy is polled.
+    pub etsy: crate::etsy::EtsyConfig,
 }
 
 /// Where and how often `serve` backs up.
@@ -233,6 +235,7 @@ async fn run(
     let check_task =
         crate::ledger_schedule::start(loyalty.clone(), config.verify_schedule, started);
     let events_task = crate::events::start(loyalty.clone(), config.events.clone());
+    let etsy_task = crate::etsy::start(loyalty.clone(), config.etsy.clone());
     let app = http::router::build(
         loyalty,
         base_url,
@@ -287,6 +290,9 @@ async fn run(
     // Likewise for outbound events: an attempt cut off is made again after the restart.
     events_task.abort();
     let _ = events_task.await;
+    // A poll cut off here wrote each page with its cursor, or nothing: it resumes from there.
+    etsy_task.abort();
+    let _ = etsy_task.await;
     let _ = requests_done.send(());
     if let Some(mut t) = backup_task {
         // The task ships the last changes and ends; a little beyond its own bound, it is cut off.

@@ -10,6 +10,7 @@ pub mod control;
 pub mod crypto;
 pub mod disk;
 pub mod domain;
+pub mod etsy;
 pub mod events;
 pub mod export;
 pub mod hooks;

@@ -543,7 +543,7 @@ async fn setting_up_a_shop_refuses_bad_input_and_changes_nothing() {
     api.send(put("shopify", json!({"secret": "short"})))
         .await
         .expect_problem(422, "invalid_field");
-    api.send(put("etsy", json!({"enabled": false})))
+    api.send(put("amazon", json!({"enabled": false})))
         .await
         .expect_problem(404, "not_found");
     let reader = server.client_with(&server.api_key_with("reader", &["members:read"]));

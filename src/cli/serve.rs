@@ -130,6 +130,28 @@ pub struct ServeArgs {
     /// For tests: the wait after a first failed event delivery (default 30s; it doubles).
     #[arg(long, hide = true)]
     events_retry_first: Option<String>,
+    /// For tests: Etsy's API base URL (default https://api.etsy.com).
+    #[arg(long, hide = true)]
+    etsy_api_base: Option<String>,
+    /// For tests: poll Etsy this often (e.g. 1s) instead of the owner's interval.
+    #[arg(long, hide = true)]
+    etsy_poll_every: Option<String>,
+}
+
+fn etsy_config(args: &ServeArgs) -> Result<crate::etsy::EtsyConfig, String> {
+    let mut config = crate::etsy::EtsyConfig::default();
+    if let Some(base) = &args.etsy_api_base {
+        config.api_base.clone_from(base);
+    }
+    if let Some(raw) = &args.etsy_poll_every {
+        config.poll_every = Some(
+            crate::domain::interval::parse_seconds(raw, 's')
+                .filter(|s| *s > 0)
+                .map(std::time::Duration::from_secs)
+                .ok_or_else(|| format!("--etsy-poll-every {raw:?} is not an interval like 5s"))?,
+        );
+    }
+    Ok(config)
 }
 
 fn events_config(args: &ServeArgs) -> Result<crate::events::EventsConfig, String> {
@@ -293,16 +315,26 @@ pub fn run(args: ServeArgs) -> ExitCode {
                 .transpose()?
                 .unwrap_or(crate::domain::ledger_check::Schedule::Daily),
             events_config(&args)?,
+            etsy_config(&args)?,
         ))
     });
-    let (backup, tls, keep_idempotency, limits, metrics_token, alerts, verify_schedule, events) =
-        match parsed {
-            Ok(all) => all,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
+    let (
+        backup,
+        tls,
+        keep_idempotency,
+        limits,
+        metrics_token,
+        alerts,
+        verify_schedule,
+        events,
+        etsy,
+    ) = match parsed {
+        Ok(all) => all,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let config = Config {
         data_dir: args.data.data,
         listen: args.listen,
@@ -315,6 +347,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
         alerts,
         verify_schedule,
         events,
+        etsy,
     };
     let result = runtime.block_on(app::serve(config));
     // The database is closed by now; a read still running on a blocking thread must not hold

@@ -9,6 +9,7 @@ pub mod disk;
 pub mod earning;
 pub mod email;
 pub mod error;
+pub mod etsy;
 pub mod events;
 pub mod idempotency;
 pub mod interval;

@@ -4,7 +4,7 @@
 use super::DomainError;
 use super::money::{Currency, Money};
 
-/// A shop that sends signed webhooks.
+/// An online shop whose orders earn points: four send signed webhooks, Etsy is polled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Provider {
     /// Shopify (`orders/paid`, `refunds/create`).
@@ -15,16 +15,24 @@ pub enum Provider {
     Square,
     /// WooCommerce (`order.created`, `order.updated`).
     WooCommerce,
+    /// Etsy: no webhooks; its receipts are polled.
+    Etsy,
 }
 
 impl Provider {
     /// Every provider, in the order pages list them.
-    pub const ALL: [Provider; 4] = [
+    pub const ALL: [Provider; 5] = [
         Provider::Shopify,
         Provider::Stripe,
         Provider::Square,
         Provider::WooCommerce,
+        Provider::Etsy,
     ];
+
+    /// Whether the shop posts signed webhooks to `/hooks/{provider}` (Etsy is polled instead).
+    pub fn takes_webhooks(self) -> bool {
+        self != Provider::Etsy
+    }
 
     /// The provider's name in URLs and records.
     pub fn as_str(self) -> &'static str {
@@ -33,6 +41,7 @@ impl Provider {
             Provider::Stripe => "stripe",
             Provider::Square => "square",
             Provider::WooCommerce => "woocommerce",
+            Provider::Etsy => "etsy",
         }
     }
 
@@ -43,10 +52,11 @@ impl Provider {
             Provider::Stripe => "Stripe",
             Provider::Square => "Square",
             Provider::WooCommerce => "WooCommerce",
+            Provider::Etsy => "Etsy",
         }
     }
 
-    /// Parses a provider's name as in `/hooks/{provider}`.
+    /// Parses a provider's name as in `/hooks/{provider}` and `/api/v1/integrations/{provider}`.
     pub fn parse(raw: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|p| p.as_str() == raw)
     }

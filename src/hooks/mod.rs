@@ -2,6 +2,7 @@
 //! the raw body and a parser from its JSON into one [`Delivery`].
 
 pub mod attempts;
+pub mod etsy;
 pub mod sample;
 pub mod shopify;
 pub mod square;
@@ -42,6 +43,8 @@ pub fn verify(
         Provider::WooCommerce => {
             woocommerce::verify(secret, header(headers, woocommerce::SIGNATURE), body)
         }
+        // Etsy posts nothing; `/hooks/etsy` is not served, and nothing signed is taken for it.
+        Provider::Etsy => Err(HookError::BadSignature),
     }
 }
 
@@ -66,6 +69,7 @@ pub fn parse(provider: Provider, headers: &HeaderMap, body: &[u8]) -> Result<Del
         Provider::Stripe => stripe::parse(body),
         Provider::Square => square::parse(body),
         Provider::WooCommerce => woocommerce::parse(headers, body),
+        Provider::Etsy => Err(unreadable("Etsy sends no webhooks")),
     }
 }
 

@@ -27,8 +27,9 @@ pub struct Sample {
     pub body: &'static [u8],
 }
 
-/// `provider`'s test delivery to `url`, signed with `secret` at Unix time `now`.
-pub fn signed(provider: Provider, secret: &str, url: &str, now: i64) -> Sample {
+/// `provider`'s test delivery to `url`, signed with `secret` at Unix time `now`; none for a
+/// shop that sends no webhooks.
+pub fn signed(provider: Provider, secret: &str, url: &str, now: i64) -> Option<Sample> {
     let mut headers = HeaderMap::new();
     let mut set = |name: &'static str, value: String| {
         // Every value here is a signature, topic or fixed id: visible ASCII.
@@ -61,8 +62,9 @@ pub fn signed(provider: Provider, secret: &str, url: &str, now: i64) -> Sample {
             set(woocommerce::SIGNATURE, woocommerce::sign(secret, body));
             body
         }
+        Provider::Etsy => return None,
     };
-    Sample { headers, body }
+    Some(Sample { headers, body })
 }
 
 #[cfg(test)]
@@ -73,8 +75,9 @@ mod tests {
     #[test]
     fn each_test_delivery_passes_its_own_check_as_a_paid_order() {
         let url = "https://rewards.example.com/hooks/x";
-        for p in Provider::ALL {
-            let s = signed(p, "a-secret-of-some-length", url, 1_700_000_000);
+        for p in Provider::ALL.into_iter().filter(|p| p.takes_webhooks()) {
+            let s = signed(p, "a-secret-of-some-length", url, 1_700_000_000)
+                .unwrap_or_else(|| panic!("{p:?} has no test delivery"));
             let d = super::super::check(
                 p,
                 "a-secret-of-some-length",

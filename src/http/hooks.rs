@@ -36,7 +36,9 @@ async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Ack>, ApiError> {
-    let provider = Provider::parse(&provider).ok_or_else(|| ApiError::not_found("shop"))?;
+    let provider = Provider::parse(&provider)
+        .filter(|p| p.takes_webhooks())
+        .ok_or_else(|| ApiError::not_found("shop"))?;
     // Answered even before the shop is switched on: WooCommerce pings when its webhook is
     // saved, which is before the owner can paste the secret it shows into FealTY.
     if hooks::is_ping(provider, &headers, &body) {

@@ -4,11 +4,13 @@
 
 mod admin;
 mod customer;
+mod etsy;
 mod hooks;
 mod ledger_check;
 
 pub use admin::{Dashboard, ImportPreview, PreviewLine, StaffSession};
 pub use customer::{CardLookup, CardPage, MemberSession, SecretProof, is_join_switched_off};
+pub use etsy::{EtsyPatch, EtsyStatus};
 pub use hooks::IntegrationPatch;
 
 use crate::clock;

@@ -93,8 +93,7 @@ pub fn set_integration(
     actor: &Actor,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
-    tx.open_table(HOOK_SETTINGS)?
-        .insert(provider.as_str(), codec::encode(value)?.as_slice())?;
+    save_integration(tx, provider, value)?;
     audit::record(
         tx,
         actor,
@@ -107,6 +106,17 @@ pub fn set_integration(
         }),
         now,
     )
+}
+
+/// Saves a provider's settings; the caller audits the change.
+pub fn save_integration(
+    tx: &WriteTransaction,
+    provider: Provider,
+    value: &Integration,
+) -> Result<(), StoreError> {
+    tx.open_table(HOOK_SETTINGS)?
+        .insert(provider.as_str(), codec::encode(value)?.as_slice())?;
+    Ok(())
 }
 
 /// A provider's settings inside a write.

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod cards;
 mod codec;
 mod compact;
+pub mod etsy;
 pub mod events;
 pub mod hooks;
 pub mod idempotency;

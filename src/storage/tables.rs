@@ -107,6 +107,10 @@ pub const HOOK_ORDERS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::n
 /// added later).
 pub const HOOK_UNMATCHED: TableDefinition<(&str, &str), ()> =
     TableDefinition::new("hook_unmatched");
+/// `account` → `EtsyAccount` JSON (the owner's Etsy credentials and poll interval), `state` →
+/// `EtsyState` JSON (the receipts cursor, written with the receipts it covers, and the last
+/// poll's outcome) (schema v5, added later: a file without it has Etsy not set up).
+pub const ETSY: TableDefinition<&str, &[u8]> = TableDefinition::new("etsy");
 /// Endpoint id → `Endpoint` JSON: the owner's outbound event URLs with their signing secrets
 /// (schema v5, added later: a file without it has none).
 pub const WEBHOOK_ENDPOINTS: TableDefinition<&str, &[u8]> =
@@ -531,6 +535,7 @@ pub static REGISTRY: LazyLock<Vec<Table>> = LazyLock::new(|| {
         table!(HOOK_DELIVERY_TIMES, "shop webhook deliveries by time", since 5, backed_up true, check any),
         table!(HOOK_ORDERS, "shop orders awarded", since 5, backed_up true, check json),
         table!(HOOK_UNMATCHED, "shop orders parked", since 5, backed_up true, check any),
+        table!(ETSY, "Etsy polling account and cursor", since 5, backed_up true, check json),
         table!(WEBHOOK_ENDPOINTS, "outbound event endpoints", since 5, backed_up true, check json),
         table!(EVENT_DELIVERIES, "outbound events queued and sent", since 5, backed_up false, check json),
         table!(EVENT_DUE, "outbound events by due time", since 5, backed_up false, check any),

@@ -1,15 +1,17 @@
-//! The online shops page (owner only): set up each shop's webhooks and attach waiting orders.
+//! The online shops page (owner only): set up each shop's webhooks and Etsy's polling, and
+//! attach waiting orders.
 
 use super::session::{AdminForm, Owner, Staff, owner_only};
 use super::{PageError, PageResult, refused_status, see_other};
 use crate::clock;
 use crate::domain::DomainError;
 use crate::domain::card::CardNumber;
+use crate::domain::etsy::{EtsyKey, OAuthToken, PollEvery, ShopId};
 use crate::domain::shop::{Delivery, Provider, ShopEvent, SigningSecret};
 use crate::hooks::{self, attempts, sample};
 use crate::http::AppState;
 use crate::http::api::integrations::hook_url;
-use crate::service::{IntegrationPatch, ServiceError};
+use crate::service::{EtsyPatch, IntegrationPatch, ServiceError};
 use crate::storage::hooks::Applied;
 use crate::views::Page;
 use crate::views::admin::integrations::{self as view, ShopRow};
@@ -23,6 +25,68 @@ pub struct ShopForm {
     secret: String,
     enabled: Option<String>,
     create_members: Option<String>,
+}
+
+/// What the Etsy form sends; blank secrets keep the ones set.
+#[derive(Debug, serde::Deserialize)]
+pub struct EtsyForm {
+    #[serde(default)]
+    api_key: String,
+    #[serde(default)]
+    shop_id: String,
+    #[serde(default)]
+    access_token: String,
+    #[serde(default)]
+    refresh_token: String,
+    #[serde(default)]
+    poll_minutes: String,
+    enabled: Option<String>,
+    create_members: Option<String>,
+}
+
+impl EtsyForm {
+    fn patch(&self) -> Result<EtsyPatch, DomainError> {
+        let given = |s: &str| (!s.trim().is_empty()).then(|| s.to_owned());
+        let minutes = self.poll_minutes.trim().parse::<i64>().map_err(|_| {
+            DomainError::invalid("poll_minutes", "must be 1 to 1440 minutes (24 hours)")
+        })?;
+        Ok(EtsyPatch {
+            enabled: Some(self.enabled.is_some()),
+            create_members: Some(self.create_members.is_some()),
+            api_key: given(&self.api_key)
+                .map(|k| EtsyKey::parse(&k))
+                .transpose()?,
+            shop_id: Some(ShopId::parse(&self.shop_id)?),
+            access_token: given(&self.access_token)
+                .map(|t| OAuthToken::parse("access_token", &t))
+                .transpose()?,
+            refresh_token: given(&self.refresh_token)
+                .map(|t| OAuthToken::parse("refresh_token", &t))
+                .transpose()?,
+            poll_every: Some(PollEvery::minutes(minutes)?),
+        })
+    }
+}
+
+/// Saves the Etsy settings, or shows the page again with the problem.
+pub async fn save_etsy(State(state): State<AppState>, form: AdminForm<EtsyForm>) -> PageResult {
+    owner_only(&form, OWNERS_ONLY)?;
+    let result = match form.value.patch() {
+        Ok(patch) => state
+            .loyalty
+            .set_etsy(patch, form.staff.0.actor())
+            .await
+            .map(|_| ()),
+        Err(e) => Err(e.into()),
+    };
+    refused_or(
+        &state,
+        &form.staff,
+        "etsy",
+        result,
+        "/admin/integrations?saved=1#shop-etsy",
+    )
+    .await
 }
 
 /// What an attach form sends.
@@ -50,7 +114,7 @@ async fn render(
 ) -> Result<maud::Markup, PageError> {
     let chrome = staff.chrome(state).await?;
     let mut shops = Vec::new();
-    for provider in Provider::ALL {
+    for provider in Provider::ALL.into_iter().filter(|p| p.takes_webhooks()) {
         shops.push(ShopRow {
             provider,
             settings: state.loyalty.integration(provider).await?,
@@ -62,9 +126,12 @@ async fn render(
             attempts: state.hook_attempts.recent(provider),
         });
     }
+    let etsy = state.loyalty.etsy().await?;
     let unmatched = state.loyalty.unmatched_orders(100).await?;
     let zone = state.loyalty.settings().await?.time_zone.zone();
-    Ok(view::view(&chrome, &shops, &unmatched, err, notice, &zone))
+    Ok(view::view(
+        &chrome, &shops, &etsy, &unmatched, err, notice, &zone,
+    ))
 }
 
 /// The page.
@@ -88,7 +155,9 @@ pub async fn save(
     form: AdminForm<ShopForm>,
 ) -> PageResult {
     owner_only(&form, OWNERS_ONLY)?;
-    let provider = Provider::parse(&name).ok_or(PageError::NotFound)?;
+    let provider = Provider::parse(&name)
+        .filter(|p| p.takes_webhooks())
+        .ok_or(PageError::NotFound)?;
     let f = &form.value;
     let result = match (!f.secret.trim().is_empty())
         .then(|| SigningSecret::parse(&f.secret))
@@ -155,7 +224,9 @@ pub async fn test(
     form: AdminForm<super::login::Empty>,
 ) -> PageResult {
     owner_only(&form, OWNERS_ONLY)?;
-    let provider = Provider::parse(&name).ok_or(PageError::NotFound)?;
+    let provider = Provider::parse(&name)
+        .filter(|p| p.takes_webhooks())
+        .ok_or(PageError::NotFound)?;
     let title = provider.title();
     let settings = state.loyalty.integration(provider).await?;
     let notice = match (settings.enabled, settings.secret) {
@@ -168,7 +239,9 @@ pub async fn test(
         (true, Some(secret)) => {
             let url = hook_url(&state.base_url, provider);
             let now = clock::now().unix_timestamp();
-            let s = sample::signed(provider, secret.expose(), &url, now);
+            let Some(s) = sample::signed(provider, secret.expose(), &url, now) else {
+                return Err(PageError::NotFound);
+            };
             match hooks::check(provider, secret.expose(), &url, &s.headers, s.body, now) {
                 Err(e) => format!("The test delivery was refused: {e}."),
                 Ok(delivery) => {

@@ -74,6 +74,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/alerts", get(settings::alerts_sent))
         .route("/admin/integrations", get(integrations::show))
         .route("/admin/integrations/attach", post(integrations::attach))
+        .route("/admin/integrations/etsy", post(integrations::save_etsy))
         .route("/admin/integrations/{provider}", post(integrations::save))
         .route(
             "/admin/integrations/{provider}/test",

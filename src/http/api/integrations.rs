@@ -1,12 +1,14 @@
-//! `/api/v1/integrations`: shop webhooks set up, and parked orders attached to members.
+//! `/api/v1/integrations`: shop webhooks and Etsy polling set up, and parked orders attached
+//! to members.
 
 use crate::domain::api_key::Scope;
+use crate::domain::etsy::{EtsyKey, OAuthToken, PollEvery, ShopId};
 use crate::domain::member::MemberId;
 use crate::domain::shop::{Integration, Provider, SigningSecret};
 use crate::http::AppState;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{ApiClient, JsonBody};
-use crate::service::IntegrationPatch;
+use crate::service::{EtsyPatch, EtsyStatus, IntegrationPatch};
 use crate::storage::hooks::{ShopOrder, Unmatched};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -140,6 +142,7 @@ enum ProviderName {
     Stripe,
     Square,
     WooCommerce,
+    Etsy,
 }
 
 fn provider(raw: &str) -> Result<Provider, ApiError> {
@@ -203,7 +206,7 @@ pub async fn unmatched(
 #[utoipa::path(
     post, path = "/api/v1/integrations/{provider}/orders/{order_id}/attach", tag = "integrations",
     params(
-        ("provider" = inline(ProviderName), Path, description = "`shopify`, `stripe`, `square` or `woocommerce`"),
+        ("provider" = inline(ProviderName), Path, description = "`shopify`, `stripe`, `square`, `woocommerce` or `etsy`"),
         ("order_id" = String, Path, description = "The shop's order id, as listed"),
     ),
     request_body = AttachOrder,
@@ -234,4 +237,127 @@ pub async fn attach(
         points: order.earned,
         outcome,
     }))
+}
+
+/// Etsy polling as set up, and how the last poll went; the API key and tokens are never shown.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EtsyView {
+    /// Whether receipts are polled.
+    pub enabled: bool,
+    /// Whether an order with an unknown email creates a member (else it is parked).
+    pub create_members: bool,
+    /// Whether the API key (`keystring:shared_secret`) is set.
+    pub api_key_set: bool,
+    /// Whether the OAuth access and refresh tokens are set.
+    pub tokens_set: bool,
+    /// The shop polled.
+    pub shop_id: Option<String>,
+    /// Minutes between polls.
+    pub poll_minutes: u32,
+    /// When the last poll ended (UTC).
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_poll: Option<time::OffsetDateTime>,
+    /// Why the last poll failed, in words; null if it worked.
+    pub last_error: Option<String>,
+    /// When the next poll is due (UTC).
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub next_poll: Option<time::OffsetDateTime>,
+}
+
+impl From<EtsyStatus> for EtsyView {
+    fn from(s: EtsyStatus) -> Self {
+        Self {
+            enabled: s.integration.enabled,
+            create_members: s.integration.create_members,
+            api_key_set: s.account.api_key.is_some(),
+            tokens_set: s.account.access_token.is_some() && s.account.refresh_token.is_some(),
+            shop_id: s.account.shop_id.map(|id| id.get().to_string()),
+            poll_minutes: s.account.poll_every.get(),
+            last_poll: s.state.last_poll,
+            last_error: s.state.last_error,
+            next_poll: s.state.next_poll,
+        }
+    }
+}
+
+/// A change to Etsy polling; fields left out stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateEtsy {
+    /// Poll the shop's receipts (needs the API key, shop id and both tokens, given now or before).
+    pub enabled: Option<bool>,
+    /// Create a member for an order whose email no member has, instead of parking it.
+    pub create_members: Option<bool>,
+    /// The app's keystring and shared secret joined by a colon, from Etsy's "Your Apps".
+    /// Stored, never shown again.
+    pub api_key: Option<String>,
+    /// The shop's numeric id.
+    #[schema(pattern = "^[0-9]+$")]
+    pub shop_id: Option<String>,
+    /// An OAuth access token with the `transactions_r` scope. Stored, never shown again;
+    /// refreshed by the server as it expires.
+    pub access_token: Option<String>,
+    /// The OAuth refresh token issued with it. Stored, never shown again.
+    pub refresh_token: Option<String>,
+    /// Minutes between polls (default 5).
+    #[schema(minimum = 1, maximum = 1440)]
+    pub poll_minutes: Option<i64>,
+}
+
+/// Etsy polling as set up, with the last poll's outcome.
+#[utoipa::path(
+    get, path = "/api/v1/integrations/etsy", tag = "integrations",
+    responses(
+        (status = 200, description = "The settings and the last poll", body = EtsyView),
+        (status = 403, description = "Key lacks integrations:write", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn etsy_show(
+    State(state): State<AppState>,
+    client: ApiClient,
+) -> Result<Json<EtsyView>, ApiError> {
+    client.require(Scope::IntegrationsWrite)?;
+    Ok(Json(state.loyalty.etsy().await?.into()))
+}
+
+/// Set up Etsy polling: Etsy sends no webhooks, so the server reads the shop's receipts.
+#[utoipa::path(
+    put, path = "/api/v1/integrations/etsy", tag = "integrations",
+    request_body = UpdateEtsy,
+    responses(
+        (status = 200, description = "The settings now", body = EtsyView),
+        (status = 403, description = "Key lacks integrations:write", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A setting is not valid, or polling lacks one; nothing changed", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn etsy_update(
+    State(state): State<AppState>,
+    client: ApiClient,
+    body: JsonBody<UpdateEtsy>,
+) -> Result<Json<EtsyView>, ApiError> {
+    client.require(Scope::IntegrationsWrite)?;
+    let b = body.value;
+    let patch = EtsyPatch {
+        enabled: b.enabled,
+        create_members: b.create_members,
+        api_key: b.api_key.as_deref().map(EtsyKey::parse).transpose()?,
+        shop_id: b.shop_id.as_deref().map(ShopId::parse).transpose()?,
+        access_token: b
+            .access_token
+            .as_deref()
+            .map(|t| OAuthToken::parse("access_token", t))
+            .transpose()?,
+        refresh_token: b
+            .refresh_token
+            .as_deref()
+            .map(|t| OAuthToken::parse("refresh_token", t))
+            .transpose()?,
+        poll_every: b.poll_minutes.map(PollEvery::minutes).transpose()?,
+    };
+    let status = state.loyalty.set_etsy(patch, client.actor()).await?;
+    Ok(Json(status.into()))
 }

@@ -283,6 +283,7 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(webhooks::list, webhooks::create))
         .routes(routes!(webhooks::remove))
         .routes(routes!(super::health::status))
+        .routes(routes!(integrations::etsy_show, integrations::etsy_update))
         .routes(routes!(integrations::update))
         .routes(routes!(integrations::unmatched))
         .routes(routes!(integrations::attach))

@@ -1,10 +1,11 @@
-//! Online shops (owner only): each shop's webhook address and secret, and orders waiting for
-//! a member.
+//! Online shops (owner only): each shop's webhook address and secret, Etsy's polling, and
+//! orders waiting for a member.
 
 use super::{Chrome, Section, csrf, field_error, form_error, local_time, page};
 use crate::domain::DomainError;
 use crate::domain::shop::{Integration, Provider};
 use crate::hooks::attempts::{Attempt, KEPT};
+use crate::service::EtsyStatus;
 use crate::storage::hooks::{DeliveryRow, Unmatched};
 use maud::{Markup, html};
 
@@ -75,6 +76,7 @@ fn where_to_paste(p: Provider) -> &'static str {
              with this delivery URL. The secret is the webhook's Secret field: copy it (or type \
              your own) before saving."
         }
+        Provider::Etsy => "Etsy sends no webhooks: its receipts are polled below.",
     }
 }
 
@@ -82,6 +84,7 @@ fn where_to_paste(p: Provider) -> &'static str {
 pub fn view(
     chrome: &Chrome,
     shops: &[ShopRow],
+    etsy: &EtsyStatus,
     unmatched: &[Unmatched],
     err: Option<(&str, &DomainError)>,
     notice: Option<&str>,
@@ -139,6 +142,7 @@ pub fn view(
                     }
                 }
             }
+            (etsy_section(chrome, etsy, err_for("etsy"), zone))
             section.card #unmatched {
                 h2 { "Orders waiting for a member" }
                 @let e = err_for("attach");
@@ -170,4 +174,57 @@ pub fn view(
             }
         },
     )
+}
+
+/// Etsy: its credentials (never shown back), interval, and how the last poll went.
+fn etsy_section(
+    chrome: &Chrome,
+    etsy: &EtsyStatus,
+    e: Option<&DomainError>,
+    zone: &jiff::tz::TimeZone,
+) -> Markup {
+    let a = &etsy.account;
+    let s = &etsy.state;
+    let tokens_set = a.access_token.is_some() && a.refresh_token.is_some();
+    html! {
+        section.card #shop-etsy {
+            h2 { "Etsy" }
+            p { "Status: " strong.status { @if etsy.integration.enabled { "on" } @else { "off" } }
+                " · API key " strong.api-key { @if a.api_key.is_some() { "set" } @else { "not set" } }
+                " · tokens " strong.tokens { @if tokens_set { "set" } @else { "not set" } } }
+            p.poll {
+                "Last poll: " span.last-poll { @match s.last_poll { Some(t) => (local_time(t, zone)), None => "never" } }
+                " · next: " span.next-poll { @match (etsy.integration.enabled, s.next_poll) {
+                    (true, Some(t)) => (local_time(t, zone)), (true, None) => "soon", (false, _) => "—" } }
+            }
+            @if let Some(err) = &s.last_error { p.error.etsy-error role="alert" { "Last poll failed: " (err) } }
+            p.muted { "Etsy sends no webhooks, so FealTY reads the shop's receipts every few minutes. \
+                       In Etsy's developer site, \"Your Apps\" shows the app's keystring and shared secret; \
+                       paste them joined by a colon. The access and refresh tokens come from connecting the app \
+                       to your shop with the transactions_r scope; FealTY refreshes them itself." }
+            form method="post" action="/admin/integrations/etsy" {
+                (csrf(chrome))
+                label for="etsy-api_key" { @if a.api_key.is_some() { "New API key (blank keeps the one set)" } @else { "API key (keystring:shared secret)" } }
+                input #etsy-api_key name="api_key" type="password" autocomplete="off" maxlength="255";
+                (field_error(e, "api_key"))
+                label for="etsy-shop_id" { "Shop id" }
+                input #etsy-shop_id name="shop_id" inputmode="numeric" value=(a.shop_id.map(|i| i.get().to_string()).unwrap_or_default());
+                (field_error(e, "shop_id"))
+                label for="etsy-access_token" { @if tokens_set { "New access token (blank keeps the one set)" } @else { "Access token" } }
+                input #etsy-access_token name="access_token" type="password" autocomplete="off" maxlength="1024";
+                (field_error(e, "access_token"))
+                label for="etsy-refresh_token" { @if tokens_set { "New refresh token (blank keeps the one set)" } @else { "Refresh token" } }
+                input #etsy-refresh_token name="refresh_token" type="password" autocomplete="off" maxlength="1024";
+                (field_error(e, "refresh_token"))
+                label for="etsy-poll_minutes" { "Minutes between polls (1 to 1440)" }
+                input #etsy-poll_minutes name="poll_minutes" type="number" min="1" max="1440" value=(a.poll_every.get());
+                (field_error(e, "poll_minutes"))
+                label.check { input type="checkbox" name="enabled" checked[etsy.integration.enabled]; "Poll this shop's orders" }
+                label.check { input type="checkbox" name="create_members" checked[etsy.integration.create_members];
+                    "Make a new member for an email no member has (otherwise the order waits below)" }
+                (form_error(e, &["api_key", "shop_id", "access_token", "refresh_token", "poll_minutes"]))
+                button type="submit" { "Save Etsy" }
+            }
+        }
+    }
 }
