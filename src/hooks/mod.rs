@@ -6,7 +6,7 @@ pub mod square;
 pub mod stripe;
 pub mod woocommerce;
 
-use crate::domain::shop::{Delivery, Provider};
+use crate::domain::shop::{Delivery, GivenCard, Provider, card_in_fields};
 use axum::http::HeaderMap;
 
 /// The largest body a shop may send; Shopify's largest orders stay well under it.
@@ -86,6 +86,45 @@ fn base64_mac(secret: &str, signature: Option<&str>, message: &[u8]) -> Result<(
     } else {
         Err(HookError::BadSignature)
     }
+}
+
+/// One named field an order carries: Shopify's note attributes (`name`, `value`) and
+/// WooCommerce's meta data (`key`, `value`); a value of another shape is kept but never a card.
+#[derive(serde::Deserialize)]
+struct Field {
+    #[serde(alias = "key", default)]
+    name: Option<String>,
+    #[serde(default)]
+    value: serde_json::Value,
+}
+
+/// A field's value as text: a string, or a number (typed into a numeric checkout field).
+fn text(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// The loyalty card number among named fields.
+fn card_in<'a>(
+    fields: impl IntoIterator<Item = (&'a str, &'a serde_json::Value)>,
+) -> Option<GivenCard> {
+    let texts: Vec<(&str, String)> = fields
+        .into_iter()
+        .filter_map(|(k, v)| text(v).map(|t| (k, t)))
+        .collect();
+    card_in_fields(texts.iter().map(|(k, v)| (*k, v.as_str())))
+}
+
+/// The loyalty card number among a list of named fields.
+fn card_in_list(fields: &[Field]) -> Option<GivenCard> {
+    card_in(
+        fields
+            .iter()
+            .filter_map(|f| f.name.as_deref().map(|n| (n, &f.value))),
+    )
 }
 
 fn unreadable(e: impl std::fmt::Display) -> HookError {

@@ -32,6 +32,8 @@ struct Order {
     customer: Option<Customer>,
     total_price: String,
     currency: String,
+    #[serde(default)]
+    note_attributes: Option<Vec<super::Field>>,
 }
 
 #[derive(Deserialize)]
@@ -86,6 +88,7 @@ fn paid(o: Order) -> ShopEvent {
         order_id: o.id.to_string(),
         email,
         amount,
+        card: super::card_in_list(o.note_attributes.as_deref().unwrap_or_default()),
     })
 }
 

@@ -9,7 +9,9 @@
 
 use super::{HookError, unreadable};
 use crate::domain::money::{Currency, Money};
-use crate::domain::shop::{Delivery, PaidOrder, Refund, RefundAmount, ShopEvent, parse_id};
+use crate::domain::shop::{
+    Delivery, PaidOrder, Refund, RefundAmount, ShopEvent, card_in_note, parse_id,
+};
 use serde::Deserialize;
 
 /// The signature header.
@@ -61,6 +63,8 @@ struct Payment {
     status: String,
     amount_money: Amount,
     buyer_email_address: Option<String>,
+    #[serde(default)]
+    note: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -118,6 +122,7 @@ fn paid(p: Payment) -> ShopEvent {
         order_id: p.id,
         email: p.buyer_email_address.filter(|e| !e.is_empty()),
         amount,
+        card: p.note.as_deref().and_then(card_in_note),
     })
 }
 

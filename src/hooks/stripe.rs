@@ -75,6 +75,15 @@ struct Session {
     payment_intent: Option<String>,
     customer_details: Option<Details>,
     customer_email: Option<String>,
+    #[serde(default)]
+    metadata: Option<Metadata>,
+}
+
+/// Stripe's `metadata`: string keys and (as Stripe stores them) string values.
+type Metadata = std::collections::BTreeMap<String, serde_json::Value>;
+
+fn card(metadata: Option<&Metadata>) -> Option<crate::domain::shop::GivenCard> {
+    super::card_in(metadata?.iter().map(|(k, v)| (k.as_str(), v)))
 }
 
 #[derive(Deserialize)]
@@ -94,6 +103,8 @@ struct Charge {
     receipt_email: Option<String>,
     #[serde(default)]
     paid: bool,
+    #[serde(default)]
+    metadata: Option<Metadata>,
 }
 
 /// Reads a verified event.
@@ -136,6 +147,7 @@ fn session(s: Session) -> ShopEvent {
         return ShopEvent::Ignored("checkout session without an amount".into());
     };
     ShopEvent::Paid(PaidOrder {
+        card: card(s.metadata.as_ref()),
         order_id: s.payment_intent.unwrap_or(s.id),
         email: s
             .customer_details
@@ -150,6 +162,7 @@ fn charge_paid(c: Charge) -> ShopEvent {
         return ShopEvent::Ignored("charge not paid or without an amount".into());
     };
     ShopEvent::Paid(PaidOrder {
+        card: card(c.metadata.as_ref()),
         order_id: c.payment_intent.unwrap_or(c.id),
         email: c.billing_details.and_then(|d| d.email).or(c.receipt_email),
         amount,

@@ -48,6 +48,8 @@ struct Order {
     billing: Option<Billing>,
     #[serde(default)]
     refunds: Vec<OrderRefund>,
+    #[serde(default)]
+    meta_data: Option<Vec<super::Field>>,
 }
 
 #[derive(Deserialize)]
@@ -113,6 +115,7 @@ fn order(o: Order) -> ShopEvent {
         order_id,
         email: o.billing.and_then(|b| b.email).filter(|e| !e.is_empty()),
         amount,
+        card: super::card_in_list(o.meta_data.as_deref().unwrap_or_default()),
     })
 }
 

@@ -5,7 +5,8 @@ use crate::clock;
 use crate::domain::DomainError;
 use crate::domain::actor::Actor;
 use crate::domain::member::MemberId;
-use crate::domain::shop::{Delivery, Integration, Provider, SigningSecret};
+use crate::domain::shop::{self, Delivery, Integration, Provider, SigningSecret};
+use crate::storage::StoreError;
 use crate::storage::hooks::{self, Applied, ShopOrder, Unmatched};
 
 /// A change to a provider's settings; `None` leaves a field as it is.
@@ -62,11 +63,24 @@ impl Loyalty {
             .await?)
     }
 
-    /// Applies a delivery whose signature was checked, once.
+    /// Applies a delivery whose signature was checked, once. A paid order a domain rule
+    /// refuses is parked instead (see [`shop::park_refused`]); its refused write left nothing.
     pub async fn apply_delivery(&self, provider: Provider, delivery: Delivery) -> Result<Applied> {
+        let first = delivery.clone();
+        let refusal = match self
+            .store
+            .write(move |tx| hooks::apply(tx, provider, first, clock::now()))
+            .await
+        {
+            Err(StoreError::Domain(e)) => e,
+            other => return Ok(other?),
+        };
+        let Some(why) = shop::park_refused(&delivery.event, &refusal) else {
+            return Err(refusal.into());
+        };
         Ok(self
             .store
-            .write(move |tx| hooks::apply(tx, provider, delivery, clock::now()))
+            .write(move |tx| hooks::park_refused(tx, provider, delivery, &why, clock::now()))
             .await?)
     }
 
