@@ -135,6 +135,29 @@ fn unreadable(e: impl std::fmt::Display) -> HookError {
 mod tests {
     use super::*;
 
+    /// A delivery body kept under `tests/fixtures/hooks/`, in the provider's documented shape.
+    pub(crate) fn fixture(name: &str) -> serde_json::Value {
+        let path = format!("{}/tests/fixtures/hooks/{name}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    /// A valid card number (Luhn check digit 2) and the same with a wrong check digit.
+    pub(crate) const CARD: &str = "400000000002";
+    pub(crate) const BAD_CARD: &str = "400000000007";
+
+    /// The card a paid delivery carries.
+    pub(crate) fn card_of(d: Result<Delivery, HookError>) -> Option<GivenCard> {
+        match d.map(|d| d.event) {
+            Ok(crate::domain::shop::ShopEvent::Paid(o)) => o.card,
+            other => panic!("not a paid order: {other:?}"),
+        }
+    }
+
+    pub(crate) fn valid() -> Option<GivenCard> {
+        crate::domain::card::CardNumber::parse(CARD).ok().map(GivenCard::Valid)
+    }
+
     #[test]
     fn hmac_matches_rfc_4231_case_2() {
         let tag = hex::decode("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")

@@ -209,4 +209,20 @@ mod tests {
         assert!(matches!(d.event, ShopEvent::Ignored(_)));
         assert!(parse(b"{").is_err());
     }
+
+    #[test]
+    fn the_card_number_comes_from_the_payment_note_in_its_documented_form() {
+        use crate::hooks::tests::{CARD, card_of, fixture, valid};
+        let mut v = fixture("square-payment-updated.json");
+        v["data"]["object"]["payment"]["status"] = serde_json::json!("COMPLETED");
+        let body = |v: &serde_json::Value| serde_json::to_vec(v).unwrap_or_default();
+        assert_eq!(card_of(parse(&body(&v))), None);
+        v["data"]["object"]["payment"]["note"] = serde_json::json!(format!(
+            "Table 4\nloyalty_card: {CARD}"
+        ));
+        assert_eq!(card_of(parse(&body(&v))), valid());
+        // Digits alone in a note are not taken for a card.
+        v["data"]["object"]["payment"]["note"] = serde_json::json!(format!("ref {CARD}"));
+        assert_eq!(card_of(parse(&body(&v))), None);
+    }
 }

@@ -241,4 +241,22 @@ mod tests {
             Ok(ShopEvent::Ignored(_))
         ));
     }
+
+    #[test]
+    fn the_card_number_comes_from_metadata() {
+        use crate::hooks::tests::{CARD, card_of, fixture, valid};
+        let body = |v: &serde_json::Value| serde_json::to_vec(v).unwrap_or_default();
+        for name in [
+            "stripe-checkout-session-completed.json",
+            "stripe-charge-succeeded.json",
+        ] {
+            let mut v = fixture(name);
+            assert_eq!(card_of(parse(&body(&v))), None, "{name}");
+            v["data"]["object"]["metadata"] =
+                serde_json::json!({"order_ref": "A-17", "loyalty_card": CARD});
+            assert_eq!(card_of(parse(&body(&v))), valid(), "{name}");
+            v["data"]["object"]["metadata"] = serde_json::Value::Null;
+            assert_eq!(card_of(parse(&body(&v))), None, "{name}");
+        }
+    }
 }

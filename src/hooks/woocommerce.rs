@@ -222,4 +222,24 @@ mod tests {
             })
         );
     }
+
+    #[test]
+    fn the_card_number_comes_from_meta_data() {
+        use crate::hooks::tests::{CARD, card_of, fixture, valid};
+        let mut v = fixture("woocommerce-order-updated.json");
+        v["status"] = serde_json::json!("processing");
+        v["date_paid"] = serde_json::json!("2017-03-22T16:28:08");
+        v["refunds"] = serde_json::json!([]);
+        let body = |v: &serde_json::Value| serde_json::to_vec(v).unwrap_or_default();
+        assert_eq!(card_of(parse(&headers("order.updated"), &body(&v))), None);
+        v["meta_data"] = serde_json::json!([
+            {"id": 13106, "key": "_download_permissions_granted", "value": "yes"},
+            {"id": 13107, "key": "_billing_something", "value": {"nested": true}},
+            {"id": 13108, "key": "loyalty_card", "value": CARD}
+        ]);
+        assert_eq!(card_of(parse(&headers("order.updated"), &body(&v))), valid());
+        // A numeric checkout field sends a number.
+        v["meta_data"][2]["value"] = serde_json::json!(400_000_000_002_u64);
+        assert_eq!(card_of(parse(&headers("order.updated"), &body(&v))), valid());
+    }
 }
