@@ -1809,8 +1809,7 @@ async fn the_documented_plugin_calls_award_an_order_once_and_take_it_back_on_ref
         .expect_problem(422, "idempotency_key_reused");
 
     // 3. A partial refund takes its share back; a full one reverses the entry.
-    let partial =
-        json!({"kind": "adjust", "points": -5, "reason": "Refund of order 1234", "reference": "order-1234"});
+    let partial = json!({"kind": "adjust", "points": -5, "reason": "Refund of order 1234", "reference": "order-1234"});
     let r = plugin.transaction(id, "refund-5678", &partial).await;
     assert_eq!(r.expect_status(201)["balance"], 14);
     let second = plugin
@@ -1845,8 +1844,7 @@ async fn the_documented_plugin_calls_award_an_order_once_and_take_it_back_on_ref
         )
         .await
         .expect_status(409);
-    let too_much =
-        json!({"kind": "adjust", "points": -14, "reason": "Refund of order 1234", "reference": "order-1234"});
+    let too_much = json!({"kind": "adjust", "points": -14, "reason": "Refund of order 1234", "reference": "order-1234"});
     plugin
         .transaction(id, "refund-5681", &too_much)
         .await

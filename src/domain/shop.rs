@@ -464,13 +464,21 @@ mod tests {
             Match::Member("by-card".into())
         );
         assert_eq!(
-            decide(CardLookup::Holder("by-card".into(), true), false, None, true),
+            decide(
+                CardLookup::Holder("by-card".into(), true),
+                false,
+                None,
+                true
+            ),
             Match::Member("by-card".into())
         );
         let Park(why) = decide(CardLookup::NoOne(card()), true, email_holder(), true) else {
             panic!("an unknown card fell back to the email")
         };
-        assert!(why.contains("no member has loyalty card 4000 0000 0002"), "{why}");
+        assert!(
+            why.contains("no member has loyalty card 4000 0000 0002"),
+            "{why}"
+        );
         let Park(why) = decide(
             CardLookup::Holder("by-card".into(), false),
             true,
@@ -480,8 +488,12 @@ mod tests {
             panic!("a blocked card holder fell back to the email")
         };
         assert!(why.contains("blocked"), "{why}");
-        let Park(why) = decide(CardLookup::Invalid("1234".into()), true, email_holder(), true)
-        else {
+        let Park(why) = decide(
+            CardLookup::Invalid("1234".into()),
+            true,
+            email_holder(),
+            true,
+        ) else {
             panic!("an invalid card fell back to the email")
         };
         assert!(why.contains("\"1234\" is not a valid card number"), "{why}");
@@ -490,7 +502,12 @@ mod tests {
     #[test]
     fn card_numbers_are_read_only_under_a_card_key() {
         let valid = Some(GivenCard::Valid(card()));
-        for key in ["loyalty_card", "Loyalty Card", "LOYALTY-CARD", "loyalty_card_number"] {
+        for key in [
+            "loyalty_card",
+            "Loyalty Card",
+            "LOYALTY-CARD",
+            "loyalty_card_number",
+        ] {
             assert_eq!(card_in_fields([(key, "4000-0000-0002")]), valid, "{key}");
         }
         assert_eq!(

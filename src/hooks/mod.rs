@@ -155,7 +155,9 @@ mod tests {
     }
 
     pub(crate) fn valid() -> Option<GivenCard> {
-        crate::domain::card::CardNumber::parse(CARD).ok().map(GivenCard::Valid)
+        crate::domain::card::CardNumber::parse(CARD)
+            .ok()
+            .map(GivenCard::Valid)
     }
 
     #[test]

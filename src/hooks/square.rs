@@ -217,9 +217,8 @@ mod tests {
         v["data"]["object"]["payment"]["status"] = serde_json::json!("COMPLETED");
         let body = |v: &serde_json::Value| serde_json::to_vec(v).unwrap_or_default();
         assert_eq!(card_of(parse(&body(&v))), None);
-        v["data"]["object"]["payment"]["note"] = serde_json::json!(format!(
-            "Table 4\nloyalty_card: {CARD}"
-        ));
+        v["data"]["object"]["payment"]["note"] =
+            serde_json::json!(format!("Table 4\nloyalty_card: {CARD}"));
         assert_eq!(card_of(parse(&body(&v))), valid());
         // Digits alone in a note are not taken for a card.
         v["data"]["object"]["payment"]["note"] = serde_json::json!(format!("ref {CARD}"));

@@ -237,9 +237,15 @@ mod tests {
             {"id": 13107, "key": "_billing_something", "value": {"nested": true}},
             {"id": 13108, "key": "loyalty_card", "value": CARD}
         ]);
-        assert_eq!(card_of(parse(&headers("order.updated"), &body(&v))), valid());
+        assert_eq!(
+            card_of(parse(&headers("order.updated"), &body(&v))),
+            valid()
+        );
         // A numeric checkout field sends a number.
         v["meta_data"][2]["value"] = serde_json::json!(400_000_000_002_u64);
-        assert_eq!(card_of(parse(&headers("order.updated"), &body(&v))), valid());
+        assert_eq!(
+            card_of(parse(&headers("order.updated"), &body(&v))),
+            valid()
+        );
     }
 }

@@ -230,10 +230,7 @@ pub fn save(tx: &WriteTransaction, m: &Member) -> Result<(), StoreError> {
 }
 
 /// The id of the member holding a card number, read inside a write so the answer holds for it.
-pub fn card_holder(
-    tx: &WriteTransaction,
-    card: &CardNumber,
-) -> Result<Option<String>, StoreError> {
+pub fn card_holder(tx: &WriteTransaction, card: &CardNumber) -> Result<Option<String>, StoreError> {
     Ok(tx
         .open_table(MEMBERS_BY_CARD)?
         .get(card.as_str())?
