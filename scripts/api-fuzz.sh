@@ -51,26 +51,53 @@ fi
 # No --scope: a key with every scope, so no operation is refused for want of one.
 key="$("$bin" apikey create --data "$data" --name schemathesis)"
 
-# A member with points and a reward exist, so generated requests sometimes reach real ones.
-python3 - "$url" "$key" <<'PY'
-import json, sys, urllib.request
+# A member with points, a reward and a parked shop order exist, so generated requests sometimes
+# reach real ones. The order is Shopify's 4242, the example the document gives for attaching;
+# the hooks point well-formed attach requests at it and at the member (printed here).
+member="$(python3 - "$url" "$key" <<'PY'
+import base64, hashlib, hmac, json, sys, urllib.request
 
 url, key = sys.argv[1], sys.argv[2]
 
 
-def post(path, body, extra=None):
+def call(method, path, body, extra=None):
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     headers.update(extra or {})
-    req = urllib.request.Request(url + path, json.dumps(body).encode(), headers, method="POST")
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url + path, data, headers, method=method)
     with urllib.request.urlopen(req) as res:
         return json.load(res)
+
+
+def post(path, body, extra=None):
+    return call("POST", path, body, extra)
 
 
 member = post("/api/v1/members", {"name": "Fuzz Member"})["id"]
 post(f"/api/v1/members/{member}/transactions", {"kind": "earn", "points": 1000},
      {"Idempotency-Key": "api-fuzz-seed"})
 post("/api/v1/rewards", {"name": "Free coffee", "cost": 10})
+
+# A paid Shopify order for an email no member has, signed as Shopify signs: it is parked.
+secret = "api-fuzz-shopify-secret"
+call("PUT", "/api/v1/integrations/shopify", {"enabled": True, "secret": secret})
+currency = call("GET", "/api/v1/settings", None)["currency"]
+order = {"id": 4242, "email": "nobody@example.com", "total_price": "12.50", "currency": currency}
+body = json.dumps(order).encode()
+signature = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+hook = urllib.request.Request(url + "/hooks/shopify", body, {
+    "Content-Type": "application/json",
+    "X-Shopify-Topic": "orders/paid",
+    "X-Shopify-Hmac-Sha256": signature,
+    "X-Shopify-Webhook-Id": "api-fuzz-seed",
+}, method="POST")
+with urllib.request.urlopen(hook) as res:
+    outcome = json.load(res)["outcome"]
+if not outcome.startswith("parked"):
+    sys.exit(f"error: the seeded Shopify order was not parked: {outcome}")
+print(member)
 PY
+)"
 
 # No check is excluded. The documented exceptions, each with its reason, are in
 # scripts/api_fuzz_hooks.py: fresh Idempotency-Keys, real check digits on card numbers, and
@@ -79,7 +106,7 @@ PY
 # One worker: with two threads, Python 3.11's ast.parse (which hypothesis calls to describe
 # strategies) sometimes fails with "AST constructor recursion depth mismatch".
 started=$SECONDS
-FEALTY_FUZZ_KEY="$key" PYTHONDONTWRITEBYTECODE=1 PYTHONPATH="scripts${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_HOOKS=api_fuzz_hooks \
+FEALTY_FUZZ_KEY="$key" FEALTY_FUZZ_MEMBER="$member" PYTHONDONTWRITEBYTECODE=1 PYTHONPATH="scripts${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_HOOKS=api_fuzz_hooks \
   schemathesis --config-file scripts/schemathesis.toml run "$url/api/v1/openapi.json" \
   --checks all \
   --max-examples 30 \

@@ -1751,3 +1751,103 @@ async fn names_emails_reasons_and_references_refuse_hidden_characters() {
     assert_eq!(api.balance(id).await, 10);
     assert_eq!(api.all_transactions(id, 100).await.len(), 1);
 }
+
+/// The calls the README and the OpenAPI document give a plugin author, as documented.
+#[tokio::test]
+async fn the_documented_plugin_calls_award_an_order_once_and_take_it_back_on_refunds() {
+    let server = TestServer::start();
+    let key = server.api_key_with("Web shop", &["members:read", "points:write"]);
+    let setup = server.client();
+    let plugin = server.client_with(&key);
+    let member = setup
+        .create_member(&json!({"name": "Ada", "email": "ada@example.com"}))
+        .await;
+    let (id, card) = (
+        member["id"].as_str().unwrap(),
+        member["card_number"].as_str().unwrap(),
+    );
+    // Someone whose email starts the same: the prefix search finds both.
+    setup
+        .create_member(&json!({"email": "ada@example.com.au"}))
+        .await;
+
+    // 1. Find the member by card (dashes as printed) or by exact email.
+    let dashed = format!("{}-{}-{}", &card[..4], &card[4..8], &card[8..]);
+    let found = plugin
+        .get(&format!("/members/by-card/{dashed}"))
+        .await
+        .expect_status(200);
+    assert_eq!(found["id"], id);
+    let page = plugin
+        .get("/members?q=ada@example.com")
+        .await
+        .expect_status(200);
+    let exact: Vec<&Value> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["email"] == "ada@example.com")
+        .collect();
+    assert_eq!(exact.len(), 1, "{page}");
+    assert_eq!(exact[0]["id"], id);
+
+    // 2. Award the order; the retry returns the same entry and counts nothing.
+    let order = json!({"kind": "earn", "amount_minor": 1999, "reference": "order-1234"});
+    let first = plugin.transaction(id, "order-1234", &order).await;
+    let first_json = first.expect_status(201);
+    assert_eq!(first_json["entry"]["points"], 19);
+    assert_eq!(first_json["entry"]["reference"], "order-1234");
+    assert_eq!(first_json["balance"], 19);
+    let again = plugin.transaction(id, "order-1234", &order).await;
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.expect_status(201), first_json);
+    assert_eq!(setup.balance(id).await, 19);
+    let other = json!({"kind": "earn", "amount_minor": 2999, "reference": "order-1234"});
+    plugin
+        .transaction(id, "order-1234", &other)
+        .await
+        .expect_problem(422, "idempotency_key_reused");
+
+    // 3. A partial refund takes its share back; a full one reverses the entry.
+    let partial = json!({"kind": "adjust", "points": -5, "reason": "Refund of order 1234", "reference": "order-1234"});
+    let r = plugin.transaction(id, "refund-5678", &partial).await;
+    assert_eq!(r.expect_status(201)["balance"], 14);
+    let second = plugin
+        .transaction(
+            id,
+            "order-1235",
+            &json!({"kind": "earn", "amount_minor": 1000, "reference": "order-1235"}),
+        )
+        .await
+        .expect_status(201);
+    let seq = second["entry"]["seq"].as_u64().unwrap();
+    let reversed = plugin
+        .post_idem(
+            &format!("/transactions/{seq}/reverse"),
+            "refund-5679",
+            &json!({"reason": "Refund of order 1235"}),
+        )
+        .await
+        .expect_status(201);
+    assert_eq!(reversed["balance"], 14, "{reversed}");
+    // Points already spent: the refund is refused and nothing changes.
+    setup
+        .transaction(id, "spend", &json!({"kind": "redeem", "points": 10}))
+        .await
+        .expect_status(201);
+    let seq = first_json["entry"]["seq"].as_u64().unwrap();
+    plugin
+        .post_idem(
+            &format!("/transactions/{seq}/reverse"),
+            "refund-5680",
+            &json!({"reason": "Refund of order 1234"}),
+        )
+        .await
+        .expect_status(409);
+    let too_much = json!({"kind": "adjust", "points": -14, "reason": "Refund of order 1234", "reference": "order-1234"});
+    plugin
+        .transaction(id, "refund-5681", &too_much)
+        .await
+        .expect_status(409);
+    assert_eq!(setup.balance(id).await, 4);
+}

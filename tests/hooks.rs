@@ -1147,3 +1147,157 @@ async fn the_page_lists_each_shops_last_deliveries_and_tries_a_test_event_withou
     assert_eq!(api.balance(ann["id"].as_str().unwrap()).await, 20);
     verify_passes(&server);
 }
+
+/// A Shopify paid order whose checkout field `loyalty_card` holds `card`.
+fn shopify_paid_with_card(order_id: u64, email: &str, card: &str) -> Shopify<'static> {
+    let mut order = shopify_paid(order_id, email, "30.00", "EUR");
+    let mut v: Value = serde_json::from_slice(&order.body).unwrap();
+    v["note_attributes"] = json!([
+        {"name": "gift_wrap", "value": "no"},
+        {"name": "Loyalty card", "value": card}
+    ]);
+    order.body = serde_json::to_vec(&v).unwrap();
+    order
+}
+
+#[tokio::test]
+async fn a_card_number_on_the_order_wins_over_its_email_and_an_unknown_one_parks() {
+    let server = TestServer::start();
+    let api = server.client();
+    let http = reqwest::Client::new();
+    let base = server.url("");
+    // With "make a new member" on: a card that leads nowhere must still park, not create.
+    enable(&api, "shopify", SHOPIFY_SECRET, true).await;
+    let by_email = api
+        .create_member(&json!({"name": "Email", "email": "family@example.com"}))
+        .await;
+    let by_email = by_email["id"].as_str().unwrap();
+    let holder = api.create_member(&json!({"name": "Card holder"})).await;
+    let (holder, card) = (
+        holder["id"].as_str().unwrap(),
+        holder["card_number"].as_str().unwrap(),
+    );
+
+    // The email belongs to someone else: the card's holder earns.
+    let spaced = format!("{} {} {}", &card[..4], &card[4..8], &card[8..]);
+    let order = shopify_paid_with_card(5001, "family@example.com", &spaced);
+    let (status, body) = send(order.request(&http, &base, SHOPIFY_SECRET)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(api.balance(holder).await, 30, "{body}");
+    assert_eq!(api.balance(by_email).await, 0);
+    // The email belongs to no one: the card's holder earns, and no member is created.
+    let order = shopify_paid_with_card(5002, "nobody@example.com", card);
+    send(order.request(&http, &base, SHOPIFY_SECRET)).await;
+    assert_eq!(api.balance(holder).await, 60);
+    let found = api
+        .get("/members?q=nobody%40example.com")
+        .await
+        .expect_status(200);
+    assert_eq!(found["items"], json!([]), "{found}");
+
+    // A valid number no one has, and one with a wrong check digit: parked, nobody earns.
+    let unknown = common::card_number(12_345_678_901);
+    assert_ne!(unknown, card);
+    let order = shopify_paid_with_card(5003, "family@example.com", &unknown);
+    let (status, body) = send(order.request(&http, &base, SHOPIFY_SECRET)).await;
+    assert_eq!(status, 200, "{body}");
+    let outcome = body["outcome"].as_str().unwrap();
+    assert!(
+        outcome.starts_with("parked: no member has loyalty card"),
+        "{outcome}"
+    );
+    let mut typo = card.to_owned();
+    let last = typo.pop().unwrap();
+    typo.push(if last == '9' { '0' } else { '9' });
+    let order = shopify_paid_with_card(5004, "family@example.com", &typo);
+    let (status, body) = send(order.request(&http, &base, SHOPIFY_SECRET)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["outcome"]
+            .as_str()
+            .unwrap()
+            .contains("is not a valid card number"),
+        "{body}"
+    );
+    assert_eq!(api.balance(by_email).await, 0);
+    assert_eq!(api.balance(holder).await, 60);
+    let list = api.get("/integrations/unmatched").await.expect_status(200);
+    let parked: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["order_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(parked, ["5003", "5004"], "{list}");
+
+    // A blocked card holder's order waits too.
+    api.patch(&format!("/members/{holder}"), &json!({"status": "blocked"}))
+        .await
+        .expect_status(200);
+    let order = shopify_paid_with_card(5005, "family@example.com", card);
+    let (_, body) = send(order.request(&http, &base, SHOPIFY_SECRET)).await;
+    assert!(
+        body["outcome"].as_str().unwrap().contains("blocked"),
+        "{body}"
+    );
+    assert_eq!(api.balance(by_email).await, 0);
+    verify_passes(&server);
+}
+
+#[tokio::test]
+async fn an_order_larger_than_one_entry_may_award_is_parked_not_refused() {
+    let server = TestServer::start();
+    let api = server.client();
+    let http = reqwest::Client::new();
+    let base = server.url("");
+    enable(&api, "shopify", SHOPIFY_SECRET, true).await;
+    api.patch("/settings", &json!({"points_per_unit": 1000}))
+        .await
+        .expect_status(200);
+    let member = api
+        .create_member(&json!({"email": "whale@example.com"}))
+        .await;
+    let id = member["id"].as_str().unwrap();
+
+    // 9,999,999,999.99 EUR at 1000 points per euro is more than one entry may add.
+    let huge = shopify_paid(7001, "whale@example.com", "9999999999.99", "EUR");
+    let (status, body) = send(huge.request(&http, &base, SHOPIFY_SECRET)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["outcome"],
+        "parked: the order is larger than one entry may award; award it by hand"
+    );
+    let (status, body) = send(huge.request(&http, &base, SHOPIFY_SECRET)).await;
+    assert_eq!((status, &body["duplicate"]), (200, &json!(true)), "{body}");
+    // Unknown email with "make a new member" on: still parked, and no member made for it.
+    let stranger = shopify_paid(7002, "stranger@example.com", "9999999999.99", "EUR");
+    let (status, _) = send(stranger.request(&http, &base, SHOPIFY_SECRET)).await;
+    assert_eq!(status, 200);
+    let found = api
+        .get("/members?q=stranger%40example.com")
+        .await
+        .expect_status(200);
+    assert_eq!(found["items"], json!([]), "{found}");
+    assert_eq!(api.balance(id).await, 0);
+    assert!(entries(&api, id).await.is_empty());
+
+    // Attaching it is refused clearly, and it stays parked.
+    let list = api.get("/integrations/unmatched").await.expect_status(200);
+    assert_eq!(list["items"][0]["order_id"], "7001", "{list}");
+    let problem = api
+        .send(
+            api.request(Method::POST, "/integrations/shopify/orders/7001/attach")
+                .json(&json!({"member_id": id})),
+        )
+        .await
+        .expect_problem(422, "invalid_field");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("more than"),
+        "{problem}"
+    );
+    let list = api.get("/integrations/unmatched").await.expect_status(200);
+    assert_eq!(list["items"].as_array().unwrap().len(), 2, "{list}");
+    assert_eq!(api.balance(id).await, 0);
+    assert!(entries(&api, id).await.is_empty());
+    verify_passes(&server);
+}

@@ -2,6 +2,7 @@
 //! taking points back on refunds, and matching the customer.
 
 use super::DomainError;
+use super::card::CardNumber;
 use super::money::{Currency, Money};
 
 /// An online shop whose orders earn points: four send signed webhooks, Etsy is polled.
@@ -131,6 +132,61 @@ pub struct PaidOrder {
     pub email: Option<String>,
     /// What was paid, in minor units.
     pub amount: Money,
+    /// The loyalty card number the customer gave at checkout, if the order carries one.
+    #[serde(default)]
+    pub card: Option<GivenCard>,
+}
+
+/// A loyalty card number as an order carries it (see [`CARD_KEYS`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum GivenCard {
+    /// A card number whose check digit holds.
+    Valid(CardNumber),
+    /// Something under the card's key that is not a card number (a typo, most likely).
+    Invalid(String),
+}
+
+/// The names a shop's order field for the loyalty card may have, compared without case,
+/// spaces, dashes or underscores: `loyalty_card` as documented, and the spellings shop
+/// owners give a checkout field for it.
+pub const CARD_KEYS: [&str; 3] = ["loyaltycard", "loyaltycardnumber", "fealtycard"];
+
+fn is_card_key(key: &str) -> bool {
+    let key: String = key
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '_'))
+        .flat_map(char::to_lowercase)
+        .collect();
+    CARD_KEYS.contains(&key.as_str())
+}
+
+/// The card number among an order's named fields (Shopify's note attributes, Stripe's
+/// metadata, WooCommerce's meta data): the first field under a card key with a value.
+pub fn card_in_fields<'a>(
+    fields: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Option<GivenCard> {
+    fields
+        .into_iter()
+        .find(|(k, v)| is_card_key(k) && !v.trim().is_empty())
+        .map(|(_, v)| given_card(v))
+}
+
+/// The card number in a free-text note (Square's payment note): only a line of the form
+/// `loyalty_card: 1234 5678 9012` (or with `=`) counts, so other digits in a note never do.
+pub fn card_in_note(note: &str) -> Option<GivenCard> {
+    card_in_fields(note.lines().filter_map(|line| {
+        line.split_once(':')
+            .or_else(|| line.split_once('='))
+            .map(|(k, v)| (k.trim(), v))
+    }))
+}
+
+fn given_card(raw: &str) -> GivenCard {
+    let raw = raw.trim();
+    match CardNumber::parse(raw) {
+        Ok(n) => GivenCard::Valid(n),
+        Err(_) => GivenCard::Invalid(raw.chars().take(40).collect()),
+    }
 }
 
 /// A refund: points go back in proportion to the money.
@@ -225,23 +281,78 @@ pub fn take_back(points: i64, balance: i64) -> TakeBack {
 /// Who a paid order goes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Match {
-    /// The member whose email the order carries.
+    /// The member whose card or email the order carries.
     Member(String),
     /// No one has it: create a member with it.
     Create,
-    /// Kept aside until staff attach it to a member.
-    Park(&'static str),
+    /// Kept aside until staff attach it to a member; why, in words.
+    Park(String),
 }
 
-/// Decides who gets an order: the member with its email if one is active; otherwise a new
-/// member when the owner asked for that and the email is usable; otherwise parked.
-pub fn decide(email_ok: bool, holder: Option<(String, bool)>, create_members: bool) -> Match {
+/// What the card number an order carries led to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CardLookup {
+    /// The order names no card: the email decides.
+    NotGiven,
+    /// A value under the card's key that is not a card number.
+    Invalid(String),
+    /// A valid number no member has.
+    NoOne(CardNumber),
+    /// The member holding it, and whether they are active.
+    Holder(String, bool),
+}
+
+/// Decides who gets an order. A card number the customer gave wins over the email; one that
+/// leads to no active member parks the order rather than falling back to the email, which may
+/// be someone else's (a shared family address, a gift). Without a card: the member with the
+/// order's email if one is active; otherwise a new member when the owner asked for that and
+/// the email is usable; otherwise parked.
+pub fn decide(
+    card: CardLookup,
+    email_ok: bool,
+    holder: Option<(String, bool)>,
+    create_members: bool,
+) -> Match {
+    match card {
+        CardLookup::Holder(id, true) => return Match::Member(id),
+        CardLookup::Holder(_, false) => {
+            return park("the member with the order's loyalty card is blocked or erased");
+        }
+        CardLookup::NoOne(n) => {
+            return Park(format!("no member has loyalty card {}", n.grouped()));
+        }
+        CardLookup::Invalid(raw) => {
+            return Park(format!(
+                "the order's loyalty card {raw:?} is not a valid card number"
+            ));
+        }
+        CardLookup::NotGiven => {}
+    }
     match holder {
         Some((id, true)) => Match::Member(id),
-        Some((_, false)) => Park("the member with this email is blocked or erased"),
-        None if !email_ok => Park("the order has no usable email address"),
+        Some((_, false)) => park("the member with this email is blocked or erased"),
+        None if !email_ok => park("the order has no usable email address"),
         None if create_members => Match::Create,
-        None => Park("no member has this email address"),
+        None => park("no member has this email address"),
+    }
+}
+
+fn park(why: &str) -> Match {
+    Park(why.to_owned())
+}
+
+/// Why a paid order is parked when its points exceed what one entry may add.
+pub const TOO_LARGE: &str = "the order is larger than one entry may award; award it by hand";
+
+/// What becomes of a verified, readable delivery that a domain rule refused while it was
+/// applied (the one rule for every such refusal). A paid order is parked with the refusal as
+/// its reason and the delivery answered 200: the shop retrying it could never succeed, and
+/// staff can award it by hand. Anything else (a refund) cannot wait anywhere, so it is refused
+/// (4xx) and stays in the shop's log of failed deliveries for the owner to see.
+pub fn park_refused(event: &ShopEvent, refusal: &DomainError) -> Option<String> {
+    match event {
+        ShopEvent::Paid(_) => Some(format!("{refusal}; award it by hand")),
+        ShopEvent::Refunded(_) | ShopEvent::Ignored(_) => None,
     }
 }
 
@@ -331,18 +442,116 @@ mod tests {
     }
 
     #[test]
-    fn matching() {
+    fn matching_by_email() {
+        let none = || CardLookup::NotGiven;
         assert_eq!(
-            decide(true, Some(("m".into(), true)), false),
+            decide(none(), true, Some(("m".into(), true)), false),
             Match::Member("m".into())
         );
         assert!(matches!(
-            decide(true, Some(("m".into(), false)), true),
+            decide(none(), true, Some(("m".into(), false)), true),
             Park(_)
         ));
-        assert_eq!(decide(true, None, true), Match::Create);
-        assert!(matches!(decide(true, None, false), Park(_)));
-        assert!(matches!(decide(false, None, true), Park(_)));
+        assert_eq!(decide(none(), true, None, true), Match::Create);
+        assert!(matches!(decide(none(), true, None, false), Park(_)));
+        assert!(matches!(decide(none(), false, None, true), Park(_)));
+    }
+
+    fn card() -> CardNumber {
+        CardNumber::parse("4000 0000 0002").unwrap_or_else(|_| unreachable!())
+    }
+
+    #[test]
+    fn a_card_number_wins_over_the_email_and_never_falls_back_to_it() {
+        let email_holder = || Some(("by-email".to_owned(), true));
+        assert_eq!(
+            decide(
+                CardLookup::Holder("by-card".into(), true),
+                true,
+                email_holder(),
+                false
+            ),
+            Match::Member("by-card".into())
+        );
+        assert_eq!(
+            decide(
+                CardLookup::Holder("by-card".into(), true),
+                false,
+                None,
+                true
+            ),
+            Match::Member("by-card".into())
+        );
+        let Park(why) = decide(CardLookup::NoOne(card()), true, email_holder(), true) else {
+            panic!("an unknown card fell back to the email")
+        };
+        assert!(
+            why.contains("no member has loyalty card 4000 0000 0002"),
+            "{why}"
+        );
+        let Park(why) = decide(
+            CardLookup::Holder("by-card".into(), false),
+            true,
+            email_holder(),
+            true,
+        ) else {
+            panic!("a blocked card holder fell back to the email")
+        };
+        assert!(why.contains("blocked"), "{why}");
+        let Park(why) = decide(
+            CardLookup::Invalid("1234".into()),
+            true,
+            email_holder(),
+            true,
+        ) else {
+            panic!("an invalid card fell back to the email")
+        };
+        assert!(why.contains("\"1234\" is not a valid card number"), "{why}");
+    }
+
+    #[test]
+    fn card_numbers_are_read_only_under_a_card_key() {
+        let valid = Some(GivenCard::Valid(card()));
+        for key in [
+            "loyalty_card",
+            "Loyalty Card",
+            "LOYALTY-CARD",
+            "loyalty_card_number",
+        ] {
+            assert_eq!(card_in_fields([(key, "4000-0000-0002")]), valid, "{key}");
+        }
+        assert_eq!(
+            card_in_fields([("gift_note", "400000000002"), ("loyalty_card", " ")]),
+            None
+        );
+        assert_eq!(
+            card_in_fields([("loyalty_card", "400000000007")]),
+            Some(GivenCard::Invalid("400000000007".into()))
+        );
+        assert_eq!(
+            card_in_note("Leave at the door\nloyalty_card: 4000 0000 0002"),
+            valid
+        );
+        assert_eq!(card_in_note("Loyalty card = 400000000002"), valid);
+        assert_eq!(card_in_note("call me on 400000000002"), None);
+        assert_eq!(card_in_note(""), None);
+    }
+
+    #[test]
+    fn only_paid_orders_are_parked_on_a_refusal() {
+        let paid = ShopEvent::Paid(PaidOrder {
+            order_id: "1".into(),
+            email: None,
+            amount: Money::purchase(100, eur()).unwrap_or_else(|_| unreachable!()),
+            card: None,
+        });
+        let why = park_refused(&paid, &DomainError::MemberBlocked);
+        assert_eq!(why.as_deref(), Some("member is blocked; award it by hand"));
+        let refund = ShopEvent::Refunded(Refund {
+            order_id: "1".into(),
+            amount: RefundAmount::This(100),
+        });
+        assert_eq!(park_refused(&refund, &DomainError::MemberBlocked), None);
     }
 
     #[test]

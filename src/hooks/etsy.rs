@@ -6,7 +6,7 @@
 
 use super::{HookError, unreadable};
 use crate::domain::money::{Currency, Money};
-use crate::domain::shop::{Delivery, PaidOrder, Refund, RefundAmount, ShopEvent};
+use crate::domain::shop::{self, Delivery, PaidOrder, Refund, RefundAmount, ShopEvent};
 use serde::Deserialize;
 
 /// One page of `getShopReceipts`.
@@ -31,6 +31,9 @@ pub struct Receipt {
     grandtotal: Option<EtsyMoney>,
     #[serde(default)]
     refunds: Vec<EtsyRefund>,
+    /// The buyer's note to the seller: where a card number can come, as in a Square note.
+    #[serde(default)]
+    message_from_buyer: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -98,6 +101,7 @@ pub fn deliveries(r: &Receipt) -> Vec<Delivery> {
             order_id: order_id.clone(),
             email: r.buyer_email.clone().filter(|e| !e.is_empty()),
             amount,
+            card: r.message_from_buyer.as_deref().and_then(shop::card_in_note),
         }),
         _ => ShopEvent::Ignored(format!("receipt {order_id}: unreadable grandtotal")),
     };
@@ -184,6 +188,7 @@ mod tests {
         );
         assert_eq!(p.order_id, "1390521");
         assert_eq!(p.email.as_deref(), Some("Jane@Example.com"));
+        assert_eq!(p.card, None);
         assert_eq!(
             d[1].event,
             ShopEvent::Refunded(Refund {
@@ -191,6 +196,27 @@ mod tests {
                 amount: RefundAmount::Total(1250)
             })
         );
+    }
+
+    #[test]
+    fn the_card_number_comes_from_the_buyer_s_note_in_its_documented_form() {
+        let with = |note: &str| {
+            let r = receipt(&format!(
+                r#"{{"receipt_id":9,"is_paid":true,"updated_timestamp":5,
+                "grandtotal":{{"amount":100,"divisor":100,"currency_code":"EUR"}},
+                "message_from_buyer":{note}}}"#
+            ));
+            match &deliveries(&r)[0].event {
+                ShopEvent::Paid(p) => p.card.clone(),
+                other => panic!("not paid: {other:?}"),
+            }
+        };
+        assert_eq!(
+            with(r#""Gift wrap please\nloyalty_card: 4000 0000 0002""#),
+            shop::card_in_note("loyalty_card: 4000 0000 0002")
+        );
+        assert!(with(r#""loyalty_card: 4000 0000 0002""#).is_some());
+        assert_eq!(with(r#""call me on 4000 0000 0002""#), None);
     }
 
     #[test]

@@ -9,7 +9,7 @@ pub mod square;
 pub mod stripe;
 pub mod woocommerce;
 
-use crate::domain::shop::{Delivery, Provider};
+use crate::domain::shop::{Delivery, GivenCard, Provider, card_in_fields};
 use axum::http::HeaderMap;
 
 /// The largest body a shop may send; Shopify's largest orders stay well under it.
@@ -120,6 +120,45 @@ fn base64_mac(secret: &str, signature: Option<&str>, message: &[u8]) -> Result<(
     }
 }
 
+/// One named field an order carries: Shopify's note attributes (`name`, `value`) and
+/// WooCommerce's meta data (`key`, `value`); a value of another shape is kept but never a card.
+#[derive(serde::Deserialize)]
+struct Field {
+    #[serde(alias = "key", default)]
+    name: Option<String>,
+    #[serde(default)]
+    value: serde_json::Value,
+}
+
+/// A field's value as text: a string, or a number (typed into a numeric checkout field).
+fn text(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// The loyalty card number among named fields.
+fn card_in<'a>(
+    fields: impl IntoIterator<Item = (&'a str, &'a serde_json::Value)>,
+) -> Option<GivenCard> {
+    let texts: Vec<(&str, String)> = fields
+        .into_iter()
+        .filter_map(|(k, v)| text(v).map(|t| (k, t)))
+        .collect();
+    card_in_fields(texts.iter().map(|(k, v)| (*k, v.as_str())))
+}
+
+/// The loyalty card number among a list of named fields.
+fn card_in_list(fields: &[Field]) -> Option<GivenCard> {
+    card_in(
+        fields
+            .iter()
+            .filter_map(|f| f.name.as_deref().map(|n| (n, &f.value))),
+    )
+}
+
 fn unreadable(e: impl std::fmt::Display) -> HookError {
     HookError::Unreadable(e.to_string())
 }
@@ -127,6 +166,31 @@ fn unreadable(e: impl std::fmt::Display) -> HookError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A delivery body kept under `tests/fixtures/hooks/`, in the provider's documented shape.
+    pub(crate) fn fixture(name: &str) -> serde_json::Value {
+        let path = format!("{}/tests/fixtures/hooks/{name}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    /// A valid card number (Luhn check digit 2) and the same with a wrong check digit.
+    pub(crate) const CARD: &str = "400000000002";
+    pub(crate) const BAD_CARD: &str = "400000000007";
+
+    /// The card a paid delivery carries.
+    pub(crate) fn card_of(d: Result<Delivery, HookError>) -> Option<GivenCard> {
+        match d.map(|d| d.event) {
+            Ok(crate::domain::shop::ShopEvent::Paid(o)) => o.card,
+            other => panic!("not a paid order: {other:?}"),
+        }
+    }
+
+    pub(crate) fn valid() -> Option<GivenCard> {
+        crate::domain::card::CardNumber::parse(CARD)
+            .ok()
+            .map(GivenCard::Valid)
+    }
 
     #[test]
     fn hmac_matches_rfc_4231_case_2() {

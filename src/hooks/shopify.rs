@@ -37,6 +37,8 @@ struct Order {
     customer: Option<Customer>,
     total_price: String,
     currency: String,
+    #[serde(default)]
+    note_attributes: Option<Vec<super::Field>>,
 }
 
 #[derive(Deserialize)]
@@ -91,6 +93,7 @@ fn paid(o: Order) -> ShopEvent {
         order_id: o.id.to_string(),
         email,
         amount,
+        card: super::card_in_list(o.note_attributes.as_deref().unwrap_or_default()),
     })
 }
 
@@ -184,5 +187,25 @@ mod tests {
         let d = parse(&headers("orders/create"), b"{}").unwrap_or_else(|e| panic!("{e}"));
         assert!(matches!(d.event, ShopEvent::Ignored(_)));
         assert!(parse(&headers("orders/paid"), b"{").is_err());
+    }
+
+    #[test]
+    fn the_card_number_comes_from_a_note_attribute() {
+        use crate::hooks::tests::{BAD_CARD, CARD, card_of, fixture, valid};
+        let mut v = fixture("shopify-orders-paid.json");
+        let body = |v: &serde_json::Value| serde_json::to_vec(v).unwrap_or_default();
+        assert_eq!(card_of(parse(&headers("orders/paid"), &body(&v))), None);
+        v["note_attributes"] = serde_json::json!([
+            {"name": "gift_message", "value": "Happy birthday"},
+            {"name": "Loyalty card", "value": CARD}
+        ]);
+        assert_eq!(card_of(parse(&headers("orders/paid"), &body(&v))), valid());
+        v["note_attributes"][1]["value"] = serde_json::json!(BAD_CARD);
+        assert!(matches!(
+            card_of(parse(&headers("orders/paid"), &body(&v))),
+            Some(crate::domain::shop::GivenCard::Invalid(_))
+        ));
+        v["note_attributes"] = serde_json::Value::Null;
+        assert_eq!(card_of(parse(&headers("orders/paid"), &body(&v))), None);
     }
 }

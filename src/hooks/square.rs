@@ -9,7 +9,9 @@
 
 use super::{HookError, unreadable};
 use crate::domain::money::{Currency, Money};
-use crate::domain::shop::{Delivery, PaidOrder, Refund, RefundAmount, ShopEvent, parse_id};
+use crate::domain::shop::{
+    Delivery, PaidOrder, Refund, RefundAmount, ShopEvent, card_in_note, parse_id,
+};
 use serde::Deserialize;
 
 /// The signature header.
@@ -71,6 +73,8 @@ struct Payment {
     status: String,
     amount_money: Amount,
     buyer_email_address: Option<String>,
+    #[serde(default)]
+    note: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -128,6 +132,7 @@ fn paid(p: Payment) -> ShopEvent {
         order_id: p.id,
         email: p.buyer_email_address.filter(|e| !e.is_empty()),
         amount,
+        card: p.note.as_deref().and_then(card_in_note),
     })
 }
 
@@ -213,5 +218,20 @@ mod tests {
         assert_eq!(d.id, "e2");
         assert!(matches!(d.event, ShopEvent::Ignored(_)));
         assert!(parse(b"{").is_err());
+    }
+
+    #[test]
+    fn the_card_number_comes_from_the_payment_note_in_its_documented_form() {
+        use crate::hooks::tests::{CARD, card_of, fixture, valid};
+        let mut v = fixture("square-payment-updated.json");
+        v["data"]["object"]["payment"]["status"] = serde_json::json!("COMPLETED");
+        let body = |v: &serde_json::Value| serde_json::to_vec(v).unwrap_or_default();
+        assert_eq!(card_of(parse(&body(&v))), None);
+        v["data"]["object"]["payment"]["note"] =
+            serde_json::json!(format!("Table 4\nloyalty_card: {CARD}"));
+        assert_eq!(card_of(parse(&body(&v))), valid());
+        // Digits alone in a note are not taken for a card.
+        v["data"]["object"]["payment"]["note"] = serde_json::json!(format!("ref {CARD}"));
+        assert_eq!(card_of(parse(&body(&v))), None);
     }
 }

@@ -90,6 +90,15 @@ struct Session {
     payment_intent: Option<String>,
     customer_details: Option<Details>,
     customer_email: Option<String>,
+    #[serde(default)]
+    metadata: Option<Metadata>,
+}
+
+/// Stripe's `metadata`: string keys and (as Stripe stores them) string values.
+type Metadata = std::collections::BTreeMap<String, serde_json::Value>;
+
+fn card(metadata: Option<&Metadata>) -> Option<crate::domain::shop::GivenCard> {
+    super::card_in(metadata?.iter().map(|(k, v)| (k.as_str(), v)))
 }
 
 #[derive(Deserialize)]
@@ -109,6 +118,8 @@ struct Charge {
     receipt_email: Option<String>,
     #[serde(default)]
     paid: bool,
+    #[serde(default)]
+    metadata: Option<Metadata>,
 }
 
 /// Reads a verified event.
@@ -151,6 +162,7 @@ fn session(s: Session) -> ShopEvent {
         return ShopEvent::Ignored("checkout session without an amount".into());
     };
     ShopEvent::Paid(PaidOrder {
+        card: card(s.metadata.as_ref()),
         order_id: s.payment_intent.unwrap_or(s.id),
         email: s
             .customer_details
@@ -165,6 +177,7 @@ fn charge_paid(c: Charge) -> ShopEvent {
         return ShopEvent::Ignored("charge not paid or without an amount".into());
     };
     ShopEvent::Paid(PaidOrder {
+        card: card(c.metadata.as_ref()),
         order_id: c.payment_intent.unwrap_or(c.id),
         email: c.billing_details.and_then(|d| d.email).or(c.receipt_email),
         amount,
@@ -242,5 +255,23 @@ mod tests {
             parse(unpaid).map(|d| d.event),
             Ok(ShopEvent::Ignored(_))
         ));
+    }
+
+    #[test]
+    fn the_card_number_comes_from_metadata() {
+        use crate::hooks::tests::{CARD, card_of, fixture, valid};
+        let body = |v: &serde_json::Value| serde_json::to_vec(v).unwrap_or_default();
+        for name in [
+            "stripe-checkout-session-completed.json",
+            "stripe-charge-succeeded.json",
+        ] {
+            let mut v = fixture(name);
+            assert_eq!(card_of(parse(&body(&v))), None, "{name}");
+            v["data"]["object"]["metadata"] =
+                serde_json::json!({"order_ref": "A-17", "loyalty_card": CARD});
+            assert_eq!(card_of(parse(&body(&v))), valid(), "{name}");
+            v["data"]["object"]["metadata"] = serde_json::Value::Null;
+            assert_eq!(card_of(parse(&body(&v))), None, "{name}");
+        }
     }
 }

@@ -53,6 +53,8 @@ struct Order {
     billing: Option<Billing>,
     #[serde(default)]
     refunds: Vec<OrderRefund>,
+    #[serde(default)]
+    meta_data: Option<Vec<super::Field>>,
 }
 
 #[derive(Deserialize)]
@@ -118,6 +120,7 @@ fn order(o: Order) -> ShopEvent {
         order_id,
         email: o.billing.and_then(|b| b.email).filter(|e| !e.is_empty()),
         amount,
+        card: super::card_in_list(o.meta_data.as_deref().unwrap_or_default()),
     })
 }
 
@@ -222,6 +225,32 @@ mod tests {
                 order_id: "727".into(),
                 amount: RefundAmount::Total(2935)
             })
+        );
+    }
+
+    #[test]
+    fn the_card_number_comes_from_meta_data() {
+        use crate::hooks::tests::{CARD, card_of, fixture, valid};
+        let mut v = fixture("woocommerce-order-updated.json");
+        v["status"] = serde_json::json!("processing");
+        v["date_paid"] = serde_json::json!("2017-03-22T16:28:08");
+        v["refunds"] = serde_json::json!([]);
+        let body = |v: &serde_json::Value| serde_json::to_vec(v).unwrap_or_default();
+        assert_eq!(card_of(parse(&headers("order.updated"), &body(&v))), None);
+        v["meta_data"] = serde_json::json!([
+            {"id": 13106, "key": "_download_permissions_granted", "value": "yes"},
+            {"id": 13107, "key": "_billing_something", "value": {"nested": true}},
+            {"id": 13108, "key": "loyalty_card", "value": CARD}
+        ]);
+        assert_eq!(
+            card_of(parse(&headers("order.updated"), &body(&v))),
+            valid()
+        );
+        // A numeric checkout field sends a number.
+        v["meta_data"][2]["value"] = serde_json::json!(400_000_000_002_u64);
+        assert_eq!(
+            card_of(parse(&headers("order.updated"), &body(&v))),
+            valid()
         );
     }
 }

@@ -5,7 +5,8 @@ use crate::clock;
 use crate::domain::DomainError;
 use crate::domain::actor::Actor;
 use crate::domain::member::MemberId;
-use crate::domain::shop::{Delivery, Integration, Provider, SigningSecret};
+use crate::domain::shop::{self, Delivery, Integration, Provider, SigningSecret};
+use crate::storage::StoreError;
 use crate::storage::hooks::{self, Applied, DeliveryRow, ShopOrder, Unmatched};
 
 /// A change to a provider's settings; `None` leaves a field as it is.
@@ -62,21 +63,59 @@ impl Loyalty {
             .await?)
     }
 
-    /// Applies a delivery whose signature was checked, once.
+    /// Applies a delivery whose signature was checked, once. A paid order a domain rule
+    /// refuses is parked instead (see [`shop::park_refused`]); its refused write left nothing.
     pub async fn apply_delivery(&self, provider: Provider, delivery: Delivery) -> Result<Applied> {
-        Ok(self
-            .store
-            .write(move |tx| hooks::apply(tx, provider, delivery, clock::now()))
-            .await?)
+        self.apply_or_park(provider, delivery, Keep::Yes).await
     }
 
     /// What a delivery whose signature was checked would do, applied exactly as
     /// [`Loyalty::apply_delivery`] does in a write that is then thrown away: nothing is kept.
     pub async fn try_delivery(&self, provider: Provider, delivery: Delivery) -> Result<Applied> {
+        self.apply_or_park(provider, delivery, Keep::No).await
+    }
+
+    /// Applies a delivery; a paid order a domain rule refuses is parked in a second write
+    /// instead (the shop could never succeed by retrying it), the one rule for both paths.
+    async fn apply_or_park(
+        &self,
+        provider: Provider,
+        delivery: Delivery,
+        keep: Keep,
+    ) -> Result<Applied> {
+        let first = delivery.clone();
+        let refusal = match self
+            .run(keep, move |tx| {
+                hooks::apply(tx, provider, first, clock::now())
+            })
+            .await
+        {
+            Err(StoreError::Domain(e)) => e,
+            other => return Ok(other?),
+        };
+        let Some(why) = shop::park_refused(&delivery.event, &refusal) else {
+            return Err(refusal.into());
+        };
         Ok(self
-            .store
-            .dry_run(move |tx| hooks::apply(tx, provider, delivery, clock::now()))
+            .run(keep, move |tx| {
+                hooks::park_refused(tx, provider, delivery, &why, clock::now())
+            })
             .await?)
+    }
+
+    /// Runs a write that is kept, or thrown away after it answered.
+    async fn run<T, F>(&self, keep: Keep, f: F) -> std::result::Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&redb::WriteTransaction) -> std::result::Result<T, StoreError>
+            + Clone
+            + Send
+            + 'static,
+    {
+        match keep {
+            Keep::Yes => self.store.write(f).await,
+            Keep::No => self.store.dry_run(f).await,
+        }
     }
 
     /// Up to `limit` of a shop's deliveries taken, newest first.
@@ -120,4 +159,11 @@ impl Loyalty {
             .await?
             .ok_or(DomainError::NotFound("order").into())
     }
+}
+
+/// Whether a write is kept or only tried.
+#[derive(Debug, Clone, Copy)]
+enum Keep {
+    Yes,
+    No,
 }

@@ -10,11 +10,12 @@ use super::{StoreError, audit, codec, ledger, settings};
 use crate::domain::DomainError;
 use crate::domain::actor::Actor;
 use crate::domain::email::Email;
-use crate::domain::ledger::{EntryKind, Reason};
+use crate::domain::ledger::{EntryKind, MAX_POINTS, Reason};
 use crate::domain::member::{MemberId, MemberStatus, NewMember};
 use crate::domain::money::Money;
 use crate::domain::shop::{
-    self, Delivery, Integration, Match, PaidOrder, Provider, Refund, RefundAmount, ShopEvent,
+    self, CardLookup, Delivery, GivenCard, Integration, Match, PaidOrder, Provider, Refund,
+    RefundAmount, ShopEvent,
 };
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
@@ -145,14 +146,7 @@ pub fn apply(
         ShopEvent::Paid(order) => paid(tx, provider, order, now)?,
         ShopEvent::Refunded(refund) => refunded(tx, provider, refund, now)?,
     };
-    let record = DeliveryRecord {
-        received_at: now,
-        outcome: outcome.clone(),
-    };
-    tx.open_table(HOOK_DELIVERIES)?
-        .insert(key, codec::encode(&record)?.as_slice())?;
-    tx.open_table(HOOK_DELIVERY_TIMES)?
-        .insert((key.0, micros(now), key.1), ())?;
+    record_delivery(tx, key, &outcome, now)?;
     Ok(Applied::Taken(outcome))
 }
 
@@ -183,17 +177,9 @@ fn save_order(
     Ok(())
 }
 
-fn paid(
-    tx: &WriteTransaction,
-    provider: Provider,
-    order: PaidOrder,
-    now: OffsetDateTime,
-) -> Result<String, StoreError> {
-    if get_order(tx, provider, &order.order_id)?.is_some() {
-        return Ok(format!("order {} was counted already", order.order_id));
-    }
-    let scheme = settings::load_for_update(tx)?;
-    let mut rec = ShopOrder {
+/// A new order's record, before it is awarded or parked.
+fn new_order(order: &PaidOrder, now: OffsetDateTime) -> ShopOrder {
+    ShopOrder {
         email: order.email.clone(),
         amount: order.amount,
         member_id: None,
@@ -204,29 +190,59 @@ fn paid(
         shortfall: 0,
         parked: None,
         received_at: now,
-    };
+    }
+}
+
+fn paid(
+    tx: &WriteTransaction,
+    provider: Provider,
+    order: PaidOrder,
+    now: OffsetDateTime,
+) -> Result<String, StoreError> {
+    if get_order(tx, provider, &order.order_id)?.is_some() {
+        return Ok(format!("order {} was counted already", order.order_id));
+    }
+    let scheme = settings::load_for_update(tx)?;
+    let mut rec = new_order(&order, now);
     let outcome = if order.amount.currency != scheme.currency {
         let why = format!(
             "paid in {}; this business earns in {}",
             order.amount.currency.as_str(),
             scheme.currency.as_str()
         );
-        rec.parked = Some(why.clone());
-        format!("parked: {why}")
+        park(&mut rec, &why)
+    } else if scheme
+        .earning
+        .points_for(order.amount)
+        .map_or(true, |p| p > MAX_POINTS)
+    {
+        // Checked before anyone is matched, so no member is created for an order that waits.
+        park(&mut rec, shop::TOO_LARGE)
     } else {
+        let card = match &order.card {
+            None => CardLookup::NotGiven,
+            Some(GivenCard::Invalid(raw)) => CardLookup::Invalid(raw.clone()),
+            Some(GivenCard::Valid(n)) => match members::card_holder(tx, n)? {
+                Some(id) => {
+                    let active = active(tx, &id)?;
+                    CardLookup::Holder(id, active)
+                }
+                None => CardLookup::NoOne(n.clone()),
+            },
+        };
         let email = order.email.as_deref().and_then(|e| Email::parse(e).ok());
         let holder = match &email {
             Some(e) => match members::email_holder(tx, e)? {
                 Some(id) => {
-                    let m = members::get_for_update(tx, &member_id(&id)?)?;
-                    Some((id, m.status == MemberStatus::Active))
+                    let active = active(tx, &id)?;
+                    Some((id, active))
                 }
                 None => None,
             },
             None => None,
         };
         let create = integration_for_update(tx, provider)?.create_members;
-        match (shop::decide(email.is_some(), holder, create), email) {
+        match (shop::decide(card, email.is_some(), holder, create), email) {
             (Match::Member(id), _) => award(tx, provider, &order.order_id, &mut rec, id, now)?,
             (Match::Create, Some(email)) => {
                 let new = NewMember {
@@ -243,13 +259,60 @@ fn paid(
                     now,
                 )?
             }
-            (Match::Park(why), _) => park(&mut rec, why),
+            (Match::Park(why), _) => park(&mut rec, &why),
             // `decide` creates only for a usable email.
             (Match::Create, None) => park(&mut rec, "the order has no usable email address"),
         }
     };
     save_order(tx, provider, &order.order_id, &rec)?;
     Ok(outcome)
+}
+
+fn active(tx: &WriteTransaction, id: &str) -> Result<bool, StoreError> {
+    Ok(members::get_for_update(tx, &member_id(id)?)?.status == MemberStatus::Active)
+}
+
+/// Parks a paid order that a domain rule refused to award (see [`shop::park_refused`]) and
+/// records its delivery, in a write of its own: the refused one left nothing behind.
+pub fn park_refused(
+    tx: &WriteTransaction,
+    provider: Provider,
+    delivery: Delivery,
+    why: &str,
+    now: OffsetDateTime,
+) -> Result<Applied, StoreError> {
+    let key = (provider.as_str(), delivery.id.as_str());
+    if tx.open_table(HOOK_DELIVERIES)?.get(key)?.is_some() {
+        return Ok(Applied::Duplicate);
+    }
+    let outcome = match delivery.event {
+        ShopEvent::Paid(order) if get_order(tx, provider, &order.order_id)?.is_none() => {
+            let mut rec = new_order(&order, now);
+            let outcome = park(&mut rec, why);
+            save_order(tx, provider, &order.order_id, &rec)?;
+            outcome
+        }
+        _ => format!("refused: {why}"),
+    };
+    record_delivery(tx, key, &outcome, now)?;
+    Ok(Applied::Taken(outcome))
+}
+
+fn record_delivery(
+    tx: &WriteTransaction,
+    key: (&str, &str),
+    outcome: &str,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let record = DeliveryRecord {
+        received_at: now,
+        outcome: outcome.to_owned(),
+    };
+    tx.open_table(HOOK_DELIVERIES)?
+        .insert(key, codec::encode(&record)?.as_slice())?;
+    tx.open_table(HOOK_DELIVERY_TIMES)?
+        .insert((key.0, micros(now), key.1), ())?;
+    Ok(())
 }
 
 fn park(rec: &mut ShopOrder, why: &str) -> String {

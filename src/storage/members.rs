@@ -229,7 +229,14 @@ pub fn save(tx: &WriteTransaction, m: &Member) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Creates a member with a new card number (or the pre-printed one given) and a new card token.
+/// The id of the member holding a card number, read inside a write so the answer holds for it.
+pub fn card_holder(tx: &WriteTransaction, card: &CardNumber) -> Result<Option<String>, StoreError> {
+    Ok(tx
+        .open_table(MEMBERS_BY_CARD)?
+        .get(card.as_str())?
+        .map(|v| v.value().to_owned()))
+}
+
 /// The id of the member holding `email`, read inside a write so the answer holds for it.
 pub fn email_holder(tx: &WriteTransaction, email: &Email) -> Result<Option<String>, StoreError> {
     Ok(tx
@@ -238,6 +245,7 @@ pub fn email_holder(tx: &WriteTransaction, email: &Email) -> Result<Option<Strin
         .map(|v| v.value().to_owned()))
 }
 
+/// Creates a member with a new card number (or the pre-printed one given) and a new card token.
 pub fn create(
     tx: &WriteTransaction,
     new: NewMember,

@@ -206,8 +206,8 @@ pub async fn unmatched(
 #[utoipa::path(
     post, path = "/api/v1/integrations/{provider}/orders/{order_id}/attach", tag = "integrations",
     params(
-        ("provider" = inline(ProviderName), Path, description = "`shopify`, `stripe`, `square`, `woocommerce` or `etsy`"),
-        ("order_id" = String, Path, description = "The shop's order id, as listed"),
+        ("provider" = inline(ProviderName), Path, description = "`shopify`, `stripe`, `square`, `woocommerce` or `etsy`", example = "shopify"),
+        ("order_id" = String, Path, description = "The shop's order id, as listed", example = "4242"),
     ),
     request_body = AttachOrder,
     responses(

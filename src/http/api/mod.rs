@@ -31,7 +31,28 @@ Authenticate with `Authorization: Bearer <API key>`. Every point-changing reques
 (with `Idempotent-Replayed: true`) and changes nothing; the same key with another body is refused \
 with 422. Errors are `application/problem+json` with a stable `code`.\n\n\
 Earning by amount: points = whole currency units of `amount_minor` (rounded down) × `points_per_unit` \
-from the settings, in integer arithmetic. With 1 point per unit, 19.99 EUR (1999) earns 19 points."
+from the settings, in integer arithmetic. With 1 point per unit, 19.99 EUR (1999) earns 19 points.\n\n\
+## Awarding points for a shop's orders\n\n\
+A plugin for a shop FealTY has no webhook for (or a script) awards each paid order in up to three \
+calls, with a key holding `members:read` and `points:write`:\n\n\
+1. Find the member: `GET /api/v1/members/by-card/{card_number}` with the card number the \
+customer gave (404: no one has it), or `GET /api/v1/members?q={email}` (a prefix search: take \
+the item whose `email` is exactly the customer's).\n\
+2. `POST /api/v1/members/{id}/transactions` with `Idempotency-Key: order-1234` (the order id \
+makes a good key) and `{\"kind\": \"earn\", \"amount_minor\": 1999, \"reference\": \"order-1234\"}`. \
+The 201 answer holds the `entry` (keep its `seq`) and the `balance`. A retry with the same key \
+and body (after a timeout or a crash) returns the same answer with `Idempotent-Replayed: true` \
+and counts nothing; keys are kept 30 days.\n\
+3. On a refund: a full one reverses the entry, `POST /api/v1/transactions/{seq}/reverse`; a \
+partial one is `{\"kind\": \"adjust\", \"points\": -5, \"reason\": \"Refund of order 1234\", \
+\"reference\": \"order-1234\"}`, each with a key of its own (e.g. `refund-5678`). Both are refused \
+with 409 if the customer already spent the points.\n\n\
+```\n\
+curl -X POST https://loyalty.example.com/api/v1/members/{id}/transactions \\\n  \
+-H 'Authorization: Bearer fty_...' -H 'Idempotency-Key: order-1234' \\\n  \
+-H 'Content-Type: application/json' \\\n  \
+-d '{\"kind\": \"earn\", \"amount_minor\": 1999, \"reference\": \"order-1234\"}'\n\
+```"
     ),
     modifiers(&BearerAuth),
     components(schemas(Problem, Scope))
