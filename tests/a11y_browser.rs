@@ -84,6 +84,7 @@ async fn run(driver: &Driver, server: &TestServer, axe: &str) {
     let b = Browser::open(driver, &server.url(""), "a11y").await;
     set_pin(&b, &data).await;
     destructive_actions_ask_first(&b, &api, &data).await;
+    settings_warn_of_an_unreadable_colour(&b).await;
 
     let mut serious = Vec::new();
     for brand in &BRANDS {
@@ -180,6 +181,25 @@ async fn set_brand(b: &Browser, brand: &Brand) {
     assert_eq!(kept.as_str(), Some(brand.colour), "the saved brand colour");
 }
 
+/// A mid grey neither white nor dark text reaches 4.5:1 on: Settings says so, and what is used.
+async fn settings_warn_of_an_unreadable_colour(b: &Browser) {
+    set_brand(
+        b,
+        &Brand {
+            name: "grey",
+            colour: "#797979",
+        },
+    )
+    .await;
+    let warning = b.text("#brand-colour-warning").await;
+    assert!(
+        warning.contains("#797979") && warning.contains("white text instead"),
+        "the settings warning says {warning:?}"
+    );
+    b.scroll_to("#brand-colour-warning").await;
+    b.screenshot("a11y-settings-colour-warning-phone").await;
+}
+
 /// Blocking a member asks first: the first click only shows what will happen, the member stays
 /// unblocked until the confirming button is pressed; reversing a history row asks the same way.
 async fn destructive_actions_ask_first(b: &Browser, api: &Api, data: &Data) {
@@ -200,6 +220,7 @@ async fn destructive_actions_ask_first(b: &Browser, api: &Api, data: &Data) {
     );
     let member = api.get(&format!("/members/{}", data.other_id)).await.json();
     assert_eq!(member["status"], "active", "pressing Block blocked at once");
+    b.scroll_to("form#block-confirm").await;
     b.screenshot("a11y-block-confirm-phone").await;
     b.click_submit(&confirm).await;
     b.wait_path(&page).await;

@@ -868,12 +868,13 @@ impl std::fmt::Display for AxeViolation {
     }
 }
 
-/// axe's WCAG 2.x level A and AA rule tags.
-const AXE_TAGS: &str = "['wcag2a','wcag2aa','wcag21a','wcag21aa','wcag22a','wcag22aa']";
+/// axe's WCAG 2.x level A and AA rules, and its best practices (which cover empty table headers
+/// and content outside landmarks).
+const AXE_TAGS: &str = "['best-practice','wcag2a','wcag2aa','wcag21a','wcag21aa','wcag22a','wcag22aa']";
 
 impl Browser {
     /// Injects axe-core (`source`, from [`axe_source`]) into the current page and runs the WCAG
-    /// 2.x A/AA rules on it; every violation, whatever its impact.
+    /// 2.x A/AA rules and best practices on it; every violation, whatever its impact.
     pub async fn axe(&self, source: &str) -> Vec<AxeViolation> {
         // WebDriver scripts run outside the page's CSP, so the page needs no change to allow it.
         self.js(&format!(

@@ -45,11 +45,11 @@ pub fn list(chrome: &Chrome, q: &str, notice: Option<&str>, members: &Page<Membe
                 a href="/admin/members/export.csv" download { "Export CSV" } }
             @if members.items.is_empty() { p.muted { "No members found." } }
             form #print method="get" action="/admin/cards" {
-            div.table-wrap { table #members {
+            div.table-wrap role="region" tabindex="0" aria-label="Members" { table #members {
                 thead { tr { th scope="col" { span.visually-hidden { "Print" } } th scope="col" { "Name" } th scope="col" { "Card" } th.hide-narrow scope="col" { "Email" } th.num scope="col" { "Balance" } } }
                 tbody { @for m in &members.items {
                     tr {
-                        td { input type="checkbox" name="members" value=(m.id.as_str()) aria-label={ "Print the card of " (display_name(m)) }; }
+                        td { label.tap { input type="checkbox" name="members" value=(m.id.as_str()) aria-label={ "Print the card of " (display_name(m)) }; } }
                         td { a href={ "/admin/members/" (m.id.as_str()) } { (display_name(m)) }
                              @if m.status == MemberStatus::Blocked { " " span.error { "(blocked)" } } }
                         td { (m.card_number.as_str()) }
@@ -347,7 +347,7 @@ pub fn show(chrome: &Chrome, v: &MemberView) -> Markup {
                 h2 { "History" }
                 (form_error(err("reverse").as_ref(), &[]))
                 @if v.history.items.is_empty() { p.muted { "No points yet." } }
-                div.table-wrap { table #history {
+                div.table-wrap role="region" tabindex="0" aria-label="History" { table #history {
                     thead { tr { th scope="col" { "#" } th scope="col" { "When" } th scope="col" { "What" } th.num scope="col" { "Points" } th.num scope="col" { "Balance" } th scope="col" { span.visually-hidden { "Actions" } } } }
                     tbody { @for e in &v.history.items {
                         @let b = &e.body;
@@ -455,7 +455,7 @@ pub fn import_preview(chrome: &Chrome, preview: &ImportPreview, import_id: Optio
                     @if import_id.is_some() { " and will be imported" } "."
                 }
             }
-            div.table-wrap { table #import-preview {
+            div.table-wrap role="region" tabindex="0" aria-label="Checked lines" { table #import-preview {
                 thead { tr { th scope="col" { "Line" } th scope="col" { "Member" } th scope="col" { "Problem" } } }
                 tbody { @for l in &preview.lines {
                     tr.error[l.error.is_some()] {
