@@ -253,14 +253,16 @@ async fn shot(b: &Browser, brand: &Brand, page: &str, size: Size) {
         .await;
 }
 
-/// Visits `path` at each width and runs axe there.
-async fn check(b: &Browser, axe: &str, brand: &Brand, name: &str, path: &str) -> Vec<String> {
+/// Visits each of `pages` (name, path) at phone and then desktop width and runs axe there.
+async fn check_all(b: &Browser, axe: &str, brand: &Brand, pages: &[(&str, &str)]) -> Vec<String> {
     let mut serious = Vec::new();
     for size in [PHONE, DESKTOP] {
         b.resize(size).await;
-        b.goto(path).await;
-        b.find("main, body.print").await;
-        serious.extend(check_here(b, axe, brand, name, size).await);
+        for (name, path) in pages {
+            b.goto(path).await;
+            b.find("main").await;
+            serious.extend(check_here(b, axe, brand, name, size).await);
+        }
     }
     serious
 }
@@ -311,10 +313,8 @@ async fn admin_pages(b: &Browser, axe: &str, brand: &Brand, data: &Data) -> Vec<
         ),
         ("card-as-staff", format!("/c/{}", data.token)),
     ];
-    let mut serious = Vec::new();
-    for (name, path) in &pages {
-        serious.extend(check(b, axe, brand, name, path).await);
-    }
+    let pages: Vec<(&str, &str)> = pages.iter().map(|(n, p)| (*n, p.as_str())).collect();
+    let mut serious = check_all(b, axe, brand, &pages).await;
 
     // Pages that answer a form: shown once, then checked at both widths.
     b.resize(PHONE).await;
@@ -371,15 +371,13 @@ async fn both_widths(b: &Browser, axe: &str, brand: &Brand, name: &str) -> Vec<S
 async fn customer_pages(b: &Browser, axe: &str, brand: &Brand, data: &Data) -> Vec<String> {
     b.c.delete_all_cookies().await.unwrap();
     let card = format!("/c/{}", data.token);
-    let mut serious = Vec::new();
-    for (name, path) in [
+    let pages = [
         ("card", card.as_str()),
         ("join", "/join"),
         ("login", "/login"),
         ("card-404", "/c/AAAAAAAAAAAAAAAAAAAAAA"),
-    ] {
-        serious.extend(check(b, axe, brand, name, path).await);
-    }
+    ];
+    let mut serious = check_all(b, axe, brand, &pages).await;
 
     // A refused PIN change shows its error on the card page.
     b.resize(PHONE).await;

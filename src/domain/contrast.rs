@@ -153,12 +153,27 @@ mod tests {
         assert!(near(contrast(WHITE, Rgb::new(0, 0, 0)), 21.0));
         assert!(near(contrast(WHITE, WHITE), 1.0));
         // Known pairs: the default brand, an orange, the light yellow, the lightest AA grey.
-        assert!(near(contrast(WHITE, hex("#1f5f8b")), 6.84), "{}", contrast(WHITE, hex("#1f5f8b")));
-        assert!(near(contrast(WHITE, hex("#f28c28")), 2.45), "{}", contrast(WHITE, hex("#f28c28")));
-        assert!(near(contrast(WHITE, hex("#f4c542")), 1.63), "{}", contrast(WHITE, hex("#f4c542")));
+        assert!(
+            near(contrast(WHITE, hex("#1f5f8b")), 6.84),
+            "{}",
+            contrast(WHITE, hex("#1f5f8b"))
+        );
+        assert!(
+            near(contrast(WHITE, hex("#f28c28")), 2.45),
+            "{}",
+            contrast(WHITE, hex("#f28c28"))
+        );
+        assert!(
+            near(contrast(WHITE, hex("#f4c542")), 1.63),
+            "{}",
+            contrast(WHITE, hex("#f4c542"))
+        );
         assert!(near(contrast(hex("#767676"), WHITE), 4.54));
         // Order does not matter.
-        assert_eq!(contrast(hex("#f4c542"), WHITE), contrast(WHITE, hex("#f4c542")));
+        assert_eq!(
+            contrast(hex("#f4c542"), WHITE),
+            contrast(WHITE, hex("#f4c542"))
+        );
     }
 
     #[test]
@@ -200,7 +215,9 @@ mod tests {
 
     #[test]
     fn links_are_darkened_only_as_far_as_needed() {
-        for c in ["#f4c542", "#f28c28", "#ffffff", "#1f5f8b", "#000000", "#5a2a82"] {
+        for c in [
+            "#f4c542", "#f28c28", "#ffffff", "#1f5f8b", "#000000", "#5a2a82",
+        ] {
             let p = Palette::for_brand(hex(c));
             assert!(contrast(p.link, PAGE) >= TEXT_RATIO, "{c}: {p:?}");
             assert!(contrast(p.link, WHITE) >= TEXT_RATIO, "{c}: {p:?}");

@@ -870,7 +870,8 @@ impl std::fmt::Display for AxeViolation {
 
 /// axe's WCAG 2.x level A and AA rules, and its best practices (which cover empty table headers
 /// and content outside landmarks).
-const AXE_TAGS: &str = "['best-practice','wcag2a','wcag2aa','wcag21a','wcag21aa','wcag22a','wcag22aa']";
+const AXE_TAGS: &str =
+    "['best-practice','wcag2a','wcag2aa','wcag21a','wcag21aa','wcag22a','wcag22aa']";
 
 impl Browser {
     /// Injects axe-core (`source`, from [`axe_source`]) into the current page and runs the WCAG
@@ -914,6 +915,9 @@ impl Browser {
     /// and returns the serious and critical ones as lines for the test's final assertion.
     pub async fn axe_check(&self, source: &str, label: &str) -> Vec<String> {
         let found = self.axe(source).await;
+        if found.is_empty() {
+            eprintln!("axe {label}: no violations");
+        }
         for v in &found {
             eprintln!("axe {label}: {v}");
         }
