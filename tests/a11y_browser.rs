@@ -4,8 +4,10 @@
 //! One browser session sets a dark and then a light brand colour through the settings page and,
 //! for each, visits every admin page and every customer page at phone and desktop width, injects
 //! axe-core (`$FEALTY_AXE_JS`, which `scripts/test.sh` fetches from the npm registry) and runs the
-//! WCAG 2.x A/AA rules. Every violation is printed; a serious or critical one fails the test. It
-//! also checks that blocking a member asks for confirmation before anything changes.
+//! WCAG 2.x A/AA rules and best practices. Every violation is printed; a serious or critical one
+//! fails the test, and so does a button or checkbox whose tap area is under 44x44 px. It also
+//! checks that blocking a member and reversing an entry ask for confirmation first, and that
+//! Settings warns of a brand colour no text colour is readable on.
 //!
 //! Screenshots of the card page and the dashboard for each brand and width go to
 //! `target/screenshots/a11y-*.png`.
@@ -272,11 +274,35 @@ async fn check_here(b: &Browser, axe: &str, brand: &Brand, name: &str, size: Siz
     if matches!(name, "card" | "dashboard" | "settings" | "account") {
         shot(b, brand, name, size).await;
     }
-    b.axe_check(
-        axe,
-        &format!("{name} ({} brand, {})", brand.name, size.name),
-    )
-    .await
+    let label = format!("{name} ({} brand, {})", brand.name, size.name);
+    let mut serious = b.axe_check(axe, &label).await;
+    serious.extend(small_targets(b, &label).await);
+    serious
+}
+
+/// Buttons, links styled as buttons and the print checkboxes' tap areas smaller than 44x44 px
+/// (WCAG 2.5.5), as lines for the final assertion.
+async fn small_targets(b: &Browser, label: &str) -> Vec<String> {
+    let found = b
+        .js(
+            "return Array.from(document.querySelectorAll('button, .button, label.tap'))\
+             .map(e => [e, e.getBoundingClientRect()])\
+             .filter(([e, r]) => r.width > 0 && r.height > 0 && (r.width < 43.5 || r.height < 43.5))\
+             .map(([e, r]) => e.tagName.toLowerCase() + ' [' + e.textContent.trim().slice(0, 40) + '] ' \
+                  + Math.round(r.width) + 'x' + Math.round(r.height))",
+        )
+        .await;
+    found
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            format!(
+                "{label}: tap target under 44x44 px: {}",
+                t.as_str().unwrap_or_default()
+            )
+        })
+        .collect()
 }
 
 async fn admin_pages(b: &Browser, axe: &str, brand: &Brand, data: &Data) -> Vec<String> {
