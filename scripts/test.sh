@@ -25,10 +25,11 @@ done
 # chromedriver, read QR codes and barcodes with zbarimg, and PDFs with pdfinfo and pdftoppm;
 # the TLS test (tests/tls.rs) runs Let's Encrypt's test CA, Pebble, and makes its CA with openssl;
 # the backup tests (tests/backup.rs) run docs/backup-format.md's recipe with zstd (and age), and
-# draw progress on a pseudo-terminal made by util-linux's script.
+# draw progress on a pseudo-terminal made by util-linux's script; npm fetches axe-core for the
+# accessibility test (tests/a11y_browser.rs).
 browser_tools=(chromium:chromium chromedriver:chromium-driver zbarimg:zbar-tools
   pdfinfo:poppler-utils pdftoppm:poppler-utils pebble:pebble pebble-challtestsrv:pebble
-  openssl:openssl zstd:zstd age:age script:bsdutils)
+  openssl:openssl zstd:zstd age:age script:bsdutils npm:npm)
 missing_packages() {
   for tool in "${browser_tools[@]}"; do
     need "${tool%%:*}" || echo "${tool#*:}"
@@ -49,7 +50,7 @@ if [ -n "$missing" ]; then
   fi
   missing="$(missing_packages)"
   if [ -n "$missing" ]; then
-    echo "error: the tests need chromium, chromedriver, zbarimg, pdfinfo, pdftoppm, pebble and openssl, and the Debian packages $missing could not be installed" >&2
+    echo "error: the tests need chromium, chromedriver, zbarimg, pdfinfo, pdftoppm, pebble, openssl, zstd, age, script and npm, and the Debian packages $missing could not be installed" >&2
     exit 1
   fi
 fi
@@ -88,6 +89,22 @@ need_module() {
 need_module prometheus_client "the metrics test"
 # The alerts test (tests/alerts.rs) receives alert emails with aiosmtpd's SMTP server.
 need_module aiosmtpd "the alerts test"
+
+# The accessibility test (tests/a11y_browser.rs) injects axe-core 4.x into every page: fetched
+# from the npm registry into target/ (never committed) and named by FEALTY_AXE_JS.
+axe_dir=target/axe-core
+if [ ! -f "$axe_dir/package/axe.min.js" ]; then
+  echo "== npm pack axe-core@4"
+  mkdir -p "$axe_dir"
+  (cd "$axe_dir" && npm pack --silent axe-core@4 >/dev/null &&
+    tar xzf axe-core-4.*.tgz package/axe.min.js package/LICENSE && rm -f axe-core-4.*.tgz) || true
+  if [ ! -f "$axe_dir/package/axe.min.js" ]; then
+    echo "error: the accessibility test needs axe-core, and npm pack axe-core@4 could not provide it" >&2
+    exit 1
+  fi
+fi
+FEALTY_AXE_JS="$PWD/$axe_dir/package/axe.min.js"
+export FEALTY_AXE_JS
 
 # The supply-chain check (deny.toml) and the API fuzzing against the OpenAPI document
 # (scripts/api-fuzz.sh) need cargo-deny and schemathesis.

@@ -4,6 +4,7 @@ pub mod actor;
 pub mod alerts;
 pub mod api_key;
 pub mod card;
+pub mod contrast;
 pub mod dashboard;
 pub mod disk;
 pub mod earning;

@@ -1,6 +1,7 @@
 //! The business's settings.
 
 use super::DomainError;
+use super::contrast::{Palette, Rgb};
 use super::earning::EarningRule;
 use super::money::Currency;
 use super::text::clean;
@@ -155,6 +156,13 @@ impl Colour {
     /// The `#rrggbb` text.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// How the pages use this colour so that text on and around it stays readable.
+    pub fn palette(&self) -> Palette {
+        // Parsing made it `#rrggbb`; the default is only there for a value stored by hand.
+        let rgb = Rgb::from_hex(&self.0).unwrap_or(Rgb::new(0x1f, 0x5f, 0x8b));
+        Palette::for_brand(rgb)
     }
 }
 

@@ -806,3 +806,125 @@ pub fn render_pdf_page(file: &Path, page: u32, dpi: u32, out_stem: &Path) -> Pat
     );
     png
 }
+
+// ---------------------------------------------------------------------------------------------
+// Accessibility: axe-core injected into the page
+// ---------------------------------------------------------------------------------------------
+
+/// The environment variable naming axe-core's `axe.min.js` (`scripts/test.sh` fetches it).
+pub const AXE_ENV: &str = "FEALTY_AXE_JS";
+
+/// axe-core's source, read from the file `$FEALTY_AXE_JS` names; a clear failure without it.
+pub fn axe_source() -> String {
+    let Some(path) = std::env::var_os(AXE_ENV) else {
+        panic!(
+            "{AXE_ENV} is not set: the accessibility tests need axe-core 4.x's axe.min.js \
+             (scripts/test.sh fetches it with `npm pack axe-core@4` and sets {AXE_ENV})"
+        )
+    };
+    let path = PathBuf::from(path);
+    let source = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{AXE_ENV}={} cannot be read ({e}): it should be axe-core 4.x's axe.min.js",
+            path.display()
+        )
+    });
+    assert!(
+        source.contains("axe") && source.len() > 100_000,
+        "{AXE_ENV}={} does not look like axe-core's axe.min.js",
+        path.display()
+    );
+    source
+}
+
+/// One rule axe-core found broken on a page.
+#[derive(Debug, Clone)]
+pub struct AxeViolation {
+    /// The rule's id, e.g. `color-contrast`.
+    pub rule: String,
+    /// `minor`, `moderate`, `serious` or `critical`.
+    pub impact: String,
+    /// The rule's one-line help.
+    pub help: String,
+    /// Each failing node: its CSS selector and axe's summary of what to fix.
+    pub nodes: Vec<(String, String)>,
+}
+
+impl AxeViolation {
+    /// Whether it must fail the test (serious or critical).
+    pub fn is_serious(&self) -> bool {
+        matches!(self.impact.as_str(), "serious" | "critical")
+    }
+}
+
+impl std::fmt::Display for AxeViolation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "[{}] {}: {}", self.impact, self.rule, self.help)?;
+        for (target, summary) in &self.nodes {
+            let summary = summary.replace('\n', " ");
+            writeln!(f, "      {target}: {summary}")?;
+        }
+        Ok(())
+    }
+}
+
+/// axe's WCAG 2.x level A and AA rules, and its best practices (which cover empty table headers
+/// and content outside landmarks).
+const AXE_TAGS: &str =
+    "['best-practice','wcag2a','wcag2aa','wcag21a','wcag21aa','wcag22a','wcag22aa']";
+
+impl Browser {
+    /// Injects axe-core (`source`, from [`axe_source`]) into the current page and runs the WCAG
+    /// 2.x A/AA rules and best practices on it; every violation, whatever its impact.
+    pub async fn axe(&self, source: &str) -> Vec<AxeViolation> {
+        // WebDriver scripts run outside the page's CSP, so the page needs no change to allow it.
+        self.js(&format!(
+            "if (!window.axe) {{ {source}\n }} return typeof window.axe"
+        ))
+        .await;
+        let script = format!(
+            "axe.run(document, {{runOnly: {{type: 'tag', values: {AXE_TAGS}}}, resultTypes: ['violations']}})\
+             .then(r => done(r.violations.map(v => ({{rule: v.id, impact: v.impact || '', help: v.help, \
+               nodes: v.nodes.map(n => [n.target.join(' '), n.failureSummary || ''])}}))))\
+             .catch(e => done({{error: String(e)}}))"
+        );
+        let found = self.js_async(&script).await;
+        if let Some(e) = found.get("error") {
+            return self.fail(&format!("axe-core failed: {e}")).await;
+        }
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+        found
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|v| AxeViolation {
+                rule: text(&v["rule"]),
+                impact: text(&v["impact"]),
+                help: text(&v["help"]),
+                nodes: v["nodes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|n| (text(&n[0]), text(&n[1])))
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// Runs axe on the current page (`label` names it in the report), prints every violation,
+    /// and returns the serious and critical ones as lines for the test's final assertion.
+    pub async fn axe_check(&self, source: &str, label: &str) -> Vec<String> {
+        let found = self.axe(source).await;
+        if found.is_empty() {
+            eprintln!("axe {label}: no violations");
+        }
+        for v in &found {
+            eprintln!("axe {label}: {v}");
+        }
+        found
+            .iter()
+            .filter(|v| v.is_serious())
+            .map(|v| format!("{label}: {v}"))
+            .collect()
+    }
+}

@@ -18,7 +18,7 @@ pub fn view(
         html! {
             h1 { "Alerts sent" }
             p.muted { "Where alerts go is set under " a href="/admin/settings#alerts-settings" { "Settings" } ". The last few hundred are kept." }
-            div.table-wrap { table #alerts {
+            div.table-wrap role="region" tabindex="0" aria-label="Alerts sent" { table #alerts {
                 thead { tr {
                     th scope="col" { "Queued" } th scope="col" { "Alert" } th scope="col" { "Channel" }
                     th scope="col" { "Status" } th scope="col" { "Attempts" } th scope="col" { "Last error" }

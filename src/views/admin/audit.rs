@@ -27,7 +27,7 @@ pub fn view(
                 }
                 button type="submit" { "Filter" }
             }
-            div.table-wrap { table #audit {
+            div.table-wrap role="region" tabindex="0" aria-label="Audit log" { table #audit {
                 thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "What" } th scope="col" { "To" } th.hide-narrow scope="col" { "Details" } } }
                 tbody { @for r in &records.items {
                     tr {

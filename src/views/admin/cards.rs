@@ -77,7 +77,7 @@ pub fn sheets(
         (DOCTYPE)
         html lang="en" {
             (head("Print cards"))
-            body.print {
+            body.print { main {
                 div.print-controls {
                     p { a href="/admin/members" { "← Members" } }
                     h1 { "Print cards" }
@@ -105,7 +105,7 @@ pub fn sheets(
                         @for c in chunk { (card(c, base_url, &chrome.business)) }
                     }
                 }
-            }
+            } }
         }
     }
 }

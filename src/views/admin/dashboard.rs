@@ -45,7 +45,7 @@ fn periods(id: &str, title: &str, head: &str, rows: &[Period], label_every: usiz
             (chart::bars(&format!("chart-{id}"), title, &labels, &series, label_every))
             details {
                 summary { "Show the numbers" }
-                div.table-wrap {
+                div.table-wrap role="region" tabindex="0" aria-label=(title) {
                     table id={ "table-" (id) } {
                         caption.muted { (title) }
                         thead { tr { th scope="col" { (head) } th.num scope="col" { "Issued" } th.num scope="col" { "Redeemed" } } }

@@ -149,7 +149,7 @@ pub fn view(
                 (form_error(e, &["card_number"]))
                 (field_error(e, "card_number"))
                 @if unmatched.is_empty() { p.muted { "None." } } @else {
-                    div.table-wrap { table {
+                    div.table-wrap role="region" tabindex="0" aria-label="Orders not matched to a member" { table {
                         thead { tr { th scope="col" { "Came" } th scope="col" { "Shop" } th scope="col" { "Order" }
                             th scope="col" { "Email" } th scope="col" { "Amount" } th scope="col" { "Why" } th scope="col" { "Attach to card" } } }
                         tbody { @for u in unmatched {

@@ -45,11 +45,11 @@ pub fn list(chrome: &Chrome, q: &str, notice: Option<&str>, members: &Page<Membe
                 a href="/admin/members/export.csv" download { "Export CSV" } }
             @if members.items.is_empty() { p.muted { "No members found." } }
             form #print method="get" action="/admin/cards" {
-            div.table-wrap { table #members {
+            div.table-wrap role="region" tabindex="0" aria-label="Members" { table #members {
                 thead { tr { th scope="col" { span.visually-hidden { "Print" } } th scope="col" { "Name" } th scope="col" { "Card" } th.hide-narrow scope="col" { "Email" } th.num scope="col" { "Balance" } } }
                 tbody { @for m in &members.items {
                     tr {
-                        td { input type="checkbox" name="members" value=(m.id.as_str()) aria-label={ "Print the card of " (display_name(m)) }; }
+                        td { label.tap { input type="checkbox" name="members" value=(m.id.as_str()) aria-label={ "Print the card of " (display_name(m)) }; } }
                         td { a href={ "/admin/members/" (m.id.as_str()) } { (display_name(m)) }
                              @if m.status == MemberStatus::Blocked { " " span.error { "(blocked)" } } }
                         td { (m.card_number.as_str()) }
@@ -264,17 +264,31 @@ pub fn show(chrome: &Chrome, v: &MemberView) -> Markup {
                     p { a href={ (base) "/edit" } { "Edit details" } " · "
                         a href={ "/c/" (m.card_token.as_str()) } { "Card page" } " · "
                         a href={ "/admin/cards?members=" (m.id.as_str()) } { "Print card" } }
-                    form #new-card method="post" action={ (base) "/new-card" } {
-                        (csrf(chrome))
-                        button.secondary.small type="submit" { "Lost card: issue a new one" }
-                    }
-                    form #reset-customer-password method="post" action={ (base) "/customer-password" } {
-                        (csrf(chrome))
-                        button.secondary.small type="submit" { "Forgot password: let them set a new one" }
-                    }
-                    form.inline method="post" action={ (base) @if blocked { "/unblock" } @else { "/block" } } {
-                        (csrf(chrome))
-                        button.secondary.small type="submit" { @if blocked { "Unblock" } @else { "Block" } }
+                    div.actions {
+                        form #new-card method="post" action={ (base) "/new-card" } {
+                            (csrf(chrome))
+                            button.secondary type="submit" { "Lost card: issue a new one" }
+                        }
+                        form #reset-customer-password method="post" action={ (base) "/customer-password" } {
+                            (csrf(chrome))
+                            button.secondary type="submit" { "Forgot password: let them set a new one" }
+                        }
+                        @if blocked {
+                            form #unblock method="post" action={ (base) "/unblock" } {
+                                (csrf(chrome))
+                                button.secondary type="submit" { "Unblock" }
+                            }
+                        } @else {
+                            // A second step that works without JavaScript: the form is inside.
+                            details.confirm #block {
+                                summary.button.danger { "Block…" }
+                                form #block-confirm method="post" action={ (base) "/block" } {
+                                    (csrf(chrome))
+                                    p { "No points can be added or redeemed until they are unblocked." }
+                                    button.danger type="submit" { "Yes, block " (display_name(m)) }
+                                }
+                            }
+                        }
                     }
                 }
                 section.card {
@@ -333,8 +347,8 @@ pub fn show(chrome: &Chrome, v: &MemberView) -> Markup {
                 h2 { "History" }
                 (form_error(err("reverse").as_ref(), &[]))
                 @if v.history.items.is_empty() { p.muted { "No points yet." } }
-                div.table-wrap { table #history {
-                    thead { tr { th scope="col" { "#" } th scope="col" { "When" } th scope="col" { "What" } th.num scope="col" { "Points" } th.num scope="col" { "Balance" } th scope="col" { "" } } }
+                div.table-wrap role="region" tabindex="0" aria-label="History" { table #history {
+                    thead { tr { th scope="col" { "#" } th scope="col" { "When" } th scope="col" { "What" } th.num scope="col" { "Points" } th.num scope="col" { "Balance" } th scope="col" { span.visually-hidden { "Actions" } } } }
                     tbody { @for e in &v.history.items {
                         @let b = &e.body;
                         tr {
@@ -348,11 +362,14 @@ pub fn show(chrome: &Chrome, v: &MemberView) -> Markup {
                             td.points { @if b.points > 0 { "+" } (b.points) }
                             td.num { (b.balance_after) }
                             td { @if b.kind != EntryKind::Reversal {
-                                form.reverse.inline method="post" action={ (base) "/reverse" } {
-                                    (csrf(chrome))
-                                    input type="hidden" name="form_token" value=(v.tokens.reverse);
-                                    input type="hidden" name="seq" value=(b.seq);
-                                    button.link type="submit" aria-label={ "Reverse entry " (b.seq) } { "Reverse" }
+                                details.confirm.undo {
+                                    summary.button.secondary { "Reverse" span.visually-hidden { " entry " (b.seq) } "…" }
+                                    form.reverse method="post" action={ (base) "/reverse" } {
+                                        (csrf(chrome))
+                                        input type="hidden" name="form_token" value=(v.tokens.reverse);
+                                        input type="hidden" name="seq" value=(b.seq);
+                                        button.danger type="submit" { "Yes, reverse entry " (b.seq) }
+                                    }
                                 }
                             } }
                         }
@@ -438,7 +455,7 @@ pub fn import_preview(chrome: &Chrome, preview: &ImportPreview, import_id: Optio
                     @if import_id.is_some() { " and will be imported" } "."
                 }
             }
-            div.table-wrap { table #import-preview {
+            div.table-wrap role="region" tabindex="0" aria-label="Checked lines" { table #import-preview {
                 thead { tr { th scope="col" { "Line" } th scope="col" { "Member" } th scope="col" { "Problem" } } }
                 tbody { @for l in &preview.lines {
                     tr.error[l.error.is_some()] {

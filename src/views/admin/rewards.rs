@@ -18,8 +18,8 @@ pub fn list(
         Section::Rewards,
         html! {
             h1 { "Rewards" }
-            div.table-wrap { table #rewards {
-                thead { tr { th scope="col" { "Reward" } th.num scope="col" { "Cost" } th scope="col" { "Status" } th scope="col" { "" } } }
+            div.table-wrap role="region" tabindex="0" aria-label="Rewards" { table #rewards {
+                thead { tr { th scope="col" { "Reward" } th.num scope="col" { "Cost" } th scope="col" { "Status" } th scope="col" { span.visually-hidden { "Actions" } } } }
                 tbody { @for r in rewards {
                     tr {
                         td { (r.name) } td.points { (r.cost) }

@@ -2,6 +2,7 @@
 
 use super::{Chrome, Kept, Section, csrf, field_error, form_error, kept, page};
 use crate::domain::DomainError;
+use crate::domain::contrast::WHITE;
 use crate::domain::settings::{MAX_LOGO_BYTES, Settings};
 use maud::{Markup, html};
 
@@ -54,6 +55,7 @@ pub fn view(
                     label for="brand_colour" { "Colour on the customer card page" }
                     input #brand_colour name="brand_colour" type="color" value=(kept(values, "brand_colour"));
                     (field_error(err, "brand_colour"))
+                    (colour_note(settings))
                     label.check { input #self_signup type="checkbox" name="self_signup" checked[!kept(values, "self_signup").is_empty()];
                         "Customers may join on their own at /join" }
                     label for="consent_wording" { "Marketing consent sentence (shown on /join; stored with each consent)" }
@@ -114,6 +116,27 @@ fn alerts_section(chrome: &Chrome, a: &AlertsForm<'_>) -> Markup {
             form #test-alert method="post" action="/admin/alerts/test" {
                 (csrf(chrome))
                 button type="submit" { "Send a test alert" }
+            }
+        }
+    }
+}
+
+/// What the saved brand colour will look like to customers: a warning when no text colour reads
+/// on it, and which colours are used instead.
+fn colour_note(settings: &Settings) -> Markup {
+    let p = settings.brand_colour.palette();
+    let text = if p.on_fill == WHITE { "white" } else { "dark" };
+    html! {
+        @if !p.brand_is_readable() {
+            p.warning #brand-colour-warning role="status" {
+                "Neither white nor dark text is readable on " (p.brand.hex())
+                " (text needs a contrast of 4.5:1). Card pages use the darker " (p.fill.hex())
+                " with white text instead. Choose a darker or a lighter colour to have it as it is."
+            }
+        } @else {
+            p.muted #brand-colour-note {
+                "Card pages show " (text) " text on this colour (" (format!("{:.1}", p.text_ratio())) ":1)"
+                @if p.link != p.brand { "; links use the darker " (p.link.hex()) " to stay readable" } "."
             }
         }
     }

@@ -21,8 +21,8 @@ pub fn list(
         html! {
             h1 { "Staff" }
             (form_error(err, &["username", "password", "role"]))
-            div.table-wrap { table #staff {
-                thead { tr { th scope="col" { "Username" } th scope="col" { "Role" } th scope="col" { "Status" } th.hide-narrow scope="col" { "Since" } th scope="col" { "" } } }
+            div.table-wrap role="region" tabindex="0" aria-label="Staff" { table #staff {
+                thead { tr { th scope="col" { "Username" } th scope="col" { "Role" } th scope="col" { "Status" } th.hide-narrow scope="col" { "Since" } th scope="col" { span.visually-hidden { "Actions" } } } }
                 tbody { @for u in users {
                     @let base = format!("/admin/staff/{}", u.username.as_str());
                     tr {
@@ -90,8 +90,8 @@ pub fn keys(
                     p.key #new-key { (k) }
                 }
             }
-            div.table-wrap { table #keys {
-                thead { tr { th scope="col" { "Name" } th scope="col" { "Id" } th scope="col" { "Scopes" } th scope="col" { "Status" } th scope="col" { "" } } }
+            div.table-wrap role="region" tabindex="0" aria-label="API keys" { table #keys {
+                thead { tr { th scope="col" { "Name" } th scope="col" { "Id" } th scope="col" { "Scopes" } th scope="col" { "Status" } th scope="col" { span.visually-hidden { "Actions" } } } }
                 tbody { @for k in keys {
                     tr {
                         td { (k.name) } td { code { (k.id) } }

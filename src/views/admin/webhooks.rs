@@ -45,7 +45,7 @@ pub fn view(
                     @if deliveries.is_empty() {
                         p.muted { "Nothing sent yet." }
                     } @else {
-                        div.table-wrap { table.deliveries {
+                        div.table-wrap role="region" tabindex="0" aria-label={ "Deliveries to " (e.url.as_str()) } { table.deliveries {
                             thead { tr {
                                 th scope="col" { "Queued" } th scope="col" { "Event" }
                                 th scope="col" { "Status" } th scope="col" { "Attempts" } th scope="col" { "Last error" }

@@ -60,13 +60,20 @@ pub fn layout(title: &str, settings: &Settings, head: &Head, body: Markup) -> Ma
     }
 }
 
-/// The business's colours as a stylesheet.
+/// The business's colours as a stylesheet: bars and buttons in the brand colour with a text
+/// colour that reads on it, links and focus rings in a shade that reads on the page; danger and
+/// secondary buttons keep their own colours.
 pub fn theme_css(settings: &Settings) -> String {
+    let p = settings.brand_colour.palette();
     format!(
-        ":root{{--brand:{c}}}header.brand-bar{{background:var(--brand)}}\
-         .customer button,.customer .button{{background:var(--brand)}}\
-         .customer progress{{accent-color:var(--brand)}}",
-        c = settings.brand_colour.as_str()
+        ":root{{--brand:{fill};--on-brand:{text};--brand-link:{link}}}\
+         header.brand-bar{{background:var(--brand);color:var(--on-brand)}}\
+         .customer button:not(.danger):not(.secondary):not(.link),.customer .button{{background:var(--brand);color:var(--on-brand)}}\
+         .customer main a:not(.button),.customer details summary{{color:var(--brand-link)}}\
+         .customer progress{{accent-color:var(--brand-link)}}",
+        fill = p.fill.hex(),
+        text = p.on_fill.hex(),
+        link = p.link.hex(),
     )
 }
 
