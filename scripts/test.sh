@@ -94,12 +94,12 @@ need_module aiosmtpd "the alerts test"
 # from the npm registry into target/ (never committed) and named by FEALTY_AXE_JS.
 axe_dir=target/axe-core
 if [ ! -f "$axe_dir/package/axe.min.js" ]; then
-  echo "== npm pack axe-core@4"
+  echo "== npm pack axe-core@4.14.1"
   mkdir -p "$axe_dir"
-  (cd "$axe_dir" && npm pack --silent axe-core@4 >/dev/null &&
+  (cd "$axe_dir" && npm pack --silent axe-core@4.14.1 >/dev/null &&
     tar xzf axe-core-4.*.tgz package/axe.min.js package/LICENSE && rm -f axe-core-4.*.tgz) || true
   if [ ! -f "$axe_dir/package/axe.min.js" ]; then
-    echo "error: the accessibility test needs axe-core, and npm pack axe-core@4 could not provide it" >&2
+    echo "error: the accessibility test needs axe-core, and npm pack axe-core@4.14.1 could not provide it" >&2
     exit 1
   fi
 fi
