@@ -7,6 +7,7 @@ pub mod card;
 pub mod dashboard;
 pub mod disk;
 pub mod earning;
+pub mod getting_started;
 pub mod email;
 pub mod error;
 pub mod events;
