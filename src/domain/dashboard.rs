@@ -140,12 +140,18 @@ pub fn days_to_show(first: Option<Date>, today: Date, max: i64) -> i64 {
 pub fn weeks_to_show(first: Option<Date>, today: Date, max: i64) -> i64 {
     let age = first
         .and_then(|f| week_start(f).until(week_start(today)).ok())
-        .map_or(0, |s| i64::from(s.get_days()).div_euclid(7).saturating_add(1));
+        .map_or(0, |s| {
+            i64::from(s.get_days()).div_euclid(7).saturating_add(1)
+        });
     age.clamp(MIN_WEEKS.min(max), max)
 }
 
 /// What happened on the local day `today`, from midnight to midnight in the business's zone.
-pub fn on_day(buckets: &[(u64, Totals)], tz: &TimeZone, today: Date) -> Result<Totals, DomainError> {
+pub fn on_day(
+    buckets: &[(u64, Totals)],
+    tz: &TimeZone,
+    today: Date,
+) -> Result<Totals, DomainError> {
     Ok(daily(buckets, tz, today, 1)?
         .pop()
         .map(|p| p.totals)
@@ -219,7 +225,11 @@ mod tests {
     fn six_days_of_history_span_the_chart_and_old_data_is_capped() {
         let today = date(2026, 12, 2);
         assert_eq!(days_to_show(Some(date(2026, 11, 21)), today, 30), 12);
-        assert_eq!(days_to_show(Some(date(2026, 11, 27)), today, 30), 7, "a week at least");
+        assert_eq!(
+            days_to_show(Some(date(2026, 11, 27)), today, 30),
+            7,
+            "a week at least"
+        );
         assert_eq!(days_to_show(Some(date(2025, 1, 1)), today, 30), 30);
         assert_eq!(days_to_show(None, today, 30), 7);
         // A clock set back behind the data must not make a negative span.
@@ -233,8 +243,14 @@ mod tests {
     #[test]
     fn the_first_day_is_local() {
         let berlin = TimeZone::get("Europe/Berlin").unwrap();
-        assert_eq!(first_day(Some(at(2026, 1, 1, 23)), &berlin), Some(date(2026, 1, 2)));
-        assert_eq!(first_day(Some(at(2026, 1, 1, 23)), &TimeZone::UTC), Some(date(2026, 1, 1)));
+        assert_eq!(
+            first_day(Some(at(2026, 1, 1, 23)), &berlin),
+            Some(date(2026, 1, 2))
+        );
+        assert_eq!(
+            first_day(Some(at(2026, 1, 1, 23)), &TimeZone::UTC),
+            Some(date(2026, 1, 1))
+        );
         assert_eq!(first_day(None, &berlin), None);
     }
 
@@ -249,7 +265,15 @@ mod tests {
             (at(2026, 12, 3, 5), earned(8)),
         ];
         assert_eq!(on_day(&buckets, &ny, date(2026, 12, 2)).unwrap().earned, 6);
-        assert_eq!(on_day(&buckets, &TimeZone::UTC, date(2026, 12, 2)).unwrap().earned, 3);
-        assert_eq!(on_day(&[], &ny, date(2026, 12, 2)).unwrap(), Totals::default());
+        assert_eq!(
+            on_day(&buckets, &TimeZone::UTC, date(2026, 12, 2))
+                .unwrap()
+                .earned,
+            3
+        );
+        assert_eq!(
+            on_day(&[], &ny, date(2026, 12, 2)).unwrap(),
+            Totals::default()
+        );
     }
 }

@@ -282,7 +282,11 @@ impl Loyalty {
                 let month = dashboard::daily(&hours, &zone, today, 30)?;
                 let days = dashboard::days_to_show(first, today, 30);
                 let daily = month
-                    .get(month.len().saturating_sub(usize::try_from(days).unwrap_or(30))..)
+                    .get(
+                        month
+                            .len()
+                            .saturating_sub(usize::try_from(days).unwrap_or(30))..,
+                    )
                     .unwrap_or_default()
                     .to_vec();
                 let weeks = dashboard::weeks_to_show(first, today, 12);
