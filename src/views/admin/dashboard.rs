@@ -217,8 +217,7 @@ fn getting_started(c: &Checklist) -> Markup {
                     @let (id, href, what) = step(s);
                     li id={ "step-" (id) } .done[done] {
                         span.tick aria-hidden="true" { @if done { "✓" } @else { "○" } }
-                        a href=(href) { (what) }
-                        " " span.state { @if done { "Done" } @else { "To do" } }
+                        span { a href=(href) { (what) } " " span.state { @if done { "Done" } @else { "To do" } } }
                     }
                 }
             }
