@@ -775,7 +775,7 @@ async fn print_sheet(b: &Browser, cards: &[Card], paper: Paper) {
         let stem = b.shots.join(format!("cards-{param}-{source}-page{page}"));
         // 300 dpi: at 200, zbarimg missed about one random card link in a few dozen (seen in a
         // CI run) although the printed code is sound; a phone camera sees it at least this well.
-        let png = render_pdf_page(&pdf, page, 300, &stem);
+        let png = render_pdf_page(pdf, page, 300, &stem);
         let mut qr = decode_barcodes(&png, Symbology::Qr);
         let mut expected: Vec<String> = sheet.iter().map(|n| url_of(n)).collect();
         qr.sort();
