@@ -508,6 +508,8 @@ async fn dashboard_walk(driver: &Driver, server: &TestServer) {
     // At 360 px every chart label is at least 12 px and inside its chart.
     let labels = chart_labels(&b).await;
     assert!(labels.len() >= 6, "chart labels: {labels:?}");
+    let smallest = labels.iter().map(|l| l.1).fold(f64::INFINITY, f64::min);
+    eprintln!("smallest chart label at 360 px: {smallest:.1} px");
     for (label, px, inside) in &labels {
         assert!(*px >= 12.0, "{label} is {px:.1} px at 360 px wide");
         assert!(inside, "{label} is cut off at the chart's edge");
