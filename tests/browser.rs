@@ -374,3 +374,155 @@ async fn walk(
 
     shots
 }
+
+// ---------------------------------------------------------------------------------------------
+// The dashboard on a phone
+// ---------------------------------------------------------------------------------------------
+
+/// Logs in through the form and waits for the dashboard.
+async fn log_in(b: &Browser) {
+    b.goto("/admin/login").await;
+    let form = b.find("form:has(input[name=password])").await;
+    b.fill(&form, "input[name=username]", USERNAME).await;
+    b.fill(&form, "input[name=password]", PASSWORD).await;
+    b.click_submit(&form).await;
+    b.wait_path("/admin").await;
+    b.find("#stat-members[data-value]").await;
+}
+
+/// The getting-started steps ticked as done, by id.
+async fn steps_done(b: &Browser) -> Vec<String> {
+    let v = b
+        .js("return Array.from(document.querySelectorAll('#getting-started li.done')).map(l => l.id)")
+        .await;
+    serde_json::from_value(v).unwrap_or_default()
+}
+
+/// Every chart label: its text, its size in screen pixels, and whether it is inside its chart.
+async fn chart_labels(b: &Browser) -> Vec<(String, f64, bool)> {
+    let v = b
+        .js("const out = [];\
+             for (const svg of document.querySelectorAll('svg.chart')) {\
+               const box = svg.getBoundingClientRect();\
+               const scale = box.width / svg.viewBox.baseVal.width;\
+               for (const t of svg.querySelectorAll('text')) {\
+                 const r = t.getBoundingClientRect();\
+                 const px = parseFloat(getComputedStyle(t).fontSize) * scale;\
+                 const inside = r.left >= box.left - 0.5 && r.right <= box.right + 0.5\
+                   && r.top >= box.top - 0.5 && r.bottom <= box.bottom + 0.5 && r.width > 0;\
+                 out.push([svg.id + ': ' + t.textContent, px, inside]);\
+               }\
+             }\
+             return out;")
+        .await;
+    serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("chart labels {v}: {e}"))
+}
+
+#[tokio::test]
+async fn the_dashboard_reads_on_a_phone_and_guides_a_new_owner() {
+    let driver = Driver::start();
+    let server = TestServer::start();
+    tokio::time::timeout(TEST_TIMEOUT, dashboard_walk(&driver, &server))
+        .await
+        .unwrap_or_else(|_| panic!("the dashboard walk took longer than {TEST_TIMEOUT:?}"));
+}
+
+async fn dashboard_walk(driver: &Driver, server: &TestServer) {
+    ok(&server.cli_stdin(
+        &[
+            "user",
+            "add",
+            "--username",
+            USERNAME,
+            "--role",
+            "owner",
+            "--password-stdin",
+        ],
+        &format!("{PASSWORD}\n"),
+    ));
+    let api = server.client();
+    let b = Browser::open(driver, &server.url(""), "dashboard").await;
+    b.resize(PHONE).await;
+    log_in(&b).await;
+
+    // A new scheme: every getting-started step is there, links to where it is done, unticked.
+    b.find("#getting-started").await;
+    for (step, href) in [
+        ("business-details", "/admin/settings"),
+        ("first-reward", "/admin/rewards"),
+        ("first-member", "/admin/members/new"),
+        ("backups", "#backup-status"),
+    ] {
+        assert!(
+            b.exists(&format!("#step-{step} a[href=\"{href}\"]")).await,
+            "#step-{step} links to {href}"
+        );
+    }
+    assert_eq!(
+        steps_done(&b).await,
+        Vec::<String>::new(),
+        "nothing done yet"
+    );
+    for id in ["#today-earned", "#today-redeemed", "#today-new-members"] {
+        assert_eq!(b.data_value(id).await, 0, "{id} on a new scheme");
+    }
+    b.assert_no_horizontal_scroll("dashboard-empty").await;
+    admin_shot(&b, "dashboard-empty", PHONE).await;
+    b.resize(DESKTOP).await;
+    admin_shot(&b, "dashboard-empty", DESKTOP).await;
+
+    // A first member who earns a few times and redeems once, as on any morning.
+    let member = api
+        .create_member(&json!({"name": "Grace Hopper", "card_number": card_number(4_711_000_077)}))
+        .await;
+    let id = member["id"].as_str().unwrap().to_owned();
+    for points in [40, 25, 10] {
+        api.earn(&id, points).await;
+    }
+    api.transaction(&id, "redeem-once", &json!({"kind": "redeem", "points": 30}))
+        .await
+        .expect_status(201);
+
+    b.resize(PHONE).await;
+    b.goto("/admin").await;
+    b.find("#today").await;
+    assert_eq!(b.data_value("#today-earned").await, 75, "#today-earned");
+    assert_eq!(b.data_value("#today-redeemed").await, 30, "#today-redeemed");
+    assert_eq!(
+        b.data_value("#today-new-members").await,
+        1,
+        "#today-new-members"
+    );
+    assert_eq!(
+        steps_done(&b).await,
+        vec!["step-first-member".to_owned()],
+        "the first member is ticked, and only that"
+    );
+    // A day of history fills a week's chart, not the right edge of a month's.
+    assert_eq!(
+        b.count("table#table-daily tbody tr").await,
+        7,
+        "days in table#table-daily"
+    );
+
+    // At 360 px every chart label is at least 12 px and inside its chart.
+    let labels = chart_labels(&b).await;
+    assert!(labels.len() >= 6, "chart labels: {labels:?}");
+    let smallest = labels.iter().map(|l| l.1).fold(f64::INFINITY, f64::min);
+    eprintln!("smallest chart label at 360 px: {smallest:.1} px");
+    for (label, px, inside) in &labels {
+        assert!(*px >= 12.0, "{label} is {px:.1} px at 360 px wide");
+        assert!(inside, "{label} is cut off at the chart's edge");
+    }
+    b.assert_no_horizontal_scroll("dashboard").await;
+    admin_shot(&b, "dashboard-today", PHONE).await;
+    b.scroll_to("svg#chart-daily").await;
+    admin_shot(&b, "dashboard-charts", PHONE).await;
+    b.resize(DESKTOP).await;
+    b.goto("/admin").await;
+    b.find("#today").await;
+    admin_shot(&b, "dashboard-today", DESKTOP).await;
+    b.scroll_to("svg#chart-daily").await;
+    admin_shot(&b, "dashboard-charts", DESKTOP).await;
+    b.c.close().await.expect("close the browser session");
+}

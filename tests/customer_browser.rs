@@ -158,6 +158,7 @@ async fn walk_through(driver: &Driver, server: &mut TestServer) {
         size: PrintSize::US_LETTER,
         full_page: None,
     };
+    brand_the_cards(&b).await;
     for paper in [a4, letter] {
         print_sheet(&b, &sheet, paper).await;
     }
@@ -543,6 +544,90 @@ async fn staff_on_the_card_page(b: &Browser, api: &Api, card: &Card) {
     shot(b, "card-staff", PHONE).await;
 }
 
+/// The brand colour of the issue's café (an orange under 3:1 on white) and its logo.
+const BRAND: &str = "#f28c28";
+
+/// A 160 × 64 logo: a dark bar and a ring on a transparent ground, as a logo file would be.
+fn logo_png() -> Vec<u8> {
+    let (w, h) = (160u32, 64u32);
+    let mut rgba = Vec::new();
+    for y in 0..h {
+        for x in 0..w {
+            let (dx, dy) = (x as i64 - 32, y as i64 - 32);
+            let d2 = dx * dx + dy * dy;
+            let ring = (400..=900).contains(&d2);
+            let bar = (72..150).contains(&x) && (24..40).contains(&y);
+            let px = if ring || bar {
+                [60, 30, 10, 255]
+            } else {
+                [0, 0, 0, 0]
+            };
+            rgba.extend_from_slice(&px);
+        }
+    }
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, w, h);
+    enc.set_color(png::ColorType::Rgba);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.write_header()
+        .and_then(|mut wr| wr.write_image_data(&rgba))
+        .expect("encode the test logo");
+    out
+}
+
+/// The owner sets the brand colour and uploads a logo in Settings, so the cards carry both.
+async fn brand_the_cards(b: &Browser) {
+    b.resize(DESKTOP).await;
+    b.goto("/admin/settings").await;
+    let form = b.find("form#settings").await;
+    b.js(&format!(
+        "document.querySelector('#brand_colour').value = '{BRAND}'; return true"
+    ))
+    .await;
+    b.click_submit(&form).await;
+    b.wait_until("the brand colour to be saved", || async {
+        b.goto("/admin/settings").await;
+        b.js("return document.querySelector('#brand_colour').value")
+            .await
+            .as_str()
+            == Some(BRAND)
+    })
+    .await;
+    let logo = b.shots.join("test-logo.png");
+    std::fs::write(&logo, logo_png()).expect("write the test logo");
+    let form = b.find("form#logo").await;
+    b.find_in(&form, "input#logo-file")
+        .await
+        .send_keys(&logo.display().to_string())
+        .await
+        .expect("choose the logo file");
+    b.click_submit(&form).await;
+    b.wait_until("the logo to be shown in Settings", || async {
+        b.goto("/admin/settings").await;
+        b.exists("img[src=\"/brand/logo\"]").await
+    })
+    .await;
+}
+
+/// Our own PDF of the cards (not the browser's print), fetched with the browser's session.
+async fn server_pdf(b: &Browser, query: &str, param: &str) -> PathBuf {
+    let cookie =
+        b.c.get_named_cookie("fealty_session")
+            .await
+            .expect("the staff session cookie");
+    let resp = reqwest::Client::new()
+        .get(format!("{}/admin/cards.pdf?{query}", b.base))
+        .header("cookie", format!("fealty_session={}", cookie.value()))
+        .send()
+        .await
+        .expect("GET /admin/cards.pdf");
+    assert_eq!(resp.status().as_u16(), 200, "GET /admin/cards.pdf?{query}");
+    let bytes = resp.bytes().await.expect("the PDF's bytes");
+    let file = b.shots.join(format!("cards-{param}-server.pdf"));
+    std::fs::write(&file, &bytes).expect("save the PDF");
+    file
+}
+
 /// Paper the card sheet is printed on.
 struct Paper {
     /// `paper=` in the sheet's address.
@@ -567,7 +652,15 @@ async fn print_sheet(b: &Browser, cards: &[Card], paper: Paper) {
     b.goto(&format!("/admin/cards?{}&paper={param}", query.join("&")))
         .await;
     b.find("section.sheet div.print-card").await;
-    for part in ["svg.qr", ".number", "svg.barcode", ".business"] {
+    for part in [
+        "svg.qr",
+        ".number",
+        "svg.barcode",
+        ".band .business",
+        ".band img.logo",
+        ".band svg.band-fill rect",
+        ".scan",
+    ] {
         assert_eq!(
             b.count(&format!("section.sheet div.print-card {part}"))
                 .await,
@@ -578,6 +671,18 @@ async fn print_sheet(b: &Browser, cards: &[Card], paper: Paper) {
     assert!(
         b.exists("div.print-card .crop").await,
         "no crop marks (.crop) on the {name} sheet"
+    );
+    // The band is in the brand colour, the logo has loaded, and the card says what the QR is for.
+    let branded = b
+        .js("const c = document.querySelector('div.print-card');\
+             return [c.querySelector('.band-fill rect').getAttribute('fill'),\
+               c.querySelector('img.logo').complete && c.querySelector('img.logo').naturalWidth,\
+               c.querySelector('.scan').textContent]")
+        .await;
+    assert_eq!(
+        branded,
+        json!([BRAND, 160, "Scan to see your points"]),
+        "band colour, logo width and the line beside the QR on the {name} sheet"
     );
     // The card numbers on each sheet, in order.
     let sheets = b
@@ -654,12 +759,23 @@ async fn print_sheet(b: &Browser, cards: &[Card], paper: Paper) {
         pdf.display()
     );
 
-    // Each printed page holds exactly its sheet's cards, and every code on it reads back.
-    for (page, sheet) in (1..).zip(&sheets) {
-        let stem = b.shots.join(format!("cards-{param}-page{page}"));
+    // Each printed page holds exactly its sheet's cards, and every code on it reads back: in the
+    // browser's print of the sheet and in the server's own PDF, both with the band and the logo.
+    let server = server_pdf(b, &format!("{}&paper={param}", query.join("&")), param).await;
+    assert_eq!(
+        pdf_info(&server).pages,
+        info.pages,
+        "pages of the server's {name} PDF {}",
+        server.display()
+    );
+    for ((page, sheet), (pdf, source)) in (1..)
+        .zip(&sheets)
+        .flat_map(|p| [(p, (&pdf, "print")), (p, (&server, "server"))])
+    {
+        let stem = b.shots.join(format!("cards-{param}-{source}-page{page}"));
         // 300 dpi: at 200, zbarimg missed about one random card link in a few dozen (seen in a
         // CI run) although the printed code is sound; a phone camera sees it at least this well.
-        let png = render_pdf_page(&pdf, page, 300, &stem);
+        let png = render_pdf_page(pdf, page, 300, &stem);
         let mut qr = decode_barcodes(&png, Symbology::Qr);
         let mut expected: Vec<String> = sheet.iter().map(|n| url_of(n)).collect();
         qr.sort();

@@ -117,6 +117,47 @@ pub fn busiest_hours(buckets: &[(u64, Totals)], tz: &TimeZone) -> Result<[i64; 2
     Ok(hours)
 }
 
+/// The fewest days the daily chart spans, so a new scheme's first day is not one wide bar.
+pub const MIN_DAYS: i64 = 7;
+/// The fewest weeks the weekly chart spans.
+pub const MIN_WEEKS: i64 = 4;
+
+/// The local day of the oldest stored hour, if anything was ever recorded.
+pub fn first_day(oldest_bucket: Option<u64>, tz: &TimeZone) -> Option<Date> {
+    oldest_bucket.and_then(|b| local(b, tz)).map(|at| at.date())
+}
+
+/// How many days the daily chart spans: as many as the data is old (so six days of history fill
+/// the width instead of huddling at the right of a month), between `MIN_DAYS` and `max`.
+pub fn days_to_show(first: Option<Date>, today: Date, max: i64) -> i64 {
+    let age = first
+        .and_then(|f| f.until(today).ok())
+        .map_or(0, |s| i64::from(s.get_days()).saturating_add(1));
+    age.clamp(MIN_DAYS.min(max), max)
+}
+
+/// How many weeks the weekly chart spans: the weeks the data touches, between `MIN_WEEKS` and `max`.
+pub fn weeks_to_show(first: Option<Date>, today: Date, max: i64) -> i64 {
+    let age = first
+        .and_then(|f| week_start(f).until(week_start(today)).ok())
+        .map_or(0, |s| {
+            i64::from(s.get_days()).div_euclid(7).saturating_add(1)
+        });
+    age.clamp(MIN_WEEKS.min(max), max)
+}
+
+/// What happened on the local day `today`, from midnight to midnight in the business's zone.
+pub fn on_day(
+    buckets: &[(u64, Totals)],
+    tz: &TimeZone,
+    today: Date,
+) -> Result<Totals, DomainError> {
+    Ok(daily(buckets, tz, today, 1)?
+        .pop()
+        .map(|p| p.totals)
+        .unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
@@ -179,5 +220,60 @@ mod tests {
         let hours = busiest_hours(&buckets, &ny).unwrap();
         assert_eq!(hours[12], 2, "16:00 UTC is noon in New York in summer");
         assert_eq!(hours.iter().sum::<i64>(), 2);
+    }
+    #[test]
+    fn six_days_of_history_span_the_chart_and_old_data_is_capped() {
+        let today = date(2026, 12, 2);
+        assert_eq!(days_to_show(Some(date(2026, 11, 21)), today, 30), 12);
+        assert_eq!(
+            days_to_show(Some(date(2026, 11, 27)), today, 30),
+            7,
+            "a week at least"
+        );
+        assert_eq!(days_to_show(Some(date(2025, 1, 1)), today, 30), 30);
+        assert_eq!(days_to_show(None, today, 30), 7);
+        // A clock set back behind the data must not make a negative span.
+        assert_eq!(days_to_show(Some(date(2026, 12, 9)), today, 30), 7);
+        // 2026-11-30 is a Monday: data from the Sunday before touches two weeks.
+        assert_eq!(weeks_to_show(Some(date(2026, 11, 29)), today, 12), 4);
+        assert_eq!(weeks_to_show(Some(date(2026, 10, 15)), today, 12), 8);
+        assert_eq!(weeks_to_show(Some(date(2020, 1, 1)), today, 12), 12);
+    }
+
+    #[test]
+    fn the_first_day_is_local() {
+        let berlin = TimeZone::get("Europe/Berlin").unwrap();
+        assert_eq!(
+            first_day(Some(at(2026, 1, 1, 23)), &berlin),
+            Some(date(2026, 1, 2))
+        );
+        assert_eq!(
+            first_day(Some(at(2026, 1, 1, 23)), &TimeZone::UTC),
+            Some(date(2026, 1, 1))
+        );
+        assert_eq!(first_day(None, &berlin), None);
+    }
+
+    #[test]
+    fn today_runs_from_local_midnight_to_midnight() {
+        let ny = TimeZone::get("America/New_York").unwrap();
+        // New York is UTC-5 in December: its 2 December runs 05:00 UTC on the 2nd to 05:00 on the 3rd.
+        let buckets = vec![
+            (at(2026, 12, 2, 4), earned(1)),
+            (at(2026, 12, 2, 5), earned(2)),
+            (at(2026, 12, 3, 4), earned(4)),
+            (at(2026, 12, 3, 5), earned(8)),
+        ];
+        assert_eq!(on_day(&buckets, &ny, date(2026, 12, 2)).unwrap().earned, 6);
+        assert_eq!(
+            on_day(&buckets, &TimeZone::UTC, date(2026, 12, 2))
+                .unwrap()
+                .earned,
+            3
+        );
+        assert_eq!(
+            on_day(&[], &ny, date(2026, 12, 2)).unwrap(),
+            Totals::default()
+        );
     }
 }

@@ -12,6 +12,7 @@ pub mod email;
 pub mod error;
 pub mod etsy;
 pub mod events;
+pub mod getting_started;
 pub mod idempotency;
 pub mod interval;
 pub mod ledger;

@@ -7,11 +7,12 @@ use crate::crypto;
 use crate::domain::DomainError;
 use crate::domain::actor::Actor;
 use crate::domain::dashboard::{self, Period};
+use crate::domain::getting_started::Checklist;
 use crate::domain::member::Member;
 use crate::domain::session::{Principal, Session};
 use crate::domain::settings::{LogoType, Settings};
 use crate::domain::staff::{Password, Role, StaffUser};
-use crate::domain::stats::RewardTally;
+use crate::domain::stats::{RewardTally, Totals};
 use crate::member_csv::{self as import, LineError, Source};
 use crate::progress::Progress;
 use crate::storage::audit::AuditRecord;
@@ -51,10 +52,14 @@ pub struct Dashboard {
     pub stats: Stats,
     /// Members who joined in the last 30 days.
     pub new_members_30d: i64,
-    /// The last 30 local days, oldest first.
+    /// The last local days, oldest first: as many as the data is old, up to 30.
     pub daily: Vec<Period>,
-    /// The last 12 weeks, oldest first.
+    /// The last weeks, oldest first: as many as the data touches, up to 12.
     pub weekly: Vec<Period>,
+    /// What happened today in the business's time zone.
+    pub today: Totals,
+    /// Which getting-started steps are done (backups are filled in by who knows the schedule).
+    pub checklist: Checklist,
     /// Transactions per local hour over the last 28 days.
     pub hours: [i64; 24],
     /// Redemptions per reward, most first: (reward name, tally).
@@ -273,8 +278,20 @@ impl Loyalty {
                 // Twelve whole weeks plus the current one, in the widest time zone.
                 let since = now - time::Duration::days(7 * 13 + 2);
                 let hours = storage::aggregates::hours_since(tx, since)?;
-                let daily = dashboard::daily(&hours, &zone, today, 30)?;
-                let weekly = dashboard::weekly(&hours, &zone, today, 12)?;
+                let first = dashboard::first_day(storage::aggregates::oldest_hour(tx)?, &zone);
+                let month = dashboard::daily(&hours, &zone, today, 30)?;
+                let days = dashboard::days_to_show(first, today, 30);
+                let daily = month
+                    .get(
+                        month
+                            .len()
+                            .saturating_sub(usize::try_from(days).unwrap_or(30))..,
+                    )
+                    .unwrap_or_default()
+                    .to_vec();
+                let weeks = dashboard::weeks_to_show(first, today, 12);
+                let weekly = dashboard::weekly(&hours, &zone, today, weeks)?;
+                let on_today = dashboard::on_day(&hours, &zone, today)?;
                 let cutoff =
                     dashboard::bucket_of((now - time::Duration::days(28)).unix_timestamp());
                 let recent: Vec<_> = hours
@@ -283,7 +300,7 @@ impl Loyalty {
                     .cloned()
                     .collect();
                 let busiest = dashboard::busiest_hours(&recent, &zone)?;
-                let new_members_30d = daily
+                let new_members_30d = month
                     .iter()
                     .try_fold(0i64, |n, d| n.checked_add(d.totals.members))
                     .ok_or(DomainError::Overflow)?;
@@ -309,11 +326,20 @@ impl Loyalty {
                         top.push(m);
                     }
                 }
+                let stats = stats_in(tx, now)?;
+                let checklist = Checklist {
+                    named: settings.business_name != Settings::default().business_name,
+                    rewards: rewards.len(),
+                    members: stats.members,
+                    backups: false,
+                };
                 Ok(Dashboard {
-                    stats: stats_in(tx, now)?,
+                    stats,
                     new_members_30d,
                     daily,
                     weekly,
+                    today: on_today,
+                    checklist,
                     hours: busiest,
                     rewards: tallies,
                     top,

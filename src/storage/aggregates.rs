@@ -156,3 +156,9 @@ pub fn top_by_lifetime(tx: &ReadTransaction, limit: usize) -> Result<Vec<String>
     }
     Ok(out)
 }
+
+/// The oldest hour anything was recorded in, if any (one key read: the table is ordered).
+pub fn oldest_hour(tx: &ReadTransaction) -> Result<Option<u64>, StoreError> {
+    let table = tx.open_table(HOURLY)?;
+    Ok(table.first()?.map(|(k, _)| k.value()))
+}

@@ -7,6 +7,7 @@ pub mod chart;
 pub mod codes;
 pub mod customer;
 pub mod icon;
+pub mod pdf_logo;
 pub mod setup;
 
 use axum::http::header;

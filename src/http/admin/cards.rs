@@ -5,10 +5,11 @@ use super::session::{AdminForm, Staff};
 use super::{PageError, PageResult, member_id, refused_status, see_other};
 use crate::domain::DomainError;
 use crate::domain::member::MemberId;
+use crate::domain::settings::LogoType;
 use crate::http::AppState;
 use crate::service::ServiceError;
 use crate::views::Page;
-use crate::views::admin::cards::{self as view, Paper, PrintCard};
+use crate::views::admin::cards::{self as view, Brand, Paper, PrintCard};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -29,6 +30,16 @@ fn print_query(raw: Option<&str>) -> (Vec<MemberId>, Paper) {
         }
     }
     (ids, Paper::parse(paper.as_deref()))
+}
+
+/// The business's name, colour and whether it has a logo, for the printed cards.
+async fn brand(state: &AppState) -> Result<Brand, PageError> {
+    let s = state.loyalty.settings().await?;
+    Ok(Brand {
+        name: s.business_name,
+        colour: s.brand_colour.as_str().to_owned(),
+        logo: s.logo.is_some(),
+    })
 }
 
 async fn member_cards(state: &AppState, ids: Vec<MemberId>) -> Result<Vec<PrintCard>, PageError> {
@@ -55,11 +66,24 @@ pub async fn sheet(
     let cards = member_cards(&state, ids).await?;
     let pdf = format!("/admin/cards.pdf?{}", q.unwrap_or_default());
     let link = (!cards.is_empty()).then_some(pdf.as_str());
-    Ok(Page(view::sheets(&chrome, &cards, paper, &state.base_url, link)).into_response())
+    let brand = brand(&state).await?;
+    Ok(Page(view::sheets(
+        &chrome,
+        &brand,
+        &cards,
+        paper,
+        &state.base_url,
+        link,
+    ))
+    .into_response())
 }
 
 /// The same sheets as a PDF.
-pub async fn pdf(State(state): State<AppState>, staff: Staff, RawQuery(q): RawQuery) -> PageResult {
+pub async fn pdf(
+    State(state): State<AppState>,
+    _staff: Staff,
+    RawQuery(q): RawQuery,
+) -> PageResult {
     let (ids, paper) = print_query(q.as_deref());
     let cards = member_cards(&state, ids).await?;
     if cards.is_empty() {
@@ -68,8 +92,20 @@ pub async fn pdf(State(state): State<AppState>, staff: Staff, RawQuery(q): RawQu
             "choose at least one member",
         )));
     }
-    let chrome = staff.chrome(&state).await?;
-    let bytes = crate::views::card_pdf::render(&cards, paper, &state.base_url, &chrome.business);
+    let brand = brand(&state).await?;
+    let logo = state.loyalty.logo().await?;
+    let base_url = state.base_url.clone();
+    // Decoding the logo and drawing every card is CPU work: off the async threads.
+    let bytes = tokio::task::spawn_blocking(move || {
+        // PNG logos go into the PDF; other types print on the web sheet only (no decoder here).
+        let logo = match logo {
+            Some((LogoType::Png, bytes)) => crate::views::pdf_logo::from_png(&bytes),
+            _ => None,
+        };
+        crate::views::card_pdf::render(&cards, paper, &base_url, &brand, logo.as_ref())
+    })
+    .await
+    .map_err(|e| PageError::Internal(format!("drawing the cards' PDF: {e}")))?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/pdf"),
@@ -94,6 +130,7 @@ pub struct BlankForm {
 /// Makes blank cards and shows them ready to print.
 pub async fn blank(State(state): State<AppState>, form: AdminForm<BlankForm>) -> PageResult {
     let chrome = form.staff.chrome(&state).await?;
+    let brand = brand(&state).await?;
     let paper = Paper::parse(form.value.paper.as_deref());
     let n = form.value.n.trim().parse::<usize>().unwrap_or(0);
     match state
@@ -109,10 +146,18 @@ pub async fn blank(State(state): State<AppState>, form: AdminForm<BlankForm>) ->
                     token: b.card_token,
                 })
                 .collect();
-            Ok(Page(view::sheets(&chrome, &cards, paper, &state.base_url, None)).into_response())
+            Ok(Page(view::sheets(
+                &chrome,
+                &brand,
+                &cards,
+                paper,
+                &state.base_url,
+                None,
+            ))
+            .into_response())
         }
         Err(ServiceError::Domain(e)) => {
-            let page = view::sheets(&chrome, &[], paper, &state.base_url, None);
+            let page = view::sheets(&chrome, &brand, &[], paper, &state.base_url, None);
             Ok((refused_status(&e), Page(page)).into_response())
         }
         Err(e) => Err(e.into()),

@@ -10,8 +10,9 @@ use axum::response::IntoResponse;
 /// The dashboard, from running aggregates.
 pub async fn show(State(state): State<AppState>, staff: Staff) -> PageResult {
     let chrome = staff.chrome(&state).await?;
-    let d = state.loyalty.dashboard().await?;
+    let mut d = state.loyalty.dashboard().await?;
     let backup = state.backup_status.get();
+    d.checklist.backups = backup.is_some();
     let tls = state.tls_status.get();
     // One system call; unknown (and then not shown) if the kernel will not say.
     let disk = crate::disk::space(state.loyalty.store().data_dir()).ok();

@@ -41,6 +41,48 @@ impl Paper {
     }
 }
 
+/// What makes a printed card the business's own.
+#[derive(Debug, Clone)]
+pub struct Brand {
+    /// The business's name.
+    pub name: String,
+    /// The brand colour, `#rrggbb`.
+    pub colour: String,
+    /// Whether a logo is uploaded (served at `/brand/logo`).
+    pub logo: bool,
+}
+
+impl Brand {
+    /// The brand colour as red, green and blue from 0 to 1 (black if it cannot be read).
+    pub fn rgb(&self) -> [f32; 3] {
+        let hex = self.colour.trim_start_matches('#');
+        let byte = |i: usize| {
+            hex.get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .map_or(0.0, |b| f32::from(b) / 255.0)
+        };
+        [byte(0), byte(2), byte(4)]
+    }
+
+    /// Whether text on the band should be black rather than white.
+    // A simple local choice (relative luminance above 0.179 reads better in black); the
+    // integrator is to switch this to the shared contrast function once it lands.
+    pub fn dark_text(&self) -> bool {
+        let lin = |c: f32| {
+            if c <= 0.039_28 {
+                c / 12.92
+            } else {
+                ((c + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        let [r, g, b] = self.rgb();
+        0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b) > 0.179
+    }
+}
+
+/// What every card says beside its QR code.
+pub const SCAN_LINE: &str = "Scan to see your points";
+
 /// One card to print.
 #[derive(Debug, Clone)]
 pub struct PrintCard {
@@ -50,14 +92,23 @@ pub struct PrintCard {
     pub token: CardToken,
 }
 
-fn card(c: &PrintCard, base_url: &str, business: &str) -> Markup {
+fn card(c: &PrintCard, base_url: &str, brand: &Brand) -> Markup {
     let url = format!("{base_url}/c/{}", c.token.as_str());
     html! {
         div.print-card {
             span.crop.tl {} span.crop.tr {} span.crop.bl {} span.crop.br {}
             div.inner {
-                span.business { (business) }
+                div.band.dark-text[brand.dark_text()] {
+                    // An SVG fill rather than a CSS background: browsers leave backgrounds out
+                    // of print unless asked, and the page's CSP allows no inline style.
+                    svg.band-fill aria-hidden="true" focusable="false" xmlns="http://www.w3.org/2000/svg" {
+                        rect width="100%" height="100%" fill=(brand.colour) {}
+                    }
+                    @if brand.logo { img.logo src="/brand/logo" alt=""; }
+                    span.business { (brand.name) }
+                }
                 (qr_svg(&url, None, "qr", "QR code of the card"))
+                span.scan { (SCAN_LINE) }
                 span.number { (c.number.as_str()) }
                 (barcode_svg(&c.number, None, "barcode"))
             }
@@ -68,6 +119,7 @@ fn card(c: &PrintCard, base_url: &str, business: &str) -> Markup {
 /// The printable sheets, with the forms that choose what to print.
 pub fn sheets(
     chrome: &Chrome,
+    brand: &Brand,
     cards: &[PrintCard],
     paper: Paper,
     base_url: &str,
@@ -102,7 +154,7 @@ pub fn sheets(
                 }
                 @for chunk in cards.chunks(paper.per_sheet()) {
                     section.sheet.letter[paper == Paper::Letter] {
-                        @for c in chunk { (card(c, base_url, &chrome.business)) }
+                        @for c in chunk { (card(c, base_url, brand)) }
                     }
                 }
             } }

@@ -4,16 +4,20 @@ use super::{Chrome, Section, page};
 use crate::backup::schedule::Status as BackupStatus;
 use crate::domain::dashboard::Period;
 use crate::domain::disk::{CRITICAL_PERCENT, LOW_PERCENT, Space};
+use crate::domain::getting_started::{Checklist, Step};
 use crate::domain::ledger_check::{CheckKind, CheckState};
 use crate::domain::size::show_bytes;
+use crate::domain::stats::Totals;
 use crate::domain::status::{CERTIFICATE_WARN, certificate_expired};
 use crate::service::Dashboard;
 use crate::views::chart::{self, Series};
 use crate::views::thousands;
 use maud::{Markup, html};
 
+// Both at least 3:1 on white, as graphics must be to be told apart (WCAG 1.4.11): the brand
+// orange itself is under 3:1, so redemptions use a darker shade of it.
 const ISSUED: &str = "#1f5f8b";
-const REDEEMED: &str = "#e07b39";
+const REDEEMED: &str = "#c0621f";
 
 fn stat(id: &str, label: &str, value: i64) -> Markup {
     html! {
@@ -21,7 +25,7 @@ fn stat(id: &str, label: &str, value: i64) -> Markup {
     }
 }
 
-fn periods(id: &str, title: &str, head: &str, rows: &[Period], label_every: usize) -> Markup {
+fn periods(id: &str, title: &str, head: &str, rows: &[Period]) -> Markup {
     let labels: Vec<String> = rows
         .iter()
         .map(|p| p.start.strftime("%d %b").to_string())
@@ -42,7 +46,7 @@ fn periods(id: &str, title: &str, head: &str, rows: &[Period], label_every: usiz
         section.card {
             h2 { (title) }
             p.legend { span { span.swatch.issued {} "issued" } span { span.swatch.redeemed {} "redeemed" } }
-            (chart::bars(&format!("chart-{id}"), title, &labels, &series, label_every))
+            (chart::bars(&format!("chart-{id}"), title, &labels, &series))
             details {
                 summary { "Show the numbers" }
                 div.table-wrap role="region" tabindex="0" aria-label=(title) {
@@ -178,6 +182,63 @@ fn ledger_check(c: Option<&CheckState>, zone: &jiff::tz::TimeZone) -> Markup {
     }
 }
 
+/// Where each getting-started step is done, and what it says.
+fn step(s: Step) -> (&'static str, &'static str, &'static str) {
+    match s {
+        Step::BusinessDetails => (
+            "business-details",
+            "/admin/settings",
+            "Set your business's name, colour and logo",
+        ),
+        Step::FirstReward => (
+            "first-reward",
+            "/admin/rewards",
+            "Add a first reward to save up for",
+        ),
+        Step::FirstMember => ("first-member", "/admin/members/new", "Add a first member"),
+        Step::Backups => (
+            "backups",
+            "#backup-status",
+            "Schedule backups (start the server with --backup-to)",
+        ),
+    }
+}
+
+/// The steps to a working scheme, each ticked once done; gone when all are.
+fn getting_started(c: &Checklist) -> Markup {
+    if c.finished() {
+        return html! {};
+    }
+    html! {
+        section.card #getting-started aria-labelledby="getting-started-title" {
+            h2 #getting-started-title { "Getting started" }
+            ol.checklist {
+                @for (s, done) in c.steps() {
+                    @let (id, href, what) = step(s);
+                    li id={ "step-" (id) } .done[done] {
+                        span.tick aria-hidden="true" { @if done { "✓" } @else { "○" } }
+                        span { a href=(href) { (what) } " " span.state { @if done { "Done" } @else { "To do" } } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Today's figures in the business's time zone.
+fn today(t: &Totals) -> Markup {
+    html! {
+        section #today aria-labelledby="today-title" {
+            h2 #today-title { "Today" }
+            dl.stats {
+                (stat("today-earned", "Points given today", t.earned))
+                (stat("today-redeemed", "Points redeemed today", t.redeemed))
+                (stat("today-new-members", "New members today", t.members))
+            }
+        }
+    }
+}
+
 /// What the dashboard says about the server beside the numbers.
 pub struct Status<'a> {
     /// Scheduled backups, when configured.
@@ -190,6 +251,14 @@ pub struct Status<'a> {
     pub check: Option<&'a CheckState>,
     /// The time the page is made.
     pub now: time::OffsetDateTime,
+}
+
+fn days_title(n: usize) -> String {
+    format!("Points per day (last {n} days)")
+}
+
+fn weeks_title(n: usize) -> String {
+    format!("Points per week (last {n} weeks)")
 }
 
 /// The dashboard.
@@ -212,6 +281,9 @@ pub fn view(chrome: &Chrome, d: &Dashboard, status: &Status<'_>) -> Markup {
             (tls_status(status.tls, status.now, &d.settings.time_zone.zone()))
             (disk_status(status.disk))
             (ledger_check(status.check, &d.settings.time_zone.zone()))
+            (getting_started(&d.checklist))
+            (today(&d.today))
+            h2 { "All time" }
             dl.stats {
                 (stat("stat-members", "Members", s.members))
                 (stat("stat-new-members", "New (30 days)", d.new_members_30d))
@@ -221,13 +293,13 @@ pub fn view(chrome: &Chrome, d: &Dashboard, status: &Status<'_>) -> Markup {
                 (stat("stat-redeemed", "Points redeemed", s.points_redeemed))
             }
             div.grid {
-                (periods("daily", "Points per day (last 30 days)", "Day", &d.daily, 7))
-                (periods("weekly", "Points per week (last 12 weeks)", "Week from", &d.weekly, 3))
+                (periods("daily", &days_title(d.daily.len()), "Day", &d.daily))
+                (periods("weekly", &weeks_title(d.weekly.len()), "Week from", &d.weekly))
             }
             div.grid {
                 section.card {
                     h2 { "Busiest hours (last 4 weeks)" }
-                    (chart::bars("chart-hours", "Transactions per hour of the day", &hour_labels, &hours, 6))
+                    (chart::bars("chart-hours", "Transactions per hour of the day", &hour_labels, &hours))
                     details {
                         summary { "Show the numbers" }
                         table #table-hours {
