@@ -262,7 +262,9 @@ mod tests {
         let cards = vec![card; 11];
         let brand = Brand {
             name: "Café Zoë".into(),
-            colour: "#f28c28".into(),
+            palette: crate::domain::contrast::Palette::for_brand(
+                crate::domain::contrast::Rgb::new(0xf2, 0x8c, 0x28),
+            ),
             logo: true,
         };
         let logo = LogoImage {

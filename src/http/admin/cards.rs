@@ -37,7 +37,7 @@ async fn brand(state: &AppState) -> Result<Brand, PageError> {
     let s = state.loyalty.settings().await?;
     Ok(Brand {
         name: s.business_name,
-        colour: s.brand_colour.as_str().to_owned(),
+        palette: s.brand_colour.palette(),
         logo: s.logo.is_some(),
     })
 }

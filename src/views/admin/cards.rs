@@ -2,6 +2,7 @@
 
 use super::{Chrome, csrf};
 use crate::domain::card::{CardNumber, CardToken};
+use crate::domain::contrast::{Palette, Rgb, WHITE};
 use crate::views::codes::{barcode_svg, qr_svg};
 use crate::views::head;
 use maud::{DOCTYPE, Markup, html};
@@ -46,37 +47,22 @@ impl Paper {
 pub struct Brand {
     /// The business's name.
     pub name: String,
-    /// The brand colour, `#rrggbb`.
-    pub colour: String,
+    /// The brand colour and the text colour that stays readable on it.
+    pub palette: Palette,
     /// Whether a logo is uploaded (served at `/brand/logo`).
     pub logo: bool,
 }
 
 impl Brand {
-    /// The brand colour as red, green and blue from 0 to 1 (black if it cannot be read).
+    /// The band's colour as red, green and blue from 0 to 1.
     pub fn rgb(&self) -> [f32; 3] {
-        let hex = self.colour.trim_start_matches('#');
-        let byte = |i: usize| {
-            hex.get(i..i + 2)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .map_or(0.0, |b| f32::from(b) / 255.0)
-        };
-        [byte(0), byte(2), byte(4)]
+        let Rgb { r, g, b } = self.palette.fill;
+        [r, g, b].map(|c| f32::from(c) / 255.0)
     }
 
-    /// Whether text on the band should be black rather than white.
-    // A simple local choice (relative luminance above 0.179 reads better in black); the
-    // integrator is to switch this to the shared contrast function once it lands.
+    /// Whether text on the band is dark rather than white, as on the pages' header bar.
     pub fn dark_text(&self) -> bool {
-        let lin = |c: f32| {
-            if c <= 0.039_28 {
-                c / 12.92
-            } else {
-                ((c + 0.055) / 1.055).powf(2.4)
-            }
-        };
-        let [r, g, b] = self.rgb();
-        0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b) > 0.179
+        self.palette.on_fill != WHITE
     }
 }
 
@@ -102,7 +88,7 @@ fn card(c: &PrintCard, base_url: &str, brand: &Brand) -> Markup {
                     // An SVG fill rather than a CSS background: browsers leave backgrounds out
                     // of print unless asked, and the page's CSP allows no inline style.
                     svg.band-fill aria-hidden="true" focusable="false" xmlns="http://www.w3.org/2000/svg" {
-                        rect width="100%" height="100%" fill=(brand.colour) {}
+                        rect width="100%" height="100%" fill=(brand.palette.fill.hex()) {}
                     }
                     @if brand.logo { img.logo src="/brand/logo" alt=""; }
                     span.business { (brand.name) }
