@@ -218,10 +218,9 @@ async fn deliver(
                 Channel::Email => match &config.smtp {
                     Some(s) => {
                         // A member's mail goes to that member only, never to the owner.
-                        let to = m.to.as_ref().map_or(
-                            settings.alert_emails.as_slice(),
-                            std::slice::from_ref,
-                        );
+                        let to =
+                            m.to.as_ref()
+                                .map_or(settings.alert_emails.as_slice(), std::slice::from_ref);
                         s.send(&m, to).await
                     }
                     None => Err("no mail server is configured (--smtp-host)".into()),
