@@ -1889,7 +1889,9 @@ async fn the_till_has_a_web_app_manifest_with_the_business_s_name_and_icon() {
     assert_eq!(m["scope"], "/admin/", "{m}");
     assert_eq!(m["display"], "standalone", "{m}");
     assert!(
-        m["name"].as_str().is_some_and(|n| n.contains("My Business")),
+        m["name"]
+            .as_str()
+            .is_some_and(|n| n.contains("My Business")),
         "{m}"
     );
     let srcs = |m: &serde_json::Value| -> Vec<String> {
@@ -1907,8 +1909,15 @@ async fn the_till_has_a_web_app_manifest_with_the_business_s_name_and_icon() {
     }
 
     let page = b.page("/admin/settings").await;
-    b.submit_file(&form(&page, "logo"), &[], "logo", "logo.png", "image/png", &PNG)
-        .await;
+    b.submit_file(
+        &form(&page, "logo"),
+        &[],
+        "logo",
+        "logo.png",
+        "image/png",
+        &PNG,
+    )
+    .await;
     let m = fetch().await;
     assert_eq!(srcs(&m)[0], "/brand/logo", "the logo comes first: {m}");
     assert_eq!(m["icons"][0]["type"], "image/png", "{m}");

@@ -732,9 +732,16 @@ async fn a_member_s_card_link_by_email_arrives_once_and_a_second_within_the_hour
         card_mails(&smtp).into_iter().next()
     })
     .await;
-    assert!(mail.contains(&card_url), "the mail has the card link: {mail}");
+    assert!(
+        mail.contains(&card_url),
+        "the mail has the card link: {mail}"
+    );
     let to: Vec<&str> = mail.lines().filter(|l| l.starts_with("To:")).collect();
-    assert_eq!(to, ["To: ada@example.com"], "the mail goes to the member only");
+    assert_eq!(
+        to,
+        ["To: ada@example.com"],
+        "the mail goes to the member only"
+    );
 
     // Again within the hour: refused on the page, and nothing more reaches the mail server.
     let again = b.submit(&f, &[]).await;
@@ -749,16 +756,27 @@ async fn a_member_s_card_link_by_email_arrives_once_and_a_second_within_the_hour
     );
     // The task delivers within a second of a queued mail; give it three.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(card_mails(&smtp).len(), 1, "mails after a refused second ask");
+    assert_eq!(
+        card_mails(&smtp).len(),
+        1,
+        "mails after a refused second ask"
+    );
 
     // A member without an email is not offered it, and a hand-made post is refused.
     let token = no_email["card_token"].as_str().unwrap();
     let html = b.page(&format!("/c/{token}?welcome=1")).await;
-    assert!(by_id(&html, "email-link").is_none(), "offered with no email");
+    assert!(
+        by_id(&html, "email-link").is_none(),
+        "offered with no email"
+    );
     b.post_raw(&format!("/c/{token}/email-link"), &[])
         .await
         .expect(409);
-    assert_eq!(card_mails(&smtp).len(), 1, "mails after a post for no email");
+    assert_eq!(
+        card_mails(&smtp).len(),
+        1,
+        "mails after a post for no email"
+    );
 }
 
 /// The card-link mails received (alerts about this machine may arrive beside them).

@@ -22,14 +22,6 @@ document.addEventListener("click", function (e) {
     var d = document.getElementById("password-settings");
     if (d) d.open = true;
   }
-  // "Show my card" also asks for the whole screen; the page works the same without it.
-  var card = document.getElementById("my-card");
-  if (t && t.id === "show-card" && card && card.requestFullscreen) {
-    card.requestFullscreen().catch(function () {});
-  }
-  if (t && t.id === "close-card" && document.fullscreenElement) {
-    document.exitFullscreen().catch(function () {});
-  }
 });
 // The welcome is for the first visit: a reload or a bookmark shows the plain card.
 if (location.search.indexOf("welcome=") >= 0 && window.history.replaceState) {
