@@ -92,7 +92,7 @@ pub fn apply(
                 Kind::Resolved => {
                     table.remove(c.key.as_str())?;
                 }
-                Kind::Test => {}
+                Kind::Test | Kind::CardLink => {}
             }
         }
     }
@@ -187,4 +187,33 @@ pub fn page(
         out.push((k.value(), codec::decode("alert_messages", v.value())?));
     }
     Ok(out)
+}
+
+/// Queues the card-link mail `m` to `member` unless one was queued in the last hour; whether it
+/// was queued. Checked and queued in one transaction, so two quick presses send one mail.
+pub fn enqueue_card_link(
+    tx: &WriteTransaction,
+    m: &Message,
+    member: &str,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let recent = {
+        let table = tx.open_table(ALERT_MESSAGES)?;
+        let mut queued = Vec::new();
+        // Newest first: a mail older than the window ends the search.
+        for row in table.iter()?.rev() {
+            let (_, v) = row?;
+            let m: Message = codec::decode("alert_messages", v.value())?;
+            if now - m.created >= crate::domain::card_mail::ONE_PER {
+                break;
+            }
+            queued.push(m);
+        }
+        crate::domain::card_mail::sent_lately(&queued, member, now)
+    };
+    if recent {
+        return Ok(false);
+    }
+    enqueue(tx, m)?;
+    Ok(true)
 }
