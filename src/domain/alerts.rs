@@ -484,6 +484,11 @@ impl Message {
         }
     }
 
+    /// Whether every delivery is sent or given up: nothing is left to send.
+    pub fn finished(&self) -> bool {
+        self.deliveries.iter().all(|d| d.state != State::Pending)
+    }
+
     /// The channels whose delivery is due at `now`.
     pub fn due(&self, now: OffsetDateTime) -> Vec<Channel> {
         self.deliveries

@@ -10,15 +10,22 @@ use time::OffsetDateTime;
 /// to turn the button into a way of flooding someone's inbox.
 pub const ONE_PER: Duration = Duration::from_secs(3600);
 
-/// Whether a card-link mail to `member` was queued in the hour before `now`, among `queued`.
-pub fn sent_lately<'a>(
+/// At most this many card-link mails an hour in all: the mails share the owner alerts' outbox,
+/// which keeps a bounded number of messages, and must never crowd the alerts out of it.
+pub const AT_MOST_AN_HOUR: usize = 30;
+
+/// Whether another card-link mail to `member` must wait, given the messages `queued` before
+/// `now`: one went to them in the last hour, or [`AT_MOST_AN_HOUR`] went to anyone.
+pub fn must_wait<'a>(
     queued: impl IntoIterator<Item = &'a Message>,
     member: &str,
     now: OffsetDateTime,
 ) -> bool {
-    queued.into_iter().any(|m| {
-        m.kind == Kind::CardLink && m.key.as_deref() == Some(member) && now - m.created < ONE_PER
-    })
+    let lately: Vec<&Message> = queued
+        .into_iter()
+        .filter(|m| m.kind == Kind::CardLink && now - m.created < ONE_PER)
+        .collect();
+    lately.len() >= AT_MOST_AN_HOUR || lately.iter().any(|m| m.key.as_deref() == Some(member))
 }
 
 /// The mail with the link to `member`'s card at `card_url`, from `business`.
@@ -52,8 +59,36 @@ mod tests {
         assert!(m.body.contains("https://x.example/c/abc"));
         assert_eq!(m.to.as_ref().map(Email::as_str), Some("ada@example.com"));
         let queued = [m];
-        assert!(sent_lately(&queued, "M1", t0 + Duration::from_secs(3599)));
-        assert!(!sent_lately(&queued, "M1", t0 + ONE_PER));
-        assert!(!sent_lately(&queued, "M2", t0));
+        assert!(must_wait(&queued, "M1", t0 + Duration::from_secs(3599)));
+        assert!(!must_wait(&queued, "M1", t0 + ONE_PER));
+        assert!(!must_wait(&queued, "M2", t0));
+    }
+
+    #[test]
+    fn at_most_thirty_an_hour_in_all() {
+        let t0 = OffsetDateTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let to = Email::parse("ada@example.com").expect("an address");
+        let queued: Vec<Message> = (0..AT_MOST_AN_HOUR)
+            .map(|i| {
+                message(
+                    "Café",
+                    &format!("M{i}"),
+                    to.clone(),
+                    "https://x.example/c/a",
+                    t0,
+                )
+            })
+            .collect();
+        assert!(must_wait(
+            &queued,
+            "someone-else",
+            t0 + Duration::from_secs(60)
+        ));
+        assert!(!must_wait(
+            &queued[1..],
+            "someone-else",
+            t0 + Duration::from_secs(60)
+        ));
+        assert!(!must_wait(&queued, "someone-else", t0 + ONE_PER));
     }
 }
