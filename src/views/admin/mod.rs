@@ -179,10 +179,8 @@ pub fn message(title: &str, text: &str) -> Markup {
     )
 }
 
-/// A UTC time in the business's time zone, to the minute.
+/// A UTC time in the business's time zone as a person says it ("Today 16:44", "3 Nov 16:44"):
+/// the one date format of every page.
 pub fn local_time(t: time::OffsetDateTime, zone: &jiff::tz::TimeZone) -> String {
-    match jiff::Timestamp::from_second(t.unix_timestamp()) {
-        Ok(ts) => zone.to_datetime(ts).strftime("%Y-%m-%d %H:%M").to_string(),
-        Err(_) => t.to_string(),
-    }
+    crate::domain::words::when(t, crate::clock::now(), zone)
 }
