@@ -567,7 +567,7 @@ async fn import_good_file_then_bad_files() {
         "name,email,phone,card_number,balance\nServed Three,,,,\nServed Four,s1@example.com,,,\n",
     );
     let err = fails(&server.cli(&["import", &bad]));
-    assert!(err.contains("line 3"), "{err:?}");
+    assert!(err.contains("Line 3"), "{err:?}");
     let list = api.get("/members?q=served").await.expect_status(200);
     assert_eq!(list["items"].as_array().unwrap().len(), 2, "{list}");
 }

@@ -129,15 +129,19 @@ pub fn audit_action(action: &str) -> &str {
     }
 }
 
+/// `s` with its first letter in upper case ("member" → "Member").
+pub fn sentence_start(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
 /// An error message as a sentence: a capital letter first and a full stop last.
 pub fn sentence(s: &str) -> String {
-    let s = s.trim();
-    let mut c = s.chars();
-    let mut out: String = match c.next() {
-        Some(f) => f.to_uppercase().chain(c).collect(),
-        None => return String::new(),
-    };
-    if !out.ends_with(['.', '!', '?']) {
+    let mut out = sentence_start(s.trim());
+    if !out.is_empty() && !out.ends_with(['.', '!', '?']) {
         out.push('.');
     }
     out

@@ -44,7 +44,7 @@ pub fn view(
                 }
                 button type="submit" { "Filter" }
             }
-            div.table-wrap.cards role="region" tabindex="0" aria-label="Audit log" { table #audit {
+            div.table-wrap role="region" tabindex="0" aria-label="Audit log" { table.cards #audit {
                 thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "What" } th scope="col" { "To" } th scope="col" { "Details" } } }
                 tbody { @for r in &records.items {
                     @let key_name = match &r.actor {
@@ -52,9 +52,9 @@ pub fn view(
                         _ => None,
                     };
                     tr {
-                        td.when data-label="When" { (local_time(r.at, zone)) }
+                        td.when.key { (local_time(r.at, zone)) }
                         td.actor data-label="Who" { (words::actor(&r.actor, key_name)) }
-                        td.action data-label="What" { (words::audit_action(&r.action)) }
+                        td.action.title { (words::audit_action(&r.action)) }
                         td.target data-label="To" {
                             @if targets_member(&r.action) {
                                 a href={ "/admin/members/" (urlencode(&r.target)) } {

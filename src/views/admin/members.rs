@@ -47,16 +47,16 @@ pub fn list(chrome: &Chrome, q: &str, notice: Option<&str>, members: &Page<Membe
                 a href="/admin/members/export.csv" download { "Export CSV" } }
             @if members.items.is_empty() { p.muted { "No members found." } }
             form #print method="get" action="/admin/cards" {
-            div.table-wrap role="region" tabindex="0" aria-label="Members" { table #members {
-                thead { tr { th scope="col" { span.visually-hidden { "Print" } } th scope="col" { "Name" } th scope="col" { "Card" } th.hide-narrow scope="col" { "Email" } th.num scope="col" { "Balance" } } }
+            div.table-wrap role="region" tabindex="0" aria-label="Members" { table.cards #members {
+                thead { tr { th scope="col" { span.visually-hidden { "Print" } } th scope="col" { "Name" } th scope="col" { "Card" } th scope="col" { "Email" } th.num scope="col" { "Balance" } } }
                 tbody { @for m in &members.items {
                     tr {
-                        td { label.tap { input type="checkbox" name="members" value=(m.id.as_str()) aria-label={ "Print the card of " (display_name(m)) }; } }
-                        td { a href={ "/admin/members/" (m.id.as_str()) } { (display_name(m)) }
+                        td.pick { label.tap { input type="checkbox" name="members" value=(m.id.as_str()) aria-label={ "Print the card of " (display_name(m)) }; } }
+                        td.title { a href={ "/admin/members/" (m.id.as_str()) } { (display_name(m)) }
                              @if m.status == MemberStatus::Blocked { " " span.error { "(blocked)" } } }
-                        td { (m.card_number.as_str()) }
-                        td.hide-narrow { (m.email.as_ref().map_or("", |e| e.as_str())) }
-                        td.points { (thousands(m.balance)) }
+                        td data-label="Card" { (m.card_number.as_str()) }
+                        @if let Some(e) = &m.email { td data-label="Email" { (e.as_str()) } } @else { td.empty {} }
+                        td.points.key data-label="Balance" { (thousands(m.balance)) }
                     }
                 } }
             } }
@@ -341,7 +341,7 @@ pub fn show(chrome: &Chrome, v: &MemberView) -> Markup {
                 h2 { "History" }
                 (form_error(err("reverse").as_ref(), &[]))
                 @if v.history.items.is_empty() { p.muted { "No points yet." } }
-                div.table-wrap.cards role="region" tabindex="0" aria-label="History" { table #history {
+                div.table-wrap role="region" tabindex="0" aria-label="History" { table.cards #history {
                     thead { tr { th scope="col" { "#" } th scope="col" { "When" } th scope="col" { "What" } th.num scope="col" { "Points" } th.num scope="col" { "Balance after" } th scope="col" { span.visually-hidden { "Actions" } } } }
                     tbody { @for e in &v.history.items {
                         @let b = &e.body;
@@ -351,9 +351,9 @@ pub fn show(chrome: &Chrome, v: &MemberView) -> Markup {
                             _ => None,
                         };
                         tr {
-                            td.seq data-label="#" { (b.seq) }
+                            td.seq data-label="Entry" { (b.seq) }
                             td.when data-label="When" { (local_time(b.created_at, &zone)) }
-                            td.what data-label="What" { span.kind { (words::entry_label(b.kind, reward)) }
+                            td.what.title { span.kind { (words::entry_label(b.kind, reward)) }
                                 @if let Some(a) = &b.amount { " for " (Money::to_decimal(a)) " " (a.currency.as_str()) }
                                 @if let Some(r) = &b.reason { ": " (r) }
                                 @if let Some(s) = b.reverses { " (undoes #" (s) ")" }
@@ -454,7 +454,7 @@ pub fn import_preview(chrome: &Chrome, preview: &ImportPreview, import_id: Optio
                     @if import_id.is_some() { " and will be imported" } "."
                 }
             }
-            div.table-wrap role="region" tabindex="0" aria-label="Checked lines" { table #import-preview {
+            div.table-wrap role="region" tabindex="0" aria-label="Checked lines" { table.cards #import-preview {
                 thead { tr { th scope="col" { "Line" } th scope="col" { "Member" } th scope="col" { "Problem" } } }
                 tbody { @for l in &preview.lines {
                     tr.error[l.error.is_some()] {

@@ -153,17 +153,8 @@ pub fn sentence(e: &DomainError) -> String {
             change.saturating_abs()
         ),
         DomainError::MemberBlocked => "This member is blocked: unblock them first.".to_owned(),
-        DomainError::RewardInactive => "That reward is no longer offered.".to_owned(),
-        DomainError::Invalid { message, .. } => capitalise(message),
-        other => capitalise(&other.to_string()),
-    }
-}
-
-fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().chain(c).collect(),
-        None => String::new(),
+        DomainError::Invalid { message, .. } => message.clone(),
+        other => other.to_string(),
     }
 }
 
