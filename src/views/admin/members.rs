@@ -355,7 +355,7 @@ pub fn show(chrome: &Chrome, v: &MemberView) -> Markup {
                             td.when data-label="When" { (local_time(b.created_at, &zone)) }
                             td.what.title { span.kind { (words::entry_label(b.kind, reward)) }
                                 @if let Some(a) = &b.amount { " for " (Money::to_decimal(a)) " " (a.currency.as_str()) }
-                                @if let Some(r) = &b.reason { ": " (r) }
+                                @if let Some(r) = b.reason.as_deref().filter(|r| Some(*r) != reward) { ": " (r) }
                                 @if let Some(s) = b.reverses { " (undoes #" (s) ")" }
                                 br; span.muted.by { "by " (words::actor(&b.source, key_name)) } }
                             td.points.key data-label="Points" { @if b.points > 0 { "+" } (thousands(b.points)) }
@@ -458,7 +458,7 @@ pub fn import_preview(chrome: &Chrome, preview: &ImportPreview, import_id: Optio
                 thead { tr { th scope="col" { "Line" } th scope="col" { "Member" } th scope="col" { "Problem" } } }
                 tbody { @for l in &preview.lines {
                     tr.error[l.error.is_some()] {
-                        td { (l.line) } td { (l.summary) } td { (l.error.as_deref().unwrap_or("")) }
+                        td.key data-label="Line" { (l.line) } td.title data-label="Member" { (l.summary) } td data-label="Problem" { (l.error.as_deref().unwrap_or("")) }
                     }
                 } }
             } }
