@@ -155,7 +155,7 @@ async fn first_row_is_a_card(b: &Browser, t: &Table) {
     let v = b
         .js(&format!(
             "const row = document.querySelector('{table} tbody tr');\
-             const title = row.querySelector('.title'), key = row.querySelector('.key');\
+             const title = row.querySelector('.title'), key = row.querySelector('.figure');\
              const r = e => e.getBoundingClientRect();\
              const hidden = Array.from(row.children).filter(c => c.textContent.trim() !== '' \
                && (getComputedStyle(c).display === 'none' || r(c).width === 0)).length;\

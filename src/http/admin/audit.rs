@@ -36,6 +36,9 @@ pub async fn show(
     for k in state.loyalty.api_keys().await? {
         names.keys.insert(k.id, k.name);
     }
+    for r in state.loyalty.rewards().await? {
+        names.rewards.insert(r.id, r.name);
+    }
     // One read per member shown (a page holds at most 50 records), so the log says who.
     for r in records
         .items

@@ -15,6 +15,8 @@ pub struct Names {
     pub keys: HashMap<String, String>,
     /// Member id to the member's name.
     pub members: HashMap<String, String>,
+    /// Reward id to the reward's name.
+    pub rewards: HashMap<String, String>,
 }
 
 /// Whether `action` was done to a member (its target is a member id).
@@ -52,7 +54,7 @@ pub fn view(
                         _ => None,
                     };
                     tr {
-                        td.when.key { (local_time(r.at, zone)) }
+                        td.when.figure { (local_time(r.at, zone)) }
                         td.actor data-label="Who" { (words::actor(&r.actor, key_name)) }
                         td.action.title { (words::audit_action(&r.action)) }
                         td.target data-label="To" {
@@ -60,11 +62,13 @@ pub fn view(
                                 a href={ "/admin/members/" (urlencode(&r.target)) } {
                                     (names.members.get(&r.target).map_or("a member", String::as_str))
                                 }
+                            } @else if r.action.starts_with("reward.") {
+                                (names.rewards.get(&r.target).map_or(r.target.as_str(), String::as_str))
                             } @else if r.action.starts_with("apikey.") {
                                 (names.keys.get(&r.target).map_or(r.target.as_str(), String::as_str))
                             } @else { (r.target) }
                         }
-                        td.detail data-label="Details" {
+                        td.detail {
                             @if r.detail.as_object().is_some_and(|o| !o.is_empty()) {
                                 details { summary { "Details" span.visually-hidden { " of " (r.action) } }
                                     code { (r.detail.to_string()) } }

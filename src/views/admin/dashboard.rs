@@ -330,7 +330,7 @@ pub fn view(chrome: &Chrome, d: &Dashboard, status: &Status<'_>) -> Markup {
                                 th.title scope="row" { a href={ "/admin/members/" (m.id.as_str()) } {
                                     (m.name.as_ref().map_or(m.card_number.as_str(), |n| n.as_str()))
                                 } }
-                                td.lifetime.key data-label="Lifetime" { (thousands(m.lifetime_earned)) }
+                                td.lifetime.figure data-label="Lifetime" { (thousands(m.lifetime_earned)) }
                                 td.points data-label="Balance" { (thousands(m.balance)) }
                             }
                         } }

@@ -56,7 +56,7 @@ pub fn list(chrome: &Chrome, q: &str, notice: Option<&str>, members: &Page<Membe
                              @if m.status == MemberStatus::Blocked { " " span.error { "(blocked)" } } }
                         td data-label="Card" { (m.card_number.as_str()) }
                         @if let Some(e) = &m.email { td data-label="Email" { (e.as_str()) } } @else { td.empty {} }
-                        td.points.key data-label="Balance" { (thousands(m.balance)) }
+                        td.points.figure data-label="Balance" { (thousands(m.balance)) }
                     }
                 } }
             } }
@@ -358,7 +358,7 @@ pub fn show(chrome: &Chrome, v: &MemberView) -> Markup {
                                 @if let Some(r) = b.reason.as_deref().filter(|r| Some(*r) != reward) { ": " (r) }
                                 @if let Some(s) = b.reverses { " (undoes #" (s) ")" }
                                 br; span.muted.by { "by " (words::actor(&b.source, key_name)) } }
-                            td.points.key data-label="Points" { @if b.points > 0 { "+" } (thousands(b.points)) }
+                            td.points.figure data-label="Points" { @if b.points > 0 { "+" } (thousands(b.points)) }
                             td.num data-label="Balance after" { (thousands(b.balance_after)) }
                             td.act { @if b.kind != EntryKind::Reversal {
                                 details.confirm.undo {
@@ -458,7 +458,7 @@ pub fn import_preview(chrome: &Chrome, preview: &ImportPreview, import_id: Optio
                 thead { tr { th scope="col" { "Line" } th scope="col" { "Member" } th scope="col" { "Problem" } } }
                 tbody { @for l in &preview.lines {
                     tr.error[l.error.is_some()] {
-                        td.key data-label="Line" { (l.line) } td.title data-label="Member" { (l.summary) } td data-label="Problem" { (l.error.as_deref().unwrap_or("")) }
+                        td.figure data-label="Line" { (l.line) } td.title data-label="Member" { (l.summary) } td data-label="Problem" { (l.error.as_deref().unwrap_or("")) }
                     }
                 } }
             } }

@@ -23,7 +23,7 @@ pub fn list(
                 thead { tr { th scope="col" { "Reward" } th.num scope="col" { "Cost" } th scope="col" { "Status" } th scope="col" { span.visually-hidden { "Actions" } } } }
                 tbody { @for r in rewards {
                     tr {
-                        td.title data-label="Reward" { (r.name) } td.points.key data-label="Cost" { (words::count(r.cost, "point", "points")) }
+                        td.title data-label="Reward" { (r.name) } td.points.figure data-label="Cost" { (words::count(r.cost, "point", "points")) }
                         td data-label="Status" { @if r.active { "offered" } @else { span.muted { "withdrawn" } } }
                         td.act { a href={ "/admin/rewards/" (r.id) "/edit" } { "Edit" } }
                     }

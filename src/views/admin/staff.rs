@@ -27,7 +27,7 @@ pub fn list(
                     @let base = format!("/admin/staff/{}", u.username.as_str());
                     tr {
                         td.title data-label="Username" { (u.username.as_str()) }
-                        td.key data-label="Role" { @if u.role == Role::Owner { "owner" } @else { "staff" } }
+                        td.figure data-label="Role" { @if u.role == Role::Owner { "owner" } @else { "staff" } }
                         td data-label="Status" { @if u.disabled { span.error { "disabled" } } @else { "active" } }
                         td data-label="Since" { (local_time(u.created_at, zone)) }
                         td.act {
@@ -95,7 +95,7 @@ pub fn keys(
                 tbody { @for k in keys {
                     tr {
                         td.title data-label="Name" { (k.name) } td data-label="Id" { code { (k.id) } }
-                        td.key data-label="Scopes" { (k.scopes.iter().map(Scope::as_str).collect::<Vec<_>>().join(", ")) }
+                        td.figure data-label="Scopes" { (k.scopes.iter().map(Scope::as_str).collect::<Vec<_>>().join(", ")) }
                         td data-label="Status" { @if let Some(t) = k.revoked_at { span.muted { "revoked " (local_time(t, zone)) } } @else { "live" } }
                         td.act { @if k.revoked_at.is_none() {
                             form.inline method="post" action={ "/admin/keys/" (k.id) "/revoke" } {
