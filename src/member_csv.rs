@@ -249,7 +249,10 @@ impl<R: std::io::Read> Lines<R> {
             line,
             message: match e {
                 DomainError::Invalid { field, message } => {
-                    format!("{}: {message}", crate::domain::words::sentence_start(field))
+                    format!(
+                        "{}: {message}",
+                        crate::domain::words::sentence_start(&field.replace('_', " "))
+                    )
                 }
                 other => other.to_string(),
             },

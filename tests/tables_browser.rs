@@ -69,7 +69,11 @@ async fn run(driver: &Driver, server: &TestServer) {
     audit_says_who_in_words(&b).await;
 
     let tables = [
-        (Some("members"), "/admin/members".to_owned(), "table#members"),
+        (
+            Some("members"),
+            "/admin/members".to_owned(),
+            "table#members",
+        ),
         (
             Some("history"),
             format!("/admin/members/{member_id}"),
@@ -186,9 +190,11 @@ async fn first_row_is_a_card(b: &Browser, t: &Table) {
 async fn history_says_what_happened_in_words(b: &Browser, member_id: &str) {
     b.goto(&format!("/admin/members/{member_id}")).await;
     let what: Vec<String> = serde_json::from_value(
-        b.js("return Array.from(document.querySelectorAll('table#history td.what'))\
-              .map(td => td.textContent.replace(/\\s+/g, ' ').trim())")
-            .await,
+        b.js(
+            "return Array.from(document.querySelectorAll('table#history td.what'))\
+              .map(td => td.textContent.replace(/\\s+/g, ' ').trim())",
+        )
+        .await,
     )
     .unwrap();
     let all = what.join(" | ");
@@ -201,7 +207,10 @@ async fn history_says_what_happened_in_words(b: &Browser, member_id: &str) {
     ] {
         assert!(all.contains(expected), "history lacks {expected:?}: {all}");
     }
-    assert!(!all.contains("api_key:"), "a raw key id in the history: {all}");
+    assert!(
+        !all.contains("api_key:"),
+        "a raw key id in the history: {all}"
+    );
     let when = b.text("table#history td.when").await;
     assert!(when.starts_with("Today "), "history date {when:?}");
 }
@@ -210,9 +219,11 @@ async fn audit_says_who_in_words(b: &Browser) {
     b.resize(DESKTOP).await;
     b.goto("/admin/audit").await;
     let rows: Vec<Vec<String>> = serde_json::from_value(
-        b.js("return Array.from(document.querySelectorAll('table#audit tbody tr'))\
-              .map(tr => Array.from(tr.children).map(td => td.innerText.trim()))")
-            .await,
+        b.js(
+            "return Array.from(document.querySelectorAll('table#audit tbody tr'))\
+              .map(tr => Array.from(tr.children).map(td => td.innerText.trim()))",
+        )
+        .await,
     )
     .unwrap();
     let text = format!("{rows:?}");
@@ -222,7 +233,10 @@ async fn audit_says_who_in_words(b: &Browser) {
         text.contains("Maximiliane Konstantinopoulou-Oberhausen"),
         "audit to: {text}"
     );
-    assert!(!text.contains("api_key:"), "a raw key id in the audit log: {text}");
+    assert!(
+        !text.contains("api_key:"),
+        "a raw key id in the audit log: {text}"
+    );
     // The JSON is behind a closed <details>, and nothing is cut off at 1280 px.
     assert!(
         !b.is_displayed("table#audit td.detail code").await,
@@ -230,10 +244,16 @@ async fn audit_says_who_in_words(b: &Browser) {
     );
     b.assert_no_horizontal_scroll("/admin/audit").await;
     let clipped = b
-        .js("const w = document.querySelector('#audit').closest('.table-wrap');\
-             return w.scrollWidth > w.clientWidth")
+        .js(
+            "const w = document.querySelector('#audit').closest('.table-wrap');\
+             return w.scrollWidth > w.clientWidth",
+        )
         .await;
-    assert_eq!(clipped.as_bool(), Some(false), "the audit table is cut off at 1280 px");
+    assert_eq!(
+        clipped.as_bool(),
+        Some(false),
+        "the audit table is cut off at 1280 px"
+    );
 }
 
 /// A blank row is refused with its row number; a bad row keeps the member's name.
@@ -257,9 +277,11 @@ async fn import_preview(b: &Browser) {
         b.click_submit(&form).await;
         b.find("table#import-preview").await;
         let rows: Vec<Vec<String>> = serde_json::from_value(
-            b.js("return Array.from(document.querySelectorAll('table#import-preview tbody tr'))\
-                  .map(tr => Array.from(tr.children).map(td => td.textContent.trim()))")
-                .await,
+            b.js(
+                "return Array.from(document.querySelectorAll('table#import-preview tbody tr'))\
+                  .map(tr => Array.from(tr.children).map(td => td.textContent.trim()))",
+            )
+            .await,
         )
         .unwrap();
         assert_eq!(rows.len(), 3, "{rows:?}");
@@ -267,7 +289,10 @@ async fn import_preview(b: &Browser) {
         assert_eq!(rows[1][2], "Row 3 is empty.", "{rows:?}");
         assert_eq!(rows[2][1], "Bob Bad", "{rows:?}");
         assert!(rows[2][2].starts_with("Email: "), "{rows:?}");
-        assert!(!b.exists("form#import-confirm").await, "an import with errors offered");
+        assert!(
+            !b.exists("form#import-confirm").await,
+            "an import with errors offered"
+        );
         if size.name == PHONE.name {
             b.assert_no_horizontal_scroll("import preview").await;
         }
