@@ -48,7 +48,7 @@ async fn the_setup_link_creates_one_owner_and_then_stops_working() {
         .unwrap();
     assert_eq!(bad.status(), 422);
     let page = bad.text().await.unwrap();
-    assert!(page.contains("the passwords differ"), "{page}");
+    assert!(page.contains("The passwords differ."), "{page}");
     assert!(page.contains("value=\"Owner\""), "{page}");
     let short = http
         .post(&url)
