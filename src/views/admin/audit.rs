@@ -69,9 +69,12 @@ pub fn view(
                             } @else { (r.target) }
                         }
                         td.detail {
-                            @if r.detail.as_object().is_some_and(|o| !o.is_empty()) {
-                                details { summary { "Details" span.visually-hidden { " of " (r.action) } }
-                                    code { (r.detail.to_string()) } }
+                            // The recorded action's name is what the filter above takes.
+                            details { summary { "Details" span.visually-hidden { " of record " (r.seq) } }
+                                code.action-code { (r.action) }
+                                @if r.detail.as_object().is_some_and(|o| !o.is_empty()) {
+                                    " " code { (r.detail.to_string()) }
+                                }
                             }
                         }
                     }
