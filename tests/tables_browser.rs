@@ -122,7 +122,7 @@ async fn seed(api: &Api) -> String {
     api.transaction(
         &id,
         &fresh_key(),
-        &json!({"kind": "earn", "amount_minor": 12_345_00}),
+        &json!({"kind": "earn", "amount_minor": 1_234_500}),
     )
     .await
     .expect_status(201);
