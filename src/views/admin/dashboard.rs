@@ -78,7 +78,7 @@ fn backup_status(b: Option<&BackupStatus>, zone: &jiff::tz::TimeZone) -> Markup 
             p.problem #backup-status role="alert" { "The last backup to " (b.target) " failed: " (e) }
         } @else if let Some(t) = b.last_success {
             @let minutes = (crate::clock::now() - t).whole_minutes();
-            p.result #backup-status { "Last backup to " (b.target) ": " (super::local_time(t, zone)) " (" (minutes) " minutes ago)." }
+            p.result #backup-status { "Last backup to " (b.target) ": " (super::local_time(t, zone)) " (" (crate::domain::words::count(minutes, "minute", "minutes")) " ago)." }
         } @else {
             p.muted #backup-status { "The first backup to " (b.target) " is under way." }
         }

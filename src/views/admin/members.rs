@@ -228,7 +228,7 @@ pub fn show(chrome: &Chrome, v: &MemberView) -> Markup {
                 div.result #result role="status" {
                     strong { (o.message) }
                     @if o.replayed { " (already applied: this form was sent before, nothing changed twice)" }
-                    " New balance: " (thousands(m.balance)) " points."
+                    " New balance: " (thousands(m.balance)) " " (words::noun(m.balance, "point", "points")) "."
                 }
             }
             h1 { (display_name(m))
@@ -443,13 +443,13 @@ pub fn import_preview(chrome: &Chrome, preview: &ImportPreview, import_id: Optio
         html! {
             h1 { "Import preview" }
             p #import-summary {
-                (preview.total) " lines: " (preview.total - errors) " can be imported, " (errors) " cannot. "
+                (words::count(i64::try_from(preview.total).unwrap_or(i64::MAX), "line", "lines")) ": " (preview.total - errors) " can be imported, " (errors) " cannot. "
                 @if errors == 0 { span.ok { "All can be imported." } }
                 @else { span.error { "Fix the lines with problems and upload the file again; nothing was saved." } }
             }
             @if not_shown > 0 {
                 p #import-not-shown {
-                    "Showing " (preview.lines.len()) " lines (the first ones, then every problem up to a limit); "
+                    "Showing " (words::count(i64::try_from(preview.lines.len()).unwrap_or(i64::MAX), "line", "lines")) " (the first ones, then every problem up to a limit); "
                     (not_shown) " more are not shown but were checked"
                     @if import_id.is_some() { " and will be imported" } "."
                 }
