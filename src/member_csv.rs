@@ -248,9 +248,15 @@ impl<R: std::io::Read> Lines<R> {
         row.map_err(|e| LineError {
             line,
             message: match e {
+                // "Email: is not a valid email address.": the field, then its rule.
                 DomainError::Invalid { field, message } => {
+                    let mut rule = message.chars();
+                    let rule: String = rule
+                        .next()
+                        .map(|c| c.to_lowercase().chain(rule).collect())
+                        .unwrap_or_default();
                     format!(
-                        "{}: {message}",
+                        "{}: {rule}",
                         crate::domain::words::sentence_start(&field.replace('_', " "))
                     )
                 }
