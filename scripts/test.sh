@@ -21,7 +21,7 @@ for component in rustfmt clippy; do
   fi
 done
 
-# The browser tests (tests/browser.rs, tests/customer_browser.rs) drive headless Chromium through
+# The browser tests (tests/browser.rs, tests/customer_browser.rs, tests/tables_browser.rs) drive headless Chromium through
 # chromedriver, read QR codes and barcodes with zbarimg, and PDFs with pdfinfo and pdftoppm;
 # the TLS test (tests/tls.rs) runs Let's Encrypt's test CA, Pebble, and makes its CA with openssl;
 # the backup tests (tests/backup.rs) run docs/backup-format.md's recipe with zstd (and age), and

@@ -107,6 +107,9 @@ pub struct LineError {
     pub line: u64,
     /// What is wrong, for a person.
     pub message: String,
+    /// Who the line is about as typed (its name, else its email or card), so a refused line
+    /// still says whose it is; empty when the line could not be read at all.
+    pub who: String,
 }
 
 /// Where an import file is read from; it can be opened again, so a file is checked in full
@@ -182,22 +185,38 @@ impl<R: std::io::Read> Lines<R> {
 
     fn row(&self, record: &csv::StringRecord) -> Result<ImportRow, LineError> {
         let line = record.position().map_or(0, |p| p.line());
-        if record.len() > self.headers {
-            return Err(LineError {
-                line,
-                message: format!(
-                    "{} fields, but the header has {}",
-                    record.len(),
-                    self.headers
-                ),
-            });
-        }
         let get = |c: Option<usize>| {
             c.and_then(|i| record.get(i))
                 .map(unguard)
                 .filter(|s| !s.is_empty())
         };
         let [name, email, phone, card, balance] = self.columns;
+        let who: String = get(name)
+            .or(get(email))
+            .or(get(card))
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| !c.is_control() && !crate::domain::text::is_format(*c))
+            .collect();
+        if record.len() > self.headers {
+            return Err(LineError {
+                line,
+                message: format!(
+                    "{} fields, but the header has {}.",
+                    record.len(),
+                    self.headers
+                ),
+                who,
+            });
+        }
+        // A row of empty cells would make a member with no details at all.
+        if record.iter().all(|cell| cell.is_empty()) {
+            return Err(LineError {
+                line,
+                message: format!("Row {line} is empty."),
+                who,
+            });
+        }
         let row = (|| {
             let member = NewMember {
                 name: get(name).map(PersonName::parse).transpose()?,
@@ -228,7 +247,22 @@ impl<R: std::io::Read> Lines<R> {
         })();
         row.map_err(|e| LineError {
             line,
-            message: e.to_string(),
+            message: match e {
+                // "Email: is not a valid email address.": the field, then its rule.
+                DomainError::Invalid { field, message } => {
+                    let mut rule = message.chars();
+                    let rule: String = rule
+                        .next()
+                        .map(|c| c.to_lowercase().chain(rule).collect())
+                        .unwrap_or_default();
+                    format!(
+                        "{}: {rule}",
+                        crate::domain::words::sentence_start(&field.replace('_', " "))
+                    )
+                }
+                other => other.to_string(),
+            },
+            who,
         })
     }
 }
@@ -241,7 +275,8 @@ impl<R: std::io::Read> Iterator for Lines<R> {
             Ok(record) => self.row(&record),
             Err(e) => Err(LineError {
                 line: e.position().map_or(0, |p| p.line()),
-                message: e.to_string(),
+                message: crate::domain::words::sentence(&e.to_string()),
+                who: String::new(),
             }),
         })
     }
@@ -268,11 +303,11 @@ mod tests {
         assert_eq!(lines.len(), 3);
         assert!(lines[0].is_ok());
         assert_eq!(lines[1].as_ref().unwrap_err().line, 3);
-        assert!(lines[2].as_ref().unwrap_err().message.contains("balance"));
+        assert!(lines[2].as_ref().unwrap_err().message.contains("Balance"));
         assert!(
             refuse(lines[1].clone().unwrap_err())
                 .to_string()
-                .contains("line 3")
+                .contains("Line 3")
         );
     }
 
@@ -305,6 +340,19 @@ mod tests {
             assert_eq!(guard(plain), plain);
             assert_eq!(unguard(plain), plain);
         }
+    }
+
+    #[test]
+    fn a_blank_row_is_refused_and_a_bad_row_keeps_its_name() {
+        let text = "name,email,phone\nAnn,ann@example.com,\n,,\nBob,not-an-email,\n";
+        let lines: Vec<_> = Lines::new(text.as_bytes()).unwrap().collect();
+        assert_eq!(lines.len(), 3);
+        let blank = lines[1].as_ref().unwrap_err();
+        assert_eq!((blank.line, blank.message.as_str()), (3, "Row 3 is empty."));
+        let bad = lines[2].as_ref().unwrap_err();
+        assert_eq!(bad.who, "Bob");
+        assert!(bad.message.starts_with("Email: "), "{}", bad.message);
+        assert!(bad.message.ends_with('.'), "{}", bad.message);
     }
 
     #[test]

@@ -303,7 +303,7 @@ async fn member_by_card_lookup() {
         .get(&format!("/members/by-card/{typo}"))
         .await
         .expect_problem(404, "not_found");
-    assert!(p["detail"].as_str().unwrap().contains("check digit"), "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("Check digit"), "{p}");
 
     // A valid number nobody holds.
     api.get(&format!("/members/by-card/{}", card_number(5_555_555_555)))

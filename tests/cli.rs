@@ -521,13 +521,20 @@ async fn import_good_file_then_bad_files() {
                  Same Card,,,{card},\n"
             ),
             3,
+        ), // A blank row is refused, not imported as a member with no details.
+        (
+            "name,email,phone,card_number,balance\n\
+             Fine,fine@example.com,,,1\n\
+             ,,,,\n"
+                .to_owned(),
+            3,
         ),
     ];
     for (i, (text, line)) in bad_files.iter().enumerate() {
         let path = write_file(files.path(), &format!("bad{i}.csv"), text);
         let err = fails(&cli(d, &["import", &path]));
         assert!(
-            err.contains(&format!("line {line}")),
+            err.contains(&format!("Line {line}")),
             "bad file {i}: stderr should name line {line}: {err:?}"
         );
         assert_eq!(exported(d), doc, "bad file {i} changed the data");
@@ -567,7 +574,7 @@ async fn import_good_file_then_bad_files() {
         "name,email,phone,card_number,balance\nServed Three,,,,\nServed Four,s1@example.com,,,\n",
     );
     let err = fails(&server.cli(&["import", &bad]));
-    assert!(err.contains("line 3"), "{err:?}");
+    assert!(err.contains("Line 3"), "{err:?}");
     let list = api.get("/members?q=served").await.expect_status(200);
     assert_eq!(list["items"].as_array().unwrap().len(), 2, "{list}");
 }

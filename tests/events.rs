@@ -343,7 +343,7 @@ async fn a_bad_address_is_refused_and_changes_nothing() {
         .post("/webhooks", &json!({ "url": "http://127.0.0.1:9/5" }))
         .await
         .expect_problem(422, "invalid_field");
-    assert!(p["detail"].as_str().unwrap().contains("at most 5"), "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("At most 5"), "{p}");
     let list = api.get("/webhooks").await.expect_status(200);
     assert_eq!(list["items"].as_array().unwrap().len(), 5);
 

@@ -48,7 +48,7 @@ async fn the_setup_link_creates_one_owner_and_then_stops_working() {
         .unwrap();
     assert_eq!(bad.status(), 422);
     let page = bad.text().await.unwrap();
-    assert!(page.contains("the passwords differ"), "{page}");
+    assert!(page.contains("The passwords differ."), "{page}");
     assert!(page.contains("value=\"Owner\""), "{page}");
     let short = http
         .post(&url)
@@ -110,7 +110,7 @@ async fn the_setup_link_creates_one_owner_and_then_stops_working() {
         "a long passphrase\n",
     );
     assert!(!dup.status.success());
-    assert!(String::from_utf8_lossy(&dup.stderr).contains("username is already in use"));
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("Username is already in use."));
 
     // A guessed token never works.
     let guess = server.url("/setup/not-the-token");

@@ -12,10 +12,10 @@ pub enum DomainError {
         message: String,
     },
     /// The named thing does not exist.
-    #[error("{0} not found")]
+    #[error("{} not found.", super::words::sentence_start(.0))]
     NotFound(&'static str),
     /// A redemption or negative change would take the balance below zero.
-    #[error("insufficient points: balance is {balance}, change is {change}")]
+    #[error("Not enough points: the balance is {balance}, the change is {change}.")]
     InsufficientPoints {
         /// The balance before the change.
         balance: i64,
@@ -23,40 +23,41 @@ pub enum DomainError {
         change: i64,
     },
     /// The entry was reversed already.
-    #[error("entry {0} has already been reversed")]
+    #[error("Entry {0} has already been reversed.")]
     AlreadyReversed(u64),
     /// Reversals themselves cannot be reversed.
-    #[error("entry {0} is a reversal and cannot be reversed")]
+    #[error("Entry {0} is a reversal and cannot be reversed.")]
     NotReversible(u64),
     /// The member is blocked and cannot earn or redeem.
-    #[error("member is blocked")]
+    #[error("This member is blocked.")]
     MemberBlocked,
     /// The member's account was erased: it is closed to every change of points.
-    #[error("this member's account was erased; its points cannot change")]
+    #[error("This member's account was erased; its points cannot change.")]
     MemberErased,
     /// The reward is not active.
-    #[error("reward is not active")]
+    #[error("This reward is not offered any more.")]
     RewardInactive,
     /// A unique value is taken by another record.
-    #[error("{what} is already in use")]
+    #[error("{} is already in use.", super::words::sentence_start(.what))]
     Taken {
         /// What is taken, e.g. "email".
         what: &'static str,
     },
     /// The same idempotency key was used with a different request.
-    #[error("this Idempotency-Key was used with a different request")]
+    #[error("This Idempotency-Key was used with a different request.")]
     IdempotencyMismatch,
     /// A number left the range points and money can hold.
-    #[error("the amount is too large")]
+    #[error("The amount is too large.")]
     Overflow,
 }
 
 impl DomainError {
-    /// Shorthand for an invalid field.
+    /// Shorthand for an invalid field; the message is made a sentence here, once, so every
+    /// page and API answer shows it with a capital letter and a full stop.
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
         Self::Invalid {
             field,
-            message: message.into(),
+            message: super::words::sentence(&message.into()),
         }
     }
 

@@ -32,5 +32,6 @@ pub mod stats;
 pub mod status;
 pub mod text;
 pub mod throttle;
+pub mod words;
 
 pub use error::DomainError;

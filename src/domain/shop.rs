@@ -351,7 +351,10 @@ pub const TOO_LARGE: &str = "the order is larger than one entry may award; award
 /// (4xx) and stays in the shop's log of failed deliveries for the owner to see.
 pub fn park_refused(event: &ShopEvent, refusal: &DomainError) -> Option<String> {
     match event {
-        ShopEvent::Paid(_) => Some(format!("{refusal}; award it by hand")),
+        ShopEvent::Paid(_) => Some(format!(
+            "{}: award it by hand.",
+            refusal.to_string().trim_end_matches('.')
+        )),
         ShopEvent::Refunded(_) | ShopEvent::Ignored(_) => None,
     }
 }
@@ -546,7 +549,10 @@ mod tests {
             card: None,
         });
         let why = park_refused(&paid, &DomainError::MemberBlocked);
-        assert_eq!(why.as_deref(), Some("member is blocked; award it by hand"));
+        assert_eq!(
+            why.as_deref(),
+            Some("This member is blocked: award it by hand.")
+        );
         let refund = ShopEvent::Refunded(Refund {
             order_id: "1".into(),
             amount: RefundAmount::This(100),

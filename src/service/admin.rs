@@ -418,9 +418,9 @@ impl Loyalty {
                 let mut out = ImportPreview::default();
                 for line in lines {
                     out.push(match line {
-                        Err(LineError { line, message }) => PreviewLine {
+                        Err(LineError { line, message, who }) => PreviewLine {
                             line,
-                            summary: String::new(),
+                            summary: who,
                             error: Some(message),
                         },
                         Ok(row) => {

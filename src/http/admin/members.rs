@@ -327,6 +327,13 @@ pub async fn render(
     let rewards = state.loyalty.rewards().await?;
     let settings = state.loyalty.settings().await?;
     let tokens = till_tokens()?;
+    let key_names = state
+        .loyalty
+        .api_keys()
+        .await?
+        .into_iter()
+        .map(|k| (k.id, k.name))
+        .collect();
     Ok(view::show(
         chrome,
         &MemberView {
@@ -337,6 +344,7 @@ pub async fn render(
             tokens: &tokens,
             outcome,
             problem,
+            key_names: &key_names,
         },
     ))
 }

@@ -69,30 +69,37 @@ fn parse_points(field: &'static str, raw: &str) -> Result<i64, DomainError> {
         .map_err(|_| DomainError::invalid(field, "must be a whole number of points"))
 }
 
+use crate::domain::words;
+
 fn describe(o: &PointsOutcome, reward: Option<&str>) -> String {
     let b = &o.entry.body;
     match b.kind {
         EntryKind::Earn => match &b.amount {
             Some(a) => format!(
-                "Added {} points for {} {}.",
-                b.points,
+                "Added {} for {} {}.",
+                words::count(b.points, "point", "points"),
                 a.to_decimal(),
                 a.currency.as_str()
             ),
-            None => format!("Added {} points.", b.points),
+            None => format!("Added {}.", words::count(b.points, "point", "points")),
         },
         EntryKind::Redeem => format!(
-            "Redeemed {} for {} points.",
+            "Redeemed {} for {}.",
             reward.or(b.reason.as_deref()).unwrap_or("a reward"),
-            -b.points
+            words::count(-b.points, "point", "points")
         ),
-        EntryKind::Adjust => format!("Adjusted by {:+} points.", b.points),
+        EntryKind::Adjust => format!(
+            "Adjusted by {:+} {}.",
+            b.points,
+            words::noun(b.points, "point", "points")
+        ),
         EntryKind::Reversal => format!(
-            "Reversed entry #{} ({:+} points).",
+            "Reversed entry #{} ({:+} {}).",
             b.reverses.unwrap_or_default(),
-            b.points
+            b.points,
+            words::noun(b.points, "point", "points")
         ),
-        EntryKind::Expire => format!("Expired {} points.", -b.points),
+        EntryKind::Expire => format!("Expired {}.", words::count(-b.points, "point", "points")),
     }
 }
 

@@ -3,6 +3,7 @@
 use super::{Chrome, csrf};
 use crate::domain::card::{CardNumber, CardToken};
 use crate::domain::contrast::{Palette, Rgb, WHITE};
+use crate::domain::words;
 use crate::views::codes::{barcode_svg, qr_svg};
 use crate::views::head;
 use maud::{DOCTYPE, Markup, html};
@@ -122,8 +123,10 @@ pub fn sheets(
                     @if cards.is_empty() {
                         p { "Tick members on the " a href="/admin/members" { "members page" } " and press “Print cards”, or print blank cards to hand out." }
                     } @else {
-                        p { (cards.len()) " cards on " (cards.len().div_ceil(paper.per_sheet())) " "
-                            @if paper == Paper::A4 { "A4" } @else { "US Letter" } " sheets. Print at 100% (actual size), no margins."
+                        @let n = i64::try_from(cards.len()).unwrap_or(i64::MAX);
+                        @let pages = i64::try_from(cards.len().div_ceil(paper.per_sheet())).unwrap_or(i64::MAX);
+                        p { (words::count(n, "card", "cards")) " on " (pages) " "
+                            @if paper == Paper::A4 { "A4" } @else { "US Letter" } " " (words::noun(pages, "sheet", "sheets")) ". Print at 100% (actual size), no margins."
                             @if let Some(l) = pdf_link { " " a #pdf href=(l) { "Download as PDF" } } }
                     }
                     form #blank-cards method="post" action="/admin/cards/blank" {

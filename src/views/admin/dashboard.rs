@@ -78,7 +78,7 @@ fn backup_status(b: Option<&BackupStatus>, zone: &jiff::tz::TimeZone) -> Markup 
             p.problem #backup-status role="alert" { "The last backup to " (b.target) " failed: " (e) }
         } @else if let Some(t) = b.last_success {
             @let minutes = (crate::clock::now() - t).whole_minutes();
-            p.result #backup-status { "Last backup to " (b.target) ": " (super::local_time(t, zone)) " (" (minutes) " minutes ago)." }
+            p.result #backup-status { "Last backup to " (b.target) ": " (super::local_time(t, zone)) " (" (crate::domain::words::count(minutes, "minute", "minutes")) " ago)." }
         } @else {
             p.muted #backup-status { "The first backup to " (b.target) " is under way." }
         }
@@ -93,7 +93,7 @@ fn tls_status(
     let Some(t) = t else {
         return html! {};
     };
-    let at = |t| super::local_time(t, zone);
+    let at = |t| crate::domain::words::when(t, now, zone);
     html! {
         @if let Some(why) = &t.waiting_for_dns {
             p.muted #tls-status { "Waiting for DNS before asking for the HTTPS certificate: " (why) "." }
@@ -323,15 +323,15 @@ pub fn view(chrome: &Chrome, d: &Dashboard, status: &Status<'_>) -> Markup {
                 section.card {
                     h2 { "Top members (lifetime points)" }
                     @if d.top.is_empty() { p.muted { "No points earned yet." } }
-                    table #table-top-members {
+                    table.cards #table-top-members {
                         thead { tr { th scope="col" { "Member" } th.num scope="col" { "Lifetime" } th.num scope="col" { "Balance" } } }
                         tbody { @for m in &d.top {
                             tr {
-                                th scope="row" { a href={ "/admin/members/" (m.id.as_str()) } {
+                                th.title scope="row" { a href={ "/admin/members/" (m.id.as_str()) } {
                                     (m.name.as_ref().map_or(m.card_number.as_str(), |n| n.as_str()))
                                 } }
-                                td.lifetime { (m.lifetime_earned) }
-                                td.points { (m.balance) }
+                                td.lifetime.figure data-label="Lifetime" { (thousands(m.lifetime_earned)) }
+                                td.points data-label="Balance" { (thousands(m.balance)) }
                             }
                         } }
                     }
@@ -377,8 +377,8 @@ mod tests {
         let text = said(&failed);
         assert!(
             text.contains(
-                "could not be obtained at 2027-01-15 07:59: the certificate authority could not \
-                 confirm it. The next attempt is at 2027-01-15 08:00."
+                "could not be obtained at 15 Jan 2027 07:59: the certificate authority could not \
+                 confirm it. The next attempt is at 15 Jan 2027 08:00."
             ),
             "{text}"
         );
@@ -393,19 +393,17 @@ mod tests {
         };
         let text = said(&valid_until(datetime!(2027-02-28 12:00 UTC)));
         assert!(
-            text.contains(r#"<p class="muted" id="tls-expiry">The HTTPS certificate is valid until 2027-02-28 12:00."#),
+            text.contains(r#"<p class="muted" id="tls-expiry">The HTTPS certificate is valid until 28 Feb 2027 12:00."#),
             "{text}"
         );
         let text = said(&valid_until(NOW + time::Duration::days(13)));
         assert!(
-            text.contains("role=\"alert\">The HTTPS certificate expires at 2026-12-15 03:00 and has not been renewed yet."),
+            text.contains("role=\"alert\">The HTTPS certificate expires at 15 Dec 03:00 and has not been renewed yet."),
             "{text}"
         );
         let text = said(&valid_until(NOW - time::Duration::minutes(1)));
         assert!(
-            text.contains(
-                "The HTTPS certificate expired at 2026-12-02 02:59: browsers refuse the site"
-            ),
+            text.contains("The HTTPS certificate expired at Today 02:59: browsers refuse the site"),
             "{text}"
         );
     }
@@ -449,7 +447,10 @@ mod tests {
             None,
         );
         assert!(
-            said(&c).contains("Ledger checked 2026-07-02 04:00: 1\u{202f}234 entries, all intact."),
+            said(&c).contains(&format!(
+                "Ledger checked {}: 1\u{202f}234 entries, all intact.",
+                super::super::local_time(at, &zone)
+            )),
             "{}",
             said(&c)
         );
@@ -471,7 +472,10 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("was repaired when the server started, at 2026-07-02 04:00."),
+            text.contains(&format!(
+                "was repaired when the server started, at {}.",
+                super::super::local_time(at, &zone)
+            )),
             "{text}"
         );
     }

@@ -4,11 +4,13 @@ use super::{
     Chrome, Kept, Problem, Section, csrf, field_error, form_error, kept, local_time, page,
 };
 use crate::domain::DomainError;
+use crate::domain::actor::Actor;
 use crate::domain::ledger::{EntryKind, LedgerEntry};
 use crate::domain::member::{Member, MemberStatus};
 use crate::domain::money::Money;
 use crate::domain::reward::Reward;
 use crate::domain::settings::Settings;
+use crate::domain::words;
 use crate::service::ImportPreview;
 use crate::storage::members::Page;
 use crate::views::thousands;
@@ -45,16 +47,16 @@ pub fn list(chrome: &Chrome, q: &str, notice: Option<&str>, members: &Page<Membe
                 a href="/admin/members/export.csv" download { "Export CSV" } }
             @if members.items.is_empty() { p.muted { "No members found." } }
             form #print method="get" action="/admin/cards" {
-            div.table-wrap role="region" tabindex="0" aria-label="Members" { table #members {
-                thead { tr { th scope="col" { span.visually-hidden { "Print" } } th scope="col" { "Name" } th scope="col" { "Card" } th.hide-narrow scope="col" { "Email" } th.num scope="col" { "Balance" } } }
+            div.table-wrap role="region" tabindex="0" aria-label="Members" { table.cards #members {
+                thead { tr { th scope="col" { span.visually-hidden { "Print" } } th scope="col" { "Name" } th scope="col" { "Card" } th scope="col" { "Email" } th.num scope="col" { "Balance" } } }
                 tbody { @for m in &members.items {
                     tr {
-                        td { label.tap { input type="checkbox" name="members" value=(m.id.as_str()) aria-label={ "Print the card of " (display_name(m)) }; } }
-                        td { a href={ "/admin/members/" (m.id.as_str()) } { (display_name(m)) }
+                        td.pick { label.tap { input type="checkbox" name="members" value=(m.id.as_str()) aria-label={ "Print the card of " (display_name(m)) }; } }
+                        td.title { a href={ "/admin/members/" (m.id.as_str()) } { (display_name(m)) }
                              @if m.status == MemberStatus::Blocked { " " span.error { "(blocked)" } } }
-                        td { (m.card_number.as_str()) }
-                        td.hide-narrow { (m.email.as_ref().map_or("", |e| e.as_str())) }
-                        td.points { (thousands(m.balance)) }
+                        td data-label="Card" { (m.card_number.as_str()) }
+                        @if let Some(e) = &m.email { td data-label="Email" { (e.as_str()) } } @else { td.empty {} }
+                        td.points.figure data-label="Balance" { (thousands(m.balance)) }
                     }
                 } }
             } }
@@ -197,16 +199,8 @@ pub struct MemberView<'a> {
     pub outcome: Option<&'a Outcome>,
     /// A refused form.
     pub problem: Option<&'a Problem>,
-}
-
-fn kind_label(k: EntryKind) -> &'static str {
-    match k {
-        EntryKind::Earn => "earn",
-        EntryKind::Redeem => "redeem",
-        EntryKind::Adjust => "adjust",
-        EntryKind::Expire => "expire",
-        EntryKind::Reversal => "reversal",
-    }
+    /// API key names, so history says which key made a change.
+    pub key_names: &'a std::collections::HashMap<String, String>,
 }
 
 /// The member page: balance, details, the till, history.
@@ -234,7 +228,7 @@ pub fn show(chrome: &Chrome, v: &MemberView) -> Markup {
                 div.result #result role="status" {
                     strong { (o.message) }
                     @if o.replayed { " (already applied: this form was sent before, nothing changed twice)" }
-                    " New balance: " (thousands(m.balance)) " points."
+                    " New balance: " (thousands(m.balance)) " " (words::noun(m.balance, "point", "points")) "."
                 }
             }
             h1 { (display_name(m))
@@ -322,7 +316,7 @@ pub fn show(chrome: &Chrome, v: &MemberView) -> Markup {
                             input type="hidden" name="form_token" value=(v.tokens.redeem);
                             label for="reward_id" { "Reward" }
                             select #reward_id name="reward_id" required {
-                                @for r in &affordable { option value=(r.id) { (r.name) " — " (r.cost) " points" } }
+                                @for r in &affordable { option value=(r.id) { (r.name) " — " (words::count(r.cost, "point", "points")) } }
                             }
                             button type="submit" { "Redeem" }
                         }
@@ -347,21 +341,26 @@ pub fn show(chrome: &Chrome, v: &MemberView) -> Markup {
                 h2 { "History" }
                 (form_error(err("reverse").as_ref(), &[]))
                 @if v.history.items.is_empty() { p.muted { "No points yet." } }
-                div.table-wrap role="region" tabindex="0" aria-label="History" { table #history {
-                    thead { tr { th scope="col" { "#" } th scope="col" { "When" } th scope="col" { "What" } th.num scope="col" { "Points" } th.num scope="col" { "Balance" } th scope="col" { span.visually-hidden { "Actions" } } } }
+                div.table-wrap role="region" tabindex="0" aria-label="History" { table.cards #history {
+                    thead { tr { th scope="col" { "#" } th scope="col" { "When" } th scope="col" { "What" } th.num scope="col" { "Points" } th.num scope="col" { "Balance after" } th scope="col" { span.visually-hidden { "Actions" } } } }
                     tbody { @for e in &v.history.items {
                         @let b = &e.body;
+                        @let reward = b.reward_id.as_deref().and_then(|id| v.rewards.iter().find(|r| r.id == id)).map(|r| r.name.as_str());
+                        @let key_name = match &b.source {
+                            Actor::ApiKey { key_id } => v.key_names.get(key_id).map(String::as_str),
+                            _ => None,
+                        };
                         tr {
-                            td.seq { (b.seq) }
-                            td { (local_time(b.created_at, &zone)) }
-                            td { span.kind { (kind_label(b.kind)) }
-                                @if let Some(r) = &b.reason { " · " (r) }
-                                @if let Some(a) = &b.amount { " · " (Money::to_decimal(a)) " " (a.currency.as_str()) }
-                                @if let Some(s) = b.reverses { " · undoes #" (s) }
-                                " · " span.muted { (b.source.to_string()) } }
-                            td.points { @if b.points > 0 { "+" } (b.points) }
-                            td.num { (b.balance_after) }
-                            td { @if b.kind != EntryKind::Reversal {
+                            td.seq data-label="Entry" { (b.seq) }
+                            td.when data-label="When" { (local_time(b.created_at, &zone)) }
+                            td.what.title { span.kind { (words::entry_label(b.kind, reward)) }
+                                @if let Some(a) = &b.amount { " for " (Money::to_decimal(a)) " " (a.currency.as_str()) }
+                                @if let Some(r) = b.reason.as_deref().filter(|r| Some(*r) != reward) { ": " (r) }
+                                @if let Some(s) = b.reverses { " (undoes #" (s) ")" }
+                                br; span.muted.by { "by " (words::actor(&b.source, key_name)) } }
+                            td.points.figure data-label="Points" { @if b.points > 0 { "+" } (thousands(b.points)) }
+                            td.num data-label="Balance after" { (thousands(b.balance_after)) }
+                            td.act { @if b.kind != EntryKind::Reversal {
                                 details.confirm.undo {
                                     summary.button.secondary { "Reverse" span.visually-hidden { " entry " (b.seq) } "…" }
                                     form.reverse method="post" action={ (base) "/reverse" } {
@@ -398,7 +397,7 @@ pub fn earn_preview(
         Section::Members,
         html! {
             h1 { "Add points for " (display_name(m)) }
-            p #preview { (amount.to_decimal()) " " (amount.currency.as_str()) " earns " strong { (points) " points" } "." }
+            p #preview { (amount.to_decimal()) " " (amount.currency.as_str()) " earns " strong { (words::count(points, "point", "points")) } "." }
             form #confirm-earn method="post" action={ (base) "/earn" } {
                 (csrf(chrome))
                 input type="hidden" name="form_token" value=(token);
@@ -444,22 +443,22 @@ pub fn import_preview(chrome: &Chrome, preview: &ImportPreview, import_id: Optio
         html! {
             h1 { "Import preview" }
             p #import-summary {
-                (preview.total) " lines: " (preview.total - errors) " can be imported, " (errors) " cannot. "
+                (words::count(i64::try_from(preview.total).unwrap_or(i64::MAX), "line", "lines")) ": " (preview.total - errors) " can be imported, " (errors) " cannot. "
                 @if errors == 0 { span.ok { "All can be imported." } }
                 @else { span.error { "Fix the lines with problems and upload the file again; nothing was saved." } }
             }
             @if not_shown > 0 {
                 p #import-not-shown {
-                    "Showing " (preview.lines.len()) " lines (the first ones, then every problem up to a limit); "
+                    "Showing " (words::count(i64::try_from(preview.lines.len()).unwrap_or(i64::MAX), "line", "lines")) " (the first ones, then every problem up to a limit); "
                     (not_shown) " more are not shown but were checked"
                     @if import_id.is_some() { " and will be imported" } "."
                 }
             }
-            div.table-wrap role="region" tabindex="0" aria-label="Checked lines" { table #import-preview {
+            div.table-wrap role="region" tabindex="0" aria-label="Checked lines" { table.cards #import-preview {
                 thead { tr { th scope="col" { "Line" } th scope="col" { "Member" } th scope="col" { "Problem" } } }
                 tbody { @for l in &preview.lines {
                     tr.error[l.error.is_some()] {
-                        td { (l.line) } td { (l.summary) } td { (l.error.as_deref().unwrap_or("")) }
+                        td.figure data-label="Line" { (l.line) } td.title data-label="Member" { (l.summary) } td data-label="Problem" { (l.error.as_deref().unwrap_or("")) }
                     }
                 } }
             } }
@@ -467,7 +466,7 @@ pub fn import_preview(chrome: &Chrome, preview: &ImportPreview, import_id: Optio
                 form #import-confirm method="post" action="/admin/members/import/confirm" {
                     (csrf(chrome))
                     input type="hidden" name="import_id" value=(id);
-                    button type="submit" { "Import " (preview.total) " members" }
+                    button type="submit" { "Import " (words::count(i64::try_from(preview.total).unwrap_or(i64::MAX), "member", "members")) }
                 }
             }
             p { a href="/admin/members/import" { "Upload another file" } }
@@ -483,7 +482,7 @@ pub fn imported(chrome: &Chrome, count: usize) -> Markup {
         Section::Members,
         html! {
             h1 { "Import done" }
-            p.result #result role="status" { "Imported " (count) " members." }
+            p.result #result role="status" { "Imported " (words::count(i64::try_from(count).unwrap_or(i64::MAX), "member", "members")) "." }
             p { a href="/admin/members" { "See the members" } }
         },
     )

@@ -157,17 +157,8 @@ pub fn sentence(e: &DomainError) -> String {
             change.saturating_abs()
         ),
         DomainError::MemberBlocked => "This member is blocked: unblock them first.".to_owned(),
-        DomainError::RewardInactive => "That reward is no longer offered.".to_owned(),
-        DomainError::Invalid { message, .. } => capitalise(message),
-        other => capitalise(&other.to_string()),
-    }
-}
-
-fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().chain(c).collect(),
-        None => String::new(),
+        DomainError::Invalid { message, .. } => message.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -183,10 +174,8 @@ pub fn message(title: &str, text: &str) -> Markup {
     )
 }
 
-/// A UTC time in the business's time zone, to the minute.
+/// A UTC time in the business's time zone as a person says it ("Today 16:44", "3 Nov 16:44"):
+/// the one date format of every page.
 pub fn local_time(t: time::OffsetDateTime, zone: &jiff::tz::TimeZone) -> String {
-    match jiff::Timestamp::from_second(t.unix_timestamp()) {
-        Ok(ts) => zone.to_datetime(ts).strftime("%Y-%m-%d %H:%M").to_string(),
-        Err(_) => t.to_string(),
-    }
+    crate::domain::words::when(t, crate::clock::now(), zone)
 }

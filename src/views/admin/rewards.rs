@@ -3,6 +3,7 @@
 use super::{Chrome, Kept, Section, csrf, field_error, form_error, kept, page};
 use crate::domain::DomainError;
 use crate::domain::reward::Reward;
+use crate::domain::words;
 use maud::{Markup, html};
 
 /// The catalogue and the form that adds to it.
@@ -18,13 +19,13 @@ pub fn list(
         Section::Rewards,
         html! {
             h1 { "Rewards" }
-            div.table-wrap role="region" tabindex="0" aria-label="Rewards" { table #rewards {
+            div.table-wrap role="region" tabindex="0" aria-label="Rewards" { table.cards #rewards {
                 thead { tr { th scope="col" { "Reward" } th.num scope="col" { "Cost" } th scope="col" { "Status" } th scope="col" { span.visually-hidden { "Actions" } } } }
                 tbody { @for r in rewards {
                     tr {
-                        td { (r.name) } td.points { (r.cost) }
-                        td { @if r.active { "offered" } @else { span.muted { "withdrawn" } } }
-                        td { a href={ "/admin/rewards/" (r.id) "/edit" } { "Edit" } }
+                        td.title data-label="Reward" { (r.name) } td.points.figure data-label="Cost" { (words::count(r.cost, "point", "points")) }
+                        td data-label="Status" { @if r.active { "offered" } @else { span.muted { "withdrawn" } } }
+                        td.act { a href={ "/admin/rewards/" (r.id) "/edit" } { "Edit" } }
                     }
                 } }
             } }

@@ -21,16 +21,16 @@ pub fn list(
         html! {
             h1 { "Staff" }
             (form_error(err, &["username", "password", "role"]))
-            div.table-wrap role="region" tabindex="0" aria-label="Staff" { table #staff {
-                thead { tr { th scope="col" { "Username" } th scope="col" { "Role" } th scope="col" { "Status" } th.hide-narrow scope="col" { "Since" } th scope="col" { span.visually-hidden { "Actions" } } } }
+            div.table-wrap role="region" tabindex="0" aria-label="Staff" { table.cards #staff {
+                thead { tr { th scope="col" { "Username" } th scope="col" { "Role" } th scope="col" { "Status" } th scope="col" { "Since" } th scope="col" { span.visually-hidden { "Actions" } } } }
                 tbody { @for u in users {
                     @let base = format!("/admin/staff/{}", u.username.as_str());
                     tr {
-                        td { (u.username.as_str()) }
-                        td { @if u.role == Role::Owner { "owner" } @else { "staff" } }
-                        td { @if u.disabled { span.error { "disabled" } } @else { "active" } }
-                        td.hide-narrow { (local_time(u.created_at, zone)) }
-                        td {
+                        td.title data-label="Username" { (u.username.as_str()) }
+                        td.figure data-label="Role" { @if u.role == Role::Owner { "owner" } @else { "staff" } }
+                        td data-label="Status" { @if u.disabled { span.error { "disabled" } } @else { "active" } }
+                        td data-label="Since" { (local_time(u.created_at, zone)) }
+                        td.act {
                             form.inline method="post" action={ (base) @if u.disabled { "/enable" } @else { "/disable" } } {
                                 (csrf(chrome))
                                 button.secondary.small type="submit" { @if u.disabled { "Enable" } @else { "Disable" } }
@@ -90,14 +90,14 @@ pub fn keys(
                     p.key #new-key { (k) }
                 }
             }
-            div.table-wrap role="region" tabindex="0" aria-label="API keys" { table #keys {
+            div.table-wrap role="region" tabindex="0" aria-label="API keys" { table.cards #keys {
                 thead { tr { th scope="col" { "Name" } th scope="col" { "Id" } th scope="col" { "Scopes" } th scope="col" { "Status" } th scope="col" { span.visually-hidden { "Actions" } } } }
                 tbody { @for k in keys {
                     tr {
-                        td { (k.name) } td { code { (k.id) } }
-                        td { (k.scopes.iter().map(Scope::as_str).collect::<Vec<_>>().join(", ")) }
-                        td { @if let Some(t) = k.revoked_at { span.muted { "revoked " (local_time(t, zone)) } } @else { "live" } }
-                        td { @if k.revoked_at.is_none() {
+                        td.title data-label="Name" { (k.name) } td data-label="Id" { code { (k.id) } }
+                        td.figure data-label="Scopes" { (k.scopes.iter().map(Scope::as_str).collect::<Vec<_>>().join(", ")) }
+                        td data-label="Status" { @if let Some(t) = k.revoked_at { span.muted { "revoked " (local_time(t, zone)) } } @else { "live" } }
+                        td.act { @if k.revoked_at.is_none() {
                             form.inline method="post" action={ "/admin/keys/" (k.id) "/revoke" } {
                                 (csrf(chrome))
                                 button.danger.small type="submit" { "Revoke" }

@@ -71,7 +71,7 @@ pub fn account(v: &AccountView) -> Markup {
                     tbody { @for e in v.history {
                         tr {
                             td { (local_time(e.body.created_at, &zone)) }
-                            td { (format!("{:?}", e.body.kind).to_lowercase()) @if let Some(r) = &e.body.reason { " · " (r) } }
+                            td { (crate::domain::words::entry_label(e.body.kind, None)) @if let Some(r) = &e.body.reason { ": " (r) } }
                             td.points { @if e.body.points > 0 { "+" } (e.body.points) }
                         }
                     } }

@@ -2,7 +2,8 @@
 
 use super::{Head, layout};
 use crate::domain::card::BlankCard;
-use crate::domain::ledger::EntryKind;
+use crate::domain::ledger::EntryBody;
+use crate::domain::reward::Reward;
 use crate::domain::settings::Settings;
 use crate::service::CardPage;
 use crate::views::admin::{Chrome, field_error, local_time};
@@ -21,14 +22,14 @@ pub struct StaffTill {
     pub redeem_token: String,
 }
 
-fn kind_text(k: EntryKind) -> &'static str {
-    match k {
-        EntryKind::Earn => "Earned",
-        EntryKind::Redeem => "Redeemed",
-        EntryKind::Adjust => "Adjusted",
-        EntryKind::Expire => "Expired",
-        EntryKind::Reversal => "Corrected",
-    }
+/// An entry's label, with the redeemed reward's name when it is still in the catalogue.
+fn kind_text(b: &EntryBody, rewards: &[Reward]) -> String {
+    let reward = b
+        .reward_id
+        .as_deref()
+        .and_then(|id| rewards.iter().find(|r| r.id == id))
+        .map(|r| r.name.as_str());
+    crate::domain::words::entry_label(b.kind, reward)
 }
 
 /// The greeting a new member sees once, right after joining, with ways to keep the card.
@@ -79,7 +80,7 @@ pub fn view(
                     p #can-redeem { "You can redeem " strong { (best.name) } " now — ask at the counter." }
                 }
                 @if let Some(r) = next {
-                    p #next-reward { (r.cost - m.balance) " more points to " strong { (r.name) } }
+                    p #next-reward { (crate::domain::words::count(r.cost - m.balance, "more point", "more points")) " to " strong { (r.name) } }
                     progress #reward-progress max=(r.cost) value=(m.balance) { (m.balance) " of " (r.cost) }
                 } @else if let Some(r) = affordable.last() {
                     p #next-reward { "You can redeem " strong { (r.name) } " — ask at the counter." }
@@ -119,7 +120,7 @@ pub fn view(
                             input type="hidden" name="form_token" value=(s.redeem_token);
                             label for="reward_id" { "Redeem" }
                             select #reward_id name="reward_id" {
-                                @for r in &affordable { option value=(r.id) { (r.name) " — " (r.cost) " points" } }
+                                @for r in &affordable { option value=(r.id) { (r.name) " — " (crate::domain::words::count(r.cost, "point", "points")) } }
                             }
                             button type="submit" { "Redeem" }
                         }
@@ -132,7 +133,7 @@ pub fn view(
                 @if p.rewards.is_empty() { p.muted { "Rewards are coming soon." } }
                 table #rewards {
                     tbody { @for r in &p.rewards {
-                        tr { td.name { (r.name) } td.cost { (r.cost) " points" } }
+                        tr { td.name { (r.name) } td.cost { (crate::domain::words::count(r.cost, "point", "points")) } }
                     } }
                 }
             }
@@ -143,7 +144,7 @@ pub fn view(
                     tbody { @for e in &p.recent {
                         tr {
                             td { (local_time(e.body.created_at, &zone)) }
-                            td { (kind_text(e.body.kind)) }
+                            td { (kind_text(&e.body, &p.rewards)) }
                             td.points { @if e.body.points > 0 { "+" } (e.body.points) }
                         }
                     } }
