@@ -6,6 +6,7 @@ use crate::domain::ledger::LedgerEntry;
 use crate::domain::member::Member;
 use crate::domain::settings::Settings;
 use crate::views::admin::{Kept, field_error, form_error, kept, local_time};
+use crate::views::banner::Banner;
 use crate::views::thousands;
 use maud::{Markup, html};
 
@@ -57,7 +58,7 @@ pub fn account(v: &AccountView) -> Markup {
         v.settings,
         &Head::default(),
         html! {
-            @if let Some(n) = v.notice { p.result #result role="status" { (n) } }
+            @if let Some(n) = v.notice { (Banner::done(n).render()) }
             h1 { "Your account" }
             section.card {
                 p.muted { "Your points" }
