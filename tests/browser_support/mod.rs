@@ -481,6 +481,8 @@ impl Browser {
                 .js(
                     "const w = window.innerWidth; return Array.from(document.querySelectorAll('body *'))\
                      .filter(e => e.getBoundingClientRect().right > w + 0.5)\
+                     .filter(e => { for (let a = e.parentElement; a; a = a.parentElement) {\
+                       if (getComputedStyle(a).overflowX !== 'visible') return false; } return true; })\
                      .slice(0, 5).map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + \
                      (e.className && typeof e.className === 'string' ? '.' + e.className.trim().replace(/\\s+/g, '.') : '') + \
                      ' right=' + Math.round(e.getBoundingClientRect().right))",
