@@ -445,15 +445,30 @@ impl Browser {
         (dim(0), dim(1))
     }
 
+    /// The viewport once two readings 50 ms apart agree (a busy machine applies a resize
+    /// late), or the last reading after a second.
+    async fn settled_viewport(&self) -> (u32, u32) {
+        let mut last = self.viewport().await;
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let now = self.viewport().await;
+            if now == last {
+                return now;
+            }
+            last = now;
+        }
+        last
+    }
+
     /// Makes the viewport exactly `size` (the window is the viewport plus the browser's frame).
     pub async fn resize(&self, size: Size) {
         let (mut w, mut h) = (size.width, size.height);
-        for _ in 0..3 {
+        for _ in 0..5 {
             if let Err(e) = self.c.set_window_size(w, h).await {
                 self.fail(&format!("could not resize the window: {e}"))
                     .await
             }
-            let (iw, ih) = self.viewport().await;
+            let (iw, ih) = self.settled_viewport().await;
             if (iw, ih) == (size.width, size.height) {
                 return;
             }
