@@ -599,6 +599,7 @@ async fn till_walk(driver: &Driver, server: &TestServer) {
                 "form#redeem button[type=submit]",
             ] {
                 let at = b.placed(css).await;
+                eprintln!("{css} at 360x800: bottom {:.0} px", at.bottom);
                 assert!(
                     at.on_first_screen(),
                     "{css} is not on the first screen at 360 px: {at:?}"

@@ -12,7 +12,7 @@ use crate::domain::reward::Reward;
 use crate::domain::settings::Settings;
 use crate::service::ImportPreview;
 use crate::storage::members::Page;
-use crate::views::banner::{REFUSED_ID, Tone, banner};
+use crate::views::banner::{Banner, REFUSED_ID, Tone, banner};
 use crate::views::thousands;
 use maud::{Markup, html};
 
@@ -44,9 +44,11 @@ pub fn list(chrome: &Chrome, q: &str, notice: Option<&str>, members: &Page<Membe
         chrome,
         Section::Members,
         html! {
+            // A scan that found no one is a refusal: said at the top, the search box keeps
+            // the focus for the next scan.
+            @if let Some(n) = notice { (Banner::refused(n).render()) }
             h1 { "Members" }
             (search_box(q))
-            @if let Some(n) = notice { p.error role="status" { (n) } }
             p { a.button href="/admin/members/new" { "New member" } " "
                 a href="/admin/members/import" { "Import CSV" } " · "
                 a href="/admin/members/export.csv" download { "Export CSV" } }
