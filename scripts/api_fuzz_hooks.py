@@ -11,7 +11,7 @@ VALID_KEY = re.compile(r"[!-~]{1,255}")
 CARD = re.compile(r"[0-9 -]*")
 ULID = re.compile(r"[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}")
 ORDER_ID = re.compile(r"[!-~]{1,200}")
-PROVIDERS = ("shopify", "stripe", "square", "woocommerce")
+PROVIDERS = ("shopify", "stripe", "square", "woocommerce", "etsy")
 ATTACH = "/integrations/{provider}/orders/{order_id}/attach"
 WEB_URL = re.compile(r"[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#@:][^\s/?#@]*([/?#]\S*)?")
 

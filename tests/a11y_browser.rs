@@ -147,6 +147,11 @@ async fn seed(api: &Api) -> Data {
 async fn set_pin(b: &Browser, data: &Data) {
     b.resize(PHONE).await;
     b.goto(&format!("/c/{}", data.token)).await;
+    b.find("details#password-settings summary")
+        .await
+        .click()
+        .await
+        .unwrap();
     let form = b.find("form#set-password").await;
     b.fill(&form, "input[name=contact]", "grace@example.com")
         .await;
@@ -410,8 +415,12 @@ async fn both_widths(b: &Browser, axe: &str, brand: &Brand, name: &str) -> Vec<S
 async fn customer_pages(b: &Browser, axe: &str, brand: &Brand, data: &Data) -> Vec<String> {
     b.c.delete_all_cookies().await.unwrap();
     let card = format!("/c/{}", data.token);
+    let welcome = format!("{card}?welcome=1");
+    let show = format!("{card}#my-card");
     let pages = [
         ("card", card.as_str()),
+        ("card-welcome", welcome.as_str()),
+        ("card-show", show.as_str()),
         ("join", "/join"),
         ("login", "/login"),
         ("card-404", "/c/AAAAAAAAAAAAAAAAAAAAAA"),
@@ -421,6 +430,11 @@ async fn customer_pages(b: &Browser, axe: &str, brand: &Brand, data: &Data) -> V
     // A refused PIN change shows its error on the card page.
     b.resize(PHONE).await;
     b.goto(&card).await;
+    b.find("details#password-settings summary")
+        .await
+        .click()
+        .await
+        .unwrap();
     let form = b.find("form#set-password").await;
     b.fill(&form, "input[name=current]", "999999").await;
     b.fill(&form, "input[name=password]", "1234").await;

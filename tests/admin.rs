@@ -1860,3 +1860,76 @@ async fn a_one_mebibyte_import_previews_on_a_small_page_and_imports_every_row() 
     assert_eq!(again.status, 422);
     assert_eq!(api.get("/stats").await.expect_status(200)["members"], n);
 }
+
+/// The till as an installable app: every admin page links the manifest, which needs no log-in,
+/// opens on member search within `/admin/`, and carries the business's name and icon (its logo
+/// once there is one).
+#[tokio::test]
+async fn the_till_has_a_web_app_manifest_with_the_business_s_name_and_icon() {
+    let (server, mut b, _api) = owner_session().await;
+    for path in ["/admin", "/admin/members", "/admin/rewards"] {
+        let html = b.page(path).await;
+        let link = select(&html, |t| {
+            t.name == "link" && t.attr("rel") == Some("manifest")
+        });
+        assert_eq!(link.len(), 1, "link[rel=manifest] on {path}");
+        assert_eq!(
+            link[0].tag.attr("href"),
+            Some("/admin/manifest.webmanifest"),
+            "manifest href on {path}"
+        );
+    }
+    let http = reqwest::Client::new();
+    let fetch = || async {
+        let res = http
+            .get(server.url("/admin/manifest.webmanifest"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "the manifest without a log-in");
+        assert_eq!(
+            res.headers()["content-type"].to_str().unwrap(),
+            "application/manifest+json"
+        );
+        let text = res.text().await.unwrap();
+        serde_json::from_str::<serde_json::Value>(&text)
+            .unwrap_or_else(|e| panic!("the manifest is not JSON ({e}): {text}"))
+    };
+    let m = fetch().await;
+    assert_eq!(m["start_url"], "/admin/members", "{m}");
+    assert_eq!(m["scope"], "/admin/", "{m}");
+    assert_eq!(m["display"], "standalone", "{m}");
+    assert!(
+        m["name"]
+            .as_str()
+            .is_some_and(|n| n.contains("My Business")),
+        "{m}"
+    );
+    let srcs = |m: &serde_json::Value| -> Vec<String> {
+        m["icons"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no icons: {m}"))
+            .iter()
+            .map(|i| i["src"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    assert_eq!(srcs(&m)[0], "/c/icon-192.png", "{m}");
+    for src in srcs(&m) {
+        let res = http.get(server.url(&src)).send().await.unwrap();
+        assert_eq!(res.status(), 200, "icon {src}");
+    }
+
+    let page = b.page("/admin/settings").await;
+    b.submit_file(
+        &form(&page, "logo"),
+        &[],
+        "logo",
+        "logo.png",
+        "image/png",
+        &PNG,
+    )
+    .await;
+    let m = fetch().await;
+    assert_eq!(srcs(&m)[0], "/brand/logo", "the logo comes first: {m}");
+    assert_eq!(m["icons"][0]["type"], "image/png", "{m}");
+}

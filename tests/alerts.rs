@@ -694,3 +694,95 @@ async fn alert_email_goes_over_starttls_and_tls_and_the_mail_server_s_certificat
         "{err}"
     );
 }
+
+/// A new member's "email me my link": the mail goes through the alert outbox to the member alone
+/// (never the owner's addresses) with the card's link; a second press within the hour is refused
+/// with a readable message and sends nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_s_card_link_by_email_arrives_once_and_a_second_within_the_hour_is_refused() {
+    let smtp = Smtp::start();
+    let data = common::OwnDisk::new();
+    let server = serve(data.path(), &smtp, &[]);
+    let mut owner_b = owner(&server).await;
+    set_alerts(&mut owner_b, "owner@example.com", "")
+        .await
+        .expect(303);
+    let api = server.client();
+    let member = api
+        .create_member(&serde_json::json!({"name": "Ada Lovelace", "email": "ada@example.com"}))
+        .await;
+    let token = member["card_token"].as_str().unwrap().to_owned();
+    let card_url = member["card_url"].as_str().unwrap().to_owned();
+    let no_email = api
+        .create_member(&serde_json::json!({"name": "Bo Phone", "phone": "+44 20 7946 0000"}))
+        .await;
+
+    let mut b = Browser::new(&server);
+    let welcome = b.page(&format!("/c/{token}?welcome=1")).await;
+    let f = form(&welcome, "email-link");
+    let sent = b.submit(&f, &[]).await;
+    sent.expect(303);
+    let next = b.follow(&sent).await;
+    assert!(
+        next.text.contains("sending your card"),
+        "the card page after asking: {}",
+        snippet(&next.text)
+    );
+    let mail = wait_for(Duration::from_secs(20), "the card link mail", || {
+        card_mails(&smtp).into_iter().next()
+    })
+    .await;
+    assert!(
+        mail.contains(&card_url),
+        "the mail has the card link: {mail}"
+    );
+    let to: Vec<&str> = mail.lines().filter(|l| l.starts_with("To:")).collect();
+    assert_eq!(
+        to,
+        ["To: ada@example.com"],
+        "the mail goes to the member only"
+    );
+
+    // Again within the hour: refused on the page, and nothing more reaches the mail server.
+    let again = b.submit(&f, &[]).await;
+    again.expect(429);
+    let error = by_id(&again.text, "email-link-error")
+        .map(|e| e.text())
+        .unwrap_or_default();
+    assert!(
+        error.contains("within the last hour"),
+        "the refusal says why: {error:?} in {}",
+        snippet(&again.text)
+    );
+    // The task delivers within a second of a queued mail; give it three.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        card_mails(&smtp).len(),
+        1,
+        "mails after a refused second ask"
+    );
+
+    // A member without an email is not offered it, and a hand-made post is refused.
+    let token = no_email["card_token"].as_str().unwrap();
+    let html = b.page(&format!("/c/{token}?welcome=1")).await;
+    assert!(
+        by_id(&html, "email-link").is_none(),
+        "offered with no email"
+    );
+    b.post_raw(&format!("/c/{token}/email-link"), &[])
+        .await
+        .expect(409);
+    assert_eq!(
+        card_mails(&smtp).len(),
+        1,
+        "mails after a post for no email"
+    );
+}
+
+/// The card-link mails received (alerts about this machine may arrive beside them).
+fn card_mails(smtp: &Smtp) -> Vec<String> {
+    smtp.messages()
+        .into_iter()
+        .filter(|m| subjects_with(std::slice::from_ref(m), "loyalty card") == 1)
+        .collect()
+}

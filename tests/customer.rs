@@ -766,13 +766,23 @@ async fn joining_creates_a_member_and_keeps_the_consent_wording() {
     let joan = member_with_email(&api, "joan@example.com")
         .await
         .expect("the member exists");
-    assert_eq!(loc, card_path(&joan), "redirect to the card page");
+    assert_eq!(
+        loc,
+        format!("{}?welcome=1", card_path(&joan)),
+        "redirect to the card page, with its welcome"
+    );
     assert_eq!(joan["name"], "Joan Joiner");
     assert_eq!(joan["balance"], 0);
     assert!(joan["marketing_consent_at"].is_string(), "{joan}");
     assert_eq!(members(&api).await.len(), 1, "one member");
     let html = good.page(&loc).await;
     assert_eq!(text_of(&html, "first-name"), "Joan");
+    assert!(by_id(&html, "welcome").is_some(), "#welcome after joining");
+    let plain = good.page(&card_path(&joan)).await;
+    assert!(
+        by_id(&plain, "welcome").is_none(),
+        "#welcome on a later visit"
+    );
     assert_eq!(
         digits(&text_of(&html, "card-number")),
         str_of(&joan, "card_number")
@@ -785,7 +795,7 @@ async fn joining_creates_a_member_and_keeps_the_consent_wording() {
         &[],
     )
     .await;
-    set_pin(&mut good, &loc, "joan@example.com", "135790").await;
+    set_pin(&mut good, &card_path(&joan), "joan@example.com", "135790").await;
     good.customer_login_ok("joan@example.com", "135790").await;
     let account = good.page("/account").await;
     assert!(
@@ -1681,7 +1691,11 @@ async fn blank_cards_are_claimed_at_the_counter_or_by_joining() {
     p.expect(303);
     let loc = p.location().unwrap().to_owned();
     let loc = loc.strip_prefix(&server.url("")).unwrap_or(&loc).to_owned();
-    assert_eq!(loc, format!("/c/{t2}"), "lands on the printed card");
+    assert_eq!(
+        loc,
+        format!("/c/{t2}?welcome=1"),
+        "lands on the printed card"
+    );
     let m = member_with_email(&api, "jo@example.com")
         .await
         .expect("Jo is a member");

@@ -241,12 +241,16 @@ async fn card_page(b: &Browser, card: &Card) {
         !b.exists("form#staff-earn").await && !b.exists("form#staff-redeem").await,
         "the till forms are shown on a card page with no staff logged in"
     );
-    b.find("form#set-password").await;
+    // The password form is folded away below the activity until asked for.
+    assert!(
+        !b.is_displayed("form#set-password").await,
+        "form#set-password is open before anyone asks for it"
+    );
+    codes_on_first_view(b, "the card page").await;
     b.assert_no_horizontal_scroll("card").await;
     shot(b, "card", PHONE).await;
 
-    // The QR code, as a phone camera would see it: scrolled to the middle of the screen.
-    b.scroll_to("svg#card-qr").await;
+    // The compact QR code under the balance, as a phone camera would see it.
     let file = b.screenshot("customer-card-qr-phone").await;
     let qr = decode_barcodes(&file, Symbology::Qr);
     assert_eq!(
@@ -255,21 +259,13 @@ async fn card_page(b: &Browser, card: &Card) {
         "QR codes read from {}",
         file.display()
     );
-    b.scroll_to("svg#card-barcode").await;
-    let file = b.screenshot("customer-card-barcode-phone").await;
-    let barcodes = decode_barcodes(&file, Symbology::Code128);
-    assert_eq!(
-        barcodes,
-        vec![card.number.clone()],
-        "Code 128 barcodes read from {}",
-        file.display()
-    );
+    show_my_card(b, card, PHONE).await;
 
     b.resize(DESKTOP).await;
     b.goto(&card.path()).await;
     b.find("#balance[data-value]").await;
+    codes_on_first_view(b, "the card page").await;
     shot(b, "card", DESKTOP).await;
-    b.scroll_to("svg#card-qr").await;
     let file = b.screenshot("customer-card-qr-desktop").await;
     let qr = decode_barcodes(&file, Symbology::Qr);
     assert_eq!(
@@ -278,6 +274,7 @@ async fn card_page(b: &Browser, card: &Card) {
         "QR codes read from {}",
         file.display()
     );
+    show_my_card(b, card, DESKTOP).await;
 
     // A token nobody has: the "card not found" page.
     b.goto("/c/AAAAAAAAAAAAAAAAAAAAAA").await;
@@ -287,6 +284,82 @@ async fn card_page(b: &Browser, card: &Card) {
             .is_some_and(|t| t.to_lowercase().contains("card not found")),
         "an unknown card token shows {text}"
     );
+}
+
+/// The card's QR code and barcode are in the first screen, with no scrolling.
+async fn codes_on_first_view(b: &Browser, page: &str) {
+    let v = b
+        .js("window.scrollTo(0, 0);\
+             const r = id => document.getElementById(id).getBoundingClientRect();\
+             return [Math.max(r('card-qr').bottom, r('card-barcode').bottom), window.innerHeight]")
+        .await;
+    let (bottom, height) = (
+        v[0].as_f64().unwrap_or(f64::MAX),
+        v[1].as_f64().unwrap_or(0.0),
+    );
+    assert!(
+        bottom <= height,
+        "on {page} the codes end {bottom} px down, below the {height} px screen"
+    );
+}
+
+/// "Show my card" fills the screen with the codes, large, and both still read back; "Close"
+/// returns to the page.
+async fn show_my_card(b: &Browser, card: &Card, size: Size) {
+    b.find("a#show-card").await.click().await.unwrap();
+    b.wait_until("the codes full screen", || async {
+        b.c.execute("return !!document.querySelector('#my-card:target')", vec![])
+            .await
+            .ok()
+            .and_then(|v| v.as_bool())
+            == Some(true)
+    })
+    .await;
+    let v = b
+        .js(
+            "const q = document.getElementById('card-qr').getBoundingClientRect();\
+             const c = document.getElementById('my-card').getBoundingClientRect();\
+             return [q.width, window.innerWidth, c.width, c.height, window.innerHeight,\
+                     getComputedStyle(document.getElementById('my-card')).backgroundColor]",
+        )
+        .await;
+    let f = |i: usize| v[i].as_f64().unwrap_or(0.0);
+    let qr_share = f(0) / f(1);
+    if size.width < 700 {
+        assert!(
+            qr_share >= 0.7,
+            "the full-screen QR code is {} px of a {} px screen",
+            f(0),
+            f(1)
+        );
+    }
+    assert!(
+        f(2) >= f(1) - 1.0 && f(3) >= f(4) - 1.0,
+        "the codes do not fill the screen: {v}"
+    );
+    assert_eq!(v[5], "rgb(255, 255, 255)", "the full-screen ground: {v}");
+    let file = shot(b, "card-show", size).await;
+    assert_eq!(
+        decode_barcodes(&file, Symbology::Qr),
+        vec![card.url.clone()],
+        "QR codes read from {}",
+        file.display()
+    );
+    assert_eq!(
+        decode_barcodes(&file, Symbology::Code128),
+        vec![card.number.clone()],
+        "Code 128 barcodes read from {}",
+        file.display()
+    );
+    b.find("a#close-card").await.click().await.unwrap();
+    b.wait_until("the codes back in the page", || async {
+        b.c.execute("return !document.querySelector('#my-card:target')", vec![])
+            .await
+            .ok()
+            .and_then(|v| v.as_bool())
+            == Some(true)
+    })
+    .await;
 }
 
 /// The manifest the card page links to, and the service worker it registers for `/c/`.
@@ -388,6 +461,16 @@ async fn join(b: &Browser) {
         consent.as_str().is_some_and(|t| !t.is_empty()),
         "the marketing consent checkbox has no label"
     );
+    let rule = b.text("#earning-rule").await;
+    assert!(
+        rule.contains("1 point per 1.00 EUR"),
+        "#earning-rule on /join says {rule:?}"
+    );
+    let first = b.text("#first-reward").await;
+    assert!(
+        first.contains("Free coffee at 50 points"),
+        "#first-reward on /join says {first:?}"
+    );
     b.assert_no_horizontal_scroll("join").await;
     shot(b, "join", PHONE).await;
     b.resize(DESKTOP).await;
@@ -423,6 +506,50 @@ async fn join(b: &Browser) {
         12,
         "#card-number after joining"
     );
+    welcome_once(b).await;
+}
+
+/// Right after joining the card page greets the member with ways to keep the card (no email
+/// offer: this server has no mail server); the next visit shows the plain card.
+async fn welcome_once(b: &Browser) {
+    assert!(
+        b.is_displayed("#welcome").await,
+        "no #welcome after joining"
+    );
+    let text = b.text("#welcome").await;
+    for words in ["Add to Home Screen", "Set a PIN"] {
+        assert!(text.contains(words), "#welcome lacks {words:?}: {text}");
+    }
+    assert!(
+        !b.exists("form#email-link").await,
+        "\"email me my link\" offered with no mail server"
+    );
+    codes_on_first_view(b, "the card page after joining").await;
+    b.assert_no_horizontal_scroll("card welcome").await;
+    shot(b, "card-welcome", PHONE).await;
+    let path = b.c.current_url().await.unwrap().path().to_owned();
+    b.resize(DESKTOP).await;
+    b.find("#welcome").await;
+    shot(b, "card-welcome", DESKTOP).await;
+    b.resize(PHONE).await;
+
+    // "Set a PIN" opens the folded form.
+    b.find("#welcome a[href='#password-settings']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.wait_until("the PIN form unfolded", || async {
+        b.is_displayed("form#set-password").await
+    })
+    .await;
+
+    b.goto(&path).await;
+    b.find("#balance[data-value]").await;
+    assert!(
+        !b.exists("#welcome").await,
+        "#welcome again on the next visit"
+    );
 }
 
 /// The customer sets a PIN on the card page, logs in with card number and PIN, and sees the
@@ -430,6 +557,11 @@ async fn join(b: &Browser) {
 async fn pin_and_account(b: &Browser, card: &Card) {
     b.resize(PHONE).await;
     b.goto(&card.path()).await;
+    b.find("details#password-settings summary")
+        .await
+        .click()
+        .await
+        .unwrap();
     let form = b.find("form#set-password").await;
     b.fill(&form, "input[name=contact]", "Grace@Example.com")
         .await;

@@ -216,7 +216,13 @@ async fn deliver(
         for channel in m.due(now) {
             let outcome = match channel {
                 Channel::Email => match &config.smtp {
-                    Some(s) => s.send(&m, settings.alert_emails.as_slice()).await,
+                    Some(s) => {
+                        // A member's mail goes to that member only, never to the owner.
+                        let to =
+                            m.to.as_ref()
+                                .map_or(settings.alert_emails.as_slice(), std::slice::from_ref);
+                        s.send(&m, to).await
+                    }
                     None => Err("no mail server is configured (--smtp-host)".into()),
                 },
                 Channel::Webhook => match &settings.alert_webhook {

@@ -288,6 +288,29 @@ fn backup_config(args: &ServeArgs) -> Result<Option<app::BackupConfig>, String> 
 /// hundreds (tokio's default allows 512).
 const BLOCKING_THREADS: usize = 32;
 
+/// The server's settings from its flags, each checked before anything starts.
+fn config(args: ServeArgs) -> Result<Config, String> {
+    Ok(Config {
+        backup: backup_config(&args)?,
+        tls: tls_config(&args)?,
+        keep_idempotency: crate::sweep::parse_window(&args.keep_idempotency)?,
+        limits: limits(&args)?,
+        metrics_token: metrics_token(&args)?,
+        alerts: alerts_config(&args)?,
+        verify_schedule: args
+            .verify_every
+            .as_deref()
+            .map(crate::ledger_schedule::parse_every)
+            .transpose()?
+            .unwrap_or(crate::domain::ledger_check::Schedule::Daily),
+        events: events_config(&args)?,
+        etsy: etsy_config(&args)?,
+        data_dir: args.data.data,
+        listen: args.listen,
+        base_url: args.base_url,
+    })
+}
+
 /// Runs the server on a multi-threaded runtime.
 pub fn run(args: ServeArgs) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -301,53 +324,12 @@ pub fn run(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let parsed = backup_config(&args).and_then(|b| {
-        Ok((
-            b,
-            tls_config(&args)?,
-            crate::sweep::parse_window(&args.keep_idempotency)?,
-            limits(&args)?,
-            metrics_token(&args)?,
-            alerts_config(&args)?,
-            args.verify_every
-                .as_deref()
-                .map(crate::ledger_schedule::parse_every)
-                .transpose()?
-                .unwrap_or(crate::domain::ledger_check::Schedule::Daily),
-            events_config(&args)?,
-            etsy_config(&args)?,
-        ))
-    });
-    let (
-        backup,
-        tls,
-        keep_idempotency,
-        limits,
-        metrics_token,
-        alerts,
-        verify_schedule,
-        events,
-        etsy,
-    ) = match parsed {
-        Ok(all) => all,
+    let config = match config(args) {
+        Ok(config) => config,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
-    };
-    let config = Config {
-        data_dir: args.data.data,
-        listen: args.listen,
-        base_url: args.base_url,
-        backup,
-        tls,
-        keep_idempotency,
-        limits,
-        metrics_token,
-        alerts,
-        verify_schedule,
-        events,
-        etsy,
     };
     let result = runtime.block_on(app::serve(config));
     // The database is closed by now; a read still running on a blocking thread must not hold

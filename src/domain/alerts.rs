@@ -196,6 +196,8 @@ pub enum Kind {
     Resolved,
     /// The owner asked for a test message.
     Test,
+    /// A member asked for their card's link by email (not an alert: it shares the outbox).
+    CardLink,
 }
 
 impl Kind {
@@ -205,6 +207,7 @@ impl Kind {
             Self::Started => "started",
             Self::Resolved => "resolved",
             Self::Test => "test",
+            Self::CardLink => "card link",
         }
     }
 }
@@ -394,6 +397,9 @@ pub struct Message {
     pub body: String,
     /// One per channel configured when it was queued.
     pub deliveries: Vec<Delivery>,
+    /// The one recipient of a message to a member; `None` sends to the owner's recipients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<Email>,
 }
 
 impl Message {
@@ -413,7 +419,7 @@ impl Message {
                     change.words
                 ),
             ),
-            Kind::Started | Kind::Test => (
+            Kind::Started | Kind::Test | Kind::CardLink => (
                 format!("{business}: started: {}", change.key.title()),
                 format!("started: {}\n\n{}", change.words, change.key.advice()),
             ),
@@ -434,6 +440,21 @@ impl Message {
         )
     }
 
+    /// A message to one member at `to`, by email only; `key` names what it is about (the member).
+    pub fn to_member(
+        now: OffsetDateTime,
+        kind: Kind,
+        key: &str,
+        to: Email,
+        subject: String,
+        body: String,
+    ) -> Message {
+        let mut m = Self::new(now, kind, None, subject, body, &[Channel::Email]);
+        m.key = Some(key.to_owned());
+        m.to = Some(to);
+        m
+    }
+
     fn new(
         now: OffsetDateTime,
         kind: Kind,
@@ -448,6 +469,7 @@ impl Message {
             key: key.map(|k| k.as_str().to_owned()),
             subject,
             body,
+            to: None,
             deliveries: channels
                 .iter()
                 .map(|c| Delivery {
@@ -460,6 +482,11 @@ impl Message {
                 })
                 .collect(),
         }
+    }
+
+    /// Whether every delivery is sent or given up: nothing is left to send.
+    pub fn finished(&self) -> bool {
+        self.deliveries.iter().all(|d| d.state != State::Pending)
     }
 
     /// The channels whose delivery is due at `now`.

@@ -28,6 +28,20 @@ impl EarningRule {
             .ok_or(DomainError::Overflow)
     }
 
+    /// The rule in words, as members read it: "1 point per 1.00 EUR"; `None` when points are not
+    /// earned by amount.
+    pub fn in_words(&self, currency: &super::money::Currency) -> Option<String> {
+        let n = self.points_per_unit;
+        let noun = if n == 1 { "point" } else { "points" };
+        let decimals = usize::try_from(currency.exponent()).unwrap_or(0);
+        let unit = if decimals == 0 {
+            "1".to_owned()
+        } else {
+            format!("1.{}", "0".repeat(decimals))
+        };
+        (n > 0).then(|| format!("{n} {noun} per {unit} {}", currency.as_str()))
+    }
+
     /// The earn entry for a purchase: at least one point and at most `MAX_POINTS`.
     ///
     /// The one rule the API, the till and webhooks share for earning by amount.
@@ -55,6 +69,26 @@ impl EarningRule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_rule_in_words() {
+        use crate::domain::money::Currency;
+        let eur = Currency::EUR;
+        assert_eq!(
+            EarningRule { points_per_unit: 1 }.in_words(&eur).as_deref(),
+            Some("1 point per 1.00 EUR")
+        );
+        let jpy = Currency::parse("JPY").unwrap_or(eur);
+        assert_eq!(
+            EarningRule {
+                points_per_unit: 10
+            }
+            .in_words(&jpy)
+            .as_deref(),
+            Some("10 points per 1 JPY")
+        );
+        assert_eq!(EarningRule { points_per_unit: 0 }.in_words(&eur), None);
+    }
     use crate::domain::money::Currency;
 
     #[test]

@@ -32,6 +32,17 @@ pub struct CardPage {
     pub has_secret: bool,
 }
 
+/// What came of asking for the card's link by email.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CardLinkMail {
+    /// Queued; the alert task sends it.
+    Queued,
+    /// One was queued within the hour; nothing more is.
+    TooSoon,
+    /// No email to send it to (or no such card).
+    NoEmail,
+}
+
 /// What the card page offers, beyond the link, to show the person setting a PIN holds the card.
 #[derive(Debug, Clone, Default)]
 pub struct SecretProof {
@@ -156,6 +167,43 @@ impl Loyalty {
                 Ok(out)
             })
             .await?)
+    }
+
+    /// Queues the mail with the card's link (`{base_url}/c/{token}`) to the member's email, at
+    /// most once an hour; the alert task sends it. Nothing is queued for an unknown, erased or
+    /// blocked card or a member without an email.
+    pub async fn email_card_link(&self, token: &str, base_url: &str) -> Result<CardLinkMail> {
+        let Ok(token) = CardToken::parse(token) else {
+            return Ok(CardLinkMail::NoEmail);
+        };
+        let now = clock::now();
+        let found = self
+            .store
+            .read(move |tx| {
+                let member = storage::members::by_token(tx, &token)?
+                    .filter(|m| m.status == MemberStatus::Active);
+                Ok(member.map(|m| (m, storage::settings::load(tx))))
+            })
+            .await?;
+        let Some((member, settings)) = found else {
+            return Ok(CardLinkMail::NoEmail);
+        };
+        let settings = settings?;
+        let Some(to) = member.email.clone() else {
+            return Ok(CardLinkMail::NoEmail);
+        };
+        let url = format!("{base_url}/c/{}", member.card_token.as_str());
+        let id = member.id.as_str().to_owned();
+        let m = crate::domain::card_mail::message(&settings.business_name, &id, to, &url, now);
+        let queued = self
+            .store
+            .write(move |tx| storage::alerts::enqueue_card_link(tx, &m, &id, now))
+            .await?;
+        Ok(if queued {
+            CardLinkMail::Queued
+        } else {
+            CardLinkMail::TooSoon
+        })
     }
 
     /// The id of the member whose card this token is, so attempts on the card page count per member.

@@ -9,7 +9,9 @@ mod hooks;
 mod ledger_check;
 
 pub use admin::{Dashboard, ImportPreview, PreviewLine, StaffSession};
-pub use customer::{CardLookup, CardPage, MemberSession, SecretProof, is_join_switched_off};
+pub use customer::{
+    CardLinkMail, CardLookup, CardPage, MemberSession, SecretProof, is_join_switched_off,
+};
 pub use etsy::{EtsyPatch, EtsyStatus};
 pub use hooks::IntegrationPatch;
 

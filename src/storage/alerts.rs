@@ -92,7 +92,7 @@ pub fn apply(
                 Kind::Resolved => {
                     table.remove(c.key.as_str())?;
                 }
-                Kind::Test => {}
+                Kind::Test | Kind::CardLink => {}
             }
         }
     }
@@ -102,7 +102,8 @@ pub fn apply(
     Ok(())
 }
 
-/// Queues a message; returns its id. The oldest messages beyond [`KEEP`] are dropped.
+/// Queues a message; returns its id. Beyond [`KEEP`] messages, the oldest one with nothing left
+/// to send goes first, so a message still being delivered is dropped only when all are.
 pub fn enqueue(tx: &WriteTransaction, m: &Message) -> Result<u64, StoreError> {
     let mut table = tx.open_table(ALERT_MESSAGES)?;
     let id = match table.last()? {
@@ -111,7 +112,22 @@ pub fn enqueue(tx: &WriteTransaction, m: &Message) -> Result<u64, StoreError> {
     };
     table.insert(id, codec::encode(m)?.as_slice())?;
     while table.len()? > KEEP {
-        if table.pop_first()?.is_none() {
+        // The table holds KEEP + 1 rows here, so this look is bounded.
+        let mut done = None;
+        for row in table.iter()? {
+            let (k, v) = row?;
+            let finished = codec::decode::<Message>("alert_messages", v.value())
+                .map_or(true, |m| m.finished());
+            if finished {
+                done = Some(k.value());
+                break;
+            }
+        }
+        let dropped = match done {
+            Some(k) => table.remove(k)?.is_some(),
+            None => table.pop_first()?.is_some(),
+        };
+        if !dropped {
             break;
         }
     }
@@ -187,4 +203,66 @@ pub fn page(
         out.push((k.value(), codec::decode("alert_messages", v.value())?));
     }
     Ok(out)
+}
+
+/// Queues the card-link mail `m` to `member` unless one was queued in the last hour; whether it
+/// was queued. Checked and queued in one transaction, so two quick presses send one mail.
+pub fn enqueue_card_link(
+    tx: &WriteTransaction,
+    m: &Message,
+    member: &str,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let recent = {
+        let table = tx.open_table(ALERT_MESSAGES)?;
+        let mut queued = Vec::new();
+        // Newest first: a mail older than the window ends the search.
+        for row in table.iter()?.rev() {
+            let (_, v) = row?;
+            let m: Message = codec::decode("alert_messages", v.value())?;
+            if now - m.created >= crate::domain::card_mail::ONE_PER {
+                break;
+            }
+            queued.push(m);
+        }
+        crate::domain::card_mail::must_wait(&queued, member, now)
+    };
+    if recent {
+        return Ok(false);
+    }
+    enqueue(tx, m)?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
+    use super::*;
+    use crate::domain::alerts::State;
+    use crate::storage::Store;
+
+    #[tokio::test]
+    async fn a_full_outbox_drops_finished_messages_before_one_still_being_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let now = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        let pending = Message::test("Café", now, &[Channel::Email]);
+        let mut sent = pending.clone();
+        for d in &mut sent.deliveries {
+            d.state = State::Sent;
+        }
+        let (first, due) = store
+            .write(move |tx| {
+                let first = enqueue(tx, &pending)?;
+                for _ in 0..KEEP + 5 {
+                    enqueue(tx, &sent)?;
+                }
+                let table = tx.open_table(ALERT_MESSAGES)?;
+                assert_eq!(table.len()?, KEEP);
+                Ok((first, table.get(first)?.is_some()))
+            })
+            .await
+            .unwrap();
+        assert!(due, "message {first}, still to send, was dropped");
+    }
 }

@@ -137,15 +137,28 @@ pub fn apply(
     delivery: Delivery,
     now: OffsetDateTime,
 ) -> Result<Applied, StoreError> {
-    let key = (provider.as_str(), delivery.id.as_str());
+    once(tx, provider, delivery, now, |event| match event {
+        ShopEvent::Ignored(why) => Ok(format!("ignored: {why}")),
+        ShopEvent::Paid(order) => paid(tx, provider, order, now),
+        ShopEvent::Refunded(refund) => refunded(tx, provider, refund, now),
+    })
+}
+
+/// Runs `what` on a delivery not taken before and records what it did with it; a delivery
+/// taken before applies nothing.
+fn once(
+    tx: &WriteTransaction,
+    provider: Provider,
+    delivery: Delivery,
+    now: OffsetDateTime,
+    what: impl FnOnce(ShopEvent) -> Result<String, StoreError>,
+) -> Result<Applied, StoreError> {
+    let Delivery { id, event } = delivery;
+    let key = (provider.as_str(), id.as_str());
     if tx.open_table(HOOK_DELIVERIES)?.get(key)?.is_some() {
         return Ok(Applied::Duplicate);
     }
-    let outcome = match delivery.event {
-        ShopEvent::Ignored(why) => format!("ignored: {why}"),
-        ShopEvent::Paid(order) => paid(tx, provider, order, now)?,
-        ShopEvent::Refunded(refund) => refunded(tx, provider, refund, now)?,
-    };
+    let outcome = what(event)?;
     record_delivery(tx, key, &outcome, now)?;
     Ok(Applied::Taken(outcome))
 }
@@ -281,21 +294,15 @@ pub fn park_refused(
     why: &str,
     now: OffsetDateTime,
 ) -> Result<Applied, StoreError> {
-    let key = (provider.as_str(), delivery.id.as_str());
-    if tx.open_table(HOOK_DELIVERIES)?.get(key)?.is_some() {
-        return Ok(Applied::Duplicate);
-    }
-    let outcome = match delivery.event {
+    once(tx, provider, delivery, now, |event| match event {
         ShopEvent::Paid(order) if get_order(tx, provider, &order.order_id)?.is_none() => {
             let mut rec = new_order(&order, now);
             let outcome = park(&mut rec, why);
             save_order(tx, provider, &order.order_id, &rec)?;
-            outcome
+            Ok(outcome)
         }
-        _ => format!("refused: {why}"),
-    };
-    record_delivery(tx, key, &outcome, now)?;
-    Ok(Applied::Taken(outcome))
+        _ => Ok(format!("refused: {why}")),
+    })
 }
 
 fn record_delivery(

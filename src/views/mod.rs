@@ -44,12 +44,18 @@ pub static STYLE_PATH: LazyLock<String> = LazyLock::new(|| {
 
 /// The `<head>` every page shares.
 pub fn head(title: &str) -> Markup {
+    head_with(title, html! {})
+}
+
+/// The shared `<head>` with `extra` links at its end.
+pub fn head_with(title: &str, extra: Markup) -> Markup {
     html! {
         head {
             meta charset="utf-8";
             meta name="viewport" content="width=device-width, initial-scale=1";
             title { (title) " · FealTY" }
             link rel="stylesheet" href=(STYLE_PATH.as_str());
+            (extra)
         }
     }
 }

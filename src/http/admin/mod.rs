@@ -6,6 +6,7 @@ mod catalogue;
 mod dashboard;
 mod integrations;
 mod login;
+mod manifest;
 mod members;
 pub mod session;
 mod settings;
@@ -29,6 +30,7 @@ use axum::routing::{get, post};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/login", get(login::form).post(login::submit))
+        .route("/admin/manifest.webmanifest", get(manifest::manifest))
         .route("/admin/logout", post(login::logout))
         .route("/admin", get(dashboard::show))
         .route("/admin/members", get(members::list).post(members::create))

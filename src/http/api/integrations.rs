@@ -145,6 +145,21 @@ enum ProviderName {
     Etsy,
 }
 
+/// The shops that send webhooks, as named in `/api/v1/integrations/{provider}` (Etsy has an
+/// address of its own there).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[expect(
+    dead_code,
+    reason = "only describes the path parameter in the OpenAPI document"
+)]
+enum WebhookShopName {
+    Shopify,
+    Stripe,
+    Square,
+    WooCommerce,
+}
+
 fn provider(raw: &str) -> Result<Provider, ApiError> {
     Provider::parse(raw).ok_or_else(|| ApiError::not_found("shop"))
 }
@@ -152,7 +167,7 @@ fn provider(raw: &str) -> Result<Provider, ApiError> {
 /// Set up a shop's webhooks.
 #[utoipa::path(
     put, path = "/api/v1/integrations/{provider}", tag = "integrations",
-    params(("provider" = inline(ProviderName), Path, description = "`shopify`, `stripe`, `square` or `woocommerce`")),
+    params(("provider" = inline(WebhookShopName), Path, description = "`shopify`, `stripe`, `square` or `woocommerce`")),
     request_body = UpdateIntegration,
     responses(
         (status = 200, description = "The settings now, with the URL to paste into the shop", body = IntegrationView),
@@ -292,14 +307,17 @@ pub struct UpdateEtsy {
     pub create_members: Option<bool>,
     /// The app's keystring and shared secret joined by a colon, from Etsy's "Your Apps".
     /// Stored, never shown again.
+    #[schema(pattern = "^[ ]*[!-9;-~]{1,126}:[!-9;-~]{1,126}[ ]*$")]
     pub api_key: Option<String>,
     /// The shop's numeric id.
-    #[schema(pattern = "^[0-9]+$")]
+    #[schema(pattern = "^[ ]*[1-9][0-9]{0,18}[ ]*$")]
     pub shop_id: Option<String>,
     /// An OAuth access token with the `transactions_r` scope. Stored, never shown again;
     /// refreshed by the server as it expires.
+    #[schema(pattern = "^[ ]*[!-~]{1,1024}[ ]*$")]
     pub access_token: Option<String>,
     /// The OAuth refresh token issued with it. Stored, never shown again.
+    #[schema(pattern = "^[ ]*[!-~]{1,1024}[ ]*$")]
     pub refresh_token: Option<String>,
     /// Minutes between polls (default 5).
     #[schema(minimum = 1, maximum = 1440)]

@@ -6,10 +6,10 @@ use crate::domain::member::MemberId;
 use crate::http::AppState;
 use crate::http::admin::session::{MEMBER_COOKIE, Staff, Subject, cookie_secret, named_cookie};
 use crate::http::admin::{PageError, PageResult, form_token, refused_status, see_other};
-use crate::service::{CardLookup, SecretProof, ServiceError};
+use crate::service::{CardLinkMail, CardLookup, SecretProof, ServiceError};
 use crate::views::Page;
 use crate::views::banner::Banner;
-use crate::views::customer::card::{self as view, EarnPreview, StaffTill};
+use crate::views::customer::card::{self as view, EarnPreview, StaffTill, Welcome};
 use crate::views::customer::{self as views, SERVICE_WORKER};
 use axum::Form;
 use axum::extract::{ConnectInfo, Path, Query, State};
@@ -21,6 +21,8 @@ use std::net::SocketAddr;
 #[derive(Debug, serde::Deserialize)]
 pub struct Notice {
     saved: Option<String>,
+    welcome: Option<String>,
+    emailed: Option<String>,
 }
 
 async fn staff_till(state: &AppState, headers: &HeaderMap) -> Result<Option<StaffTill>, PageError> {
@@ -65,7 +67,7 @@ pub async fn staff_answer(
     };
     Ok((
         status,
-        Page(view::view(&p, &codes, Some(&till), banner, None)),
+        Page(view::view(&p, &codes, Some(&till), banner, None, None)),
     )
         .into_response())
 }
@@ -76,6 +78,7 @@ async fn render(
     token: &str,
     banner: Option<&Banner>,
     err: Option<&DomainError>,
+    welcome: Option<&Welcome>,
 ) -> PageResult {
     match state.loyalty.card(token).await? {
         CardLookup::Member(p) => {
@@ -85,7 +88,7 @@ async fn render(
             let status = err.map_or(StatusCode::OK, refused_status);
             Ok((
                 status,
-                Page(view::view(&p, &codes, staff.as_ref(), banner, err)),
+                Page(view::view(&p, &codes, staff.as_ref(), banner, err, welcome)),
             )
                 .into_response())
         }
@@ -110,10 +113,78 @@ pub async fn show(
     Path(token): Path<String>,
     Query(n): Query<Notice>,
 ) -> PageResult {
-    let banner = n
-        .saved
-        .map(|_| Banner::done("Saved: you can now log in with your card number or email."));
-    render(&state, &headers, &token, banner.as_ref(), None).await
+    let banner = match (n.saved, n.emailed) {
+        (Some(_), _) => Some(Banner::done(
+            "Saved: you can now log in with your card number or email.",
+        )),
+        (None, Some(_)) => Some(Banner::done(
+            "We are sending your card's link to your email address.",
+        )),
+        (None, None) => None,
+    };
+    let welcome = n.welcome.map(|_| welcome(&state));
+    render(
+        &state,
+        &headers,
+        &token,
+        banner.as_ref(),
+        None,
+        welcome.as_ref(),
+    )
+    .await
+}
+
+fn welcome(state: &AppState) -> Welcome {
+    Welcome {
+        can_email: state.alerts.0.smtp.is_some(),
+        refused: None,
+    }
+}
+
+/// "Email me my link": queues the mail for the alert task, at most one per member an hour.
+pub async fn email_link(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> PageResult {
+    let refused = |text: &str| Welcome {
+        refused: Some(text.to_owned()),
+        ..welcome(&state)
+    };
+    if state.alerts.0.smtp.is_none() {
+        let w = refused("Sending email is not set up here; please save the page another way.");
+        let mut res = render(&state, &headers, &token, None, None, Some(&w)).await?;
+        *res.status_mut() = StatusCode::CONFLICT;
+        return Ok(res);
+    }
+    match state
+        .loyalty
+        .email_card_link(&token, &state.base_url)
+        .await?
+    {
+        CardLinkMail::Queued => {
+            state.alerts.1.wake();
+            Ok(see_other(&format!("/c/{token}?emailed=1")))
+        }
+        CardLinkMail::TooSoon => {
+            let w = refused(
+                "We already sent your link within the last hour: please look in your inbox \
+                 (and spam folder) before asking again.",
+            );
+            let mut res = render(&state, &headers, &token, None, None, Some(&w)).await?;
+            *res.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            Ok(res)
+        }
+        CardLinkMail::NoEmail => {
+            let w =
+                refused("There is no email address on this card; ask at the counter to add one.");
+            let mut res = render(&state, &headers, &token, None, None, Some(&w)).await?;
+            if res.status() == StatusCode::OK {
+                *res.status_mut() = StatusCode::CONFLICT;
+            }
+            Ok(res)
+        }
+    }
 }
 
 /// What the password form sends.
@@ -145,10 +216,10 @@ pub async fn set_password(
     });
     let secret = match checked {
         Ok(s) => s,
-        Err(e) => return render(&state, &headers, &token, None, Some(&e)).await,
+        Err(e) => return render(&state, &headers, &token, None, Some(&e), None).await,
     };
     let Some(member_id) = state.loyalty.card_member_id(&token).await? else {
-        return render(&state, &headers, &token, None, None).await;
+        return render(&state, &headers, &token, None, None, None).await;
     };
     let subject = Subject::Member(member_id);
     let attempt = match state.login_throttle.admit(&subject, Some(addr.ip())).await {
@@ -156,7 +227,7 @@ pub async fn set_password(
         Err(refused) => {
             // Beside the new password: the one field the form always shows.
             let e = DomainError::invalid("password", refused.message());
-            let mut res = render(&state, &headers, &token, None, Some(&e)).await?;
+            let mut res = render(&state, &headers, &token, None, Some(&e), None).await?;
             *res.status_mut() = StatusCode::TOO_MANY_REQUESTS;
             return Ok(res);
         }
@@ -184,15 +255,17 @@ pub async fn set_password(
         // A wrong current PIN or contact stays counted as a failed attempt.
         Err(ServiceError::Domain(e @ DomainError::Invalid { .. })) => {
             drop(attempt);
-            render(&state, &headers, &token, None, Some(&e)).await
+            render(&state, &headers, &token, None, Some(&e), None).await
         }
         Err(e) => {
             state.login_throttle.release(attempt);
             match e {
                 ServiceError::Domain(DomainError::NotFound(_)) => {
-                    render(&state, &headers, &token, None, None).await
+                    render(&state, &headers, &token, None, None, None).await
                 }
-                ServiceError::Domain(e) => render(&state, &headers, &token, None, Some(&e)).await,
+                ServiceError::Domain(e) => {
+                    render(&state, &headers, &token, None, Some(&e), None).await
+                }
                 e => Err(e.into()),
             }
         }

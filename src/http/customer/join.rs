@@ -159,6 +159,17 @@ async fn switched_off(state: &AppState) -> Result<Option<axum::response::Respons
     Ok(Some((StatusCode::FORBIDDEN, Page(page)).into_response()))
 }
 
+/// The cheapest active reward: what a new member works towards first.
+async fn first_reward(
+    state: &AppState,
+) -> Result<Option<crate::domain::reward::Reward>, PageError> {
+    let rewards = state.loyalty.rewards().await?;
+    Ok(rewards
+        .into_iter()
+        .filter(|r| r.active)
+        .min_by_key(|r| r.cost))
+}
+
 /// The join form.
 pub async fn form(State(state): State<AppState>, Query(q): Query<CardParam>) -> PageResult {
     if let Some(off) = switched_off(&state).await? {
@@ -166,8 +177,10 @@ pub async fn form(State(state): State<AppState>, Query(q): Query<CardParam>) -> 
     }
     let settings = state.loyalty.settings().await?;
     let card = q.card.filter(|c| CardToken::parse(c).is_ok());
+    let first = first_reward(&state).await?;
     let page = view::form(
         &settings,
+        first.as_ref(),
         &Kept::new(),
         None,
         &state.join_guard.stamp()?,
@@ -240,8 +253,16 @@ pub async fn submit(
         )
         .collect();
     let stamp = state.join_guard.stamp()?;
+    let first = first_reward(&state).await?;
     let refuse = |status: StatusCode, e: DomainError| {
-        let page = view::form(&settings, &kept, Some(&e), &stamp, f.card.as_deref());
+        let page = view::form(
+            &settings,
+            first.as_ref(),
+            &kept,
+            Some(&e),
+            &stamp,
+            f.card.as_deref(),
+        );
         Ok((status, Page(page)).into_response())
     };
     let Some(mut reserved) = state.join_guard.reserve(&ip) else {
@@ -259,7 +280,8 @@ pub async fn submit(
         state.join_guard.release(reserved);
     }
     match outcome? {
-        Joined::Member(token) => Ok(see_other(&format!("/c/{token}"))),
+        // The card page greets a new member once, with ways to keep the card.
+        Joined::Member(token) => Ok(see_other(&format!("/c/{token}?welcome=1"))),
         Joined::Refused(res) => Ok(res),
     }
 }

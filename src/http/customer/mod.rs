@@ -22,6 +22,7 @@ pub fn router() -> Router<AppState> {
         .route("/c/{token}", get(card::show))
         .route("/c/{token}/manifest.webmanifest", get(card::manifest))
         .route("/c/{token}/password", post(card::set_password))
+        .route("/c/{token}/email-link", post(card::email_link))
         .route("/brand/theme.css", get(card::theme))
         .route("/join", get(join::form).post(join::submit))
         .route("/login", get(account::login_form).post(account::login))

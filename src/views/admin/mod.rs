@@ -12,7 +12,7 @@ pub mod settings;
 pub mod staff;
 pub mod webhooks;
 
-use super::head;
+use super::head_with;
 use crate::domain::DomainError;
 use maud::{DOCTYPE, Markup, html};
 use std::collections::HashMap;
@@ -88,7 +88,11 @@ pub fn page(title: &str, chrome: &Chrome, section: Section, body: Markup) -> Mar
     html! {
         (DOCTYPE)
         html lang="en" {
-            (head(title))
+            (head_with(title, html! {
+                // Staff can add the till to a phone's home screen.
+                link rel="manifest" href="/admin/manifest.webmanifest";
+                link rel="apple-touch-icon" href="/c/icon-192.png";
+            }))
             body {
                 header.top {
                     span.brand { (chrome.business) }

@@ -69,13 +69,23 @@ fn kind_text(k: EntryKind) -> &'static str {
     }
 }
 
-/// The card page, with the card's codes drawn beforehand.
+/// The greeting a new member sees once, right after joining, with ways to keep the card.
+#[derive(Debug, Clone, Default)]
+pub struct Welcome {
+    /// Whether "email me my link" can be offered (the member gave an email, a mail server is set).
+    pub can_email: bool,
+    /// Why the last "email me my link" was refused.
+    pub refused: Option<String>,
+}
+
+/// The card page, with the card's codes drawn beforehand; `welcome` right after joining.
 pub fn view(
     p: &CardPage,
     codes: &DrawnCodes,
     staff: Option<&StaffTill>,
     banner: Option<&Banner>,
     password_err: Option<&DomainError>,
+    welcome: Option<&Welcome>,
 ) -> Markup {
     let m = &p.member;
     let zone = p.settings.time_zone.zone();
@@ -128,6 +138,23 @@ pub fn view(
                     progress #reward-progress max=(r.cost) value=(r.cost) {}
                 }
             }
+            // Compact under the balance; full screen, black on white, when it is the URL's
+            // target ("Show my card"), so it works without script.
+            section.card.show-card #my-card aria-labelledby="my-card-title" {
+                h2 #my-card-title .visually-hidden { "Your card" }
+                div.codes {
+                    (PreEscaped(&codes.qr))
+                    div.code-side {
+                        p.card-number #card-number { (m.card_number.as_str()) }
+                        (PreEscaped(&codes.barcode))
+                    }
+                }
+                p.show-actions {
+                    a.button #show-card href="#my-card" { "Show my card" }
+                    a.button.close-card #close-card href="#" { "Close" }
+                }
+            }
+            @if let Some(w) = welcome { (welcome_section(token, w, m.email.is_some())) }
             @if let Some(s) = staff {
                 section.card #staff-till {
                     h2 { "Till (staff)" }
@@ -197,19 +224,12 @@ pub fn view(
                     } }
                 }
             }
-            section.card.show-card {
-                h2 { "Your card" }
-                p.muted { "Show this at the counter." }
-                (PreEscaped(&codes.qr))
-                p.card-number #card-number { (m.card_number.as_str()) }
-                (PreEscaped(&codes.barcode))
-            }
             // Changing a password is the customer's own business; staff only set a first one,
             // for a customer with no email or phone on file (the customer types it).
             @if staff.is_none() || !p.has_secret {
-            section.card #password-card {
-                h2 { @if staff.is_some() { "Set a first PIN for the customer" }
-                     @else if p.has_secret { "Change your password or PIN" } @else { "Set a password or PIN" } }
+            details.card #password-settings open[password_err.is_some()] {
+                summary { h2 { @if staff.is_some() { "Set a first PIN for the customer" }
+                     @else if p.has_secret { "Change your password or PIN" } @else { "Set a password or PIN" } } }
                 @if staff.is_some() {
                     p.muted { "Hand over the phone: the customer types it twice." }
                 } @else {
@@ -243,6 +263,39 @@ pub fn view(
             }
         },
     )
+}
+
+fn welcome_section(token: &str, w: &Welcome, has_email: bool) -> Markup {
+    html! {
+        section.card.welcome #welcome aria-labelledby="welcome-title" {
+            h2 #welcome-title { "Welcome! Save this card" }
+            p { "This page is your card: staff scan its code to add your points. Keep it where you can find it." }
+            ul.save-steps {
+                li #save-home {
+                    strong { "Add it to your home screen. " }
+                    "On an iPhone, tap Share, then " em { "Add to Home Screen" } ". On Android, open the browser's menu and choose "
+                    em { "Add to Home screen" } " or " em { "Install app" } "."
+                    // Shown by the card script when the browser offers to install.
+                    button #install type="button" hidden { "Add to home screen" }
+                }
+                @if w.can_email && has_email {
+                    li #save-email {
+                        form #email-link method="post" action={ "/c/" (token) "/email-link" } {
+                            strong { "Email me my link " }
+                            "so I can open my card again from my inbox."
+                            @if let Some(r) = &w.refused { p.error #email-link-error role="alert" { (r) } }
+                            button type="submit" { "Email me my link" }
+                        }
+                    }
+                }
+                li #save-pin {
+                    strong { "Set a PIN " }
+                    "to log in with your card number or email if you lose this page. "
+                    a href="#password-settings" { "Set a PIN" }
+                }
+            }
+        }
+    }
 }
 
 /// A printed card that no one has yet.

@@ -2,13 +2,16 @@
 
 use super::{Head, layout};
 use crate::domain::DomainError;
+use crate::domain::reward::Reward;
 use crate::domain::settings::Settings;
 use crate::views::admin::{Kept, field_error, form_error, kept};
 use maud::{Markup, html};
 
-/// The join form. `started` is the signed time the form was shown; `card` a printed card's token.
+/// The join form. `started` is the signed time the form was shown; `card` a printed card's token;
+/// `first_reward` the cheapest active reward, to say what members get.
 pub fn form(
     settings: &Settings,
+    first_reward: Option<&Reward>,
     values: &Kept,
     err: Option<&DomainError>,
     started: &str,
@@ -20,6 +23,18 @@ pub fn form(
         &Head::default(),
         html! {
             h1 { "Join " (settings.business_name) }
+            @let rule = settings.earning.in_words(&settings.currency);
+            @if rule.is_some() || first_reward.is_some() {
+                section.card #member-gets {
+                    h2 { "What members get" }
+                    ul {
+                        @if let Some(r) = &rule { li #earning-rule { "Collect " strong { (r) } " you spend." } }
+                        @if let Some(r) = first_reward {
+                            li #first-reward { strong { (r.name) } " at " (crate::views::thousands(r.cost)) " points." }
+                        }
+                    }
+                }
+            }
             @if card.is_some() { p { "You are joining with the card you were given." } }
             form #join method="post" action="/join" {
                 input type="hidden" name="started" value=(started);
