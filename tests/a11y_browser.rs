@@ -365,6 +365,19 @@ async fn admin_pages(b: &Browser, axe: &str, brand: &Brand, data: &Data) -> Vec<
     b.find("form#earn-points").await;
     serious.extend(both_widths(b, axe, brand, "member-refused").await);
 
+    // Staff at the till on a customer's card page: the preview and the result stay there.
+    b.resize(PHONE).await;
+    b.goto(&format!("/c/{}", data.token)).await;
+    let form = b.find("form#staff-earn").await;
+    b.fill(&form, "input[name=amount]", "4.00").await;
+    b.click_submit(&form).await;
+    b.find("form#confirm-earn").await;
+    serious.extend(both_widths(b, axe, brand, "card-staff-preview").await);
+    let form = b.find("form#confirm-earn").await;
+    b.click_submit(&form).await;
+    b.find("#result").await;
+    serious.extend(both_widths(b, axe, brand, "card-staff-result").await);
+
     let csv = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(
         csv.path(),

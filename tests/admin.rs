@@ -550,12 +550,21 @@ async fn till_forms_apply_once_and_show_errors() {
         }
     };
     p.expect(409);
-    let errors: Vec<String> = select(&p.text, |t| t.has_class("error"))
-        .iter()
-        .map(Elem::text)
-        .filter(|t| !t.is_empty())
-        .collect();
-    assert!(!errors.is_empty(), "a message: {}", snippet(&p.text));
+    // The refusal is the banner at the top, an alert; the focus goes to the reward.
+    let refusal = by_id(&p.text, "refused").expect("#refused");
+    assert_eq!(refusal.tag.attr("role"), Some("alert"));
+    assert!(
+        refusal.text().contains("Not enough points"),
+        "#refused: {}",
+        refusal.text()
+    );
+    let select_tag = by_id(&p.text, "reward_id").expect("select#reward_id stays offered");
+    assert!(
+        select_tag.tag.attr("autofocus").is_some(),
+        "autofocus on the reward"
+    );
+    assert_eq!(select_tag.tag.attr("aria-invalid"), Some("true"));
+    assert_eq!(select_tag.tag.attr("aria-describedby"), Some("refused"));
     assert_eq!(data_value(&p.text, "balance"), 7);
     assert_eq!(api.balance(&id).await, 7);
 
@@ -1642,12 +1651,14 @@ async fn till_reverse_checks_its_reason_like_every_other_entry() {
             .submit(&reverse, &[("reason", reason), ("form_token", &token)])
             .await;
         p.expect(422);
-        let errors: Vec<String> = select(&p.text, |t| t.has_class("error"))
-            .iter()
-            .map(Elem::text)
-            .filter(|t| !t.is_empty())
-            .collect();
-        assert!(!errors.is_empty(), "a form error: {}", snippet(&p.text));
+        let refusal = by_id(&p.text, "refused")
+            .map(|e| e.text())
+            .unwrap_or_default();
+        assert!(
+            !refusal.is_empty(),
+            "a refusal banner: {}",
+            snippet(&p.text)
+        );
         assert!(p.text.len() < 200 * 1024, "the reason is not echoed whole");
         assert!(!p.text.contains('\u{202E}') && !p.text.contains('\u{1b}'));
     }

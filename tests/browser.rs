@@ -526,3 +526,147 @@ async fn dashboard_walk(driver: &Driver, server: &TestServer) {
     admin_shot(&b, "dashboard-charts", DESKTOP).await;
     b.c.close().await.expect("close the browser session");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The till on a staff phone
+// ---------------------------------------------------------------------------------------------
+
+/// Saves `target/screenshots/till-<state>-<size>.png`.
+async fn till_shot(b: &Browser, state: &str, size: Size) -> PathBuf {
+    let file = b.screenshot(&format!("till-{state}-{}", size.name)).await;
+    eprintln!("screenshot: {}", file.display());
+    file
+}
+
+#[tokio::test]
+async fn the_till_comes_first_on_a_phone_and_every_result_shows_at_the_top() {
+    let driver = Driver::start();
+    let server = TestServer::start();
+    tokio::time::timeout(TEST_TIMEOUT, till_walk(&driver, &server))
+        .await
+        .unwrap_or_else(|_| panic!("the till walk took longer than {TEST_TIMEOUT:?}"));
+}
+
+async fn till_walk(driver: &Driver, server: &TestServer) {
+    ok(&server.cli_stdin(
+        &[
+            "user",
+            "add",
+            "--username",
+            USERNAME,
+            "--role",
+            "owner",
+            "--password-stdin",
+        ],
+        &format!("{PASSWORD}\n"),
+    ));
+    let api = server.client();
+    let member = api
+        .create_member(&json!({
+            "name": "Konstantina Papadopoulou-Alexandropoulou",
+            "email": "konstantina.papadopoulou@example.com",
+            "phone": "+30 210 000 0000",
+            "card_number": card_number(4_711_000_555),
+        }))
+        .await;
+    let id = member["id"].as_str().unwrap().to_owned();
+    api.post("/rewards", &json!({"name": "Free coffee", "cost": 50}))
+        .await
+        .expect_status(201);
+    // History enough to fill a page below the till.
+    for points in [20, 15, 25, 10] {
+        api.earn(&id, points).await;
+    }
+    let page = format!("/admin/members/{id}");
+    let b = Browser::open(driver, &server.url(""), "till").await;
+    b.resize(PHONE).await;
+    log_in(&b).await;
+
+    for (round, size) in [PHONE, DESKTOP].into_iter().enumerate() {
+        b.resize(size).await;
+        // Enough points for the reward when the page opens.
+        let balance = api.balance(&id).await;
+        if balance < 60 {
+            api.earn(&id, 60 - balance).await;
+        }
+        b.goto(&page).await;
+        b.find("form#redeem").await;
+        if size.width == PHONE.width {
+            b.assert_no_horizontal_scroll("member").await;
+            for css in [
+                "#balance",
+                "input#amount",
+                "form#redeem button[type=submit]",
+            ] {
+                let at = b.placed(css).await;
+                eprintln!("{css} at 360x800: bottom {:.0} px", at.bottom);
+                assert!(
+                    at.on_first_screen(),
+                    "{css} is not on the first screen at 360 px: {at:?}"
+                );
+            }
+        }
+        till_shot(&b, "member", size).await;
+
+        // A good earn: its banner at the top.
+        let form = b.find("form#earn-points").await;
+        b.fill(&form, "input[name=points]", "12").await;
+        b.click_submit(&form).await;
+        let done = b.placed("#result[role=status]").await;
+        assert!(
+            done.text.contains("Added 12 points"),
+            "#result says {:?}",
+            done.text
+        );
+        assert!(done.in_view(), "the earn's banner is off-screen: {done:?}");
+        till_shot(&b, "earned", size).await;
+
+        // Someone else spends the points while this page is open: the redemption is refused.
+        let left = api.balance(&id).await;
+        api.transaction(
+            &id,
+            &format!("spend-{round}"),
+            &json!({"kind": "redeem", "points": left - 10}),
+        )
+        .await
+        .expect_status(201);
+        let form = b.find("form#redeem").await;
+        b.click_submit(&form).await;
+        let refused = b.placed("#refused[role=alert]").await;
+        assert!(
+            refused.text.contains("Not enough points") && refused.text.contains("10"),
+            "#refused says {:?}",
+            refused.text
+        );
+        assert!(
+            refused.in_view() && refused.top < 200.0,
+            "the refusal is not at the top of the screen: {refused:?}"
+        );
+        assert_eq!(
+            refused.focused, "reward_id",
+            "the focus after a refused redemption"
+        );
+        assert_eq!(
+            b.find("select#reward_id")
+                .await
+                .attr("aria-invalid")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("true"),
+            "select#reward_id aria-invalid"
+        );
+        assert_eq!(api.balance(&id).await, 10, "a refusal changes nothing");
+        till_shot(&b, "refused", size).await;
+
+        // A refused amount: the focus is on the amount field.
+        let form = b.find("form#earn-amount").await;
+        b.fill(&form, "input[name=amount]", "twelve").await;
+        b.click_submit(&form).await;
+        let refused = b.placed("#refused[role=alert]").await;
+        assert_eq!(refused.focused, "amount", "focus after a refused amount");
+        assert!(refused.in_view(), "{refused:?}");
+        till_shot(&b, "amount-refused", size).await;
+    }
+    b.c.close().await.expect("close the browser session");
+}

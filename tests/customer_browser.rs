@@ -569,6 +569,18 @@ async fn pin_and_account(b: &Browser, card: &Card) {
     b.fill(&form, "input[name=confirm]", "1234").await;
     b.click_submit(&form).await;
     b.find("#password-error").await;
+    // The refusal is a banner at the top, and the focus is on the PIN field.
+    let refused = b.placed("#refused[role=alert]").await;
+    assert!(
+        refused.in_view() && refused.top < 200.0,
+        "the PIN refusal is not at the top of the screen: {refused:?}"
+    );
+    assert!(!refused.text.is_empty(), "#refused is empty");
+    assert_eq!(refused.focused, "password", "focus after a refused PIN");
+    shot(b, "pin-refused", PHONE).await;
+    b.resize(DESKTOP).await;
+    shot(b, "pin-refused", DESKTOP).await;
+    b.resize(PHONE).await;
 
     let form = b.find("form#set-password").await;
     // A first PIN needs the email on file as well as the link.
@@ -674,6 +686,84 @@ async fn staff_on_the_card_page(b: &Browser, api: &Api, card: &Card) {
     );
     b.assert_no_horizontal_scroll("card as staff").await;
     shot(b, "card-staff", PHONE).await;
+
+    // Staff act from the card page and stay there: preview, confirm, the result in a banner.
+    for size in [PHONE, DESKTOP] {
+        b.resize(size).await;
+        b.goto(&card.path()).await;
+        staff_sees_only_the_card(b, "card page").await;
+        let before = api.balance(&card.id).await;
+        let earn = b.find("form#staff-earn").await;
+        b.fill(&earn, "input[name=amount]", "7.00").await;
+        b.click_submit(&earn).await;
+        b.find("form#confirm-earn").await;
+        staff_sees_only_the_card(b, "preview").await;
+        assert_eq!(
+            api.balance(&card.id).await,
+            before,
+            "a preview writes nothing"
+        );
+        card_staff_shot(b, "preview", size).await;
+        let confirm = b.find("form#confirm-earn").await;
+        b.click_submit(&confirm).await;
+        let done = b.placed("#result[role=status]").await;
+        assert!(done.text.contains("Added"), "#result says {:?}", done.text);
+        assert!(done.in_view(), "the banner is off-screen: {done:?}");
+        staff_sees_only_the_card(b, "result").await;
+        assert_eq!(b.data_value("#balance").await, api.balance(&card.id).await);
+        assert!(api.balance(&card.id).await > before, "the confirmed points");
+        card_staff_shot(b, "earned", size).await;
+
+        // A redemption refused because the balance went down meanwhile: still the card page.
+        let balance = api.balance(&card.id).await;
+        if balance < 60 {
+            api.earn(&card.id, 60 - balance).await;
+        }
+        b.goto(&card.path()).await;
+        let redeem = b.find("form#staff-redeem").await;
+        let left = api.balance(&card.id).await;
+        api.transaction(
+            &card.id,
+            &format!("card-spend-{}", size.name),
+            &json!({"kind": "redeem", "points": left - 10}),
+        )
+        .await
+        .expect_status(201);
+        b.click_submit(&redeem).await;
+        let refused = b.placed("#refused[role=alert]").await;
+        assert!(
+            refused.text.contains("Not enough points"),
+            "#refused says {:?}",
+            refused.text
+        );
+        assert!(refused.in_view(), "the refusal is off-screen: {refused:?}");
+        staff_sees_only_the_card(b, "refusal").await;
+        card_staff_shot(b, "refused", size).await;
+    }
+    b.resize(PHONE).await;
+}
+
+/// Staff on a card page see the customer's card and the till, not the admin frame, and none
+/// of the forms that are the customer's own (this customer already has a PIN).
+async fn staff_sees_only_the_card(b: &Browser, step: &str) {
+    b.find("header.brand-bar").await;
+    assert!(
+        !b.exists("header.top").await,
+        "{step}: the admin frame on the card page"
+    );
+    for css in ["form#set-password", "form#erase", "a[href=\"/login\"]"] {
+        assert!(!b.exists(css).await, "{step}: staff see {css}");
+    }
+    b.assert_no_horizontal_scroll(step).await;
+}
+
+/// Saves `target/screenshots/card-staff-<state>-<size>.png`.
+async fn card_staff_shot(b: &Browser, state: &str, size: Size) -> PathBuf {
+    let file = b
+        .screenshot(&format!("card-staff-{state}-{}", size.name))
+        .await;
+    eprintln!("screenshot: {}", file.display());
+    file
 }
 
 /// The brand colour of the café (an orange under 3:1 on white) and its logo.
@@ -938,9 +1028,10 @@ async fn offline(b: &Browser, api: &Api, card: &Card, server: &mut TestServer) {
     // The customer's own view (no staff cookie), with a balance the first visits did not show.
     b.c.delete_all_cookies().await.unwrap();
     api.earn(&card.id, 10).await;
+    let online = api.balance(&card.id).await;
     b.resize(PHONE).await;
     b.goto(&card.path()).await;
-    assert_eq!(b.data_value("#balance").await, 60, "#balance online");
+    assert_eq!(b.data_value("#balance").await, online, "#balance online");
     b.wait_until("the service worker to control the card page", || async {
         b.c.execute("return navigator.serviceWorker.controller !== null", vec![])
             .await
@@ -970,7 +1061,7 @@ async fn offline(b: &Browser, api: &Api, card: &Card, server: &mut TestServer) {
     }
     assert_eq!(
         b.data_value("#balance").await,
-        60,
+        online,
         "#balance offline (the last known one)"
     );
     assert_eq!(digits(&b.text("#card-number").await), card.number);

@@ -1,6 +1,7 @@
 //! HTML pages (maud): pure functions from data to markup.
 
 pub mod admin;
+pub mod banner;
 pub mod card_codes;
 pub mod card_pdf;
 pub mod chart;

@@ -41,6 +41,29 @@ pub const DRIVER_START: Duration = Duration::from_secs(30);
 /// How long one page may take to show what a step waits for.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// Where an element is on the screen; see [`Browser::placed`].
+#[derive(Debug, Clone)]
+pub struct Placed {
+    pub top: f64,
+    pub bottom: f64,
+    pub viewport: f64,
+    pub scrolled: f64,
+    pub text: String,
+    pub focused: String,
+}
+
+impl Placed {
+    /// Wholly inside the first screen, with the page not scrolled.
+    pub fn on_first_screen(&self) -> bool {
+        self.top >= 0.0 && self.bottom <= self.viewport && self.scrolled == 0.0
+    }
+
+    /// Wholly inside the screen as it stands.
+    pub fn in_view(&self) -> bool {
+        self.top >= 0.0 && self.bottom <= self.viewport
+    }
+}
+
 #[derive(Clone, Copy)]
 pub struct Size {
     pub name: &'static str,
@@ -422,15 +445,30 @@ impl Browser {
         (dim(0), dim(1))
     }
 
+    /// The viewport once two readings 50 ms apart agree (a busy machine applies a resize
+    /// late), or the last reading after a second.
+    async fn settled_viewport(&self) -> (u32, u32) {
+        let mut last = self.viewport().await;
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let now = self.viewport().await;
+            if now == last {
+                return now;
+            }
+            last = now;
+        }
+        last
+    }
+
     /// Makes the viewport exactly `size` (the window is the viewport plus the browser's frame).
     pub async fn resize(&self, size: Size) {
         let (mut w, mut h) = (size.width, size.height);
-        for _ in 0..3 {
+        for _ in 0..5 {
             if let Err(e) = self.c.set_window_size(w, h).await {
                 self.fail(&format!("could not resize the window: {e}"))
                     .await
             }
-            let (iw, ih) = self.viewport().await;
+            let (iw, ih) = self.settled_viewport().await;
             if (iw, ih) == (size.width, size.height) {
                 return;
             }
@@ -458,6 +496,8 @@ impl Browser {
                 .js(
                     "const w = window.innerWidth; return Array.from(document.querySelectorAll('body *'))\
                      .filter(e => e.getBoundingClientRect().right > w + 0.5)\
+                     .filter(e => { for (let a = e.parentElement; a; a = a.parentElement) {\
+                       if (getComputedStyle(a).overflowX !== 'visible') return false; } return true; })\
                      .slice(0, 5).map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + \
                      (e.className && typeof e.className === 'string' ? '.' + e.className.trim().replace(/\\s+/g, '.') : '') + \
                      ' right=' + Math.round(e.getBoundingClientRect().right))",
@@ -598,6 +638,31 @@ impl Browser {
                 )
                 .await;
             }
+        }
+    }
+
+    /// Where `css` is on the screen as it stands (no scrolling): its box, its text, the
+    /// viewport's height, how far the page is scrolled, and the id of the focused element.
+    pub async fn placed(&self, css: &str) -> Placed {
+        self.find(css).await;
+        let sel = serde_json::to_string(css).unwrap_or_default();
+        let v = self
+            .js(&format!(
+                "const e = document.querySelector({sel}); const r = e.getBoundingClientRect();\
+                 const f = document.activeElement;\
+                 return [r.top, r.bottom, window.innerHeight, window.scrollY, e.innerText,\
+                 f && f !== document.body ? (f.id || f.tagName.toLowerCase()) : '']"
+            ))
+            .await;
+        let num = |i: usize| v[i].as_f64().unwrap_or(f64::NAN);
+        let text = |i: usize| v[i].as_str().unwrap_or_default().to_owned();
+        Placed {
+            top: num(0),
+            bottom: num(1),
+            viewport: num(2),
+            scrolled: num(3),
+            text: text(4),
+            focused: text(5),
         }
     }
 

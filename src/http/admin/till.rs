@@ -9,12 +9,16 @@ use crate::domain::ledger::{EntryKind, PointsChange};
 use crate::domain::member::MemberId;
 use crate::domain::money::Money;
 use crate::http::AppState;
+use crate::http::customer::card;
 use crate::service::{KeyedAnswer, PointsAmount, PointsOutcome, PointsRequest, ServiceError};
 use crate::storage::idempotency::Keyed;
 use crate::views::Page;
-use crate::views::admin::Problem;
 use crate::views::admin::members::{self as view, Outcome};
+use crate::views::admin::{Problem, sentence};
+use crate::views::banner::{Banner, Tone};
+use crate::views::customer::card::{EarnPreview, FROM_CARD};
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 
 /// What the add-points forms send: an amount (previewed, then confirmed) or points.
@@ -24,6 +28,7 @@ pub struct EarnForm {
     amount: Option<String>,
     points: Option<String>,
     confirm: Option<String>,
+    from: Option<String>,
 }
 
 /// What the redeem form sends.
@@ -32,6 +37,7 @@ pub struct RedeemForm {
     form_token: String,
     #[serde(default)]
     reward_id: String,
+    from: Option<String>,
 }
 
 /// What the adjust form sends.
@@ -101,6 +107,38 @@ fn describe(o: &PointsOutcome, reward: Option<&str>) -> String {
         ),
         EntryKind::Expire => format!("Expired {}.", words::count(-b.points, "point", "points")),
     }
+}
+
+/// Whether a till form was sent from the customer's card page.
+fn from_card(from: Option<&str>) -> bool {
+    from == Some(FROM_CARD)
+}
+
+/// Answers a till form sent from the card page on the card page: the result in its banner.
+async fn card_answer<T>(
+    state: &AppState,
+    form: &AdminForm<T>,
+    id: MemberId,
+    field: &'static str,
+    result: Result<KeyedAnswer, ServiceError>,
+) -> PageResult {
+    let (status, banner) = match result {
+        Ok(a) => {
+            let mut text = describe(&a.outcome, None);
+            if a.replayed {
+                text.push_str(
+                    " (already applied: this form was sent before, nothing changed twice)",
+                );
+            }
+            (StatusCode::OK, Banner::done(text))
+        }
+        Err(ServiceError::Domain(e)) if !matches!(e, DomainError::NotFound("member")) => {
+            (refused_status(&e), Banner::refused(sentence(&e)))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let failing = (banner.tone == Tone::Refused).then_some(field);
+    card::staff_answer(state, &form.staff, id, status, Some(&banner), None, failing).await
 }
 
 /// Shows the member page after a till action: its outcome, or the refusal beside its form.
@@ -202,6 +240,25 @@ pub async fn earn(
                     Ok((m, change.signed()))
                 });
         match parsed {
+            Ok((money, points))
+                if f.confirm.as_deref() != Some("yes") && from_card(f.from.as_deref()) =>
+            {
+                let preview = EarnPreview {
+                    amount: money,
+                    points,
+                    token: f.form_token.clone(),
+                };
+                return card::staff_answer(
+                    &state,
+                    &form.staff,
+                    id,
+                    StatusCode::OK,
+                    None,
+                    Some(preview),
+                    None,
+                )
+                .await;
+            }
             Ok((money, points)) if f.confirm.as_deref() != Some("yes") => {
                 let chrome = form.staff.chrome(&state).await?;
                 let member = state.loyalty.member(id).await?;
@@ -225,6 +282,9 @@ pub async fn earn(
         reference: None,
     });
     let result = change_points(&state, &form, &id, &f.form_token, request).await?;
+    if from_card(f.from.as_deref()) {
+        return card_answer(&state, &form, id, "amount", result).await;
+    }
     answer(&state, &form, id, form_id, result).await
 }
 
@@ -253,6 +313,9 @@ pub async fn redeem(
         ),
         other => other,
     });
+    if from_card(form.value.from.as_deref()) {
+        return card_answer(&state, &form, id, "reward_id", result).await;
+    }
     answer(&state, &form, id, "redeem", result).await
 }
 

@@ -2,12 +2,14 @@
 
 use crate::domain::DomainError;
 use crate::domain::member::CustomerSecret;
+use crate::domain::member::MemberId;
 use crate::http::AppState;
 use crate::http::admin::session::{MEMBER_COOKIE, Staff, Subject, cookie_secret, named_cookie};
 use crate::http::admin::{PageError, PageResult, form_token, refused_status, see_other};
 use crate::service::{CardLinkMail, CardLookup, SecretProof, ServiceError};
 use crate::views::Page;
-use crate::views::customer::card::{self as view, StaffTill, Welcome};
+use crate::views::banner::Banner;
+use crate::views::customer::card::{self as view, EarnPreview, StaffTill, Welcome};
 use crate::views::customer::{self as views, SERVICE_WORKER};
 use axum::Form;
 use axum::extract::{ConnectInfo, Path, Query, State};
@@ -34,14 +36,47 @@ async fn staff_till(state: &AppState, headers: &HeaderMap) -> Result<Option<Staf
         chrome: Staff(s).chrome(state).await?,
         earn_token: form_token()?,
         redeem_token: form_token()?,
+        preview: None,
+        failing: None,
     }))
+}
+
+/// The card page that answers a till form sent from it: the result banner (or the points to
+/// confirm) on the card page itself, so staff never leave the customer's view.
+pub async fn staff_answer(
+    state: &AppState,
+    staff: &Staff,
+    id: MemberId,
+    status: StatusCode,
+    banner: Option<&Banner>,
+    preview: Option<EarnPreview>,
+    failing: Option<&'static str>,
+) -> PageResult {
+    let member = state.loyalty.member(id).await?;
+    let CardLookup::Member(p) = state.loyalty.card(member.card_token.as_str()).await? else {
+        return Err(PageError::NotFound);
+    };
+    let url = format!("{}/c/{}", state.base_url, p.member.card_token.as_str());
+    let codes = state.card_codes.get(&url, &p.member.card_number);
+    let till = StaffTill {
+        chrome: staff.chrome(state).await?,
+        earn_token: form_token()?,
+        redeem_token: form_token()?,
+        preview,
+        failing,
+    };
+    Ok((
+        status,
+        Page(view::view(&p, &codes, Some(&till), banner, None, None)),
+    )
+        .into_response())
 }
 
 async fn render(
     state: &AppState,
     headers: &HeaderMap,
     token: &str,
-    notice: Option<&str>,
+    banner: Option<&Banner>,
     err: Option<&DomainError>,
     welcome: Option<&Welcome>,
 ) -> PageResult {
@@ -53,7 +88,7 @@ async fn render(
             let status = err.map_or(StatusCode::OK, refused_status);
             Ok((
                 status,
-                Page(view::view(&p, &codes, staff.as_ref(), notice, err, welcome)),
+                Page(view::view(&p, &codes, staff.as_ref(), banner, err, welcome)),
             )
                 .into_response())
         }
@@ -78,13 +113,25 @@ pub async fn show(
     Path(token): Path<String>,
     Query(n): Query<Notice>,
 ) -> PageResult {
-    let notice = match (n.saved, n.emailed) {
-        (Some(_), _) => Some("Saved: you can now log in with your card number or email."),
-        (None, Some(_)) => Some("We are sending your card's link to your email address."),
+    let banner = match (n.saved, n.emailed) {
+        (Some(_), _) => Some(Banner::done(
+            "Saved: you can now log in with your card number or email.",
+        )),
+        (None, Some(_)) => Some(Banner::done(
+            "We are sending your card's link to your email address.",
+        )),
         (None, None) => None,
     };
     let welcome = n.welcome.map(|_| welcome(&state));
-    render(&state, &headers, &token, notice, None, welcome.as_ref()).await
+    render(
+        &state,
+        &headers,
+        &token,
+        banner.as_ref(),
+        None,
+        welcome.as_ref(),
+    )
+    .await
 }
 
 fn welcome(state: &AppState) -> Welcome {

@@ -1,7 +1,7 @@
 //! The customer pages: the card page from a QR code, joining, log-in and the account.
 
 mod account;
-mod card;
+pub mod card;
 pub mod join;
 
 use super::AppState;

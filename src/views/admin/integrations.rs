@@ -7,6 +7,7 @@ use crate::domain::shop::{Integration, Provider};
 use crate::hooks::attempts::{Attempt, KEPT};
 use crate::service::EtsyStatus;
 use crate::storage::hooks::{DeliveryRow, Unmatched};
+use crate::views::banner::Banner;
 use maud::{Markup, html};
 
 /// One shop as the page shows it.
@@ -97,7 +98,7 @@ pub fn view(
         Section::Settings,
         html! {
             h1 { "Online shops" }
-            @if let Some(n) = notice { p.result #result role="status" { (n) } }
+            @if let Some(n) = notice { (Banner::done(n).render()) }
             p.muted { "Paid orders earn points by the earning rule; refunds take them back in proportion. \
                        Each delivery is checked against the shop's secret and counted once." }
             @for s in shops {

@@ -1,7 +1,8 @@
 //! Members: the search list, the member page with the till, the forms, export and import.
 
 use super::{
-    Chrome, Kept, Problem, Section, csrf, field_error, form_error, kept, local_time, page,
+    Chrome, Kept, Problem, Section, csrf, field_error, field_note, form_error, kept, local_time,
+    page, sentence,
 };
 use crate::domain::DomainError;
 use crate::domain::actor::Actor;
@@ -13,6 +14,7 @@ use crate::domain::settings::Settings;
 use crate::domain::words;
 use crate::service::ImportPreview;
 use crate::storage::members::Page;
+use crate::views::banner::{Banner, REFUSED_ID, Tone, banner};
 use crate::views::thousands;
 use maud::{Markup, html};
 
@@ -22,10 +24,15 @@ fn display_name(m: &Member) -> &str {
 
 /// The search box; a scanner types the card number and Enter.
 pub fn search_box(q: &str) -> Markup {
+    search_box_focused(q, true)
+}
+
+/// The search box, with the focus unless a refused form needs it.
+fn search_box_focused(q: &str, focus: bool) -> Markup {
     html! {
         form role="search" method="get" action="/admin/members" {
             div { label for="q" { "Find a member: scan a card, or type a name, email or card number" }
-                input id="q" name="q" type="search" value=(q) autofocus autocomplete="off" inputmode="search"
+                input id="q" name="q" type="search" value=(q) autofocus[focus] autocomplete="off" inputmode="search"
                     enterkeyhint="search"; }
             button type="submit" { "Find" }
         }
@@ -39,9 +46,11 @@ pub fn list(chrome: &Chrome, q: &str, notice: Option<&str>, members: &Page<Membe
         chrome,
         Section::Members,
         html! {
+            // A scan that found no one is a refusal: said at the top, the search box keeps
+            // the focus for the next scan.
+            @if let Some(n) = notice { (Banner::refused(n).render()) }
             h1 { "Members" }
             (search_box(q))
-            @if let Some(n) = notice { p.error role="status" { (n) } }
             p { a.button href="/admin/members/new" { "New member" } " "
                 a href="/admin/members/import" { "Import CSV" } " · "
                 a href="/admin/members/export.csv" download { "Export CSV" } }
@@ -203,34 +212,63 @@ pub struct MemberView<'a> {
     pub key_names: &'a std::collections::HashMap<String, String>,
 }
 
-/// The member page: balance, details, the till, history.
+/// The element a refused till form puts the focus on: the field that failed.
+fn failing_field(p: &Problem) -> Option<&'static str> {
+    match (p.form, &p.error) {
+        ("earn-amount", _) => Some("amount"),
+        ("earn-points", _) => Some("points"),
+        ("redeem", _) => Some("reward_id"),
+        (
+            "adjust",
+            DomainError::Invalid {
+                field: "reason", ..
+            },
+        ) => Some("reason"),
+        ("adjust", _) => Some("adjust-points"),
+        _ => None,
+    }
+}
+
+/// The member page: the till first (balance, amount, redeem), then the rest, details, history.
 pub fn show(chrome: &Chrome, v: &MemberView) -> Markup {
     let m = v.member;
     let base = format!("/admin/members/{}", m.id.as_str());
     let zone = v.settings.time_zone.zone();
-    let err = |form: &str| Problem::for_form(v.problem, form);
     let typed = |form: &str, field: &str| {
         Problem::values(v.problem, form).map_or(String::new(), |k| kept(k, field).to_owned())
     };
     let blocked = m.status == MemberStatus::Blocked;
-    let affordable: Vec<&Reward> = v
+    // The reward a refused redemption chose stays offered, so the person sees what failed.
+    let chosen = typed("redeem", "reward_id");
+    let offered: Vec<&Reward> = v
         .rewards
         .iter()
-        .filter(|r| r.active && r.cost <= m.balance)
+        .filter(|r| r.active && (r.cost <= m.balance || r.id == chosen))
         .collect();
+    let failing = v
+        .problem
+        .and_then(failing_field)
+        .filter(|f| *f != "reward_id" || !offered.is_empty());
+    let bad = |id: &str| failing == Some(id);
+    let invalid = |id: &str| bad(id).then_some("true");
+    let described = |id: &str| bad(id).then_some(REFUSED_ID);
+    let err = |form: &str| Problem::for_form(v.problem, form);
     page(
         display_name(m),
         chrome,
         Section::Members,
         html! {
-            (search_box(""))
             @if let Some(o) = v.outcome {
-                div.result #result role="status" {
+                (banner(Tone::Done, html! {
                     strong { (o.message) }
                     @if o.replayed { " (already applied: this form was sent before, nothing changed twice)" }
                     " New balance: " (thousands(m.balance)) " " (words::noun(m.balance, "point", "points")) "."
-                }
+                }, false))
             }
+            @if let Some(p) = v.problem {
+                (banner(Tone::Refused, html! { (sentence(&p.error)) }, failing.is_none()))
+            }
+            (search_box_focused("", v.problem.is_none()))
             h1 { (display_name(m))
                 @if m.status == MemberStatus::Blocked { " " span.error { "(blocked)" } }
                 @if m.status == MemberStatus::Erased { " " span.error #erased { "(erased)" } } }
@@ -245,12 +283,74 @@ pub fn show(chrome: &Chrome, v: &MemberView) -> Markup {
                     } @else { " An owner can confirm it." }
                 }
             }
-            div.grid {
+            div.grid.till {
+                section.card #till {
+                    div.balance-line {
+                        div { p.muted { "Balance" }
+                            p.balance #balance data-value=(m.balance) { (thousands(m.balance)) } }
+                        p { "Card " strong #card-number { (m.card_number.as_str()) } }
+                    }
+                    form #earn-amount method="post" action={ (base) "/earn" } {
+                        (csrf(chrome))
+                        input type="hidden" name="form_token" value=(v.tokens.earn_amount);
+                        label for="amount" { "Purchase amount (" (v.settings.currency.as_str()) ")" }
+                        div.field-row {
+                            input #amount name="amount" inputmode="decimal" autocomplete="off" required
+                                value=(typed("earn-amount", "amount"))
+                                autofocus[bad("amount")] aria-invalid=[invalid("amount")] aria-describedby=[described("amount")];
+                            button type="submit" { "Work out points" }
+                        }
+                        (field_note(err("earn-amount").as_ref(), "amount"))
+                    }
+                    @if offered.is_empty() {
+                        p.muted #no-reward { "No reward is within this balance yet." }
+                    } @else {
+                        form #redeem method="post" action={ (base) "/redeem" } {
+                            (csrf(chrome))
+                            input type="hidden" name="form_token" value=(v.tokens.redeem);
+                            label for="reward_id" { "Redeem a reward" }
+                            div.field-row {
+                                select #reward_id name="reward_id" required
+                                    autofocus[bad("reward_id")] aria-invalid=[invalid("reward_id")] aria-describedby=[described("reward_id")] {
+                                    @for r in &offered { option value=(r.id) selected[r.id == chosen] { (r.name) " — " (words::count(r.cost, "point", "points")) } }
+                                }
+                                button type="submit" { "Redeem" }
+                            }
+                        }
+                    }
+                }
                 section.card {
-                    p.muted { "Balance" }
-                    p.balance #balance data-value=(m.balance) { (thousands(m.balance)) }
+                    h2 { "Add a number of points" }
+                    form #earn-points method="post" action={ (base) "/earn" } {
+                        (csrf(chrome))
+                        input type="hidden" name="form_token" value=(v.tokens.earn_points);
+                        label for="points" { "Points" }
+                        div.field-row {
+                            input #points name="points" type="number" min="1" step="1" inputmode="numeric" required
+                                value=(typed("earn-points", "points"))
+                                autofocus[bad("points")] aria-invalid=[invalid("points")] aria-describedby=[described("points")];
+                            button type="submit" { "Add points" }
+                        }
+                        (field_note(err("earn-points").as_ref(), "points"))
+                    }
+                    h2 { "Adjust" }
+                    form #adjust method="post" action={ (base) "/adjust" } {
+                        (csrf(chrome))
+                        input type="hidden" name="form_token" value=(v.tokens.adjust);
+                        label for="adjust-points" { "Points (use − to take away)" }
+                        input #adjust-points name="points" type="number" step="1" required value=(typed("adjust", "points"))
+                            autofocus[bad("adjust-points")] aria-invalid=[invalid("adjust-points")] aria-describedby=[described("adjust-points")];
+                        (field_note(err("adjust").as_ref(), "points"))
+                        label for="reason" { "Reason (required)" }
+                        input #reason name="reason" required autocomplete="off" value=(typed("adjust", "reason"))
+                            autofocus[bad("reason")] aria-invalid=[invalid("reason")] aria-describedby=[described("reason")];
+                        (field_note(err("adjust").as_ref(), "reason"))
+                        button.secondary type="submit" { "Adjust" }
+                    }
+                }
+                section.card #details {
+                    h2 { "Details" }
                     p { "Lifetime points: " span #lifetime data-value=(m.lifetime_earned) { (thousands(m.lifetime_earned)) } }
-                    p { "Card " strong #card-number { (m.card_number.as_str()) } }
                     p.muted { "Member since " (local_time(m.created_at, &zone)) }
                     @if let Some(e) = &m.email { p { (e.as_str()) } }
                     @if let Some(p) = &m.phone { p { (p.as_str()) } }
@@ -285,61 +385,9 @@ pub fn show(chrome: &Chrome, v: &MemberView) -> Markup {
                         }
                     }
                 }
-                section.card {
-                    h2 { "Add points" }
-                    form #earn-amount method="post" action={ (base) "/earn" } {
-                        (csrf(chrome))
-                        input type="hidden" name="form_token" value=(v.tokens.earn_amount);
-                        label for="amount" { "Purchase amount (" (v.settings.currency.as_str()) ")" }
-                        input #amount name="amount" inputmode="decimal" autocomplete="off" required value=(typed("earn-amount", "amount"));
-                        (field_error(err("earn-amount").as_ref(), "amount"))
-                        (form_error(err("earn-amount").as_ref(), &["amount"]))
-                        button type="submit" { "Work out points" }
-                    }
-                    form #earn-points method="post" action={ (base) "/earn" } {
-                        (csrf(chrome))
-                        input type="hidden" name="form_token" value=(v.tokens.earn_points);
-                        label for="points" { "Or a number of points" }
-                        input #points name="points" type="number" min="1" step="1" inputmode="numeric" required value=(typed("earn-points", "points"));
-                        (field_error(err("earn-points").as_ref(), "points"))
-                        (form_error(err("earn-points").as_ref(), &["points"]))
-                        button type="submit" { "Add points" }
-                    }
-                }
-                section.card {
-                    h2 { "Redeem a reward" }
-                    @if affordable.is_empty() {
-                        p.muted { "No reward is within this balance yet." }
-                    } @else {
-                        form #redeem method="post" action={ (base) "/redeem" } {
-                            (csrf(chrome))
-                            input type="hidden" name="form_token" value=(v.tokens.redeem);
-                            label for="reward_id" { "Reward" }
-                            select #reward_id name="reward_id" required {
-                                @for r in &affordable { option value=(r.id) { (r.name) " — " (words::count(r.cost, "point", "points")) } }
-                            }
-                            button type="submit" { "Redeem" }
-                        }
-                    }
-                    (form_error(err("redeem").as_ref(), &[]))
-                    h2 { "Adjust" }
-                    form #adjust method="post" action={ (base) "/adjust" } {
-                        (csrf(chrome))
-                        input type="hidden" name="form_token" value=(v.tokens.adjust);
-                        label for="adjust-points" { "Points (use − to take away)" }
-                        input #adjust-points name="points" type="number" step="1" required value=(typed("adjust", "points"));
-                        (field_error(err("adjust").as_ref(), "points"))
-                        label for="reason" { "Reason (required)" }
-                        input #reason name="reason" required autocomplete="off" value=(typed("adjust", "reason"));
-                        (field_error(err("adjust").as_ref(), "reason"))
-                        (form_error(err("adjust").as_ref(), &["points", "reason"]))
-                        button.secondary type="submit" { "Adjust" }
-                    }
-                }
             }
             section.card {
                 h2 { "History" }
-                (form_error(err("reverse").as_ref(), &[]))
                 @if v.history.items.is_empty() { p.muted { "No points yet." } }
                 div.table-wrap role="region" tabindex="0" aria-label="History" { table.cards #history {
                     thead { tr { th scope="col" { "#" } th scope="col" { "When" } th scope="col" { "What" } th.num scope="col" { "Points" } th.num scope="col" { "Balance after" } th scope="col" { span.visually-hidden { "Actions" } } } }

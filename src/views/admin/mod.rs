@@ -136,6 +136,16 @@ pub fn field_error(err: Option<&DomainError>, field: &str) -> Markup {
     }
 }
 
+/// The message for `field` beside it, on a page whose banner already announces it.
+pub fn field_note(err: Option<&DomainError>, field: &str) -> Markup {
+    match err {
+        Some(DomainError::Invalid { field: f, message }) if *f == field => {
+            html! { p.error id={ (field) "-error" } { (message) } }
+        }
+        _ => html! {},
+    }
+}
+
 /// A message about the whole form (not one field), e.g. not enough points.
 pub fn form_error(err: Option<&DomainError>, fields: &[&str]) -> Markup {
     let about_field = |e: &DomainError| match e {

@@ -4,6 +4,7 @@ use super::{Chrome, Kept, Section, csrf, field_error, form_error, kept, page};
 use crate::domain::DomainError;
 use crate::domain::contrast::WHITE;
 use crate::domain::settings::{MAX_LOGO_BYTES, Settings};
+use crate::views::banner::Banner;
 use maud::{Markup, html};
 
 /// The alerts form's state.
@@ -34,7 +35,7 @@ pub fn view(
         Section::Settings,
         html! {
             h1 { "Settings" }
-            @if saved { p.result #result role="status" { "Saved." } }
+            @if saved { (Banner::done("Saved.").render()) }
             p { "Selling online? Connect Shopify, Stripe, Square or WooCommerce under " a href="/admin/integrations" { "Online shops" } "." }
             section.card {
                 form #settings method="post" action="/admin/settings" {

@@ -6,6 +6,7 @@ use crate::domain::ledger::LedgerEntry;
 use crate::domain::member::Member;
 use crate::domain::settings::Settings;
 use crate::views::admin::{Kept, field_error, form_error, kept, local_time};
+use crate::views::banner::{Banner, REFUSED_ID, Tone, banner};
 use crate::views::thousands;
 use maud::{Markup, html};
 
@@ -16,13 +17,16 @@ pub fn login(settings: &Settings, identifier: &str, message: Option<&str>) -> Ma
         settings,
         &Head::default(),
         html! {
+            @if let Some(m) = message { (banner(Tone::Refused, html! { (m) }, false)) }
             h1 { "Log in" }
             form #login method="post" action="/login" {
                 label for="identifier" { "Card number or email" }
-                input #identifier name="identifier" autocomplete="username" required autofocus value=(identifier);
+                input #identifier name="identifier" autocomplete="username" required autofocus[message.is_none()] value=(identifier);
                 label for="password" { "Password or PIN" }
-                input #password name="password" type="password" autocomplete="current-password" required;
-                @if let Some(m) = message { p.error role="alert" { (m) } }
+                // After a refusal the card number is kept: the PIN is what to type again.
+                input #password name="password" type="password" autocomplete="current-password" required
+                    autofocus[message.is_some()] aria-invalid=[message.is_some().then_some("true")]
+                    aria-describedby=[message.is_some().then_some(REFUSED_ID)];
                 button type="submit" { "Log in" }
             }
             p.muted { "No password yet? Open your card's page (scan its QR code) and set one there. Forgotten it? Staff can reset it at the counter." }
@@ -57,7 +61,7 @@ pub fn account(v: &AccountView) -> Markup {
         v.settings,
         &Head::default(),
         html! {
-            @if let Some(n) = v.notice { p.result #result role="status" { (n) } }
+            @if let Some(n) = v.notice { (Banner::done(n).render()) }
             h1 { "Your account" }
             section.card {
                 p.muted { "Your points" }

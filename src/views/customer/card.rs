@@ -1,12 +1,15 @@
 //! The card page: balance, progress, rewards, activity and the card itself.
 
 use super::{Head, layout};
+use crate::domain::DomainError;
 use crate::domain::card::BlankCard;
 use crate::domain::ledger::EntryBody;
+use crate::domain::money::Money;
 use crate::domain::reward::Reward;
 use crate::domain::settings::Settings;
 use crate::service::CardPage;
-use crate::views::admin::{Chrome, field_error, local_time};
+use crate::views::admin::{Chrome, field_note, local_time, sentence};
+use crate::views::banner::{Banner, REFUSED_ID, Tone, banner as banner_box};
 use crate::views::card_codes::DrawnCodes;
 use crate::views::thousands;
 use maud::{Markup, PreEscaped, html};
@@ -20,6 +23,41 @@ pub struct StaffTill {
     pub earn_token: String,
     /// One-time token of the redeem form.
     pub redeem_token: String,
+    /// Points an amount would earn, waiting for staff to confirm them here.
+    pub preview: Option<EarnPreview>,
+    /// The till field a refusal was about (`amount` or `reward_id`), to focus.
+    pub failing: Option<&'static str>,
+}
+
+/// An amount typed at the till on the card page, and the points it earns.
+#[derive(Debug, Clone)]
+pub struct EarnPreview {
+    /// The purchase amount.
+    pub amount: Money,
+    /// The points it earns.
+    pub points: i64,
+    /// The earn form's one-time token, sent again by the confirm button.
+    pub token: String,
+}
+
+/// The card page's till forms say so, so their result comes back to the card page.
+pub const FROM_CARD: &str = "card";
+
+/// The field of the PIN form a refusal is about, to put the focus on.
+fn failing_field(err: &DomainError, has_secret: bool, staff: bool) -> Option<&'static str> {
+    match err {
+        DomainError::Invalid {
+            field: "current", ..
+        } if has_secret => Some("current"),
+        DomainError::Invalid {
+            field: "contact", ..
+        } if !has_secret && !staff => Some("contact"),
+        DomainError::Invalid {
+            field: "confirm", ..
+        } => Some("confirm"),
+        DomainError::Invalid { .. } => Some("password"),
+        _ => None,
+    }
 }
 
 /// An entry's label, with the redeemed reward's name when it is still in the catalogue.
@@ -46,8 +84,8 @@ pub fn view(
     p: &CardPage,
     codes: &DrawnCodes,
     staff: Option<&StaffTill>,
-    notice: Option<&str>,
-    password_err: Option<&crate::domain::DomainError>,
+    banner: Option<&Banner>,
+    password_err: Option<&DomainError>,
     welcome: Option<&Welcome>,
 ) -> Markup {
     let m = &p.member;
@@ -59,6 +97,14 @@ pub fn view(
     let next = p.rewards.iter().find(|r| r.cost > m.balance);
     let affordable: Vec<_> = p.rewards.iter().filter(|r| r.cost <= m.balance).collect();
     let token = m.card_token.as_str();
+    let failing = password_err.and_then(|e| failing_field(e, p.has_secret, staff.is_some()));
+    let bad = |id: &str| failing == Some(id);
+    let invalid = |id: &str| bad(id).then_some("true");
+    let described = |id: &str| bad(id).then_some(REFUSED_ID);
+    let till_failing = staff
+        .and_then(|s| s.failing)
+        .filter(|f| *f != "reward_id" || !affordable.is_empty());
+    let till_bad = |id: &str| till_failing == Some(id);
     let head = Head {
         manifest: Some(format!("/c/{token}/manifest.webmanifest")),
         script: true,
@@ -71,7 +117,13 @@ pub fn view(
             p #offline.problem hidden role="status" {
                 "You are offline. This is your balance as last seen on " (local_time(crate::clock::now(), &zone)) "."
             }
-            @if let Some(n) = notice { p.result #result role="status" { (n) } }
+            @if let Some(b) = banner {
+                // A refusal with no field to focus takes the focus itself.
+                (banner_box(b.tone, html! { (b.message) }, b.tone == Tone::Refused && till_failing.is_none()))
+            }
+            @if let Some(e) = password_err {
+                (banner_box(Tone::Refused, html! { (sentence(e)) }, failing.is_none()))
+            }
             h1 { "Hello" @if let Some(f) = first { ", " span #first-name { (f) } } }
             section.card.balance-card {
                 p.muted { "Your points" }
@@ -107,22 +159,45 @@ pub fn view(
             @if let Some(s) = staff {
                 section.card #staff-till {
                     h2 { "Till (staff)" }
-                    form #staff-earn method="post" action={ "/admin/members/" (m.id.as_str()) "/earn" } {
-                        input type="hidden" name="csrf" value=(s.chrome.csrf);
-                        input type="hidden" name="form_token" value=(s.earn_token);
-                        label for="amount" { "Purchase amount (" (p.settings.currency.as_str()) ")" }
-                        input #amount name="amount" inputmode="decimal" required autocomplete="off";
-                        button type="submit" { "Work out points" }
-                    }
-                    @if !affordable.is_empty() {
-                        form #staff-redeem method="post" action={ "/admin/members/" (m.id.as_str()) "/redeem" } {
+                    @if let Some(pv) = &s.preview {
+                        p #preview { (pv.amount.to_decimal()) " " (pv.amount.currency.as_str()) " earns " strong { (crate::domain::words::count(pv.points, "point", "points")) } "." }
+                        form #confirm-earn method="post" action={ "/admin/members/" (m.id.as_str()) "/earn" } {
                             input type="hidden" name="csrf" value=(s.chrome.csrf);
-                            input type="hidden" name="form_token" value=(s.redeem_token);
-                            label for="reward_id" { "Redeem" }
-                            select #reward_id name="reward_id" {
-                                @for r in &affordable { option value=(r.id) { (r.name) " — " (crate::domain::words::count(r.cost, "point", "points")) } }
+                            input type="hidden" name="form_token" value=(pv.token);
+                            input type="hidden" name="amount" value=(pv.amount.to_decimal());
+                            input type="hidden" name="confirm" value="yes";
+                            input type="hidden" name="from" value=(FROM_CARD);
+                            button type="submit" autofocus { "Confirm" }
+                        }
+                        p { a href={ "/c/" (token) } { "Cancel" } }
+                    } @else {
+                        form #staff-earn method="post" action={ "/admin/members/" (m.id.as_str()) "/earn" } {
+                            input type="hidden" name="csrf" value=(s.chrome.csrf);
+                            input type="hidden" name="form_token" value=(s.earn_token);
+                            input type="hidden" name="from" value=(FROM_CARD);
+                            label for="amount" { "Purchase amount (" (p.settings.currency.as_str()) ")" }
+                            div.field-row {
+                                input #amount name="amount" inputmode="decimal" required autocomplete="off"
+                                    autofocus[till_bad("amount")] aria-invalid=[till_bad("amount").then_some("true")]
+                                    aria-describedby=[till_bad("amount").then_some(REFUSED_ID)];
+                                button type="submit" { "Work out points" }
                             }
-                            button type="submit" { "Redeem" }
+                        }
+                        @if !affordable.is_empty() {
+                            form #staff-redeem method="post" action={ "/admin/members/" (m.id.as_str()) "/redeem" } {
+                                input type="hidden" name="csrf" value=(s.chrome.csrf);
+                                input type="hidden" name="form_token" value=(s.redeem_token);
+                                input type="hidden" name="from" value=(FROM_CARD);
+                                label for="reward_id" { "Redeem" }
+                                div.field-row {
+                                    select #reward_id name="reward_id"
+                                        autofocus[till_bad("reward_id")] aria-invalid=[till_bad("reward_id").then_some("true")]
+                                        aria-describedby=[till_bad("reward_id").then_some(REFUSED_ID)] {
+                                        @for r in &affordable { option value=(r.id) { (r.name) " — " (crate::domain::words::count(r.cost, "point", "points")) } }
+                                    }
+                                    button type="submit" { "Redeem" }
+                                }
+                            }
                         }
                     }
                     p { a href={ "/admin/members/" (m.id.as_str()) } { "Open in the admin pages" } }
@@ -150,29 +225,42 @@ pub fn view(
                     } }
                 }
             }
+            // Changing a password is the customer's own business; staff only set a first one,
+            // for a customer with no email or phone on file (the customer types it).
+            @if staff.is_none() || !p.has_secret {
             details.card #password-settings open[password_err.is_some()] {
-                summary { h2 { @if p.has_secret { "Change your password or PIN" } @else { "Set a password or PIN" } } }
-                p.muted { "With it you can log in with your card number or email to see your history and details." }
+                summary { h2 { @if staff.is_some() { "Set a first PIN for the customer" }
+                     @else if p.has_secret { "Change your password or PIN" } @else { "Set a password or PIN" } } }
+                @if staff.is_some() {
+                    p.muted { "Hand over the phone: the customer types it twice." }
+                } @else {
+                    p.muted { "With it you can log in with your card number or email to see your history and details." }
+                }
                 form #set-password method="post" action={ "/c/" (token) "/password" } {
                     @if p.has_secret {
                         label for="current" { "Current password or PIN" }
-                        input #current name="current" type="password" autocomplete="current-password" required;
-                        (field_error(password_err, "current"))
+                        input #current name="current" type="password" autocomplete="current-password" required
+                            autofocus[bad("current")] aria-invalid=[invalid("current")] aria-describedby=[described("current")];
+                        (field_note(password_err, "current"))
                     } @else if staff.is_none() {
                         // The link alone must not be enough to take the card over.
                         label for="contact" { "Your email address or phone number, as given when you joined" }
-                        input #contact name="contact" type="text" autocomplete="off" required;
-                        (field_error(password_err, "contact"))
+                        input #contact name="contact" type="text" autocomplete="off" required
+                            autofocus[bad("contact")] aria-invalid=[invalid("contact")] aria-describedby=[described("contact")];
+                        (field_note(password_err, "contact"))
                     }
                     label for="password" { "New password (10+ characters) or PIN (6–12 digits)" }
-                    input #password name="password" type="password" autocomplete="new-password" required;
-                    (field_error(password_err, "password"))
+                    input #password name="password" type="password" autocomplete="new-password" required
+                        autofocus[bad("password")] aria-invalid=[invalid("password")] aria-describedby=[described("password")];
+                    (field_note(password_err, "password"))
                     label for="confirm" { "Again" }
-                    input #confirm name="confirm" type="password" autocomplete="new-password" required;
-                    (field_error(password_err, "confirm"))
+                    input #confirm name="confirm" type="password" autocomplete="new-password" required
+                        autofocus[bad("confirm")] aria-invalid=[invalid("confirm")] aria-describedby=[described("confirm")];
+                    (field_note(password_err, "confirm"))
                     button type="submit" { "Save" }
                 }
-                p { a href="/login" { "Log in to your account" } }
+                @if staff.is_none() { p { a href="/login" { "Log in to your account" } } }
+            }
             }
         },
     )
