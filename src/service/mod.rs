@@ -5,6 +5,7 @@
 mod admin;
 mod customer;
 mod etsy;
+mod expiry;
 mod hooks;
 mod ledger_check;
 
@@ -13,6 +14,7 @@ pub use customer::{
     CardLinkMail, CardLookup, CardPage, MemberSession, SecretProof, is_join_switched_off,
 };
 pub use etsy::{EtsyPatch, EtsyStatus};
+pub use expiry::{ExpiryChange, ExpiryRun};
 pub use hooks::IntegrationPatch;
 
 use crate::clock;
