@@ -28,6 +28,7 @@ pub fn view(
     logo_err: Option<&DomainError>,
     saved: bool,
     alerts: &AlertsForm<'_>,
+    expiry: Markup,
 ) -> Markup {
     page(
         "Settings",
@@ -79,6 +80,7 @@ pub fn view(
                     button type="submit" { "Upload logo" }
                 }
             }
+            (expiry)
             (alerts_section(chrome, alerts))
         },
     )
