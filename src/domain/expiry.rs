@@ -145,6 +145,30 @@ pub struct Expiring {
     pub at: OffsetDateTime,
 }
 
+impl Expiring {
+    /// The notice shown to members and staff, e.g. "120 points expire on 31 Mar 2027".
+    pub fn notice(&self) -> String {
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let month = usize::try_from(self.last_day.month() - 1)
+            .ok()
+            .and_then(|i| MONTHS.get(i))
+            .unwrap_or(&"");
+        let verb = if self.points == 1 {
+            "expires"
+        } else {
+            "expire"
+        };
+        format!(
+            "{} {verb} on {} {month} {}",
+            super::words::count(self.points, "point", "points"),
+            self.last_day.day(),
+            self.last_day.year()
+        )
+    }
+}
+
 /// The last day of points that start counting at `from`: its local date plus `months`.
 pub fn last_day(from: OffsetDateTime, months: Months, tz: &TimeZone) -> Date {
     let date = tz.to_datetime(to_jiff(from)).date();
@@ -530,6 +554,18 @@ mod tests {
         let soon = lots.within(datetime!(2026-02-01 00:00 UTC), 14);
         assert_eq!(soon.iter().map(|e| e.points).collect::<Vec<_>>(), vec![5]);
         assert!(lots.within(datetime!(2026-01-11 00:00 UTC), 14).is_empty());
+    }
+
+    #[test]
+    fn notices_read_as_a_sentence() {
+        let e = Expiring {
+            points: 120,
+            last_day: date(2027, 3, 31),
+            at: datetime!(2027-04-01 00:00 UTC),
+        };
+        assert_eq!(e.notice(), "120 points expire on 31 Mar 2027");
+        let one = Expiring { points: 1, ..e };
+        assert_eq!(one.notice(), "1 point expires on 31 Mar 2027");
     }
 
     #[test]

@@ -4,10 +4,10 @@ use super::session::{AdminForm, Owner, Staff, multipart_file, owner_only};
 use super::{PageError, PageResult, refused_status, see_other};
 use crate::domain::DomainError;
 use crate::domain::alerts::{Recipients, WebhookFormat, WebhookUrl};
+use crate::domain::expiry::{ExpiryRule, Months};
 use crate::domain::money::Currency;
 use crate::domain::settings::{self, Colour, Settings, TimeZoneName};
 use crate::http::AppState;
-use crate::domain::expiry::{ExpiryRule, Months};
 use crate::service::{ExpiryChange, ServiceError, SettingsPatch};
 use crate::views::Page;
 use crate::views::admin::{Kept, settings as view};
@@ -360,10 +360,7 @@ fn parse_expiry(f: &ExpiryForm) -> Result<ExpiryChange, DomainError> {
 }
 
 /// Saves the expiry policy, or shows the form again with the problem beside its field.
-pub async fn save_expiry(
-    State(state): State<AppState>,
-    form: AdminForm<ExpiryForm>,
-) -> PageResult {
+pub async fn save_expiry(State(state): State<AppState>, form: AdminForm<ExpiryForm>) -> PageResult {
     owner_only(&form, OWNERS_ONLY)?;
     let result = match parse_expiry(&form.value) {
         Ok(change) => {

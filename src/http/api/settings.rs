@@ -1,13 +1,13 @@
 //! `/api/v1/settings` and `/api/v1/stats`.
 
+use crate::domain::DomainError;
 use crate::domain::api_key::Scope;
+use crate::domain::expiry::{ExpiryRule, Months};
 use crate::domain::money::Currency;
 use crate::domain::settings::{self, Settings};
 use crate::http::AppState;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{ApiClient, JsonBody};
-use crate::domain::DomainError;
-use crate::domain::expiry::{ExpiryRule, Months};
 use crate::service::{ExpiryChange, SettingsPatch, Stats};
 use axum::Json;
 use axum::extract::State;
@@ -39,10 +39,7 @@ impl From<Settings> for SettingsView {
             currency: s.currency.as_str().to_owned(),
             points_per_unit: s.earning.points_per_unit,
             time_zone: s.time_zone.as_str().to_owned(),
-            expiry_rule: s
-                .expiry
-                .map_or("off", |p| p.rule.as_str())
-                .to_owned(),
+            expiry_rule: s.expiry.map_or("off", |p| p.rule.as_str()).to_owned(),
             expiry_months: s.expiry.map(|p| p.months.get()),
         }
     }
