@@ -154,6 +154,8 @@ pub struct Stats {
     pub points_adjusted: i64,
     /// Points members hold now: what the business owes.
     pub points_outstanding: i64,
+    /// Net points that lapsed (under the expiry policy, or when an account was erased).
+    pub points_expired: i64,
 }
 
 /// A checked change to the settings.
@@ -964,6 +966,7 @@ fn stats_in(
         points_redeemed: t.redeemed,
         points_adjusted: t.adjusted,
         points_outstanding: t.outstanding()?,
+        points_expired: t.expired,
     })
 }
 
