@@ -38,13 +38,12 @@ pub fn start(loyalty: Loyalty, schedule: Schedule) -> tokio::task::JoinHandle<()
             if now >= due {
                 due = match loyalty.expire_points(now).await {
                     Ok(run) => {
-                        if run.points > 0 {
-                            tracing::info!(
-                                members = run.members,
-                                points = run.points,
-                                "points expired"
-                            );
-                        }
+                        // One line a day, also when nothing lapsed: the run is seen to happen.
+                        tracing::info!(
+                            members = run.members,
+                            points = run.points,
+                            "points expiry ran"
+                        );
                         match schedule {
                             Schedule::Every(d) => now + d,
                             Schedule::Daily => match loyalty.settings().await {
