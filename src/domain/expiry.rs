@@ -418,18 +418,20 @@ mod tests {
         assert_eq!(lots.due(datetime!(2027-03-01 11:00 UTC)), 10);
     }
 
+    /// Entries, when asked, points due, and the next lapse as (points, last day).
+    type Case = (
+        Vec<(EntryKind, i64, OffsetDateTime)>,
+        OffsetDateTime,
+        i64,
+        Option<(i64, Date)>,
+    );
+
     #[test]
     fn debits_take_the_oldest_lots_first() {
         let jan = datetime!(2026-01-10 12:00 UTC);
         let feb = datetime!(2026-02-10 12:00 UTC);
         let mar = datetime!(2026-03-10 12:00 UTC);
-        // (entries, when asked, due, next (points, last day))
-        let cases: Vec<(
-            Vec<(EntryKind, i64, OffsetDateTime)>,
-            OffsetDateTime,
-            i64,
-            Option<(i64, Date)>,
-        )> = vec![
+        let cases: Vec<Case> = vec![
             (
                 vec![(Earn, 100, jan), (Earn, 50, feb), (Redeem, -30, mar)],
                 datetime!(2026-04-11 00:00 UTC),

@@ -76,13 +76,14 @@ pub fn due_members(
     let ledger_table = tx.open_table(LEDGER)?;
     let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
     let mut due = Vec::new();
-    let mut seen = 0;
     let mut last = None;
-    for row in members.range::<&str>((lower, Bound::Unbounded))? {
+    for (seen, row) in members
+        .range::<&str>((lower, Bound::Unbounded))?
+        .enumerate()
+    {
         if seen == BATCH {
             return Ok((due, last));
         }
-        seen += 1;
         let (k, v) = row?;
         let m: Member = codec::decode("members", v.value())?;
         last = Some(k.value().to_owned());

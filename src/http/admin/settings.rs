@@ -97,9 +97,7 @@ async fn render(
         expiry.map_or(&own_expiry, |e| e.0),
         expiry.map(|e| e.1),
     );
-    Ok(view::view(
-        &chrome, &s, main.0, main.1, logo_err, flags.0, &a, expiry,
-    ))
+    Ok(view::view(&chrome, &s, main, logo_err, flags.0, &a, expiry))
 }
 
 fn kept(s: &Settings) -> Kept {

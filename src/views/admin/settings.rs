@@ -23,11 +23,11 @@ pub struct AlertsForm<'a> {
 pub fn view(
     chrome: &Chrome,
     settings: &Settings,
-    values: &Kept,
-    err: Option<&DomainError>,
+    (values, err): (&Kept, Option<&DomainError>),
     logo_err: Option<&DomainError>,
     saved: bool,
     alerts: &AlertsForm<'_>,
+    // Sections a rule adds (points expiry), shown before the alerts.
     expiry: Markup,
 ) -> Markup {
     page(
