@@ -55,6 +55,8 @@ pub struct Config {
     pub alerts: crate::alerts::AlertsConfig,
     /// When the ledger is checked (daily at the quiet hour unless a test says otherwise).
     pub verify_schedule: crate::domain::ledger_check::Schedule,
+    /// When points expiry runs (at start, then daily at the quiet hour unless a test says otherwise).
+    pub expiry_schedule: crate::domain::ledger_check::Schedule,
     /// How outbound events are retried.
     pub events: crate::events::EventsConfig,
     /// Where Etsy is polled.
@@ -234,6 +236,7 @@ async fn run(
     );
     let check_task =
         crate::ledger_schedule::start(loyalty.clone(), config.verify_schedule, started);
+    let expiry_task = crate::expiry_schedule::start(loyalty.clone(), config.expiry_schedule);
     let events_task = crate::events::start(loyalty.clone(), config.events.clone());
     let etsy_task = crate::etsy::start(loyalty.clone(), config.etsy.clone());
     let app = http::router::build(
@@ -287,6 +290,8 @@ async fn run(
     let _ = alerts_task.await;
     check_task.abort();
     let _ = check_task.await;
+    expiry_task.abort();
+    let _ = expiry_task.await;
     // Likewise for outbound events: an attempt cut off is made again after the restart.
     events_task.abort();
     let _ = events_task.await;

@@ -12,6 +12,7 @@ pub mod disk;
 pub mod domain;
 pub mod etsy;
 pub mod events;
+pub mod expiry_schedule;
 pub mod export;
 pub mod hooks;
 pub mod http;

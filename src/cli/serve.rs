@@ -62,6 +62,12 @@ pub struct ServeArgs {
     /// business's time zone.
     #[arg(long, hide = true)]
     verify_every: Option<String>,
+    /// For tests: expire points every this long (e.g. 1s) instead of daily at 04:00.
+    #[arg(long, hide = true)]
+    expire_every: Option<String>,
+    /// For tests: run this far ahead of the system clock (e.g. 400d), to see points expire.
+    #[arg(long, hide = true)]
+    clock_offset: Option<String>,
     /// Where HTTPS listens when --domain is given ([::] takes IPv4 too).
     #[arg(long, default_value = "[::]:443")]
     https_listen: SocketAddr,
@@ -290,6 +296,9 @@ const BLOCKING_THREADS: usize = 32;
 
 /// The server's settings from its flags, each checked before anything starts.
 fn config(args: ServeArgs) -> Result<Config, String> {
+    if let Some(raw) = &args.clock_offset {
+        crate::clock::set_offset(crate::expiry_schedule::parse_offset(raw)?);
+    }
     Ok(Config {
         backup: backup_config(&args)?,
         tls: tls_config(&args)?,
@@ -301,6 +310,12 @@ fn config(args: ServeArgs) -> Result<Config, String> {
             .verify_every
             .as_deref()
             .map(crate::ledger_schedule::parse_every)
+            .transpose()?
+            .unwrap_or(crate::domain::ledger_check::Schedule::Daily),
+        expiry_schedule: args
+            .expire_every
+            .as_deref()
+            .map(crate::expiry_schedule::parse_every)
             .transpose()?
             .unwrap_or(crate::domain::ledger_check::Schedule::Daily),
         events: events_config(&args)?,

@@ -13,6 +13,7 @@ pub mod email;
 pub mod error;
 pub mod etsy;
 pub mod events;
+pub mod expiry;
 pub mod getting_started;
 pub mod idempotency;
 pub mod interval;

@@ -39,6 +39,9 @@ pub struct Settings {
     /// What body the webhook gets.
     #[serde(default)]
     pub alert_webhook_format: super::alerts::WebhookFormat,
+    /// When points expire; `None`: never.
+    #[serde(default)]
+    pub expiry: Option<super::expiry::ExpiryPolicy>,
 }
 
 fn yes() -> bool {
@@ -75,6 +78,7 @@ impl Default for Settings {
             alert_emails: super::alerts::Recipients::default(),
             alert_webhook: None,
             alert_webhook_format: super::alerts::WebhookFormat::default(),
+            expiry: None,
         }
     }
 }

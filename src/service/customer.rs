@@ -30,6 +30,8 @@ pub struct CardPage {
     pub settings: Settings,
     /// Whether the customer has set a password or PIN.
     pub has_secret: bool,
+    /// The member's next points to expire, if a policy is on.
+    pub next_expiry: Option<crate::domain::expiry::Expiring>,
 }
 
 /// What came of asking for the card's link by email.
@@ -94,12 +96,23 @@ impl Loyalty {
                     rewards.sort_by_key(|r| r.cost);
                     let recent = storage::ledger::history(tx, &member.id, None, 10)?.items;
                     let has_secret = storage::cards::secret(tx, member.id.as_str())?.is_some();
+                    let next_expiry = match settings.expiry {
+                        Some(policy) if member.balance > 0 => storage::expiry::lots_for(
+                            tx,
+                            member.id.as_str(),
+                            policy,
+                            &settings.time_zone.zone(),
+                        )?
+                        .next(crate::clock::now()),
+                        _ => None,
+                    };
                     return Ok(CardLookup::Member(Box::new(CardPage {
                         member,
                         rewards,
                         recent,
                         settings,
                         has_secret,
+                        next_expiry,
                     })));
                 }
                 Ok(match storage::cards::blank(tx, &token)? {

@@ -5,6 +5,7 @@
 mod admin;
 mod customer;
 mod etsy;
+mod expiry;
 mod hooks;
 mod ledger_check;
 
@@ -13,6 +14,7 @@ pub use customer::{
     CardLinkMail, CardLookup, CardPage, MemberSession, SecretProof, is_join_switched_off,
 };
 pub use etsy::{EtsyPatch, EtsyStatus};
+pub use expiry::{ExpiryChange, ExpiryRun};
 pub use hooks::IntegrationPatch;
 
 use crate::clock;
@@ -152,6 +154,8 @@ pub struct Stats {
     pub points_adjusted: i64,
     /// Points members hold now: what the business owes.
     pub points_outstanding: i64,
+    /// Net points that lapsed (under the expiry policy, or when an account was erased).
+    pub points_expired: i64,
 }
 
 /// A checked change to the settings.
@@ -962,6 +966,7 @@ fn stats_in(
         points_redeemed: t.redeemed,
         points_adjusted: t.adjusted,
         points_outstanding: t.outstanding()?,
+        points_expired: t.expired,
     })
 }
 

@@ -9,6 +9,7 @@ mod codec;
 mod compact;
 pub mod etsy;
 pub mod events;
+pub mod expiry;
 pub mod hooks;
 pub mod idempotency;
 pub mod inspect;

@@ -323,6 +323,11 @@ pub async fn render(
     problem: Option<&Problem>,
 ) -> Result<maud::Markup, PageError> {
     let member = state.loyalty.member(id.clone()).await?;
+    let next_expiry = if member.balance > 0 {
+        state.loyalty.next_expiry(id.clone()).await?
+    } else {
+        None
+    };
     let history = state.loyalty.history(id, before, HISTORY_SIZE).await?;
     let rewards = state.loyalty.rewards().await?;
     let settings = state.loyalty.settings().await?;
@@ -345,6 +350,7 @@ pub async fn render(
             outcome,
             problem,
             key_names: &key_names,
+            next_expiry: next_expiry.as_ref(),
         },
     ))
 }

@@ -73,6 +73,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/settings", get(settings::show).post(settings::save))
         .route("/admin/settings/logo", post(settings::logo))
         .route("/admin/settings/alerts", post(settings::save_alerts))
+        .route("/admin/settings/expiry", post(settings::save_expiry))
         .route("/admin/alerts", get(settings::alerts_sent))
         .route("/admin/integrations", get(integrations::show))
         .route("/admin/integrations/attach", post(integrations::attach))

@@ -4,10 +4,11 @@ use super::session::{AdminForm, Owner, Staff, multipart_file, owner_only};
 use super::{PageError, PageResult, refused_status, see_other};
 use crate::domain::DomainError;
 use crate::domain::alerts::{Recipients, WebhookFormat, WebhookUrl};
+use crate::domain::expiry::{ExpiryRule, Months};
 use crate::domain::money::Currency;
 use crate::domain::settings::{self, Colour, Settings, TimeZoneName};
 use crate::http::AppState;
-use crate::service::{ServiceError, SettingsPatch};
+use crate::service::{ExpiryChange, ServiceError, SettingsPatch};
 use crate::views::Page;
 use crate::views::admin::{Kept, settings as view};
 use axum::extract::{Multipart, Query, State};
@@ -79,6 +80,7 @@ async fn render(
     logo_err: Option<&DomainError>,
     alerts: (Option<&Kept>, Option<&DomainError>),
     flags: (bool, bool),
+    expiry: Option<(&Kept, &DomainError)>,
 ) -> Result<maud::Markup, PageError> {
     let chrome = staff.chrome(state).await?;
     let s = state.loyalty.settings().await?;
@@ -89,9 +91,13 @@ async fn render(
         mail_server: mail_server(state),
         tested: flags.1,
     };
-    Ok(view::view(
-        &chrome, &s, main.0, main.1, logo_err, flags.0, &a,
-    ))
+    let own_expiry = expiry_kept(&s);
+    let expiry = crate::views::admin::expiry::section(
+        &chrome,
+        expiry.map_or(&own_expiry, |e| e.0),
+        expiry.map(|e| e.1),
+    );
+    Ok(view::view(&chrome, &s, main, logo_err, flags.0, &a, expiry))
 }
 
 fn kept(s: &Settings) -> Kept {
@@ -126,6 +132,7 @@ pub async fn show(
         None,
         (None, None),
         (q.saved.is_some(), q.tested.is_some()),
+        None,
     )
     .await?;
     Ok(Page(page).into_response())
@@ -177,6 +184,7 @@ pub async fn save(State(state): State<AppState>, form: AdminForm<SettingsForm>) 
                 None,
                 (None, None),
                 (false, false),
+                None,
             )
             .await?;
             Ok((refused_status(&e), Page(page)).into_response())
@@ -221,6 +229,7 @@ pub async fn save_alerts(
                 None,
                 (Some(&form.kept()), Some(&e)),
                 (false, false),
+                None,
             )
             .await?;
             Ok((refused_status(&e), Page(page)).into_response())
@@ -289,6 +298,7 @@ pub async fn logo(State(state): State<AppState>, owner: Owner, multipart: Multip
                 Some(&e),
                 (None, None),
                 (false, false),
+                None,
             )
             .await?;
             Ok((refused_status(&e), Page(page)).into_response())
@@ -309,5 +319,72 @@ pub async fn serve_logo(State(state): State<AppState>) -> PageResult {
         )
             .into_response()),
         None => Ok((StatusCode::NOT_FOUND, "no logo").into_response()),
+    }
+}
+
+/// What the expiry form sends.
+#[derive(Debug, serde::Deserialize)]
+pub struct ExpiryForm {
+    #[serde(default)]
+    expiry_rule: String,
+    #[serde(default)]
+    expiry_months: String,
+}
+
+fn expiry_kept(s: &Settings) -> Kept {
+    let mut k = Kept::new();
+    k.insert(
+        "expiry_rule".into(),
+        s.expiry.map_or("off", |p| p.rule.as_str()).to_owned(),
+    );
+    if let Some(p) = s.expiry {
+        k.insert("expiry_months".into(), p.months.get().to_string());
+    }
+    k
+}
+
+fn parse_expiry(f: &ExpiryForm) -> Result<ExpiryChange, DomainError> {
+    if f.expiry_rule.trim() == "off" {
+        return Ok(ExpiryChange::Off);
+    }
+    let rule = ExpiryRule::parse(&f.expiry_rule)?;
+    let months = f
+        .expiry_months
+        .trim()
+        .parse::<i64>()
+        .map_err(|_| DomainError::invalid("expiry_months", "must be a whole number of months"))
+        .and_then(Months::parse)?;
+    Ok(ExpiryChange::Set(rule, months))
+}
+
+/// Saves the expiry policy, or shows the form again with the problem beside its field.
+pub async fn save_expiry(State(state): State<AppState>, form: AdminForm<ExpiryForm>) -> PageResult {
+    owner_only(&form, OWNERS_ONLY)?;
+    let result = match parse_expiry(&form.value) {
+        Ok(change) => {
+            state
+                .loyalty
+                .update_expiry(change, form.staff.0.actor())
+                .await
+        }
+        Err(e) => Err(e.into()),
+    };
+    match result {
+        Ok(()) => Ok(see_other("/admin/settings?saved=1#expiry-settings")),
+        Err(ServiceError::Domain(e)) => {
+            let s = state.loyalty.settings().await?;
+            let page = render(
+                &state,
+                &form.staff,
+                (&kept(&s), None),
+                None,
+                (None, None),
+                (false, false),
+                Some((&form.kept(), &e)),
+            )
+            .await?;
+            Ok((refused_status(&e), Page(page)).into_response())
+        }
+        Err(e) => Err(e.into()),
     }
 }

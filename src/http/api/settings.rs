@@ -1,12 +1,14 @@
 //! `/api/v1/settings` and `/api/v1/stats`.
 
+use crate::domain::DomainError;
 use crate::domain::api_key::Scope;
+use crate::domain::expiry::{ExpiryRule, Months};
 use crate::domain::money::Currency;
 use crate::domain::settings::{self, Settings};
 use crate::http::AppState;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{ApiClient, JsonBody};
-use crate::service::{SettingsPatch, Stats};
+use crate::service::{ExpiryChange, SettingsPatch, Stats};
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
@@ -23,6 +25,11 @@ pub struct SettingsView {
     pub points_per_unit: u32,
     /// IANA time zone the dashboard's days and hours are in.
     pub time_zone: String,
+    /// When points expire: `off`, `earned` (each purchase's points N months after they were
+    /// earned, oldest first) or `inactive` (the whole balance after N months without activity).
+    pub expiry_rule: String,
+    /// The N of `expiry_rule`, 1 to 120; absent when expiry is off.
+    pub expiry_months: Option<u8>,
 }
 
 impl From<Settings> for SettingsView {
@@ -32,6 +39,8 @@ impl From<Settings> for SettingsView {
             currency: s.currency.as_str().to_owned(),
             points_per_unit: s.earning.points_per_unit,
             time_zone: s.time_zone.as_str().to_owned(),
+            expiry_rule: s.expiry.map_or("off", |p| p.rule.as_str()).to_owned(),
+            expiry_months: s.expiry.map(|p| p.months.get()),
         }
     }
 }
@@ -50,6 +59,41 @@ pub struct UpdateSettings {
     pub points_per_unit: Option<i64>,
     /// New IANA time zone, e.g. `Europe/Berlin`.
     pub time_zone: Option<String>,
+    /// `off`, `earned` or `inactive`; `earned` and `inactive` need `expiry_months`.
+    pub expiry_rule: Option<String>,
+    /// Months before points expire, 1 to 120 (only with `expiry_rule`).
+    #[schema(minimum = 1, maximum = 120)]
+    pub expiry_months: Option<i64>,
+}
+
+/// The expiry change a request asks for, checked before anything is written.
+fn expiry_change(b: &UpdateSettings) -> Result<Option<ExpiryChange>, DomainError> {
+    match (b.expiry_rule.as_deref().map(str::trim), b.expiry_months) {
+        (None, None) => Ok(None),
+        (Some("off"), None) => Ok(Some(ExpiryChange::Off)),
+        (Some("off"), Some(_)) => Err(DomainError::invalid(
+            "expiry_months",
+            "must be left out when expiry_rule is off",
+        )),
+        (Some(rule), Some(n)) => Ok(Some(ExpiryChange::Set(
+            ExpiryRule::parse(rule)?,
+            Months::parse(n)?,
+        ))),
+        (Some(rule), None) => {
+            ExpiryRule::parse(rule)?;
+            Err(DomainError::invalid(
+                "expiry_months",
+                "is needed with expiry_rule earned or inactive",
+            ))
+        }
+        (None, Some(n)) => {
+            Months::parse(n)?;
+            Err(DomainError::invalid(
+                "expiry_rule",
+                "is needed with expiry_months: earned or inactive",
+            ))
+        }
+    }
 }
 
 /// Read the settings.
@@ -84,6 +128,7 @@ pub async fn update(
 ) -> Result<Json<SettingsView>, ApiError> {
     client.require(Scope::SettingsWrite)?;
     let b = body.value;
+    let expiry = expiry_change(&b)?;
     let patch = SettingsPatch {
         business_name: b
             .business_name
@@ -104,6 +149,10 @@ pub async fn update(
         self_signup: None,
         consent_wording: None,
     };
+    if let Some(change) = expiry {
+        // Everything else was checked above, so a refused patch below cannot follow a saved policy.
+        state.loyalty.update_expiry(change, client.actor()).await?;
+    }
     Ok(Json(
         state
             .loyalty

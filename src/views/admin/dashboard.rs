@@ -233,6 +233,7 @@ fn today(t: &Totals) -> Markup {
             dl.stats {
                 (stat("today-earned", "Points given today", t.earned))
                 (stat("today-redeemed", "Points redeemed today", t.redeemed))
+                @if t.expired != 0 { (stat("today-expired", "Points expired today", t.expired)) }
                 (stat("today-new-members", "New members today", t.members))
             }
         }
@@ -291,6 +292,7 @@ pub fn view(chrome: &Chrome, d: &Dashboard, status: &Status<'_>) -> Markup {
                 (stat("stat-outstanding", "Points outstanding", s.points_outstanding))
                 (stat("stat-issued", "Points issued", s.points_issued))
                 (stat("stat-redeemed", "Points redeemed", s.points_redeemed))
+                @if s.points_expired != 0 { (stat("stat-expired", "Points expired", s.points_expired)) }
             }
             div.grid {
                 (periods("daily", &days_title(d.daily.len()), "Day", &d.daily))

@@ -210,6 +210,8 @@ pub struct MemberView<'a> {
     pub problem: Option<&'a Problem>,
     /// API key names, so history says which key made a change.
     pub key_names: &'a std::collections::HashMap<String, String>,
+    /// The member's next points to expire, if a policy is on.
+    pub next_expiry: Option<&'a crate::domain::expiry::Expiring>,
 }
 
 /// The element a refused till form puts the focus on: the field that failed.
@@ -287,7 +289,8 @@ pub fn show(chrome: &Chrome, v: &MemberView) -> Markup {
                 section.card #till {
                     div.balance-line {
                         div { p.muted { "Balance" }
-                            p.balance #balance data-value=(m.balance) { (thousands(m.balance)) } }
+                            p.balance #balance data-value=(m.balance) { (thousands(m.balance)) }
+                            @if let Some(e) = v.next_expiry { p.muted #next-expiry { (e.notice()) "." } } }
                         p { "Card " strong #card-number { (m.card_number.as_str()) } }
                     }
                     form #earn-amount method="post" action={ (base) "/earn" } {

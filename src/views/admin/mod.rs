@@ -4,6 +4,7 @@ pub mod alerts;
 pub mod audit;
 pub mod cards;
 pub mod dashboard;
+pub mod expiry;
 pub mod integrations;
 pub mod login;
 pub mod members;

@@ -23,11 +23,12 @@ pub struct AlertsForm<'a> {
 pub fn view(
     chrome: &Chrome,
     settings: &Settings,
-    values: &Kept,
-    err: Option<&DomainError>,
+    (values, err): (&Kept, Option<&DomainError>),
     logo_err: Option<&DomainError>,
     saved: bool,
     alerts: &AlertsForm<'_>,
+    // Sections a rule adds (points expiry), shown before the alerts.
+    expiry: Markup,
 ) -> Markup {
     page(
         "Settings",
@@ -79,6 +80,7 @@ pub fn view(
                     button type="submit" { "Upload logo" }
                 }
             }
+            (expiry)
             (alerts_section(chrome, alerts))
         },
     )

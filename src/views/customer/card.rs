@@ -128,6 +128,9 @@ pub fn view(
             section.card.balance-card {
                 p.muted { "Your points" }
                 p.balance #balance data-value=(m.balance) { (thousands(m.balance)) }
+                @if let Some(e) = &p.next_expiry {
+                    p #next-expiry { (e.notice()) "." }
+                }
                 @if let (Some(_), Some(best)) = (next, affordable.last()) {
                     p #can-redeem { "You can redeem " strong { (best.name) } " now — ask at the counter." }
                 }
