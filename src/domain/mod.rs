@@ -31,6 +31,7 @@ pub mod staff;
 pub mod stats;
 pub mod status;
 pub mod text;
+pub mod tiers;
 pub mod throttle;
 pub mod words;
 

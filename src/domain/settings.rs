@@ -39,6 +39,9 @@ pub struct Settings {
     /// What body the webhook gets.
     #[serde(default)]
     pub alert_webhook_format: super::alerts::WebhookFormat,
+    /// Tiers and their earning multipliers (off by default).
+    #[serde(default)]
+    pub tiers: super::tiers::TierSettings,
 }
 
 fn yes() -> bool {
@@ -75,6 +78,7 @@ impl Default for Settings {
             alert_emails: super::alerts::Recipients::default(),
             alert_webhook: None,
             alert_webhook_format: super::alerts::WebhookFormat::default(),
+            tiers: super::tiers::TierSettings::default(),
         }
     }
 }
