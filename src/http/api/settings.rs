@@ -3,6 +3,7 @@
 use crate::domain::api_key::Scope;
 use crate::domain::money::Currency;
 use crate::domain::settings::{self, Settings};
+use crate::domain::tiers::{Tier, TierBasis, TierSettings};
 use crate::http::AppState;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{ApiClient, JsonBody};
@@ -23,6 +24,75 @@ pub struct SettingsView {
     pub points_per_unit: u32,
     /// IANA time zone the dashboard's days and hours are in.
     pub time_zone: String,
+    /// Tiers and their earning multipliers.
+    pub tiers: TiersView,
+}
+
+/// Tier settings as the API reads and writes them.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TiersView {
+    /// Whether tiers apply (off by default).
+    pub enabled: bool,
+    /// What thresholds are measured on: points earned since joining, or in the last 12 months.
+    pub basis: TierBasis,
+    /// Up to 5 levels, lowest first: the first at 0 points, thresholds strictly increasing.
+    #[schema(max_items = 5)]
+    pub levels: Vec<TierLevel>,
+}
+
+/// One tier.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TierLevel {
+    /// Shown on the card, 1 to 30 characters, unique.
+    #[schema(min_length = 1, max_length = 30)]
+    pub name: String,
+    /// `#rrggbb`.
+    #[schema(pattern = "^#[0-9a-fA-F]{6}$")]
+    pub colour: String,
+    /// Points (on the basis) from which a member is in this tier.
+    pub threshold: i64,
+    /// Earning multiplier in hundredths: 100 is ×1.00, 150 is ×1.50; 100 to 1000.
+    #[schema(minimum = 100, maximum = 1000)]
+    pub multiplier_hundredths: i64,
+}
+
+impl From<&TierSettings> for TiersView {
+    fn from(t: &TierSettings) -> Self {
+        Self {
+            enabled: t.enabled,
+            basis: t.basis,
+            levels: t
+                .tiers
+                .iter()
+                .map(|l| TierLevel {
+                    name: l.name.clone(),
+                    colour: l.colour.as_str().to_owned(),
+                    threshold: l.threshold,
+                    multiplier_hundredths: i64::from(l.multiplier.hundredths()),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl TiersView {
+    /// Checks the ladder.
+    pub fn parse(self) -> Result<TierSettings, crate::domain::DomainError> {
+        if self.levels.len() > crate::domain::tiers::MAX_TIERS {
+            return Err(crate::domain::DomainError::invalid(
+                "tiers",
+                format!("at most {} tiers", crate::domain::tiers::MAX_TIERS),
+            ));
+        }
+        let levels = self
+            .levels
+            .iter()
+            .map(|l| Tier::parse(&l.name, &l.colour, l.threshold, l.multiplier_hundredths))
+            .collect::<Result<Vec<_>, _>>()?;
+        TierSettings::parse(self.enabled, self.basis, levels)
+    }
 }
 
 impl From<Settings> for SettingsView {
@@ -32,6 +102,7 @@ impl From<Settings> for SettingsView {
             currency: s.currency.as_str().to_owned(),
             points_per_unit: s.earning.points_per_unit,
             time_zone: s.time_zone.as_str().to_owned(),
+            tiers: TiersView::from(&s.tiers),
         }
     }
 }
@@ -50,6 +121,8 @@ pub struct UpdateSettings {
     pub points_per_unit: Option<i64>,
     /// New IANA time zone, e.g. `Europe/Berlin`.
     pub time_zone: Option<String>,
+    /// A new tier ladder: replaces the whole ladder.
+    pub tiers: Option<TiersView>,
 }
 
 /// Read the settings.
@@ -103,6 +176,7 @@ pub async fn update(
         brand_colour: None,
         self_signup: None,
         consent_wording: None,
+        tiers: b.tiers.map(TiersView::parse).transpose()?,
     };
     Ok(Json(
         state
