@@ -1,0 +1,170 @@
+//! Tiers: a ladder set through the API, earning by amount with the tier's multiplier, moves up
+//! and down recorded, the card page, and `fealty verify`, against a real `fealty serve` process.
+
+#![expect(clippy::expect_used, reason = "tests fail loudly")]
+
+mod common;
+
+use common::{Api, TestServer, fresh_key};
+use serde_json::{Value, json};
+
+fn ladder() -> Value {
+    json!({
+        "enabled": true,
+        "basis": "lifetime",
+        "levels": [
+            {"name": "Bronze", "colour": "#cd7f32", "threshold": 0, "multiplier_hundredths": 100},
+            {"name": "Silver", "colour": "#c0c0c0", "threshold": 100, "multiplier_hundredths": 150},
+            {"name": "Gold", "colour": "#ffd700", "threshold": 1000, "multiplier_hundredths": 200},
+        ]
+    })
+}
+
+async fn earn_amount(api: &Api, member: &str, amount_minor: i64) -> Value {
+    api.transaction(
+        member,
+        &fresh_key(),
+        &json!({"kind": "earn", "amount_minor": amount_minor}),
+    )
+    .await
+    .expect_status(201)
+}
+
+fn int(v: &Value) -> i64 {
+    v.as_i64().expect("an integer")
+}
+
+async fn card_page(server: &TestServer, member: &Value) -> String {
+    let token = member["card_token"].as_str().expect("card token");
+    let r = reqwest::get(server.url(&format!("/c/{token}")))
+        .await
+        .expect("card page");
+    assert_eq!(r.status(), 200);
+    r.text().await.expect("card page text")
+}
+
+#[tokio::test]
+async fn bad_ladders_are_refused_and_change_nothing() {
+    let server = TestServer::start();
+    let api = server.client();
+    let before = api.get("/settings").await.expect_status(200);
+    assert_eq!(before["tiers"]["enabled"], false, "tiers are off by default");
+
+    let level = |name: &str, threshold: i64, mult: i64| {
+        json!({"name": name, "colour": "#336699", "threshold": threshold, "multiplier_hundredths": mult})
+    };
+    let decreasing = json!([level("A", 0, 100), level("B", 500, 150), level("C", 200, 200)]);
+    let zero_multiplier = json!([level("A", 0, 100), level("B", 100, 0)]);
+    let six: Vec<Value> = (0..6).map(|i| level(&format!("T{i}"), i * 100, 100)).collect();
+    let not_from_zero = json!([level("A", 10, 100)]);
+    let same_name = json!([level("Gold", 0, 100), level("gold", 10, 100)]);
+    let bad_colour = json!([{"name": "A", "colour": "gold", "threshold": 0, "multiplier_hundredths": 100}]);
+    for levels in [
+        decreasing,
+        zero_multiplier,
+        json!(six),
+        not_from_zero,
+        same_name,
+        bad_colour,
+    ] {
+        let body = json!({"business_name": "Changed", "tiers": {"enabled": true, "basis": "lifetime", "levels": levels}});
+        api.patch("/settings", &body)
+            .await
+            .expect_problem(422, "invalid_field");
+    }
+    api.patch(
+        "/settings",
+        &json!({"tiers": {"enabled": true, "basis": "forever", "levels": []}}),
+    )
+    .await
+    .expect_status(422);
+    assert_eq!(api.get("/settings").await.expect_status(200), before);
+}
+
+#[tokio::test]
+async fn members_move_up_and_down_and_earn_with_their_multiplier() {
+    let server = TestServer::start();
+    let api = server.client();
+    let s = api
+        .patch("/settings", &json!({"tiers": ladder()}))
+        .await
+        .expect_status(200);
+    assert_eq!(s["tiers"], ladder(), "the ladder reads back as set");
+
+    let m = api.create_member(&json!({"name": "Tia"})).await;
+    let id = m["id"].as_str().expect("id").to_owned();
+
+    // Bronze: ×1.00. 80.00 EUR earns 80 points.
+    let first = earn_amount(&api, &id, 8000).await;
+    assert_eq!(int(&first["points"]), 80);
+    assert_eq!(api.member(&id).await["tier"], "Bronze");
+
+    // 30.00 EUR more crosses 100 lifetime points: still earned at ×1.00, then Silver.
+    let crossing = earn_amount(&api, &id, 3000).await;
+    assert_eq!(int(&crossing["points"]), 30);
+    let member = api.member(&id).await;
+    assert_eq!(member["tier"], "Silver");
+    assert_eq!(member["previous_tier"], "Bronze");
+    assert!(member["tier_since"].is_string());
+
+    // The next earn by amount uses ×1.50, rounded down: 15.99 EUR → 15 → 22 points, and says so.
+    let multiplied = earn_amount(&api, &id, 1599).await;
+    assert_eq!(int(&multiplied["points"]), 22);
+    assert_eq!(multiplied["reason"], "Silver tier ×1.50");
+    // Points given as points are not multiplied.
+    let given = api.earn(&id, 10).await;
+    assert_eq!(int(&given["points"]), 10);
+    assert_eq!(api.balance(&id).await, 80 + 30 + 22 + 10);
+
+    // The card shows the tier in its colour and how far the next one is.
+    let page = card_page(&server, &m).await;
+    assert!(page.contains("Silver"), "card page names the tier");
+    assert!(
+        page.contains("858 points to Gold"),
+        "card page shows the way to Gold"
+    );
+
+    // Lifetime earned is 142 (given points count too). Reversing the crossing earn leaves 112,
+    // still Silver; reversing the first 80 leaves 32: Bronze at once (downgrades are immediate).
+    for seq in [&crossing["seq"], &first["seq"]] {
+        api.post_idem(
+            &format!("/transactions/{}/reverse", int(seq)),
+            &fresh_key(),
+            &json!({}),
+        )
+        .await
+        .expect_status(201);
+    }
+    let member = api.member(&id).await;
+    assert_eq!(member["lifetime_earned"], 32);
+    assert_eq!(member["tier"], "Bronze");
+    assert_eq!(member["previous_tier"], "Silver");
+    let after = earn_amount(&api, &id, 1000).await;
+    assert_eq!(int(&after["points"]), 10, "back at ×1.00");
+    assert!(after["reason"].is_null());
+    let page = card_page(&server, &m).await;
+    assert!(page.contains("Bronze") && page.contains("58 points to Silver"));
+
+    let out = common::ok(&server.cli(&["verify"]));
+    assert!(out.trim().starts_with("ok:"), "verify said {out:?}");
+}
+
+#[tokio::test]
+async fn the_rolling_basis_counts_this_years_earning() {
+    let server = TestServer::start();
+    let api = server.client();
+    let m = api.create_member(&json!({"name": "Ray"})).await;
+    let id = m["id"].as_str().expect("id").to_owned();
+    // Earned while tiers were off still counts once they are switched on.
+    earn_amount(&api, &id, 12_000).await;
+    let mut rolling = ladder();
+    rolling["basis"] = json!("last_12_months");
+    api.patch("/settings", &json!({"tiers": rolling}))
+        .await
+        .expect_status(200);
+    let second = earn_amount(&api, &id, 1000).await;
+    assert_eq!(int(&second["points"]), 15, "120 points this year: Silver, ×1.50");
+    assert_eq!(api.member(&id).await["tier"], "Silver");
+    let page = card_page(&server, &m).await;
+    assert!(page.contains("865 points to Gold"), "1000 - 135");
+}
