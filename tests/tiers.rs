@@ -27,7 +27,8 @@ async fn earn_amount(api: &Api, member: &str, amount_minor: i64) -> Value {
         &json!({"kind": "earn", "amount_minor": amount_minor}),
     )
     .await
-    .expect_status(201)
+    .expect_status(201)["entry"]
+        .clone()
 }
 
 fn int(v: &Value) -> i64 {
@@ -113,16 +114,24 @@ async fn members_move_up_and_down_and_earn_with_their_multiplier() {
     assert_eq!(multiplied["reason"], "Silver tier ×1.50");
     // Points given as points are not multiplied.
     let given = api.earn(&id, 10).await;
-    assert_eq!(int(&given["points"]), 10);
+    assert_eq!(int(&given["entry"]["points"]), 10);
     assert_eq!(api.balance(&id).await, 80 + 30 + 22 + 10);
 
     // The card shows the tier in its colour and how far the next one is.
     let page = card_page(&server, &m).await;
-    assert!(page.contains("Silver"), "card page names the tier");
+    assert!(page.contains(r#"class="tier-badge tier-1" id="tier-name">Silver<"#), "card page names the tier in its colour: {page}");
     assert!(
-        page.contains("858 points to Gold"),
+        page.contains("858 points to <strong>Gold</strong>"),
         "card page shows the way to Gold"
     );
+
+    let css = reqwest::get(server.url("/brand/theme.css"))
+        .await
+        .expect("theme")
+        .text()
+        .await
+        .expect("theme text");
+    assert!(css.contains(".tier-2{background:"), "tier colours: {css}");
 
     // Lifetime earned is 142 (given points count too). Reversing the crossing earn leaves 112,
     // still Silver; reversing the first 80 leaves 32: Bronze at once (downgrades are immediate).
@@ -143,7 +152,7 @@ async fn members_move_up_and_down_and_earn_with_their_multiplier() {
     assert_eq!(int(&after["points"]), 10, "back at ×1.00");
     assert!(after["reason"].is_null());
     let page = card_page(&server, &m).await;
-    assert!(page.contains("Bronze") && page.contains("58 points to Silver"));
+    assert!(page.contains("Bronze") && page.contains("58 points to <strong>Silver</strong>"));
 
     let out = common::ok(&server.cli(&["verify"]));
     assert!(out.trim().starts_with("ok:"), "verify said {out:?}");
@@ -166,5 +175,5 @@ async fn the_rolling_basis_counts_this_years_earning() {
     assert_eq!(int(&second["points"]), 15, "120 points this year: Silver, ×1.50");
     assert_eq!(api.member(&id).await["tier"], "Silver");
     let page = card_page(&server, &m).await;
-    assert!(page.contains("865 points to Gold"), "1000 - 135");
+    assert!(page.contains("865 points to <strong>Gold</strong>"), "1000 - 135");
 }

@@ -322,6 +322,7 @@ mod contact_tests {
             created_at: now,
             updated_at: now,
             last_activity_at: None,
+            tier: Default::default(),
         })
     }
 

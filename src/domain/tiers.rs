@@ -19,6 +19,7 @@ pub enum TierBasis {
     #[default]
     Lifetime,
     /// Points earned in this calendar month (UTC) and the 11 before it.
+    #[serde(rename = "last_12_months")]
     Last12Months,
 }
 
