@@ -177,3 +177,83 @@ async fn the_rolling_basis_counts_this_years_earning() {
     let page = card_page(&server, &m).await;
     assert!(page.contains("865 points to <strong>Gold</strong>"), "1000 - 135");
 }
+
+#[tokio::test]
+async fn the_owner_sets_tiers_on_the_settings_page() {
+    use common::pages::{by_id, form, owner_session, text};
+    let (server, mut b, api) = owner_session().await;
+    let settings = b.page("/admin/settings").await;
+    assert!(text(&settings).contains("tiers"), "settings link to tiers");
+    let page = b.page("/admin/settings/tiers").await;
+    let f = form(&page, "tiers");
+
+    // Decreasing thresholds: refused with a readable message, nothing stored.
+    let bad = b
+        .submit(
+            &f,
+            &[
+                ("enabled", "on"),
+                ("name_0", "Bronze"),
+                ("threshold_0", "0"),
+                ("multiplier_0", "1"),
+                ("name_1", "Silver"),
+                ("threshold_1", "0"),
+                ("multiplier_1", "1.5"),
+            ],
+        )
+        .await;
+    bad.expect(422);
+    assert!(
+        text(&bad.text).contains("Each tier needs more points than the one before it"),
+        "{}",
+        text(&bad.text)
+    );
+    assert_eq!(
+        api.get("/settings").await.expect_status(200)["tiers"]["enabled"],
+        false
+    );
+    let bad = b
+        .submit(
+            &f,
+            &[("name_0", "Bronze"), ("threshold_0", "0"), ("multiplier_0", "0")],
+        )
+        .await;
+    bad.expect(422);
+    assert!(text(&bad.text).contains("Tier 1: Must be a number from 1.00 to 10.00"), "{}", text(&bad.text));
+
+    let ok = b
+        .submit(
+            &f,
+            &[
+                ("enabled", "on"),
+                ("basis", "last_12_months"),
+                ("name_0", "Bronze"),
+                ("colour_0", "#cd7f32"),
+                ("threshold_0", "0"),
+                ("multiplier_0", "1"),
+                ("name_1", "Gold"),
+                ("colour_1", "#ffd700"),
+                ("threshold_1", "200"),
+                ("multiplier_1", "1,25"),
+            ],
+        )
+        .await;
+    ok.expect(303);
+    let s = api.get("/settings").await.expect_status(200);
+    assert_eq!(s["tiers"]["enabled"], true);
+    assert_eq!(s["tiers"]["basis"], "last_12_months");
+    assert_eq!(s["tiers"]["levels"][1]["multiplier_hundredths"], 125);
+    let page = b.page("/admin/settings/tiers").await;
+    assert_eq!(form(&page, "tiers").value("multiplier_1"), Some("1.25"));
+
+    // The member page shows the tier.
+    let m = api.create_member(&json!({"name": "Page"})).await;
+    let id = m["id"].as_str().expect("id");
+    earn_amount(&api, id, 15_000).await;
+    earn_amount(&api, id, 10_000).await;
+    let mp = b.page(&format!("/admin/members/{id}")).await;
+    let line = by_id(&mp, "member-tier").map(|e| e.text()).unwrap_or_default();
+    assert!(line.contains("Tier: Gold (×1.25 on purchases)"), "{line}");
+    assert!(line.contains("moved from Bronze"), "{line}");
+    drop(server);
+}

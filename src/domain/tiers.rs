@@ -76,6 +76,25 @@ impl Multiplier {
             })
     }
 
+    /// Parses a multiplier as people write it: "1.5", "1,25", "2", an optional leading "×" or "x".
+    pub fn parse_decimal(raw: &str) -> Result<Self, DomainError> {
+        let bad = || DomainError::invalid("multiplier", "must be a number from 1.00 to 10.00, such as 1.25");
+        let t = raw.trim().trim_start_matches(['×', 'x', 'X']).trim().replace(',', ".");
+        let (whole, frac) = t.split_once('.').unwrap_or((&t, ""));
+        if whole.is_empty() || frac.len() > 2 || !(whole.bytes().chain(frac.bytes())).all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        let whole: i64 = whole.parse().map_err(|_| bad())?;
+        let frac: i64 = format!("{frac:0<2}").parse().map_err(|_| bad())?;
+        let hundredths = whole.checked_mul(100).and_then(|w| w.checked_add(frac)).ok_or_else(bad)?;
+        Self::parse(hundredths).map_err(|_| bad())
+    }
+
+    /// "1.25", for forms.
+    pub fn as_decimal(self) -> String {
+        format!("{}.{:02}", self.0 / 100, self.0 % 100)
+    }
+
     /// The multiplier in hundredths.
     pub fn hundredths(self) -> u32 {
         self.0
@@ -396,6 +415,22 @@ mod tests {
             assert_eq!(m.apply(points).ok(), out, "{hundredths} × {points}");
         }
         assert_eq!(Multiplier::parse(125).map(Multiplier::in_words), Ok("×1.25".into()));
+        for (raw, out) in [
+            ("1", Some(100)),
+            ("1.5", Some(150)),
+            ("1,25", Some(125)),
+            ("×2", Some(200)),
+            ("10.00", Some(1000)),
+            ("10.01", None),
+            ("0.5", None),
+            ("1.255", None),
+            ("", None),
+            ("-1", None),
+            ("1e2", None),
+            ("99999999999999999999", None),
+        ] {
+            assert_eq!(Multiplier::parse_decimal(raw).ok().map(Multiplier::hundredths), out, "{raw:?}");
+        }
     }
 
     #[test]
