@@ -255,5 +255,11 @@ async fn the_owner_sets_tiers_on_the_settings_page() {
     let line = by_id(&mp, "member-tier").map(|e| e.text()).unwrap_or_default();
     assert!(line.contains("Tier: Gold (×1.25 on purchases)"), "{line}");
     assert!(line.contains("moved from Bronze"), "{line}");
+    // The till's preview shows the multiplied points before staff confirm.
+    let p = b
+        .submit(&form(&mp, "earn-amount"), &[("amount", "10.00")])
+        .await;
+    p.expect(200);
+    assert!(text(&p.text).contains("earns 12 points"), "{}", text(&p.text));
     drop(server);
 }

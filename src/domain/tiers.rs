@@ -244,6 +244,23 @@ impl TierSettings {
         })
     }
 
+    /// Points for an earn by amount after the tier multiplier of a member with `lifetime` points
+    /// earned and the given recent summary, and the tier when it changed anything.
+    pub fn multiplied(
+        &self,
+        points: i64,
+        lifetime: i64,
+        recent: &RecentEarnings,
+        now: OffsetDateTime,
+    ) -> Result<(i64, Option<&Tier>), DomainError> {
+        match self.standing(self.basis_value(lifetime, recent, now)) {
+            Some(s) if s.tier.multiplier != Multiplier::ONE => {
+                Ok((s.tier.multiplier.apply(points)?, Some(s.tier)))
+            }
+            _ => Ok((points, None)),
+        }
+    }
+
     /// The basis value for a member with `lifetime` points earned and the given recent summary.
     pub fn basis_value(&self, lifetime: i64, recent: &RecentEarnings, now: OffsetDateTime) -> i64 {
         match self.basis {

@@ -5,7 +5,7 @@ use super::{StoreError, audit, ledger};
 use crate::domain::actor::Actor;
 use crate::domain::ledger::{EntryBody, EntryKind, Reason};
 use crate::domain::member::Member;
-use crate::domain::tiers::{Multiplier, TierSettings, tier_reason};
+use crate::domain::tiers::{TierSettings, tier_reason};
 use redb::WriteTransaction;
 use time::OffsetDateTime;
 
@@ -20,15 +20,12 @@ pub fn multiply(
     reason: Option<Reason>,
     now: OffsetDateTime,
 ) -> Result<(i64, Option<Reason>), StoreError> {
-    let value = tiers.basis_value(member.lifetime_earned, &member.tier.recent, now);
-    let Some(standing) = tiers.standing(value) else {
+    let (points, applied) =
+        tiers.multiplied(points, member.lifetime_earned, &member.tier.recent, now)?;
+    let Some(tier) = applied else {
         return Ok((points, reason));
     };
-    if standing.tier.multiplier == Multiplier::ONE {
-        return Ok((points, reason));
-    }
-    let points = standing.tier.multiplier.apply(points)?;
-    let text = tier_reason(reason.as_ref().map(Reason::as_str), standing.tier);
+    let text = tier_reason(reason.as_ref().map(Reason::as_str), tier);
     Ok((points, Some(Reason::parse(&text)?)))
 }
 
