@@ -1,7 +1,7 @@
 //! Tiers: a ladder set through the API, earning by amount with the tier's multiplier, moves up
 //! and down recorded, the card page, and `fealty verify`, against a real `fealty serve` process.
 
-#![expect(clippy::expect_used, reason = "tests fail loudly")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -49,17 +49,25 @@ async fn bad_ladders_are_refused_and_change_nothing() {
     let server = TestServer::start();
     let api = server.client();
     let before = api.get("/settings").await.expect_status(200);
-    assert_eq!(before["tiers"]["enabled"], false, "tiers are off by default");
+    assert_eq!(
+        before["tiers"]["enabled"], false,
+        "tiers are off by default"
+    );
 
-    let level = |name: &str, threshold: i64, mult: i64| {
-        json!({"name": name, "colour": "#336699", "threshold": threshold, "multiplier_hundredths": mult})
-    };
-    let decreasing = json!([level("A", 0, 100), level("B", 500, 150), level("C", 200, 200)]);
+    let level = |name: &str, threshold: i64, mult: i64| json!({"name": name, "colour": "#336699", "threshold": threshold, "multiplier_hundredths": mult});
+    let decreasing = json!([
+        level("A", 0, 100),
+        level("B", 500, 150),
+        level("C", 200, 200)
+    ]);
     let zero_multiplier = json!([level("A", 0, 100), level("B", 100, 0)]);
-    let six: Vec<Value> = (0..6).map(|i| level(&format!("T{i}"), i * 100, 100)).collect();
+    let six: Vec<Value> = (0..6)
+        .map(|i| level(&format!("T{i}"), i * 100, 100))
+        .collect();
     let not_from_zero = json!([level("A", 10, 100)]);
     let same_name = json!([level("Gold", 0, 100), level("gold", 10, 100)]);
-    let bad_colour = json!([{"name": "A", "colour": "gold", "threshold": 0, "multiplier_hundredths": 100}]);
+    let bad_colour =
+        json!([{"name": "A", "colour": "gold", "threshold": 0, "multiplier_hundredths": 100}]);
     for levels in [
         decreasing,
         zero_multiplier,
@@ -119,7 +127,10 @@ async fn members_move_up_and_down_and_earn_with_their_multiplier() {
 
     // The card shows the tier in its colour and how far the next one is.
     let page = card_page(&server, &m).await;
-    assert!(page.contains(r#"class="tier-badge tier-1" id="tier-name">Silver<"#), "card page names the tier in its colour: {page}");
+    assert!(
+        page.contains(r#"class="tier-badge tier-1" id="tier-name">Silver<"#),
+        "card page names the tier in its colour: {page}"
+    );
     assert!(
         page.contains("858 points to <strong>Gold</strong>"),
         "card page shows the way to Gold"
@@ -172,10 +183,17 @@ async fn the_rolling_basis_counts_this_years_earning() {
         .await
         .expect_status(200);
     let second = earn_amount(&api, &id, 1000).await;
-    assert_eq!(int(&second["points"]), 15, "120 points this year: Silver, ×1.50");
+    assert_eq!(
+        int(&second["points"]),
+        15,
+        "120 points this year: Silver, ×1.50"
+    );
     assert_eq!(api.member(&id).await["tier"], "Silver");
     let page = card_page(&server, &m).await;
-    assert!(page.contains("865 points to <strong>Gold</strong>"), "1000 - 135");
+    assert!(
+        page.contains("865 points to <strong>Gold</strong>"),
+        "1000 - 135"
+    );
 }
 
 #[tokio::test]
@@ -215,11 +233,19 @@ async fn the_owner_sets_tiers_on_the_settings_page() {
     let bad = b
         .submit(
             &f,
-            &[("name_0", "Bronze"), ("threshold_0", "0"), ("multiplier_0", "0")],
+            &[
+                ("name_0", "Bronze"),
+                ("threshold_0", "0"),
+                ("multiplier_0", "0"),
+            ],
         )
         .await;
     bad.expect(422);
-    assert!(text(&bad.text).contains("Tier 1: Must be a number from 1.00 to 10.00"), "{}", text(&bad.text));
+    assert!(
+        text(&bad.text).contains("Tier 1: Must be a number from 1.00 to 10.00"),
+        "{}",
+        text(&bad.text)
+    );
 
     let ok = b
         .submit(
@@ -252,7 +278,9 @@ async fn the_owner_sets_tiers_on_the_settings_page() {
     earn_amount(&api, id, 15_000).await;
     earn_amount(&api, id, 10_000).await;
     let mp = b.page(&format!("/admin/members/{id}")).await;
-    let line = by_id(&mp, "member-tier").map(|e| e.text()).unwrap_or_default();
+    let line = by_id(&mp, "member-tier")
+        .map(|e| e.text())
+        .unwrap_or_default();
     assert!(line.contains("Tier: Gold (×1.25 on purchases)"), "{line}");
     assert!(line.contains("moved from Bronze"), "{line}");
     // The till's preview shows the multiplied points before staff confirm.
@@ -260,6 +288,10 @@ async fn the_owner_sets_tiers_on_the_settings_page() {
         .submit(&form(&mp, "earn-amount"), &[("amount", "10.00")])
         .await;
     p.expect(200);
-    assert!(text(&p.text).contains("earns 12 points"), "{}", text(&p.text));
+    assert!(
+        text(&p.text).contains("earns 12 points"),
+        "{}",
+        text(&p.text)
+    );
     drop(server);
 }

@@ -31,8 +31,8 @@ pub mod staff;
 pub mod stats;
 pub mod status;
 pub mod text;
-pub mod tiers;
 pub mod throttle;
+pub mod tiers;
 pub mod words;
 
 pub use error::DomainError;

@@ -11,7 +11,15 @@ pub const MAX_TIERS: usize = 5;
 
 /// What a member's tier is measured on; owners disagree, so they choose.
 #[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum TierBasis {
@@ -78,15 +86,30 @@ impl Multiplier {
 
     /// Parses a multiplier as people write it: "1.5", "1,25", "2", an optional leading "×" or "x".
     pub fn parse_decimal(raw: &str) -> Result<Self, DomainError> {
-        let bad = || DomainError::invalid("multiplier", "must be a number from 1.00 to 10.00, such as 1.25");
-        let t = raw.trim().trim_start_matches(['×', 'x', 'X']).trim().replace(',', ".");
+        let bad = || {
+            DomainError::invalid(
+                "multiplier",
+                "must be a number from 1.00 to 10.00, such as 1.25",
+            )
+        };
+        let t = raw
+            .trim()
+            .trim_start_matches(['×', 'x', 'X'])
+            .trim()
+            .replace(',', ".");
         let (whole, frac) = t.split_once('.').unwrap_or((&t, ""));
-        if whole.is_empty() || frac.len() > 2 || !(whole.bytes().chain(frac.bytes())).all(|b| b.is_ascii_digit()) {
+        if whole.is_empty()
+            || frac.len() > 2
+            || !(whole.bytes().chain(frac.bytes())).all(|b| b.is_ascii_digit())
+        {
             return Err(bad());
         }
         let whole: i64 = whole.parse().map_err(|_| bad())?;
         let frac: i64 = format!("{frac:0<2}").parse().map_err(|_| bad())?;
-        let hundredths = whole.checked_mul(100).and_then(|w| w.checked_add(frac)).ok_or_else(bad)?;
+        let hundredths = whole
+            .checked_mul(100)
+            .and_then(|w| w.checked_add(frac))
+            .ok_or_else(bad)?;
         Self::parse(hundredths).map_err(|_| bad())
     }
 
@@ -144,8 +167,9 @@ impl Tier {
         multiplier_hundredths: i64,
     ) -> Result<Self, DomainError> {
         let name = clean("tier_name", name, 30)?;
-        let colour = Colour::parse(colour)
-            .map_err(|_| DomainError::invalid("tier_colour", "must be a colour written as #rrggbb"))?;
+        let colour = Colour::parse(colour).map_err(|_| {
+            DomainError::invalid("tier_colour", "must be a colour written as #rrggbb")
+        })?;
         if !(0..=MAX_POINTS).contains(&threshold) {
             return Err(DomainError::invalid(
                 "tier_threshold",
@@ -276,7 +300,9 @@ pub fn tier_reason(given: Option<&str>, tier: &Tier) -> String {
     let note = format!("{} tier {}", tier.name, tier.multiplier.in_words());
     match given {
         None => note,
-        Some(r) if r.chars().count() + note.chars().count() + 3 <= super::ledger::Reason::MAX_CHARS => {
+        Some(r)
+            if r.chars().count() + note.chars().count() + 3 <= super::ledger::Reason::MAX_CHARS =>
+        {
             format!("{r} · {note}")
         }
         Some(r) => r.to_owned(),
@@ -373,6 +399,7 @@ impl MemberTier {
 
 #[cfg(test)]
 mod tests {
+    #![expect(clippy::expect_used, reason = "tests fail loudly")]
     use super::*;
     use time::macros::datetime;
 
@@ -431,7 +458,10 @@ mod tests {
             let m = Multiplier::parse(hundredths).expect("valid multiplier");
             assert_eq!(m.apply(points).ok(), out, "{hundredths} × {points}");
         }
-        assert_eq!(Multiplier::parse(125).map(Multiplier::in_words), Ok("×1.25".into()));
+        assert_eq!(
+            Multiplier::parse(125).map(Multiplier::in_words),
+            Ok("×1.25".into())
+        );
         for (raw, out) in [
             ("1", Some(100)),
             ("1.5", Some(150)),
@@ -446,7 +476,13 @@ mod tests {
             ("1e2", None),
             ("99999999999999999999", None),
         ] {
-            assert_eq!(Multiplier::parse_decimal(raw).ok().map(Multiplier::hundredths), out, "{raw:?}");
+            assert_eq!(
+                Multiplier::parse_decimal(raw)
+                    .ok()
+                    .map(Multiplier::hundredths),
+                out,
+                "{raw:?}"
+            );
         }
     }
 
@@ -461,17 +497,35 @@ mod tests {
             "off with no tiers"
         );
         assert!(!ok(vec![tier("A", 10, 100)]), "first not at 0");
-        assert!(!ok(vec![tier("A", 0, 100), tier("B", 0, 100)]), "equal thresholds");
-        assert!(!ok(vec![tier("A", 0, 100), tier("B", 50, 100), tier("C", 20, 100)]), "decreasing");
-        assert!(!ok(vec![tier("Gold", 0, 100), tier("gold", 5, 100)]), "same name");
-        let six = (0..6).map(|i| tier(&format!("T{i}"), i * 10, 100)).collect();
+        assert!(
+            !ok(vec![tier("A", 0, 100), tier("B", 0, 100)]),
+            "equal thresholds"
+        );
+        assert!(
+            !ok(vec![
+                tier("A", 0, 100),
+                tier("B", 50, 100),
+                tier("C", 20, 100)
+            ]),
+            "decreasing"
+        );
+        assert!(
+            !ok(vec![tier("Gold", 0, 100), tier("gold", 5, 100)]),
+            "same name"
+        );
+        let six = (0..6)
+            .map(|i| tier(&format!("T{i}"), i * 10, 100))
+            .collect();
         assert!(!ok(six), "six tiers");
         for bad in [0, 99, 1001, -100] {
             assert!(Multiplier::parse(bad).is_err(), "multiplier {bad}");
         }
         assert!(Tier::parse("", "#000000", 0, 100).is_err(), "no name");
         assert!(Tier::parse("A", "gold", 0, 100).is_err(), "bad colour");
-        assert!(Tier::parse("A", "#000000", -1, 100).is_err(), "negative threshold");
+        assert!(
+            Tier::parse("A", "#000000", -1, 100).is_err(),
+            "negative threshold"
+        );
     }
 
     #[test]

@@ -10,8 +10,8 @@ mod manifest;
 mod members;
 pub mod session;
 mod settings;
-mod tiers;
 mod staff;
+mod tiers;
 mod till;
 mod webhooks;
 
@@ -74,10 +74,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/settings", get(settings::show).post(settings::save))
         .route("/admin/settings/logo", post(settings::logo))
         .route("/admin/settings/alerts", post(settings::save_alerts))
-        .route(
-            "/admin/settings/tiers",
-            get(tiers::show).post(tiers::save),
-        )
+        .route("/admin/settings/tiers", get(tiers::show).post(tiers::save))
         .route("/admin/alerts", get(settings::alerts_sent))
         .route("/admin/integrations", get(integrations::show))
         .route("/admin/integrations/attach", post(integrations::attach))

@@ -55,10 +55,12 @@ fn parse(k: &Kept) -> Result<TierSettings, DomainError> {
             .parse::<i64>()
             .map_err(|_| DomainError::invalid("tier_threshold", "must be a whole number of points"))
             .map_err(row)?;
-        let multiplier = Multiplier::parse_decimal(field(k, &format!("multiplier_{i}"))).map_err(row)?;
+        let multiplier =
+            Multiplier::parse_decimal(field(k, &format!("multiplier_{i}"))).map_err(row)?;
         let colour = field(k, &format!("colour_{i}"));
         tiers.push(
-            Tier::parse(name, colour, threshold, i64::from(multiplier.hundredths())).map_err(row)?,
+            Tier::parse(name, colour, threshold, i64::from(multiplier.hundredths()))
+                .map_err(row)?,
         );
     }
     TierSettings::parse(
@@ -76,7 +78,13 @@ pub async fn show(
 ) -> PageResult {
     let chrome = Staff::from(owner).chrome(&state).await?;
     let s = state.loyalty.settings().await?;
-    Ok(Page(view::view(&chrome, &kept(&s.tiers), None, q.saved.is_some())).into_response())
+    Ok(Page(view::view(
+        &chrome,
+        &kept(&s.tiers),
+        None,
+        q.saved.is_some(),
+    ))
+    .into_response())
 }
 
 /// Saves the ladder, or shows the form again as typed with the problem.

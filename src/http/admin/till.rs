@@ -239,18 +239,20 @@ pub async fn earn(
                         }
                         other => other,
                     })?;
-                    let (points, _) = settings.tiers.multiplied(
-                        change.signed(),
-                        holder.lifetime_earned,
-                        &holder.tier.recent,
-                        crate::clock::now(),
-                    )
-                    .map_err(|e| match e {
-                        DomainError::Invalid { message, .. } => {
-                            DomainError::invalid("amount", message)
-                        }
-                        other => other,
-                    })?;
+                    let (points, _) = settings
+                        .tiers
+                        .multiplied(
+                            change.signed(),
+                            holder.lifetime_earned,
+                            &holder.tier.recent,
+                            crate::clock::now(),
+                        )
+                        .map_err(|e| match e {
+                            DomainError::Invalid { message, .. } => {
+                                DomainError::invalid("amount", message)
+                            }
+                            other => other,
+                        })?;
                     Ok((m, points))
                 });
         match parsed {
