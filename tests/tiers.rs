@@ -283,6 +283,14 @@ async fn the_owner_sets_tiers_on_the_settings_page() {
         .unwrap_or_default();
     assert!(line.contains("Tier: Gold (×1.25 on purchases)"), "{line}");
     assert!(line.contains("moved from Bronze"), "{line}");
+    // The moves are in the audit log, with from and to.
+    let audit = text(&b.page("/admin/audit?action=member.tier").await);
+    assert_eq!(audit.matches("Member moved tier").count(), 2, "{audit}");
+    assert!(
+        audit.contains("Bronze") && audit.contains("Gold"),
+        "{audit}"
+    );
+
     // The till's preview shows the multiplied points before staff confirm.
     let p = b
         .submit(&form(&mp, "earn-amount"), &[("amount", "10.00")])

@@ -72,7 +72,7 @@ pub struct MemberView {
     #[serde(with = "time::serde::rfc3339::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub last_activity_at: Option<OffsetDateTime>,
-    /// The member's tier as recorded at their last earn or reversal (null when tiers are off).
+    /// The member's tier as recorded at their last earn or reversal while tiers were on.
     pub tier: Option<String>,
     /// The tier before the last move, if there was one.
     pub previous_tier: Option<String>,
