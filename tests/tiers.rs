@@ -303,3 +303,99 @@ async fn the_owner_sets_tiers_on_the_settings_page() {
     );
     drop(server);
 }
+
+/// A signed Shopify delivery of `fixture` with `edit` applied.
+async fn shopify(
+    server: &TestServer,
+    topic: &str,
+    id: &str,
+    fixture: &str,
+    edit: impl FnOnce(&mut Value),
+) -> u16 {
+    use base64::Engine as _;
+    let path = format!(
+        "{}/tests/fixtures/hooks/{fixture}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut v: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("JSON");
+    edit(&mut v);
+    let body = serde_json::to_vec(&v).expect("body");
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, SHOPIFY_SECRET.as_bytes());
+    let sig = base64::engine::general_purpose::STANDARD.encode(ring::hmac::sign(&key, &body));
+    reqwest::Client::new()
+        .post(server.url("/hooks/shopify"))
+        .header("Content-Type", "application/json")
+        .header("X-Shopify-Topic", topic)
+        .header("X-Shopify-Hmac-Sha256", sig)
+        .header("X-Shopify-Webhook-Id", id)
+        .header("X-Shopify-Shop-Domain", "jsmith.myshopify.com")
+        .body(body)
+        .send()
+        .await
+        .expect("webhook")
+        .status()
+        .as_u16()
+}
+
+const SHOPIFY_SECRET: &str = "shpss_0123456789abcdef0123456789abcdef";
+
+#[tokio::test]
+async fn shop_orders_earn_with_the_multiplier_and_refunds_take_it_back() {
+    let server = TestServer::start();
+    let api = server.client();
+    api.patch("/settings", &json!({"tiers": ladder()}))
+        .await
+        .expect_status(200);
+    api.send(
+        api.request(reqwest::Method::PUT, "/integrations/shopify")
+            .json(&json!({"enabled": true, "secret": SHOPIFY_SECRET, "create_members": false})),
+    )
+    .await
+    .expect_status(200);
+    let m = api
+        .create_member(&json!({"name": "Jon", "email": "jon@example.com"}))
+        .await;
+    let id = m["id"].as_str().expect("id");
+    api.earn(id, 100).await;
+    assert_eq!(api.member(id).await["tier"], "Silver");
+
+    let order = 820_982_911_946_154_508_u64;
+    let status = shopify(
+        &server,
+        "orders/paid",
+        "paid-1",
+        "shopify-orders-paid.json",
+        |v| {
+            v["id"] = json!(order);
+            v["email"] = json!("jon@example.com");
+            v["contact_email"] = json!("jon@example.com");
+            v["total_price"] = json!("40.00");
+            v["currency"] = json!("EUR");
+        },
+    )
+    .await;
+    assert_eq!(status, 200);
+    let newest = api.all_transactions(id, 10).await;
+    assert_eq!(int(&newest[0]["points"]), 60, "40 points ×1.50");
+    assert_eq!(newest[0]["reason"], "Silver tier ×1.50");
+
+    // Half refunded: half of the 60 points the order really earned come back off.
+    let status = shopify(
+        &server,
+        "refunds/create",
+        "refund-1",
+        "shopify-refunds-create.json",
+        |v| {
+            v["id"] = json!(1);
+            v["order_id"] = json!(order);
+            v["transactions"][0]["order_id"] = json!(order);
+            v["transactions"][0]["amount"] = json!("20.00");
+        },
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(api.balance(id).await, 100 + 60 - 30);
+    let out = common::ok(&server.cli(&["verify"]));
+    assert!(out.trim().starts_with("ok:"), "verify said {out:?}");
+}
