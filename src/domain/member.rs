@@ -85,6 +85,9 @@ pub struct Member {
     /// When points last moved on the card.
     #[serde(with = "time::serde::rfc3339::option")]
     pub last_activity_at: Option<OffsetDateTime>,
+    /// The member's tier and the monthly summary the rolling tier basis reads.
+    #[serde(default, skip_serializing_if = "super::tiers::MemberTier::is_empty")]
+    pub tier: super::tiers::MemberTier,
 }
 
 /// Validated details for a new member.
@@ -319,6 +322,7 @@ mod contact_tests {
             created_at: now,
             updated_at: now,
             last_activity_at: None,
+            tier: Default::default(),
         })
     }
 

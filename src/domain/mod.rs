@@ -33,6 +33,7 @@ pub mod stats;
 pub mod status;
 pub mod text;
 pub mod throttle;
+pub mod tiers;
 pub mod words;
 
 pub use error::DomainError;

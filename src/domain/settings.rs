@@ -42,6 +42,9 @@ pub struct Settings {
     /// When points expire; `None`: never.
     #[serde(default)]
     pub expiry: Option<super::expiry::ExpiryPolicy>,
+    /// Tiers and their earning multipliers (off by default).
+    #[serde(default)]
+    pub tiers: super::tiers::TierSettings,
 }
 
 fn yes() -> bool {
@@ -79,6 +82,7 @@ impl Default for Settings {
             alert_webhook: None,
             alert_webhook_format: super::alerts::WebhookFormat::default(),
             expiry: None,
+            tiers: super::tiers::TierSettings::default(),
         }
     }
 }

@@ -109,6 +109,7 @@ pub fn audit_action(action: &str) -> &str {
         "member.join_email_in_use" => "Refused a sign-up with an email in use",
         "member.block" => "Blocked a member",
         "member.unblock" => "Unblocked a member",
+        "member.tier" => "Member moved tier",
         "reward.create" => "Added a reward",
         "reward.update" => "Changed a reward",
         "apikey.create" => "Created an API key",

@@ -175,6 +175,8 @@ pub struct SettingsPatch {
     pub self_signup: Option<bool>,
     /// New consent sentence.
     pub consent_wording: Option<String>,
+    /// New tier ladder (replaces the whole ladder).
+    pub tiers: Option<crate::domain::tiers::TierSettings>,
 }
 
 /// The settings as the audit records them: whether a webhook is set, not its URL (which may
@@ -561,6 +563,9 @@ impl Loyalty {
                 }
                 if let Some(w) = patch.consent_wording {
                     s.consent_wording = w;
+                }
+                if let Some(t) = patch.tiers {
+                    s.tiers = t;
                 }
                 storage::settings::save(tx, &s)?;
                 storage::audit::record(

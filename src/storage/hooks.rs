@@ -367,7 +367,8 @@ fn award(
     };
     let (entry, _) = ledger::post(tx, posting, &actor(provider), None, now)?;
     rec.earn_seq = Some(entry.body.seq);
-    rec.earned = change.signed();
+    // The ledger's points: a tier multiplier may have raised the rule's.
+    rec.earned = entry.body.points;
     let mut outcome = format!("{} points to member {member}", rec.earned);
     if rec.refunded_minor > 0 {
         outcome = format!(

@@ -105,6 +105,16 @@ pub fn post(
 ) -> Result<(LedgerEntry, Member), StoreError> {
     let before = members::get_for_update(tx, &posting.member_id)?;
     let mut member = before.clone();
+    let mut posting = posting;
+    // Only earns and reversals move a member's tier basis.
+    let tiers = match posting.kind {
+        EntryKind::Earn | EntryKind::Reversal => Some(super::settings::load_for_update(tx)?.tiers),
+        _ => None,
+    };
+    if let (Some(t), EntryKind::Earn, Some(_)) = (&tiers, posting.kind, posting.amount) {
+        (posting.points, posting.reason) =
+            super::tiers::multiply(t, &member, posting.points, posting.reason.take(), now)?;
+    }
     let account = Account {
         balance: member.balance,
         lifetime_earned: member.lifetime_earned,
@@ -137,6 +147,10 @@ pub fn post(
     member.balance = account.balance;
     member.lifetime_earned = account.lifetime_earned;
     member.last_activity_at = Some(now);
+    if let Some(t) = &tiers {
+        let reversed = posting.reverses.map(|r| r.1);
+        super::tiers::entry_posted(tx, t, &mut member, &entry.body, reversed, actor, now)?;
+    }
     members::save(tx, &member)?;
 
     let mut totals = stats::load_for_update(tx)?;

@@ -272,6 +272,7 @@ pub fn create(
         created_at: now,
         updated_at: now,
         last_activity_at: None,
+        tier: Default::default(),
     };
     save(tx, &member)?;
     let id = member.id.as_str();

@@ -28,6 +28,7 @@ pub mod snapshot;
 pub mod staff;
 pub mod stats;
 pub mod tables;
+pub mod tiers;
 mod writer;
 
 use crate::domain::DomainError;

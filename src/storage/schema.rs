@@ -269,6 +269,7 @@ mod tests {
             created_at: OffsetDateTime::UNIX_EPOCH,
             updated_at: OffsetDateTime::UNIX_EPOCH,
             last_activity_at: active,
+            tier: Default::default(),
         }
     }
 

@@ -10,6 +10,7 @@ pub mod customer;
 pub mod icon;
 pub mod pdf_logo;
 pub mod setup;
+pub mod tiers;
 
 use axum::http::header;
 use axum::response::{IntoResponse, Response};

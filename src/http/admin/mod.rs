@@ -11,6 +11,7 @@ mod members;
 pub mod session;
 mod settings;
 mod staff;
+mod tiers;
 mod till;
 mod webhooks;
 
@@ -74,6 +75,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/settings/logo", post(settings::logo))
         .route("/admin/settings/alerts", post(settings::save_alerts))
         .route("/admin/settings/expiry", post(settings::save_expiry))
+        .route("/admin/settings/tiers", get(tiers::show).post(tiers::save))
         .route("/admin/alerts", get(settings::alerts_sent))
         .route("/admin/integrations", get(integrations::show))
         .route("/admin/integrations/attach", post(integrations::attach))

@@ -156,6 +156,8 @@ fn parse(f: &SettingsForm) -> Result<SettingsPatch, DomainError> {
             .filter(|w| !w.is_empty())
             .map(settings::parse_consent_wording)
             .transpose()?,
+
+        tiers: None,
     })
 }
 

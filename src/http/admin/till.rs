@@ -227,6 +227,8 @@ pub async fn earn(
     };
     let request = if by_amount {
         let settings = state.loyalty.settings().await?;
+        // The preview shows what will be posted: with the member's tier multiplier.
+        let holder = state.loyalty.member(id.clone()).await?;
         let parsed =
             Money::parse_decimal(f.amount.as_deref().unwrap_or_default(), settings.currency)
                 .and_then(|m| {
@@ -237,7 +239,21 @@ pub async fn earn(
                         }
                         other => other,
                     })?;
-                    Ok((m, change.signed()))
+                    let (points, _) = settings
+                        .tiers
+                        .multiplied(
+                            change.signed(),
+                            holder.lifetime_earned,
+                            &holder.tier.recent,
+                            crate::clock::now(),
+                        )
+                        .map_err(|e| match e {
+                            DomainError::Invalid { message, .. } => {
+                                DomainError::invalid("amount", message)
+                            }
+                            other => other,
+                        })?;
+                    Ok((m, points))
                 });
         match parsed {
             Ok((money, points))

@@ -72,6 +72,14 @@ pub struct MemberView {
     #[serde(with = "time::serde::rfc3339::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub last_activity_at: Option<OffsetDateTime>,
+    /// The member's tier as recorded at their last earn or reversal while tiers were on.
+    pub tier: Option<String>,
+    /// The tier before the last move, if there was one.
+    pub previous_tier: Option<String>,
+    /// When the member last moved tier.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub tier_since: Option<OffsetDateTime>,
 }
 
 impl MemberView {
@@ -101,6 +109,9 @@ impl MemberView {
             created_at: member.created_at,
             updated_at: member.updated_at,
             last_activity_at: member.last_activity_at,
+            tier: member.tier.current,
+            previous_tier: member.tier.previous,
+            tier_since: member.tier.moved_at,
         }
     }
 }

@@ -226,6 +226,7 @@ const TEXT_FIELDS: &[(&str, &str, Text)] = &[
     ("UpdateReward", "name", Text::Required),
     ("UpdateSettings", "business_name", Text::Required),
     ("UpdateSettings", "currency", Text::Currency),
+    ("TierLevel", "name", Text::Required),
     ("CreateWebhook", "url", Text::Url),
 ];
 

@@ -5,6 +5,7 @@ use crate::domain::api_key::Scope;
 use crate::domain::expiry::{ExpiryRule, Months};
 use crate::domain::money::Currency;
 use crate::domain::settings::{self, Settings};
+use crate::domain::tiers::{Tier, TierBasis, TierSettings};
 use crate::http::AppState;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{ApiClient, JsonBody};
@@ -30,6 +31,75 @@ pub struct SettingsView {
     pub expiry_rule: String,
     /// The N of `expiry_rule`, 1 to 120; absent when expiry is off.
     pub expiry_months: Option<u8>,
+    /// Tiers and their earning multipliers.
+    pub tiers: TiersView,
+}
+
+/// Tier settings as the API reads and writes them.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TiersView {
+    /// Whether tiers apply (off by default).
+    pub enabled: bool,
+    /// What thresholds are measured on: points earned since joining, or in the last 12 months.
+    pub basis: TierBasis,
+    /// Up to 5 levels, lowest first: the first at 0 points, thresholds strictly increasing.
+    #[schema(max_items = 5)]
+    pub levels: Vec<TierLevel>,
+}
+
+/// One tier.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TierLevel {
+    /// Shown on the card, 1 to 30 characters, unique.
+    #[schema(min_length = 1, max_length = 30)]
+    pub name: String,
+    /// `#rrggbb`.
+    #[schema(pattern = "^#[0-9a-fA-F]{6}$")]
+    pub colour: String,
+    /// Points (on the basis) from which a member is in this tier.
+    pub threshold: i64,
+    /// Earning multiplier in hundredths: 100 is ×1.00, 150 is ×1.50; 100 to 1000.
+    #[schema(minimum = 100, maximum = 1000)]
+    pub multiplier_hundredths: i64,
+}
+
+impl From<&TierSettings> for TiersView {
+    fn from(t: &TierSettings) -> Self {
+        Self {
+            enabled: t.enabled,
+            basis: t.basis,
+            levels: t
+                .tiers
+                .iter()
+                .map(|l| TierLevel {
+                    name: l.name.clone(),
+                    colour: l.colour.as_str().to_owned(),
+                    threshold: l.threshold,
+                    multiplier_hundredths: i64::from(l.multiplier.hundredths()),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl TiersView {
+    /// Checks the ladder.
+    pub fn parse(self) -> Result<TierSettings, crate::domain::DomainError> {
+        if self.levels.len() > crate::domain::tiers::MAX_TIERS {
+            return Err(crate::domain::DomainError::invalid(
+                "tiers",
+                format!("at most {} tiers", crate::domain::tiers::MAX_TIERS),
+            ));
+        }
+        let levels = self
+            .levels
+            .iter()
+            .map(|l| Tier::parse(&l.name, &l.colour, l.threshold, l.multiplier_hundredths))
+            .collect::<Result<Vec<_>, _>>()?;
+        TierSettings::parse(self.enabled, self.basis, levels)
+    }
 }
 
 impl From<Settings> for SettingsView {
@@ -41,6 +111,7 @@ impl From<Settings> for SettingsView {
             time_zone: s.time_zone.as_str().to_owned(),
             expiry_rule: s.expiry.map_or("off", |p| p.rule.as_str()).to_owned(),
             expiry_months: s.expiry.map(|p| p.months.get()),
+            tiers: TiersView::from(&s.tiers),
         }
     }
 }
@@ -64,6 +135,8 @@ pub struct UpdateSettings {
     /// Months before points expire, 1 to 120 (only with `expiry_rule`).
     #[schema(minimum = 1, maximum = 120)]
     pub expiry_months: Option<i64>,
+    /// A new tier ladder: replaces the whole ladder.
+    pub tiers: Option<TiersView>,
 }
 
 /// The expiry change a request asks for, checked before anything is written.
@@ -148,6 +221,7 @@ pub async fn update(
         brand_colour: None,
         self_signup: None,
         consent_wording: None,
+        tiers: b.tiers.map(TiersView::parse).transpose()?,
     };
     if let Some(change) = expiry {
         // Everything else was checked above, so a refused patch below cannot follow a saved policy.

@@ -354,6 +354,7 @@ pub fn show(chrome: &Chrome, v: &MemberView) -> Markup {
                 section.card #details {
                     h2 { "Details" }
                     p { "Lifetime points: " span #lifetime data-value=(m.lifetime_earned) { (thousands(m.lifetime_earned)) } }
+                    (crate::views::tiers::member_line(&v.settings.tiers, m, crate::clock::now(), &zone))
                     p.muted { "Member since " (local_time(m.created_at, &zone)) }
                     @if let Some(e) = &m.email { p { (e.as_str()) } }
                     @if let Some(p) = &m.phone { p { (p.as_str()) } }

@@ -38,6 +38,8 @@ pub fn view(
             h1 { "Settings" }
             @if saved { (Banner::done("Saved.").render()) }
             p { "Selling online? Connect Shopify, Stripe, Square or WooCommerce under " a href="/admin/integrations" { "Online shops" } "." }
+            p #tiers-link { "Reward your best customers with " a href="/admin/settings/tiers" { "tiers" } ": levels with more points per purchase"
+                @if settings.tiers.enabled { " (on: " (settings.tiers.tiers.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")) ")" } @else { " (off)" } "." }
             section.card {
                 form #settings method="post" action="/admin/settings" {
                     (csrf(chrome))

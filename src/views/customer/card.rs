@@ -142,6 +142,7 @@ pub fn view(
                     progress #reward-progress max=(r.cost) value=(r.cost) {}
                 }
             }
+            (crate::views::tiers::card_section(&p.settings.tiers, m, crate::clock::now()))
             // Compact under the balance; full screen, black on white, when it is the URL's
             // target ("Show my card"), so it works without script.
             section.card.show-card #my-card aria-labelledby="my-card-title" {

@@ -42,7 +42,7 @@ pub fn layout(title: &str, settings: &Settings, head: &Head, body: Markup) -> Ma
                 title { (title) " · " (settings.business_name) }
                 link rel="stylesheet" href=(STYLE_PATH.as_str());
                 // The colour is in the URL so a change shows at once, while each version caches.
-                link rel="stylesheet" href={ "/brand/theme.css?v=" (colour.trim_start_matches('#')) };
+                link rel="stylesheet" href={ "/brand/theme.css?v=" (colour.trim_start_matches('#')) (crate::views::tiers::css_version(&settings.tiers)) };
                 meta name="theme-color" content=(colour);
                 @if let Some(m) = &head.manifest { link rel="manifest" href=(m); }
                 link rel="icon" href="/c/icon-192.png" type="image/png";
@@ -70,10 +70,11 @@ pub fn theme_css(settings: &Settings) -> String {
          header.brand-bar{{background:var(--brand);color:var(--on-brand)}}\
          .customer button:not(.danger):not(.secondary):not(.link),.customer .button{{background:var(--brand);color:var(--on-brand)}}\
          .customer main a:not(.button),.customer details summary{{color:var(--brand-link)}}\
-         .customer progress{{accent-color:var(--brand-link)}}",
+         .customer progress{{accent-color:var(--brand-link)}}{tiers}",
         fill = p.fill.hex(),
         text = p.on_fill.hex(),
         link = p.link.hex(),
+        tiers = crate::views::tiers::tier_css(&settings.tiers),
     )
 }
 
