@@ -12,6 +12,8 @@ CARD = re.compile(r"[0-9 -]*")
 ULID = re.compile(r"[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}")
 ORDER_ID = re.compile(r"[!-~]{1,200}")
 PROVIDERS = ("shopify", "stripe", "square", "woocommerce", "etsy")
+CROSS_FIELD = ("expiry_rule", "expiry_months", "tiers", "tier_threshold", "tier_name")
+CROSS_FIELD_KEYS = {"expiry_rule", "expiry_months", "tiers"}
 ATTACH = "/integrations/{provider}/orders/{order_id}/attach"
 WEB_URL = re.compile(r"[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#@:][^\s/?#@]*([/?#]\S*)?")
 
@@ -85,6 +87,12 @@ def filter_failure(ctx, failure, case, response):
         # be refused on `currency` or `amount_minor`.
         if "amount_minor" in body and field in ("currency", "amount_minor"):
             return False
+    if failure.code == "ST202" and invalid and field in CROSS_FIELD and CROSS_FIELD_KEYS & body.keys():
+        # The document cannot state rules between fields of the settings: expiry_rule and
+        # expiry_months come together (months only with earned or inactive), and a tier ladder
+        # starts at 0 with strictly increasing thresholds and unique names. A request that
+        # breaks only these is schema-valid and refused with 422 naming the field.
+        return False
     if failure.code == "ST202" and invalid and field == "url" and "url" in body:
         # An owner registers at most 5 event endpoints, each address once; the run registers
         # more than that, so a schema-valid address can be refused for the count or as a repeat.

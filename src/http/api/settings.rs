@@ -59,6 +59,7 @@ pub struct TierLevel {
     #[schema(pattern = "^#[0-9a-fA-F]{6}$")]
     pub colour: String,
     /// Points (on the basis) from which a member is in this tier.
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
     pub threshold: i64,
     /// Earning multiplier in hundredths: 100 is ×1.00, 150 is ×1.50; 100 to 1000.
     #[schema(minimum = 100, maximum = 1000)]
