@@ -12,14 +12,6 @@ const LOOK_AGAIN: Duration = Duration::from_secs(15 * 60);
 /// How long to wait after a run that could not finish (the database was unavailable).
 const RETRY: Duration = Duration::from_secs(10 * 60);
 
-/// Parses `--expire-every` (tests only): a duration like `2s`.
-pub fn parse_every(raw: &str) -> Result<Schedule, String> {
-    crate::domain::interval::parse_seconds(raw.trim(), 's')
-        .filter(|s| *s > 0)
-        .map(|s| Schedule::Every(Duration::from_secs(s)))
-        .ok_or_else(|| format!("--expire-every {raw:?} is not a duration like 2s or 10m"))
-}
-
 /// Parses `--clock-offset` (tests only): how far ahead of the system clock the server lives,
 /// like `400d`.
 pub fn parse_offset(raw: &str) -> Result<time::Duration, String> {
@@ -73,11 +65,6 @@ mod tests {
 
     #[test]
     fn the_test_knobs_take_durations() {
-        assert_eq!(
-            parse_every("2s"),
-            Ok(Schedule::Every(Duration::from_secs(2)))
-        );
-        assert!(parse_every("0s").is_err());
         assert_eq!(parse_offset("400d"), Ok(time::Duration::days(400)));
         assert!(parse_offset("soon").is_err());
     }

@@ -14,12 +14,16 @@ const LOOK_AGAIN: Duration = Duration::from_secs(15 * 60);
 /// How long to wait after a check that could not run (the database was unavailable).
 const RETRY: Duration = Duration::from_secs(10 * 60);
 
-/// Parses `--verify-every` (tests only): a duration like `2s`.
-pub fn parse_every(raw: &str) -> Result<Schedule, String> {
+/// Parses a daily job's test knob (`--verify-every`, `--expire-every`): a duration like `2s`;
+/// none means daily.
+pub fn parse_every(flag: &str, raw: Option<&str>) -> Result<Schedule, String> {
+    let Some(raw) = raw else {
+        return Ok(Schedule::Daily);
+    };
     crate::domain::interval::parse_seconds(raw.trim(), 's')
         .filter(|s| *s > 0)
         .map(|s| Schedule::Every(Duration::from_secs(s)))
-        .ok_or_else(|| format!("--verify-every {raw:?} is not a duration like 2s or 10m"))
+        .ok_or_else(|| format!("{flag} {raw:?} is not a duration like 2s or 10m"))
 }
 
 /// Starts the task. `started` is when the server started: the first check is due at the first
@@ -97,14 +101,15 @@ mod tests {
     #[test]
     fn the_test_knob_takes_a_duration() {
         assert_eq!(
-            parse_every("2s"),
+            parse_every("--verify-every", Some("2s")),
             Ok(Schedule::Every(Duration::from_secs(2)))
         );
         assert_eq!(
-            parse_every("10m"),
+            parse_every("--verify-every", Some("10m")),
             Ok(Schedule::Every(Duration::from_secs(600)))
         );
-        assert!(parse_every("0s").is_err());
-        assert!(parse_every("soon").is_err());
+        assert!(parse_every("--verify-every", Some("0s")).is_err());
+        assert!(parse_every("--verify-every", Some("soon")).is_err());
+        assert_eq!(parse_every("--expire-every", None), Ok(Schedule::Daily));
     }
 }

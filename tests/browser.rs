@@ -662,7 +662,8 @@ async fn till_walk(driver: &Driver, server: &TestServer) {
         // A refused amount: the focus is on the amount field.
         let form = b.find("form#earn-amount").await;
         b.fill(&form, "input[name=amount]", "twelve").await;
-        b.click_submit(&form).await;
+        // The page being left shows a refusal banner too: wait for the new one.
+        b.submit_and_wait(&form).await;
         let refused = b.placed("#refused[role=alert]").await;
         assert_eq!(refused.focused, "amount", "focus after a refused amount");
         assert!(refused.in_view(), "{refused:?}");

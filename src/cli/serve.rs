@@ -306,18 +306,14 @@ fn config(args: ServeArgs) -> Result<Config, String> {
         limits: limits(&args)?,
         metrics_token: metrics_token(&args)?,
         alerts: alerts_config(&args)?,
-        verify_schedule: args
-            .verify_every
-            .as_deref()
-            .map(crate::ledger_schedule::parse_every)
-            .transpose()?
-            .unwrap_or(crate::domain::ledger_check::Schedule::Daily),
-        expiry_schedule: args
-            .expire_every
-            .as_deref()
-            .map(crate::expiry_schedule::parse_every)
-            .transpose()?
-            .unwrap_or(crate::domain::ledger_check::Schedule::Daily),
+        verify_schedule: crate::ledger_schedule::parse_every(
+            "--verify-every",
+            args.verify_every.as_deref(),
+        )?,
+        expiry_schedule: crate::ledger_schedule::parse_every(
+            "--expire-every",
+            args.expire_every.as_deref(),
+        )?,
         events: events_config(&args)?,
         etsy: etsy_config(&args)?,
         data_dir: args.data.data,

@@ -397,6 +397,20 @@ impl Browser {
         }
     }
 
+    /// Submits `form` and waits for the page it leads to, so nothing after this reads the page
+    /// that was left (a banner of the same kind on both pages would otherwise be found at once).
+    pub async fn submit_and_wait(&self, form: &Element) {
+        self.js("window.__left_behind = true;").await;
+        self.click_submit(form).await;
+        self.wait_until("the page after the form was sent", || async {
+            self.js("return !window.__left_behind && document.readyState === 'complete';")
+                .await
+                .as_bool()
+                .unwrap_or(false)
+        })
+        .await;
+    }
+
     /// Keys pressed on whatever has the focus, the way a keyboard does.
     pub async fn press(&self, keys: &str) {
         let mut seq = KeyActions::new("keyboard".to_owned());
