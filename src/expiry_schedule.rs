@@ -1,5 +1,6 @@
-//! The scheduled points expiry in `fealty serve`: once at start (catching up on whatever lapsed
-//! while the server was down) and then daily at the quiet hour in the business's time zone.
+//! The scheduled points expiry in `fealty serve`, and beside it the birthday points: once at
+//! start (catching up on whatever lapsed while the server was down) and then daily at the quiet
+//! hour in the business's time zone.
 //! What is due comes from the ledger itself, so a run that finds nothing due writes nothing.
 
 use crate::domain::ledger_check::{Schedule, quiet_hour_after};
@@ -28,6 +29,17 @@ pub fn start(loyalty: Loyalty, schedule: Schedule) -> tokio::task::JoinHandle<()
         loop {
             let now = crate::clock::now();
             if now >= due {
+                // Birthdays first: its own step, so a failing expiry run does not hold it up.
+                match loyalty.give_birthday_points(now).await {
+                    Ok(run) => tracing::info!(
+                        members = run.members,
+                        points = run.points,
+                        "birthday points ran"
+                    ),
+                    Err(e) => {
+                        tracing::error!(error = %e, "birthday points could not be given; trying again at the next run")
+                    }
+                }
                 due = match loyalty.expire_points(now).await {
                     Ok(run) => {
                         // One line a day, also when nothing lapsed: the run is seen to happen.

@@ -88,6 +88,24 @@ pub struct Member {
     /// The member's tier and the monthly summary the rolling tier basis reads.
     #[serde(default, skip_serializing_if = "super::tiers::MemberTier::is_empty")]
     pub tier: super::tiers::MemberTier,
+    /// The code of the member's referral link (made when first needed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referral_code: Option<super::referral::ReferralCode>,
+    /// Who referred the member and what came of it; set at creation only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referral: Option<super::referral::Referral>,
+    /// The member's own rewarded referrals, for the yearly cap.
+    #[serde(
+        default,
+        skip_serializing_if = "super::referral::ReferrerTally::is_empty"
+    )]
+    pub referrals: super::referral::ReferrerTally,
+    /// The member's birthday, if given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birthday: Option<super::birthday::Birthday>,
+    /// The last year birthday points were given (business time zone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birthday_awarded: Option<i16>,
 }
 
 /// Validated details for a new member.
@@ -107,6 +125,10 @@ pub struct NewMember {
     pub card_token: Option<CardToken>,
     /// The consent sentence shown when consent was given.
     pub marketing_consent_text: Option<String>,
+    /// The birthday, if given.
+    pub birthday: Option<super::birthday::Birthday>,
+    /// Who referred the member (joined through a referral link).
+    pub referral: Option<super::referral::Referral>,
 }
 
 /// A change to a member's details: `None` leaves a field alone, `Some(None)` clears it.
@@ -124,6 +146,8 @@ pub struct MemberPatch {
     pub status: Option<MemberStatus>,
     /// The consent sentence shown, when consent is given now.
     pub marketing_consent_text: Option<String>,
+    /// New birthday.
+    pub birthday: Option<Option<super::birthday::Birthday>>,
 }
 
 /// A form field that may be left empty: `None` when blank, else parsed.
@@ -192,6 +216,15 @@ impl MemberPatch {
             marketing_consent: Some(consent),
             status: None,
             marketing_consent_text: consent_text,
+            birthday: None,
+        })
+    }
+
+    /// The patch with the birthday a form field gives (blank clears it).
+    pub fn with_birthday(self, raw: &str) -> Result<Self, DomainError> {
+        Ok(Self {
+            birthday: Some(optional(raw, super::birthday::Birthday::parse)?),
+            ..self
         })
     }
 
@@ -236,6 +269,9 @@ impl MemberPatch {
         }
         if let Some(status) = self.status {
             member.status = status;
+        }
+        if let Some(birthday) = self.birthday {
+            member.birthday = birthday;
         }
         member.updated_at = now;
     }
@@ -323,6 +359,11 @@ mod contact_tests {
             updated_at: now,
             last_activity_at: None,
             tier: Default::default(),
+            referral_code: None,
+            referral: None,
+            referrals: Default::default(),
+            birthday: None,
+            birthday_awarded: None,
         })
     }
 

@@ -3,6 +3,7 @@
 pub mod actor;
 pub mod alerts;
 pub mod api_key;
+pub mod birthday;
 pub mod card;
 pub mod card_mail;
 pub mod contrast;
@@ -22,6 +23,7 @@ pub mod ledger_check;
 pub mod ledger_hash;
 pub mod member;
 pub mod money;
+pub mod referral;
 pub mod retention;
 pub mod reward;
 pub mod session;

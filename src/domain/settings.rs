@@ -45,6 +45,12 @@ pub struct Settings {
     /// Tiers and their earning multipliers (off by default).
     #[serde(default)]
     pub tiers: super::tiers::TierSettings,
+    /// Referral points (off by default).
+    #[serde(default)]
+    pub referrals: super::referral::ReferralSettings,
+    /// Birthday points (off by default).
+    #[serde(default)]
+    pub birthday: super::birthday::BirthdaySettings,
 }
 
 fn yes() -> bool {
@@ -83,6 +89,8 @@ impl Default for Settings {
             alert_webhook_format: super::alerts::WebhookFormat::default(),
             expiry: None,
             tiers: super::tiers::TierSettings::default(),
+            referrals: super::referral::ReferralSettings::default(),
+            birthday: super::birthday::BirthdaySettings::default(),
         }
     }
 }

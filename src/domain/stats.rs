@@ -101,6 +101,27 @@ impl Totals {
     }
 }
 
+/// What the referral and birthday rules gave, counted when they gave it (a later reversal of
+/// such an entry shows in the ledger's totals, not here).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RuleTotals {
+    /// Referrals rewarded.
+    #[serde(default)]
+    pub referrals_rewarded: i64,
+    /// Referrals refused by a guard.
+    #[serde(default)]
+    pub referrals_refused: i64,
+    /// Points referrals gave, to both members.
+    #[serde(default)]
+    pub referral_points: i64,
+    /// Birthday rewards given.
+    #[serde(default)]
+    pub birthdays: i64,
+    /// Points birthdays gave.
+    #[serde(default)]
+    pub birthday_points: i64,
+}
+
 /// Redemptions of one reward, net of reversals.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RewardTally {

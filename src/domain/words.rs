@@ -110,6 +110,8 @@ pub fn audit_action(action: &str) -> &str {
         "member.block" => "Blocked a member",
         "member.unblock" => "Unblocked a member",
         "member.tier" => "Member moved tier",
+        "member.referral_rewarded" => "Rewarded a referral",
+        "member.referral_refused" => "Refused a referral",
         "reward.create" => "Added a reward",
         "reward.update" => "Changed a reward",
         "apikey.create" => "Created an API key",

@@ -12,6 +12,7 @@ use crate::domain::ledger::LedgerEntry;
 use crate::domain::member::{
     CustomerSecret, FirstSecretCheck, Member, MemberId, MemberPatch, MemberStatus, NewMember,
 };
+use crate::domain::referral::{self, ReferralCode, ReferralState};
 use crate::domain::reward::Reward;
 use crate::domain::session::Session;
 use crate::domain::settings::Settings;
@@ -390,7 +391,7 @@ impl Loyalty {
     ///
     /// An email already on another card is not attached and not refused: the answer must not
     /// tell a stranger who is a member. The owner finds it in the audit log.
-    pub async fn join(&self, new: NewMember) -> Result<Member> {
+    pub async fn join(&self, new: NewMember, code: Option<ReferralCode>) -> Result<Member> {
         Ok(self
             .store
             .write(move |tx| {
@@ -400,6 +401,22 @@ impl Loyalty {
                     );
                 }
                 let mut new = new;
+                let now = clock::now();
+                let referrer = match &code {
+                    Some(c) => storage::referrals::referrer_for_update(tx, c)?,
+                    None => None,
+                };
+                let settings = storage::settings::load_for_update(tx)?;
+                // Judged on the email as typed, before one in use is left out below.
+                new.referral = referrer.as_ref().map(|r| {
+                    referral::at_join(
+                        &settings.referrals,
+                        r,
+                        new.email.as_ref(),
+                        new.phone.as_ref(),
+                        now,
+                    )
+                });
                 let held_by = match &new.email {
                     Some(e) => storage::members::email_holder(tx, e)?,
                     None => None,
@@ -407,8 +424,12 @@ impl Loyalty {
                 if held_by.is_some() {
                     new.email = None;
                 }
-                let now = clock::now();
                 let member = storage::members::create(tx, new, &Actor::System, now)?;
+                if let (Some(r), Some(ReferralState::Refused { reason, .. })) =
+                    (&referrer, member.referral.as_ref().map(|r| &r.state))
+                {
+                    storage::referrals::refused(tx, &member.id, &r.id, *reason, now)?;
+                }
                 if let Some(other) = held_by {
                     storage::audit::record(
                         tx,

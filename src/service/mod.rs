@@ -8,6 +8,7 @@ mod etsy;
 mod expiry;
 mod hooks;
 mod ledger_check;
+mod rules;
 
 pub use admin::{Dashboard, ImportPreview, PreviewLine, StaffSession};
 pub use customer::{
@@ -15,6 +16,7 @@ pub use customer::{
 };
 pub use etsy::{EtsyPatch, EtsyStatus};
 pub use expiry::{ExpiryChange, ExpiryRun};
+pub use rules::BirthdayRun;
 pub use hooks::IntegrationPatch;
 
 use crate::clock;
@@ -156,6 +158,12 @@ pub struct Stats {
     pub points_outstanding: i64,
     /// Net points that lapsed (under the expiry policy, or when an account was erased).
     pub points_expired: i64,
+    /// Referrals rewarded (both members got their points).
+    pub referrals_rewarded: i64,
+    /// Points referrals gave, to referrers and new members together.
+    pub referral_points: i64,
+    /// Points given on members' birthdays.
+    pub birthday_points: i64,
 }
 
 /// A checked change to the settings.
@@ -177,6 +185,10 @@ pub struct SettingsPatch {
     pub consent_wording: Option<String>,
     /// New tier ladder (replaces the whole ladder).
     pub tiers: Option<crate::domain::tiers::TierSettings>,
+    /// New referral settings.
+    pub referrals: Option<crate::domain::referral::ReferralSettings>,
+    /// New birthday settings.
+    pub birthday: Option<crate::domain::birthday::BirthdaySettings>,
 }
 
 /// The settings as the audit records them: whether a webhook is set, not its URL (which may
@@ -566,6 +578,12 @@ impl Loyalty {
                 }
                 if let Some(t) = patch.tiers {
                     s.tiers = t;
+                }
+                if let Some(r) = patch.referrals {
+                    s.referrals = r;
+                }
+                if let Some(b) = patch.birthday {
+                    s.birthday = b;
                 }
                 storage::settings::save(tx, &s)?;
                 storage::audit::record(
@@ -963,8 +981,12 @@ fn stats_in(
     now: time::OffsetDateTime,
 ) -> std::result::Result<Stats, StoreError> {
     let t = storage::stats::load(tx)?;
+    let rules = storage::stats::rules(tx)?;
     let since = now - time::Duration::days(30);
     Ok(Stats {
+        referrals_rewarded: rules.referrals_rewarded,
+        referral_points: rules.referral_points,
+        birthday_points: rules.birthday_points,
         members: t.members,
         active_members_30d: storage::aggregates::active_since(tx, since)?,
         points_issued: t.earned,

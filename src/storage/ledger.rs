@@ -177,6 +177,12 @@ pub fn post(
         };
         super::events::queue(tx, kind, &data, now)?;
     }
+    // A purchase (an earn by amount) may complete the member's referral, in this same write.
+    let member = if entry.body.kind == EntryKind::Earn && entry.body.amount.is_some() {
+        super::referrals::purchase_made(tx, member, actor, now)?
+    } else {
+        member
+    };
     Ok((entry, member))
 }
 

@@ -256,8 +256,10 @@ pub fn create(
         ensure_free(&tx.open_table(MEMBERS_BY_EMAIL)?, e.as_str(), None, "email")?;
     }
     let (card_number, card_token) = card_for(tx, new.card_number, new.card_token)?;
+    let id = MemberId::from_ulid(super::new_ulid(now)?);
+    let referral_code = Some(super::referrals::new_code(tx, &id)?);
     let member = Member {
-        id: MemberId::from_ulid(super::new_ulid(now)?),
+        id,
         card_number,
         card_token,
         name: new.name,
@@ -273,8 +275,14 @@ pub fn create(
         updated_at: now,
         last_activity_at: None,
         tier: Default::default(),
+        referral_code,
+        referral: new.referral,
+        referrals: Default::default(),
+        birthday: new.birthday,
+        birthday_awarded: None,
     };
     save(tx, &member)?;
+    super::birthdays::reindex(tx, &member.id, None, member.birthday.as_ref())?;
     let id = member.id.as_str();
     tx.open_table(MEMBERS_BY_CARD)?
         .insert(member.card_number.as_str(), id)?;
@@ -442,6 +450,9 @@ pub fn erase(
     tx.open_table(MEMBERS_BY_CARD)?
         .remove(m.card_number.as_str())?;
     cards::set_secret(tx, id.as_str(), None)?;
+    super::birthdays::reindex(tx, id, m.birthday.as_ref(), None)?;
+    super::referrals::forget_code(tx, &m)?;
+    m.birthday = None;
     m.name = None;
     m.email = None;
     m.phone = None;
@@ -489,6 +500,7 @@ pub fn update(
         index_names(tx, &before, false)?;
         index_names(tx, &after, true)?;
     }
+    super::birthdays::reindex(tx, id, before.birthday.as_ref(), after.birthday.as_ref())?;
     save(tx, &after)?;
     let mut changed = Vec::new();
     if before.name != after.name {
@@ -505,6 +517,9 @@ pub fn update(
     }
     if before.status != after.status {
         changed.push("status");
+    }
+    if before.birthday != after.birthday {
+        changed.push("birthday");
     }
     audit::record(
         tx,

@@ -270,6 +270,11 @@ mod tests {
             updated_at: OffsetDateTime::UNIX_EPOCH,
             last_activity_at: active,
             tier: Default::default(),
+            referral_code: None,
+            referral: None,
+            referrals: Default::default(),
+            birthday: None,
+            birthday_awarded: None,
         }
     }
 

@@ -2,7 +2,7 @@
 
 use super::tables::STATS;
 use super::{StoreError, codec};
-use crate::domain::stats::Totals;
+use crate::domain::stats::{RuleTotals, Totals};
 use redb::{ReadTransaction, WriteTransaction};
 
 const KEY: &str = "totals";
@@ -21,5 +21,25 @@ pub fn load_for_update(tx: &WriteTransaction) -> Result<Totals, StoreError> {
 pub fn save(tx: &WriteTransaction, totals: &Totals) -> Result<(), StoreError> {
     tx.open_table(STATS)?
         .insert(KEY, codec::encode(totals)?.as_slice())?;
+    Ok(())
+}
+
+const RULES_KEY: &str = "rules";
+
+/// Reads what the referral and birthday rules gave.
+pub fn rules(tx: &ReadTransaction) -> Result<RuleTotals, StoreError> {
+    Ok(codec::get(&tx.open_table(STATS)?, "stats", RULES_KEY)?.unwrap_or_default())
+}
+
+/// Adds to what the referral and birthday rules gave, in the write that gives it.
+pub fn add_rules(
+    tx: &WriteTransaction,
+    f: impl FnOnce(&mut RuleTotals),
+) -> Result<(), StoreError> {
+    let mut t: RuleTotals =
+        codec::get(&tx.open_table(STATS)?, "stats", RULES_KEY)?.unwrap_or_default();
+    f(&mut t);
+    tx.open_table(STATS)?
+        .insert(RULES_KEY, codec::encode(&t)?.as_slice())?;
     Ok(())
 }

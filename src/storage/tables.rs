@@ -125,6 +125,15 @@ pub const EVENT_DUE: TableDefinition<(&str, &str), ()> = TableDefinition::new("e
 /// pruned without a scan (schema v5, added later).
 pub const EVENT_DONE: TableDefinition<u64, ()> = TableDefinition::new("event_done");
 
+/// Referral code → member id: a join link's referrer in one read (schema v5, added later: a
+/// file without it has no codes yet; members get theirs when first needed).
+pub const MEMBERS_BY_REFERRAL: TableDefinition<&str, &str> =
+    TableDefinition::new("members_by_referral");
+/// ("MM-DD" of a birthday, member id) → (): the day's birthdays without reading every member
+/// (schema v5, added later).
+pub const MEMBER_BIRTHDAYS: TableDefinition<(&str, &str), ()> =
+    TableDefinition::new("member_birthdays");
+
 /// Retired in schema v5: (member id text, sequence) → (); replaced by `MEMBER_ENTRIES`. Kept
 /// so that snapshots of schema 1–4 still load, before their migration removes it.
 pub const MEMBER_LEDGER_V4: TableDefinition<(&str, u64), ()> =
@@ -540,6 +549,8 @@ pub static REGISTRY: LazyLock<Vec<Table>> = LazyLock::new(|| {
         table!(EVENT_DELIVERIES, "outbound events queued and sent", since 5, backed_up false, check json),
         table!(EVENT_DUE, "outbound events by due time", since 5, backed_up false, check any),
         table!(EVENT_DONE, "outbound events finished", since 5, backed_up false, check any),
+        table!(MEMBERS_BY_REFERRAL, "referral code → member", since 5, backed_up true, check any),
+        table!(MEMBER_BIRTHDAYS, "birthdays by month and day", since 5, backed_up true, check any),
     ]
 });
 

@@ -3,6 +3,7 @@
 use super::session::{AdminForm, Staff, multipart_file};
 use super::{PageError, PageResult, form_token, member_id, refused_status, see_other};
 use crate::domain::DomainError;
+use crate::domain::birthday::Birthday;
 use crate::domain::card::{CardNumber, CardToken};
 use crate::domain::email::Email;
 use crate::domain::member::{
@@ -174,6 +175,8 @@ pub struct MemberForm {
     card_number: String,
     marketing_consent: Option<String>,
     card: Option<String>,
+    #[serde(default)]
+    birthday: String,
 }
 
 fn new_member(f: &MemberForm) -> Result<NewMember, DomainError> {
@@ -185,6 +188,8 @@ fn new_member(f: &MemberForm) -> Result<NewMember, DomainError> {
         card_number: optional(&f.card_number, CardNumber::parse)?,
         card_token: f.card.as_deref().and_then(|c| CardToken::parse(c).ok()),
         marketing_consent_text: None,
+        birthday: optional(&f.birthday, Birthday::parse)?,
+        referral: None,
     })
 }
 
@@ -240,7 +245,8 @@ pub async fn update(
         &f.phone,
         f.marketing_consent.is_some(),
         None,
-    );
+    )
+    .and_then(|p| p.with_birthday(&f.birthday));
     let result = match patch {
         Ok(p) => {
             state

@@ -158,6 +158,8 @@ fn parse(f: &SettingsForm) -> Result<SettingsPatch, DomainError> {
             .transpose()?,
 
         tiers: None,
+        referrals: None,
+        birthday: None,
     })
 }
 

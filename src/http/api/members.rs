@@ -2,6 +2,7 @@
 
 use super::{decode_cursor, encode_cursor, page_size};
 use crate::domain::DomainError;
+use crate::domain::birthday::Birthday;
 use crate::domain::api_key::Scope;
 use crate::domain::card::CardNumber;
 use crate::domain::email::Email;
@@ -80,6 +81,17 @@ pub struct MemberView {
     #[serde(with = "time::serde::rfc3339::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub tier_since: Option<OffsetDateTime>,
+    /// Birthday: `YYYY-MM-DD`, or `MM-DD` when the year was not given.
+    pub birthday: Option<String>,
+    /// The member's referral link (`/join?ref=CODE`), once they have a code.
+    pub referral_url: Option<String>,
+    /// The member whose referral link this member joined through.
+    pub referred_by: Option<String>,
+    /// Where that referral stands: `pending` (until the first purchase), `rewarded` or `refused`.
+    pub referral_status: Option<String>,
+    /// Why the referral gave no points: `same_email`, `same_phone`, `referrer_blocked`,
+    /// `referrer_erased`, `cap_reached` or `switched_off`.
+    pub referral_refusal: Option<String>,
 }
 
 impl MemberView {
@@ -92,7 +104,34 @@ impl MemberView {
         } else {
             (None, None)
         };
+        use crate::domain::referral::ReferralState;
+        let referral_url = member
+            .referral_code
+            .as_ref()
+            .map(|c| format!("{}/join?ref={}", state.base_url, c.as_str()));
+        let (referred_by, referral_status, referral_refusal) = match &member.referral {
+            None => (None, None, None),
+            Some(r) => {
+                let (status, refusal) = match &r.state {
+                    ReferralState::Pending => ("pending", None),
+                    ReferralState::Rewarded { .. } => ("rewarded", None),
+                    ReferralState::Refused { reason, .. } => {
+                        ("refused", Some(reason.as_str().to_owned()))
+                    }
+                };
+                (
+                    Some(r.referrer.as_str().to_owned()),
+                    Some(status.to_owned()),
+                    refusal,
+                )
+            }
+        };
         Self {
+            birthday: member.birthday.map(|b| b.as_text()),
+            referral_url,
+            referred_by,
+            referral_status,
+            referral_refusal,
             id: member.id,
             card_number: member.card_number,
             card_token,
@@ -142,6 +181,9 @@ pub struct CreateMember {
     /// A pre-printed card's number (12 digits, the last a Luhn check digit; spaces and dashes
     /// are ignored); a new one is made if absent or blank.
     pub card_number: Option<String>,
+    /// Birthday: `YYYY-MM-DD`, or `MM-DD` without the year (29 February is fine, 31 April is
+    /// not); blank means none.
+    pub birthday: Option<String>,
 }
 
 /// A change to a member: absent fields stay, `null` clears name, email or phone.
@@ -164,6 +206,10 @@ pub struct UpdateMember {
     pub marketing_consent: Option<bool>,
     /// Block or unblock.
     pub status: Option<MemberStatus>,
+    /// New birthday (`YYYY-MM-DD` or `MM-DD`), or null or blank to clear it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub birthday: Option<Option<String>>,
 }
 
 /// Tells a field sent as `null` (Some(None)) from one not sent (None).
@@ -231,6 +277,8 @@ pub async fn create(
         card_number: parse_opt(b.card_number.as_deref(), CardNumber::parse)?,
         card_token: None,
         marketing_consent_text: None,
+        birthday: parse_opt(b.birthday.as_deref(), Birthday::parse)?,
+        referral: None,
     };
     let member = state.loyalty.create_member(new, client.actor()).await?;
     Ok((
@@ -321,6 +369,7 @@ pub async fn update(
         marketing_consent: b.marketing_consent,
         status: b.status,
         marketing_consent_text: None,
+        birthday: patch_field(b.birthday, Birthday::parse)?,
     };
     let member = state
         .loyalty

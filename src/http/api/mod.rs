@@ -173,6 +173,9 @@ enum Text {
     Currency,
     /// An http(s) address with a host (the server also takes a user part before the host).
     Url,
+    /// A birthday, `YYYY-MM-DD` or `MM-DD` (the server also refuses days a month lacks, such as
+    /// 04-31, which a pattern cannot say simply); blank means none.
+    Birthday,
 }
 
 impl Text {
@@ -192,6 +195,10 @@ impl Text {
             Text::Phone => r"^( *|\+?[ .()\-]*([0-9][ .()\-]*){5,20})$".to_owned(),
             Text::CardNumber => r"^( *|[ \-]*([0-9][ \-]*){12})$".to_owned(),
             Text::Currency => "^[A-Za-z]{3}$".to_owned(),
+            Text::Birthday => {
+                r"^ *((19[0-9]{2}|20[0-9]{2}|2100)-)?(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01]) *$|^ *$"
+                    .to_owned()
+            }
             Text::Url => {
                 let host = format!("[^{NOT_TEXT}{SPACE}/?#@:][^{NOT_TEXT}{SPACE}/?#@]*");
                 format!("^[Hh][Tt][Tt][Pp][Ss]?://{host}([/?#][^{NOT_TEXT}{SPACE}]*)?$")
@@ -210,6 +217,8 @@ const TEXT_FIELDS: &[(&str, &str, Text)] = &[
     ("UpdateMember", "name", Text::Optional),
     ("UpdateMember", "email", Text::Email),
     ("UpdateMember", "phone", Text::Phone),
+    ("CreateMember", "birthday", Text::Birthday),
+    ("UpdateMember", "birthday", Text::Birthday),
     ("EarnPoints", "reason", Text::Optional),
     ("EarnPoints", "reference", Text::Optional),
     ("EarnAmount", "reason", Text::Optional),

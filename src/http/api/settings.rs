@@ -2,7 +2,9 @@
 
 use crate::domain::DomainError;
 use crate::domain::api_key::Scope;
+use crate::domain::birthday::BirthdaySettings;
 use crate::domain::expiry::{ExpiryRule, Months};
+use crate::domain::referral::ReferralSettings;
 use crate::domain::money::Currency;
 use crate::domain::settings::{self, Settings};
 use crate::domain::tiers::{Tier, TierBasis, TierSettings};
@@ -33,6 +35,59 @@ pub struct SettingsView {
     pub expiry_months: Option<u8>,
     /// Tiers and their earning multipliers.
     pub tiers: TiersView,
+    /// Points for referrals.
+    pub referrals: ReferralsView,
+    /// Points on members' birthdays.
+    pub birthday: BirthdayView,
+}
+
+/// Referral settings as the API reads and writes them.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReferralsView {
+    /// Whether joining through a member's link records the referrer, and the new member's
+    /// first purchase (first earn by amount) rewards both (off by default).
+    pub enabled: bool,
+    /// Points for the member whose link it was, 0 to 100000.
+    #[schema(minimum = 0, maximum = 100_000)]
+    pub referrer_points: i64,
+    /// Points for the new member, 0 to 100000.
+    #[schema(minimum = 0, maximum = 100_000)]
+    pub new_member_points: i64,
+    /// Rewarded referrals per referrer per calendar year, 1 to 1000.
+    #[schema(minimum = 1, maximum = 1000)]
+    pub yearly_cap: i64,
+}
+
+/// Birthday settings as the API reads and writes them.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BirthdayView {
+    /// Whether members get points on their birthday (off by default).
+    pub enabled: bool,
+    /// Points on the day, 1 to 100000.
+    #[schema(minimum = 1, maximum = 100_000)]
+    pub points: i64,
+}
+
+impl From<ReferralSettings> for ReferralsView {
+    fn from(r: ReferralSettings) -> Self {
+        Self {
+            enabled: r.enabled,
+            referrer_points: r.referrer_points,
+            new_member_points: r.new_member_points,
+            yearly_cap: i64::from(r.yearly_cap),
+        }
+    }
+}
+
+impl From<BirthdaySettings> for BirthdayView {
+    fn from(b: BirthdaySettings) -> Self {
+        Self {
+            enabled: b.enabled,
+            points: b.points,
+        }
+    }
 }
 
 /// Tier settings as the API reads and writes them.
@@ -113,6 +168,8 @@ impl From<Settings> for SettingsView {
             expiry_rule: s.expiry.map_or("off", |p| p.rule.as_str()).to_owned(),
             expiry_months: s.expiry.map(|p| p.months.get()),
             tiers: TiersView::from(&s.tiers),
+            referrals: s.referrals.into(),
+            birthday: s.birthday.into(),
         }
     }
 }
@@ -138,6 +195,10 @@ pub struct UpdateSettings {
     pub expiry_months: Option<i64>,
     /// A new tier ladder: replaces the whole ladder.
     pub tiers: Option<TiersView>,
+    /// New referral settings (all four fields).
+    pub referrals: Option<ReferralsView>,
+    /// New birthday settings (both fields).
+    pub birthday: Option<BirthdayView>,
 }
 
 /// The expiry change a request asks for, checked before anything is written.
@@ -223,6 +284,21 @@ pub async fn update(
         self_signup: None,
         consent_wording: None,
         tiers: b.tiers.map(TiersView::parse).transpose()?,
+        referrals: b
+            .referrals
+            .map(|r| {
+                ReferralSettings::parse(
+                    r.enabled,
+                    r.referrer_points,
+                    r.new_member_points,
+                    r.yearly_cap,
+                )
+            })
+            .transpose()?,
+        birthday: b
+            .birthday
+            .map(|v| BirthdaySettings::parse(v.enabled, v.points))
+            .transpose()?,
     };
     if let Some(change) = expiry {
         // Everything else was checked above, so a refused patch below cannot follow a saved policy.

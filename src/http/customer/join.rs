@@ -5,7 +5,9 @@ use crate::crypto;
 use crate::domain::DomainError;
 use crate::domain::card::{CardNumber, CardToken};
 use crate::domain::email::Email;
+use crate::domain::birthday::Birthday;
 use crate::domain::member::{NewMember, optional};
+use crate::domain::referral::ReferralCode;
 use crate::domain::text::{PersonName, Phone};
 use crate::domain::throttle::{self, FailureLog, Policy, Verdict};
 use crate::http::AppState;
@@ -13,6 +15,7 @@ use crate::http::admin::{PageError, PageResult, refused_status, see_other};
 use crate::service::{ServiceError, is_join_switched_off};
 use crate::views::Page;
 use crate::views::admin::Kept;
+use crate::views::customer::join::Invitation;
 use crate::views::customer::{self as views, join as view};
 use axum::Form;
 use axum::extract::{ConnectInfo, Query, State};
@@ -144,6 +147,24 @@ impl JoinGuard {
 #[derive(Debug, serde::Deserialize)]
 pub struct CardParam {
     card: Option<String>,
+    /// A member's referral code, from their link.
+    #[serde(rename = "ref")]
+    referral: Option<String>,
+}
+
+/// What a `ref` from a join link came to; `None` without one.
+async fn invitation(state: &AppState, raw: Option<&str>) -> Result<Option<Invitation>, PageError> {
+    let Some(raw) = raw.filter(|r| !r.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let found = match ReferralCode::parse(raw) {
+        Ok(code) => state.loyalty.referrer(code.clone()).await?.map(|_| code),
+        Err(_) => None,
+    };
+    Ok(Some(match found {
+        Some(code) => Invitation::Found(code.as_str().to_owned()),
+        None => Invitation::Unknown,
+    }))
 }
 
 async fn switched_off(state: &AppState) -> Result<Option<axum::response::Response>, PageError> {
@@ -178,6 +199,7 @@ pub async fn form(State(state): State<AppState>, Query(q): Query<CardParam>) -> 
     let settings = state.loyalty.settings().await?;
     let card = q.card.filter(|c| CardToken::parse(c).is_ok());
     let first = first_reward(&state).await?;
+    let invited = invitation(&state, q.referral.as_deref()).await?;
     let page = view::form(
         &settings,
         first.as_ref(),
@@ -185,6 +207,7 @@ pub async fn form(State(state): State<AppState>, Query(q): Query<CardParam>) -> 
         None,
         &state.join_guard.stamp()?,
         card.as_deref(),
+        invited.as_ref(),
     );
     Ok(Page(page).into_response())
 }
@@ -200,6 +223,10 @@ pub struct JoinForm {
     phone: String,
     marketing_consent: Option<String>,
     card: Option<String>,
+    #[serde(default)]
+    birthday: String,
+    #[serde(rename = "ref")]
+    referral: Option<String>,
     #[serde(default)]
     started: String,
     #[serde(default)]
@@ -229,6 +256,8 @@ fn checked(
         card_number,
         card_token: f.card.as_deref().and_then(|c| CardToken::parse(c).ok()),
         marketing_consent_text: consent.then(|| wording.to_owned()),
+        birthday: optional(&f.birthday, Birthday::parse)?,
+        referral: None,
     })
 }
 
@@ -243,7 +272,12 @@ pub async fn submit(
     }
     let settings = state.loyalty.settings().await?;
     let ip = addr.ip().to_string();
-    let kept: Kept = [("name", &f.name), ("email", &f.email), ("phone", &f.phone)]
+    let kept: Kept = [
+        ("name", &f.name),
+        ("email", &f.email),
+        ("phone", &f.phone),
+        ("birthday", &f.birthday),
+    ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.clone()))
         .chain(
@@ -254,6 +288,7 @@ pub async fn submit(
         .collect();
     let stamp = state.join_guard.stamp()?;
     let first = first_reward(&state).await?;
+    let invited = invitation(&state, f.referral.as_deref()).await?;
     let refuse = |status: StatusCode, e: DomainError| {
         let page = view::form(
             &settings,
@@ -262,6 +297,7 @@ pub async fn submit(
             Some(&e),
             &stamp,
             f.card.as_deref(),
+            invited.as_ref(),
         );
         Ok((status, Page(page)).into_response())
     };
@@ -329,7 +365,12 @@ async fn attempt(
         Ok(n) => n,
         Err(e) => return refused(refused_status(&e), e),
     };
-    match state.loyalty.join(new).await {
+    // A code no one has lets the person join all the same, without a referrer.
+    let code = f
+        .referral
+        .as_deref()
+        .and_then(|r| ReferralCode::parse(r).ok());
+    match state.loyalty.join(new, code).await {
         Ok(m) => Ok(Joined::Member(m.card_token.as_str().to_owned())),
         Err(ServiceError::Domain(e)) if is_join_switched_off(&e) => {
             let off = switched_off(state).await?.ok_or(PageError::Refused(e))?;

@@ -116,6 +116,10 @@ pub fn member_values(m: &Member) -> Kept {
     if m.marketing_consent_at.is_some() {
         k.insert("marketing_consent".into(), "on".into());
     }
+    k.insert(
+        "birthday".into(),
+        m.birthday.map(|b| b.as_text()).unwrap_or_default(),
+    );
     k
 }
 
@@ -150,6 +154,9 @@ pub fn form(
                 label for="phone" { "Phone" }
                 input #phone name="phone" type="tel" autocomplete="off" value=(kept(values, "phone"));
                 (field_error(err, "phone"))
+                label for="birthday" { "Birthday (YYYY-MM-DD, or MM-DD without the year; optional)" }
+                input #birthday name="birthday" autocomplete="off" placeholder="MM-DD" value=(kept(values, "birthday"));
+                (field_error(err, "birthday"))
                 @if member.is_none() {
                     @if !kept(values, "card").is_empty() {
                         input type="hidden" name="card" value=(kept(values, "card"));
@@ -161,7 +168,7 @@ pub fn form(
                 }
                 label.check { input #marketing_consent type="checkbox" name="marketing_consent" checked[!kept(values, "marketing_consent").is_empty()];
                     "Agrees to receive marketing messages" }
-                (form_error(err, &["name", "email", "phone", "card_number"]))
+                (form_error(err, &["name", "email", "phone", "birthday", "card_number"]))
                 button type="submit" { "Save" }
             }
         },

@@ -7,8 +7,18 @@ use crate::domain::settings::Settings;
 use crate::views::admin::{Kept, field_error, form_error, kept};
 use maud::{Markup, html};
 
+/// What the join link's `ref` came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invitation {
+    /// A member's code: carried in the form.
+    Found(String),
+    /// A code no member has (mistyped, cut short, or an erased member's).
+    Unknown,
+}
+
 /// The join form. `started` is the signed time the form was shown; `card` a printed card's token;
-/// `first_reward` the cheapest active reward, to say what members get.
+/// `first_reward` the cheapest active reward, to say what members get; `invitation` the
+/// referral link it came from.
 pub fn form(
     settings: &Settings,
     first_reward: Option<&Reward>,
@@ -16,7 +26,9 @@ pub fn form(
     err: Option<&DomainError>,
     started: &str,
     card: Option<&str>,
+    invitation: Option<&Invitation>,
 ) -> Markup {
+    let r = &settings.referrals;
     layout(
         "Join",
         settings,
@@ -36,9 +48,23 @@ pub fn form(
                 }
             }
             @if card.is_some() { p { "You are joining with the card you were given." } }
+            @match invitation {
+                Some(Invitation::Found(_)) => p #referral-note {
+                    "A friend invited you."
+                    @if r.enabled && r.new_member_points > 0 {
+                        " You get " (crate::domain::words::count(r.new_member_points, "point", "points"))
+                        " with your first purchase."
+                    }
+                },
+                Some(Invitation::Unknown) => p #referral-note {
+                    "We could not find the invitation in your link, but you are welcome to join all the same."
+                },
+                None => {},
+            }
             form #join method="post" action="/join" {
                 input type="hidden" name="started" value=(started);
                 @if let Some(c) = card { input type="hidden" name="card" value=(c); }
+                @if let Some(Invitation::Found(code)) = invitation { input type="hidden" name="ref" value=(code); }
                 label for="name" { "Your name" }
                 input #name name="name" autocomplete="name" required value=(kept(values, "name"));
                 (field_error(err, "name"))
@@ -48,6 +74,9 @@ pub fn form(
                 label for="phone" { "Or a phone number" }
                 input #phone name="phone" type="tel" autocomplete="tel" value=(kept(values, "phone"));
                 (field_error(err, "phone"))
+                label for="birthday" { "Birthday (optional, for a treat on the day): month and day, like 04-30" }
+                input #birthday name="birthday" autocomplete="bday" placeholder="MM-DD" value=(kept(values, "birthday"));
+                (field_error(err, "birthday"))
                 // People never see this field; form-filling robots do, and fill it in.
                 div.trap aria-hidden="true" {
                     label for="website" { "Leave this empty" }
@@ -57,7 +86,7 @@ pub fn form(
                     input #marketing_consent type="checkbox" name="marketing_consent" checked[!kept(values, "marketing_consent").is_empty()];
                     (settings.consent_wording)
                 }
-                (form_error(err, &["name", "email", "phone"]))
+                (form_error(err, &["name", "email", "phone", "birthday"]))
                 button type="submit" { "Join" }
             }
             p.muted { "Already a member? " a href="/login" { "Log in" } }
