@@ -33,6 +33,8 @@ pub struct CardPage {
     pub has_secret: bool,
     /// The member's next points to expire, if a policy is on.
     pub next_expiry: Option<crate::domain::expiry::Expiring>,
+    /// The member's referral link, when referrals are on (the HTTP layer knows the address).
+    pub referral_link: Option<String>,
 }
 
 /// What came of asking for the card's link by email.
@@ -114,6 +116,7 @@ impl Loyalty {
                         settings,
                         has_secret,
                         next_expiry,
+                        referral_link: None,
                     })));
                 }
                 Ok(match storage::cards::blank(tx, &token)? {

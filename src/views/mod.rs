@@ -9,6 +9,7 @@ pub mod codes;
 pub mod customer;
 pub mod icon;
 pub mod pdf_logo;
+pub mod rules;
 pub mod setup;
 pub mod tiers;
 

@@ -328,7 +328,20 @@ pub async fn render(
     outcome: Option<&Outcome>,
     problem: Option<&Problem>,
 ) -> Result<maud::Markup, PageError> {
-    let member = state.loyalty.member(id.clone()).await?;
+    let mut member = state.loyalty.member(id.clone()).await?;
+    let settings = state.loyalty.settings().await?;
+    if settings.referrals.enabled && member.status == MemberStatus::Active {
+        member = state.loyalty.with_referral_code(member).await?;
+    }
+    let referral_link = member
+        .referral_code
+        .as_ref()
+        .filter(|_| settings.referrals.enabled && member.status == MemberStatus::Active)
+        .map(|c| format!("{}/join?ref={}", state.base_url, c.as_str()));
+    let referrer = match &member.referral {
+        Some(r) => state.loyalty.member(r.referrer.clone()).await.ok(),
+        None => None,
+    };
     let next_expiry = if member.balance > 0 {
         state.loyalty.next_expiry(id.clone()).await?
     } else {
@@ -336,7 +349,6 @@ pub async fn render(
     };
     let history = state.loyalty.history(id, before, HISTORY_SIZE).await?;
     let rewards = state.loyalty.rewards().await?;
-    let settings = state.loyalty.settings().await?;
     let tokens = till_tokens()?;
     let key_names = state
         .loyalty
@@ -357,6 +369,8 @@ pub async fn render(
             problem,
             key_names: &key_names,
             next_expiry: next_expiry.as_ref(),
+            referrer: referrer.as_ref(),
+            referral_link: referral_link.as_deref(),
         },
     ))
 }

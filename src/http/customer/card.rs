@@ -2,7 +2,7 @@
 
 use crate::domain::DomainError;
 use crate::domain::member::CustomerSecret;
-use crate::domain::member::MemberId;
+use crate::domain::member::{MemberId, MemberStatus};
 use crate::http::AppState;
 use crate::http::admin::session::{MEMBER_COOKIE, Staff, Subject, cookie_secret, named_cookie};
 use crate::http::admin::{PageError, PageResult, form_token, refused_status, see_other};
@@ -53,9 +53,10 @@ pub async fn staff_answer(
     failing: Option<&'static str>,
 ) -> PageResult {
     let member = state.loyalty.member(id).await?;
-    let CardLookup::Member(p) = state.loyalty.card(member.card_token.as_str()).await? else {
+    let CardLookup::Member(mut p) = state.loyalty.card(member.card_token.as_str()).await? else {
         return Err(PageError::NotFound);
     };
+    p.referral_link = referral_link(state, &p).await?;
     let url = format!("{}/c/{}", state.base_url, p.member.card_token.as_str());
     let codes = state.card_codes.get(&url, &p.member.card_number);
     let till = StaffTill {
@@ -72,6 +73,20 @@ pub async fn staff_answer(
         .into_response())
 }
 
+/// The member's referral link while referrals are on; a member from before referrals gets a
+/// code now (one write, once).
+pub async fn referral_link(
+    state: &AppState,
+    p: &crate::service::CardPage,
+) -> Result<Option<String>, PageError> {
+    if !p.settings.referrals.enabled || p.member.status != MemberStatus::Active {
+        return Ok(None);
+    }
+    let m = state.loyalty.with_referral_code(p.member.clone()).await?;
+    Ok(m.referral_code
+        .map(|c| format!("{}/join?ref={}", state.base_url, c.as_str())))
+}
+
 async fn render(
     state: &AppState,
     headers: &HeaderMap,
@@ -81,7 +96,8 @@ async fn render(
     welcome: Option<&Welcome>,
 ) -> PageResult {
     match state.loyalty.card(token).await? {
-        CardLookup::Member(p) => {
+        CardLookup::Member(mut p) => {
+            p.referral_link = referral_link(state, &p).await?;
             let url = format!("{}/c/{}", state.base_url, p.member.card_token.as_str());
             let codes = state.card_codes.get(&url, &p.member.card_number);
             let staff = staff_till(state, headers).await?;

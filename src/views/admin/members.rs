@@ -219,6 +219,10 @@ pub struct MemberView<'a> {
     pub key_names: &'a std::collections::HashMap<String, String>,
     /// The member's next points to expire, if a policy is on.
     pub next_expiry: Option<&'a crate::domain::expiry::Expiring>,
+    /// The member who referred this one, if on file.
+    pub referrer: Option<&'a Member>,
+    /// The member's own referral link, while referrals are on.
+    pub referral_link: Option<&'a str>,
 }
 
 /// The element a refused till form puts the focus on: the field that failed.
@@ -362,6 +366,7 @@ pub fn show(chrome: &Chrome, v: &MemberView) -> Markup {
                     h2 { "Details" }
                     p { "Lifetime points: " span #lifetime data-value=(m.lifetime_earned) { (thousands(m.lifetime_earned)) } }
                     (crate::views::tiers::member_line(&v.settings.tiers, m, crate::clock::now(), &zone))
+                    (crate::views::rules::member_lines(m, v.referrer, v.referral_link, &zone))
                     p.muted { "Member since " (local_time(m.created_at, &zone)) }
                     @if let Some(e) = &m.email { p { (e.as_str()) } }
                     @if let Some(p) = &m.phone { p { (p.as_str()) } }

@@ -143,6 +143,21 @@ pub fn view(
                 }
             }
             (crate::views::tiers::card_section(&p.settings.tiers, m, crate::clock::now()))
+            @if let Some(link) = &p.referral_link {
+                @let r = &p.settings.referrals;
+                section.card #referral aria-labelledby="referral-title" {
+                    h2 #referral-title { "Invite a friend" }
+                    p {
+                        "Share your link. When a friend joins through it and makes their first purchase, "
+                        @if r.referrer_points > 0 { "you get " (crate::domain::words::count(r.referrer_points, "point", "points")) }
+                        @if r.referrer_points > 0 && r.new_member_points > 0 { " and " }
+                        @if r.new_member_points > 0 { "they get " (crate::domain::words::count(r.new_member_points, "point", "points")) }
+                        @if r.referrer_points == 0 && r.new_member_points == 0 { "you are both thanked" }
+                        "."
+                    }
+                    p { a #referral-link href=(link) { (link) } }
+                }
+            }
             // Compact under the balance; full screen, black on white, when it is the URL's
             // target ("Show my card"), so it works without script.
             section.card.show-card #my-card aria-labelledby="my-card-title" {
