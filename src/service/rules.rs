@@ -18,6 +18,11 @@ pub struct BirthdayRun {
 }
 
 impl Loyalty {
+    /// What referrals and birthdays gave so far.
+    pub async fn rule_totals(&self) -> Result<crate::domain::stats::RuleTotals> {
+        Ok(self.store.read(storage::stats::rules).await?)
+    }
+
     /// The member whose referral code `code` is (erased members' codes find no one).
     pub async fn referrer(&self, code: ReferralCode) -> Result<Option<Member>> {
         Ok(self

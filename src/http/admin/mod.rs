@@ -11,6 +11,7 @@ mod members;
 pub mod session;
 mod settings;
 mod staff;
+mod rules;
 mod tiers;
 mod till;
 mod webhooks;
@@ -76,6 +77,11 @@ pub fn router() -> Router<AppState> {
         .route("/admin/settings/alerts", post(settings::save_alerts))
         .route("/admin/settings/expiry", post(settings::save_expiry))
         .route("/admin/settings/tiers", get(tiers::show).post(tiers::save))
+        .route(
+            "/admin/settings/referrals",
+            get(rules::show).post(rules::save_referrals),
+        )
+        .route("/admin/settings/birthday", post(rules::save_birthday))
         .route("/admin/alerts", get(settings::alerts_sent))
         .route("/admin/integrations", get(integrations::show))
         .route("/admin/integrations/attach", post(integrations::attach))

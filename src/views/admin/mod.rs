@@ -11,6 +11,7 @@ pub mod members;
 pub mod rewards;
 pub mod settings;
 pub mod staff;
+pub mod rules;
 pub mod tiers;
 pub mod webhooks;
 

@@ -40,6 +40,8 @@ pub fn view(
             p { "Selling online? Connect Shopify, Stripe, Square or WooCommerce under " a href="/admin/integrations" { "Online shops" } "." }
             p #tiers-link { "Reward your best customers with " a href="/admin/settings/tiers" { "tiers" } ": levels with more points per purchase"
                 @if settings.tiers.enabled { " (on: " (settings.tiers.tiers.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")) ")" } @else { " (off)" } "." }
+            p #rules-link { "Thank members for bringing friends and on their birthday: " a href="/admin/settings/referrals" { "referrals and birthday points" }
+                " (referrals " @if settings.referrals.enabled { "on" } @else { "off" } ", birthday points " @if settings.birthday.enabled { "on" } @else { "off" } ")." }
             section.card {
                 form #settings method="post" action="/admin/settings" {
                     (csrf(chrome))
