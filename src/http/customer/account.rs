@@ -133,6 +133,8 @@ pub struct DetailsForm {
     #[serde(default)]
     phone: String,
     marketing_consent: Option<String>,
+    #[serde(default)]
+    birthday: String,
 }
 
 /// Saves the customer's own details and consent.
@@ -145,7 +147,8 @@ pub async fn details(State(state): State<AppState>, form: CustomerForm<DetailsFo
         &f.phone,
         f.marketing_consent.is_some(),
         Some(settings.consent_wording.clone()),
-    );
+    )
+    .and_then(|p| p.with_birthday(&f.birthday));
     let member = form.staff.0.member.id.clone();
     let result = match patch {
         Ok(p) => state.loyalty.update_own_details(member, p).await,

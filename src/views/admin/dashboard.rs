@@ -293,6 +293,13 @@ pub fn view(chrome: &Chrome, d: &Dashboard, status: &Status<'_>) -> Markup {
                 (stat("stat-issued", "Points issued", s.points_issued))
                 (stat("stat-redeemed", "Points redeemed", s.points_redeemed))
                 @if s.points_expired != 0 { (stat("stat-expired", "Points expired", s.points_expired)) }
+                @if d.settings.referrals.enabled || s.referrals_rewarded != 0 {
+                    (stat("stat-referrals", "Referrals rewarded", s.referrals_rewarded))
+                    (stat("stat-referral-points", "Points from referrals", s.referral_points))
+                }
+                @if d.settings.birthday.enabled || s.birthday_points != 0 {
+                    (stat("stat-birthday-points", "Birthday points given", s.birthday_points))
+                }
             }
             div.grid {
                 (periods("daily", &days_title(d.daily.len()), "Day", &d.daily))

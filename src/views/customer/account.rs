@@ -94,11 +94,14 @@ pub fn account(v: &AccountView) -> Markup {
                     label for="phone" { "Phone" }
                     input #phone name="phone" type="tel" autocomplete="tel" value=(kept(v.values, "phone"));
                     (field_error(v.err, "phone"))
+                    label for="birthday" { "Birthday (optional): month and day like 04-30, or the full date" }
+                    input #birthday name="birthday" autocomplete="bday" placeholder="MM-DD" value=(kept(v.values, "birthday"));
+                    (field_error(v.err, "birthday"))
                     label.check {
                         input #marketing_consent type="checkbox" name="marketing_consent" checked[!kept(v.values, "marketing_consent").is_empty()];
                         (m.marketing_consent_text.as_deref().unwrap_or(&v.settings.consent_wording))
                     }
-                    (form_error(v.err, &["name", "email", "phone"]))
+                    (form_error(v.err, &["name", "email", "phone", "birthday"]))
                     button type="submit" { "Save" }
                 }
             }
