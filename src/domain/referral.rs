@@ -328,8 +328,7 @@ mod tests {
         Member {
             id: MemberId::parse(id).unwrap(),
             card_number: CardNumber::parse("412345678905").unwrap(),
-            card_token: CardToken::parse("abcdefghijklmnopqrstuv")
-                .unwrap(),
+            card_token: CardToken::parse("abcdefghijklmnopqrstuv").unwrap(),
             name: None,
             email: email.and_then(|e| Email::parse(e).ok()),
             phone: phone.and_then(|p| Phone::parse(p).ok()),
@@ -368,7 +367,14 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.as_str().len(), 8);
         assert_eq!(ReferralCode::parse(&a.as_str().to_lowercase()), Ok(a));
-        for bad in ["", "ABCDEFG", "ABCDEFGHJ", "ABCDEFG0", "ABCD EFG", "ÄBCDEFGH"] {
+        for bad in [
+            "",
+            "ABCDEFG",
+            "ABCDEFGHJ",
+            "ABCDEFG0",
+            "ABCD EFG",
+            "ÄBCDEFGH",
+        ] {
             assert!(ReferralCode::parse(bad).is_err(), "{bad:?}");
         }
     }
@@ -495,7 +501,12 @@ mod tests {
         // Contact details changed since joining to the referrer's: refused at award too.
         let same = member(B, Some("Ann+shop@example.com"), None);
         assert_eq!(
-            at_award(&on(), &member(A, Some("ann@example.com"), None), &same, 2026),
+            at_award(
+                &on(),
+                &member(A, Some("ann@example.com"), None),
+                &same,
+                2026
+            ),
             Err(Refusal::SameEmail)
         );
     }

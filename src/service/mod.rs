@@ -16,8 +16,8 @@ pub use customer::{
 };
 pub use etsy::{EtsyPatch, EtsyStatus};
 pub use expiry::{ExpiryChange, ExpiryRun};
-pub use rules::BirthdayRun;
 pub use hooks::IntegrationPatch;
+pub use rules::BirthdayRun;
 
 use crate::clock;
 use crate::crypto;

@@ -32,10 +32,7 @@ pub fn rules(tx: &ReadTransaction) -> Result<RuleTotals, StoreError> {
 }
 
 /// Adds to what the referral and birthday rules gave, in the write that gives it.
-pub fn add_rules(
-    tx: &WriteTransaction,
-    f: impl FnOnce(&mut RuleTotals),
-) -> Result<(), StoreError> {
+pub fn add_rules(tx: &WriteTransaction, f: impl FnOnce(&mut RuleTotals)) -> Result<(), StoreError> {
     let mut t: RuleTotals =
         codec::get(&tx.open_table(STATS)?, "stats", RULES_KEY)?.unwrap_or_default();
     f(&mut t);

@@ -2,8 +2,8 @@
 
 use crate::domain::member::Member;
 use crate::domain::referral::ReferralState;
-use crate::views::admin::local_time;
 use crate::domain::words::count;
+use crate::views::admin::local_time;
 use maud::{Markup, html};
 
 /// The member page's birthday and referral lines: their own link, who referred them and what

@@ -66,7 +66,10 @@ pub async fn show(
 }
 
 async fn save(state: AppState, form: AdminForm<RulesForm>, which: Which) -> PageResult {
-    owner_only(&form, "Only an owner can change referral and birthday points.")?;
+    owner_only(
+        &form,
+        "Only an owner can change referral and birthday points.",
+    )?;
     let typed = form.kept();
     let parsed = match which {
         Which::Referrals => (|| {
@@ -132,11 +135,17 @@ async fn save(state: AppState, form: AdminForm<RulesForm>, which: Which) -> Page
 }
 
 /// Saves the referral settings.
-pub async fn save_referrals(State(state): State<AppState>, form: AdminForm<RulesForm>) -> PageResult {
+pub async fn save_referrals(
+    State(state): State<AppState>,
+    form: AdminForm<RulesForm>,
+) -> PageResult {
     save(state, form, Which::Referrals).await
 }
 
 /// Saves the birthday settings.
-pub async fn save_birthday(State(state): State<AppState>, form: AdminForm<RulesForm>) -> PageResult {
+pub async fn save_birthday(
+    State(state): State<AppState>,
+    form: AdminForm<RulesForm>,
+) -> PageResult {
     save(state, form, Which::Birthday).await
 }

@@ -2,8 +2,8 @@
 
 use super::{decode_cursor, encode_cursor, page_size};
 use crate::domain::DomainError;
-use crate::domain::birthday::Birthday;
 use crate::domain::api_key::Scope;
+use crate::domain::birthday::Birthday;
 use crate::domain::card::CardNumber;
 use crate::domain::email::Email;
 use crate::domain::member::{Member, MemberId, MemberPatch, MemberQuery, MemberStatus, NewMember};

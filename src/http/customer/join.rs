@@ -3,9 +3,9 @@
 use crate::clock;
 use crate::crypto;
 use crate::domain::DomainError;
+use crate::domain::birthday::Birthday;
 use crate::domain::card::{CardNumber, CardToken};
 use crate::domain::email::Email;
-use crate::domain::birthday::Birthday;
 use crate::domain::member::{NewMember, optional};
 use crate::domain::referral::ReferralCode;
 use crate::domain::text::{PersonName, Phone};
@@ -278,14 +278,14 @@ pub async fn submit(
         ("phone", &f.phone),
         ("birthday", &f.birthday),
     ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.clone()))
-        .chain(
-            f.marketing_consent
-                .as_ref()
-                .map(|_| ("marketing_consent".to_owned(), "on".to_owned())),
-        )
-        .collect();
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.clone()))
+    .chain(
+        f.marketing_consent
+            .as_ref()
+            .map(|_| ("marketing_consent".to_owned(), "on".to_owned())),
+    )
+    .collect();
     let stamp = state.join_guard.stamp()?;
     let first = first_reward(&state).await?;
     let invited = invitation(&state, f.referral.as_deref()).await?;

@@ -9,9 +9,9 @@ pub mod integrations;
 pub mod login;
 pub mod members;
 pub mod rewards;
+pub mod rules;
 pub mod settings;
 pub mod staff;
-pub mod rules;
 pub mod tiers;
 pub mod webhooks;
 
