@@ -93,6 +93,12 @@ def filter_failure(ctx, failure, case, response):
         # starts at 0 with strictly increasing thresholds and unique names. A request that
         # breaks only these is schema-valid and refused with 422 naming the field.
         return False
+    if failure.code == "ST202" and invalid and field == "birthday" and "birthday" in body:
+        # The birthday pattern states the digits, months 01-12 and days 01-31; which days a
+        # month has (no 31 April, 29 February only in a leap year when the year is given) is
+        # refused with 422 naming the field.
+        if "not a day of the calendar" in str(problem.get("detail", "")).lower():
+            return False
     if failure.code == "ST202" and invalid and field == "url" and "url" in body:
         # An owner registers at most 5 event endpoints, each address once; the run registers
         # more than that, so a schema-valid address can be refused for the count or as a repeat.
