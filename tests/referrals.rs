@@ -142,14 +142,20 @@ async fn a_referral_link_rewards_both_members_once_and_the_guards_refuse() {
     }
     tokio::time::sleep(HUMAN_PAUSE).await;
     for ((name, email, _), (b, f)) in joiners.iter().zip(forms.iter_mut()) {
-        b.submit(f, &[("name", name), ("email", email)])
-            .await
-            .expect(303);
+        // Bob also gives his birthday, which the join form takes (optional).
+        let birthday = if *name == "Bob" { "05-10" } else { "" };
+        b.submit(
+            f,
+            &[("name", name), ("email", email), ("birthday", birthday)],
+        )
+        .await
+        .expect(303);
     }
 
     let bob = by_email(&api, "bob@example.com").await;
     assert_eq!(bob["referred_by"], ann["id"]);
     assert_eq!(bob["referral_status"], "pending");
+    assert_eq!(bob["birthday"], "05-10");
     let selfish = by_email(&api, "ann+shop@example.com").await;
     assert_eq!(selfish["referral_status"], "refused");
     assert_eq!(selfish["referral_refusal"], "same_email");
@@ -307,6 +313,27 @@ async fn bad_settings_are_refused_and_change_nothing() {
         .await
         .expect_status(200);
     assert_eq!(m["birthday"], "1990-04-30");
+
+    // The member form: a day the month lacks is refused beside the field, nothing changes.
+    let edit = owner.page(&format!("/admin/members/{}/edit", id(&m))).await;
+    let f = form(&edit, "member-form");
+    assert_eq!(f.value("birthday"), Some("1990-04-30"));
+    let bad = owner.submit(&f, &[("birthday", "04-31")]).await;
+    bad.expect(422);
+    assert!(
+        by_id(&bad.text, "birthday-error")
+            .is_some_and(|e| e.text().contains("not a day of the calendar")),
+        "{}",
+        text(&bad.text)
+    );
+    assert_eq!(api.member(&id(&m)).await["birthday"], "1990-04-30");
+    owner.submit(&f, &[("birthday", "12-24")]).await.expect(303);
+    assert_eq!(api.member(&id(&m)).await["birthday"], "12-24");
+    let page = owner.page(&format!("/admin/members/{}", id(&m))).await;
+    assert_eq!(
+        by_id(&page, "member-birthday").map(|e| e.text()).as_deref(),
+        Some("Birthday: 24 December")
+    );
 
     // The settings page: linked from settings, a readable refusal, then saved.
     let settings = owner.page("/admin/settings").await;
