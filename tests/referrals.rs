@@ -67,17 +67,23 @@ async fn referral_entries(api: &Api, member: &str) -> Vec<(i64, bool)> {
         .collect()
 }
 
+async fn set_referrals(api: &Api, enabled: bool) {
+    api.patch(
+        "/settings",
+        &json!({"referrals": {"enabled": enabled, "referrer_points": 100, "new_member_points": 50, "yearly_cap": 2}}),
+    )
+    .await
+    .expect_status(200);
+}
+
 #[tokio::test]
 async fn a_referral_link_rewards_both_members_once_and_the_guards_refuse() {
     let (server, mut owner, api) = owner_session().await;
-    let s = api
-        .patch(
-            "/settings",
-            &json!({"referrals": {"enabled": true, "referrer_points": 100, "new_member_points": 50, "yearly_cap": 2}}),
-        )
-        .await
-        .expect_status(200);
-    assert_eq!(s["referrals"]["yearly_cap"], 2);
+    set_referrals(&api, true).await;
+    assert_eq!(
+        api.get("/settings").await.expect_status(200)["referrals"]["yearly_cap"],
+        2
+    );
 
     let ann = api
         .create_member(&json!({"name": "Ann Referrer", "email": "ann@example.com"}))
@@ -133,6 +139,7 @@ async fn a_referral_link_rewards_both_members_once_and_the_guards_refuse() {
         ("Dora", "dora@example.com", ann_join.as_str()),
         ("Fred", "fred@example.com", eve_join.as_str()),
         ("Gus", "gus@example.com", "/join?ref=ZZZZ2222"),
+        ("Hank", "hank@example.com", ann_join.as_str()),
     ];
     let mut forms = Vec::new();
     for (_, _, path) in joiners {
@@ -144,6 +151,10 @@ async fn a_referral_link_rewards_both_members_once_and_the_guards_refuse() {
     for ((name, email, _), (b, f)) in joiners.iter().zip(forms.iter_mut()) {
         // Bob also gives his birthday, which the join form takes (optional).
         let birthday = if *name == "Bob" { "05-10" } else { "" };
+        // Hank joins while referrals are switched off for a moment.
+        if *name == "Hank" {
+            set_referrals(&api, false).await;
+        }
         b.submit(
             f,
             &[("name", name), ("email", email), ("birthday", birthday)],
@@ -151,6 +162,14 @@ async fn a_referral_link_rewards_both_members_once_and_the_guards_refuse() {
         .await
         .expect(303);
     }
+
+    set_referrals(&api, true).await;
+    let hank = by_email(&api, "hank@example.com").await;
+    assert_eq!(hank["referred_by"], ann["id"]);
+    assert_eq!(hank["referral_refusal"], "switched_off");
+    buy(&api, &id(&hank), 1000).await;
+    assert_eq!(api.balance(&id(&hank)).await, 10);
+    assert_eq!(api.balance(&id(&ann)).await, 0);
 
     let bob = by_email(&api, "bob@example.com").await;
     assert_eq!(bob["referred_by"], ann["id"]);
