@@ -526,3 +526,43 @@ async fn birthday_points_come_on_the_day_once_across_restarts() {
     ok(&server.cli(&["verify"]));
     server.stop();
 }
+
+#[tokio::test]
+async fn customers_set_their_birthday_on_the_account_page() {
+    let server = TestServer::start();
+    let api = server.client();
+    let m = api
+        .create_member(&json!({"name": "Kim", "email": "kim@example.com"}))
+        .await;
+    let card = format!("/c/{}", m["card_token"].as_str().unwrap());
+    let mut cust = Browser::new(&server);
+    let html = cust.page(&card).await;
+    cust.submit(
+        &form(&html, "set-password"),
+        &[
+            ("contact", "kim@example.com"),
+            ("password", "246810"),
+            ("confirm", "246810"),
+        ],
+    )
+    .await
+    .expect(303);
+    cust.customer_login_ok("kim@example.com", "246810").await;
+    let account = cust.page("/account").await;
+    let f = form(&account, "details");
+    let bad = cust.submit(&f, &[("birthday", "02-30")]).await;
+    bad.expect(422);
+    assert!(
+        by_id(&bad.text, "birthday-error").is_some(),
+        "{}",
+        text(&bad.text)
+    );
+    assert!(api.member(&id(&m)).await["birthday"].is_null());
+    let account = cust.page("/account").await;
+    cust.submit(&form(&account, "details"), &[("birthday", "02-29")])
+        .await
+        .expect_redirect("/account");
+    assert_eq!(api.member(&id(&m)).await["birthday"], "02-29");
+    let account = cust.page("/account").await;
+    assert_eq!(form(&account, "details").value("birthday"), Some("02-29"));
+}
