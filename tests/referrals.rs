@@ -280,7 +280,15 @@ async fn a_referral_link_rewards_both_members_once_and_the_guards_refuse() {
             .as_deref(),
         Some("300")
     );
+    // Six joined through a link (Gus's code found no one), the refused ones included.
+    assert_eq!(
+        by_id(&dash, "stat-referrals-joined")
+            .map(|e| e.text())
+            .as_deref(),
+        Some("6")
+    );
     let stats = api.get("/stats").await.expect_status(200);
+    assert_eq!(stats["referrals_joined"], 6, "{stats}");
     assert_eq!(
         (&stats["referrals_rewarded"], &stats["referral_points"]),
         (&json!(2), &json!(300)),

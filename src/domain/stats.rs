@@ -105,6 +105,9 @@ impl Totals {
 /// such an entry shows in the ledger's totals, not here).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RuleTotals {
+    /// Members who joined through a referral link.
+    #[serde(default)]
+    pub referrals_joined: i64,
     /// Referrals rewarded.
     #[serde(default)]
     pub referrals_rewarded: i64,

@@ -428,6 +428,11 @@ impl Loyalty {
                     new.email = None;
                 }
                 let member = storage::members::create(tx, new, &Actor::System, now)?;
+                if member.referral.is_some() {
+                    storage::stats::add_rules(tx, |t| {
+                        t.referrals_joined = t.referrals_joined.saturating_add(1);
+                    })?;
+                }
                 if let (Some(r), Some(ReferralState::Refused { reason, .. })) =
                     (&referrer, member.referral.as_ref().map(|r| &r.state))
                 {

@@ -158,6 +158,8 @@ pub struct Stats {
     pub points_outstanding: i64,
     /// Net points that lapsed (under the expiry policy, or when an account was erased).
     pub points_expired: i64,
+    /// Members who joined through a referral link.
+    pub referrals_joined: i64,
     /// Referrals rewarded (both members got their points).
     pub referrals_rewarded: i64,
     /// Points referrals gave, to referrers and new members together.
@@ -984,6 +986,7 @@ fn stats_in(
     let rules = storage::stats::rules(tx)?;
     let since = now - time::Duration::days(30);
     Ok(Stats {
+        referrals_joined: rules.referrals_joined,
         referrals_rewarded: rules.referrals_rewarded,
         referral_points: rules.referral_points,
         birthday_points: rules.birthday_points,

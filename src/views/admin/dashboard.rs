@@ -294,6 +294,7 @@ pub fn view(chrome: &Chrome, d: &Dashboard, status: &Status<'_>) -> Markup {
                 (stat("stat-redeemed", "Points redeemed", s.points_redeemed))
                 @if s.points_expired != 0 { (stat("stat-expired", "Points expired", s.points_expired)) }
                 @if d.settings.referrals.enabled || s.referrals_rewarded != 0 {
+                    (stat("stat-referrals-joined", "Joined through referrals", s.referrals_joined))
                     (stat("stat-referrals", "Referrals rewarded", s.referrals_rewarded))
                     (stat("stat-referral-points", "Points from referrals", s.referral_points))
                 }
