@@ -324,6 +324,7 @@ async fn admin_pages(b: &Browser, axe: &str, brand: &Brand, data: &Data) -> Vec<
         ("member-new", "/admin/members/new".to_owned()),
         ("rewards", "/admin/rewards".to_owned()),
         ("settings", "/admin/settings".to_owned()),
+        ("referrals", "/admin/settings/referrals".to_owned()),
         ("integrations", "/admin/integrations".to_owned()),
         ("staff", "/admin/staff".to_owned()),
         ("keys", "/admin/keys".to_owned()),
