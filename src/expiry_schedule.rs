@@ -57,10 +57,23 @@ pub fn start(loyalty: Loyalty, schedule: Schedule) -> tokio::task::JoinHandle<()
     })
 }
 
-/// The day's run: points expiry, then the tier re-check (months roll out of the window whether
-/// or not anything lapsed). Whether both finished; each is idempotent, so both run again on a
+/// The day's run: members' lots summaries folded where they do not hold, points expiry, then
+/// the tier re-check (months roll out of the window whether or not anything lapsed). Whether both finished; each is idempotent, so both run again on a
 /// retry.
 async fn daily(loyalty: &Loyalty, now: time::OffsetDateTime) -> bool {
+    // At start this is the backfill of a database from before members' lots were kept.
+    let kept = match loyalty.keep_expiry_lots().await {
+        Ok(n) => {
+            if n > 0 {
+                tracing::info!(members = n, "expiry lots kept from the ledger");
+            }
+            true
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "expiry lots could not be kept; trying again later");
+            false
+        }
+    };
     let expired = match loyalty.expire_points(now).await {
         Ok(run) => {
             // One line a day, also when nothing lapsed: the run is seen to happen.
@@ -76,7 +89,7 @@ async fn daily(loyalty: &Loyalty, now: time::OffsetDateTime) -> bool {
             false
         }
     };
-    recheck_tiers(loyalty, now).await && expired
+    recheck_tiers(loyalty, now).await && expired && kept
 }
 
 /// Re-checks every member's tier, logging the outcome: whether it finished.

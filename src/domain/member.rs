@@ -88,6 +88,10 @@ pub struct Member {
     /// The member's tier and the monthly summary the rolling tier basis reads.
     #[serde(default, skip_serializing_if = "super::tiers::MemberTier::is_empty")]
     pub tier: super::tiers::MemberTier,
+    /// The member's open lots under the expiry policy, kept with each entry (none while no
+    /// policy is on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lots: Option<super::expiry::KeptLots>,
 }
 
 /// Validated details for a new member.
@@ -323,6 +327,7 @@ mod contact_tests {
             updated_at: now,
             last_activity_at: None,
             tier: Default::default(),
+            lots: None,
         })
     }
 

@@ -273,6 +273,7 @@ pub fn create(
         updated_at: now,
         last_activity_at: None,
         tier: Default::default(),
+        lots: None,
     };
     save(tx, &member)?;
     let id = member.id.as_str();
