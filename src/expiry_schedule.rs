@@ -1,7 +1,7 @@
-//! The scheduled points expiry in `fealty serve`, and beside it the birthday points: once at
-//! start (catching up on whatever lapsed while the server was down) and then daily at the quiet
-//! hour in the business's time zone.
-//! What is due comes from the ledger itself, so a run that finds nothing due writes nothing.
+//! The scheduled points expiry, birthday points and tier re-check in `fealty serve`: once at start (catching up
+//! on whatever lapsed while the server was down) and then daily at the quiet hour in the
+//! business's time zone, and a re-check whenever the owner changes the tier ladder. What is due
+//! comes from the ledger and the members' records, so a run that finds nothing writes nothing.
 
 use crate::domain::ledger_check::{Schedule, quiet_hour_after};
 use crate::service::Loyalty;
@@ -29,46 +29,95 @@ pub fn start(loyalty: Loyalty, schedule: Schedule) -> tokio::task::JoinHandle<()
         loop {
             let now = crate::clock::now();
             if now >= due {
-                // Birthdays first: its own step, so a failing expiry run does not hold it up.
-                match loyalty.give_birthday_points(now).await {
-                    Ok(run) => tracing::info!(
-                        members = run.members,
-                        points = run.points,
-                        "birthday points ran"
-                    ),
-                    Err(e) => {
-                        tracing::error!(error = %e, "birthday points could not be given; trying again at the next run")
+                due = if daily(&loyalty, now).await {
+                    match schedule {
+                        Schedule::Every(d) => now + d,
+                        Schedule::Daily => match loyalty.settings().await {
+                            Ok(s) => quiet_hour_after(now, &s.time_zone.zone()),
+                            Err(_) => now + RETRY,
+                        },
                     }
-                }
-                due = match loyalty.expire_points(now).await {
-                    Ok(run) => {
-                        // One line a day, also when nothing lapsed: the run is seen to happen.
-                        tracing::info!(
-                            members = run.members,
-                            points = run.points,
-                            "points expiry ran"
-                        );
-                        match schedule {
-                            Schedule::Every(d) => now + d,
-                            Schedule::Daily => match loyalty.settings().await {
-                                Ok(s) => quiet_hour_after(now, &s.time_zone.zone()),
-                                Err(_) => now + RETRY,
-                            },
-                        }
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "points could not be expired; trying again later");
-                        now + match schedule {
-                            Schedule::Every(d) => d.min(RETRY),
-                            Schedule::Daily => RETRY,
-                        }
+                } else {
+                    now + match schedule {
+                        Schedule::Every(d) => d.min(RETRY),
+                        Schedule::Daily => RETRY,
                     }
                 };
             }
             let wait = Duration::try_from(due - crate::clock::now()).unwrap_or(Duration::ZERO);
-            tokio::time::sleep(wait.clamp(Duration::from_millis(1), LOOK_AGAIN)).await;
+            tokio::select! {
+                () = tokio::time::sleep(wait.clamp(Duration::from_millis(1), LOOK_AGAIN)) => {}
+                // The owner changed the ladder: members move now, not at the next quiet hour. A
+                // run that fails here is caught up by the daily one.
+                () = loyalty.tier_recheck_asked() => {
+                    recheck_tiers(&loyalty, crate::clock::now()).await;
+                }
+            }
         }
     })
+}
+
+/// The day's run: members' lots summaries folded where they do not hold, birthday points,
+/// points expiry, then the tier re-check (months roll out of the window whether or not anything
+/// lapsed). Whether all finished; each is idempotent, so all run again on a retry.
+async fn daily(loyalty: &Loyalty, now: time::OffsetDateTime) -> bool {
+    // At start this is the backfill of a database from before members' lots were kept.
+    let kept = match loyalty.keep_expiry_lots().await {
+        Ok(n) => {
+            if n > 0 {
+                tracing::info!(members = n, "expiry lots kept from the ledger");
+            }
+            true
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "expiry lots could not be kept; trying again later");
+            false
+        }
+    };
+    let birthdays = match loyalty.give_birthday_points(now).await {
+        Ok(run) => {
+            tracing::info!(
+                members = run.members,
+                points = run.points,
+                "birthday points ran"
+            );
+            true
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "birthday points could not be given; trying again later");
+            false
+        }
+    };
+    let expired = match loyalty.expire_points(now).await {
+        Ok(run) => {
+            // One line a day, also when nothing lapsed: the run is seen to happen.
+            tracing::info!(
+                members = run.members,
+                points = run.points,
+                "points expiry ran"
+            );
+            true
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "points could not be expired; trying again later");
+            false
+        }
+    };
+    recheck_tiers(loyalty, now).await && expired && kept && birthdays
+}
+
+/// Re-checks every member's tier, logging the outcome: whether it finished.
+async fn recheck_tiers(loyalty: &Loyalty, now: time::OffsetDateTime) -> bool {
+    match loyalty.recheck_tiers(now).await {
+        Ok(moved) => {
+            tracing::info!(moved, "tier re-check ran");
+            true
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "tiers could not be re-checked; trying again later");
+            false
+        }
+    }
 }
 
 #[cfg(test)]

@@ -202,3 +202,83 @@ async fn the_owner_sets_expiry_on_the_settings_page() {
         (&json!("inactive"), &json!(6))
     );
 }
+
+/// The card's "N points expire on …" sentence.
+fn notice(page: &str) -> String {
+    let at = page.find(" expire on ").expect("an expiry notice");
+    let start = page[..at].rfind('>').map_or(0, |i| i + 1);
+    let end = at + page[at..].find('<').expect("the notice ends");
+    page[start..end].to_owned()
+}
+
+#[tokio::test]
+async fn the_next_expiry_stays_right_when_the_kept_lots_no_longer_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let mut server = serve(data, None, "1h");
+    let key = server.api_key();
+    let api = server.client_with(&key);
+    api.patch(
+        "/settings",
+        &json!({"expiry_rule": "earned", "expiry_months": 12}),
+    )
+    .await
+    .expect_status(200);
+    let ann = api.create_member(&json!({"name": "Ann"})).await;
+    let id = ann["id"].as_str().unwrap().to_owned();
+    api.earn(&id, 100).await;
+    api.transaction(
+        &id,
+        &common::fresh_key(),
+        &json!({"kind": "redeem", "points": 30}),
+    )
+    .await
+    .expect_status(201);
+    api.earn(&id, 20).await;
+    let twelve = notice(&card_page(&server, &ann).await);
+    assert!(twelve.starts_with("90 points expire on "), "{twelve}");
+
+    // Six months instead: the lots kept under twelve no longer hold, and the card still answers
+    // right at once (from the history) ...
+    api.patch(
+        "/settings",
+        &json!({"expiry_rule": "earned", "expiry_months": 6}),
+    )
+    .await
+    .expect_status(200);
+    let six = notice(&card_page(&server, &ann).await);
+    assert!(six.starts_with("90 points expire on "), "{six}");
+    assert_ne!(six, twelve);
+    server.stop();
+
+    // ... and the start's run keeps them again, with the same answer.
+    let mut server = serve(data, None, "1h");
+    runs(&server, 1);
+    let kept = server
+        .stderr_lines()
+        .iter()
+        .filter(|l| l.contains("expiry lots kept from the ledger"))
+        .cloned()
+        .collect::<Vec<_>>();
+    assert!(kept.len() == 1 && kept[0].contains("members=1"), "{kept:?}");
+    assert_eq!(notice(&card_page(&server, &ann).await), six);
+    // Entries after that keep the summary in their own write.
+    let api = server.client_with(&key);
+    api.earn(&id, 5).await;
+    let page = card_page(&server, &ann).await;
+    assert_eq!(notice(&page), six.replacen("90", "95", 1));
+    server.stop();
+    // A second start finds nothing to keep.
+    let mut server = serve(data, None, "1h");
+    runs(&server, 1);
+    assert!(
+        !server
+            .stderr_lines()
+            .iter()
+            .any(|l| l.contains("expiry lots kept from the ledger")),
+        "{:?}",
+        server.stderr_lines()
+    );
+    ok(&server.cli(&["verify"]));
+    server.stop();
+}

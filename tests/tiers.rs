@@ -399,3 +399,110 @@ async fn shop_orders_earn_with_the_multiplier_and_refunds_take_it_back() {
     let out = common::ok(&server.cli(&["verify"]));
     assert!(out.trim().starts_with("ok:"), "verify said {out:?}");
 }
+
+/// Polls the member until their tier is `name` (a background re-check moves them).
+async fn wait_for_tier(api: &Api, id: &str, name: &str) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let m = api.member(id).await;
+        if m["tier"] == name {
+            return m;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{name} within a minute: {m}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// The `moved` of each "tier re-check ran" line the server logged.
+fn rechecks(server: &TestServer) -> Vec<String> {
+    server
+        .stderr_lines()
+        .iter()
+        .filter(|l| l.contains("tier re-check ran"))
+        .map(|l| l.split("moved=").nth(1).unwrap_or("").trim().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_recheck_moves_members_whose_earning_rolled_out_of_the_window() {
+    use common::pages::{Browser, PASSWORD, add_user, by_id, text};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path();
+    let mut server = TestServer::start_with(data, &[], &[]);
+    add_user(&server, "olive", "owner");
+    let key = server.api_key();
+    let api = server.client_with(&key);
+    let m = api.create_member(&json!({"name": "Gil"})).await;
+    let id = m["id"].as_str().expect("id").to_owned();
+    // Earned while tiers are off: 1500 points this month.
+    assert_eq!(int(&earn_amount(&api, &id, 150_000).await["points"]), 1500);
+    assert!(api.member(&id).await["tier"].is_null());
+
+    // Switching the rolling ladder on places the member without any entry being posted.
+    let mut rolling = ladder();
+    rolling["basis"] = json!("last_12_months");
+    api.patch("/settings", &json!({"tiers": rolling}))
+        .await
+        .expect_status(200);
+    let gold = wait_for_tier(&api, &id, "Gold").await;
+    assert!(gold["previous_tier"].is_null());
+    server.stop();
+
+    // 400 days on, the earning is 13 months old: the start's run moves Gil down to Bronze.
+    let mut server = TestServer::start_with(
+        data,
+        &["--clock-offset", "400d", "--expire-every", "1s"],
+        &[],
+    );
+    let api = server.client_with(&key);
+    let bronze = wait_for_tier(&api, &id, "Bronze").await;
+    assert_eq!(bronze["previous_tier"], "Gold");
+    assert_eq!(bronze["lifetime_earned"], 1500, "lifetime stays");
+    assert_eq!(api.balance(&id).await, 1500, "no entry was posted");
+
+    // Later runs move nobody.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while rechecks(&server).len() < 3 {
+        assert!(std::time::Instant::now() < deadline, "three re-check runs");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let runs = rechecks(&server);
+    assert_eq!(runs[0], "1", "{runs:?}");
+    assert!(runs[1..].iter().all(|r| r == "0"), "{runs:?}");
+    assert_eq!(
+        api.member(&id).await,
+        bronze,
+        "the second run changed nothing"
+    );
+
+    // The card says Bronze and counts from nothing this year; the member page and the audit
+    // log say Gil moved from Gold.
+    let page = card_page(&server, &m).await;
+    assert!(
+        page.contains(r#"id="tier-name">Bronze<"#)
+            && page.contains("100 points to <strong>Silver</strong>"),
+        "{page}"
+    );
+    let mut b = Browser::new(&server);
+    b.login_ok("olive", PASSWORD).await;
+    let mp = b.page(&format!("/admin/members/{id}")).await;
+    let line = by_id(&mp, "member-tier")
+        .map(|e| e.text())
+        .unwrap_or_default();
+    assert!(
+        line.contains("Tier: Bronze") && line.contains("moved from Gold"),
+        "{line}"
+    );
+    let audit = text(&b.page("/admin/audit?action=member.tier").await);
+    assert_eq!(audit.matches("Member moved tier").count(), 2, "{audit}");
+    assert!(
+        audit.contains("Gold") && audit.contains("Bronze"),
+        "{audit}"
+    );
+    let out = common::ok(&server.cli(&["verify"]));
+    assert!(out.trim().starts_with("ok:"), "verify said {out:?}");
+    server.stop();
+}

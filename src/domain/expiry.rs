@@ -320,6 +320,107 @@ impl Lots {
             .filter(|e| e.at > now && e.at <= until)
             .collect()
     }
+
+    /// The lots of a member whose entries all came before the policy was switched on: their
+    /// whole balance counts from `since` (what folding those entries gives, without reading them).
+    pub fn opening(policy: ExpiryPolicy, tz: TimeZone, balance: i64) -> Self {
+        let mut lots = Self::new(policy, tz);
+        if balance != 0 {
+            lots.add(EntryKind::Adjust, balance, policy.since);
+        }
+        lots
+    }
+
+    /// The summary to keep on the member's record.
+    pub fn kept(&self) -> KeptLots {
+        KeptLots {
+            since: self.policy.since,
+            months: self.policy.months,
+            zone: self.tz.iana_name().unwrap_or_default().to_owned(),
+            lots: self
+                .lots
+                .iter()
+                .map(|l| (day_number(l.last_day), l.points))
+                .collect(),
+            balance: self.balance,
+            last_activity: self.last_activity,
+        }
+    }
+
+    /// The lots a summary holds, if it was kept under this policy's start and months and in
+    /// this zone (the rule may differ: both rules read the same lots); `None` when it must be
+    /// folded again.
+    pub fn resume(policy: ExpiryPolicy, tz: TimeZone, kept: &KeptLots) -> Option<Self> {
+        if kept.since != policy.since
+            || kept.months != policy.months
+            || tz.iana_name().unwrap_or_default() != kept.zone
+        {
+            return None;
+        }
+        let mut lots = VecDeque::with_capacity(kept.lots.len());
+        for (day, points) in &kept.lots {
+            let last_day = from_day_number(*day)?;
+            lots.push_back(Expiring {
+                points: *points,
+                last_day,
+                at: lapse_at(last_day, &tz),
+            });
+        }
+        Some(Self {
+            policy,
+            tz,
+            lots,
+            balance: kept.balance,
+            last_activity: kept.last_activity,
+        })
+    }
+}
+
+/// A member's lots as kept on their record, updated in the same write as each entry, so the
+/// card page, the member page and the expiry job read a summary whose size is bounded by the
+/// policy's window (one lot per day at most) instead of the member's whole history. It holds for
+/// the policy start, months and zone it was folded under; after a change of any of them it is
+/// folded again.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct KeptLots {
+    /// The policy's `since` when kept.
+    #[serde(with = "time::serde::rfc3339")]
+    since: OffsetDateTime,
+    /// The policy's months when kept.
+    months: Months,
+    /// The business's zone when kept.
+    zone: String,
+    /// Open lots, soonest first: (last day as `yyyymmdd`, points).
+    lots: Vec<(i32, i64)>,
+    /// The balance the entries add up to.
+    balance: i64,
+    /// The last entry that was not an expiry.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    last_activity: Option<OffsetDateTime>,
+}
+
+impl KeptLots {
+    /// How many lots are kept.
+    pub fn len(&self) -> usize {
+        self.lots.len()
+    }
+
+    /// Whether no lot is kept.
+    pub fn is_empty(&self) -> bool {
+        self.lots.is_empty()
+    }
+}
+
+/// A date as `yyyymmdd`, compact in the stored JSON.
+fn day_number(d: Date) -> i32 {
+    i32::from(d.year()) * 10_000 + i32::from(d.month()) * 100 + i32::from(d.day())
+}
+
+fn from_day_number(n: i32) -> Option<Date> {
+    let year = i16::try_from(n / 10_000).ok()?;
+    let month = i8::try_from(n / 100 % 100).ok()?;
+    let day = i8::try_from(n % 100).ok()?;
+    Date::new(year, month, day).ok()
 }
 
 #[cfg(test)]
@@ -556,6 +657,109 @@ mod tests {
         let soon = lots.within(datetime!(2026-02-01 00:00 UTC), 14);
         assert_eq!(soon.iter().map(|e| e.points).collect::<Vec<_>>(), vec![5]);
         assert!(lots.within(datetime!(2026-01-11 00:00 UTC), 14).is_empty());
+    }
+
+    #[test]
+    fn kept_lots_give_the_same_answers_as_the_fold() {
+        let jan = datetime!(2026-01-31 22:30 UTC);
+        let feb = datetime!(2026-02-10 12:00 UTC);
+        let mar = datetime!(2026-03-10 12:00 UTC);
+        let entries = [
+            (Earn, 100, jan),
+            (Earn, 50, feb),
+            (Redeem, -30, mar),
+            (Earn, 7, mar),
+        ];
+        for (rule, tz) in [
+            (ExpiryRule::Earned, "UTC"),
+            (ExpiryRule::Earned, "Pacific/Auckland"),
+            (ExpiryRule::Inactive, "America/New_York"),
+        ] {
+            let whole = fold(rule, 3, tz, &entries);
+            let (head, tail) = entries.split_at(2);
+            // Kept after two entries, resumed, then the rest folded in: as if never stored.
+            let kept = fold(rule, 3, tz, head).kept();
+            let json = serde_json::to_string(&kept).expect("encodes");
+            let kept: KeptLots = serde_json::from_str(&json).expect("decodes");
+            let mut resumed = Lots::resume(policy(rule, 3), zone(tz), &kept).expect("same policy");
+            for (kind, points, at) in tail {
+                resumed.add(*kind, *points, *at);
+            }
+            assert_eq!(resumed.schedule(), whole.schedule(), "{rule:?} {tz}");
+            assert_eq!(resumed.balance(), whole.balance());
+            for now in [
+                mar,
+                datetime!(2026-05-01 00:00 UTC),
+                datetime!(2026-07-01 00:00 UTC),
+            ] {
+                assert_eq!(resumed.due(now), whole.due(now), "{rule:?} {tz} {now}");
+                assert_eq!(resumed.next(now), whole.next(now), "{rule:?} {tz} {now}");
+            }
+            // A change of rule reads the same lots.
+            let other = match rule {
+                ExpiryRule::Earned => ExpiryRule::Inactive,
+                ExpiryRule::Inactive => ExpiryRule::Earned,
+            };
+            assert!(Lots::resume(policy(other, 3), zone(tz), &kept).is_some());
+        }
+        // Kept under other months, another start or another zone: folded again.
+        let kept = fold(ExpiryRule::Earned, 3, "UTC", &entries).kept();
+        assert!(Lots::resume(policy(ExpiryRule::Earned, 4), zone("UTC"), &kept).is_none());
+        assert!(Lots::resume(policy(ExpiryRule::Earned, 3), zone("Europe/Paris"), &kept).is_none());
+        let later = ExpiryPolicy {
+            since: datetime!(2026-04-01 00:00 UTC),
+            ..policy(ExpiryRule::Earned, 3)
+        };
+        assert!(Lots::resume(later, zone("UTC"), &kept).is_none());
+    }
+
+    #[test]
+    fn an_opening_balance_is_what_folding_older_entries_gives() {
+        let since = datetime!(2026-06-15 10:00 UTC);
+        for rule in [ExpiryRule::Earned, ExpiryRule::Inactive] {
+            let p = ExpiryPolicy {
+                rule,
+                months: months(6),
+                since,
+            };
+            let mut folded = Lots::new(p, zone("Europe/Berlin"));
+            for (kind, points, at) in [
+                (Earn, 80, datetime!(2024-01-01 10:00 UTC)),
+                (Redeem, -30, datetime!(2025-03-01 10:00 UTC)),
+                (Earn, 12, datetime!(2026-06-15 09:00 UTC)),
+            ] {
+                folded.add(kind, points, at);
+            }
+            let opening = Lots::opening(p, zone("Europe/Berlin"), 62);
+            assert_eq!(opening.schedule(), folded.schedule(), "{rule:?}");
+            let soon = datetime!(2026-07-01 00:00 UTC);
+            assert_eq!(opening.next(soon), folded.next(soon), "{rule:?}");
+        }
+    }
+
+    #[test]
+    fn kept_lots_are_bounded_by_the_window_not_the_history() {
+        // Ten years of daily earning and monthly redemptions under a 12-month policy, expired
+        // as the job would: the summary never holds more than a window's days.
+        let p = policy(ExpiryRule::Earned, 12);
+        let mut lots = Lots::new(p, zone("UTC"));
+        let start = datetime!(2016-01-01 12:00 UTC);
+        let mut most = 0;
+        for day in 0..3650 {
+            let now = start + time::Duration::days(day);
+            let due = lots.due(now);
+            if due > 0 {
+                lots.add(Expire, -due, now);
+            }
+            lots.add(Earn, 5, now);
+            if day % 30 == 29 {
+                lots.add(Redeem, -40, now);
+            }
+            most = most.max(lots.kept().len());
+        }
+        assert!(most <= 366, "{most} lots kept");
+        let json = serde_json::to_vec(&lots.kept()).expect("encodes");
+        assert!(json.len() < 366 * 20 + 200, "{} bytes", json.len());
     }
 
     #[test]

@@ -106,6 +106,10 @@ pub struct Member {
     /// The last year birthday points were given (business time zone).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub birthday_awarded: Option<i16>,
+    /// The member's open lots under the expiry policy, kept with each entry (none while no
+    /// policy is on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lots: Option<super::expiry::KeptLots>,
 }
 
 /// Validated details for a new member.
@@ -364,6 +368,7 @@ mod contact_tests {
             referrals: Default::default(),
             birthday: None,
             birthday_awarded: None,
+            lots: None,
         })
     }
 

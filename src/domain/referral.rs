@@ -347,6 +347,7 @@ mod tests {
             referrals: ReferrerTally::default(),
             birthday: None,
             birthday_awarded: None,
+            lots: None,
         }
     }
 

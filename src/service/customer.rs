@@ -102,7 +102,7 @@ impl Loyalty {
                     let next_expiry = match settings.expiry {
                         Some(policy) if member.balance > 0 => storage::expiry::lots_for(
                             tx,
-                            member.id.as_str(),
+                            &member,
                             policy,
                             &settings.time_zone.zone(),
                         )?

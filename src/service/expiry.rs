@@ -62,6 +62,39 @@ impl Loyalty {
         }
     }
 
+    /// Folds, from their history, the lots summary of every member whose summary does not hold
+    /// for the policy (after an upgrade from a version that kept none, or a change of the
+    /// policy's months or the zone), a batch per read and per write; afterwards the card page,
+    /// the member page and the expiry run read summaries only. The members whose summary was kept.
+    pub async fn keep_expiry_lots(&self) -> Result<u64> {
+        let settings = self.settings().await?;
+        let Some(policy) = settings.expiry else {
+            return Ok(0);
+        };
+        let tz = settings.time_zone.zone();
+        let mut kept = 0;
+        let mut after: Option<String> = None;
+        loop {
+            let (tz_read, from) = (tz.clone(), after.clone());
+            let (unkept, next) = self
+                .store
+                .read(move |tx| {
+                    storage::expiry::unkept_members(tx, policy, &tz_read, from.as_deref())
+                })
+                .await?;
+            if !unkept.is_empty() {
+                kept += self
+                    .store
+                    .write(move |tx| storage::expiry::keep(tx, &unkept))
+                    .await?;
+            }
+            match next {
+                Some(n) => after = Some(n),
+                None => return Ok(kept),
+            }
+        }
+    }
+
     /// Sets or clears the expiry policy; a policy already on keeps the day it was switched on.
     pub async fn update_expiry(&self, change: ExpiryChange, actor: Actor) -> Result<()> {
         Ok(self
@@ -102,10 +135,15 @@ impl Loyalty {
         Ok(self
             .store
             .read(move |tx| {
-                storage::expiry::lots_for(tx, member.as_str(), policy, &tz)
+                let Some(m) = storage::members::get(tx, &member)? else {
+                    return Ok(None);
+                };
+                storage::expiry::lots_for(tx, &m, policy, &tz)
                     .map(|l| l.next(clock::now()))
+                    .map(Some)
             })
-            .await?)
+            .await?
+            .flatten())
     }
 
     /// What lapses for a member within `days` days: the hook an expiry warning (by email, a later
@@ -119,9 +157,14 @@ impl Loyalty {
         Ok(self
             .store
             .read(move |tx| {
-                storage::expiry::lots_for(tx, member.as_str(), policy, &tz)
+                let Some(m) = storage::members::get(tx, &member)? else {
+                    return Ok(None);
+                };
+                storage::expiry::lots_for(tx, &m, policy, &tz)
                     .map(|l| l.within(clock::now(), days))
+                    .map(Some)
             })
-            .await?)
+            .await?
+            .unwrap_or_default())
     }
 }

@@ -9,6 +9,7 @@ mod expiry;
 mod hooks;
 mod ledger_check;
 mod rules;
+mod tiers;
 
 pub use admin::{Dashboard, ImportPreview, PreviewLine, StaffSession};
 pub use customer::{
@@ -234,6 +235,8 @@ pub struct Loyalty {
     store: Store,
     passwords: PasswordPool,
     in_flight: Arc<Mutex<HashSet<(String, String)>>>,
+    /// Wakes the scheduled job to re-check tiers after the ladder changed.
+    tier_recheck: Arc<tokio::sync::Notify>,
 }
 
 /// Holds an idempotency key as in flight until dropped.
@@ -257,6 +260,7 @@ impl Loyalty {
             store,
             passwords: PasswordPool::for_this_machine(),
             in_flight: Arc::default(),
+            tier_recheck: Arc::default(),
         }
     }
 
@@ -553,7 +557,7 @@ impl Loyalty {
 
     /// Changes the settings.
     pub async fn update_settings(&self, patch: SettingsPatch, actor: Actor) -> Result<Settings> {
-        Ok(self
+        let (s, ladder_changed) = self
             .store
             .write(move |tx| {
                 let mut s = storage::settings::load_for_update(tx)?;
@@ -578,6 +582,7 @@ impl Loyalty {
                 if let Some(w) = patch.consent_wording {
                     s.consent_wording = w;
                 }
+                let ladder_changed = patch.tiers.as_ref().is_some_and(|t| *t != s.tiers);
                 if let Some(t) = patch.tiers {
                     s.tiers = t;
                 }
@@ -596,9 +601,14 @@ impl Loyalty {
                     audited_settings(&s),
                     clock::now(),
                 )?;
-                Ok(s)
+                Ok((s, ladder_changed))
             })
-            .await?)
+            .await?;
+        if ladder_changed {
+            // Members move in the background, in batches, not in the owner's request.
+            self.ask_tier_recheck();
+        }
+        Ok(s)
     }
 
     /// Sets where owner alerts go.

@@ -106,9 +106,10 @@ pub fn post(
     let before = members::get_for_update(tx, &posting.member_id)?;
     let mut member = before.clone();
     let mut posting = posting;
+    let settings = super::settings::load_for_update(tx)?;
     // Only earns and reversals move a member's tier basis.
     let tiers = match posting.kind {
-        EntryKind::Earn | EntryKind::Reversal => Some(super::settings::load_for_update(tx)?.tiers),
+        EntryKind::Earn | EntryKind::Reversal => Some(&settings.tiers),
         _ => None,
     };
     if let (Some(t), EntryKind::Earn, Some(_)) = (&tiers, posting.kind, posting.amount) {
@@ -123,6 +124,17 @@ pub fn post(
         erased: member.status == MemberStatus::Erased,
     }
     .apply(posting.kind, posting.points, posting.reverses.map(|r| r.1))?;
+
+    // Read before the entry is appended: a summary folded from the history must not hold it yet.
+    let lots = match settings.expiry {
+        Some(policy) => Some(super::expiry::lots_before_entry(
+            tx,
+            &member,
+            policy,
+            &settings.time_zone.zone(),
+        )?),
+        None => None,
+    };
 
     let (last_seq, prev_hash) = last(&tx.open_table(LEDGER)?)?;
     let seq = last_seq + 1;
@@ -147,7 +159,13 @@ pub fn post(
     member.balance = account.balance;
     member.lifetime_earned = account.lifetime_earned;
     member.last_activity_at = Some(now);
-    if let Some(t) = &tiers {
+    // Kept in the same write as the entry; nothing is kept while no policy is on, because
+    // switching one on counts every earlier point from then, which the balance alone gives.
+    member.lots = lots.map(|mut l| {
+        l.add(entry.body.kind, entry.body.points, entry.body.created_at);
+        l.kept()
+    });
+    if let Some(t) = tiers {
         let reversed = posting.reverses.map(|r| r.1);
         super::tiers::entry_posted(tx, t, &mut member, &entry.body, reversed, actor, now)?;
     }

@@ -280,6 +280,7 @@ pub fn create(
         referrals: Default::default(),
         birthday: new.birthday,
         birthday_awarded: None,
+        lots: None,
     };
     save(tx, &member)?;
     super::birthdays::reindex(tx, &member.id, None, member.birthday.as_ref())?;

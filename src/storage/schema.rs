@@ -275,6 +275,7 @@ mod tests {
             referrals: Default::default(),
             birthday: None,
             birthday_awarded: None,
+            lots: None,
         }
     }
 

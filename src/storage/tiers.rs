@@ -1,12 +1,15 @@
-//! Tiers in the write path: the multiplier on earning by amount, the monthly summary, and moves.
+//! Tiers in the write path: the multiplier on earning by amount, the monthly summary, moves, and
+//! the re-check that moves members whose months rolled out of the window.
 
-use super::tables::LEDGER;
-use super::{StoreError, audit, ledger};
+use super::expiry::BATCH;
+use super::tables::{LEDGER, MEMBERS};
+use super::{StoreError, audit, codec, ledger, members};
 use crate::domain::actor::Actor;
 use crate::domain::ledger::{EntryBody, EntryKind, Reason};
-use crate::domain::member::Member;
+use crate::domain::member::{Member, MemberId, MemberStatus};
 use crate::domain::tiers::{TierSettings, tier_reason};
-use redb::WriteTransaction;
+use redb::{ReadTransaction, WriteTransaction};
+use std::ops::Bound;
 use time::OffsetDateTime;
 
 /// An earn by amount with the member's tier multiplier applied, and the reason naming the tier.
@@ -52,14 +55,24 @@ pub fn entry_posted(
         }
         _ => {}
     }
-    if !tiers.enabled {
-        return Ok(());
-    }
-    let value = tiers.basis_value(member.lifetime_earned, &member.tier.recent, now);
-    let now_in = tiers.standing(value).map(|s| s.tier.name.clone());
-    if now_in == member.tier.current {
-        return Ok(());
-    }
+    settle(tx, tiers, member, actor, Some(body.seq), now)?;
+    Ok(())
+}
+
+/// Moves `member` to the tier the ladder gives them at `now`, if that is another tier: the
+/// member's tier fields and a `member.tier` audit row. Every move goes through here, whether an
+/// entry caused it (`entry`) or a re-check did; the caller saves the member. Whether it moved.
+pub fn settle(
+    tx: &WriteTransaction,
+    tiers: &TierSettings,
+    member: &mut Member,
+    actor: &Actor,
+    entry: Option<u64>,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let Some((value, now_in)) = moved_to(tiers, member, now) else {
+        return Ok(false);
+    };
     audit::record(
         tx,
         actor,
@@ -70,12 +83,75 @@ pub fn entry_posted(
             "to": now_in,
             "basis": tiers.basis.as_str(),
             "points": value,
-            "entry": body.seq,
+            "entry": entry,
         }),
         now,
     )?;
     member.tier.previous = member.tier.current.take();
     member.tier.current = now_in;
     member.tier.moved_at = Some(now);
-    Ok(())
+    Ok(true)
+}
+
+/// The basis value and the tier a member stands in at `now` when that is not the one recorded;
+/// `None` when tiers are off or nothing would move.
+fn moved_to(
+    tiers: &TierSettings,
+    member: &Member,
+    now: OffsetDateTime,
+) -> Option<(i64, Option<String>)> {
+    if !tiers.enabled || member.status == MemberStatus::Erased {
+        return None;
+    }
+    let value = tiers.basis_value(member.lifetime_earned, &member.tier.recent, now);
+    let now_in = tiers.standing(value).map(|s| s.tier.name.clone());
+    (now_in != member.tier.current).then_some((value, now_in))
+}
+
+/// The members after `after` (up to [`BATCH`] of them) whose tier the ladder would change at
+/// `now`, and where the next batch starts (`None` after the last member).
+pub fn due_moves(
+    tx: &ReadTransaction,
+    tiers: &TierSettings,
+    now: OffsetDateTime,
+    after: Option<&str>,
+) -> Result<(Vec<MemberId>, Option<String>), StoreError> {
+    let members = tx.open_table(MEMBERS)?;
+    let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+    let mut due = Vec::new();
+    let mut last = None;
+    for (seen, row) in members
+        .range::<&str>((lower, Bound::Unbounded))?
+        .enumerate()
+    {
+        if seen == BATCH {
+            return Ok((due, last));
+        }
+        let (k, v) = row?;
+        let m: Member = codec::decode("members", v.value())?;
+        last = Some(k.value().to_owned());
+        if moved_to(tiers, &m, now).is_some() {
+            due.push(m.id);
+        }
+    }
+    Ok((due, None))
+}
+
+/// Re-checks each of `ids` against the ladder as stored now (asked again inside the write, so a
+/// move an entry made since the read is not made twice): how many members moved.
+pub fn recheck(
+    tx: &WriteTransaction,
+    ids: &[MemberId],
+    now: OffsetDateTime,
+) -> Result<u64, StoreError> {
+    let tiers = super::settings::load_for_update(tx)?.tiers;
+    let mut moved = 0;
+    for id in ids {
+        let mut m = members::get_for_update(tx, id)?;
+        if settle(tx, &tiers, &mut m, &Actor::System, None, now)? {
+            members::save(tx, &m)?;
+            moved += 1;
+        }
+    }
+    Ok(moved)
 }

@@ -2,7 +2,7 @@
 //! attach waiting orders.
 
 use super::session::{AdminForm, Owner, Staff, owner_only};
-use super::{PageError, PageResult, refused_status, see_other};
+use super::{PageError, PageResult, refused_or};
 use crate::clock;
 use crate::domain::DomainError;
 use crate::domain::card::CardNumber;
@@ -79,13 +79,9 @@ pub async fn save_etsy(State(state): State<AppState>, form: AdminForm<EtsyForm>)
             .map(|_| ()),
         Err(e) => Err(e.into()),
     };
-    refused_or(
-        &state,
-        &form.staff,
-        "etsy",
-        result,
-        "/admin/integrations?saved=1#shop-etsy",
-    )
+    refused_or(result, "/admin/integrations?saved=1#shop-etsy", async |e| {
+        render(&state, &form.staff, Some(("etsy", e)), None).await
+    })
     .await
 }
 
@@ -177,13 +173,10 @@ pub async fn save(
         }
         Err(e) => Err(e.into()),
     };
-    refused_or(
-        &state,
-        &form.staff,
-        provider.as_str(),
-        result,
-        &format!("/admin/integrations?saved=1#shop-{}", provider.as_str()),
-    )
+    let done = format!("/admin/integrations?saved=1#shop-{}", provider.as_str());
+    refused_or(result, &done, async |e| {
+        render(&state, &form.staff, Some((provider.as_str(), e)), None).await
+    })
     .await
 }
 
@@ -206,13 +199,9 @@ pub async fn attach(State(state): State<AppState>, form: AdminForm<AttachForm>) 
         },
         Err(e) => Err(e.into()),
     };
-    refused_or(
-        &state,
-        &form.staff,
-        "attach",
-        result,
-        "/admin/integrations?saved=1#unmatched",
-    )
+    refused_or(result, "/admin/integrations?saved=1#unmatched", async |e| {
+        render(&state, &form.staff, Some(("attach", e)), None).await
+    })
     .await
 }
 
@@ -275,22 +264,5 @@ fn describe(d: &Delivery) -> String {
         ),
         ShopEvent::Refunded(r) => format!("Test refund of order {}", r.order_id),
         ShopEvent::Ignored(_) => "Test delivery".to_owned(),
-    }
-}
-
-async fn refused_or(
-    state: &AppState,
-    staff: &Staff,
-    form: &str,
-    result: Result<(), ServiceError>,
-    done: &str,
-) -> PageResult {
-    match result {
-        Ok(()) => Ok(see_other(done)),
-        Err(ServiceError::Domain(e)) => {
-            let page = render(state, staff, Some((form, &e)), None).await?;
-            Ok((refused_status(&e), Page(page)).into_response())
-        }
-        Err(e) => Err(e.into()),
     }
 }

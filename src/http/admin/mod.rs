@@ -219,6 +219,24 @@ pub fn see_other(to: &str) -> Response {
     res
 }
 
+/// The answer to a form's save: a 303 to `done` when it worked; when a rule refused it, the
+/// page again (drawn by `render` with the problem) under the refusal's status; anything else
+/// becomes an error page.
+pub async fn refused_or<T>(
+    result: Result<T, ServiceError>,
+    done: &str,
+    render: impl AsyncFnOnce(&DomainError) -> Result<maud::Markup, PageError>,
+) -> PageResult {
+    match result {
+        Ok(_) => Ok(see_other(done)),
+        Err(ServiceError::Domain(e)) => {
+            let page = render(&e).await?;
+            Ok((refused_status(&e), Page(page)).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// The HTTP status for a refused form.
 pub fn refused_status(e: &DomainError) -> StatusCode {
     ApiError::from(e.clone()).status

@@ -1,7 +1,7 @@
 //! The owner's settings and the logo.
 
 use super::session::{AdminForm, Owner, Staff, multipart_file, owner_only};
-use super::{PageError, PageResult, refused_status, see_other};
+use super::{PageError, PageResult, refused_or, refused_status, see_other};
 use crate::domain::DomainError;
 use crate::domain::alerts::{Recipients, WebhookFormat, WebhookUrl};
 use crate::domain::expiry::{ExpiryRule, Months};
@@ -178,23 +178,19 @@ pub async fn save(State(state): State<AppState>, form: AdminForm<SettingsForm>) 
         }
         Err(e) => Err(e.into()),
     };
-    match result {
-        Ok(_) => Ok(see_other("/admin/settings?saved=1")),
-        Err(ServiceError::Domain(e)) => {
-            let page = render(
-                &state,
-                &form.staff,
-                (&form.kept(), Some(&e)),
-                None,
-                (None, None),
-                (false, false),
-                None,
-            )
-            .await?;
-            Ok((refused_status(&e), Page(page)).into_response())
-        }
-        Err(e) => Err(e.into()),
-    }
+    refused_or(result, "/admin/settings?saved=1", async |e| {
+        render(
+            &state,
+            &form.staff,
+            (&form.kept(), Some(e)),
+            None,
+            (None, None),
+            (false, false),
+            None,
+        )
+        .await
+    })
+    .await
 }
 
 fn parse_alerts(
@@ -373,22 +369,22 @@ pub async fn save_expiry(State(state): State<AppState>, form: AdminForm<ExpiryFo
         }
         Err(e) => Err(e.into()),
     };
-    match result {
-        Ok(()) => Ok(see_other("/admin/settings?saved=1#expiry-settings")),
-        Err(ServiceError::Domain(e)) => {
+    refused_or(
+        result,
+        "/admin/settings?saved=1#expiry-settings",
+        async |e| {
             let s = state.loyalty.settings().await?;
-            let page = render(
+            render(
                 &state,
                 &form.staff,
                 (&kept(&s), None),
                 None,
                 (None, None),
                 (false, false),
-                Some((&form.kept(), &e)),
+                Some((&form.kept(), e)),
             )
-            .await?;
-            Ok((refused_status(&e), Page(page)).into_response())
-        }
-        Err(e) => Err(e.into()),
-    }
+            .await
+        },
+    )
+    .await
 }

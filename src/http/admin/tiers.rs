@@ -1,11 +1,11 @@
 //! The owner's tier ladder page.
 
 use super::session::{AdminForm, Owner, Staff, owner_only};
-use super::{PageResult, refused_status, see_other};
+use super::{PageResult, refused_or};
 use crate::domain::DomainError;
 use crate::domain::tiers::{MAX_TIERS, Multiplier, Tier, TierBasis, TierSettings};
 use crate::http::AppState;
-use crate::service::{ServiceError, SettingsPatch};
+use crate::service::SettingsPatch;
 use crate::views::Page;
 use crate::views::admin::{Kept, kept as field, tiers as view};
 use axum::extract::{Query, State};
@@ -104,13 +104,9 @@ pub async fn save(State(state): State<AppState>, form: AdminForm<TiersForm>) -> 
         }
         Err(e) => Err(e.into()),
     };
-    match result {
-        Ok(_) => Ok(see_other("/admin/settings/tiers?saved=1")),
-        Err(ServiceError::Domain(e)) => {
-            let chrome = form.staff.chrome(&state).await?;
-            let page = view::view(&chrome, &typed, Some(&e), false);
-            Ok((refused_status(&e), Page(page)).into_response())
-        }
-        Err(e) => Err(e.into()),
-    }
+    refused_or(result, "/admin/settings/tiers?saved=1", async |e| {
+        let chrome = form.staff.chrome(&state).await?;
+        Ok(view::view(&chrome, &typed, Some(e), false))
+    })
+    .await
 }
