@@ -88,6 +88,9 @@ pub struct Member {
     /// The member's tier and the monthly summary the rolling tier basis reads.
     #[serde(default, skip_serializing_if = "super::tiers::MemberTier::is_empty")]
     pub tier: super::tiers::MemberTier,
+    /// Whether the member has earned for a purchase amount: a first-purchase bonus is given once.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub purchased: bool,
 }
 
 /// Validated details for a new member.
@@ -323,6 +326,7 @@ mod contact_tests {
             updated_at: now,
             last_activity_at: None,
             tier: Default::default(),
+            purchased: false,
         })
     }
 

@@ -45,6 +45,9 @@ pub struct Settings {
     /// Tiers and their earning multipliers (off by default).
     #[serde(default)]
     pub tiers: super::tiers::TierSettings,
+    /// Bonus campaigns, at most `campaigns::MAX_CAMPAIGNS` (none by default).
+    #[serde(default)]
+    pub campaigns: Vec<super::campaigns::Campaign>,
 }
 
 fn yes() -> bool {
@@ -83,6 +86,7 @@ impl Default for Settings {
             alert_webhook_format: super::alerts::WebhookFormat::default(),
             expiry: None,
             tiers: super::tiers::TierSettings::default(),
+            campaigns: Vec::new(),
         }
     }
 }

@@ -94,6 +94,8 @@ pub enum PointsAmount {
         amount_minor: i64,
         /// Currency, if the client named one.
         currency: Option<Currency>,
+        /// The product category, for category campaigns.
+        category: Option<crate::domain::campaigns::Category>,
     },
 }
 
@@ -395,11 +397,12 @@ impl Loyalty {
         keyed: Keyed,
     ) -> Result<KeyedAnswer> {
         self.keyed_write(keyed, move |tx, key| {
-            let (kind, points, amount) = match req.amount {
-                PointsAmount::Points(change) => (change.kind(), change.signed(), None),
+            let (kind, points, amount, category) = match req.amount {
+                PointsAmount::Points(change) => (change.kind(), change.signed(), None, None),
                 PointsAmount::Purchase {
                     amount_minor,
                     currency,
+                    category,
                 } => {
                     let settings = storage::settings::load_for_update(tx)?;
                     let currency = currency.unwrap_or(settings.currency);
@@ -412,7 +415,7 @@ impl Loyalty {
                     }
                     let money = Money::purchase(amount_minor, currency)?;
                     let change = settings.earning.earn(money)?;
-                    (change.kind(), change.signed(), Some(money))
+                    (change.kind(), change.signed(), Some(money), category)
                 }
             };
             let posting = Posting {
@@ -424,6 +427,7 @@ impl Loyalty {
                 reward_id: None,
                 amount,
                 reverses: None,
+                category,
             };
             let (entry, _) = storage::ledger::post(tx, posting, &actor, Some(key), clock::now())?;
             Ok(entry)
@@ -455,6 +459,7 @@ impl Loyalty {
                 reward_id: Some(reward.id.clone()),
                 amount: None,
                 reverses: None,
+                category: None,
             };
             let (entry, _) = storage::ledger::post(tx, posting, &actor, Some(key), clock::now())?;
             Ok(entry)
@@ -1046,6 +1051,7 @@ fn import_rows(
                 reward_id: None,
                 amount: None,
                 reverses: None,
+                category: None,
             };
             storage::ledger::post(tx, posting, actor, None, now).map_err(at_line)?;
         }

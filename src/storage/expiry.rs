@@ -132,6 +132,7 @@ pub fn expire(
             reward_id: None,
             amount: None,
             reverses: None,
+            category: None,
         };
         ledger::post(tx, posting, &Actor::System, None, now)?;
         members += 1;

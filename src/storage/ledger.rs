@@ -36,6 +36,8 @@ pub struct Posting {
     pub amount: Option<Money>,
     /// The reversed entry and its kind, for a reversal.
     pub reverses: Option<(u64, EntryKind)>,
+    /// The product category of an earn by amount, for category campaigns (not stored).
+    pub category: Option<crate::domain::campaigns::Category>,
 }
 
 /// An entry by sequence number.
@@ -106,15 +108,19 @@ pub fn post(
     let before = members::get_for_update(tx, &posting.member_id)?;
     let mut member = before.clone();
     let mut posting = posting;
-    // Only earns and reversals move a member's tier basis.
-    let tiers = match posting.kind {
-        EntryKind::Earn | EntryKind::Reversal => Some(super::settings::load_for_update(tx)?.tiers),
+    // Only earns and reversals move a member's tier basis or campaign bonuses.
+    let settings = match posting.kind {
+        EntryKind::Earn | EntryKind::Reversal => Some(super::settings::load_for_update(tx)?),
         _ => None,
     };
-    if let (Some(t), EntryKind::Earn, Some(_)) = (&tiers, posting.kind, posting.amount) {
-        (posting.points, posting.reason) =
-            super::tiers::multiply(t, &member, posting.points, posting.reason.take(), now)?;
-    }
+    let tiers = settings.as_ref().map(|s| &s.tiers);
+    // Every earn by amount comes through here, so none skips the tier or the campaigns.
+    let bonus = match (&settings, posting.kind, posting.amount) {
+        (Some(s), EntryKind::Earn, Some(_)) => {
+            Some(super::campaigns::earn(s, &mut member, &mut posting, now)?)
+        }
+        _ => None,
+    };
     let account = Account {
         balance: member.balance,
         lifetime_earned: member.lifetime_earned,
@@ -147,9 +153,16 @@ pub fn post(
     member.balance = account.balance;
     member.lifetime_earned = account.lifetime_earned;
     member.last_activity_at = Some(now);
-    if let Some(t) = &tiers {
+    if let Some(t) = tiers {
         let reversed = posting.reverses.map(|r| r.1);
         super::tiers::entry_posted(tx, t, &mut member, &entry.body, reversed, actor, now)?;
+    }
+    match (bonus, posting.reverses) {
+        (Some(b), _) => super::campaigns::bonus_issued(tx, seq, &b, now)?,
+        (None, Some((original, EntryKind::Earn))) => {
+            super::campaigns::bonus_reversed(tx, original, now)?;
+        }
+        _ => {}
     }
     members::save(tx, &member)?;
 
@@ -206,6 +219,7 @@ pub fn reverse(
             reward_id: original.body.reward_id.clone(),
             amount: None,
             reverses: Some((seq, original.body.kind)),
+            category: None,
         },
         actor,
         idempotency_key,
@@ -852,6 +866,7 @@ mod tests {
             reward_id: None,
             amount: None,
             reverses: None,
+            category: None,
         }
     }
 

@@ -273,6 +273,7 @@ pub fn create(
         updated_at: now,
         last_activity_at: None,
         tier: Default::default(),
+        purchased: false,
     };
     save(tx, &member)?;
     let id = member.id.as_str();
@@ -431,6 +432,7 @@ pub fn erase(
             reward_id: None,
             amount: None,
             reverses: None,
+            category: None,
         };
         super::ledger::post(tx, posting, actor, None, now)?;
     }

@@ -4,6 +4,7 @@ pub mod aggregates;
 pub mod alerts;
 pub mod api_keys;
 pub mod audit;
+pub mod campaigns;
 pub mod cards;
 mod codec;
 mod compact;

@@ -125,6 +125,14 @@ pub const EVENT_DUE: TableDefinition<(&str, &str), ()> = TableDefinition::new("e
 /// pruned without a scan (schema v5, added later).
 pub const EVENT_DONE: TableDefinition<u64, ()> = TableDefinition::new("event_done");
 
+/// Entry sequence → `EntryBonus` JSON: the points campaigns added to that earn, so its
+/// reversal takes them back out of the bonus totals (schema v5, added later: a file without it
+/// has issued none).
+pub const ENTRY_BONUS: TableDefinition<u64, &[u8]> = TableDefinition::new("entry_bonus");
+/// UTC hour (hours since the Unix epoch) → bonus points issued in it, net of reversals, as JSON
+/// (schema v5, added later).
+pub const BONUS_HOURLY: TableDefinition<u64, &[u8]> = TableDefinition::new("bonus_hourly");
+
 /// Retired in schema v5: (member id text, sequence) → (); replaced by `MEMBER_ENTRIES`. Kept
 /// so that snapshots of schema 1–4 still load, before their migration removes it.
 pub const MEMBER_LEDGER_V4: TableDefinition<(&str, u64), ()> =
@@ -540,6 +548,8 @@ pub static REGISTRY: LazyLock<Vec<Table>> = LazyLock::new(|| {
         table!(EVENT_DELIVERIES, "outbound events queued and sent", since 5, backed_up false, check json),
         table!(EVENT_DUE, "outbound events by due time", since 5, backed_up false, check any),
         table!(EVENT_DONE, "outbound events finished", since 5, backed_up false, check any),
+        table!(ENTRY_BONUS, "campaign bonus per entry", since 5, backed_up true, check json),
+        table!(BONUS_HOURLY, "campaign bonus per hour", since 5, backed_up true, check json),
     ]
 });
 

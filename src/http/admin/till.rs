@@ -284,6 +284,7 @@ pub async fn earn(
             Ok((money, _)) => Ok(PointsAmount::Purchase {
                 amount_minor: money.amount_minor,
                 currency: Some(money.currency),
+                category: None,
             }),
             Err(e) => Err(e),
         }
