@@ -656,6 +656,7 @@ mod tests {
 
     /// One row: campaigns, base points, day, first purchase, category, tier multiplier →
     /// points (None: refused) and the reason's notes.
+    #[derive(Clone)]
     struct Case {
         what: &'static str,
         campaigns: Vec<Campaign>,
@@ -695,32 +696,32 @@ mod tests {
         let cases = [
             Case {
                 what: "no campaigns",
-                ..base
+                ..base.clone()
             },
             Case {
                 what: "×2 on a Tuesday",
                 campaigns: vec![tuesdays(200)],
                 points: Some(38),
                 notes: "Double Tuesdays ×2.00",
-                ..base
+                ..base.clone()
             },
             Case {
                 what: "not on a Wednesday",
                 campaigns: vec![tuesdays(200)],
                 day: wed,
-                ..base
+                ..base.clone()
             },
             Case {
                 what: "switched off",
                 campaigns: vec![off],
-                ..base
+                ..base.clone()
             },
             Case {
                 what: "×1.5 rounds down",
                 campaigns: vec![tuesdays(150)],
                 points: Some(28),
                 notes: "Double Tuesdays ×1.50",
-                ..base
+                ..base.clone()
             },
             Case {
                 what: "first purchase +50",
@@ -728,12 +729,12 @@ mod tests {
                 first: true,
                 points: Some(69),
                 notes: "First purchase +50",
-                ..base
+                ..base.clone()
             },
             Case {
                 what: "not a first purchase",
                 campaigns: vec![first(50)],
-                ..base
+                ..base.clone()
             },
             Case {
                 what: "category ×3",
@@ -741,18 +742,18 @@ mod tests {
                 category: Some("coffee-beans"),
                 points: Some(57),
                 notes: "Beans ×3.00",
-                ..base
+                ..base.clone()
             },
             Case {
                 what: "another category",
                 campaigns: vec![beans(300)],
                 category: Some("tea"),
-                ..base
+                ..base.clone()
             },
             Case {
                 what: "no category given",
                 campaigns: vec![beans(300)],
-                ..base
+                ..base.clone()
             },
             Case {
                 what: "best multiplier wins, bonus adds",
@@ -761,14 +762,14 @@ mod tests {
                 first: true,
                 points: Some(19 * 3 + 50),
                 notes: "Beans ×3.00 · First purchase +50",
-                ..base
+                ..base.clone()
             },
             Case {
                 what: "tier ×1.25 alone",
                 tier: Some(125),
                 points: Some(23),
                 notes: "Gold tier ×1.25",
-                ..base
+                ..base.clone()
             },
             Case {
                 what: "campaign beats the tier",
@@ -776,7 +777,7 @@ mod tests {
                 tier: Some(125),
                 points: Some(38),
                 notes: "Double Tuesdays ×2.00",
-                ..base
+                ..base.clone()
             },
             Case {
                 what: "tier beats the campaign, bonus still adds",
@@ -785,7 +786,7 @@ mod tests {
                 first: true,
                 points: Some(23 + 50),
                 notes: "Gold tier ×1.25 · First purchase +50",
-                ..base
+                ..base.clone()
             },
             Case {
                 what: "equal multipliers: the tier keeps it",
@@ -793,38 +794,38 @@ mod tests {
                 tier: Some(125),
                 points: Some(23),
                 notes: "Gold tier ×1.25",
-                ..base
+                ..base.clone()
             },
             Case {
                 what: "starts on the day (inclusive)",
                 campaigns: vec![dated(Some(tue), None)],
                 points: Some(38),
                 notes: "Double Tuesdays ×2.00",
-                ..base
+                ..base.clone()
             },
             Case {
                 what: "ends on the day (inclusive)",
                 campaigns: vec![dated(None, Some(tue))],
                 points: Some(38),
                 notes: "Double Tuesdays ×2.00",
-                ..base
+                ..base.clone()
             },
             Case {
                 what: "ended the day before",
                 campaigns: vec![dated(None, Some(date(2026, 11, 30)))],
-                ..base
+                ..base.clone()
             },
             Case {
                 what: "starts the day after",
                 campaigns: vec![dated(Some(wed), None)],
-                ..base
+                ..base.clone()
             },
             Case {
                 what: "cap: the multiplier passes MAX_POINTS",
                 campaigns: vec![tuesdays(1000)],
                 base: MAX_POINTS / 5,
                 points: None,
-                ..base
+                ..base.clone()
             },
             Case {
                 what: "cap: the bonus passes MAX_POINTS",
@@ -832,7 +833,7 @@ mod tests {
                 base: MAX_POINTS - 10,
                 first: true,
                 points: None,
-                ..base
+                ..base.clone()
             },
             Case {
                 what: "cap: exactly MAX_POINTS is fine",
@@ -841,7 +842,7 @@ mod tests {
                 first: true,
                 points: Some(MAX_POINTS),
                 notes: "First purchase +10",
-                ..base
+                ..base.clone()
             },
         ];
         for c in cases {

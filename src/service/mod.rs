@@ -3,6 +3,7 @@
 //! Each one turns checked domain values into one read or one write of the store.
 
 mod admin;
+pub mod campaigns;
 mod customer;
 mod etsy;
 mod expiry;
