@@ -122,21 +122,24 @@ impl Loyalty {
     /// Bonus points issued: all time, today and this month (local days).
     pub async fn bonus_issued(&self) -> Result<BonusIssued> {
         let now = clock::now();
-        Ok(self
-            .store
-            .read(move |tx| {
-                let zone = storage::settings::load(tx)?.time_zone.zone();
-                let today = crate::domain::ledger_check::local_date(now, &zone);
-                let month = today.first_of_month();
-                let start =
-                    |d: Date| crate::domain::expiry::lapse_at(d.yesterday().unwrap_or(d), &zone);
-                let (totals, sums) = storage::campaigns::issued(tx, &[start(today), start(month)])?;
-                Ok(BonusIssued {
-                    totals,
-                    today: sums.first().copied().unwrap_or(0),
-                    this_month: sums.get(1).copied().unwrap_or(0),
-                })
-            })
-            .await?)
+        Ok(self.store.read(move |tx| bonus_in(tx, now)).await?)
     }
+}
+
+/// Bonus points issued as of `now`, read from the running totals (no ledger scan).
+pub fn bonus_in(
+    tx: &redb::ReadTransaction,
+    now: OffsetDateTime,
+) -> std::result::Result<BonusIssued, storage::StoreError> {
+    let zone = storage::settings::load(tx)?.time_zone.zone();
+    let today = crate::domain::ledger_check::local_date(now, &zone);
+    let month = today.first_of_month();
+    // Local midnight starting a day is when the day before it lapses.
+    let start = |d: Date| crate::domain::expiry::lapse_at(d.yesterday().unwrap_or(d), &zone);
+    let (totals, sums) = storage::campaigns::issued(tx, &[start(today), start(month)])?;
+    Ok(BonusIssued {
+        totals,
+        today: sums.first().copied().unwrap_or(0),
+        this_month: sums.get(1).copied().unwrap_or(0),
+    })
 }

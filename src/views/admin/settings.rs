@@ -40,6 +40,8 @@ pub fn view(
             p { "Selling online? Connect Shopify, Stripe, Square or WooCommerce under " a href="/admin/integrations" { "Online shops" } "." }
             p #tiers-link { "Reward your best customers with " a href="/admin/settings/tiers" { "tiers" } ": levels with more points per purchase"
                 @if settings.tiers.enabled { " (on: " (settings.tiers.tiers.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")) ")" } @else { " (off)" } "." }
+            p #campaigns-link { "Run " a href="/admin/settings/campaigns" { "bonus campaigns" } ": double points on some days, a first-purchase bonus, more for a product category"
+                " (" (settings.campaigns.iter().filter(|c| c.enabled).count()) " on)." }
             section.card {
                 form #settings method="post" action="/admin/settings" {
                     (csrf(chrome))
