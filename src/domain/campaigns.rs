@@ -625,10 +625,6 @@ mod tests {
     use super::*;
     use jiff::civil::date;
 
-    fn mult(h: i64) -> Multiplier {
-        Multiplier::parse(h).expect("multiplier")
-    }
-
     fn campaign(name: &str, rule: Rule) -> Campaign {
         Campaign::parse(name, rule, None, None, true).expect("campaign")
     }
