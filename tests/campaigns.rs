@@ -336,9 +336,19 @@ async fn the_owner_previews_and_saves_a_campaign_on_the_settings_page() {
     assert_eq!(saved["campaigns"][0]["multiplier_hundredths"], 150);
     assert_eq!(saved["campaigns"][0]["enabled"], true);
 
-    // The real earn agrees with the preview.
+    // The till's preview and the real earn agree with the campaign preview.
     let m = api.create_member(&json!({"name": "Page"})).await;
     let id = m["id"].as_str().unwrap();
+    let mp = b.page(&format!("/admin/members/{id}")).await;
+    let till = b
+        .submit(&form(&mp, "earn-amount"), &[("amount", "10.00")])
+        .await;
+    till.expect(200);
+    assert!(
+        text(&till.text).contains("earns 15 points"),
+        "{}",
+        text(&till.text)
+    );
     let e = earn(&api, id, json!({"kind": "earn", "amount_minor": 1000})).await;
     assert_eq!(e["points"], 15);
     assert_eq!(e["reason"], "Every day ×1.50");

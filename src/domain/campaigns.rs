@@ -542,6 +542,28 @@ pub fn evaluate(campaigns: &[Campaign], p: &Purchase<'_>) -> Result<Outcome, Dom
     })
 }
 
+/// What an earn by amount of `points` (the plain rule's) by `member` at `now` gets: the one
+/// function the real earn (`ledger::post`), the till's preview and the campaigns preview share.
+pub fn for_member(
+    settings: &super::settings::Settings,
+    member: &super::member::Member,
+    points: i64,
+    category: Option<&Category>,
+    now: time::OffsetDateTime,
+) -> Result<Outcome, DomainError> {
+    let tiers = &settings.tiers;
+    let standing =
+        tiers.standing(tiers.basis_value(member.lifetime_earned, &member.tier.recent, now));
+    let p = Purchase {
+        base: points,
+        day: super::ledger_check::local_date(now, &settings.time_zone.zone()),
+        first: !member.purchased && member.lifetime_earned == 0,
+        category,
+        tier: standing.map(|s| s.tier),
+    };
+    evaluate(&settings.campaigns, &p)
+}
+
 /// The entry's reason: the given reason, then the notes ("Purchase · Double Tuesdays ×2.00 ·
 /// First purchase +50"); the given reason is shortened rather than the notes dropped, since
 /// the notes are the record of which rules applied.

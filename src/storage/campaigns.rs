@@ -5,10 +5,9 @@ use super::ledger::Posting;
 use super::tables::{BONUS_HOURLY, ENTRY_BONUS, STATS};
 use super::{StoreError, codec};
 use crate::domain::DomainError;
-use crate::domain::campaigns::{BonusTotals, EntryBonus, Outcome, Purchase, evaluate, reason_with};
+use crate::domain::campaigns::{BonusTotals, EntryBonus, reason_with};
 use crate::domain::dashboard::bucket_of;
 use crate::domain::ledger::Reason;
-use crate::domain::ledger_check::local_date;
 use crate::domain::member::Member;
 use crate::domain::settings::Settings;
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
@@ -16,28 +15,6 @@ use time::OffsetDateTime;
 
 /// The bonus totals' key in the stats table.
 const KEY: &str = "campaign_bonus";
-
-/// The outcome for an earn by amount of `points` (the plain rule's) by `member` at `now`: the
-/// same function the preview calls.
-pub fn outcome(
-    settings: &Settings,
-    member: &Member,
-    points: i64,
-    category: Option<&crate::domain::campaigns::Category>,
-    now: OffsetDateTime,
-) -> Result<Outcome, DomainError> {
-    let tiers = &settings.tiers;
-    let standing =
-        tiers.standing(tiers.basis_value(member.lifetime_earned, &member.tier.recent, now));
-    let p = Purchase {
-        base: points,
-        day: local_date(now, &settings.time_zone.zone()),
-        first: !member.purchased && member.lifetime_earned == 0,
-        category,
-        tier: standing.map(|s| s.tier),
-    };
-    evaluate(&settings.campaigns, &p)
-}
 
 /// Applies the member's tier and the campaigns to an earn by amount: sets its points and its
 /// reason (naming each rule that applied) and marks the member as having purchased.
@@ -50,7 +27,7 @@ pub fn earn(
     posting: &mut Posting,
     now: OffsetDateTime,
 ) -> Result<EntryBonus, StoreError> {
-    let out = outcome(
+    let out = crate::domain::campaigns::for_member(
         settings,
         member,
         posting.points,
