@@ -223,6 +223,10 @@ async fn campaigns_through_the_api_on_a_tuesday() {
 
     // Bonus: 69 + 10 + 20 above what the plain rule gives.
     assert_eq!(dashboard_bonus(&mut b).await, (99, 99, 99));
+    assert_eq!(
+        api.get("/stats").await.expect_status(200)["bonus_points_issued"],
+        99
+    );
     let page = b.page("/admin").await;
     let by_campaign = by_id(&page, "table-bonus")
         .map(|e| e.text())
@@ -241,6 +245,8 @@ async fn campaigns_through_the_api_on_a_tuesday() {
     .await
     .expect_status(201);
     assert_eq!(dashboard_bonus(&mut b).await, (79, 79, 79));
+    let stats = api.get("/stats").await.expect_status(200);
+    assert_eq!(stats["bonus_points_issued"], 79);
     assert_eq!(api.balance(id).await, 88 + 20 + 7);
 
     // A purchase whose bonus would pass the cap on one entry is refused, nothing written:

@@ -159,6 +159,9 @@ pub struct Stats {
     pub points_outstanding: i64,
     /// Net points that lapsed (under the expiry policy, or when an account was erased).
     pub points_expired: i64,
+    /// Bonus points campaigns added above the earning rule and the tier, net of reversals
+    /// (part of `points_issued`).
+    pub bonus_points_issued: i64,
 }
 
 /// A checked change to the settings.
@@ -978,6 +981,7 @@ fn stats_in(
         points_adjusted: t.adjusted,
         points_outstanding: t.outstanding()?,
         points_expired: t.expired,
+        bonus_points_issued: storage::campaigns::issued(tx, &[])?.0.total,
     })
 }
 
