@@ -145,6 +145,23 @@ impl From<&Campaign> for CampaignJson {
 impl CampaignJson {
     /// Checks one campaign.
     pub fn parse(self) -> Result<Campaign, DomainError> {
+        // Fields another kind needs are ignored, but each one given must still be valid: the
+        // document states their ranges whatever the kind.
+        if self.days.as_ref().is_some_and(Vec::is_empty) {
+            return Err(DomainError::invalid("days", "choose at least one day"));
+        }
+        if self.days.as_ref().is_some_and(|d| d.len() > 7) {
+            return Err(DomainError::invalid("days", "at most 7 days"));
+        }
+        if let Some(m) = self.multiplier_hundredths {
+            Multiplier::parse(m)?;
+        }
+        if let Some(b) = self.bonus {
+            Rule::parse("first_purchase", &[], None, Some(b), None)?;
+        }
+        if let Some(c) = &self.category {
+            Category::parse(c)?;
+        }
         let kind = match self.kind {
             CampaignKind::Weekdays => "weekdays",
             CampaignKind::FirstPurchase => "first_purchase",
