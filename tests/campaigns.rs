@@ -155,6 +155,22 @@ async fn campaigns_through_the_api_on_a_tuesday() {
         ["applied", "applied", "no_match", "no_match", "out_of_dates"]
     );
 
+    // Another day, and draft campaigns instead of the saved ones (6 Dec 2026 is a Sunday).
+    let sunday = preview(&api, json!({"amount_minor": 1000, "date": "2026-12-06"})).await;
+    assert_eq!(sunday["points"], 50, "{sunday}");
+    assert_eq!(sunday["campaigns"][0]["verdict"], "no_match");
+    let draft = |enabled: bool| {
+        json!({"amount_minor": 1000, "date": "2026-12-06", "campaigns": [
+            {"name": "Draft", "kind": "weekdays", "days": ["sunday"], "multiplier_hundredths": 400, "enabled": enabled}]})
+    };
+    assert_eq!(preview(&api, draft(true)).await["points"], 40);
+    assert_eq!(preview(&api, draft(false)).await["points"], 10);
+    // Changing campaigns needs settings:write.
+    let reader = server.client_with(&server.api_key_with("reader", &["members:read"]));
+    put_campaigns(&reader, &json!({"campaigns": []}))
+        .await
+        .expect_status(403);
+
     // The real first purchase earns exactly that, and says why.
     let m = api.create_member(&json!({"name": "Tess"})).await;
     let id = m["id"].as_str().unwrap();
