@@ -122,6 +122,7 @@ pub async fn seed(data: &std::path::Path) -> Duration {
                     reward_id,
                     amount: None,
                     reverses: None,
+                    category: None,
                 },
                 at,
             ));

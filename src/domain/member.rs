@@ -110,6 +110,9 @@ pub struct Member {
     /// policy is on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lots: Option<super::expiry::KeptLots>,
+    /// Whether the member has earned for a purchase amount: a first-purchase bonus is given once.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub purchased: bool,
 }
 
 /// Validated details for a new member.
@@ -369,6 +372,7 @@ mod contact_tests {
             birthday: None,
             birthday_awarded: None,
             lots: None,
+            purchased: false,
         })
     }
 

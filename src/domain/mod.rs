@@ -4,6 +4,7 @@ pub mod actor;
 pub mod alerts;
 pub mod api_key;
 pub mod birthday;
+pub mod campaigns;
 pub mod card;
 pub mod card_mail;
 pub mod contrast;

@@ -348,6 +348,7 @@ mod tests {
             birthday: None,
             birthday_awarded: None,
             lots: None,
+            purchased: false,
         }
     }
 

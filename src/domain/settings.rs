@@ -51,6 +51,9 @@ pub struct Settings {
     /// Birthday points (off by default).
     #[serde(default)]
     pub birthday: super::birthday::BirthdaySettings,
+    /// Bonus campaigns, at most `campaigns::MAX_CAMPAIGNS` (none by default).
+    #[serde(default)]
+    pub campaigns: Vec<super::campaigns::Campaign>,
 }
 
 fn yes() -> bool {
@@ -91,6 +94,7 @@ impl Default for Settings {
             tiers: super::tiers::TierSettings::default(),
             referrals: super::referral::ReferralSettings::default(),
             birthday: super::birthday::BirthdaySettings::default(),
+            campaigns: Vec::new(),
         }
     }
 }

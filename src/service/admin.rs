@@ -68,6 +68,8 @@ pub struct Dashboard {
     pub top: Vec<Member>,
     /// The settings the numbers are shown with.
     pub settings: Settings,
+    /// Bonus points the campaigns issued.
+    pub bonus: super::campaigns::BonusIssued,
 }
 
 /// One line of an import preview.
@@ -344,6 +346,7 @@ impl Loyalty {
                     rewards: tallies,
                     top,
                     settings,
+                    bonus: super::campaigns::bonus_in(tx, now)?,
                 })
             })
             .await?)

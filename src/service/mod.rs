@@ -3,6 +3,7 @@
 //! Each one turns checked domain values into one read or one write of the store.
 
 mod admin;
+pub mod campaigns;
 mod customer;
 mod etsy;
 mod expiry;
@@ -97,6 +98,8 @@ pub enum PointsAmount {
         amount_minor: i64,
         /// Currency, if the client named one.
         currency: Option<Currency>,
+        /// The product category, for category campaigns.
+        category: Option<crate::domain::campaigns::Category>,
     },
 }
 
@@ -167,6 +170,9 @@ pub struct Stats {
     pub referral_points: i64,
     /// Points given on members' birthdays.
     pub birthday_points: i64,
+    /// Bonus points campaigns added above the earning rule and the tier, net of reversals
+    /// (part of `points_issued`).
+    pub bonus_points_issued: i64,
 }
 
 /// A checked change to the settings.
@@ -413,11 +419,12 @@ impl Loyalty {
         keyed: Keyed,
     ) -> Result<KeyedAnswer> {
         self.keyed_write(keyed, move |tx, key| {
-            let (kind, points, amount) = match req.amount {
-                PointsAmount::Points(change) => (change.kind(), change.signed(), None),
+            let (kind, points, amount, category) = match req.amount {
+                PointsAmount::Points(change) => (change.kind(), change.signed(), None, None),
                 PointsAmount::Purchase {
                     amount_minor,
                     currency,
+                    category,
                 } => {
                     let settings = storage::settings::load_for_update(tx)?;
                     let currency = currency.unwrap_or(settings.currency);
@@ -430,7 +437,7 @@ impl Loyalty {
                     }
                     let money = Money::purchase(amount_minor, currency)?;
                     let change = settings.earning.earn(money)?;
-                    (change.kind(), change.signed(), Some(money))
+                    (change.kind(), change.signed(), Some(money), category)
                 }
             };
             let posting = Posting {
@@ -442,6 +449,7 @@ impl Loyalty {
                 reward_id: None,
                 amount,
                 reverses: None,
+                category,
             };
             let (entry, _) = storage::ledger::post(tx, posting, &actor, Some(key), clock::now())?;
             Ok(entry)
@@ -473,6 +481,7 @@ impl Loyalty {
                 reward_id: Some(reward.id.clone()),
                 amount: None,
                 reverses: None,
+                category: None,
             };
             let (entry, _) = storage::ledger::post(tx, posting, &actor, Some(key), clock::now())?;
             Ok(entry)
@@ -1007,6 +1016,7 @@ fn stats_in(
         points_adjusted: t.adjusted,
         points_outstanding: t.outstanding()?,
         points_expired: t.expired,
+        bonus_points_issued: storage::campaigns::issued(tx, &[])?.0.total,
     })
 }
 
@@ -1081,6 +1091,7 @@ fn import_rows(
                 reward_id: None,
                 amount: None,
                 reverses: None,
+                category: None,
             };
             storage::ledger::post(tx, posting, actor, None, now).map_err(at_line)?;
         }

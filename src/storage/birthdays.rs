@@ -95,6 +95,7 @@ pub fn give(
             reference: None,
             reward_id: None,
             amount: None,
+            category: None,
             reverses: None,
         };
         ledger::post(tx, posting, &Actor::System, None, now)?;

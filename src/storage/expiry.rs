@@ -233,6 +233,7 @@ pub fn expire(
             reward_id: None,
             amount: None,
             reverses: None,
+            category: None,
         };
         ledger::post(tx, posting, &Actor::System, None, now)?;
         members += 1;
@@ -259,6 +260,7 @@ mod tests {
             reference: None,
             reward_id: None,
             amount: None,
+            category: None,
             reverses: None,
         }
     }

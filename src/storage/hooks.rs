@@ -364,6 +364,7 @@ fn award(
         reward_id: None,
         amount: Some(rec.amount),
         reverses: None,
+        category: None,
     };
     let (entry, _) = ledger::post(tx, posting, &actor(provider), None, now)?;
     rec.earn_seq = Some(entry.body.seq);
@@ -449,6 +450,7 @@ fn take_back(
             reward_id: None,
             amount: None,
             reverses: None,
+            category: None,
         };
         ledger::post(tx, posting, &actor(provider), None, now)?;
     }

@@ -36,6 +36,8 @@ pub struct Posting {
     pub amount: Option<Money>,
     /// The reversed entry and its kind, for a reversal.
     pub reverses: Option<(u64, EntryKind)>,
+    /// The product category of an earn by amount, for category campaigns (not stored).
+    pub category: Option<crate::domain::campaigns::Category>,
 }
 
 /// An entry by sequence number.
@@ -107,15 +109,21 @@ pub fn post(
     let mut member = before.clone();
     let mut posting = posting;
     let settings = super::settings::load_for_update(tx)?;
-    // Only earns and reversals move a member's tier basis.
+    // Only earns and reversals move a member's tier basis or campaign bonuses.
     let tiers = match posting.kind {
         EntryKind::Earn | EntryKind::Reversal => Some(&settings.tiers),
         _ => None,
     };
-    if let (Some(t), EntryKind::Earn, Some(_)) = (&tiers, posting.kind, posting.amount) {
-        (posting.points, posting.reason) =
-            super::tiers::multiply(t, &member, posting.points, posting.reason.take(), now)?;
-    }
+    // Every earn by amount comes through here, so none skips the tier or the campaigns.
+    let bonus = match (posting.kind, posting.amount) {
+        (EntryKind::Earn, Some(_)) => Some(super::campaigns::earn(
+            &settings,
+            &mut member,
+            &mut posting,
+            now,
+        )?),
+        _ => None,
+    };
     let account = Account {
         balance: member.balance,
         lifetime_earned: member.lifetime_earned,
@@ -168,6 +176,13 @@ pub fn post(
     if let Some(t) = tiers {
         let reversed = posting.reverses.map(|r| r.1);
         super::tiers::entry_posted(tx, t, &mut member, &entry.body, reversed, actor, now)?;
+    }
+    match (bonus, posting.reverses) {
+        (Some(b), _) => super::campaigns::bonus_issued(tx, seq, &b, now)?,
+        (None, Some((original, EntryKind::Earn))) => {
+            super::campaigns::bonus_reversed(tx, original, now)?;
+        }
+        _ => {}
     }
     members::save(tx, &member)?;
 
@@ -230,6 +245,7 @@ pub fn reverse(
             reward_id: original.body.reward_id.clone(),
             amount: None,
             reverses: Some((seq, original.body.kind)),
+            category: None,
         },
         actor,
         idempotency_key,
@@ -876,6 +892,7 @@ mod tests {
             reward_id: None,
             amount: None,
             reverses: None,
+            category: None,
         }
     }
 

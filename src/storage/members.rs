@@ -281,6 +281,7 @@ pub fn create(
         birthday: new.birthday,
         birthday_awarded: None,
         lots: None,
+        purchased: false,
     };
     save(tx, &member)?;
     super::birthdays::reindex(tx, &member.id, None, member.birthday.as_ref())?;
@@ -440,6 +441,7 @@ pub fn erase(
             reward_id: None,
             amount: None,
             reverses: None,
+            category: None,
         };
         super::ledger::post(tx, posting, actor, None, now)?;
     }

@@ -5,6 +5,7 @@ pub mod alerts;
 pub mod api_keys;
 pub mod audit;
 pub mod birthdays;
+pub mod campaigns;
 pub mod cards;
 mod codec;
 mod compact;

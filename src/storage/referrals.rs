@@ -121,6 +121,7 @@ pub fn purchase_made(
             reference: None,
             reward_id: None,
             amount: None,
+            category: None,
             reverses: None,
         };
         ledger::post(tx, posting, actor, None, now).map(|_| ())

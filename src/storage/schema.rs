@@ -276,6 +276,7 @@ mod tests {
             birthday: None,
             birthday_awarded: None,
             lots: None,
+            purchased: false,
         }
     }
 

@@ -133,6 +133,13 @@ pub const MEMBERS_BY_REFERRAL: TableDefinition<&str, &str> =
 /// (schema v5, added later).
 pub const MEMBER_BIRTHDAYS: TableDefinition<(&str, &str), ()> =
     TableDefinition::new("member_birthdays");
+/// Entry sequence → `EntryBonus` JSON: the points campaigns added to that earn, so its
+/// reversal takes them back out of the bonus totals (schema v5, added later: a file without it
+/// has issued none).
+pub const ENTRY_BONUS: TableDefinition<u64, &[u8]> = TableDefinition::new("entry_bonus");
+/// UTC hour (hours since the Unix epoch) → bonus points issued in it, net of reversals, as JSON
+/// (schema v5, added later).
+pub const BONUS_HOURLY: TableDefinition<u64, &[u8]> = TableDefinition::new("bonus_hourly");
 
 /// Retired in schema v5: (member id text, sequence) → (); replaced by `MEMBER_ENTRIES`. Kept
 /// so that snapshots of schema 1–4 still load, before their migration removes it.
@@ -551,6 +558,8 @@ pub static REGISTRY: LazyLock<Vec<Table>> = LazyLock::new(|| {
         table!(EVENT_DONE, "outbound events finished", since 5, backed_up false, check any),
         table!(MEMBERS_BY_REFERRAL, "referral code → member", since 5, backed_up true, check any),
         table!(MEMBER_BIRTHDAYS, "birthdays by month and day", since 5, backed_up true, check any),
+        table!(ENTRY_BONUS, "campaign bonus per entry", since 5, backed_up true, check json),
+        table!(BONUS_HOURLY, "campaign bonus per hour", since 5, backed_up true, check json),
     ]
 });
 

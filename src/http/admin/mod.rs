@@ -1,6 +1,7 @@
 //! The admin pages under `/admin`: thin handlers over the service, rendering `views::admin`.
 
 mod audit;
+mod campaigns;
 mod cards;
 mod catalogue;
 mod dashboard;
@@ -82,6 +83,18 @@ pub fn router() -> Router<AppState> {
             get(rules::show).post(rules::save_referrals),
         )
         .route("/admin/settings/birthday", post(rules::save_birthday))
+        .route(
+            "/admin/settings/campaigns",
+            get(campaigns::show).post(campaigns::save),
+        )
+        .route(
+            "/admin/settings/campaigns/{i}/toggle",
+            post(campaigns::toggle),
+        )
+        .route(
+            "/admin/settings/campaigns/{i}/delete",
+            post(campaigns::delete),
+        )
         .route("/admin/alerts", get(settings::alerts_sent))
         .route("/admin/integrations", get(integrations::show))
         .route("/admin/integrations/attach", post(integrations::attach))

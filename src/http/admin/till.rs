@@ -227,7 +227,7 @@ pub async fn earn(
     };
     let request = if by_amount {
         let settings = state.loyalty.settings().await?;
-        // The preview shows what will be posted: with the member's tier multiplier.
+        // The preview shows what will be posted: with the member's tier and the campaigns.
         let holder = state.loyalty.member(id.clone()).await?;
         let parsed =
             Money::parse_decimal(f.amount.as_deref().unwrap_or_default(), settings.currency)
@@ -239,20 +239,20 @@ pub async fn earn(
                         }
                         other => other,
                     })?;
-                    let (points, _) = settings
-                        .tiers
-                        .multiplied(
-                            change.signed(),
-                            holder.lifetime_earned,
-                            &holder.tier.recent,
-                            crate::clock::now(),
-                        )
-                        .map_err(|e| match e {
-                            DomainError::Invalid { message, .. } => {
-                                DomainError::invalid("amount", message)
-                            }
-                            other => other,
-                        })?;
+                    let points = crate::domain::campaigns::for_member(
+                        &settings,
+                        &holder,
+                        change.signed(),
+                        None,
+                        crate::clock::now(),
+                    )
+                    .map(|o| o.points)
+                    .map_err(|e| match e {
+                        DomainError::Invalid { message, .. } => {
+                            DomainError::invalid("amount", message)
+                        }
+                        other => other,
+                    })?;
                     Ok((m, points))
                 });
         match parsed {
@@ -284,6 +284,7 @@ pub async fn earn(
             Ok((money, _)) => Ok(PointsAmount::Purchase {
                 amount_minor: money.amount_minor,
                 currency: Some(money.currency),
+                category: None,
             }),
             Err(e) => Err(e),
         }

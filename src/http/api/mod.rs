@@ -1,5 +1,6 @@
 //! The JSON API under `/api/v1`, and its OpenAPI document generated from the same handlers.
 
+mod campaigns;
 pub mod entry;
 pub mod integrations;
 mod members;
@@ -236,6 +237,8 @@ const TEXT_FIELDS: &[(&str, &str, Text)] = &[
     ("UpdateSettings", "business_name", Text::Required),
     ("UpdateSettings", "currency", Text::Currency),
     ("TierLevel", "name", Text::Required),
+    ("CampaignJson", "name", Text::Required),
+    ("PreviewRequest", "tier", Text::Optional),
     ("CreateWebhook", "url", Text::Url),
 ];
 
@@ -311,6 +314,8 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(rewards::update))
         .routes(routes!(settings::get, settings::update))
         .routes(routes!(settings::stats))
+        .routes(routes!(campaigns::list, campaigns::replace))
+        .routes(routes!(campaigns::preview))
         .routes(routes!(webhooks::list, webhooks::create))
         .routes(routes!(webhooks::remove))
         .routes(routes!(super::health::status))

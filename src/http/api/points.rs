@@ -45,6 +45,9 @@ pub struct TransactionRequest {
     pub reason: Option<String>,
     /// An outside reference such as an order id.
     pub reference: Option<String>,
+    /// The product category (a slug such as `coffee-beans`), for category campaigns; with
+    /// `amount_minor` only.
+    pub category: Option<String>,
 }
 
 impl TransactionRequest {
@@ -54,8 +57,19 @@ impl TransactionRequest {
             RequestKind::Redeem => EntryKind::Redeem,
             RequestKind::Adjust => EntryKind::Adjust,
         };
+        let category = self
+            .category
+            .as_deref()
+            .map(crate::domain::campaigns::Category::parse)
+            .transpose()?;
         let amount = match (self.points, self.amount_minor) {
             (Some(p), None) => {
+                if category.is_some() {
+                    return Err(DomainError::invalid(
+                        "category",
+                        "only goes with amount_minor",
+                    ));
+                }
                 if self.currency.is_some() {
                     return Err(DomainError::invalid(
                         "currency",
@@ -67,6 +81,7 @@ impl TransactionRequest {
             (None, Some(amount_minor)) if kind == EntryKind::Earn => PointsAmount::Purchase {
                 amount_minor,
                 currency: self.currency.as_deref().map(Currency::parse).transpose()?,
+                category,
             },
             (None, Some(_)) => {
                 return Err(DomainError::invalid(
@@ -185,6 +200,10 @@ struct EarnAmount {
     /// An outside reference such as an order id (optional; blank means none); up to 200 characters.
     #[schema(max_length = 200)]
     reference: Option<String>,
+    /// The product category, for category campaigns: 1 to 40 lower-case letters, digits or
+    /// hyphens (capitals are lowered).
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9-]{0,39}$")]
+    category: Option<String>,
 }
 
 /// Redeem `points`.

@@ -240,6 +240,34 @@ fn today(t: &Totals) -> Markup {
     }
 }
 
+/// Bonus points the campaigns issued: shown once there are campaigns or a bonus was issued.
+fn bonus_issued(d: &Dashboard) -> Markup {
+    let b = &d.bonus;
+    if d.settings.campaigns.is_empty() && b.totals.total == 0 {
+        return html! {};
+    }
+    html! {
+        section #bonus aria-labelledby="bonus-title" {
+            h2 #bonus-title { "Bonus points issued" }
+            p.muted { "Points campaigns added above the earning rule and the tier, net of reversals. "
+                a href="/admin/settings/campaigns" { "Campaigns" } }
+            dl.stats {
+                (stat("bonus-total", "Bonus points issued", b.totals.total))
+                (stat("bonus-month", "This month", b.this_month))
+                (stat("bonus-today", "Today", b.today))
+            }
+            @if b.totals.by_campaign.values().any(|p| *p != 0) {
+                table #table-bonus {
+                    thead { tr { th scope="col" { "Campaign" } th.num scope="col" { "Bonus points" } } }
+                    tbody { @for (name, p) in b.totals.by_campaign.iter().filter(|(_, p)| **p != 0) {
+                        tr { th scope="row" { (name) } td.count { (p) } }
+                    } }
+                }
+            }
+        }
+    }
+}
+
 /// What the dashboard says about the server beside the numbers.
 pub struct Status<'a> {
     /// Scheduled backups, when configured.
@@ -302,6 +330,7 @@ pub fn view(chrome: &Chrome, d: &Dashboard, status: &Status<'_>) -> Markup {
                     (stat("stat-birthday-points", "Birthday points given", s.birthday_points))
                 }
             }
+            (bonus_issued(d))
             div.grid {
                 (periods("daily", &days_title(d.daily.len()), "Day", &d.daily))
                 (periods("weekly", &weeks_title(d.weekly.len()), "Week from", &d.weekly))

@@ -2,6 +2,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod campaigns;
 pub mod cards;
 pub mod dashboard;
 pub mod expiry;

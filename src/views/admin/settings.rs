@@ -42,6 +42,8 @@ pub fn view(
                 @if settings.tiers.enabled { " (on: " (settings.tiers.tiers.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")) ")" } @else { " (off)" } "." }
             p #rules-link { "Thank members for bringing friends and on their birthday: " a href="/admin/settings/referrals" { "referrals and birthday points" }
                 " (referrals " @if settings.referrals.enabled { "on" } @else { "off" } ", birthday points " @if settings.birthday.enabled { "on" } @else { "off" } ")." }
+            p #campaigns-link { "Run " a href="/admin/settings/campaigns" { "bonus campaigns" } ": double points on some days, a first-purchase bonus, more for a product category"
+                " (" (settings.campaigns.iter().filter(|c| c.enabled).count()) " on)." }
             section.card {
                 form #settings method="post" action="/admin/settings" {
                     (csrf(chrome))

@@ -3,7 +3,7 @@
 use super::{Head, layout};
 use crate::domain::DomainError;
 use crate::domain::card::BlankCard;
-use crate::domain::ledger::EntryBody;
+use crate::domain::ledger::{EntryBody, EntryKind};
 use crate::domain::money::Money;
 use crate::domain::reward::Reward;
 use crate::domain::settings::Settings;
@@ -238,7 +238,9 @@ pub fn view(
                     tbody { @for e in &p.recent {
                         tr {
                             td { (local_time(e.body.created_at, &zone)) }
-                            td { (kind_text(&e.body, &p.rewards)) }
+                            td { (kind_text(&e.body, &p.rewards))
+                                // An earn's reason names the tier and campaigns that raised it.
+                                @if let (EntryKind::Earn, Some(r)) = (e.body.kind, &e.body.reason) { ": " (r) } }
                             td.points { @if e.body.points > 0 { "+" } (e.body.points) }
                         }
                     } }
