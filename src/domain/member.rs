@@ -88,6 +88,9 @@ pub struct Member {
     /// The member's tier and the monthly summary the rolling tier basis reads.
     #[serde(default, skip_serializing_if = "super::tiers::MemberTier::is_empty")]
     pub tier: super::tiers::MemberTier,
+    /// Email notices: the opt-out (beside the marketing consent) and what was last sent.
+    #[serde(default, skip_serializing_if = "super::notices::MemberNotices::is_empty")]
+    pub notices: super::notices::MemberNotices,
 }
 
 /// Validated details for a new member.
@@ -323,6 +326,7 @@ mod contact_tests {
             updated_at: now,
             last_activity_at: None,
             tier: Default::default(),
+            notices: Default::default(),
         })
     }
 

@@ -22,6 +22,7 @@ pub mod ledger_check;
 pub mod ledger_hash;
 pub mod member;
 pub mod money;
+pub mod notices;
 pub mod retention;
 pub mod reward;
 pub mod session;

@@ -45,6 +45,9 @@ pub struct Settings {
     /// Tiers and their earning multipliers (off by default).
     #[serde(default)]
     pub tiers: super::tiers::TierSettings,
+    /// Email notices to members (all off by default).
+    #[serde(default)]
+    pub notices: super::notices::NoticeSettings,
 }
 
 fn yes() -> bool {
@@ -83,6 +86,7 @@ impl Default for Settings {
             alert_webhook_format: super::alerts::WebhookFormat::default(),
             expiry: None,
             tiers: super::tiers::TierSettings::default(),
+            notices: super::notices::NoticeSettings::default(),
         }
     }
 }

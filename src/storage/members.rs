@@ -273,6 +273,7 @@ pub fn create(
         updated_at: now,
         last_activity_at: None,
         tier: Default::default(),
+        notices: crate::domain::notices::MemberNotices::new_member(),
     };
     save(tx, &member)?;
     let id = member.id.as_str();
@@ -286,6 +287,8 @@ pub fn create(
     totals.members += 1;
     stats::save(tx, &totals)?;
     aggregates::member_created(tx, now)?;
+    // In the same write: every way in (join, admin, API, import, shop) gets its welcome once.
+    super::notices::queue(tx, &member, crate::domain::notices::What::Welcome, now)?;
     audit::record(
         tx,
         actor,

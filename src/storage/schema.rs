@@ -270,6 +270,7 @@ mod tests {
             updated_at: OffsetDateTime::UNIX_EPOCH,
             last_activity_at: active,
             tier: Default::default(),
+            notices: Default::default(),
         }
     }
 

@@ -125,6 +125,12 @@ pub const EVENT_DUE: TableDefinition<(&str, &str), ()> = TableDefinition::new("e
 /// pruned without a scan (schema v5, added later).
 pub const EVENT_DONE: TableDefinition<u64, ()> = TableDefinition::new("event_done");
 
+/// Id → `Notice` JSON: member email notices waiting to be sent (schema v5, added later).
+pub const NOTICES_PENDING: TableDefinition<u64, &[u8]> = TableDefinition::new("notices_pending");
+/// Id → `Notice` JSON: member email notices sent, skipped or given up, kept for a while
+/// (schema v5, added later).
+pub const NOTICES_DONE: TableDefinition<u64, &[u8]> = TableDefinition::new("notices_done");
+
 /// Retired in schema v5: (member id text, sequence) → (); replaced by `MEMBER_ENTRIES`. Kept
 /// so that snapshots of schema 1–4 still load, before their migration removes it.
 pub const MEMBER_LEDGER_V4: TableDefinition<(&str, u64), ()> =
@@ -540,6 +546,8 @@ pub static REGISTRY: LazyLock<Vec<Table>> = LazyLock::new(|| {
         table!(EVENT_DELIVERIES, "outbound events queued and sent", since 5, backed_up false, check json),
         table!(EVENT_DUE, "outbound events by due time", since 5, backed_up false, check any),
         table!(EVENT_DONE, "outbound events finished", since 5, backed_up false, check any),
+        table!(NOTICES_PENDING, "member notices queued", since 5, backed_up false, check json),
+        table!(NOTICES_DONE, "member notices sent", since 5, backed_up false, check json),
     ]
 });
 

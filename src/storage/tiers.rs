@@ -5,6 +5,7 @@ use super::{StoreError, audit, ledger};
 use crate::domain::actor::Actor;
 use crate::domain::ledger::{EntryBody, EntryKind, Reason};
 use crate::domain::member::Member;
+use crate::domain::notices::What;
 use crate::domain::tiers::{TierSettings, tier_reason};
 use redb::WriteTransaction;
 use time::OffsetDateTime;
@@ -74,8 +75,17 @@ pub fn entry_posted(
         }),
         now,
     )?;
+    // A first placement in the lowest tier is no news; any later move is.
+    let news = match (&member.tier.current, &now_in) {
+        (_, None) => None,
+        (None, Some(to)) if tiers.tiers.first().is_some_and(|t| &t.name == to) => None,
+        (_, Some(to)) => Some(to.clone()),
+    };
     member.tier.previous = member.tier.current.take();
     member.tier.current = now_in;
     member.tier.moved_at = Some(now);
+    if let Some(tier) = news {
+        super::notices::queue(tx, member, What::TierChange { tier }, now)?;
+    }
     Ok(())
 }
