@@ -1,6 +1,7 @@
 //! The scheduled points expiry in `fealty serve`: once at start (catching up on whatever lapsed
 //! while the server was down) and then daily at the quiet hour in the business's time zone.
 //! What is due comes from the ledger itself, so a run that finds nothing due writes nothing.
+//! The day's member notices (points digests, expiry warnings) are queued right after.
 
 use crate::domain::ledger_check::{Schedule, quiet_hour_after};
 use crate::service::Loyalty;
@@ -36,6 +37,8 @@ pub fn start(loyalty: Loyalty, schedule: Schedule) -> tokio::task::JoinHandle<()
                             points = run.points,
                             "points expiry ran"
                         );
+                        // After expiry, so a warning never names points that just lapsed.
+                        daily_notices(&loyalty, now).await;
                         match schedule {
                             Schedule::Every(d) => now + d,
                             Schedule::Daily => match loyalty.settings().await {
@@ -57,6 +60,19 @@ pub fn start(loyalty: Loyalty, schedule: Schedule) -> tokio::task::JoinHandle<()
             tokio::time::sleep(wait.clamp(Duration::from_millis(1), LOOK_AGAIN)).await;
         }
     })
+}
+
+/// The day's member notices (digests, expiry warnings); a failure waits for the next run.
+async fn daily_notices(loyalty: &Loyalty, now: time::OffsetDateTime) {
+    match loyalty.queue_daily_notices(now).await {
+        Ok(run) if run.digests + run.warnings > 0 => tracing::info!(
+            digests = run.digests,
+            warnings = run.warnings,
+            "member notices queued"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "member notices could not be queued; trying at the next run"),
+    }
 }
 
 #[cfg(test)]

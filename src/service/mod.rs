@@ -8,6 +8,7 @@ mod etsy;
 mod expiry;
 mod hooks;
 mod ledger_check;
+mod notices;
 
 pub use admin::{Dashboard, ImportPreview, PreviewLine, StaffSession};
 pub use customer::{
@@ -16,6 +17,7 @@ pub use customer::{
 pub use etsy::{EtsyPatch, EtsyStatus};
 pub use expiry::{ExpiryChange, ExpiryRun};
 pub use hooks::IntegrationPatch;
+pub use notices::{NoticeQueue, NoticeRun};
 
 use crate::clock;
 use crate::crypto;

@@ -5,10 +5,14 @@
 //! Neither table is backed up: like the owner alerts' outbox they are this server's running
 //! state. The key that signs unsubscribe links is in the settings table, which is.
 
-use super::tables::{NOTICES_DONE, NOTICES_PENDING, SETTINGS};
+use super::tables::{LEDGER, MEMBER_ENTRIES, MEMBERS, NOTICES_DONE, NOTICES_PENDING, SETTINGS};
 use super::{StoreError, codec};
-use crate::domain::member::Member;
-use crate::domain::notices::{self, KEEP_DONE, MAX_PENDING, Notice, NoticeState, What};
+use crate::domain::actor::Actor;
+use crate::domain::member::{Member, MemberId, MemberStatus};
+use crate::domain::notices::{
+    self, DigestStep, KEEP_DONE, MAX_PENDING, Notice, NoticeState, What,
+};
+use std::ops::Bound;
 use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata, WriteTransaction};
 use std::sync::atomic::{AtomicBool, Ordering};
 use time::OffsetDateTime;
@@ -230,6 +234,160 @@ pub fn latest(tx: &ReadTransaction, limit: usize) -> Result<Vec<(u64, Notice)>, 
         out.push((k.value(), codec::decode("notices_done", v.value())?));
     }
     Ok(out)
+}
+
+/// What the daily step found for one member: the digest step and the expiries within the
+/// warning window (`(points, last day, words)`).
+#[derive(Debug, Clone)]
+pub struct Daily {
+    /// The member.
+    pub member: MemberId,
+    /// What to do about the digest.
+    pub digest: DigestStep,
+    /// What expires soon.
+    pub expiring: Vec<(i64, String, String)>,
+}
+
+/// The members after `after` (up to [`BATCH`](super::expiry::BATCH)) with a digest or a
+/// warning to queue (or a digest count to move), and where the next batch starts.
+pub fn daily_batch(
+    tx: &ReadTransaction,
+    now: OffsetDateTime,
+    after: Option<&str>,
+) -> Result<(Vec<Daily>, Option<String>), StoreError> {
+    let settings = super::settings::load(tx)?;
+    let sending = mail_server();
+    let digests_on = sending && settings.notices.digest;
+    let warn = settings
+        .expiry
+        .filter(|_| sending && settings.notices.expiry_warning);
+    let tz = settings.time_zone.zone();
+    let days = i64::from(settings.notices.warning_days.get());
+    let members = tx.open_table(MEMBERS)?;
+    let index = tx.open_table(MEMBER_ENTRIES)?;
+    let ledger_table = tx.open_table(LEDGER)?;
+    let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+    let mut out = Vec::new();
+    let mut last = None;
+    for (seen, row) in members
+        .range::<&str>((lower, Bound::Unbounded))?
+        .enumerate()
+    {
+        if seen == super::expiry::BATCH {
+            return Ok((out, last));
+        }
+        let (k, v) = row?;
+        let m: Member = codec::decode("members", v.value())?;
+        last = Some(k.value().to_owned());
+        if m.status == MemberStatus::Erased {
+            continue;
+        }
+        let digest = notices::digest_step(&m.notices, m.lifetime_earned, digests_on, now);
+        let mut expiring = Vec::new();
+        if let Some(policy) = warn
+            && m.balance > 0
+            && notices::eligible(&m).is_ok()
+        {
+            let lots = super::expiry::lots(&index, &ledger_table, m.id.as_str(), policy, &tz)?;
+            expiring = lots
+                .within(now, days)
+                .into_iter()
+                .map(|e| (e.points, e.last_day.to_string(), e.notice()))
+                .filter(|(_, day, _)| !m.notices.warned.contains(day))
+                .collect();
+        }
+        if digest != DigestStep::Nothing || !expiring.is_empty() {
+            out.push(Daily {
+                member: m.id,
+                digest,
+                expiring,
+            });
+        }
+    }
+    Ok((out, None))
+}
+
+/// Queues the digests and warnings of `batch` and records them on each member, in one write:
+/// a restart finds them recorded and queues none twice. The digest is decided again here, so
+/// points earned since the read are counted now or in the next digest, never lost. Returns
+/// the digests and warnings queued.
+pub fn apply_daily(
+    tx: &WriteTransaction,
+    batch: &[Daily],
+    today: &str,
+    now: OffsetDateTime,
+) -> Result<(u64, u64), StoreError> {
+    let settings = super::settings::load_for_update(tx)?;
+    let digests_on = mail_server() && settings.notices.digest;
+    let (mut digests, mut warnings) = (0, 0);
+    for d in batch {
+        let mut m = super::members::get_for_update(tx, &d.member)?;
+        let before = m.notices.clone();
+        match notices::digest_step(&m.notices, m.lifetime_earned, digests_on, now) {
+            DigestStep::Send(points) => {
+                let what = What::Digest {
+                    points,
+                    balance: m.balance,
+                };
+                if queue(tx, &m, what, now)? {
+                    digests += 1;
+                }
+                m.notices.digest_at = Some(now);
+                m.notices.digest_base = Some(m.lifetime_earned);
+            }
+            DigestStep::Baseline => m.notices.digest_base = Some(m.lifetime_earned),
+            DigestStep::Nothing => {}
+        }
+        if !d.expiring.is_empty() || m.notices.warned.iter().any(|w| w.as_str() < today) {
+            let (new, keep) = notices::warnings(&d.expiring, &m.notices.warned, today);
+            for (points, last_day, words) in new {
+                let what = What::ExpiryWarning {
+                    points,
+                    last_day,
+                    words,
+                };
+                if queue(tx, &m, what, now)? {
+                    warnings += 1;
+                }
+            }
+            m.notices.warned = keep;
+        }
+        if m.notices != before {
+            super::members::save(tx, &m)?;
+        }
+    }
+    Ok((digests, warnings))
+}
+
+/// Turns a member's notices off (`off`) or on again, with an audit row; whether it changed.
+pub fn set_off(
+    tx: &WriteTransaction,
+    id: &MemberId,
+    off: bool,
+    actor: &Actor,
+    how: &str,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let mut m = super::members::get_for_update(tx, id)?;
+    if m.status == MemberStatus::Erased || m.notices.off_at.is_some() == off {
+        return Ok(false);
+    }
+    m.notices.off_at = off.then_some(now);
+    m.updated_at = now;
+    super::members::save(tx, &m)?;
+    super::audit::record(
+        tx,
+        actor,
+        if off {
+            "member.notices_off"
+        } else {
+            "member.notices_on"
+        },
+        id.as_str(),
+        serde_json::json!({ "how": how }),
+        now,
+    )?;
+    Ok(true)
 }
 
 #[cfg(test)]
