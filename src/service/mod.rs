@@ -179,6 +179,8 @@ pub struct SettingsPatch {
     pub consent_wording: Option<String>,
     /// New tier ladder (replaces the whole ladder).
     pub tiers: Option<crate::domain::tiers::TierSettings>,
+    /// Which member notices are sent.
+    pub notices: Option<crate::domain::notices::NoticeSettings>,
 }
 
 /// The settings as the audit records them: whether a webhook is set, not its URL (which may
@@ -568,6 +570,9 @@ impl Loyalty {
                 }
                 if let Some(t) = patch.tiers {
                     s.tiers = t;
+                }
+                if let Some(n) = patch.notices {
+                    s.notices = n;
                 }
                 storage::settings::save(tx, &s)?;
                 storage::audit::record(

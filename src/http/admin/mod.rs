@@ -8,6 +8,7 @@ mod integrations;
 mod login;
 mod manifest;
 mod members;
+mod notices;
 pub mod session;
 mod settings;
 mod staff;
@@ -76,6 +77,10 @@ pub fn router() -> Router<AppState> {
         .route("/admin/settings/alerts", post(settings::save_alerts))
         .route("/admin/settings/expiry", post(settings::save_expiry))
         .route("/admin/settings/tiers", get(tiers::show).post(tiers::save))
+        .route(
+            "/admin/settings/notices",
+            get(notices::show).post(notices::save),
+        )
         .route("/admin/alerts", get(settings::alerts_sent))
         .route("/admin/integrations", get(integrations::show))
         .route("/admin/integrations/attach", post(integrations::attach))

@@ -158,6 +158,7 @@ fn parse(f: &SettingsForm) -> Result<SettingsPatch, DomainError> {
             .transpose()?,
 
         tiers: None,
+        notices: None,
     })
 }
 

@@ -4,6 +4,7 @@ use crate::domain::DomainError;
 use crate::domain::api_key::Scope;
 use crate::domain::expiry::{ExpiryRule, Months};
 use crate::domain::money::Currency;
+use crate::domain::notices::{NoticeSettings, WarningDays};
 use crate::domain::settings::{self, Settings};
 use crate::domain::tiers::{Tier, TierBasis, TierSettings};
 use crate::http::AppState;
@@ -33,6 +34,50 @@ pub struct SettingsView {
     pub expiry_months: Option<u8>,
     /// Tiers and their earning multipliers.
     pub tiers: TiersView,
+    /// Which email notices members get (sent only when the server has a mail server).
+    pub notices: NoticesView,
+}
+
+/// Member email notices as the API reads and writes them.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoticesView {
+    /// A welcome with the card's link when a member with an email joins.
+    pub welcome: bool,
+    /// At most one email a day with the points earned since the last one.
+    pub digest: bool,
+    /// A warning `warning_days` before points expire.
+    pub expiry_warning: bool,
+    /// An email when a member moves to another tier.
+    pub tier_change: bool,
+    /// Days ahead of an expiry that its warning is sent, 1 to 90.
+    #[schema(minimum = 1, maximum = 90)]
+    pub warning_days: i64,
+}
+
+impl From<&NoticeSettings> for NoticesView {
+    fn from(n: &NoticeSettings) -> Self {
+        Self {
+            welcome: n.welcome,
+            digest: n.digest,
+            expiry_warning: n.expiry_warning,
+            tier_change: n.tier_change,
+            warning_days: i64::from(n.warning_days.get()),
+        }
+    }
+}
+
+impl NoticesView {
+    /// Checks the days.
+    pub fn parse(self) -> Result<NoticeSettings, DomainError> {
+        Ok(NoticeSettings {
+            welcome: self.welcome,
+            digest: self.digest,
+            expiry_warning: self.expiry_warning,
+            tier_change: self.tier_change,
+            warning_days: WarningDays::parse(self.warning_days)?,
+        })
+    }
 }
 
 /// Tier settings as the API reads and writes them.
@@ -113,6 +158,7 @@ impl From<Settings> for SettingsView {
             expiry_rule: s.expiry.map_or("off", |p| p.rule.as_str()).to_owned(),
             expiry_months: s.expiry.map(|p| p.months.get()),
             tiers: TiersView::from(&s.tiers),
+            notices: NoticesView::from(&s.notices),
         }
     }
 }
@@ -138,6 +184,8 @@ pub struct UpdateSettings {
     pub expiry_months: Option<i64>,
     /// A new tier ladder: replaces the whole ladder.
     pub tiers: Option<TiersView>,
+    /// Which email notices members get: replaces the whole choice.
+    pub notices: Option<NoticesView>,
 }
 
 /// The expiry change a request asks for, checked before anything is written.
@@ -223,6 +271,7 @@ pub async fn update(
         self_signup: None,
         consent_wording: None,
         tiers: b.tiers.map(TiersView::parse).transpose()?,
+        notices: b.notices.map(NoticesView::parse).transpose()?,
     };
     if let Some(change) = expiry {
         // Everything else was checked above, so a refused patch below cannot follow a saved policy.

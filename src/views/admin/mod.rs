@@ -8,6 +8,7 @@ pub mod expiry;
 pub mod integrations;
 pub mod login;
 pub mod members;
+pub mod notices;
 pub mod rewards;
 pub mod settings;
 pub mod staff;

@@ -40,6 +40,9 @@ pub fn view(
             p { "Selling online? Connect Shopify, Stripe, Square or WooCommerce under " a href="/admin/integrations" { "Online shops" } "." }
             p #tiers-link { "Reward your best customers with " a href="/admin/settings/tiers" { "tiers" } ": levels with more points per purchase"
                 @if settings.tiers.enabled { " (on: " (settings.tiers.tiers.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")) ")" } @else { " (off)" } "." }
+            p #notices-link { "Email members a welcome, their points, expiry warnings and tier moves: "
+                a href="/admin/settings/notices" { "email notices" }
+                @if settings.notices.any() { " (on)" } @else { " (off)" } "." }
             section.card {
                 form #settings method="post" action="/admin/settings" {
                     (csrf(chrome))
