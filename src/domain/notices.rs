@@ -9,7 +9,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 /// The owner's choice of notices; all off by default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NoticeSettings {
     /// A welcome with the card's link when a member with an email joins.
     #[serde(default)]
@@ -26,18 +26,6 @@ pub struct NoticeSettings {
     /// How many days ahead the expiry warning comes.
     #[serde(default)]
     pub warning_days: WarningDays,
-}
-
-impl Default for NoticeSettings {
-    fn default() -> Self {
-        Self {
-            welcome: false,
-            digest: false,
-            expiry_warning: false,
-            tier_change: false,
-            warning_days: WarningDays::default(),
-        }
-    }
 }
 
 impl NoticeSettings {
