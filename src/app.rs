@@ -232,12 +232,8 @@ async fn run(
     crate::storage::notices::set_mail_server(config.alerts.smtp.is_some());
     let mut alerts_config = config.alerts.clone();
     alerts_config.notices.base_url = base_url.clone();
-    let alerts_task = crate::alerts::start(
-        loyalty.clone(),
-        served_state,
-        alerts_config,
-        wake.clone(),
-    );
+    let alerts_task =
+        crate::alerts::start(loyalty.clone(), served_state, alerts_config, wake.clone());
     let check_task =
         crate::ledger_schedule::start(loyalty.clone(), config.verify_schedule, started);
     let expiry_task = crate::expiry_schedule::start(loyalty.clone(), config.expiry_schedule);

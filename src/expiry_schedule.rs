@@ -65,13 +65,14 @@ pub fn start(loyalty: Loyalty, schedule: Schedule) -> tokio::task::JoinHandle<()
 /// The day's member notices (digests, expiry warnings); a failure waits for the next run.
 async fn daily_notices(loyalty: &Loyalty, now: time::OffsetDateTime) {
     match loyalty.queue_daily_notices(now).await {
-        Ok(run) if run.digests + run.warnings > 0 => tracing::info!(
+        Ok(run) => tracing::info!(
             digests = run.digests,
             warnings = run.warnings,
-            "member notices queued"
+            "member notices step ran"
         ),
-        Ok(_) => {}
-        Err(e) => tracing::error!(error = %e, "member notices could not be queued; trying at the next run"),
+        Err(e) => {
+            tracing::error!(error = %e, "member notices could not be queued; trying at the next run")
+        }
     }
 }
 

@@ -8,8 +8,8 @@
 mod common;
 
 use common::hook::Hook;
-use common::smtp::Smtp;
 use common::pages::*;
+use common::smtp::Smtp;
 use common::{TestServer, Tmpfs};
 use std::path::{Path, PathBuf};
 use std::process::Command;

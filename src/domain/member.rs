@@ -89,7 +89,10 @@ pub struct Member {
     #[serde(default, skip_serializing_if = "super::tiers::MemberTier::is_empty")]
     pub tier: super::tiers::MemberTier,
     /// Email notices: the opt-out (beside the marketing consent) and what was last sent.
-    #[serde(default, skip_serializing_if = "super::notices::MemberNotices::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "super::notices::MemberNotices::is_empty"
+    )]
     pub notices: super::notices::MemberNotices,
 }
 

@@ -291,7 +291,10 @@ pub fn compose(what: &What, business: &str, card_url: &str, unsubscribe_url: &st
             ],
         ),
         What::Digest { points, balance } => (
-            format!("You earned {} at {business}", count(*points, "point", "points")),
+            format!(
+                "You earned {} at {business}",
+                count(*points, "point", "points")
+            ),
             vec![
                 format!(
                     "You earned {} at {business}. Your balance is now {}.",
@@ -359,7 +362,8 @@ fn capital(s: &str) -> String {
 
 /// The signature in a member's unsubscribe link: not guessable without the server's key.
 pub fn unsubscribe_token(key: &[u8], member: &MemberId) -> String {
-    let mac = crate::crypto::hmac_sha256_hex(key, format!("unsubscribe:{}", member.as_str()).as_bytes());
+    let mac =
+        crate::crypto::hmac_sha256_hex(key, format!("unsubscribe:{}", member.as_str()).as_bytes());
     mac.chars().take(32).collect()
 }
 
@@ -493,7 +497,14 @@ mod tests {
 
     #[test]
     fn warning_days_range() {
-        for (n, ok) in [(0, false), (1, true), (14, true), (90, true), (91, false), (-3, false)] {
+        for (n, ok) in [
+            (0, false),
+            (1, true),
+            (14, true),
+            (90, true),
+            (91, false),
+            (-3, false),
+        ] {
             assert_eq!(WarningDays::parse(n).is_ok(), ok, "{n}");
         }
         assert_eq!(WarningDays::default().get(), 14);
@@ -544,9 +555,16 @@ mod tests {
         let card = "https://x.example/c/tok123";
         let unsub = "https://x.example/unsubscribe/M/sig";
         let cases = [
-            (What::Welcome, "Welcome to Café <&>'s loyalty scheme", "Your card is this link"),
             (
-                What::Digest { points: 35, balance: 135 },
+                What::Welcome,
+                "Welcome to Café <&>'s loyalty scheme",
+                "Your card is this link",
+            ),
+            (
+                What::Digest {
+                    points: 35,
+                    balance: 135,
+                },
                 "You earned 35 points at Café <&>",
                 "Your balance is now 135 points.",
             ),
@@ -560,7 +578,9 @@ mod tests {
                 "120 points expire on 31 Mar 2027. Use them",
             ),
             (
-                What::TierChange { tier: "Gold".into() },
+                What::TierChange {
+                    tier: "Gold".into(),
+                },
                 "Your Café <&> tier is now Gold",
                 "You are now in the Gold tier",
             ),
@@ -569,7 +589,11 @@ mod tests {
             let m = compose(&what, "Café <&>", card, unsub);
             assert_eq!(m.subject, subject);
             assert!(m.text.contains(says), "{}", m.text);
-            assert!(m.text.contains(card) && m.text.contains(unsub), "{}", m.text);
+            assert!(
+                m.text.contains(card) && m.text.contains(unsub),
+                "{}",
+                m.text
+            );
             assert!(m.html.contains(&format!("href=\"{card}\"")), "{}", m.html);
             assert!(m.html.contains(&format!("href=\"{unsub}\"")), "{}", m.html);
             // The business name is escaped in the HTML part.

@@ -161,7 +161,11 @@ impl Loyalty {
 
 fn zoned(now: OffsetDateTime, tz: &jiff::tz::TimeZone) -> Option<jiff::Zoned> {
     let ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).ok()?;
-    Some(jiff::Timestamp::from_millisecond(ms).ok()?.to_zoned(tz.clone()))
+    Some(
+        jiff::Timestamp::from_millisecond(ms)
+            .ok()?
+            .to_zoned(tz.clone()),
+    )
 }
 
 /// The local date of `now`, `YYYY-MM-DD`.

@@ -9,11 +9,9 @@ use super::tables::{LEDGER, MEMBER_ENTRIES, MEMBERS, NOTICES_DONE, NOTICES_PENDI
 use super::{StoreError, codec};
 use crate::domain::actor::Actor;
 use crate::domain::member::{Member, MemberId, MemberStatus};
-use crate::domain::notices::{
-    self, DigestStep, KEEP_DONE, MAX_PENDING, Notice, NoticeState, What,
-};
-use std::ops::Bound;
+use crate::domain::notices::{self, DigestStep, KEEP_DONE, MAX_PENDING, Notice, NoticeState, What};
 use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata, WriteTransaction};
+use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, Ordering};
 use time::OffsetDateTime;
 
@@ -192,10 +190,8 @@ pub struct Overview {
 /// [`MAX_PENDING`]) and the finished ones kept.
 pub fn overview(tx: &ReadTransaction, since: OffsetDateTime) -> Result<Overview, StoreError> {
     let mut o = Overview::default();
-    let (Ok(pending), Ok(done)) = (
-        tx.open_table(NOTICES_PENDING),
-        tx.open_table(NOTICES_DONE),
-    ) else {
+    let (Ok(pending), Ok(done)) = (tx.open_table(NOTICES_PENDING), tx.open_table(NOTICES_DONE))
+    else {
         return Ok(o);
     };
     for row in pending.iter()? {
@@ -218,10 +214,8 @@ pub fn overview(tx: &ReadTransaction, since: OffsetDateTime) -> Result<Overview,
 
 /// The latest `limit` notices, waiting ones first, then finished ones, newest first.
 pub fn latest(tx: &ReadTransaction, limit: usize) -> Result<Vec<(u64, Notice)>, StoreError> {
-    let (Ok(pending), Ok(done)) = (
-        tx.open_table(NOTICES_PENDING),
-        tx.open_table(NOTICES_DONE),
-    ) else {
+    let (Ok(pending), Ok(done)) = (tx.open_table(NOTICES_PENDING), tx.open_table(NOTICES_DONE))
+    else {
         return Ok(Vec::new());
     };
     let mut out = Vec::new();
@@ -423,10 +417,7 @@ mod tests {
             .await
             .unwrap();
         assert!(!off && on);
-        let due = store
-            .read(move |tx| due(tx, now, 10))
-            .await
-            .unwrap();
+        let due = store.read(move |tx| due(tx, now, 10)).await.unwrap();
         assert_eq!(due.len(), 1);
         let later = now + time::Duration::days(15);
         let (o, pruned) = store

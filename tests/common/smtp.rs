@@ -129,4 +129,3 @@ impl Drop for Smtp {
         let _ = self.child.wait();
     }
 }
-

@@ -91,12 +91,7 @@ pub async fn save(State(state): State<AppState>, form: AdminForm<NoticesForm>) -
     owner_only(&form, "Only an owner can change the email notices.")?;
     let typed = form.kept();
     let result = match parse(&typed) {
-        Ok(n) => {
-            state
-                .loyalty
-                .update_notices(n, form.staff.0.actor())
-                .await
-        }
+        Ok(n) => state.loyalty.update_notices(n, form.staff.0.actor()).await,
         Err(e) => Err(e.into()),
     };
     match result {
