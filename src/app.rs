@@ -228,12 +228,12 @@ async fn run(
     });
     let sweep_task = crate::sweep::start(loyalty.clone(), config.keep_idempotency);
     let wake = crate::alerts::Wake::default();
-    let alerts_task = crate::alerts::start(
-        loyalty.clone(),
-        served_state,
-        config.alerts.clone(),
-        wake.clone(),
-    );
+    // Without a mail server no member notice is queued (they would go out months late).
+    crate::storage::notices::set_mail_server(config.alerts.smtp.is_some());
+    let mut alerts_config = config.alerts.clone();
+    alerts_config.notices.base_url = base_url.clone();
+    let alerts_task =
+        crate::alerts::start(loyalty.clone(), served_state, alerts_config, wake.clone());
     let check_task =
         crate::ledger_schedule::start(loyalty.clone(), config.verify_schedule, started);
     let expiry_task = crate::expiry_schedule::start(loyalty.clone(), config.expiry_schedule);

@@ -1,4 +1,4 @@
-//! The scheduled points expiry, birthday points and tier re-check in `fealty serve`: once at start (catching up
+//! The scheduled points expiry, birthday points, tier re-check and member notices in `fealty serve`: once at start (catching up
 //! on whatever lapsed while the server was down) and then daily at the quiet hour in the
 //! business's time zone, and a re-check whenever the owner changes the tier ladder. What is due
 //! comes from the ledger and the members' records, so a run that finds nothing writes nothing.
@@ -103,7 +103,25 @@ async fn daily(loyalty: &Loyalty, now: time::OffsetDateTime) -> bool {
             false
         }
     };
-    recheck_tiers(loyalty, now).await && expired && kept && birthdays
+    let rechecked = recheck_tiers(loyalty, now).await;
+    // Last, so a warning never names points that just lapsed and a digest counts the day's
+    // birthday points; a failure waits for the next run.
+    daily_notices(loyalty, now).await;
+    rechecked && expired && kept && birthdays
+}
+
+/// The day's member notices (digests, expiry warnings); a failure waits for the next run.
+async fn daily_notices(loyalty: &Loyalty, now: time::OffsetDateTime) {
+    match loyalty.queue_daily_notices(now).await {
+        Ok(run) => tracing::info!(
+            digests = run.digests,
+            warnings = run.warnings,
+            "member notices step ran"
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "member notices could not be queued; trying at the next run")
+        }
+    }
 }
 
 /// Re-checks every member's tier, logging the outcome: whether it finished.

@@ -3,6 +3,7 @@
 //! queued messages to each channel, retrying with backoff. Nothing here runs on a request path:
 //! the test button only queues a message and wakes the task.
 
+pub mod notices;
 pub mod smtp;
 pub mod webhook;
 
@@ -21,6 +22,8 @@ pub struct AlertsConfig {
     pub smtp: Option<smtp::SmtpConfig>,
     /// How often the facts are looked at.
     pub check_every: Duration,
+    /// How member notices are written and retried (sent only with a mail server).
+    pub notices: notices::NoticesConfig,
 }
 
 impl Default for AlertsConfig {
@@ -28,6 +31,7 @@ impl Default for AlertsConfig {
         AlertsConfig {
             smtp: None,
             check_every: Duration::from_secs(60),
+            notices: notices::NoticesConfig::default(),
         }
     }
 }
@@ -138,6 +142,20 @@ pub fn start(
                     tracing::warn!(error = %e, "owner alerts: delivering failed");
                     None
                 }
+            };
+            // After the owner's alerts, so member mail never holds one up.
+            let notice_due = match &config.smtp {
+                Some(smtp) => notices::deliver(&loyalty, smtp, &config.notices)
+                    .await
+                    .unwrap_or_else(|e| {
+                        tracing::warn!(error = %e, "member notices: delivering failed");
+                        None
+                    }),
+                None => None,
+            };
+            let next_due = match (next_due, notice_due) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
             };
             let mut until = next_look;
             if let Some(at) = next_due {

@@ -150,21 +150,45 @@ impl SmtpConfig {
         )
     }
 
-    /// Sends `m` to `to`; the error in plain words.
+    /// Sends the owner alert `m` to `to`; the error in plain words.
     pub async fn send(&self, m: &Message, to: &[Email]) -> Result<(), String> {
         if to.is_empty() {
             return Err("no alert email address is set".into());
         }
+        self.send_mail(&Outgoing {
+            to,
+            subject: &m.subject,
+            text: &m.body,
+            html: None,
+            unsubscribe: None,
+        })
+        .await
+    }
+
+    /// Sends one mail; the error in plain words.
+    pub async fn send_mail(&self, m: &Outgoing<'_>) -> Result<(), String> {
         let mut builder = lettre::Message::builder()
             .from(mailbox(&self.from)?)
-            .subject(m.subject.clone())
-            .header(lettre::message::header::ContentType::TEXT_PLAIN);
-        for t in to {
+            .subject(m.subject.to_owned());
+        for t in m.to {
             builder = builder.to(mailbox(t)?);
         }
-        let email = builder
-            .body(m.body.clone())
-            .map_err(|e| format!("cannot write the email: {e}"))?;
+        if let Some(url) = m.unsubscribe {
+            // RFC 8058: mail clients offer an unsubscribe button that posts to the URL at once.
+            builder = builder
+                .header(ListUnsubscribe(format!("<{url}>")))
+                .header(ListUnsubscribePost);
+        }
+        let email = match m.html {
+            Some(html) => builder.multipart(lettre::message::MultiPart::alternative_plain_html(
+                m.text.to_owned(),
+                html.to_owned(),
+            )),
+            None => builder
+                .header(lettre::message::header::ContentType::TEXT_PLAIN)
+                .body(m.text.to_owned()),
+        }
+        .map_err(|e| format!("cannot write the email: {e}"))?;
         let tls = match self.security {
             Security::Tls => Tls::Wrapper(self.tls_parameters()?),
             Security::StartTls => Tls::Required(self.tls_parameters()?),
@@ -188,6 +212,60 @@ impl SmtpConfig {
                     self.host, self.port
                 )
             })
+    }
+}
+
+/// One mail: plain text, or plain text with an HTML alternative.
+#[derive(Debug, Clone, Copy)]
+pub struct Outgoing<'a> {
+    /// The recipients.
+    pub to: &'a [Email],
+    /// The subject line.
+    pub subject: &'a str,
+    /// The plain-text body.
+    pub text: &'a str,
+    /// The HTML alternative, if any.
+    pub html: Option<&'a str>,
+    /// The one-click unsubscribe URL, if the mail has one.
+    pub unsubscribe: Option<&'a str>,
+}
+
+/// `List-Unsubscribe: <url>`.
+#[derive(Debug, Clone)]
+struct ListUnsubscribe(String);
+
+impl lettre::message::header::Header for ListUnsubscribe {
+    fn name() -> lettre::message::header::HeaderName {
+        lettre::message::header::HeaderName::new_from_ascii_str("List-Unsubscribe")
+    }
+
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Self(s.to_owned()))
+    }
+
+    fn display(&self) -> lettre::message::header::HeaderValue {
+        lettre::message::header::HeaderValue::new(Self::name(), self.0.clone())
+    }
+}
+
+/// `List-Unsubscribe-Post: List-Unsubscribe=One-Click`.
+#[derive(Debug, Clone)]
+struct ListUnsubscribePost;
+
+impl lettre::message::header::Header for ListUnsubscribePost {
+    fn name() -> lettre::message::header::HeaderName {
+        lettre::message::header::HeaderName::new_from_ascii_str("List-Unsubscribe-Post")
+    }
+
+    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Self)
+    }
+
+    fn display(&self) -> lettre::message::header::HeaderValue {
+        lettre::message::header::HeaderValue::new(
+            Self::name(),
+            "List-Unsubscribe=One-Click".to_owned(),
+        )
     }
 }
 

@@ -133,6 +133,9 @@ pub struct ServeArgs {
     /// For tests: how often the server's state is looked at for owner alerts (default 60s).
     #[arg(long, hide = true)]
     alerts_check_every: Option<String>,
+    /// For tests: the wait after a first failed member notice (default 30s; it doubles).
+    #[arg(long, hide = true)]
+    notices_retry_first: Option<String>,
     /// For tests: the wait after a first failed event delivery (default 30s; it doubles).
     #[arg(long, hide = true)]
     events_retry_first: Option<String>,
@@ -179,6 +182,12 @@ fn alerts_config(args: &ServeArgs) -> Result<crate::alerts::AlertsConfig, String
             .filter(|s| *s > 0)
             .map(std::time::Duration::from_secs)
             .ok_or_else(|| format!("--alerts-check-every {raw:?} is not an interval like 5s"))?;
+    }
+    if let Some(raw) = &args.notices_retry_first {
+        config.notices.retry_first = crate::domain::interval::parse_seconds(raw, 's')
+            .filter(|s| *s > 0)
+            .map(std::time::Duration::from_secs)
+            .ok_or_else(|| format!("--notices-retry-first {raw:?} is not an interval like 1s"))?;
     }
     let Some(host) = &args.smtp_host else {
         return Ok(config);

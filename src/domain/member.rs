@@ -113,6 +113,12 @@ pub struct Member {
     /// Whether the member has earned for a purchase amount: a first-purchase bonus is given once.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub purchased: bool,
+    /// Email notices: the opt-out (beside the marketing consent) and what was last sent.
+    #[serde(
+        default,
+        skip_serializing_if = "super::notices::MemberNotices::is_empty"
+    )]
+    pub notices: super::notices::MemberNotices,
 }
 
 /// Validated details for a new member.
@@ -373,6 +379,7 @@ mod contact_tests {
             birthday_awarded: None,
             lots: None,
             purchased: false,
+            notices: Default::default(),
         })
     }
 

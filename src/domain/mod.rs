@@ -24,6 +24,7 @@ pub mod ledger_check;
 pub mod ledger_hash;
 pub mod member;
 pub mod money;
+pub mod notices;
 pub mod referral;
 pub mod retention;
 pub mod reward;

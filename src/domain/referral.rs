@@ -349,6 +349,7 @@ mod tests {
             birthday_awarded: None,
             lots: None,
             purchased: false,
+            notices: Default::default(),
         }
     }
 

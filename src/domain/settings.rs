@@ -54,6 +54,9 @@ pub struct Settings {
     /// Bonus campaigns, at most `campaigns::MAX_CAMPAIGNS` (none by default).
     #[serde(default)]
     pub campaigns: Vec<super::campaigns::Campaign>,
+    /// Email notices to members (all off by default).
+    #[serde(default)]
+    pub notices: super::notices::NoticeSettings,
 }
 
 fn yes() -> bool {
@@ -95,6 +98,7 @@ impl Default for Settings {
             referrals: super::referral::ReferralSettings::default(),
             birthday: super::birthday::BirthdaySettings::default(),
             campaigns: Vec::new(),
+            notices: super::notices::NoticeSettings::default(),
         }
     }
 }

@@ -9,6 +9,7 @@ mod etsy;
 mod expiry;
 mod hooks;
 mod ledger_check;
+mod notices;
 mod rules;
 mod tiers;
 
@@ -19,6 +20,7 @@ pub use customer::{
 pub use etsy::{EtsyPatch, EtsyStatus};
 pub use expiry::{ExpiryChange, ExpiryRun};
 pub use hooks::IntegrationPatch;
+pub use notices::{NoticeQueue, NoticeRun};
 pub use rules::BirthdayRun;
 
 use crate::clock;
@@ -198,6 +200,8 @@ pub struct SettingsPatch {
     pub referrals: Option<crate::domain::referral::ReferralSettings>,
     /// New birthday settings.
     pub birthday: Option<crate::domain::birthday::BirthdaySettings>,
+    /// Which member notices are sent.
+    pub notices: Option<crate::domain::notices::NoticeSettings>,
 }
 
 /// The settings as the audit records them: whether a webhook is set, not its URL (which may
@@ -600,6 +604,9 @@ impl Loyalty {
                 }
                 if let Some(b) = patch.birthday {
                     s.birthday = b;
+                }
+                if let Some(n) = patch.notices {
+                    s.notices = n;
                 }
                 storage::settings::save(tx, &s)?;
                 storage::audit::record(

@@ -282,6 +282,7 @@ pub fn create(
         birthday_awarded: None,
         lots: None,
         purchased: false,
+        notices: crate::domain::notices::MemberNotices::new_member(),
     };
     save(tx, &member)?;
     super::birthdays::reindex(tx, &member.id, None, member.birthday.as_ref())?;
@@ -296,6 +297,8 @@ pub fn create(
     totals.members += 1;
     stats::save(tx, &totals)?;
     aggregates::member_created(tx, now)?;
+    // In the same write: every way in (join, admin, API, import, shop) gets its welcome once.
+    super::notices::queue(tx, &member, crate::domain::notices::What::Welcome, now)?;
     audit::record(
         tx,
         actor,

@@ -19,6 +19,7 @@ pub mod ledger;
 pub mod ledger_check;
 pub mod members;
 pub mod migrate_v5;
+pub mod notices;
 pub mod open;
 pub mod records;
 pub mod referrals;

@@ -379,7 +379,9 @@ mod tests {
                 "alert_messages",
                 "event_deliveries",
                 "event_due",
-                "event_done"
+                "event_done",
+                "notices_pending",
+                "notices_done"
             ]
         );
     }

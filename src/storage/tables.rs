@@ -140,6 +140,11 @@ pub const ENTRY_BONUS: TableDefinition<u64, &[u8]> = TableDefinition::new("entry
 /// UTC hour (hours since the Unix epoch) → bonus points issued in it, net of reversals, as JSON
 /// (schema v5, added later).
 pub const BONUS_HOURLY: TableDefinition<u64, &[u8]> = TableDefinition::new("bonus_hourly");
+/// Id → `Notice` JSON: member email notices waiting to be sent (schema v5, added later).
+pub const NOTICES_PENDING: TableDefinition<u64, &[u8]> = TableDefinition::new("notices_pending");
+/// Id → `Notice` JSON: member email notices sent, skipped or given up, kept for a while
+/// (schema v5, added later).
+pub const NOTICES_DONE: TableDefinition<u64, &[u8]> = TableDefinition::new("notices_done");
 
 /// Retired in schema v5: (member id text, sequence) → (); replaced by `MEMBER_ENTRIES`. Kept
 /// so that snapshots of schema 1–4 still load, before their migration removes it.
@@ -560,6 +565,8 @@ pub static REGISTRY: LazyLock<Vec<Table>> = LazyLock::new(|| {
         table!(MEMBER_BIRTHDAYS, "birthdays by month and day", since 5, backed_up true, check any),
         table!(ENTRY_BONUS, "campaign bonus per entry", since 5, backed_up true, check json),
         table!(BONUS_HOURLY, "campaign bonus per hour", since 5, backed_up true, check json),
+        table!(NOTICES_PENDING, "member notices queued", since 5, backed_up false, check json),
+        table!(NOTICES_DONE, "member notices sent", since 5, backed_up false, check json),
     ]
 });
 

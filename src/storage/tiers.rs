@@ -7,6 +7,7 @@ use super::{StoreError, audit, codec, ledger, members};
 use crate::domain::actor::Actor;
 use crate::domain::ledger::{EntryBody, EntryKind, Reason};
 use crate::domain::member::{Member, MemberId, MemberStatus};
+use crate::domain::notices::What;
 use crate::domain::tiers::{TierSettings, tier_reason};
 use redb::{ReadTransaction, WriteTransaction};
 use std::ops::Bound;
@@ -87,9 +88,18 @@ pub fn settle(
         }),
         now,
     )?;
+    // A first placement in the lowest tier is no news; any later move is.
+    let news = match (&member.tier.current, &now_in) {
+        (_, None) => None,
+        (None, Some(to)) if tiers.tiers.first().is_some_and(|t| &t.name == to) => None,
+        (_, Some(to)) => Some(to.clone()),
+    };
     member.tier.previous = member.tier.current.take();
     member.tier.current = now_in;
     member.tier.moved_at = Some(now);
+    if let Some(tier) = news {
+        super::notices::queue(tx, member, What::TierChange { tier }, now)?;
+    }
     Ok(true)
 }
 

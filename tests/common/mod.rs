@@ -5,6 +5,7 @@
 
 pub mod hook;
 pub mod pages;
+pub mod smtp;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};

@@ -9,6 +9,7 @@ mod integrations;
 mod login;
 mod manifest;
 mod members;
+mod notices;
 mod rules;
 pub mod session;
 mod settings;
@@ -94,6 +95,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/admin/settings/campaigns/{i}/delete",
             post(campaigns::delete),
+        )
+        .route(
+            "/admin/settings/notices",
+            get(notices::show).post(notices::save),
         )
         .route("/admin/alerts", get(settings::alerts_sent))
         .route("/admin/integrations", get(integrations::show))

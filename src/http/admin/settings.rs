@@ -160,6 +160,7 @@ fn parse(f: &SettingsForm) -> Result<SettingsPatch, DomainError> {
         tiers: None,
         referrals: None,
         birthday: None,
+        notices: None,
     })
 }
 

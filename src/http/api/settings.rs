@@ -5,6 +5,7 @@ use crate::domain::api_key::Scope;
 use crate::domain::birthday::BirthdaySettings;
 use crate::domain::expiry::{ExpiryRule, Months};
 use crate::domain::money::Currency;
+use crate::domain::notices::{NoticeSettings, WarningDays};
 use crate::domain::referral::ReferralSettings;
 use crate::domain::settings::{self, Settings};
 use crate::domain::tiers::{Tier, TierBasis, TierSettings};
@@ -39,6 +40,8 @@ pub struct SettingsView {
     pub referrals: ReferralsView,
     /// Points on members' birthdays.
     pub birthday: BirthdayView,
+    /// Which email notices members get (sent only when the server has a mail server).
+    pub notices: NoticesView,
 }
 
 /// Referral settings as the API reads and writes them.
@@ -87,6 +90,48 @@ impl From<BirthdaySettings> for BirthdayView {
             enabled: b.enabled,
             points: b.points,
         }
+    }
+}
+
+/// Member email notices as the API reads and writes them.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoticesView {
+    /// A welcome with the card's link when a member with an email joins.
+    pub welcome: bool,
+    /// At most one email a day with the points earned since the last one.
+    pub digest: bool,
+    /// A warning `warning_days` before points expire.
+    pub expiry_warning: bool,
+    /// An email when a member moves to another tier.
+    pub tier_change: bool,
+    /// Days ahead of an expiry that its warning is sent, 1 to 90.
+    #[schema(minimum = 1, maximum = 90)]
+    pub warning_days: i64,
+}
+
+impl From<&NoticeSettings> for NoticesView {
+    fn from(n: &NoticeSettings) -> Self {
+        Self {
+            welcome: n.welcome,
+            digest: n.digest,
+            expiry_warning: n.expiry_warning,
+            tier_change: n.tier_change,
+            warning_days: i64::from(n.warning_days.get()),
+        }
+    }
+}
+
+impl NoticesView {
+    /// Checks the days.
+    pub fn parse(self) -> Result<NoticeSettings, DomainError> {
+        Ok(NoticeSettings {
+            welcome: self.welcome,
+            digest: self.digest,
+            expiry_warning: self.expiry_warning,
+            tier_change: self.tier_change,
+            warning_days: WarningDays::parse(self.warning_days)?,
+        })
     }
 }
 
@@ -170,6 +215,7 @@ impl From<Settings> for SettingsView {
             tiers: TiersView::from(&s.tiers),
             referrals: s.referrals.into(),
             birthday: s.birthday.into(),
+            notices: NoticesView::from(&s.notices),
         }
     }
 }
@@ -199,6 +245,8 @@ pub struct UpdateSettings {
     pub referrals: Option<ReferralsView>,
     /// New birthday settings (both fields).
     pub birthday: Option<BirthdayView>,
+    /// Which email notices members get: replaces the whole choice.
+    pub notices: Option<NoticesView>,
 }
 
 /// The expiry change a request asks for, checked before anything is written.
@@ -299,6 +347,7 @@ pub async fn update(
             .birthday
             .map(|v| BirthdaySettings::parse(v.enabled, v.points))
             .transpose()?,
+        notices: b.notices.map(NoticesView::parse).transpose()?,
     };
     if let Some(change) = expiry {
         // Everything else was checked above, so a refused patch below cannot follow a saved policy.

@@ -215,6 +215,23 @@ pub async fn erase(State(state): State<AppState>, form: CustomerForm<Empty>) -> 
     Ok(Page(html).into_response())
 }
 
+/// What the notices switch sends.
+#[derive(Debug, serde::Deserialize)]
+pub struct NoticesForm {
+    #[serde(default)]
+    on: String,
+}
+
+/// Turns the customer's email notices off or back on.
+pub async fn notices(State(state): State<AppState>, form: CustomerForm<NoticesForm>) -> PageResult {
+    let on = form.value.on == "1";
+    state
+        .loyalty
+        .set_notices(form.staff.0.member.id.clone(), on)
+        .await?;
+    Ok(see_other("/account"))
+}
+
 /// Ends the customer's session.
 pub async fn logout(State(state): State<AppState>, form: CustomerForm<Empty>) -> PageResult {
     state.loyalty.end_session(form.staff.0.key.clone()).await?;

@@ -3,6 +3,7 @@
 mod account;
 pub mod card;
 pub mod join;
+mod unsubscribe;
 
 use super::AppState;
 use super::admin::PageError;
@@ -30,6 +31,11 @@ pub fn router() -> Router<AppState> {
         .route("/account/details", post(account::details))
         .route("/account/data.json", get(account::data))
         .route("/account/erase", post(account::erase))
+        .route("/account/notices", post(account::notices))
+        .route(
+            "/unsubscribe/{member}/{token}",
+            get(unsubscribe::confirm).post(unsubscribe::unsubscribe),
+        )
         .route("/account/logout", post(account::logout))
 }
 

@@ -371,6 +371,9 @@ pub fn show(chrome: &Chrome, v: &MemberView) -> Markup {
                     @if let Some(e) = &m.email { p { (e.as_str()) } }
                     @if let Some(p) = &m.phone { p { (p.as_str()) } }
                     p { @if m.marketing_consent_at.is_some() { "Agreed to marketing." } @else { "No marketing consent." } }
+                    @if let Some(at) = m.notices.off_at {
+                        p #notices-off { "Email notices: off since " (local_time(at, &zone)) " (unsubscribed)." }
+                    }
                     p { a href={ (base) "/edit" } { "Edit details" } " · "
                         a href={ "/c/" (m.card_token.as_str()) } { "Card page" } " · "
                         a href={ "/admin/cards?members=" (m.id.as_str()) } { "Print card" } }

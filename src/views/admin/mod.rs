@@ -9,6 +9,7 @@ pub mod expiry;
 pub mod integrations;
 pub mod login;
 pub mod members;
+pub mod notices;
 pub mod rewards;
 pub mod rules;
 pub mod settings;

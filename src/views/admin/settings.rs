@@ -44,6 +44,9 @@ pub fn view(
                 " (referrals " @if settings.referrals.enabled { "on" } @else { "off" } ", birthday points " @if settings.birthday.enabled { "on" } @else { "off" } ")." }
             p #campaigns-link { "Run " a href="/admin/settings/campaigns" { "bonus campaigns" } ": double points on some days, a first-purchase bonus, more for a product category"
                 " (" (settings.campaigns.iter().filter(|c| c.enabled).count()) " on)." }
+            p #notices-link { "Email members a welcome, their points, expiry warnings and tier moves: "
+                a href="/admin/settings/notices" { "email notices" }
+                @if settings.notices.any() { " (on)" } @else { " (off)" } "." }
             section.card {
                 form #settings method="post" action="/admin/settings" {
                     (csrf(chrome))

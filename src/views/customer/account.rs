@@ -105,6 +105,26 @@ pub fn account(v: &AccountView) -> Markup {
                     button type="submit" { "Save" }
                 }
             }
+            @if v.settings.notices.any() {
+                section.card #notices-section {
+                    h2 { "Email notices" }
+                    form #notices method="post" action="/account/notices" {
+                        input type="hidden" name="csrf" value=(v.csrf);
+                        @match m.notices.off_at {
+                            Some(at) => {
+                                p #notices-state { "You turned email notices off on " (local_time(at, &zone)) "." }
+                                input type="hidden" name="on" value="1";
+                                button type="submit" { "Turn email notices back on" }
+                            }
+                            None => {
+                                p #notices-state { "We email you about your card: your points, points about to expire, your tier." }
+                                input type="hidden" name="on" value="0";
+                                button.secondary type="submit" { "Stop email notices" }
+                            }
+                        }
+                    }
+                }
+            }
             section.card {
                 h2 { "Your data" }
                 p { a #download href="/account/data.json" download { "Download everything we hold about you (JSON)" } }

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod card;
 pub mod join;
+pub mod unsubscribe;
 
 use super::STYLE_PATH;
 use crate::domain::settings::Settings;
