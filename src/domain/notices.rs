@@ -216,17 +216,15 @@ pub enum DigestStep {
 /// The digest step for a member with `lifetime` points earned, given their record, at `now`;
 /// `on` is whether digests are switched on and can be sent.
 pub fn digest_step(n: &MemberNotices, lifetime: i64, on: bool, now: OffsetDateTime) -> DigestStep {
+    // Off (or no mail server): nothing is written, so a server that sends no digests never
+    // rewrites its members; once on, the first digest counts from the last one (or joining).
+    if !on {
+        return DigestStep::Nothing;
+    }
     let Some(base) = n.digest_base else {
         return DigestStep::Baseline;
     };
     let gained = lifetime.saturating_sub(base);
-    if !on {
-        return if gained == 0 {
-            DigestStep::Nothing
-        } else {
-            DigestStep::Baseline
-        };
-    }
     if gained <= 0 {
         // A reversal lowered the points: count from the lower figure, or the next digest would
         // hide new points behind the reversed ones.
@@ -527,8 +525,9 @@ mod tests {
             (rec(Some(100), at(19)), 160, true, DigestStep::Nothing),
             (rec(Some(100), at(20)), 160, true, DigestStep::Send(60)),
             (rec(Some(100), at(2)), 90, true, DigestStep::Baseline),
-            (rec(Some(100), None), 160, false, DigestStep::Baseline),
+            (rec(Some(100), None), 160, false, DigestStep::Nothing),
             (rec(Some(100), None), 100, false, DigestStep::Nothing),
+            (rec(None, None), 500, false, DigestStep::Nothing),
         ];
         for (i, (r, lifetime, on, want)) in cases.into_iter().enumerate() {
             assert_eq!(digest_step(&r, lifetime, on, NOW), want, "case {i}");
